@@ -1,0 +1,106 @@
+"""Every task of the schema registry, one short session each: `nox -l` lists them.
+
+`nox -s check` is the job a schema pull request runs; `nox -s tests` runs the suite.
+Sessions install what they need from PyPI (buf from the `buf-bin` wheel) and reuse
+their virtual environments, so a second run is fast.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+SDK_DIR = ROOT / "sdk" / "python"
+DIST_DIR = ROOT / "dist"
+
+# Tools that generate or judge code are pinned: another version writes other code.
+BUF = "buf-bin==1.75.0"
+GENERATORS = (
+    BUF,
+    "betterproto2-compiler==0.10.1",  # same major.minor as the SDK's betterproto2==0.10.0
+    "grpcio-tools==1.85.1",  # its bundled protoc runs `protoc_builtin: python`
+    "mypy-protobuf==5.1.0",
+    "grpclib==0.4.9",  # protoc-gen-grpclib_python
+)
+LINTERS = ("ruff==0.17.6", "mypy==2.4.1", "types-protobuf==7.35.1.20260906", "nox")
+BUILD = "build==1.6.1"
+TEST_TOOLS = ("pytest==9.2.0", BUILD)
+
+nox.options.sessions = ["check", "tests"]
+nox.options.reuse_venv = "yes"
+
+
+def install_generators(session: nox.Session) -> None:
+    """Install buf, the code generator plugins and the repository's tooling package."""
+    session.install(*GENERATORS)
+    session.install("-e", str(ROOT))
+
+
+def build_sdk(session: nox.Session) -> Path:
+    """Build the SDK wheel and sdist into dist/ and return the wheel's path."""
+    session.install(BUILD)
+    shutil.rmtree(DIST_DIR, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(DIST_DIR), str(SDK_DIR), silent=True)
+    (wheel,) = DIST_DIR.glob("chat_sdk-*.whl")
+    (sdist,) = DIST_DIR.glob("chat_sdk-*.tar.gz")
+    session.log(f"built {wheel.relative_to(ROOT)} and {sdist.relative_to(ROOT)}")
+    return wheel
+
+
+def run_lint(session: nox.Session) -> None:
+    """buf lint, buf format, ruff and mypy, each failing the session on a finding."""
+    session.run("buf", "lint")
+    session.run("buf", "format", "--diff", "--exit-code")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Lint the schema (buf lint, buf format) and the Python code (ruff, mypy --strict)."""
+    session.install(BUF, *LINTERS, "-e", str(SDK_DIR))
+    run_lint(session)
+
+
+@nox.session
+def generate(session: nox.Session) -> None:
+    """Regenerate the SDK and schema image; `-- --check` fails, listing files, on drift."""
+    install_generators(session)
+    session.run("python", "-m", "registry", "generate", *session.posargs)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build the chat-sdk wheel and sdist into dist/."""
+    build_sdk(session)
+
+
+@nox.session
+def check(session: nox.Session) -> None:
+    """The schema pull request job: lint, generated-code drift check, then build the SDK."""
+    install_generators(session)
+    session.install(*LINTERS, "-e", str(SDK_DIR))
+    done: list[str] = []
+    run_lint(session)
+    done.append("lint: buf lint, buf format, ruff check, ruff format, mypy --strict")
+    session.run("python", "-m", "registry", "generate", "--check")
+    done.append("generate --check: committed SDK code and schema image match buf's output")
+    wheel = build_sdk(session)
+    done.append(f"build: {wheel.name} and its sdist in dist/")
+    session.log("check passed:\n  " + "\n  ".join(done))
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Build the SDK wheel, install it (never the source tree), and run the test suite."""
+    install_generators(session)
+    session.install(*TEST_TOOLS)
+    wheel = build_sdk(session)
+    session.install(str(wheel))
+    # Same version, new build: replace whatever an earlier run installed.
+    session.install("--force-reinstall", "--no-deps", str(wheel))
+    session.run("pytest", *session.posargs, env={"CHAT_SDK_WHEEL": str(wheel)})

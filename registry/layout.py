@@ -1,0 +1,51 @@
+"""Where things live in this repository: one place, so no module guesses a path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RepoLayout:
+    """Paths of the schema module and of everything generated from it."""
+
+    root: Path
+
+    @property
+    def buf_gen_yaml(self) -> Path:
+        """The generation template: which plugins write which target where."""
+        return self.root / "buf.gen.yaml"
+
+    @property
+    def proto_dir(self) -> Path:
+        """The buf module's root directory."""
+        return self.root / "proto"
+
+    @property
+    def sdk_dir(self) -> Path:
+        """The SDK distribution's project directory (its own pyproject.toml)."""
+        return self.root / "sdk" / "python"
+
+    @property
+    def image(self) -> Path:
+        """The compiled schema shipped inside the SDK package (``buf build`` output)."""
+        return self.sdk_dir / "src" / "chat_sdk" / "schema.binpb"
+
+    @property
+    def generated(self) -> tuple[Path, ...]:
+        """Every path that generation owns: the two target trees and the image."""
+        return (
+            self.sdk_dir / "src" / "chat_sdk" / "_generated",
+            self.sdk_dir / "pb2",
+            self.image,
+        )
+
+
+def find_root(start: Path | None = None) -> Path:
+    """Return the repository root: the nearest directory above ``start`` holding buf.yaml."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "buf.yaml").is_file() and (candidate / "buf.gen.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"no buf.yaml and buf.gen.yaml found in {here} or any parent directory")

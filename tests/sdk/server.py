@@ -1,0 +1,46 @@
+"""A small real MessageService on 127.0.0.1 for client-layer tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpclib.server
+from grpclib.const import Status
+from grpclib.events import RecvRequest, listen
+from grpclib.exceptions import GRPCError
+
+from chat_sdk.v1 import GetMessageRequest, GetMessageResponse, Message, MessageServiceBase
+
+
+class FlakyMessages(MessageServiceBase):
+    """Answers GetMessage after failing the first ``failures`` calls with UNAVAILABLE."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    async def get_message(self, message: GetMessageRequest) -> GetMessageResponse:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise GRPCError(Status.UNAVAILABLE, f"call {self.calls} fails on purpose")
+        return GetMessageResponse(message=Message(id=message.message_id, content="ok"))
+
+
+@asynccontextmanager
+async def serving(service: MessageServiceBase, seen: list[dict[str, str]]) -> AsyncIterator[int]:
+    """Serve ``service`` on an ephemeral port of 127.0.0.1; record each call's metadata in ``seen``."""
+    server = grpclib.server.Server([service])
+
+    async def record(event: RecvRequest) -> None:
+        seen.append(dict(event.metadata))
+
+    listen(server, RecvRequest, record)
+    await server.start("127.0.0.1", 0)
+    assert server._server is not None
+    port: int = server._server.sockets[0].getsockname()[1]
+    try:
+        yield port
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -1,0 +1,60 @@
+"""chat_sdk.connect: addresses, and the token sent on every call."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from chat_sdk import connect, parse_target
+from chat_sdk.v1 import GetMessageRequest, MessageServiceStub
+
+from .server import FlakyMessages, serving
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [("127.0.0.1:50051", ("127.0.0.1", 50051)), ("[::1]:8443", ("::1", 8443)), ("svc:1", ("svc", 1))],
+)
+def test_parse_target_accepts_host_port(target: str, expected: tuple[str, int]) -> None:
+    assert parse_target(target) == expected
+
+
+@pytest.mark.parametrize("target", ["127.0.0.1", ":50051", "host:port", "host:0", "host:70000"])
+def test_parse_target_rejects_malformed_addresses(target: str) -> None:
+    with pytest.raises(ValueError, match="target"):
+        parse_target(target)
+
+
+def test_token_travels_as_bearer_authorization() -> None:
+    seen: list[dict[str, str]] = []
+
+    async def scenario() -> str:
+        async with serving(FlakyMessages(), seen) as port:
+            with connect(f"127.0.0.1:{port}", token="s3cret") as channel:
+                reply = await MessageServiceStub(channel, timeout=5).get_message(
+                    GetMessageRequest(message_id="m-1")
+                )
+        assert reply.message is not None
+        return reply.message.id
+
+    assert asyncio.run(scenario()) == "m-1"
+    assert [call.get("authorization") for call in seen] == ["Bearer s3cret"]
+
+
+def test_without_token_no_authorization_is_sent() -> None:
+    seen: list[dict[str, str]] = []
+
+    async def scenario() -> None:
+        async with serving(FlakyMessages(), seen) as port:
+            with connect(f"127.0.0.1:{port}") as channel:
+                await MessageServiceStub(channel, timeout=5).get_message(GetMessageRequest(message_id="m"))
+
+    asyncio.run(scenario())
+    assert len(seen) == 1 and "authorization" not in seen[0]
+
+
+@pytest.mark.parametrize("token", ["", "two\nlines"])
+def test_a_malformed_token_is_refused_before_any_call(token: str) -> None:
+    with pytest.raises(ValueError, match="token"):
+        connect("127.0.0.1:1", token=token)

@@ -1,0 +1,97 @@
+"""The SDK wheel, installed alone into a fresh virtual environment, works as documented."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ..conftest import ROOT
+
+CONSUMER = Path(__file__).parent / "consumer" / "typed_client.py"
+MYPY = "mypy==2.4.1"
+
+
+@pytest.fixture(scope="module")
+def sdk_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel `nox -s tests` built (CHAT_SDK_WHEEL), or a fresh build of sdk/python."""
+    given = os.environ.get("CHAT_SDK_WHEEL")
+    if given:
+        return Path(given)
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT / "sdk/python")],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = out.glob("chat_sdk-*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(sdk_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new virtual environment with the wheel (and its typing extra) and mypy, nothing else."""
+    env_dir = tmp_path_factory.mktemp("consumer-venv")
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            f"{sdk_wheel}[typing]",
+            MYPY,
+        ],
+        check=True,
+    )
+    return python
+
+
+def _run(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    # -I: isolated mode, so nothing from the repository shadows the installed wheel.
+    return subprocess.run([python, *args], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def test_wheel_ships_both_targets_the_image_and_type_markers(sdk_wheel: Path) -> None:
+    names = set(zipfile.ZipFile(sdk_wheel).namelist())
+    expected = {
+        "chat_sdk/py.typed",
+        "chat_sdk/schema.binpb",
+        "chat_sdk/v1.py",
+        "chat_sdk/_generated/chat/v1/__init__.py",
+        "chat/py.typed",
+        "chat/v1/message_service_pb2.py",
+        "chat/v1/message_service_pb2.pyi",
+        "chat/v1/message_service_grpc.py",
+    }
+    assert expected <= names
+    assert not any(name.startswith("google/") for name in names), "the wheel must not ship google.*"
+
+
+def test_typed_client_passes_mypy_strict(fresh_venv: Path, tmp_path: Path) -> None:
+    result = _run(fresh_venv, "-m", "mypy", "--strict", str(CONSUMER), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_typed_client_runs_against_a_real_server(fresh_venv: Path, tmp_path: Path) -> None:
+    result = _run(fresh_venv, "-I", str(CONSUMER), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "both targets OK" in result.stdout
+
+
+def test_the_real_google_protobuf_is_imported(fresh_venv: Path, tmp_path: Path) -> None:
+    script = (
+        "import chat_sdk.v1, chat.v1.message_service_pb2, google.protobuf as g, pathlib;"
+        "print(pathlib.Path(g.__file__).parent.parent.parent.name)"
+    )
+    result = _run(fresh_venv, "-I", "-c", script, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "site-packages"
