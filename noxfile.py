@@ -52,8 +52,7 @@ def build_sdk(session: nox.Session) -> Path:
 
 def run_lint(session: nox.Session) -> None:
     """buf lint, buf format, ruff and mypy, each failing the session on a finding."""
-    session.run("buf", "lint")
-    session.run("buf", "format", "--diff", "--exit-code")
+    session.run("python", "-m", "registry", "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
@@ -62,7 +61,7 @@ def run_lint(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Lint the schema (buf lint, buf format) and the Python code (ruff, mypy --strict)."""
-    session.install(BUF, *LINTERS, "-e", str(SDK_DIR))
+    session.install(BUF, *LINTERS, "-e", str(SDK_DIR), "-e", str(ROOT))
     run_lint(session)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from registry.buf import BufError
 from registry.codegen import DriftKind, find_drift, generate
 from registry.layout import RepoLayout, find_root
+from registry.lint import format_diff, lint_findings, unformatted_files
 
 
 def _generate(layout: RepoLayout, args: argparse.Namespace) -> int:
@@ -30,6 +31,21 @@ def _generate(layout: RepoLayout, args: argparse.Namespace) -> int:
     return 1
 
 
+def _lint(layout: RepoLayout, args: argparse.Namespace) -> int:
+    findings = lint_findings(layout)
+    for finding in findings:
+        print(finding, file=sys.stderr)
+    diff = format_diff(layout)
+    if diff:
+        print(diff, file=sys.stderr)
+        for path in unformatted_files(diff):
+            print(f"{path}: not formatted: run `buf format -w`", file=sys.stderr)
+    if findings or diff:
+        return 1
+    print("schema lint clean: buf lint (STANDARD, COMMENTS) and buf format")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, exposed for tests and for ``--help`` output."""
     parser = argparse.ArgumentParser(prog="python -m registry", description=__doc__)
@@ -41,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="write nothing; fail, listing the files, when the tree differs from buf's output",
     )
     gen.set_defaults(handler=_generate)
+    lint = commands.add_parser("lint", help="buf lint and buf format, findings as file:line:column: RULE")
+    lint.set_defaults(handler=_lint)
     return parser
 
 
