@@ -18,14 +18,16 @@ DIST_DIR = ROOT / "dist"
 
 # Tools that generate or judge code are pinned: another version writes other code.
 BUF = "buf-bin==1.75.0"
+RUFF = "ruff==0.17.6"
 GENERATORS = (
     BUF,
+    RUFF,  # betterproto2's compiler formats its output with ruff and our ruff settings
     "betterproto2-compiler==0.10.1",  # same major.minor as the SDK's betterproto2==0.10.0
     "grpcio-tools==1.85.1",  # its bundled protoc runs `protoc_builtin: python`
     "mypy-protobuf==5.1.0",
     "grpclib==0.4.9",  # protoc-gen-grpclib_python
 )
-LINTERS = ("ruff==0.17.6", "mypy==2.4.1", "types-protobuf==7.35.1.20260906", "nox")
+LINTERS = (RUFF, "mypy==2.4.1", "types-protobuf==7.35.1.20260906", "nox")
 BUILD = "build==1.6.1"
 TEST_TOOLS = ("pytest==9.2.0", BUILD)
 

@@ -12,7 +12,9 @@ from registry.layout import RepoLayout
 ROOT = Path(__file__).resolve().parent.parent
 
 # What generation reads; a scratch copy with these can run buf on its own.
-GENERATION_INPUTS = ("buf.yaml", "buf.gen.yaml", "proto")
+# pyproject.toml counts: betterproto2's compiler formats its output with ruff,
+# which reads the repository's ruff settings.
+GENERATION_INPUTS = ("buf.yaml", "buf.gen.yaml", "pyproject.toml", "proto")
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +27,7 @@ def copy_repo(destination: Path, *, with_generated: bool = True) -> RepoLayout:
     """Copy the schema module (and, by default, the generated code) to ``destination``."""
     source = RepoLayout(ROOT)
     target = RepoLayout(destination)
+    destination.mkdir(parents=True, exist_ok=True)
     for name in GENERATION_INPUTS:
         path = ROOT / name
         if path.is_dir():

@@ -56,7 +56,8 @@ def test_a_syntax_error_is_a_compile_finding(scratch_repo: RepoLayout) -> None:
     line = _insert_after("proto/chat/v1/rag_service.proto", scratch_repo, "message Vector", "  float = ;")
     findings = lint_findings(scratch_repo)
     assert findings
-    assert {(f.path, f.line, f.rule) for f in findings} == {("proto/chat/v1/rag_service.proto", line, "COMPILE")}
+    places = {(f.path, f.line, f.rule) for f in findings}
+    assert places == {("proto/chat/v1/rag_service.proto", line, "COMPILE")}
 
 
 def test_a_format_violation_names_the_file(scratch_repo: RepoLayout) -> None:

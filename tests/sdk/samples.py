@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
+from typing import Any
 
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -31,7 +32,7 @@ def chat_message_descriptors() -> Iterator[Descriptor]:
         yield from module.DESCRIPTOR.message_types_by_name.values()
 
 
-def _scalar(field: FieldDescriptor, seed: int) -> object:
+def _scalar(field: Any, seed: int) -> object:
     kind = field.type
     if kind == FieldDescriptor.TYPE_STRING:
         return f"{field.name}-{seed}-ünï"

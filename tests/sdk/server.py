@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,7 +29,7 @@ class FlakyMessages(MessageServiceBase):
 
 
 @asynccontextmanager
-async def serving(service: MessageServiceBase, seen: list[dict[str, str]]) -> AsyncIterator[int]:
+async def serving(service: MessageServiceBase, seen: list[dict[str, str | bytes]]) -> AsyncIterator[int]:
     """Serve ``service`` on an ephemeral port of 127.0.0.1; record each call's metadata in ``seen``."""
     server = grpclib.server.Server([service])
 
@@ -37,7 +38,7 @@ async def serving(service: MessageServiceBase, seen: list[dict[str, str]]) -> As
 
     listen(server, RecvRequest, record)
     await server.start("127.0.0.1", 0)
-    assert server._server is not None
+    assert isinstance(server._server, asyncio.Server)
     port: int = server._server.sockets[0].getsockname()[1]
     try:
         yield port

@@ -27,14 +27,11 @@ def test_parse_target_rejects_malformed_addresses(target: str) -> None:
 
 
 def test_token_travels_as_bearer_authorization() -> None:
-    seen: list[dict[str, str]] = []
+    seen: list[dict[str, str | bytes]] = []
 
     async def scenario() -> str:
-        async with serving(FlakyMessages(), seen) as port:
-            with connect(f"127.0.0.1:{port}", token="s3cret") as channel:
-                reply = await MessageServiceStub(channel, timeout=5).get_message(
-                    GetMessageRequest(message_id="m-1")
-                )
+        async with serving(FlakyMessages(), seen) as port, connect(f"127.0.0.1:{port}", token="s3cret") as ch:
+            reply = await MessageServiceStub(ch, timeout=5).get_message(GetMessageRequest(message_id="m-1"))
         assert reply.message is not None
         return reply.message.id
 
@@ -43,12 +40,11 @@ def test_token_travels_as_bearer_authorization() -> None:
 
 
 def test_without_token_no_authorization_is_sent() -> None:
-    seen: list[dict[str, str]] = []
+    seen: list[dict[str, str | bytes]] = []
 
     async def scenario() -> None:
-        async with serving(FlakyMessages(), seen) as port:
-            with connect(f"127.0.0.1:{port}") as channel:
-                await MessageServiceStub(channel, timeout=5).get_message(GetMessageRequest(message_id="m"))
+        async with serving(FlakyMessages(), seen) as port, connect(f"127.0.0.1:{port}") as channel:
+            await MessageServiceStub(channel, timeout=5).get_message(GetMessageRequest(message_id="m"))
 
     asyncio.run(scenario())
     assert len(seen) == 1 and "authorization" not in seen[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from betterproto2.casing import pascal_case
+
 import chat_sdk
 import chat_sdk.schema
 import chat_sdk.v1
@@ -26,7 +28,8 @@ def test_v1_exports_every_message_enum_stub_and_base_of_the_schema() -> None:
     for file in chat_files():
         expected |= {message.name for message in file.message_type}
         expected |= {enum.name for enum in file.enum_type}
-        expected |= {f"{service.name}{suffix}" for service in file.service for suffix in ("Stub", "Base")}
+        # betterproto2 normalises service names: AIService -> AiServiceStub.
+        expected |= {f"{pascal_case(s.name)}{suffix}" for s in file.service for suffix in ("Stub", "Base")}
     assert set(chat_sdk.v1.__all__) == expected
     for name in expected:
         assert getattr(chat_sdk.v1, name).__module__ == "chat_sdk._generated.chat.v1"

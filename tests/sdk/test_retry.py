@@ -18,13 +18,12 @@ FAST = RetryPolicy(max_attempts=4, initial_backoff=0.001, max_backoff=0.01)
 
 def _get_with_retry(service: FlakyMessages, policy: RetryPolicy) -> GetMessageResponse:
     async def scenario() -> GetMessageResponse:
-        async with serving(service, []) as port:
-            with connect(f"127.0.0.1:{port}") as channel:
-                stub = MessageServiceStub(channel)
-                request = GetMessageRequest(message_id="m-9")
-                return await call_with_retry(
-                    lambda remaining: stub.get_message(request, timeout=remaining), timeout=10, policy=policy
-                )
+        async with serving(service, []) as port, connect(f"127.0.0.1:{port}") as channel:
+            stub = MessageServiceStub(channel)
+            request = GetMessageRequest(message_id="m-9")
+            return await call_with_retry(
+                lambda remaining: stub.get_message(request, timeout=remaining), timeout=10, policy=policy
+            )
 
     return asyncio.run(scenario())
 

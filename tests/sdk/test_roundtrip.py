@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import betterproto2
 import pytest
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor
@@ -24,7 +25,7 @@ CASES = [
 ]
 
 
-def _dataclass_for(descriptor: Descriptor) -> type:
+def _dataclass_for(descriptor: Descriptor) -> type[betterproto2.Message]:
     return default_message_pool.url_to_type[f"type.googleapis.com/{descriptor.full_name}"]
 
 

@@ -78,7 +78,8 @@ async def main() -> None:
     """Serve on an ephemeral port of 127.0.0.1, call it, stop."""
     server = grpclib.server.Server([Messages()])
     await server.start("127.0.0.1", 0)
-    port: int = server._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    assert isinstance(server._server, asyncio.Server)
+    port: int = server._server.sockets[0].getsockname()[1]
     try:
         await call_both_ways(port)
     finally:

@@ -24,17 +24,17 @@ def parse_target(target: str) -> tuple[str, int]:
 
 
 def connect(target: str, *, ssl: _ssl.SSLContext | None = None, token: str | None = None) -> Channel:
-    """Return a channel to ``target`` (``host:port``); close it with ``channel.close()`` or ``with``.
+    """Return a channel to ``target`` (``host:port``); close it with ``channel.close()`` or ``async with``.
 
     ``ssl`` turns on TLS (set ALPN ``h2`` on your own contexts; grpclib's default
     client context does). ``token`` is sent on every call as ``authorization: Bearer
     <token>``, the way the platform's services authenticate callers without mTLS.
     """
     host, port = parse_target(target)
+    if token is not None and (not token or any(c in token for c in "\r\n")):
+        raise ValueError("token must be a non-empty single line")
     channel = Channel(host, port, ssl=ssl)
     if token is not None:
-        if not token or any(c in token for c in "\r\n"):
-            raise ValueError("token must be a non-empty single line")
         header = f"Bearer {token}"
 
         async def add_token(event: SendRequest) -> None:
