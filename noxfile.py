@@ -27,9 +27,11 @@ GENERATORS = (
     "mypy-protobuf==5.1.0",
     "grpclib==0.4.9",  # protoc-gen-grpclib_python
 )
-LINTERS = (RUFF, "mypy==2.4.1", "types-protobuf==7.35.1.20260906", "nox")
+PYTEST = "pytest==9.2.0"
+# mypy reads the tests too, so it needs pytest and nox beside the type stubs.
+LINTERS = (RUFF, "mypy==2.4.1", "types-protobuf==7.35.1.20260906", "nox", PYTEST)
 BUILD = "build==1.6.1"
-TEST_TOOLS = ("pytest==9.2.0", BUILD)
+TEST_TOOLS = (PYTEST, BUILD)
 
 nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
