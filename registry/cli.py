@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from registry.assess import assess
+from registry.breaking import github_annotation
 from registry.buf import BufError
 from registry.codegen import DriftKind, find_drift, generate
 from registry.layout import RepoLayout, find_root
 from registry.lint import format_diff, lint_findings, unformatted_files
+from registry.release import ReleaseRefused, cut_release
+from registry.waivers import WaiverError
 
 
 def _generate(layout: RepoLayout, args: argparse.Namespace) -> int:
@@ -46,19 +52,88 @@ def _lint(layout: RepoLayout, args: argparse.Namespace) -> int:
     return 0
 
 
+def _breaking(layout: RepoLayout, args: argparse.Namespace) -> int:
+    review = assess(layout, args.base)
+    for check in review.breaking:
+        status = "passed" if check.passed else f"FAILED, {len(check.findings)} finding(s)"
+        print(f"{check.rules} against {check.label}: {status}")
+        for finding in check.findings:
+            if args.error_format == "github-actions":
+                print(github_annotation(finding, check))
+            else:
+                print(f"  {finding}")
+        for finding, reason in check.permitted:
+            print(f"  permitted: {finding.path}:{finding.line}: {finding.rule}: {reason}")
+        for finding, waiver in check.waived:
+            print(f"  waived: {finding.path}:{finding.line}: {finding.rule}: {waiver.reason}")
+    if not review.breaking:
+        print("no release and no base to compare with: nothing to check")
+    return 0 if all(check.passed for check in review.breaking) else 1
+
+
+def _review(layout: RepoLayout, args: argparse.Namespace) -> int:
+    review = assess(layout, args.base)
+    if args.format == "json":
+        text = json.dumps(review.to_json(), indent=2) + "\n"
+    elif args.format == "summary":
+        text = review.summary() + "\n"
+    else:
+        text = review.to_markdown()
+    if args.output:
+        Path(args.output).write_text(text)
+        print(review.summary())
+        print(f"report written to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0 if review.passed or not args.strict else 1
+
+
+def _release(layout: RepoLayout, args: argparse.Namespace) -> int:
+    try:
+        plan = cut_release(layout, args.version, date=args.date)
+    except ReleaseRefused as refusal:
+        print(f"release refused: {refusal}", file=sys.stderr)
+        return 1
+    print(f"released {plan.version} ({plan.bump.value}, {len(plan.changes)} change(s) since {plan.previous})")
+    print(f"wrote releases/{plan.version}/, CHANGELOG.md and the SDK version; commit them")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, exposed for tests and for ``--help`` output."""
     parser = argparse.ArgumentParser(prog="python -m registry", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    gen = commands.add_parser("generate", help="regenerate the SDK targets and the schema image")
+
+    gen = commands.add_parser("generate", help="regenerate the SDK targets, schema image and SDK version")
     gen.add_argument(
         "--check",
         action="store_true",
         help="write nothing; fail, listing the files, when the tree differs from buf's output",
     )
     gen.set_defaults(handler=_generate)
+
     lint = commands.add_parser("lint", help="buf lint and buf format, findings as file:line:column: RULE")
     lint.set_defaults(handler=_lint)
+
+    base_help = (
+        "a git ref, a release version or a directory (default: the PR's base, main, or the last release)"
+    )
+    breaking = commands.add_parser("breaking", help="WIRE_JSON against every release, FILE against the base")
+    breaking.add_argument("--base", help=base_help)
+    breaking.add_argument("--error-format", choices=["text", "github-actions"], default="text")
+    breaking.set_defaults(handler=_breaking)
+
+    review = commands.add_parser("review", help="the review report of the working schema against a base")
+    review.add_argument("--base", help=base_help)
+    review.add_argument("--format", choices=["markdown", "json", "summary"], default="markdown")
+    review.add_argument("--output", help="write the report to this file and print its summary")
+    review.add_argument("--strict", action="store_true", help="exit 1 when lint or a breaking check fails")
+    review.set_defaults(handler=_review)
+
+    release = commands.add_parser("release", help="cut a release of the working schema")
+    release.add_argument("version", help="MAJOR.MINOR.PATCH; must match the bump the changes require")
+    release.add_argument("--date", help="release date, YYYY-MM-DD (default: today)")
+    release.set_defaults(handler=_release)
     return parser
 
 
@@ -68,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         layout = RepoLayout(find_root())
         code: int = args.handler(layout, args)
-    except (BufError, FileNotFoundError) as error:
+    except (BufError, FileNotFoundError, WaiverError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return code

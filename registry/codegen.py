@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from google.protobuf import descriptor_pb2
+
 from registry.buf import run_buf
 from registry.layout import RepoLayout
+from registry.versioning import derived_version, write_version_file
 
 
 class DriftKind(StrEnum):
@@ -34,13 +37,16 @@ class Drift:
 
 
 def generate(layout: RepoLayout, *, into: Path | None = None) -> None:
-    """Run ``buf generate`` and ``buf build``, writing below ``into`` (default: the repository)."""
+    """Write both SDK targets, the schema image and the SDK version below ``into`` (default: the repo)."""
     base = into or layout.root
     run_buf(["generate", "--output", str(base)], cwd=layout.root)
     image = base / layout.image.relative_to(layout.root)
     image.parent.mkdir(parents=True, exist_ok=True)
     # A plain FileDescriptorSet with comments: loadable by any protobuf runtime.
     run_buf(["build", "--as-file-descriptor-set", "--output", str(image)], cwd=layout.root)
+    head = descriptor_pb2.FileDescriptorSet.FromString(image.read_bytes())
+    version_file = base / layout.version_file.relative_to(layout.root)
+    write_version_file(version_file, derived_version(layout, head))
 
 
 def _files_below(base: Path, owned: Path) -> set[str]:

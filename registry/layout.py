@@ -33,13 +33,34 @@ class RepoLayout:
         return self.sdk_dir / "src" / "chat_sdk" / "schema.binpb"
 
     @property
+    def version_file(self) -> Path:
+        """The SDK's version, derived from the releases and the pending changes."""
+        return self.sdk_dir / "src" / "chat_sdk" / "_version.py"
+
+    @property
     def generated(self) -> tuple[Path, ...]:
-        """Every path that generation owns: the two target trees and the image."""
+        """Every path that generation owns: the two target trees, the image and the version."""
         return (
             self.sdk_dir / "src" / "chat_sdk" / "_generated",
             self.sdk_dir / "pb2",
             self.image,
+            self.version_file,
         )
+
+    @property
+    def releases_dir(self) -> Path:
+        """One folder per released version, holding the schema exactly as shipped."""
+        return self.root / "releases"
+
+    @property
+    def changelog(self) -> Path:
+        """The human record of every release."""
+        return self.root / "CHANGELOG.md"
+
+    @property
+    def waivers(self) -> Path:
+        """Intentional breaking changes, each with a written reason."""
+        return self.root / "waivers.toml"
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # What generation reads; a scratch copy with these can run buf on its own.
 # pyproject.toml counts: betterproto2's compiler formats its output with ruff,
 # which reads the repository's ruff settings.
-GENERATION_INPUTS = ("buf.yaml", "buf.gen.yaml", "pyproject.toml", "proto")
+GENERATION_INPUTS = ("buf.yaml", "buf.gen.yaml", "pyproject.toml", "proto", "releases", "waivers.toml")
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +30,8 @@ def copy_repo(destination: Path, *, with_generated: bool = True) -> RepoLayout:
     destination.mkdir(parents=True, exist_ok=True)
     for name in GENERATION_INPUTS:
         path = ROOT / name
+        if not path.exists():
+            continue
         if path.is_dir():
             shutil.copytree(path, destination / name)
         else:

@@ -1,0 +1,137 @@
+"""Cutting a release: refuse what would ship a broken or mislabelled schema, then record it."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf import descriptor_pb2
+
+from registry.breaking import BreakingCheck, check_releases
+from registry.buf import run_buf
+from registry.codegen import DriftKind, find_drift, generate
+from registry.diff import Change, diff_schemas
+from registry.layout import RepoLayout
+from registry.lint import lint_findings
+from registry.releases import IMAGE_NAME, RECORD_NAME, Release, image_digest, latest_release
+from registry.semver import Bump, next_version, parse_version, required_bump
+
+
+class ReleaseRefused(Exception):
+    """The release cannot be cut; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """What a release of the working schema would record."""
+
+    version: str
+    previous: str | None
+    bump: Bump
+    changes: list[Change]
+    checks: list[BreakingCheck]
+
+
+def _check_version(version: str, previous: Release | None, bump: Bump) -> None:
+    try:
+        wanted = parse_version(version)
+    except ValueError as error:
+        raise ReleaseRefused(str(error)) from error
+    if previous is None:
+        if wanted[1:] != (0, 0) or wanted[0] < 1:
+            raise ReleaseRefused(f"the first release must be a major version such as 1.0.0, not {version}")
+        return
+    if bump is Bump.NONE:
+        raise ReleaseRefused(f"the schema has not changed since {previous.version}: nothing to release")
+    expected = next_version(previous.version, bump)
+    if version != expected:
+        raise ReleaseRefused(
+            f"the changes since {previous.version} require a {bump.value} bump: "
+            f"release {expected}, not {version}"
+        )
+
+
+def plan_release(layout: RepoLayout, version: str, head: descriptor_pb2.FileDescriptorSet) -> ReleasePlan:
+    """Check everything a release needs; raise :class:`ReleaseRefused` with the reasons otherwise."""
+    problems = [f"lint: {finding}" for finding in lint_findings(layout)]
+    drift = [d for d in find_drift(layout) if d.kind is not DriftKind.UNCOMMITTED]
+    problems += [f"generated code: {item}" for item in drift]
+    checks = check_releases(layout)
+    problems += [f"breaking against {c.label}: {f}" for c in checks for f in c.findings]
+    if problems:
+        raise ReleaseRefused("cannot release while checks fail:\n  " + "\n  ".join(problems))
+    previous = latest_release(layout)
+    changes = diff_schemas(previous.load(), head) if previous else []
+    bump = required_bump(changes) if previous else Bump.MAJOR
+    _check_version(version, previous, bump)
+    return ReleasePlan(version, previous.version if previous else None, bump, changes, checks)
+
+
+def changelog_entry(plan: ReleasePlan, date: str) -> str:
+    """The CHANGELOG.md section of a release: what changed, grouped by effect, and any waivers."""
+    lines = [f"## {plan.version} ({date})", ""]
+    if plan.previous is None:
+        lines.append("First release of the schema and of the `chat-sdk` wheel.")
+    else:
+        lines.append(f"A {plan.bump.value} release after {plan.previous}: {len(plan.changes)} change(s).")
+    groups: dict[str, list[str]] = {}
+    for change in plan.changes:
+        if change.wire_breaking or change.json_breaking:
+            group = "Breaking (wire or JSON)"
+        elif change.source_breaking:
+            group = "Breaking for generated code"
+        elif change.kind.endswith("_added"):
+            group = "Added"
+        elif "deprecated" in change.kind:
+            group = "Deprecated"
+        else:
+            group = "Changed"
+        groups.setdefault(group, []).append(f"- `{change.element}`: {change.detail}")
+    for group in ("Breaking (wire or JSON)", "Breaking for generated code", "Added", "Deprecated", "Changed"):
+        if group in groups:
+            lines += ["", f"### {group}", "", *groups[group]]
+    waived = [(check, finding, waiver) for check in plan.checks for finding, waiver in check.waived]
+    if waived:
+        lines += ["", "### Waived breaking changes", ""]
+        lines += [f"- {f.rule} in {f.path}:{f.line} against {c.label}: {w.reason}" for c, f, w in waived]
+    return "\n".join(lines) + "\n"
+
+
+def _prepend_changelog(layout: RepoLayout, entry: str) -> None:
+    header = "# Changelog\n\nEvery release of the chat schema and its `chat-sdk` wheel, newest first.\n"
+    body = layout.changelog.read_text().removeprefix(header).lstrip("\n") if layout.changelog.exists() else ""
+    layout.changelog.write_text(f"{header}\n{entry}" + (f"\n{body}" if body else ""))
+
+
+def cut_release(layout: RepoLayout, version: str, *, date: str | None = None) -> ReleasePlan:
+    """Record the working schema as ``version``: image, record, changelog entry, SDK version."""
+    with tempfile.TemporaryDirectory(prefix="chat-release-") as scratch:
+        image = Path(scratch) / IMAGE_NAME
+        run_buf(["build", "--as-file-descriptor-set", "--output", str(image)], cwd=layout.root)
+        head = descriptor_pb2.FileDescriptorSet.FromString(image.read_bytes())
+        plan = plan_release(layout, version, head)
+        day = date or datetime.date.today().isoformat()
+        directory = layout.releases_dir / version
+        directory.mkdir(parents=True)
+        shutil.copyfile(image, directory / IMAGE_NAME)
+    record = {
+        "version": version,
+        "date": day,
+        "sdk_version": version,
+        "previous": plan.previous,
+        "bump": plan.bump.value,
+        "image_sha256": image_digest((directory / IMAGE_NAME).read_bytes()),
+        "waivers": [
+            {"rule": f.rule, "path": f.path, "against": c.label, "reason": w.reason}
+            for c in plan.checks
+            for f, w in c.waived
+        ],
+    }
+    (directory / RECORD_NAME).write_text(json.dumps(record, indent=2) + "\n")
+    _prepend_changelog(layout, changelog_entry(plan, day))
+    generate(layout)
+    return plan

@@ -1,0 +1,105 @@
+"""Which version a schema change needs, from the changes :func:`registry.diff.diff_schemas` finds.
+
+The policy, strongest rule first:
+
+* **major**: any change that breaks the wire format, JSON, or generated code
+  (``wire_breaking``, ``json_breaking`` or ``source_breaking``).
+* **minor**: anything added (a kind ending in ``_added``: files, messages, fields,
+  oneofs, enums, enum values, services, methods), and deprecations or their
+  reversal (kinds ending in ``_deprecated`` or ``_undeprecated``): the API grows,
+  or tells its users to plan a move.
+* **patch**: documentation and metadata only: ``comment_changed``,
+  ``option_changed`` and ``reserved_added`` (and any other safe change).
+* **none**: no change at all.
+
+Versions are plain ``X.Y.Z``; a major bump of ``0.Y.Z`` gives ``1.0.0`` (no
+special meaning for 0.x). Development builds between releases get a PEP 440
+``.devN`` version of the release they lead to, which sorts after the last release.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from enum import StrEnum
+
+from registry.diff import Change
+
+_VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+
+# Safe kinds that only touch documentation or metadata, even though one ends in "_added".
+_PATCH_KINDS = frozenset({"comment_changed", "option_changed", "reserved_added"})
+
+
+class Bump(StrEnum):
+    """How far a version moves: none < patch < minor < major."""
+
+    NONE = "none"
+    PATCH = "patch"
+    MINOR = "minor"
+    MAJOR = "major"
+
+    @property
+    def rank(self) -> int:
+        """Position in the order none (0) < patch (1) < minor (2) < major (3)."""
+        return _RANKS[self]
+
+    @staticmethod
+    def highest(bumps: Iterable[Bump]) -> Bump:
+        """The strongest of ``bumps``; ``NONE`` when there are none."""
+        return max(bumps, key=lambda bump: bump.rank, default=Bump.NONE)
+
+
+_RANKS = {Bump.NONE: 0, Bump.PATCH: 1, Bump.MINOR: 2, Bump.MAJOR: 3}
+
+
+def change_bump(change: Change) -> Bump:
+    """The bump one change needs on its own (see the module docstring)."""
+    if not change.safe:
+        return Bump.MAJOR
+    if change.kind in _PATCH_KINDS:
+        return Bump.PATCH
+    if change.kind.endswith(("_added", "_deprecated", "_undeprecated")):
+        return Bump.MINOR
+    return Bump.PATCH
+
+
+def required_bump(changes: Iterable[Change]) -> Bump:
+    """The bump a release holding all of ``changes`` needs: the strongest any one needs."""
+    return Bump.highest(change_bump(change) for change in changes)
+
+
+def parse_version(version: str) -> tuple[int, int, int]:
+    """Split a ``X.Y.Z`` version into numbers; :class:`ValueError` for anything else."""
+    match = _VERSION.fullmatch(version)
+    if match is None:
+        raise ValueError(f"not a X.Y.Z version: {version!r}")
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
+def next_version(current: str, bump: Bump) -> str:
+    """The version after ``current`` (``X.Y.Z``) for ``bump``; the same version for ``NONE``."""
+    major, minor, patch = parse_version(current)
+    if bump is Bump.MAJOR:
+        return f"{major + 1}.0.0"
+    if bump is Bump.MINOR:
+        return f"{major}.{minor + 1}.0"
+    if bump is Bump.PATCH:
+        return f"{major}.{minor}.{patch + 1}"
+    return current
+
+
+def dev_version(last_release: str | None, bump: Bump) -> str:
+    """A PEP 440 version for a build made after ``last_release`` with changes needing ``bump``.
+
+    It is the ``.dev0`` pre-release of the next version, so it sorts after
+    ``last_release`` and before the release it leads to. With no changes it is
+    ``last_release`` itself; before any release it is ``1.0.0.dev0``.
+    """
+    if last_release is None:
+        return "1.0.0.dev0"
+    if bump is Bump.NONE:
+        parse_version(last_release)
+        return last_release
+    return f"{next_version(last_release, bump)}.dev0"

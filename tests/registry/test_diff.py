@@ -1,0 +1,460 @@
+"""diff_schemas classifies each kind of schema change as protobuf's rules say; semver follows.
+
+Every scenario compiles a base and a head schema with the real buf, so the
+descriptors (json_name, map entries, synthetic oneofs, source info) are exactly
+what ``buf build`` writes for the registry.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from google.protobuf import descriptor_pb2 as dpb
+
+from registry.buf import run_buf
+from registry.diff import Change, diff_schemas, load_image
+from registry.layout import RepoLayout
+from registry.semver import Bump, dev_version, next_version, parse_version, required_bump
+
+DEMO = "demo/v1/demo.proto"
+BUF_YAML = "version: v2\nmodules:\n  - path: proto\n"
+
+Compile = Callable[[Mapping[str, str]], dpb.FileDescriptorSet]
+
+
+@pytest.fixture(scope="session")
+def compile_files(tmp_path_factory: pytest.TempPathFactory) -> Compile:
+    """Compile {path below proto/: source} with buf; each distinct input once per session."""
+    cache: dict[tuple[tuple[str, str], ...], bytes] = {}
+
+    def compile_(files: Mapping[str, str]) -> dpb.FileDescriptorSet:
+        key = tuple(sorted(files.items()))
+        if key not in cache:
+            root = tmp_path_factory.mktemp("module")
+            (root / "buf.yaml").write_text(BUF_YAML)
+            for path, text in files.items():
+                target = root / "proto" / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text)
+            out = root / "out.binpb"
+            run_buf(["build", "--as-file-descriptor-set", "-o", str(out)], cwd=root)
+            cache[key] = out.read_bytes()
+        return dpb.FileDescriptorSet.FromString(cache[key])
+
+    return compile_
+
+
+def proto(body: str) -> str:
+    """A proto3 file of package ``demo.v1`` holding ``body`` (dedented)."""
+    return f'syntax = "proto3";\n\npackage demo.v1;\n\n{textwrap.dedent(body).strip()}\n'
+
+
+def diff(compile_files: Compile, base: str, head: str) -> list[Change]:
+    return diff_schemas(compile_files({DEMO: base}), compile_files({DEMO: head}))
+
+
+# --- the scenario table ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """One edit of a schema, what diff_schemas must report, and the version bump it needs."""
+
+    id: str
+    base: str
+    head: str
+    kinds: set[str]
+    key: str | None  # the kind of the change whose flags are checked
+    breaks: set[str] = field(default_factory=set)  # of "wire", "json", "source"
+    bump: Bump = Bump.MAJOR
+
+
+def m(*lines: str, before: str = "", after: str = "") -> str:
+    """A file holding message M with body ``lines``, and ``before``/``after`` it other text."""
+    body = "\n".join(f"  {line}" for line in lines)
+    return proto(f"{before}\nmessage M {{\n{body}\n}}\n{after}")
+
+
+def with_n(*lines: str, before: str = "", after: str = "") -> str:
+    """M with field ``a`` unchanged and field ``n`` replaced by ``lines``."""
+    return m("string a = 1;", *lines, before=before, after=after)
+
+
+M = with_n("int32 n = 2;")
+
+
+def color(*lines: str) -> str:
+    """A file holding enum Color with body ``lines``."""
+    body = "\n".join(f"  {line}" for line in lines)
+    return proto(f"enum Color {{\n{body}\n}}")
+
+
+COLOR_VALUES = ("COLOR_UNSPECIFIED = 0;", "COLOR_RED = 1;")
+COLOR = color(*COLOR_VALUES, "COLOR_BLUE = 2;")
+
+
+def service(*rpcs: str, after: str = "") -> str:
+    """A file holding service S with ``rpcs``, the messages they use, and ``after``."""
+    body = "\n".join(f"  {rpc}" for rpc in rpcs)
+    messages = "message GetRequest {}\nmessage GetResponse {}\nmessage OtherRequest {}"
+    return proto(f"{messages}\nservice S {{\n{body}\n}}\n{after}")
+
+
+GET = "rpc Get(GetRequest) returns (GetResponse);"
+PUT = "rpc Put(GetRequest) returns (GetResponse);"
+S = service(GET)
+T = "service T {\n  rpc Get(GetRequest) returns (GetResponse);\n}"
+NESTED = proto(
+    """
+    message Outer {
+      message Inner {
+        string x = 1;
+      }
+      Inner inner = 1;
+      map<string, int32> counts = 2;
+    }
+    """
+)
+# Types referring to each other, nested, and used by a service: all renamed by a package change.
+LINKED = proto(
+    """
+    message A {
+      enum Kind {
+        KIND_UNSPECIFIED = 0;
+      }
+      B b = 1;
+      Kind kind = 2;
+      map<string, B> bs = 3;
+    }
+    message B {}
+    service S {
+      rpc Get(A) returns (B);
+    }
+    """
+)
+ENUM_E = "enum E {\n  E_UNSPECIFIED = 0;\n}"
+A_AND_B = "message A {}\nmessage B {}"
+EXTRA = "message Extra {\n  string x = 1;\n}"
+KIND = "enum Kind {\n  KIND_UNSPECIFIED = 0;\n}"
+IDEMPOTENT = (
+    "rpc Get(GetRequest) returns (GetResponse) {\n    option idempotency_level = NO_SIDE_EFFECTS;\n  }"
+)
+DEPRECATED_RPC = "rpc Get(GetRequest) returns (GetResponse) {\n    option deprecated = true;\n  }"
+TIMESTAMP = 'package demo.v1;\n\nimport "google/protobuf/timestamp.proto";'
+ALL = {"wire", "json", "source"}
+
+CASES = [
+    Case("no_change", M, M, set(), None, bump=Bump.NONE),
+    # fields
+    Case("add_field", M, with_n("int32 n = 2;", "string c = 3;"), {"field_added"}, "field_added",
+         bump=Bump.MINOR),
+    Case("add_optional_field", M, with_n("int32 n = 2;", "optional string c = 3;"), {"field_added"},
+         "field_added", bump=Bump.MINOR),
+    Case("add_field_of_imported_type", M,
+         with_n("int32 n = 2;", "google.protobuf.Timestamp at = 3;").replace("package demo.v1;", TIMESTAMP),
+         {"field_added"}, "field_added", bump=Bump.MINOR),
+    Case("delete_field_unreserved", M, with_n(), {"field_removed_unreserved"}, "field_removed_unreserved",
+         ALL),
+    Case("delete_field_reserved", M, with_n("reserved 2;", 'reserved "n";'), {"field_removed_reserved"},
+         "field_removed_reserved", {"source"}),
+    Case("delete_field_number_only_reserved", M, with_n("reserved 2;"), {"field_removed_unreserved"},
+         "field_removed_unreserved", {"json", "source"}),
+    Case("deprecate_field", M, with_n("int32 n = 2 [deprecated = true];"), {"field_deprecated"},
+         "field_deprecated", bump=Bump.MINOR),
+    Case("rename_field", M, with_n("int32 count = 2;"), {"field_renamed"}, "field_renamed",
+         {"json", "source"}),
+    Case("rename_field_keeping_json_name", M, with_n('int32 count = 2 [json_name = "n"];'), {"field_renamed"},
+         "field_renamed", {"source"}),
+    Case("change_json_name", M, with_n('int32 n = 2 [json_name = "num"];'), {"field_json_name_changed"},
+         "field_json_name_changed", {"json"}),
+    Case("change_field_number", M, with_n("int32 n = 3;"), {"field_number_changed"}, "field_number_changed",
+         {"wire"}),
+    Case("swap_field_numbers", M, m("string a = 2;", "int32 n = 1;"), {"field_number_changed"},
+         "field_number_changed", {"wire"}),
+    Case("int32_to_int64", M, with_n("int64 n = 2;"), {"field_type_changed"}, "field_type_changed",
+         {"json", "source"}),
+    Case("int32_to_sint32", M, with_n("sint32 n = 2;"), {"field_type_changed"}, "field_type_changed",
+         {"wire", "source"}),
+    Case("int32_to_string", M, with_n("string n = 2;"), {"field_type_changed"}, "field_type_changed", ALL),
+    Case("int32_to_enum", M, with_n("E n = 2;", before=ENUM_E), {"field_type_changed", "enum_added"},
+         "field_type_changed", {"json", "source"}),
+    Case("string_to_bytes", M, m("bytes a = 1;", "int32 n = 2;"), {"field_type_changed"},
+         "field_type_changed", {"json", "source"}),
+    Case("float_to_double", m("float f = 1;"), m("double f = 1;"), {"field_type_changed"},
+         "field_type_changed", {"wire", "source"}),
+    Case("message_type_changed", m("A x = 1;", after=A_AND_B), m("B x = 1;", after=A_AND_B),
+         {"field_type_changed"}, "field_type_changed", ALL),
+    Case("make_field_repeated", M, with_n("repeated int32 n = 2;"), {"field_label_changed"},
+         "field_label_changed", ALL),
+    Case("make_field_optional", M, with_n("optional int32 n = 2;"), {"field_presence_changed"},
+         "field_presence_changed", {"source"}),
+    # oneofs and reservations
+    Case("move_field_into_new_oneof", M, with_n("oneof choice {", "  int32 n = 2;", "}"),
+         {"field_moved_into_oneof", "oneof_added"}, "field_moved_into_oneof", {"source"}),
+    Case("move_field_into_existing_oneof", with_n("oneof choice {", "  int32 n = 2;", "}"),
+         m("oneof choice {", "  string a = 1;", "  int32 n = 2;", "}"), {"field_moved_into_oneof"},
+         "field_moved_into_oneof", ALL),
+    Case("move_field_out_of_shared_oneof", m("oneof choice {", "  string a = 1;", "  int32 n = 2;", "}"),
+         with_n("oneof choice {", "  int32 n = 2;", "}"), {"field_moved_out_of_oneof"},
+         "field_moved_out_of_oneof", ALL),
+    Case("rename_oneof", with_n("oneof choice {", "  int32 n = 2;", "}"),
+         with_n("oneof pick {", "  int32 n = 2;", "}"),
+         {"field_oneof_changed", "oneof_added", "oneof_removed"}, "field_oneof_changed", {"source"}),
+    Case("add_oneof", M, with_n("int32 n = 2;", "oneof choice {", "  string c = 3;", "}"),
+         {"oneof_added", "field_added"}, "oneof_added", bump=Bump.MINOR),
+    Case("remove_oneof", with_n("int32 n = 2;", "oneof choice {", "  string c = 3;", "}"), M,
+         {"oneof_removed", "field_removed_unreserved"}, "oneof_removed", {"source"}),
+    Case("add_reserved", M, with_n("int32 n = 2;", "reserved 5 to 7;", 'reserved "old";'), {"reserved_added"},
+         "reserved_added", bump=Bump.PATCH),
+    # messages, nesting, maps
+    Case("add_message", M, with_n("int32 n = 2;", after=EXTRA), {"message_added"}, "message_added",
+         bump=Bump.MINOR),
+    Case("remove_message", with_n("int32 n = 2;", after=EXTRA), M, {"message_removed"},
+         "message_removed", {"source"}),
+    Case("remove_message_still_referenced", m("Extra a = 1;", after=EXTRA), m("string a = 1;"),
+         {"message_removed", "field_type_changed"}, "field_type_changed", ALL),
+    Case("nested_message_field_added", NESTED, NESTED.replace("x = 1;", "x = 1;\n    string y = 2;"),
+         {"field_added"}, "field_added", bump=Bump.MINOR),
+    Case("nested_message_added", NESTED, NESTED.replace("Inner inner", "message Deeper {}\n  Inner inner"),
+         {"message_added"}, "message_added", bump=Bump.MINOR),
+    Case("map_value_int32_to_string", NESTED, NESTED.replace("int32>", "string>"), {"field_type_changed"},
+         "field_type_changed", ALL),
+    Case("map_value_int32_to_uint32", NESTED, NESTED.replace("int32>", "uint32>"), {"field_type_changed"},
+         "field_type_changed", {"json", "source"}),
+    # enums
+    Case("add_enum_value", COLOR, color(*COLOR_VALUES, "COLOR_BLUE = 2;", "COLOR_GREEN = 3;"),
+         {"enum_value_added"}, "enum_value_added", bump=Bump.MINOR),
+    Case("remove_enum_value_unreserved", COLOR, color(*COLOR_VALUES), {"enum_value_removed_unreserved"},
+         "enum_value_removed_unreserved", ALL),
+    Case("remove_enum_value_reserved", COLOR, color(*COLOR_VALUES, "reserved 2;", 'reserved "COLOR_BLUE";'),
+         {"enum_value_removed_reserved"}, "enum_value_removed_reserved", {"source"}),
+    Case("rename_enum_value", COLOR, color(*COLOR_VALUES, "COLOR_NAVY = 2;"), {"enum_value_renamed"},
+         "enum_value_renamed", {"json", "source"}),
+    Case("change_enum_value_number", COLOR, color(*COLOR_VALUES, "COLOR_BLUE = 3;"),
+         {"enum_value_number_changed"}, "enum_value_number_changed", {"wire"}),
+    Case("add_enum", M, with_n("int32 n = 2;", after=KIND), {"enum_added"}, "enum_added",
+         bump=Bump.MINOR),
+    Case("remove_enum", with_n("int32 n = 2;", after=KIND), M, {"enum_removed"}, "enum_removed",
+         {"source"}),
+    # services and methods
+    Case("add_rpc", S, service(GET, PUT), {"method_added"}, "method_added", bump=Bump.MINOR),
+    Case("remove_rpc", service(GET, PUT), S, {"method_removed"}, "method_removed", ALL),
+    Case("change_streaming", S, service("rpc Get(GetRequest) returns (stream GetResponse);"),
+         {"method_streaming_changed"}, "method_streaming_changed", ALL),
+    Case("change_input_type", S, service("rpc Get(OtherRequest) returns (GetResponse);"),
+         {"method_input_changed"}, "method_input_changed", ALL),
+    Case("change_output_type", S, service("rpc Get(GetRequest) returns (OtherRequest);"),
+         {"method_output_changed"}, "method_output_changed", ALL),
+    Case("add_service", S, service(GET, after=T), {"service_added"}, "service_added", bump=Bump.MINOR),
+    Case("remove_service", service(GET, after=T), S, {"service_removed"}, "service_removed", ALL),
+    Case("add_idempotency_level", S, service(IDEMPOTENT), {"option_changed"}, "option_changed",
+         bump=Bump.PATCH),
+    Case("deprecate_rpc", S, service(DEPRECATED_RPC), {"method_deprecated"}, "method_deprecated",
+         bump=Bump.MINOR),
+    # files and documentation
+    Case("change_package", LINKED, LINKED.replace("package demo.v1;", "package demo.v2;"),
+         {"package_changed"}, "package_changed", ALL),
+    Case("change_file_option", M, M.replace("demo.v1;", 'demo.v1;\noption java_package = "com.demo.v1";'),
+         {"option_changed"}, "option_changed", bump=Bump.PATCH),
+    Case("comments_only", M,
+         m("// a is the first field.", "string a = 1;", "int32 n = 2; // n counts.", before="// M is M."),
+         {"comment_changed"}, "comment_changed", bump=Bump.PATCH),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.id) for case in CASES])
+def test_scenario(compile_files: Compile, case: Case) -> None:
+    changes = diff(compile_files, case.base, case.head)
+
+    assert {change.kind for change in changes} == case.kinds, "\n".join(map(str, changes))
+    if case.key is not None:
+        key = [change for change in changes if change.kind == case.key]
+        assert key, case.key
+        for change in key:
+            assert set(change.breaks) == case.breaks, str(change)
+            assert change.safe == (not case.breaks)
+    assert required_bump(changes) == case.bump
+
+
+def test_there_are_enough_scenarios() -> None:
+    assert len(CASES) >= 30
+    assert len({case.id for case in CASES}) == len(CASES)
+
+
+# --- where a change is, and what it says -----------------------------------------------
+
+
+def test_a_change_names_the_element_its_file_and_head_line(compile_files: Compile) -> None:
+    base = proto("message Message {\n  string id = 1;\n  string author = 2;\n  string content = 3;\n}")
+    head = base.replace("string content", "bytes content")
+
+    [change] = diff(compile_files, base, head)
+
+    assert change == Change(
+        element="demo.v1.Message.content",
+        kind="field_type_changed",
+        file=DEMO,
+        line=8,
+        side="head",
+        wire_breaking=False,
+        json_breaking=True,
+        source_breaking=True,
+        detail="field `content` (3) changed type from string to bytes",
+    )
+    assert head.splitlines()[change.line - 1].strip() == "bytes content = 3;"
+
+
+def test_a_removed_element_points_into_the_base_file(compile_files: Compile) -> None:
+    base = proto("message M {\n  string a = 1;\n\n\n  int32 gone = 2;\n}")
+
+    [change] = diff(compile_files, base, proto("message M {\n  string a = 1;\n}"))
+
+    assert change.side == "base" and change.element == "demo.v1.M.gone"
+    assert base.splitlines()[change.line - 1].strip() == "int32 gone = 2;"
+    assert change.detail == "field `gone` (2) removed without reserving its number and name"
+
+
+def test_enum_values_and_methods_are_named_below_their_parent(compile_files: Compile) -> None:
+    enums = diff(compile_files, COLOR, color(*COLOR_VALUES))
+    methods = diff(compile_files, S, service(GET, PUT))
+
+    assert [c.element for c in enums] == ["demo.v1.Color.COLOR_BLUE"]
+    assert [c.element for c in methods] == ["demo.v1.S.Put"]
+
+
+def test_added_nested_message_fields_are_named_in_full(compile_files: Compile) -> None:
+    head = NESTED.replace("string x = 1;", "string x = 1;\n    string y = 2;")
+
+    [change] = diff(compile_files, NESTED, head)
+
+    assert change.element == "demo.v1.Outer.Inner.y"
+    assert head.splitlines()[change.line - 1].strip() == "string y = 2;"
+
+
+def test_a_removed_file_reports_its_types(compile_files: Compile) -> None:
+    main = proto("message M {\n  string a = 1;\n}")
+    extra = proto("message Old {}\nenum Mood {\n  MOOD_UNSPECIFIED = 0;\n}")
+    newer = proto("message New {}")
+    base = compile_files({DEMO: main, "demo/v1/extra.proto": extra})
+    head = compile_files({DEMO: main, "demo/v1/newer.proto": newer})
+
+    changes = diff_schemas(base, head)
+
+    assert {(c.kind, c.element, c.side) for c in changes} == {
+        ("file_removed", "demo/v1/extra.proto", "base"),
+        ("message_removed", "demo.v1.Old", "base"),
+        ("enum_removed", "demo.v1.Mood", "base"),
+        ("file_added", "demo/v1/newer.proto", "head"),
+        ("message_added", "demo.v1.New", "head"),
+    }
+    assert required_bump(changes) == Bump.MAJOR
+
+
+def test_a_type_moved_to_another_file_breaks_generated_imports(compile_files: Compile) -> None:
+    base = compile_files({DEMO: proto("message M {}\nmessage N {}")})
+    head = compile_files({DEMO: proto("message M {}"), "demo/v1/n.proto": proto("message N {}")})
+
+    changes = diff_schemas(base, head)
+
+    assert {(c.kind, c.element) for c in changes} == {
+        ("file_added", "demo/v1/n.proto"),
+        ("message_moved", "demo.v1.N"),
+    }
+    [moved] = [c for c in changes if c.kind == "message_moved"]
+    assert moved.breaks == ("source",)
+
+
+def test_changes_are_sorted_by_file_and_line(compile_files: Compile) -> None:
+    base = m("string a = 1;", "int32 n = 2;", "bool b = 3;")
+    head = m("bytes a = 1;", "int64 n = 2;", "string b = 3;")
+
+    changes = diff(compile_files, base, head)
+
+    assert [c.element for c in changes] == ["demo.v1.M.a", "demo.v1.M.n", "demo.v1.M.b"]
+    assert changes == sorted(changes, key=lambda c: (c.file, c.line))
+
+
+def test_the_registry_image_has_no_changes_against_itself(repo: RepoLayout) -> None:
+    if not repo.image.is_file():
+        pytest.skip("the schema image has not been generated")
+    image = load_image(repo.image)
+
+    assert diff_schemas(image, load_image(repo.image)) == []
+    assert any(file.package.startswith("google.") for file in image.file)
+
+
+def test_load_image_reads_a_buf_build_output(compile_files: Compile, tmp_path: Path) -> None:
+    image = compile_files({DEMO: M})
+    path = tmp_path / "image.binpb"
+    path.write_bytes(image.SerializeToString())
+
+    assert load_image(path) == image
+
+
+def test_change_text_says_what_breaks() -> None:
+    change = Change("demo.v1.M.a", "field_renamed", DEMO, 6, "head", False, True, True, "field 1 renamed")
+
+    assert not change.safe
+    assert str(change) == f"{DEMO}:6: field_renamed: field 1 renamed [breaks json, source]"
+
+
+# --- semver ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("current", "bump", "expected"),
+    [
+        ("1.2.3", Bump.MAJOR, "2.0.0"),
+        ("1.2.3", Bump.MINOR, "1.3.0"),
+        ("1.2.3", Bump.PATCH, "1.2.4"),
+        ("1.2.3", Bump.NONE, "1.2.3"),
+        ("0.9.9", Bump.MAJOR, "1.0.0"),
+        ("10.0.19", Bump.PATCH, "10.0.20"),
+    ],
+)
+def test_next_version(current: str, bump: Bump, expected: str) -> None:
+    assert next_version(current, bump) == expected
+
+
+@pytest.mark.parametrize(
+    "version", ["", "1.2", "1.2.3.4", "v1.2.3", "01.2.3", "1.2.3-rc.1", "1.2.x", " 1.2.3"]
+)
+def test_malformed_versions_are_refused(version: str) -> None:
+    with pytest.raises(ValueError, match=r"not a X\.Y\.Z version"):
+        next_version(version, Bump.PATCH)
+    with pytest.raises(ValueError, match=r"not a X\.Y\.Z version"):
+        dev_version(version, Bump.NONE)
+
+
+def _pep440_key(version: str) -> tuple[tuple[int, ...], int, int]:
+    """Sort key of the ``X.Y.Z`` and ``X.Y.Z.devN`` versions used here, as PEP 440 orders them."""
+    release, _, dev = version.partition(".dev")
+    numbers = tuple(int(part) for part in release.split("."))
+    # A .devN release sorts before the release itself.
+    return (numbers, 0, int(dev)) if dev else (numbers, 1, 0)
+
+
+@pytest.mark.parametrize("bump", [Bump.PATCH, Bump.MINOR, Bump.MAJOR])
+def test_dev_versions_sort_after_the_last_release_and_before_the_next(bump: Bump) -> None:
+    dev = dev_version("1.4.2", bump)
+
+    assert dev == f"{next_version('1.4.2', bump)}.dev0"
+    assert _pep440_key("1.4.2") < _pep440_key(dev) < _pep440_key(next_version("1.4.2", bump))
+
+
+def test_dev_version_without_changes_or_releases() -> None:
+    assert dev_version("1.4.2", Bump.NONE) == "1.4.2"
+    assert dev_version(None, Bump.MINOR) == "1.0.0.dev0"
+    assert dev_version(None, Bump.NONE) == "1.0.0.dev0"
+
+
+def test_bumps_are_ordered() -> None:
+    assert [b.rank for b in (Bump.NONE, Bump.PATCH, Bump.MINOR, Bump.MAJOR)] == [0, 1, 2, 3]
+    assert Bump.highest([Bump.PATCH, Bump.MAJOR, Bump.MINOR]) == Bump.MAJOR
+    assert Bump.highest([]) == Bump.NONE
+    assert required_bump([]) == Bump.NONE
+    assert parse_version("3.2.1") == (3, 2, 1)
