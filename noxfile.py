@@ -37,10 +37,23 @@ nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
 
 
+def install_tooling(session: nox.Session) -> None:
+    """Install buf and the repository's tooling package (`python -m registry`)."""
+    session.install(BUF, "-e", str(ROOT))
+
+
 def install_generators(session: nox.Session) -> None:
-    """Install buf, the code generator plugins and the repository's tooling package."""
+    """Install the tooling and every code generator plugin buf.gen.yaml names."""
     session.install(*GENERATORS)
-    session.install("-e", str(ROOT))
+    install_tooling(session)
+
+
+def base_args(posargs: list[str]) -> list[str]:
+    """The `--base REF` pair of a session's arguments, if any, for commands that take only that."""
+    if "--base" in posargs:
+        index = posargs.index("--base")
+        return posargs[index : index + 2]
+    return [arg for arg in posargs if arg.startswith("--base=")]
 
 
 def build_sdk(session: nox.Session) -> Path:
@@ -83,17 +96,48 @@ def build(session: nox.Session) -> None:
 
 
 @nox.session
+def breaking(session: nox.Session) -> None:
+    """WIRE_JSON against each release, FILE against the base (`-- --base REF`)."""
+    install_tooling(session)
+    session.run("python", "-m", "registry", "breaking", *session.posargs)
+
+
+@nox.session
+def review(session: nox.Session) -> None:
+    """The review report of the working schema; `-- --base REF --format json --output FILE`."""
+    install_tooling(session)
+    session.run("python", "-m", "registry", "review", *session.posargs)
+
+
+@nox.session
+def release(session: nox.Session) -> None:
+    """Cut a release: `nox -s release -- 1.1.0` (refused unless checks pass and the version fits)."""
+    if not session.posargs:
+        session.error("name the version: nox -s release -- X.Y.Z")
+    install_generators(session)
+    session.run("python", "-m", "registry", "release", *session.posargs)
+
+
+@nox.session
 def check(session: nox.Session) -> None:
-    """The schema pull request job: lint, generated-code drift check, then build the SDK."""
+    """The schema pull request job: lint, drift, breaking checks, build, and the review summary.
+
+    Arguments go to the breaking check: `nox -s check -- --base origin/main --error-format github-actions`.
+    """
     install_generators(session)
     session.install(*LINTERS, "-e", str(SDK_DIR))
     done: list[str] = []
     run_lint(session)
     done.append("lint: buf lint, buf format, ruff check, ruff format, mypy --strict")
     session.run("python", "-m", "registry", "generate", "--check")
-    done.append("generate --check: committed SDK code and schema image match buf's output")
+    done.append("generate --check: committed SDK code, schema image and SDK version match buf's output")
+    session.run("python", "-m", "registry", "breaking", *session.posargs)
+    done.append("breaking: WIRE_JSON against every release, FILE against the base")
     wheel = build_sdk(session)
     done.append(f"build: {wheel.name} and its sdist in dist/")
+    report = DIST_DIR / "schema-review.md"
+    session.run("python", "-m", "registry", "review", *base_args(session.posargs), "--output", str(report))
+    done.append(f"review: the full report is in {report.relative_to(ROOT)}")
     session.log("check passed:\n  " + "\n  ".join(done))
 
 

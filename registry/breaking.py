@@ -138,6 +138,7 @@ def check_releases(layout: RepoLayout) -> list[BreakingCheck]:
     waivers = load_waivers(layout)
     checks = []
     for release in list_releases(layout):
+        release.verify()
         check = BreakingCheck(release.version, f"release {release.version}", WIRE_JSON)
         checks.append(_excuse(check, _buf_breaking(layout, release.image, WIRE_JSON), waivers))
     return checks

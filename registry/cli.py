@@ -94,7 +94,8 @@ def _release(layout: RepoLayout, args: argparse.Namespace) -> int:
     except ReleaseRefused as refusal:
         print(f"release refused: {refusal}", file=sys.stderr)
         return 1
-    print(f"released {plan.version} ({plan.bump.value}, {len(plan.changes)} change(s) since {plan.previous})")
+    since = f"{len(plan.changes)} change(s) since {plan.previous}" if plan.previous else "the first release"
+    print(f"released {plan.version} ({plan.bump.value}: {since})")
     print(f"wrote releases/{plan.version}/, CHANGELOG.md and the SDK version; commit them")
     return 0
 

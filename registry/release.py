@@ -34,6 +34,7 @@ class ReleasePlan:
     bump: Bump
     changes: list[Change]
     checks: list[BreakingCheck]
+    services: list[str]  # "chat.v1.MessageService: GetMessage, ...", for the changelog
 
 
 def _check_version(version: str, previous: Release | None, bump: Bump) -> None:
@@ -68,14 +69,21 @@ def plan_release(layout: RepoLayout, version: str, head: descriptor_pb2.FileDesc
     changes = diff_schemas(previous.load(), head) if previous else []
     bump = required_bump(changes) if previous else Bump.MAJOR
     _check_version(version, previous, bump)
-    return ReleasePlan(version, previous.version if previous else None, bump, changes, checks)
+    services = [
+        f"`{file.package}.{service.name}`: {', '.join(method.name for method in service.method)}"
+        for file in head.file
+        if not file.package.startswith("google.")
+        for service in file.service
+    ]
+    return ReleasePlan(version, previous.version if previous else None, bump, changes, checks, services)
 
 
 def changelog_entry(plan: ReleasePlan, date: str) -> str:
     """The CHANGELOG.md section of a release: what changed, grouped by effect, and any waivers."""
     lines = [f"## {plan.version} ({date})", ""]
     if plan.previous is None:
-        lines.append("First release of the schema and of the `chat-sdk` wheel.")
+        lines.append("First release of the schema and of the `chat-sdk` wheel, with these services:")
+        lines += ["", *(f"- {service}" for service in plan.services)]
     else:
         lines.append(f"A {plan.bump.value} release after {plan.previous}: {len(plan.changes)} change(s).")
     groups: dict[str, list[str]] = {}

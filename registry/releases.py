@@ -34,6 +34,15 @@ class Release:
         data: dict[str, object] = json.loads((self.directory / RECORD_NAME).read_text())
         return data
 
+    def verify(self) -> None:
+        """Raise ValueError when the image is not the one recorded at release time."""
+        recorded = self.record.get("image_sha256")
+        if recorded != image_digest(self.image.read_bytes()):
+            raise ValueError(
+                f"release {self.version}: {self.image.name} no longer matches the digest recorded in "
+                f"{RECORD_NAME}; a released schema is never edited, restore it from git"
+            )
+
     def load(self) -> descriptor_pb2.FileDescriptorSet:
         """The released schema, parsed."""
         return descriptor_pb2.FileDescriptorSet.FromString(self.image.read_bytes())

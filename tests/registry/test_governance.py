@@ -254,3 +254,11 @@ def test_review_markdown_reads_without_the_diff(repo_1_0: RepoLayout) -> None:
     assert "JSON-breaking" in report
     assert "- added attribute `chat_sdk.v1.User.nickname`" in report
     assert "❌" in report
+
+
+def test_an_edited_release_image_is_refused(repo_1_0: RepoLayout) -> None:
+    (release,) = list_releases(repo_1_0)
+    release.image.write_bytes(release.image.read_bytes() + b"\n\x00")
+    result = _registry(repo_1_0, "breaking")
+    assert result.returncode == 2
+    assert "release 1.0.0: schema.binpb no longer matches the digest" in result.stderr
