@@ -23,14 +23,14 @@ def repo() -> RepoLayout:
     return RepoLayout(ROOT)
 
 
-def copy_repo(destination: Path, *, with_generated: bool = True) -> RepoLayout:
-    """Copy the schema module (and, by default, the generated code) to ``destination``."""
+def copy_repo(destination: Path, *, with_generated: bool = True, with_releases: bool = True) -> RepoLayout:
+    """Copy the schema module (by default with the generated code and releases) to ``destination``."""
     source = RepoLayout(ROOT)
     target = RepoLayout(destination)
     destination.mkdir(parents=True, exist_ok=True)
     for name in GENERATION_INPUTS:
         path = ROOT / name
-        if not path.exists():
+        if not path.exists() or (name == "releases" and not with_releases):
             continue
         if path.is_dir():
             shutil.copytree(path, destination / name)

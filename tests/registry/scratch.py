@@ -6,6 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from registry.codegen import generate
 from registry.layout import RepoLayout
 
 from ..conftest import copy_repo
@@ -28,8 +29,9 @@ def git(layout: RepoLayout, *args: str) -> str:
 
 
 def scratch_git_repo(destination: Path) -> RepoLayout:
-    """A copy of the module and its generated code, committed on ``main`` in a new repository."""
-    layout = copy_repo(destination)
+    """The module and its generated code with no release yet, committed on ``main`` in a new repository."""
+    layout = copy_repo(destination, with_releases=False)
+    generate(layout)  # the SDK version of a tree without releases
     git(layout, "init", "-q")
     commit_all(layout, "base")
     return layout
