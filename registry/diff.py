@@ -456,6 +456,16 @@ class _Differ:
             kind = f"{what}_deprecated" if now else f"{what}_undeprecated"
             self._add(kind, after, "head", _SAFE, f"{label} {'marked' if now else 'no longer'} deprecated")
         ignore = ("deprecated", "map_entry")
+        if isinstance(b, dpb.MethodOptions) and isinstance(h, dpb.MethodOptions):
+            ignore += ("idempotency_level",)
+            if b.idempotency_level != h.idempotency_level:
+                levels = dpb.MethodOptions.IdempotencyLevel
+                detail = (
+                    f"{label} changed idempotency_level from {levels.Name(b.idempotency_level)} to "
+                    f"{levels.Name(h.idempotency_level)}: clients may retry it or send it as a GET "
+                    "differently (buf's RPC_SAME_IDEMPOTENCY_LEVEL)"
+                )
+                self._add("method_idempotency_changed", after, "head", _WIRE, detail)
         options = _changed_options(b, h, ignore)
         if options:
             names = ", ".join(options)
@@ -618,7 +628,11 @@ class _Differ:
         if lost:
             others = ", ".join(f"`{name}`" for name in lost)
             detail += f", no longer exclusive with {others}: old readers keep only one of them"
-        self._add(kind, at, "head", _ALL if gained or lost else _SOURCE, detail)
+        if not (gained or lost):
+            # Binary-compatible by protobuf's own rules, but buf's WIRE rules reject
+            # every oneof membership change (FIELD_SAME_ONEOF), and so does our check.
+            detail += "; buf's wire rules reject any oneof change (FIELD_SAME_ONEOF)"
+        self._add(kind, at, "head", _ALL, detail)
 
     def _field(self, bf: dpb.FieldDescriptorProto, hf: dpb.FieldDescriptorProto, at: _At, was: _At) -> None:
         label = f"field `{hf.name}` ({hf.number})"
@@ -630,7 +644,9 @@ class _Differ:
                 else f"its JSON name changes from `{bf.json_name}` to `{hf.json_name}`"
             )
             detail = f"field {hf.number} renamed from `{bf.name}` to `{hf.name}`; {json_note}"
-            self._add("field_renamed", at, "head", _SOURCE if same_json else _JSON_SOURCE, detail)
+            # ProtoJSON parsers accept the proto field name as well as the JSON name,
+            # so JSON that spells the old name no longer parses either way.
+            self._add("field_renamed", at, "head", _JSON_SOURCE, detail)
         elif bf.json_name != hf.json_name:
             detail = f"{label} changed its JSON name from `{bf.json_name}` to `{hf.json_name}`"
             self._add("field_json_name_changed", at, "head", _JSON, detail)

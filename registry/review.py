@@ -21,6 +21,15 @@ RULES_MEANING = {
     "WIRE_JSON": "wire and JSON compatibility: released clients and servers still read every message",
     "FILE": "source compatibility: code generated from the base still compiles and runs",
 }
+_METHOD_API_KINDS = frozenset(
+    {
+        "method_added",
+        "method_removed",
+        "method_input_changed",
+        "method_output_changed",
+        "method_streaming_changed",
+    }
+)
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
 
@@ -61,10 +70,8 @@ def sdk_api_change(change: Change, package: str) -> str | None:
     verb = "added" if added else "removed" if removed else "changed"
     if kind.startswith("message_"):
         return f"{verb} class `{module}.{''.join(_pascal(p) for p in parts)}`" if added or removed else None
-    if kind.startswith("field_") and not kind.endswith(("deprecated", "comment_changed")):
+    if kind.startswith("field_") and not kind.endswith(("deprecated", "json_name_changed", "number_changed")):
         owner, name = "".join(_pascal(p) for p in parts[:-1]), parts[-1]
-        if kind == "field_json_name_changed":
-            return None
         return f"{verb} attribute `{module}.{owner}.{name}` ({change.detail})"
     if kind.startswith("enum_value_"):
         owner, name = "".join(_pascal(p) for p in parts[:-1]), parts[-1]
@@ -75,7 +82,7 @@ def sdk_api_change(change: Change, package: str) -> str | None:
     if kind.startswith("service_") and (added or removed):
         service = _pascal(parts[0])
         return f"{verb} classes `{module}.{service}Stub` and `{module}.{service}Base`"
-    if kind.startswith("method_"):
+    if kind in _METHOD_API_KINDS:
         service, method = _pascal(parts[0]), _snake(parts[-1])
         return (
             f"{verb} method `{module}.{service}Stub.{method}` and `{service}Base.{method}` ({change.detail})"

@@ -18,6 +18,7 @@ from google.protobuf import descriptor_pb2 as dpb
 from registry.buf import run_buf
 from registry.diff import Change, diff_schemas, load_image
 from registry.layout import RepoLayout
+from registry.review import Review
 from registry.semver import Bump, dev_version, next_version, parse_version, required_bump
 
 DEMO = "demo/v1/demo.proto"
@@ -168,7 +169,7 @@ CASES = [
     Case("rename_field", M, with_n("int32 count = 2;"), {"field_renamed"}, "field_renamed",
          {"json", "source"}),
     Case("rename_field_keeping_json_name", M, with_n('int32 count = 2 [json_name = "n"];'), {"field_renamed"},
-         "field_renamed", {"source"}),
+         "field_renamed", {"json", "source"}),
     Case("change_json_name", M, with_n('int32 n = 2 [json_name = "num"];'), {"field_json_name_changed"},
          "field_json_name_changed", {"json"}),
     Case("change_field_number", M, with_n("int32 n = 3;"), {"field_number_changed"}, "field_number_changed",
@@ -194,7 +195,7 @@ CASES = [
          "field_presence_changed", {"source"}),
     # oneofs and reservations
     Case("move_field_into_new_oneof", M, with_n("oneof choice {", "  int32 n = 2;", "}"),
-         {"field_moved_into_oneof", "oneof_added"}, "field_moved_into_oneof", {"source"}),
+         {"field_moved_into_oneof", "oneof_added"}, "field_moved_into_oneof", ALL),
     Case("move_field_into_existing_oneof", with_n("oneof choice {", "  int32 n = 2;", "}"),
          m("oneof choice {", "  string a = 1;", "  int32 n = 2;", "}"), {"field_moved_into_oneof"},
          "field_moved_into_oneof", ALL),
@@ -203,7 +204,7 @@ CASES = [
          "field_moved_out_of_oneof", ALL),
     Case("rename_oneof", with_n("oneof choice {", "  int32 n = 2;", "}"),
          with_n("oneof pick {", "  int32 n = 2;", "}"),
-         {"field_oneof_changed", "oneof_added", "oneof_removed"}, "field_oneof_changed", {"source"}),
+         {"field_oneof_changed", "oneof_added", "oneof_removed"}, "field_oneof_changed", ALL),
     Case("add_oneof", M, with_n("int32 n = 2;", "oneof choice {", "  string c = 3;", "}"),
          {"oneof_added", "field_added"}, "oneof_added", bump=Bump.MINOR),
     Case("remove_oneof", with_n("int32 n = 2;", "oneof choice {", "  string c = 3;", "}"), M,
@@ -251,8 +252,8 @@ CASES = [
          {"method_output_changed"}, "method_output_changed", ALL),
     Case("add_service", S, service(GET, after=T), {"service_added"}, "service_added", bump=Bump.MINOR),
     Case("remove_service", service(GET, after=T), S, {"service_removed"}, "service_removed", ALL),
-    Case("add_idempotency_level", S, service(IDEMPOTENT), {"option_changed"}, "option_changed",
-         bump=Bump.PATCH),
+    Case("add_idempotency_level", S, service(IDEMPOTENT), {"method_idempotency_changed"},
+         "method_idempotency_changed", {"wire"}),
     Case("deprecate_rpc", S, service(DEPRECATED_RPC), {"method_deprecated"}, "method_deprecated",
          bump=Bump.MINOR),
     # files and documentation
@@ -278,6 +279,51 @@ def test_scenario(compile_files: Compile, case: Case) -> None:
             assert set(change.breaks) == case.breaks, str(change)
             assert change.safe == (not case.breaks)
     assert required_bump(changes) == case.bump
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.id) for case in CASES])
+def test_scenario_through_the_review_report(compile_files: Compile, case: Case) -> None:
+    changes = diff(compile_files, case.base, case.head)
+    review = Review(
+        base="base",
+        head="head",
+        previous_release="1.0.0",
+        bump=required_bump(changes),
+        release_bump=required_bump(changes),
+        sdk_version=dev_version("1.0.0", required_bump(changes)),
+        module_dir="proto",
+        changes=changes,
+    )
+
+    report = review.to_json()
+
+    assert report["bump"] == case.bump.value
+    assert report["next_release"] == next_version("1.0.0", case.bump)
+    assert {c["kind"] for c in report["changes"]} == case.kinds
+    for entry in report["changes"]:
+        if entry["kind"] == case.key:
+            flagged = {name for name in ("wire", "json", "source") if entry[f"{name}_breaking"]}
+            assert flagged == case.breaks
+            assert entry["file"] == f"proto/{DEMO}"
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.id) for case in CASES])
+def test_the_report_never_calls_safe_what_buf_wire_json_rejects(
+    compile_files: Compile, case: Case, tmp_path: Path
+) -> None:
+    base_image = tmp_path / "base.binpb"
+    base_image.write_bytes(compile_files({DEMO: case.base}).SerializeToString())
+    (tmp_path / "buf.yaml").write_text(BUF_YAML + "breaking:\n  use:\n    - WIRE_JSON\n")
+    (tmp_path / "proto" / DEMO).parent.mkdir(parents=True)
+    (tmp_path / "proto" / DEMO).write_text(case.head)
+
+    result = run_buf(["breaking", "--against", str(base_image)], cwd=tmp_path, check=False)
+
+    changes = diff(compile_files, case.base, case.head)
+    if result.returncode == 100:
+        assert any(c.wire_breaking or c.json_breaking for c in changes), result.stdout
+    else:
+        assert result.returncode == 0, result.stderr
 
 
 def test_there_are_enough_scenarios() -> None:
