@@ -455,7 +455,7 @@ class _Differ:
         if was != now:
             kind = f"{what}_deprecated" if now else f"{what}_undeprecated"
             self._add(kind, after, "head", _SAFE, f"{label} {'marked' if now else 'no longer'} deprecated")
-        ignore = ("deprecated", "map_entry")
+        ignore: tuple[str, ...] = ("deprecated", "map_entry")
         if isinstance(b, dpb.MethodOptions) and isinstance(h, dpb.MethodOptions):
             ignore += ("idempotency_level",)
             if b.idempotency_level != h.idempotency_level:
