@@ -1,0 +1,83 @@
+"""The services' configuration: one typed object, built from flags and environment in one place."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_PREFIX = "CHAT_SERVICES_"
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # grpcio's default receive limit
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Everything the server needs to know; passed down, never read from the environment again."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    database: Path = field(default_factory=lambda: Path("chat-services.db"))
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    grace_period: float = 10.0  # seconds running calls get to finish on SIGTERM
+    plugin_timeout: float = 10.0  # seconds, when the request sets none
+    plugin_max_timeout: float = 60.0
+    completion_chunk_delay: float = 0.02  # seconds between streamed answer chunks
+    log_level: str = "INFO"
+    log_format: str = "text"  # or "json"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port < 65536:
+            raise ValueError(f"port {self.port} is outside 0-65535")
+        if self.max_message_bytes < 1:
+            raise ValueError("max message size must be at least 1 byte")
+        if self.grace_period < 0 or self.plugin_timeout <= 0 or self.plugin_max_timeout < self.plugin_timeout:
+            raise ValueError("need grace_period >= 0 and 0 < plugin_timeout <= plugin_max_timeout")
+        if self.log_format not in ("text", "json"):
+            raise ValueError(f"log format {self.log_format!r} is not text or json")
+
+
+_FIELDS: dict[str, tuple[type, str]] = {
+    "host": (str, "address to listen on (loopback by default)"),
+    "port": (int, "port to listen on; 0 picks a free one"),
+    "database": (Path, "SQLite file, created and migrated on start"),
+    "max_message_bytes": (int, "largest request message accepted, in bytes"),
+    "grace_period": (float, "seconds running calls get to finish on SIGTERM/SIGINT"),
+    "plugin_timeout": (float, "default plugin invocation timeout, seconds"),
+    "plugin_max_timeout": (float, "largest plugin timeout a request may ask for, seconds"),
+    "completion_chunk_delay": (float, "pause between streamed completion chunks, seconds"),
+    "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
+    "log_format": (str, "text or json"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one ``--flag`` per setting; each also reads ``CHAT_SERVICES_<NAME>``."""
+    for name, (_, help_text) in _FIELDS.items():
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, dest=name, default=None, help=f"{help_text} (env {ENV_PREFIX}{name.upper()})")
+
+
+def from_sources(args: argparse.Namespace, environ: Mapping[str, str]) -> ServiceConfig:
+    """Flags win over environment variables, which win over defaults."""
+    values: dict[str, object] = {}
+    for name, (kind, _) in _FIELDS.items():
+        raw = getattr(args, name, None)
+        if raw is None:
+            raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is None:
+            continue
+        try:
+            values[name] = kind(raw)
+        except ValueError as error:
+            raise ValueError(f"{name}: {raw!r} is not a valid {kind.__name__}") from error
+    return ServiceConfig(**values)  # type: ignore[arg-type]
+
+
+def parse_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> ServiceConfig:
+    """Build the configuration from command-line flags and the environment."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    args, _ = parser.parse_known_args(argv)
+    return from_sources(args, os.environ if environ is None else environ)

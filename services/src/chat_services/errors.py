@@ -1,0 +1,92 @@
+"""Domain errors and their gRPC statuses: the one place where failures become statuses.
+
+Domain code raises these; handlers run inside :func:`grpc_status`, which turns them
+into ``GRPCError`` with a clear message and, where a field is at fault, a
+``google.rpc.BadRequest`` detail naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from google.rpc import error_details_pb2
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
+
+
+class ServiceError(Exception):
+    """A failure the caller can act on; subclasses fix the gRPC status."""
+
+    status = Status.UNKNOWN
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(ServiceError):
+    """The named resource does not exist."""
+
+    status = Status.NOT_FOUND
+
+
+class InvalidArgument(ServiceError):
+    """A request field is missing or malformed; ``field`` names it."""
+
+    status = Status.INVALID_ARGUMENT
+
+
+class AlreadyExists(ServiceError):
+    """The resource the request would create exists already."""
+
+    status = Status.ALREADY_EXISTS
+
+
+class FailedPrecondition(ServiceError):
+    """The system is not in a state where the request can run (for example, join first)."""
+
+    status = Status.FAILED_PRECONDITION
+
+
+class DeadlineExceeded(ServiceError):
+    """The work did not finish in the time allowed."""
+
+    status = Status.DEADLINE_EXCEEDED
+
+
+class ResourceExhausted(ServiceError):
+    """A size or quota limit was hit."""
+
+    status = Status.RESOURCE_EXHAUSTED
+
+
+class Unavailable(ServiceError):
+    """The server is shutting down or a dependency is down; retry elsewhere or later."""
+
+    status = Status.UNAVAILABLE
+
+
+class Internal(ServiceError):
+    """A component failed in a way the caller cannot fix (for example, a plugin crashed)."""
+
+    status = Status.INTERNAL
+
+
+def to_grpc_error(error: ServiceError) -> GRPCError:
+    """The ``GRPCError`` for a domain error, with a ``BadRequest`` detail when a field is at fault."""
+    details = None
+    if error.field is not None:
+        violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
+        details = [error_details_pb2.BadRequest(field_violations=[violation])]
+    return GRPCError(error.status, error.message, details)
+
+
+@contextmanager
+def grpc_status() -> Iterator[None]:
+    """Run a handler body, turning domain errors into their gRPC status."""
+    try:
+        yield
+    except ServiceError as error:
+        raise to_grpc_error(error) from error

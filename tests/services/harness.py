@@ -1,0 +1,39 @@
+"""Serving handlers on a real socket of 127.0.0.1, the way the production server does."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
+
+from grpclib.encoding.proto import ProtoStatusDetailsCodec
+from grpclib.events import RecvRequest, listen
+from grpclib.server import IServable, Server
+
+from chat_services.boundary import BoundedProtoCodec
+from chat_services.config import DEFAULT_MAX_MESSAGE_BYTES
+from chat_services.lifecycle import Lifecycle
+
+
+@asynccontextmanager
+async def serve(
+    handlers: Collection[IServable],
+    *,
+    lifecycle: Lifecycle | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> AsyncIterator[int]:
+    """Serve ``handlers`` on an ephemeral port of 127.0.0.1 with the production codec and events."""
+    server = Server(
+        list(handlers),
+        codec=BoundedProtoCodec(max_message_bytes),
+        status_details_codec=ProtoStatusDetailsCodec(),
+    )
+    listen(server, RecvRequest, (lifecycle or Lifecycle()).on_request)
+    await server.start("127.0.0.1", 0)
+    assert isinstance(server._server, asyncio.Server)
+    port: int = server._server.sockets[0].getsockname()[1]
+    try:
+        yield port
+    finally:
+        server.close()
+        await server.wait_closed()
