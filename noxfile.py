@@ -14,6 +14,7 @@ import nox
 
 ROOT = Path(__file__).parent
 SDK_DIR = ROOT / "sdk" / "python"
+SERVICES_DIR = ROOT / "services"
 DIST_DIR = ROOT / "dist"
 
 # Tools that generate or judge code are pinned: another version writes other code.
@@ -29,9 +30,12 @@ GENERATORS = (
 )
 PYTEST = "pytest==9.2.0"
 # mypy reads the tests too, so it needs pytest and nox beside the type stubs.
-LINTERS = (RUFF, "mypy==2.4.1", "types-protobuf==7.35.1.20260906", "nox", PYTEST)
+LINTERS = (RUFF, "mypy==2.4.1", "types-protobuf==7.35.1.20260906", "nox", PYTEST, "pytest-asyncio==1.5.0")
 BUILD = "build==1.6.1"
-TEST_TOOLS = (PYTEST, BUILD)
+PYTEST_ASYNCIO = "pytest-asyncio==1.5.0"
+# The official stack, as an independent second client of the services.
+INTEROP = ("grpcio==1.85.3", "grpcio-health-checking==1.85.1", "grpcio-reflection==1.85.1")
+TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, *INTEROP)
 
 nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
@@ -78,7 +82,7 @@ def run_lint(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Lint the schema (buf lint, buf format) and the Python code (ruff, mypy --strict)."""
-    session.install(BUF, *LINTERS, "-e", str(SDK_DIR), "-e", str(ROOT))
+    session.install(BUF, *LINTERS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT))
     run_lint(session)
 
 
@@ -125,7 +129,7 @@ def check(session: nox.Session) -> None:
     Arguments go to the breaking check: `nox -s check -- --base origin/main --error-format github-actions`.
     """
     install_generators(session)
-    session.install(*LINTERS, "-e", str(SDK_DIR))
+    session.install(*LINTERS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR))
     done: list[str] = []
     run_lint(session)
     done.append("lint: buf lint, buf format, ruff check, ruff format, mypy --strict")
@@ -146,8 +150,26 @@ def tests(session: nox.Session) -> None:
     """Build the SDK wheel, install it (never the source tree), and run the test suite."""
     install_generators(session)
     session.install(*TEST_TOOLS)
+    wheel = install_sdk_and_services(session)
+    session.run("pytest", *session.posargs, env={"CHAT_SDK_WHEEL": str(wheel)})
+
+
+def install_sdk_and_services(session: nox.Session) -> Path:
+    """Build and install the SDK wheel, then the services on top of it (never the source tree)."""
     wheel = build_sdk(session)
     session.install(str(wheel))
     # Same version, new build: replace whatever an earlier run installed.
     session.install("--force-reinstall", "--no-deps", str(wheel))
-    session.run("pytest", *session.posargs, env={"CHAT_SDK_WHEEL": str(wheel)})
+    session.install(str(SERVICES_DIR))
+    session.install("--force-reinstall", "--no-deps", str(SERVICES_DIR))
+    return wheel
+
+
+@nox.session
+def serve(session: nox.Session) -> None:
+    """Serve every chat.v1 service on 127.0.0.1:50051 (SQLite in var/); flags after `--`."""
+    install_sdk_and_services(session)
+    args = session.posargs or ["--port", "50051"]
+    if not any(arg.startswith("--database") for arg in args):
+        args = [*args, "--database", str(ROOT / "var" / "chat-services.db")]
+    session.run("chat-services", "serve", *args)

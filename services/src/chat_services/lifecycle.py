@@ -19,6 +19,10 @@ from grpclib.exceptions import GRPCError
 T = TypeVar("T")
 log = logging.getLogger("chat_services.calls")
 
+# Health and reflection keep answering while draining (health then says NOT_SERVING),
+# and their long-lived Watch streams do not hold shutdown up.
+INFRASTRUCTURE_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
 
 class Lifecycle:
     """Tracks running calls and the draining state; shared by every service."""
@@ -66,6 +70,8 @@ class Lifecycle:
 
     async def on_request(self, event: RecvRequest) -> None:
         """grpclib ``RecvRequest`` listener: refuse while draining, count and log every call."""
+        if event.method_name.startswith(INFRASTRUCTURE_PREFIXES):
+            return
         if self.draining:
             raise GRPCError(Status.UNAVAILABLE, "the server is shutting down; retry on another instance")
         handler = event.method_func

@@ -1,0 +1,33 @@
+"""The ``chat-services`` command: ``chat-services serve --port 50051``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from chat_services.config import add_arguments, from_sources
+from chat_services.logs import configure_logging
+from chat_services.server import serve
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run it; returns the process exit code."""
+    parser = argparse.ArgumentParser(prog="chat-services", description="Serve every chat.v1 service.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="serve on 127.0.0.1 until SIGTERM/SIGINT")
+    add_arguments(serve_parser)
+    args = parser.parse_args(argv)
+    try:
+        config = from_sources(args, os.environ)
+    except ValueError as error:
+        parser.error(str(error))
+    configure_logging(config.log_level, config.log_format)
+    try:
+        asyncio.run(serve(config))
+    except OSError as error:
+        print(f"chat-services: cannot serve on {config.host}:{config.port}: {error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,152 @@
+"""The server: every chat.v1 service, health, reflection, the wire boundary and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass, field
+
+from google.protobuf import descriptor_pb2
+from grpclib.encoding.proto import ProtoStatusDetailsCodec
+from grpclib.events import RecvRequest, listen
+from grpclib.health.check import ServiceStatus
+from grpclib.health.service import Health
+from grpclib.health.v1 import health_pb2
+from grpclib.reflection.service import ServerReflection
+from grpclib.reflection.v1 import reflection_pb2
+from grpclib.reflection.v1alpha import reflection_pb2 as reflection_v1alpha_pb2
+from grpclib.server import IServable, Server
+
+import chat_sdk.schema
+from chat_services.ai.local import LocalGroundedProvider
+from chat_services.ai.service import AiService
+from chat_services.boundary import BoundedProtoCodec
+from chat_services.config import ServiceConfig
+from chat_services.conversations import StoredConversations
+from chat_services.lifecycle import Lifecycle
+from chat_services.message.hub import ConversationHub
+from chat_services.message.service import MessageService
+from chat_services.message.store import MIGRATIONS as MESSAGE_MIGRATIONS
+from chat_services.message.store import MessageStore
+from chat_services.plugin.events import PluginEventHub
+from chat_services.plugin.registry import PluginRegistry
+from chat_services.plugin.runner import PluginRunner
+from chat_services.plugin.service import PluginService
+from chat_services.rag.embedding import HashingEmbedder
+from chat_services.rag.service import RagService
+from chat_services.rag.store import MIGRATIONS as RAG_MIGRATIONS
+from chat_services.rag.store import DocumentStore
+from chat_services.storage import Database
+
+log = logging.getLogger("chat_services.server")
+
+
+def reflection_pool() -> object:
+    """The schema image shipped in the SDK wheel, plus health and reflection's own files."""
+    pool = chat_sdk.schema.descriptor_pool()
+    for module in (health_pb2, reflection_pb2, reflection_v1alpha_pb2):
+        proto = descriptor_pb2.FileDescriptorProto()
+        module.DESCRIPTOR.CopyToProto(proto)
+        pool.Add(proto)
+    return pool
+
+
+@dataclass
+class App:
+    """A built server and what it owns; ``start`` and ``shutdown`` bracket its life."""
+
+    config: ServiceConfig
+    server: Server
+    lifecycle: Lifecycle
+    database: Database
+    services: list[IServable]
+    health: dict[str, ServiceStatus] = field(default_factory=dict)
+    port: int = 0
+
+    async def start(self) -> int:
+        """Listen on the configured address; return the bound port (useful with port 0)."""
+        await self.server.start(self.config.host, self.config.port)
+        assert isinstance(self.server._server, asyncio.Server)
+        self.port = self.server._server.sockets[0].getsockname()[1]
+        for status in self.health.values():
+            status.set(True)
+        log.info(
+            "serving",
+            extra={"address": f"{self.config.host}:{self.port}", "services": ",".join(sorted(self.health))},
+        )
+        return self.port
+
+    async def shutdown(self) -> None:
+        """Drain: NOT_SERVING, refuse new calls, end streams, wait the grace period, close."""
+        log.info("draining", extra={"active_calls": self.lifecycle.active_calls})
+        self.lifecycle.begin_draining()
+        for status in self.health.values():
+            status.set(False)
+        idle = await self.lifecycle.wait_idle(self.config.grace_period)
+        if not idle:
+            log.warning("grace period over", extra={"cancelled_calls": self.lifecycle.active_calls})
+        self.server.close()
+        await self.server.wait_closed()
+        await self.database.close()
+        log.info("stopped")
+
+
+async def build_app(config: ServiceConfig) -> App:
+    """Open the database and wire every service with its dependencies."""
+    database = Database(config.database)
+    await database.open([*MESSAGE_MIGRATIONS, *RAG_MIGRATIONS])
+    lifecycle = Lifecycle()
+    messages = MessageStore(database)
+    documents = DocumentStore(database, HashingEmbedder())
+    provider = LocalGroundedProvider(
+        conversations=StoredConversations(messages),
+        passages=documents,
+        chunk_delay=config.completion_chunk_delay,
+    )
+    services: list[IServable] = [
+        MessageService(messages, ConversationHub(), lifecycle),
+        AiService(provider, lifecycle),
+        RagService(documents),
+        PluginService(
+            PluginRegistry.discover(),
+            PluginRunner(),
+            PluginEventHub(),
+            lifecycle,
+            default_timeout=config.plugin_timeout,
+            max_timeout=config.plugin_max_timeout,
+        ),
+    ]
+    health = {_service_name(service): ServiceStatus() for service in services}
+    health_service = Health({service: [health[_service_name(service)]] for service in services})
+    # extend() returns the handlers given plus the two reflection services (v1, v1alpha).
+    handlers = ServerReflection.extend([*services, health_service], pool=reflection_pool())
+    server = Server(
+        handlers,
+        codec=BoundedProtoCodec(config.max_message_bytes),
+        status_details_codec=ProtoStatusDetailsCodec(),
+    )
+    listen(server, RecvRequest, lifecycle.on_request)
+    return App(config, server, lifecycle, database, services, health)
+
+
+def _service_name(service: IServable) -> str:
+    """``chat.v1.MessageService`` from the handler's mapping of method paths."""
+    path = next(iter(service.__mapping__()))
+    return path.split("/")[1]
+
+
+async def serve(config: ServiceConfig) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    app = await build_app(config)
+    await app.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await app.shutdown()

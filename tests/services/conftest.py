@@ -1,0 +1,30 @@
+"""A whole server (every service, health, reflection) on 127.0.0.1 with a fresh SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from chat_services.config import ServiceConfig
+from chat_services.server import App, build_app
+
+
+def make_config(tmp_path: Path, **overrides: object) -> ServiceConfig:
+    """A configuration on an ephemeral loopback port with its own database file."""
+    base = ServiceConfig(port=0, database=tmp_path / "chat.db", completion_chunk_delay=0.0, grace_period=5.0)
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[App]:
+    """The full server, started; shut down (drained) after the test."""
+    built = await build_app(make_config(tmp_path))
+    await built.start()
+    try:
+        yield built
+    finally:
+        if not built.lifecycle.draining:
+            await built.shutdown()
