@@ -53,6 +53,11 @@ class RepoLayout:
         return self.root / "releases"
 
     @property
+    def fixtures_dir(self) -> Path:
+        """Golden wire fixtures, one folder per release, written when the release is cut."""
+        return self.root / "compat_tests" / "fixtures"
+
+    @property
     def changelog(self) -> Path:
         """The human record of every release."""
         return self.root / "CHANGELOG.md"

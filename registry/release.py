@@ -15,6 +15,7 @@ from registry.breaking import BreakingCheck, check_releases
 from registry.buf import run_buf
 from registry.codegen import DriftKind, find_drift, generate
 from registry.diff import Change, diff_schemas
+from registry.fixtures import write_fixtures
 from registry.layout import RepoLayout
 from registry.lint import lint_findings
 from registry.releases import IMAGE_NAME, RECORD_NAME, Release, image_digest, latest_release
@@ -116,7 +117,7 @@ def _prepend_changelog(layout: RepoLayout, entry: str) -> None:
 
 
 def cut_release(layout: RepoLayout, version: str, *, date: str | None = None) -> ReleasePlan:
-    """Record the working schema as ``version``: image, record, changelog entry, SDK version."""
+    """Record the working schema as ``version``: image, fixtures, record, changelog entry, SDK version."""
     with tempfile.TemporaryDirectory(prefix="chat-release-") as scratch:
         image = Path(scratch) / IMAGE_NAME
         run_buf(["build", "--as-file-descriptor-set", "--output", str(image)], cwd=layout.root)
@@ -126,6 +127,7 @@ def cut_release(layout: RepoLayout, version: str, *, date: str | None = None) ->
         directory = layout.releases_dir / version
         directory.mkdir(parents=True)
         shutil.copyfile(image, directory / IMAGE_NAME)
+    fixtures_digest = write_fixtures(head, layout.fixtures_dir / version)
     record = {
         "version": version,
         "date": day,
@@ -133,6 +135,7 @@ def cut_release(layout: RepoLayout, version: str, *, date: str | None = None) ->
         "previous": plan.previous,
         "bump": plan.bump.value,
         "image_sha256": image_digest((directory / IMAGE_NAME).read_bytes()),
+        "fixtures_sha256": fixtures_digest,
         "waivers": [
             {"rule": f.rule, "path": f.path, "against": c.label, "reason": w.reason}
             for c in plan.checks
