@@ -35,7 +35,8 @@ BUILD = "build==1.6.1"
 PYTEST_ASYNCIO = "pytest-asyncio==1.5.0"
 # The official stack, as an independent second client of the services.
 INTEROP = ("grpcio==1.85.3", "grpcio-health-checking==1.85.1", "grpcio-reflection==1.85.1")
-TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, *INTEROP)
+# hatchling builds release wheels without isolation in the compatibility suite.
+TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", "hypothesis==6.170.17", *INTEROP)
 
 nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
@@ -147,7 +148,7 @@ def check(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Build the SDK wheel, install it (never the source tree), and run the test suite."""
+    """Build the SDK wheel, install it (never the source tree), and run every test, compat_tests included."""
     install_generators(session)
     session.install(*TEST_TOOLS)
     wheel = install_sdk_and_services(session)
@@ -163,6 +164,15 @@ def install_sdk_and_services(session: nox.Session) -> Path:
     session.install(str(SERVICES_DIR))
     session.install("--force-reinstall", "--no-deps", str(SERVICES_DIR))
     return wheel
+
+
+@nox.session
+def compat(session: nox.Session) -> None:
+    """Every release against today's SDK and services; prints the compatibility matrix."""
+    install_generators(session)
+    session.install(*TEST_TOOLS)
+    wheel = install_sdk_and_services(session)
+    session.run("pytest", "compat_tests", *session.posargs, env={"CHAT_SDK_WHEEL": str(wheel)})
 
 
 @nox.session

@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 
 from grpclib.encoding.proto import ProtoStatusDetailsCodec
 from grpclib.events import RecvRequest, listen
-from grpclib.server import IServable, Server
+from grpclib._typing import IServable
+from grpclib.server import Server
 
 from chat_services.boundary import BoundedProtoCodec
 from chat_services.config import DEFAULT_MAX_MESSAGE_BYTES

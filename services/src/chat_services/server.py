@@ -16,7 +16,8 @@ from grpclib.health.v1 import health_pb2
 from grpclib.reflection.service import ServerReflection
 from grpclib.reflection.v1 import reflection_pb2
 from grpclib.reflection.v1alpha import reflection_pb2 as reflection_v1alpha_pb2
-from grpclib.server import IServable, Server
+from grpclib._typing import IServable
+from grpclib.server import Server
 
 import chat_sdk.schema
 from chat_services.ai.local import LocalGroundedProvider
