@@ -61,7 +61,16 @@ def build_release_wheel(version: str) -> Path:
         generated = Path(scratch) / "generated"
         # The image holds the well-known types too: generate only the schema's own files.
         run_buf(
-            ["generate", str(image), "--exclude-path", "google", "--template", "buf.gen.yaml", "--output", str(generated)],
+            [
+                "generate",
+                str(image),
+                "--exclude-path",
+                "google",
+                "--template",
+                "buf.gen.yaml",
+                "--output",
+                str(generated),
+            ],
             cwd=ROOT,
         )
         for name in GENERATED:
@@ -70,7 +79,16 @@ def build_release_wheel(version: str) -> Path:
         (project / "src" / "chat_sdk" / "_version.py").write_text(f'__version__ = "{version}"\n')
         target_dir.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(target_dir), str(project)],
+            [
+                sys.executable,
+                "-m",
+                "build",
+                "--wheel",
+                "--no-isolation",
+                "--outdir",
+                str(target_dir),
+                str(project),
+            ],
             check=True,
             capture_output=True,
         )

@@ -61,7 +61,15 @@ async def test_a_release_client_calls_every_kind_of_rpc_on_the_current_services(
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["sdk_version"] == release
-    assert report["calls"] == ["unary", "server-streaming", "client-streaming", "bidirectional", "rag", "ai", "plugin"]
+    assert report["calls"] == [
+        "unary",
+        "server-streaming",
+        "client-streaming",
+        "bidirectional",
+        "rag",
+        "ai",
+        "plugin",
+    ]
 
 
 @pytest.mark.compat("new client, old server")

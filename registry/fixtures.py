@@ -98,7 +98,10 @@ def _fill(message: Message, *, high: bool, repeat: int, depth: int, oneof_member
                 continue
         value = getattr(message, field.name)
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            key_field, value_field = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
+            key_field, value_field = (
+                field.message_type.fields_by_name["key"],
+                field.message_type.fields_by_name["value"],
+            )
             for index in range(repeat):
                 key = f"k{index}-{UNICODE}" if key_field.type == FieldDescriptor.TYPE_STRING else index
                 if value_field.message_type is not None:

@@ -28,7 +28,12 @@ async def message_calls(channel: grpclib.client.Channel) -> list[str]:
     stub = v1.MessageServiceStub(channel, timeout=TIMEOUT)
     conversation = f"compat-{uuid.uuid4().hex[:8]}"
     new = [
-        v1.NewMessage(idempotency_key=f"{conversation}-{i}", conversation_id=conversation, author_id="u-1", content=f"m{i}")
+        v1.NewMessage(
+            idempotency_key=f"{conversation}-{i}",
+            conversation_id=conversation,
+            author_id="u-1",
+            content=f"m{i}",
+        )
         for i in range(3)
     ]
     sent = await stub.send_messages([v1.SendMessagesRequest(message=m) for m in new])
@@ -39,7 +44,10 @@ async def message_calls(channel: grpclib.client.Channel) -> list[str]:
     got = await stub.get_message(v1.GetMessageRequest(message_id=sent.messages[1].id))
     assert got.message is not None and got.message.content == "m1", got
 
-    replay = [r.message.content async for r in stub.stream_messages(v1.StreamMessagesRequest(conversation_id=conversation))]
+    replay = [
+        r.message.content
+        async for r in stub.stream_messages(v1.StreamMessagesRequest(conversation_id=conversation))
+    ]
     assert replay == ["m0", "m1", "m2"], replay
 
     outgoing: asyncio.Queue[v1.ChatStreamRequest | None] = asyncio.Queue()
@@ -51,7 +59,12 @@ async def message_calls(channel: grpclib.client.Channel) -> list[str]:
     await outgoing.put(v1.ChatStreamRequest(join=v1.ChatJoin(conversation_id=conversation, user_id="u-1")))
     await outgoing.put(
         v1.ChatStreamRequest(
-            send=v1.NewMessage(idempotency_key=f"{conversation}-live", conversation_id=conversation, author_id="u-1", content="live")
+            send=v1.NewMessage(
+                idempotency_key=f"{conversation}-live",
+                conversation_id=conversation,
+                author_id="u-1",
+                content="live",
+            )
         )
     )
     live = None
@@ -70,7 +83,9 @@ async def other_calls(channel: grpclib.client.Channel) -> list[str]:
     doc = f"doc-{uuid.uuid4().hex[:8]}"
     ingested = await rag.ingest_document(
         [
-            v1.IngestDocumentRequest(header=v1.DocumentHeader(document_id=doc, title="Backoff"), text="Retries back off. "),
+            v1.IngestDocumentRequest(
+                header=v1.DocumentHeader(document_id=doc, title="Backoff"), text="Retries back off. "
+            ),
             v1.IngestDocumentRequest(text="Deadlines bound every call."),
         ]
     )
@@ -79,13 +94,17 @@ async def other_calls(channel: grpclib.client.Channel) -> list[str]:
     assert found.passages and found.passages[0].document_id == doc
 
     ai = v1.AiServiceStub(channel, timeout=TIMEOUT)
-    events = [e async for e in ai.stream_completion(v1.StreamCompletionRequest(conversation_id="c", prompt="hello"))]
+    events = [
+        e async for e in ai.stream_completion(v1.StreamCompletionRequest(conversation_id="c", prompt="hello"))
+    ]
     assert events and events[-1].done is not None
 
     plugins = v1.PluginServiceStub(channel, timeout=TIMEOUT)
     listed = await plugins.list_plugins(v1.ListPluginsRequest())
     assert any(p.name == "word_count" for p in listed.plugins)
-    counted = await plugins.invoke_plugin(v1.InvokePluginRequest(plugin_name="word_count", arguments={"text": "a b c"}))
+    counted = await plugins.invoke_plugin(
+        v1.InvokePluginRequest(plugin_name="word_count", arguments={"text": "a b c"})
+    )
     assert "3" in counted.output
     await rag.delete_document(v1.DeleteDocumentRequest(document_id=doc))
     return ["rag", "ai", "plugin"]

@@ -55,7 +55,9 @@ class MemoryMessages(v1.MessageServiceBase):
         found = [m for m in self.messages.values() if m.conversation_id == message.conversation_id]
         return v1.ListMessagesResponse(messages=found)
 
-    async def stream_messages(self, message: v1.StreamMessagesRequest) -> AsyncIterator[v1.StreamMessagesResponse]:
+    async def stream_messages(
+        self, message: v1.StreamMessagesRequest
+    ) -> AsyncIterator[v1.StreamMessagesResponse]:
         for stored in self.messages.values():
             if stored.conversation_id == message.conversation_id and stored.sequence > message.after_sequence:
                 yield v1.StreamMessagesResponse(message=stored)
@@ -69,7 +71,9 @@ class MemoryMessages(v1.MessageServiceBase):
             created += new
         return v1.SendMessagesResponse(messages=stored, created_count=created)
 
-    async def chat_stream(self, messages: AsyncIterator[v1.ChatStreamRequest]) -> AsyncIterator[v1.ChatStreamResponse]:
+    async def chat_stream(
+        self, messages: AsyncIterator[v1.ChatStreamRequest]
+    ) -> AsyncIterator[v1.ChatStreamResponse]:
         queue: asyncio.Queue[v1.Message] = asyncio.Queue()
         self.listeners.append(queue)
         try:
