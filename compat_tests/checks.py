@@ -70,8 +70,9 @@ def forward_problems(release: str, message_name: str, sample: Message, current: 
 def _unreadable_known_fields(message: Message) -> list[str]:
     """Known field numbers that ``message`` had to keep as unknown, at any depth."""
     known = {field.number: field.name for field in message.DESCRIPTOR.fields}
+    name = message.DESCRIPTOR.full_name
     found = [
-        f"{message.DESCRIPTOR.full_name}.{known[item.field_number]} ({item.field_number}) arrived with another wire type"
+        f"{name}.{known[item.field_number]} ({item.field_number}) arrived with another wire type"
         for item in unknown_fields.UnknownFieldSet(message)
         if item.field_number in known
     ]

@@ -11,7 +11,7 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 import chat_sdk.schema
-import chat_sdk.v1  # noqa: F401  (registers every dataclass in the message pool)
+import chat_sdk.v1
 from chat_sdk._generated.message_pool import default_message_pool
 
 

@@ -41,8 +41,8 @@ def release_python(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], 
 async def test_a_release_client_calls_every_kind_of_rpc_on_the_current_services(
     release: str, release_python: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    from chat_services.config import ServiceConfig  # noqa: PLC0415  (the services are optional here)
-    from chat_services.server import build_app  # noqa: PLC0415
+    from chat_services.config import ServiceConfig
+    from chat_services.server import build_app
 
     python = await asyncio.to_thread(release_python, release)
     app = await build_app(ServiceConfig(port=0, database=tmp_path / "chat.db", completion_chunk_delay=0.0))

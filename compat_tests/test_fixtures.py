@@ -7,6 +7,7 @@ import json
 import pytest
 from google.protobuf import json_format
 
+from compat_tests.checks import fixture_decode_problems, fixture_reencode_problems
 from compat_tests.current import (
     dataclass_class,
     dataclass_mangles_duration,
@@ -15,7 +16,6 @@ from compat_tests.current import (
     truncate_to_microseconds,
     without_durations,
 )
-from compat_tests.checks import fixture_decode_problems, fixture_reencode_problems
 from compat_tests.releases import FIXTURES, Fixture, fixtures, release_record, release_versions
 from registry.fixtures import corpus_digest
 

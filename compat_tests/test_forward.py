@@ -11,8 +11,8 @@ import pytest
 from google.protobuf.message import Message
 
 import chat_sdk.schema
-from compat_tests.current import standard_class
 from compat_tests.checks import forward_problems
+from compat_tests.current import standard_class
 from compat_tests.releases import release_pool, release_versions
 from registry.fixtures import cases, chat_messages, pool_of
 

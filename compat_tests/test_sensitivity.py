@@ -8,7 +8,6 @@ and the forward-compatibility check must report it on their own.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 from google.protobuf import descriptor_pb2
