@@ -44,6 +44,12 @@ class AlreadyExists(ServiceError):
     status = Status.ALREADY_EXISTS
 
 
+class PermissionDenied(ServiceError):
+    """The caller may not do this to this resource (for example, edit another user's message)."""
+
+    status = Status.PERMISSION_DENIED
+
+
 class FailedPrecondition(ServiceError):
     """The system is not in a state where the request can run (for example, join first)."""
 
