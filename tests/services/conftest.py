@@ -26,5 +26,4 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
     try:
         yield built
     finally:
-        if not built.lifecycle.draining:
-            await built.shutdown()
+        await built.shutdown()

@@ -6,13 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 
+from grpclib._typing import IServable
 from grpclib.encoding.proto import ProtoStatusDetailsCodec
 from grpclib.events import RecvRequest, listen
-from grpclib._typing import IServable
-from grpclib.server import Server
 
 from chat_services.boundary import BoundedProtoCodec
 from chat_services.config import DEFAULT_MAX_MESSAGE_BYTES
+from chat_services.connections import ConnectionClosingServer
 from chat_services.lifecycle import Lifecycle
 
 
@@ -24,7 +24,7 @@ async def serve(
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> AsyncIterator[int]:
     """Serve ``handlers`` on an ephemeral port of 127.0.0.1 with the production codec and events."""
-    server = Server(
+    server = ConnectionClosingServer(
         list(handlers),
         codec=BoundedProtoCodec(max_message_bytes),
         status_details_codec=ProtoStatusDetailsCodec(),

@@ -13,7 +13,6 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf.message import DecodeError
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
@@ -36,17 +35,6 @@ async def test_every_service_reports_serving(app: App) -> None:
         for name in ("", *SERVICES):
             reply = await health.Check(HealthCheckRequest(service=name), timeout=5)
             assert reply.status == HealthCheckResponse.SERVING, name
-
-
-async def test_the_official_health_client_sees_each_service(app: App) -> None:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        for name in SERVICES:
-            reply = await stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
-            assert reply.status == health_pb2.HealthCheckResponse.SERVING
-        with pytest.raises(grpc.aio.AioRpcError) as unknown:
-            await stub.Check(health_pb2.HealthCheckRequest(service="chat.v1.Nope"), timeout=5)
-        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def _raw_call(port: int, method: str, payload: bytes) -> grpc.aio.AioRpcError | bytes:
@@ -119,7 +107,9 @@ class Exploding(message_service_grpc.MessageServiceBase):
         raise NotImplementedError
 
 
-async def test_an_unexpected_exception_is_internal_logged_and_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+async def test_an_unexpected_exception_is_internal_logged_and_not_fatal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async with serve([Exploding()]) as port, Channel("127.0.0.1", port) as channel:
         stub = message_service_grpc.MessageServiceStub(channel)
         for _ in range(2):
@@ -130,7 +120,9 @@ async def test_an_unexpected_exception_is_internal_logged_and_not_fatal(caplog: 
     assert "unexpected error in /chat.v1.MessageService/GetMessage" in caplog.text
 
 
-async def test_draining_refuses_new_calls_lets_running_ones_finish_and_says_not_serving(tmp_path: Path) -> None:
+async def test_draining_refuses_new_calls_lets_running_ones_finish_and_says_not_serving(
+    tmp_path: Path,
+) -> None:
     built = await build_app(make_config(tmp_path, completion_chunk_delay=0.05, grace_period=10.0))
     port = await built.start()
     async with Channel("127.0.0.1", port) as channel:
@@ -202,7 +194,9 @@ async def test_the_cli_serves_stops_on_sigterm_and_keeps_data_across_restarts(tm
     try:
         async with Channel("127.0.0.1", port) as channel:
             stub = message_service_grpc.MessageServiceStub(channel)
-            reply = await stub.GetMessage(message_service_pb2.GetMessageRequest(message_id=stored_id), timeout=10)
+            reply = await stub.GetMessage(
+                message_service_pb2.GetMessageRequest(message_id=stored_id), timeout=10
+            )
         assert reply.message.content == "kept"
     finally:
         _stop_cli(process)

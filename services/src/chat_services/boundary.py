@@ -22,7 +22,7 @@ class BoundedProtoCodec(ProtoCodec):
         self.max_message_bytes = max_message_bytes
 
     def decode(self, data: bytes, message_type: Any) -> Any:
-        """Parse ``data`` as ``message_type``; RESOURCE_EXHAUSTED if too big, INVALID_ARGUMENT if malformed."""
+        """Parse ``data``: RESOURCE_EXHAUSTED if too big, INVALID_ARGUMENT if malformed."""
         name = message_type.DESCRIPTOR.full_name
         if len(data) > self.max_message_bytes:
             raise GRPCError(

@@ -56,7 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add one ``--flag`` per setting; each also reads ``CHAT_SERVICES_<NAME>``."""
     for name, (_, help_text) in _FIELDS.items():
         flag = "--" + name.replace("_", "-")
-        parser.add_argument(flag, dest=name, default=None, help=f"{help_text} (env {ENV_PREFIX}{name.upper()})")
+        parser.add_argument(
+            flag, dest=name, default=None, help=f"{help_text} (env {ENV_PREFIX}{name.upper()})"
+        )
 
 
 def from_sources(args: argparse.Namespace, environ: Mapping[str, str]) -> ServiceConfig:

@@ -89,7 +89,9 @@ class Lifecycle:
                 raise
             except Exception:
                 log.exception("unexpected error in %s from %s", method, peer)
-                raise GRPCError(Status.INTERNAL, f"internal error in {method}; the server logged it") from None
+                raise GRPCError(
+                    Status.INTERNAL, f"internal error in {method}; the server logged it"
+                ) from None
             finally:
                 self._active -= 1
                 if self._active == 0:

@@ -21,7 +21,9 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         when = datetime.datetime.fromtimestamp(record.created, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         extras = " ".join(f"{key}={value}" for key, value in _fields(record).items())
-        line = f"{when} {record.levelname} {record.name} {record.getMessage()}" + (f" {extras}" if extras else "")
+        line = f"{when} {record.levelname} {record.name} {record.getMessage()}" + (
+            f" {extras}" if extras else ""
+        )
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

@@ -8,6 +8,7 @@ import signal
 from dataclasses import dataclass, field
 
 from google.protobuf import descriptor_pb2
+from grpclib._typing import IServable
 from grpclib.encoding.proto import ProtoStatusDetailsCodec
 from grpclib.events import RecvRequest, listen
 from grpclib.health.check import ServiceStatus
@@ -16,14 +17,13 @@ from grpclib.health.v1 import health_pb2
 from grpclib.reflection.service import ServerReflection
 from grpclib.reflection.v1 import reflection_pb2
 from grpclib.reflection.v1alpha import reflection_pb2 as reflection_v1alpha_pb2
-from grpclib._typing import IServable
-from grpclib.server import Server
 
 import chat_sdk.schema
 from chat_services.ai.local import LocalGroundedProvider
 from chat_services.ai.service import AiService
 from chat_services.boundary import BoundedProtoCodec
 from chat_services.config import ServiceConfig
+from chat_services.connections import ConnectionClosingServer
 from chat_services.conversations import StoredConversations
 from chat_services.lifecycle import Lifecycle
 from chat_services.message.hub import ConversationHub
@@ -58,12 +58,13 @@ class App:
     """A built server and what it owns; ``start`` and ``shutdown`` bracket its life."""
 
     config: ServiceConfig
-    server: Server
+    server: ConnectionClosingServer
     lifecycle: Lifecycle
     database: Database
     services: list[IServable]
     health: dict[str, ServiceStatus] = field(default_factory=dict)
     port: int = 0
+    stopped: bool = False
 
     async def start(self) -> int:
         """Listen on the configured address; return the bound port (useful with port 0)."""
@@ -78,12 +79,21 @@ class App:
         )
         return self.port
 
-    async def shutdown(self) -> None:
-        """Drain: NOT_SERVING, refuse new calls, end streams, wait the grace period, close."""
+    def begin_draining(self) -> None:
+        """Health turns NOT_SERVING, new calls get UNAVAILABLE, long-lived streams are told to end."""
+        if self.lifecycle.draining:
+            return
         log.info("draining", extra={"active_calls": self.lifecycle.active_calls})
         self.lifecycle.begin_draining()
         for status in self.health.values():
             status.set(False)
+
+    async def shutdown(self) -> None:
+        """Drain, wait up to the grace period for running calls, close; a second call does nothing."""
+        if self.stopped:
+            return
+        self.stopped = True
+        self.begin_draining()
         idle = await self.lifecycle.wait_idle(self.config.grace_period)
         if not idle:
             log.warning("grace period over", extra={"cancelled_calls": self.lifecycle.active_calls})
@@ -122,7 +132,7 @@ async def build_app(config: ServiceConfig) -> App:
     health_service = Health({service: [health[_service_name(service)]] for service in services})
     # extend() returns the handlers given plus the two reflection services (v1, v1alpha).
     handlers = ServerReflection.extend([*services, health_service], pool=reflection_pool())
-    server = Server(
+    server = ConnectionClosingServer(
         handlers,
         codec=BoundedProtoCodec(config.max_message_bytes),
         status_details_codec=ProtoStatusDetailsCodec(),

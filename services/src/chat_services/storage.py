@@ -48,7 +48,9 @@ class Database:
             connection.execute("PRAGMA journal_mode = WAL")
         # FULL: a commit is on disk before the call that made it is acknowledged.
         connection.execute("PRAGMA synchronous = FULL")
-        connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+        )
         applied = {row[0] for row in connection.execute("SELECT name FROM schema_migrations")}
         for migration in migrations:
             if migration.name in applied:

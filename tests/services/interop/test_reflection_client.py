@@ -33,13 +33,19 @@ def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 async def test_reflection_lists_every_service_and_resolves_every_method(app: App, bare_python: Path) -> None:
     result = await asyncio.to_thread(
-        subprocess.run, [bare_python, "-I", str(CLIENT), str(app.port)], capture_output=True, text=True, check=False
+        subprocess.run,
+        [bare_python, "-I", str(CLIENT), str(app.port)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
 
     expected = {
-        f"{f.package}.{s.name}": {m.name: [m.input_type.lstrip("."), m.output_type.lstrip(".")] for m in s.method}
+        f"{f.package}.{s.name}": {
+            m.name: [m.input_type.lstrip("."), m.output_type.lstrip(".")] for m in s.method
+        }
         for f in file_descriptor_set().file
         if f.package.startswith("chat.")
         for s in f.service

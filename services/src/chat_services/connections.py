@@ -1,0 +1,33 @@
+"""A grpclib server that closes its clients' connections when it closes.
+
+grpclib's ``Server.close`` stops listening and cancels running calls but leaves
+idle client connections open; their sockets then outlive the server. This
+server remembers each connection and closes what is left once handlers are done.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from grpclib.protocol import H2Protocol
+from grpclib.server import Server
+
+
+class ConnectionClosingServer(Server):
+    """``Server`` whose ``wait_closed`` also closes every client connection still open."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._protocols: weakref.WeakSet[H2Protocol] = weakref.WeakSet()
+
+    def _protocol_factory(self) -> H2Protocol:
+        protocol = super()._protocol_factory()
+        self._protocols.add(protocol)
+        return protocol
+
+    async def wait_closed(self) -> None:
+        await super().wait_closed()
+        for protocol in list(self._protocols):
+            connection = getattr(protocol, "connection", None)
+            if connection is not None and not connection.is_closing():
+                connection.close()

@@ -1,0 +1,1 @@
+"""MessageService: stored messages on SQLite, live fan-out through an in-process hub."""

@@ -1,0 +1,89 @@
+"""One ChatStream session: the conversations it joined and what its requests do."""
+
+from __future__ import annotations
+
+from chat.v1 import message_service_pb2
+from chat_services.errors import FailedPrecondition, InvalidArgument
+from chat_services.message import wire
+from chat_services.message.hub import ConversationHub, Listener, Presence, PresenceChange, Typing
+from chat_services.message.store import MessageStore
+from chat_services.validation import required_id
+
+
+class ChatSession:
+    """Applies a client's chat requests; every event for the client arrives on ``listener``."""
+
+    def __init__(self, store: MessageStore, hub: ConversationHub) -> None:
+        self.store = store
+        self.hub = hub
+        self.listener = Listener()
+        self.members: dict[str, str] = {}  # joined conversation → the user who joined it
+
+    async def apply(self, request: message_service_pb2.ChatStreamRequest) -> None:
+        """Carry out one request; a bad one raises a ``ServiceError`` naming the field."""
+        kind = request.WhichOneof("event")
+        if kind == "join":
+            self.join(request.join.conversation_id, request.join.user_id)
+        elif kind == "send":
+            await self.send(request.send)
+        elif kind == "typing":
+            self.typing(request.typing)
+        elif kind == "leave":
+            self.leave(required_id(request.leave.conversation_id, "leave.conversation_id"))
+        else:
+            raise InvalidArgument("a chat request needs one of join, send, typing or leave", field="event")
+
+    def join(self, conversation_id: str, user_id: str) -> None:
+        required_id(conversation_id, "join.conversation_id")
+        required_id(user_id, "join.user_id")
+        if self.members.get(conversation_id) == user_id:
+            return
+        self.members[conversation_id] = user_id
+        self.hub.subscribe(conversation_id, self.listener)
+        self.hub.publish(
+            conversation_id, PresenceChange(conversation_id, user_id, Presence.JOINED), skip=self.listener
+        )
+
+    async def send(self, new: message_service_pb2.NewMessage) -> None:
+        draft = wire.draft(new)
+        self._member(draft.conversation_id, "send.conversation_id", draft.author_id, "send.author_id")
+        [(stored, created)] = await self.store.store([draft])
+        if created:
+            self.hub.publish(stored.conversation_id, stored)
+        else:
+            # A retried send is acknowledged to its sender only; the others saw it the first time.
+            self.listener.deliver(stored)
+
+    def typing(self, typing: message_service_pb2.ChatTyping) -> None:
+        self._member(typing.conversation_id, "typing.conversation_id", typing.user_id, "typing.user_id")
+        self.hub.publish(
+            typing.conversation_id,
+            Typing(typing.conversation_id, typing.user_id, typing.typing),
+            skip=self.listener,
+        )
+
+    def leave(self, conversation_id: str) -> None:
+        user_id = self.members.pop(conversation_id, None)
+        if user_id is None:
+            raise FailedPrecondition(
+                f"this stream has not joined conversation {conversation_id!r}", field="leave.conversation_id"
+            )
+        self.hub.unsubscribe(conversation_id, self.listener)
+        self.hub.publish(conversation_id, PresenceChange(conversation_id, user_id, Presence.LEFT))
+
+    def close(self) -> None:
+        """Leave every joined conversation (the stream ended)."""
+        for conversation_id in list(self.members):
+            self.leave(conversation_id)
+
+    def _member(self, conversation_id: str, conversation_field: str, user_id: str, user_field: str) -> None:
+        required_id(conversation_id, conversation_field)
+        joined_as = self.members.get(conversation_id)
+        if joined_as is None:
+            raise FailedPrecondition(
+                f"join conversation {conversation_id!r} on this stream first", field=conversation_field
+            )
+        if user_id != joined_as:
+            raise InvalidArgument(
+                f"this stream joined {conversation_id!r} as {joined_as!r}, not {user_id!r}", field=user_field
+            )

@@ -1,0 +1,192 @@
+"""MessageService handlers: thin, over the message store and the conversation hub."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
+from grpclib.server import Stream
+
+from chat.v1 import message_service_grpc, message_service_pb2
+from chat.v1.message_service_pb2 import (
+    ChatStreamRequest,
+    ChatStreamResponse,
+    GetMessageRequest,
+    GetMessageResponse,
+    ListMessagesRequest,
+    ListMessagesResponse,
+    SendMessagesRequest,
+    SendMessagesResponse,
+    StreamMessagesRequest,
+    StreamMessagesResponse,
+)
+from chat_services.errors import InvalidArgument, NotFound, grpc_status
+from chat_services.lifecycle import Lifecycle
+from chat_services.message import wire
+from chat_services.message.chat import ChatSession
+from chat_services.message.hub import ConversationHub, Listener
+from chat_services.message.model import Draft, StoredMessage
+from chat_services.message.store import MessageStore
+from chat_services.pagination import decode_token, encode_token, page_size
+from chat_services.validation import required_id
+
+REPLAY_BATCH = 500
+
+
+class MessageService(message_service_grpc.MessageServiceBase):
+    """Stores and reads messages; fans new ones out to live listeners."""
+
+    def __init__(self, store: MessageStore, hub: ConversationHub, lifecycle: Lifecycle) -> None:
+        self.store = store
+        self.hub = hub
+        self.lifecycle = lifecycle
+
+    async def GetMessage(self, stream: Stream[GetMessageRequest, GetMessageResponse]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        with grpc_status():
+            stored = await self.store.get(required_id(request.message_id, "message_id"))
+            [message] = await self._render([stored], request.include_user, request.include_files)
+        await stream.send_message(GetMessageResponse(message=message))
+
+    async def ListMessages(self, stream: Stream[ListMessagesRequest, ListMessagesResponse]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        with grpc_status():
+            conversation_id = required_id(request.conversation_id, "conversation_id")
+            size = page_size(request.page.page_size)
+            after = 0
+            if request.page.page_token:
+                position = decode_token(request.page.page_token, scope={"conversation": conversation_id})
+                after = int(position.get("after", 0))
+            found = await self.store.after(conversation_id, after, size + 1)
+            if not found and not after and not await self.store.conversation_exists(conversation_id):
+                raise NotFound(f"conversation {conversation_id!r} has no messages", field="conversation_id")
+            page = found[:size]
+            messages = await self._render(page, request.include_user, request.include_files)
+        response = ListMessagesResponse(messages=messages)
+        if len(found) > size:
+            response.page.next_page_token = encode_token(
+                {"conversation": conversation_id, "after": page[-1].sequence}
+            )
+        await stream.send_message(response)
+
+    async def StreamMessages(self, stream: Stream[StreamMessagesRequest, StreamMessagesResponse]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        with grpc_status():
+            conversation_id = required_id(request.conversation_id, "conversation_id")
+            if request.after_sequence < 0:
+                raise InvalidArgument("after_sequence must not be negative", field="after_sequence")
+        listener = Listener()
+        if request.follow:
+            # Subscribe before the replay, so nothing stored in between is missed.
+            self.hub.subscribe(conversation_id, listener)
+        try:
+            last = await self._replay(stream, request, request.after_sequence)
+            while request.follow:
+                event = await self.lifecycle.until_stopping(listener.next())
+                if event is None:
+                    raise _resume_later(self.lifecycle.draining, last)
+                if isinstance(event, StoredMessage) and event.sequence > last:
+                    # Anything between the replay and this event is read back from the store.
+                    last = await self._replay(stream, request, last)
+        finally:
+            self.hub.unsubscribe(conversation_id, listener)
+
+    async def _replay(
+        self,
+        stream: Stream[StreamMessagesRequest, StreamMessagesResponse],
+        request: StreamMessagesRequest,
+        last: int,
+    ) -> int:
+        """Send every stored message after ``last``; return the last sequence sent."""
+        while True:
+            batch = await self.store.after(request.conversation_id, last, REPLAY_BATCH)
+            for message in await self._render(batch, request.include_user, request.include_files):
+                await stream.send_message(StreamMessagesResponse(message=message))
+                last = message.sequence
+            if len(batch) < REPLAY_BATCH:
+                return last
+
+    async def SendMessages(self, stream: Stream[SendMessagesRequest, SendMessagesResponse]) -> None:
+        with grpc_status():
+            drafts: list[Draft] = []
+            async for request in stream:
+                if not request.HasField("message"):
+                    raise InvalidArgument(f"request {len(drafts)} carries no message", field="message")
+                drafts.append(wire.draft(request.message))
+            results = await self.store.store(drafts)
+        for stored, created in results:
+            if created:
+                self.hub.publish(stored.conversation_id, stored)
+        await stream.send_message(
+            SendMessagesResponse(
+                messages=[wire.message(stored, include_files=True) for stored, _ in results],
+                created_count=sum(created for _, created in results),
+            )
+        )
+
+    async def ChatStream(self, stream: Stream[ChatStreamRequest, ChatStreamResponse]) -> None:
+        session = ChatSession(self.store, self.hub)
+        reader = asyncio.ensure_future(self._read_chat(stream, session))
+        try:
+            while True:
+                next_event = asyncio.ensure_future(session.listener.next())
+                stopping = asyncio.ensure_future(self.lifecycle.stopping.wait())
+                try:
+                    await asyncio.wait({next_event, reader, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stopping.cancel()
+                    if not next_event.done():
+                        next_event.cancel()
+                if next_event.done() and not next_event.cancelled():
+                    event = next_event.result()
+                    if event is None:
+                        raise GRPCError(
+                            Status.RESOURCE_EXHAUSTED, "this chat stream fell too far behind; reconnect"
+                        )
+                    await stream.send_message(wire.chat_event(event))
+                    continue
+                if reader.done():
+                    reader.result()  # a bad request ends the stream with its status
+                    await self._flush(stream, session.listener)
+                    return
+                raise GRPCError(
+                    Status.UNAVAILABLE, "the server is shutting down; reconnect to another instance"
+                )
+        finally:
+            reader.cancel()
+            session.close()
+
+    async def _read_chat(
+        self, stream: Stream[ChatStreamRequest, ChatStreamResponse], session: ChatSession
+    ) -> None:
+        with grpc_status():
+            async for request in stream:
+                await session.apply(request)
+
+    async def _flush(self, stream: Stream[ChatStreamRequest, ChatStreamResponse], listener: Listener) -> None:
+        """Send what is already queued (acknowledgements of the last sends) before ending."""
+        for event in listener.pending():
+            await stream.send_message(wire.chat_event(event))
+
+    async def _render(
+        self, stored: Sequence[StoredMessage], include_user: bool, include_files: bool
+    ) -> list[message_service_pb2.Message]:
+        if include_files:
+            stored = await self.store.with_files(stored)
+        profiles = await self.store.profiles([m.author_id for m in stored]) if include_user else None
+        return [wire.message(m, profiles=profiles, include_files=include_files) for m in stored]
+
+
+def _resume_later(draining: bool, last: int) -> GRPCError:
+    if draining:
+        return GRPCError(
+            Status.UNAVAILABLE, f"the server is shutting down; resume with after_sequence={last}"
+        )
+    return GRPCError(
+        Status.RESOURCE_EXHAUSTED, f"this stream fell too far behind; resume with after_sequence={last}"
+    )

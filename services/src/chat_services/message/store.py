@@ -1,0 +1,223 @@
+"""Messages on SQLite: atomic, idempotent batches; sequence-ordered reads for paging and streaming."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+
+from chat_services.errors import AlreadyExists, NotFound
+from chat_services.message.model import Attachment, Draft, Profile, StoredMessage
+from chat_services.storage import Database, Migration
+
+MIGRATIONS = (
+    Migration(
+        "message-001",
+        """
+        CREATE TABLE messages (
+            id TEXT PRIMARY KEY,
+            conversation_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            author_id TEXT NOT NULL,
+            content TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            created_at_ns INTEGER NOT NULL,
+            UNIQUE (conversation_id, sequence)
+        );
+        CREATE TABLE message_files (
+            message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            file_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            media_type TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            url TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            PRIMARY KEY (message_id, position)
+        );
+        CREATE TABLE user_profiles (
+            user_id TEXT PRIMARY KEY,
+            display_name TEXT NOT NULL,
+            avatar_url TEXT NOT NULL
+        )
+        """,
+    ),
+)
+
+_COLUMNS = "id, conversation_id, sequence, author_id, content, idempotency_key, created_at_ns"
+
+
+class MessageStore:
+    """Every read and write of messages; each method is one SQLite transaction or query."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def store(self, drafts: Sequence[Draft]) -> list[tuple[StoredMessage, bool]]:
+        """Store ``drafts`` all or nothing; each result says whether it was newly created.
+
+        A draft whose idempotency key is already stored returns that message; the
+        same key with a different payload is refused (ALREADY_EXISTS), since it is a
+        client bug rather than a retry.
+        """
+        return await self.database.transaction(lambda connection: [_store_one(connection, d) for d in drafts])
+
+    async def get(self, message_id: str) -> StoredMessage:
+        """The message with ``message_id``; NOT_FOUND when there is none."""
+        found = await self.database.call(
+            lambda connection: _select(
+                connection, f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+            )
+        )
+        if not found:
+            raise NotFound(f"no message has id {message_id!r}", field="message_id")
+        return found[0]
+
+    async def after(self, conversation_id: str, after_sequence: int, limit: int) -> list[StoredMessage]:
+        """Up to ``limit`` messages of the conversation with a sequence above ``after_sequence``, in order."""
+        return await self.database.call(
+            lambda connection: _select(
+                connection,
+                f"SELECT {_COLUMNS} FROM messages WHERE conversation_id = ? AND sequence > ?"
+                " ORDER BY sequence LIMIT ?",
+                (conversation_id, after_sequence, limit),
+            )
+        )
+
+    async def recent(self, conversation_id: str, limit: int) -> list[StoredMessage]:
+        """The last ``limit`` messages of the conversation, oldest first."""
+        newest_first = await self.database.call(
+            lambda connection: _select(
+                connection,
+                f"SELECT {_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY sequence DESC LIMIT ?",
+                (conversation_id, limit),
+            )
+        )
+        return newest_first[::-1]
+
+    async def conversation_exists(self, conversation_id: str) -> bool:
+        """Whether the conversation has at least one message."""
+        row = await self.database.call(
+            lambda connection: connection.execute(
+                "SELECT 1 FROM messages WHERE conversation_id = ? LIMIT 1", (conversation_id,)
+            ).fetchone()
+        )
+        return row is not None
+
+    async def with_files(self, messages: Sequence[StoredMessage]) -> list[StoredMessage]:
+        """``messages`` with their attachments filled in."""
+        if not messages:
+            return []
+        return await self.database.call(lambda connection: _attach_files(connection, messages))
+
+    async def profiles(self, user_ids: Sequence[str]) -> dict[str, Profile]:
+        """The profile of each user; a user with no stored profile shows their ID as name."""
+        unique = sorted(set(user_ids))
+        if not unique:
+            return {}
+
+        def read(connection: sqlite3.Connection) -> dict[str, Profile]:
+            marks = ",".join("?" * len(unique))
+            rows = connection.execute(
+                f"SELECT user_id, display_name, avatar_url FROM user_profiles WHERE user_id IN ({marks})",
+                unique,
+            ).fetchall()
+            stored = {
+                row["user_id"]: Profile(row["user_id"], row["display_name"], row["avatar_url"])
+                for row in rows
+            }
+            return {user_id: stored.get(user_id, Profile(user_id, user_id)) for user_id in unique}
+
+        return await self.database.call(read)
+
+    async def save_profile(self, profile: Profile) -> None:
+        """Create or replace a user's profile."""
+        await self.database.transaction(
+            lambda connection: connection.execute(
+                "INSERT OR REPLACE INTO user_profiles (user_id, display_name, avatar_url) VALUES (?, ?, ?)",
+                (profile.user_id, profile.display_name, profile.avatar_url),
+            )
+        )
+
+
+def _store_one(connection: sqlite3.Connection, draft: Draft) -> tuple[StoredMessage, bool]:
+    existing = _select(
+        connection, f"SELECT {_COLUMNS} FROM messages WHERE idempotency_key = ?", (draft.idempotency_key,)
+    )
+    if existing:
+        stored = _attach_files(connection, existing)[0]
+        if not stored.matches(draft):
+            raise AlreadyExists(
+                f"idempotency key {draft.idempotency_key!r} was used for a different message",
+                field="message.idempotency_key",
+            )
+        return stored, False
+    (last,) = connection.execute(
+        "SELECT COALESCE(MAX(sequence), 0) FROM messages WHERE conversation_id = ?", (draft.conversation_id,)
+    ).fetchone()
+    message = StoredMessage(
+        id=uuid.uuid4().hex,
+        conversation_id=draft.conversation_id,
+        sequence=last + 1,
+        author_id=draft.author_id,
+        content=draft.content,
+        idempotency_key=draft.idempotency_key,
+        created_at_ns=time.time_ns(),
+        files=draft.files,
+    )
+    connection.execute(
+        f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            message.id,
+            message.conversation_id,
+            message.sequence,
+            message.author_id,
+            message.content,
+            message.idempotency_key,
+            message.created_at_ns,
+        ),
+    )
+    connection.executemany(
+        "INSERT INTO message_files (message_id, position, file_id, name, media_type, size_bytes, url, sha256)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (message.id, position, f.file_id, f.name, f.media_type, f.size_bytes, f.url, f.sha256)
+            for position, f in enumerate(message.files)
+        ],
+    )
+    return message, True
+
+
+def _select(connection: sqlite3.Connection, sql: str, parameters: tuple[object, ...]) -> list[StoredMessage]:
+    return [
+        StoredMessage(
+            id=row["id"],
+            conversation_id=row["conversation_id"],
+            sequence=row["sequence"],
+            author_id=row["author_id"],
+            content=row["content"],
+            idempotency_key=row["idempotency_key"],
+            created_at_ns=row["created_at_ns"],
+        )
+        for row in connection.execute(sql, parameters).fetchall()
+    ]
+
+
+def _attach_files(connection: sqlite3.Connection, messages: Sequence[StoredMessage]) -> list[StoredMessage]:
+    ids = [m.id for m in messages]
+    marks = ",".join("?" * len(ids))
+    rows = connection.execute(
+        "SELECT message_id, file_id, name, media_type, size_bytes, url, sha256 FROM message_files"
+        f" WHERE message_id IN ({marks}) ORDER BY message_id, position",
+        ids,
+    ).fetchall()
+    files: dict[str, list[Attachment]] = {}
+    for row in rows:
+        files.setdefault(row["message_id"], []).append(
+            Attachment(
+                row["file_id"], row["name"], row["media_type"], row["size_bytes"], row["url"], row["sha256"]
+            )
+        )
+    return [replace(m, files=tuple(files.get(m.id, ()))) for m in messages]

@@ -1,0 +1,47 @@
+"""Page sizes and opaque page tokens, shared by every list RPC.
+
+A token is URL-safe base64 of a small JSON object that says where the next page
+starts and what it belongs to, so a token from one list cannot be replayed
+against another. Clients never parse it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+
+from chat_services.errors import InvalidArgument
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+def page_size(requested: int, *, field: str = "page.page_size") -> int:
+    """0 means the default, values above the maximum are capped, negative is refused."""
+    if requested < 0:
+        raise InvalidArgument(f"page size must not be negative, got {requested}", field=field)
+    if requested == 0:
+        return DEFAULT_PAGE_SIZE
+    return min(requested, MAX_PAGE_SIZE)
+
+
+def encode_token(position: Mapping[str, str | int]) -> str:
+    """An opaque token for ``position``."""
+    raw = json.dumps(dict(position), sort_keys=True, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(
+    token: str, *, scope: Mapping[str, str], field: str = "page.page_token"
+) -> dict[str, str | int]:
+    """The position in ``token``; refused unless it was made for the same ``scope``."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        position = json.loads(raw)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidArgument("page token is not one this server issued", field=field) from error
+    if not isinstance(position, dict) or any(position.get(key) != value for key, value in scope.items()):
+        raise InvalidArgument("page token belongs to a different list; start again without one", field=field)
+    return position

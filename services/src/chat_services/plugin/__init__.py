@@ -1,0 +1,1 @@
+"""PluginService: plugins found through entry points, run in worker processes, with an event stream."""

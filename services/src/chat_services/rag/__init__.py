@@ -1,0 +1,1 @@
+"""RAGService: documents split into passages, embedded locally, searched exactly on SQLite."""
