@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 from google.protobuf import duration_pb2
+from google.protobuf.message import Message
 
 from chat.v1 import (
     ai_service_pb2,
@@ -16,13 +19,12 @@ from chat.v1 import (
 from chat_services.server import App
 
 
-def _method(
-    channel: grpc.aio.Channel, kind: str, path: str, response: type
-) -> grpc.aio.UnaryUnaryMultiCallable:
+def _method(channel: grpc.aio.Channel, kind: str, path: str, response: type[Message]) -> Any:
+    """grpcio's multi-callable of ``kind`` (``unary_unary``, ``stream_stream``...) for ``path``."""
     factory = getattr(channel, kind)
     return factory(
         path, request_serializer=lambda m: m.SerializeToString(), response_deserializer=response.FromString
-    )  # type: ignore[no-any-return]
+    )
 
 
 async def test_message_service_every_call_kind(app: App) -> None:

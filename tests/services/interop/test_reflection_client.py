@@ -32,13 +32,8 @@ def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 async def test_reflection_lists_every_service_and_resolves_every_method(app: App, bare_python: Path) -> None:
-    result = await asyncio.to_thread(
-        subprocess.run,
-        [bare_python, "-I", str(CLIENT), str(app.port)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    command = [str(bare_python), "-I", str(CLIENT), str(app.port)]
+    result = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
 
