@@ -71,9 +71,10 @@ def _unreadable_known_fields(message: Message) -> list[str]:
     """Known field numbers that ``message`` had to keep as unknown, at any depth."""
     known = {field.number: field.name for field in message.DESCRIPTOR.fields}
     name = message.DESCRIPTOR.full_name
+    unknown = unknown_fields.UnknownFieldSet(message)
     found = [
         f"{name}.{known[item.field_number]} ({item.field_number}) arrived with another wire type"
-        for item in unknown_fields.UnknownFieldSet(message)
+        for item in (unknown[i] for i in range(len(unknown)))
         if item.field_number in known
     ]
     for field, value in message.ListFields():

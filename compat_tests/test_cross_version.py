@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 import chat_sdk
 from compat_tests.peers import client
@@ -48,28 +49,19 @@ async def test_a_release_client_calls_every_kind_of_rpc_on_the_current_services(
     app = await build_app(ServiceConfig(port=0, database=tmp_path / "chat.db", completion_chunk_delay=0.0))
     port = await app.start()
     try:
+        command = [str(python), "-I", str(PEERS / "client.py"), str(port), "--all"]
         result = await asyncio.to_thread(
-            subprocess.run,
-            [python, "-I", str(PEERS / "client.py"), str(port), "--all"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
+            subprocess.run, command, capture_output=True, text=True, check=False, timeout=120
         )
     finally:
         await app.shutdown()
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["sdk_version"] == release
-    assert report["calls"] == [
-        "unary",
-        "server-streaming",
-        "client-streaming",
-        "bidirectional",
-        "rag",
-        "ai",
-        "plugin",
-    ]
+    expected = ["unary", "server-streaming", "client-streaming", "bidirectional", "rag", "ai", "plugin"]
+    if Version(release) >= Version("1.1.0"):
+        expected.append("edit")  # EditMessage arrived in 1.1.0
+    assert report["calls"] == expected
 
 
 @pytest.mark.compat("new client, old server")
@@ -85,7 +77,9 @@ async def test_the_current_client_calls_every_kind_of_rpc_on_a_server_built_on_a
         assert peer.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(peer.stdout.readline), 60)
         assert line.startswith("PORT "), line
-        report = await asyncio.wait_for(client.run(int(line.split()[1]), everything=False), 60)
+        # A server on 1.1.0 or later implements EditMessage; one on 1.0.0 predates it.
+        edits = Version(release) >= Version("1.1.0")
+        report = await asyncio.wait_for(client.run(int(line.split()[1]), everything=False, edit=edits), 60)
     finally:
         assert peer.stdin is not None
         peer.stdin.close()
@@ -93,4 +87,5 @@ async def test_the_current_client_calls_every_kind_of_rpc_on_a_server_built_on_a
         if peer.stdout is not None:
             peer.stdout.close()
     assert report["sdk_version"] == chat_sdk.__version__
-    assert report["calls"] == ["unary", "server-streaming", "client-streaming", "bidirectional"]
+    expected = ["unary", "server-streaming", "client-streaming", "bidirectional"]
+    assert report["calls"] == [*expected, "edit"] if edits else expected

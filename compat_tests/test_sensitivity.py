@@ -8,9 +8,11 @@ and the forward-compatibility check must report it on their own.
 from __future__ import annotations
 
 import shutil
+from typing import cast
 
 import pytest
 from google.protobuf import descriptor_pb2
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
@@ -55,7 +57,7 @@ def test_the_fixture_check_catches_it(broken_classes: dict[str, type[Message]]) 
 
 def test_the_forward_check_catches_it(broken_classes: dict[str, type[Message]]) -> None:
     release = release_versions()[0]
-    descriptor = broken_classes["chat.v1.Message"].DESCRIPTOR
+    descriptor = cast(Descriptor, broken_classes["chat.v1.Message"].DESCRIPTOR)
     problems = [
         problem
         for _, sample in cases(descriptor)

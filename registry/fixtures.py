@@ -57,7 +57,7 @@ def chat_messages(image: descriptor_pb2.FileDescriptorSet, pool: DescriptorPool)
     return [pool.FindMessageTypeByName(name) for name in sorted(names)]
 
 
-def _extreme(field: FieldDescriptor, high: bool) -> Any:
+def _extreme(field: Any, high: bool) -> Any:  # a FieldDescriptor (pure-Python or upb)
     kind = field.type
     if kind in INT_RANGES:
         low, top = INT_RANGES[kind]
@@ -74,6 +74,7 @@ def _extreme(field: FieldDescriptor, high: bool) -> Any:
     if kind == FieldDescriptor.TYPE_BYTES:
         return bytes(range(256)) if high else b"\x00"
     if kind == FieldDescriptor.TYPE_ENUM:
+        assert field.enum_type is not None
         values = field.enum_type.values
         return values[-1].number if high else values[min(1, len(values) - 1)].number
     raise ValueError(f"no sample for field type {kind}")
@@ -148,6 +149,7 @@ def cases(descriptor: Descriptor) -> Iterator[tuple[str, Message]]:
             yield f"oneof-{oneof.name}-{member.name}", message
     for field in descriptor.fields:
         if field.type == FieldDescriptor.TYPE_ENUM and not field.is_repeated:
+            assert field.enum_type is not None
             for value in field.enum_type.values:
                 message = cls()
                 setattr(message, field.name, value.number)

@@ -45,7 +45,7 @@ async def message_calls(channel: grpclib.client.Channel) -> list[str]:
     assert got.message is not None and got.message.content == "m1", got
 
     replay = [
-        r.message.content
+        r.message.content if r.message else None
         async for r in stub.stream_messages(v1.StreamMessagesRequest(conversation_id=conversation))
     ]
     assert replay == ["m0", "m1", "m2"], replay
@@ -110,21 +110,42 @@ async def other_calls(channel: grpclib.client.Channel) -> list[str]:
     return ["rag", "ai", "plugin"]
 
 
-async def run(port: int, everything: bool) -> dict[str, Any]:
-    """Make the calls against 127.0.0.1:``port``."""
+async def edit_call(channel: grpclib.client.Channel) -> str:
+    """EditMessage (added in 1.1.0): the author edits, and the edit is stamped."""
+    stub = v1.MessageServiceStub(channel, timeout=TIMEOUT)
+    key = f"edit-{uuid.uuid4().hex[:8]}"
+    new = v1.NewMessage(idempotency_key=key, conversation_id=key, author_id="u-1", content="draft")
+    sent = await stub.send_messages([v1.SendMessagesRequest(message=new)])
+    edited = await stub.edit_message(
+        v1.EditMessageRequest(message_id=sent.messages[0].id, editor_id="u-1", content="final")
+    )
+    assert edited.message is not None and edited.message.content == "final", edited
+    assert edited.message.edited_at is not None, "an edited message carries edited_at"
+    return "edit"
+
+
+def has_edits() -> bool:
+    """Whether the installed SDK has EditMessage (1.1.0 and later)."""
+    return hasattr(v1, "EditMessageRequest")
+
+
+async def run(port: int, everything: bool, *, edit: bool = False) -> dict[str, Any]:
+    """Make the calls against 127.0.0.1:``port``: MessageService's, every service's, EditMessage."""
     async with grpclib.client.Channel("127.0.0.1", port) as channel:
         calls = await message_calls(channel)
         if everything:
             calls += await other_calls(channel)
+        if edit:
+            calls.append(await edit_call(channel))
     return {"sdk_version": chat_sdk.__version__, "calls": calls}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("port", type=int)
-    parser.add_argument("--all", action="store_true", help="call every service, not only MessageService")
+    parser.add_argument("--all", action="store_true", help="call every service and every RPC this SDK knows")
     args = parser.parse_args()
-    result = asyncio.run(run(args.port, args.all))
+    result = asyncio.run(run(args.port, args.all, edit=args.all and has_edits()))
     json.dump(result, sys.stdout)
     return 0
 

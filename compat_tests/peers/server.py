@@ -71,6 +71,18 @@ class MemoryMessages(v1.MessageServiceBase):
             created += new
         return v1.SendMessagesResponse(messages=stored, created_count=created)
 
+    if hasattr(v1, "EditMessageRequest"):  # EditMessage arrived in 1.1.0
+
+        async def edit_message(self, message: v1.EditMessageRequest) -> v1.EditMessageResponse:
+            stored = self.messages.get(message.message_id)
+            if stored is None:
+                raise GRPCError(Status.NOT_FOUND, f"no message {message.message_id}")
+            if stored.author_id != message.editor_id:
+                raise GRPCError(Status.PERMISSION_DENIED, "only the author may edit a message")
+            stored.content = message.content
+            stored.edited_at = datetime.datetime.now(datetime.UTC)
+            return v1.EditMessageResponse(message=stored)
+
     async def chat_stream(
         self, messages: AsyncIterator[v1.ChatStreamRequest]
     ) -> AsyncIterator[v1.ChatStreamResponse]:

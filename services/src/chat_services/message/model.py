@@ -23,6 +23,13 @@ class Attachment:
     sha256: str = ""
 
 
+def check_content_size(content: str, field: str) -> None:
+    """Refuse content over the 64 KiB limit (counted in UTF-8 bytes)."""
+    size = len(content.encode())
+    if size > CONTENT_MAX_BYTES:
+        raise InvalidArgument(f"content is {size} bytes; the limit is {CONTENT_MAX_BYTES}", field=field)
+
+
 @dataclass(frozen=True)
 class Draft:
     """A message a client asks to store, already validated."""
@@ -44,11 +51,7 @@ class Draft:
             )
         required_id(self.conversation_id, "message.conversation_id")
         required_id(self.author_id, "message.author_id")
-        size = len(self.content.encode())
-        if size > CONTENT_MAX_BYTES:
-            raise InvalidArgument(
-                f"content is {size} bytes; the limit is {CONTENT_MAX_BYTES}", field="message.content"
-            )
+        check_content_size(self.content, "message.content")
         if not self.content and not self.files:
             raise InvalidArgument("a message needs content or at least one file", field="message.content")
         for index, attachment in enumerate(self.files):
@@ -71,13 +74,18 @@ class StoredMessage:
     idempotency_key: str
     created_at_ns: int
     files: tuple[Attachment, ...] = field(default=())
+    edited_at_ns: int | None = None
 
     def matches(self, draft: Draft) -> bool:
-        """Whether ``draft`` is a retry of this message (same key, same payload)."""
+        """Whether ``draft`` is a retry of this message (same key, same payload).
+
+        Once the message was edited its content differs from the draft's, so only
+        the conversation, author and files are compared then.
+        """
         return (
             draft.conversation_id == self.conversation_id
             and draft.author_id == self.author_id
-            and draft.content == self.content
+            and (self.edited_at_ns is not None or draft.content == self.content)
             and draft.files == self.files
         )
 

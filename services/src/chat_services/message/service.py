@@ -13,6 +13,8 @@ from chat.v1 import message_service_grpc, message_service_pb2
 from chat.v1.message_service_pb2 import (
     ChatStreamRequest,
     ChatStreamResponse,
+    EditMessageRequest,
+    EditMessageResponse,
     GetMessageRequest,
     GetMessageResponse,
     ListMessagesRequest,
@@ -27,7 +29,7 @@ from chat_services.lifecycle import Lifecycle
 from chat_services.message import wire
 from chat_services.message.chat import ChatSession
 from chat_services.message.hub import ConversationHub, Listener
-from chat_services.message.model import Draft, StoredMessage
+from chat_services.message.model import Draft, StoredMessage, check_content_size
 from chat_services.message.store import MessageStore
 from chat_services.pagination import decode_token, encode_token, page_size
 from chat_services.validation import required_id
@@ -128,6 +130,16 @@ class MessageService(message_service_grpc.MessageServiceBase):
                 created_count=sum(created for _, created in results),
             )
         )
+
+    async def EditMessage(self, stream: Stream[EditMessageRequest, EditMessageResponse]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        with grpc_status():
+            message_id = required_id(request.message_id, "message_id")
+            editor_id = required_id(request.editor_id, "editor_id")
+            check_content_size(request.content, "content")
+            edited = await self.store.edit(message_id, editor_id, request.content)
+        await stream.send_message(EditMessageResponse(message=wire.message(edited, include_files=True)))
 
     async def ChatStream(self, stream: Stream[ChatStreamRequest, ChatStreamResponse]) -> None:
         session = ChatSession(self.store, self.hub)

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 
-from chat_services.errors import AlreadyExists, NotFound
+from chat_services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from chat_services.message.model import Attachment, Draft, Profile, StoredMessage
 from chat_services.storage import Database, Migration
 
@@ -44,9 +44,10 @@ MIGRATIONS = (
         )
         """,
     ),
+    Migration("message-002", "ALTER TABLE messages ADD COLUMN edited_at_ns INTEGER"),
 )
 
-_COLUMNS = "id, conversation_id, sequence, author_id, content, idempotency_key, created_at_ns"
+_COLUMNS = "id, conversation_id, sequence, author_id, content, idempotency_key, created_at_ns, edited_at_ns"
 
 
 class MessageStore:
@@ -63,6 +64,30 @@ class MessageStore:
         client bug rather than a retry.
         """
         return await self.database.transaction(lambda connection: [_store_one(connection, d) for d in drafts])
+
+    async def edit(self, message_id: str, editor_id: str, content: str) -> StoredMessage:
+        """Replace the content of a message and stamp ``edited_at``; only its author may."""
+
+        def replace_content(connection: sqlite3.Connection) -> StoredMessage:
+            found = _select(connection, f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+            if not found:
+                raise NotFound(f"no message has id {message_id!r}", field="message_id")
+            [stored] = _attach_files(connection, found)
+            if stored.author_id != editor_id:
+                raise PermissionDenied(
+                    f"only the author ({stored.author_id!r}) may edit message {message_id!r}",
+                    field="editor_id",
+                )
+            if not content and not stored.files:
+                raise InvalidArgument("a message without files needs content", field="content")
+            edited = replace(stored, content=content, edited_at_ns=time.time_ns())
+            connection.execute(
+                "UPDATE messages SET content = ?, edited_at_ns = ? WHERE id = ?",
+                (edited.content, edited.edited_at_ns, message_id),
+            )
+            return edited
+
+        return await self.database.transaction(replace_content)
 
     async def get(self, message_id: str) -> StoredMessage:
         """The message with ``message_id``; NOT_FOUND when there is none."""
@@ -168,7 +193,7 @@ def _store_one(connection: sqlite3.Connection, draft: Draft) -> tuple[StoredMess
         files=draft.files,
     )
     connection.execute(
-        f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             message.id,
             message.conversation_id,
@@ -177,6 +202,7 @@ def _store_one(connection: sqlite3.Connection, draft: Draft) -> tuple[StoredMess
             message.content,
             message.idempotency_key,
             message.created_at_ns,
+            message.edited_at_ns,
         ),
     )
     connection.executemany(
@@ -200,6 +226,7 @@ def _select(connection: sqlite3.Connection, sql: str, parameters: tuple[object, 
             content=row["content"],
             idempotency_key=row["idempotency_key"],
             created_at_ns=row["created_at_ns"],
+            edited_at_ns=row["edited_at_ns"],
         )
         for row in connection.execute(sql, parameters).fetchall()
     ]

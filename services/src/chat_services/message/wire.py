@@ -36,6 +36,8 @@ def message(
         sequence=stored.sequence,
         idempotency_key=stored.idempotency_key,
     )
+    if stored.edited_at_ns is not None:
+        wire.edited_at.CopyFrom(timestamp(stored.edited_at_ns))
     if profiles is not None:
         profile = profiles[stored.author_id]
         wire.author.CopyFrom(

@@ -36,6 +36,10 @@ class MessageServiceBase(abc.ABC):
     async def ChatStream(self, stream: 'grpclib.server.Stream[chat.v1.message_service_pb2.ChatStreamRequest, chat.v1.message_service_pb2.ChatStreamResponse]') -> None:
         pass
 
+    @abc.abstractmethod
+    async def EditMessage(self, stream: 'grpclib.server.Stream[chat.v1.message_service_pb2.EditMessageRequest, chat.v1.message_service_pb2.EditMessageResponse]') -> None:
+        pass
+
     def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
         return {
             '/chat.v1.MessageService/GetMessage': grpclib.const.Handler(
@@ -67,6 +71,12 @@ class MessageServiceBase(abc.ABC):
                 grpclib.const.Cardinality.STREAM_STREAM,
                 chat.v1.message_service_pb2.ChatStreamRequest,
                 chat.v1.message_service_pb2.ChatStreamResponse,
+            ),
+            '/chat.v1.MessageService/EditMessage': grpclib.const.Handler(
+                self.EditMessage,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                chat.v1.message_service_pb2.EditMessageRequest,
+                chat.v1.message_service_pb2.EditMessageResponse,
             ),
         }
 
@@ -103,4 +113,10 @@ class MessageServiceStub:
             '/chat.v1.MessageService/ChatStream',
             chat.v1.message_service_pb2.ChatStreamRequest,
             chat.v1.message_service_pb2.ChatStreamResponse,
+        )
+        self.EditMessage = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/chat.v1.MessageService/EditMessage',
+            chat.v1.message_service_pb2.EditMessageRequest,
+            chat.v1.message_service_pb2.EditMessageResponse,
         )

@@ -312,6 +312,66 @@ class SendMessagesResponse(_message.Message):
 Global___SendMessagesResponse: _TypeAlias = SendMessagesResponse  # noqa: Y015
 
 @_typing.final
+class EditMessageRequest(_message.Message):
+    """EditMessageRequest is the request of EditMessage."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    EDITOR_ID_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    """message_id is the ID of the message to edit. Required.
+    Format: opaque string, at most 64 characters.
+    """
+    editor_id: _builtins.str
+    """editor_id is the user making the edit; it must be the message's author. Required.
+    Format: opaque string, at most 64 characters.
+    """
+    content: _builtins.str
+    """content is the message's new text. Required.
+    UTF-8, at most 64 KiB; may be empty only when the message has files.
+    """
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.str = ...,
+        editor_id: _builtins.str = ...,
+        content: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "editor_id", b"editor_id", "message_id", b"message_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EditMessageRequest: _TypeAlias = EditMessageRequest  # noqa: Y015
+
+@_typing.final
+class EditMessageResponse(_message.Message):
+    """EditMessageResponse is the response of EditMessage."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def message(self) -> Global___Message:
+        """message is the edited message, with edited_at set. Output only."""
+
+    def __init__(
+        self,
+        *,
+        message: Global___Message | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EditMessageResponse: _TypeAlias = EditMessageResponse  # noqa: Y015
+
+@_typing.final
 class ChatStreamRequest(_message.Message):
     """ChatStreamRequest is one event the client sends on a chat stream."""
 
@@ -416,6 +476,7 @@ class Message(_message.Message):
     AUTHOR_ID_FIELD_NUMBER: _builtins.int
     SEQUENCE_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    EDITED_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """id identifies the message. Output only.
     Format: opaque string, at most 64 characters.
@@ -456,6 +517,12 @@ class Message(_message.Message):
         Filled only when the request's include_files is true; otherwise empty.
         """
 
+    @_builtins.property
+    def edited_at(self) -> _timestamp_pb2.Timestamp:
+        """edited_at is when the content was last replaced by EditMessage, in UTC. Output only.
+        Unset when the message was never edited.
+        """
+
     def __init__(
         self,
         *,
@@ -468,10 +535,11 @@ class Message(_message.Message):
         author_id: _builtins.str = ...,
         sequence: _builtins.int = ...,
         idempotency_key: _builtins.str = ...,
+        edited_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["author", b"author", "created_at", b"created_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["author", b"author", "created_at", b"created_at", "edited_at", b"edited_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["author", b"author", "author_id", b"author_id", "content", b"content", "conversation_id", b"conversation_id", "created_at", b"created_at", "files", b"files", "id", b"id", "idempotency_key", b"idempotency_key", "sequence", b"sequence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author", b"author", "author_id", b"author_id", "content", b"content", "conversation_id", b"conversation_id", "created_at", b"created_at", "edited_at", b"edited_at", "files", b"files", "id", b"id", "idempotency_key", b"idempotency_key", "sequence", b"sequence"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

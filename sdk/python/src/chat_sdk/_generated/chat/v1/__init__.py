@@ -21,6 +21,8 @@ __all__ = (
     "DeleteDocumentResponse",
     "Document",
     "DocumentHeader",
+    "EditMessageRequest",
+    "EditMessageResponse",
     "File",
     "FinishReason",
     "GetMessageRequest",
@@ -662,6 +664,49 @@ default_message_pool.register_message("chat.v1", "DocumentHeader", DocumentHeade
 
 
 @dataclass(eq=False, repr=False)
+class EditMessageRequest(betterproto2.Message):
+    """
+    EditMessageRequest is the request of EditMessage.
+    """
+
+    message_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    message_id is the ID of the message to edit. Required.
+    Format: opaque string, at most 64 characters.
+    """
+
+    editor_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    editor_id is the user making the edit; it must be the message's author. Required.
+    Format: opaque string, at most 64 characters.
+    """
+
+    content: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    content is the message's new text. Required.
+    UTF-8, at most 64 KiB; may be empty only when the message has files.
+    """
+
+
+default_message_pool.register_message("chat.v1", "EditMessageRequest", EditMessageRequest)
+
+
+@dataclass(eq=False, repr=False)
+class EditMessageResponse(betterproto2.Message):
+    """
+    EditMessageResponse is the response of EditMessage.
+    """
+
+    message: "Message | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    message is the edited message, with edited_at set. Output only.
+    """
+
+
+default_message_pool.register_message("chat.v1", "EditMessageResponse", EditMessageResponse)
+
+
+@dataclass(eq=False, repr=False)
 class File(betterproto2.Message):
     """
     File is an uploaded file attached to a message.
@@ -1017,6 +1062,14 @@ class Message(betterproto2.Message):
     """
     idempotency_key echoes the NewMessage.idempotency_key the message was stored under. Output only.
     Format: client-chosen string, 1-128 characters.
+    """
+
+    edited_at: "datetime.datetime | None" = betterproto2.field(
+        10, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+    )
+    """
+    edited_at is when the content was last replaced by EditMessage, in UTC. Output only.
+    Unset when the message was never edited.
     """
 
 
@@ -1729,6 +1782,29 @@ class MessageServiceStub(betterproto2_grpclib.ServiceStub):
         ):
             yield response
 
+    async def edit_message(
+        self,
+        message: "EditMessageRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "EditMessageResponse":
+        """
+        EditMessage replaces the content of a stored message and records when.
+        Only the author may edit: another editor_id fails with PERMISSION_DENIED;
+        an unknown message_id fails with NOT_FOUND. Followers of the conversation are not re-sent the message.
+        """
+
+        return await self._unary_unary(
+            "/chat.v1.MessageService/EditMessage",
+            message,
+            EditMessageResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
 
 class PluginServiceStub(betterproto2_grpclib.ServiceStub):
     """
@@ -1991,6 +2067,15 @@ class MessageServiceBase(betterproto2_grpclib.ServiceBase):
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
         yield ChatStreamResponse()
 
+    async def edit_message(self, message: "EditMessageRequest") -> "EditMessageResponse":
+        """
+        EditMessage replaces the content of a stored message and records when.
+        Only the author may edit: another editor_id fails with PERMISSION_DENIED;
+        an unknown message_id fails with NOT_FOUND. Followers of the conversation are not re-sent the message.
+        """
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
     async def __rpc_get_message(
         self, stream: "grpclib.server.Stream[GetMessageRequest, GetMessageResponse]"
     ) -> None:
@@ -2035,6 +2120,14 @@ class MessageServiceBase(betterproto2_grpclib.ServiceBase):
             request,
         )
 
+    async def __rpc_edit_message(
+        self, stream: "grpclib.server.Stream[EditMessageRequest, EditMessageResponse]"
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.edit_message(request)
+        await stream.send_message(response)
+
     def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
         return {
             "/chat.v1.MessageService/GetMessage": grpclib.const.Handler(
@@ -2066,6 +2159,12 @@ class MessageServiceBase(betterproto2_grpclib.ServiceBase):
                 grpclib.const.Cardinality.STREAM_STREAM,
                 ChatStreamRequest,
                 ChatStreamResponse,
+            ),
+            "/chat.v1.MessageService/EditMessage": grpclib.const.Handler(
+                self.__rpc_edit_message,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                EditMessageRequest,
+                EditMessageResponse,
             ),
         }
 
