@@ -30,13 +30,22 @@ GENERATORS = (
 )
 PYTEST = "pytest==9.2.0"
 # mypy reads the tests too, so it needs pytest and nox beside the type stubs.
-LINTERS = (RUFF, "mypy==2.4.1", "types-protobuf==7.35.1.20260906", "nox", PYTEST, "pytest-asyncio==1.5.0")
+HYPOTHESIS = "hypothesis==6.170.17"
+LINTERS = (
+    RUFF,
+    "mypy==2.4.1",
+    "types-protobuf==7.35.1.20260906",
+    "nox",
+    PYTEST,
+    "pytest-asyncio==1.5.0",
+    HYPOTHESIS,
+)
 BUILD = "build==1.6.1"
 PYTEST_ASYNCIO = "pytest-asyncio==1.5.0"
 # The official stack, as an independent second client of the services.
 INTEROP = ("grpcio==1.85.3", "grpcio-health-checking==1.85.1", "grpcio-reflection==1.85.1")
 # hatchling builds release wheels without isolation in the compatibility suite.
-TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", "hypothesis==6.170.17", *INTEROP)
+TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", HYPOTHESIS, *INTEROP)
 
 nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"

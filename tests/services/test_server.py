@@ -106,6 +106,9 @@ class Exploding(message_service_grpc.MessageServiceBase):
     async def ChatStream(self, stream: object) -> None:
         raise NotImplementedError
 
+    async def EditMessage(self, stream: object) -> None:
+        raise NotImplementedError
+
 
 async def test_an_unexpected_exception_is_internal_logged_and_not_fatal(
     caplog: pytest.LogCaptureFixture,
