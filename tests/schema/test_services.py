@@ -15,6 +15,7 @@ EXPECTED_RPCS = {
     ("chat.v1.MessageService", "StreamMessages"): SERVER_STREAM,
     ("chat.v1.MessageService", "SendMessages"): CLIENT_STREAM,
     ("chat.v1.MessageService", "ChatStream"): BIDI,
+    ("chat.v1.MessageService", "EditMessage"): UNARY,  # since 1.1.0
     ("chat.v1.AIService", "StreamCompletion"): SERVER_STREAM,
     ("chat.v1.AIService", "Complete"): UNARY,
     ("chat.v1.RAGService", "IngestDocument"): CLIENT_STREAM,
