@@ -15,40 +15,40 @@ LISTENER_QUEUE_LIMIT = 1000
 
 
 class Listener(Generic[T]):
-    """One subscriber's queue of events."""
+    """One subscriber's queue of events.
+
+    Reading is cancellation-safe: a ``next()`` cancelled while waiting takes
+    nothing off the queue, so a subscriber can race it against other work.
+    """
 
     def __init__(self, limit: int = LISTENER_QUEUE_LIMIT) -> None:
-        self.queue: asyncio.Queue[T] = asyncio.Queue(limit)
-        self.overflowed = asyncio.Event()
+        # One slot more than the limit, for the end marker of a cut-off listener.
+        self.queue: asyncio.Queue[T | None] = asyncio.Queue(limit + 1)
+        self.limit = limit
+        self.overflowed = False
 
     def deliver(self, event: T) -> None:
         """Queue ``event`` without blocking; a full queue cuts the listener off."""
-        if self.overflowed.is_set():
+        if self.overflowed:
             return
-        try:
+        if self.queue.qsize() < self.limit:
             self.queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.overflowed.set()
+            return
+        # Cut off: what it has not read is dropped, and it reads the end marker next.
+        self.overflowed = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
 
     async def next(self) -> T | None:
         """The next event, or None once the listener has been cut off."""
-        if self.overflowed.is_set():
-            return None
-        get = asyncio.ensure_future(self.queue.get())
-        cut = asyncio.ensure_future(self.overflowed.wait())
-        try:
-            await asyncio.wait({get, cut}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            cut.cancel()
-            if not get.done():
-                get.cancel()
-        if get.done() and not get.cancelled():
-            return get.result()
-        return None
+        return await self.queue.get()
 
     def pending(self) -> list[T]:
         """Take every event already queued, without waiting."""
         taken = []
         while not self.queue.empty():
-            taken.append(self.queue.get_nowait())
+            event = self.queue.get_nowait()
+            if event is not None:
+                taken.append(event)
         return taken

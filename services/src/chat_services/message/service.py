@@ -35,6 +35,8 @@ from chat_services.pagination import decode_token, encode_token, page_size
 from chat_services.validation import required_id
 
 REPLAY_BATCH = 500
+_FELL_BEHIND = "this chat stream fell too far behind; reconnect"
+_SHUTTING_DOWN = "the server is shutting down; reconnect to another instance"
 
 
 class MessageService(message_service_grpc.MessageServiceBase):
@@ -69,6 +71,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
             page = found[:size]
             messages = await self._render(page, request.include_user, request.include_files)
         response = ListMessagesResponse(messages=messages)
+        response.page.SetInParent()  # always present, so clients need not check for None
         if len(found) > size:
             response.page.next_page_token = encode_token(
                 {"conversation": conversation_id, "after": page[-1].sequence}
@@ -144,33 +147,26 @@ class MessageService(message_service_grpc.MessageServiceBase):
     async def ChatStream(self, stream: Stream[ChatStreamRequest, ChatStreamResponse]) -> None:
         session = ChatSession(self.store, self.hub)
         reader = asyncio.ensure_future(self._read_chat(stream, session))
+        stopping = asyncio.ensure_future(self.lifecycle.stopping.wait())
+        next_event = asyncio.ensure_future(session.listener.next())
         try:
             while True:
-                next_event = asyncio.ensure_future(session.listener.next())
-                stopping = asyncio.ensure_future(self.lifecycle.stopping.wait())
-                try:
-                    await asyncio.wait({next_event, reader, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    stopping.cancel()
-                    if not next_event.done():
-                        next_event.cancel()
-                if next_event.done() and not next_event.cancelled():
+                await asyncio.wait({next_event, reader, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if next_event.done():
                     event = next_event.result()
                     if event is None:
-                        raise GRPCError(
-                            Status.RESOURCE_EXHAUSTED, "this chat stream fell too far behind; reconnect"
-                        )
+                        raise GRPCError(Status.RESOURCE_EXHAUSTED, _FELL_BEHIND)
                     await stream.send_message(wire.chat_event(event))
-                    continue
-                if reader.done():
+                    next_event = asyncio.ensure_future(session.listener.next())
+                elif reader.done():
                     reader.result()  # a bad request ends the stream with its status
                     await self._flush(stream, session.listener)
                     return
-                raise GRPCError(
-                    Status.UNAVAILABLE, "the server is shutting down; reconnect to another instance"
-                )
+                else:
+                    raise GRPCError(Status.UNAVAILABLE, _SHUTTING_DOWN)
         finally:
-            reader.cancel()
+            for task in (reader, stopping, next_event):
+                task.cancel()
             session.close()
 
     async def _read_chat(

@@ -66,6 +66,7 @@ class PluginService(plugin_service_grpc.PluginServiceBase):
                 after = str(decode_token(request.page.page_token, scope={"list": "plugins"}).get("after", ""))
         names = [name for name in self.registry.names() if name > after]
         response = ListPluginsResponse(plugins=[_plugin(self.registry.get(n)) for n in names[:size]])
+        response.page.SetInParent()  # always present, so clients need not check for None
         if len(names) > size:
             response.page.next_page_token = encode_token({"list": "plugins", "after": names[size - 1]})
         await stream.send_message(response)
