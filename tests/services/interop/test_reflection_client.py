@@ -48,4 +48,10 @@ async def test_reflection_lists_every_service_and_resolves_every_method(app: App
     for name, methods in expected.items():
         assert report["services"][name] == methods
     assert "grpc.health.v1.Health" in report["services"]
-    assert report["get_message"] == "NOT_FOUND"
+    calls = report["calls"]
+    assert calls["chat.v1.MessageService.GetMessage"] == {"status": "NOT_FOUND"}
+    assert calls["chat.v1.AIService.Complete"]["status"] == "OK"
+    assert calls["chat.v1.AIService.Complete"]["reply"]["finishReason"] == "FINISH_REASON_LENGTH"
+    assert calls["chat.v1.RAGService.SearchDocuments"] == {"status": "OK", "reply": {}}  # nothing ingested
+    plugins = calls["chat.v1.PluginService.ListPlugins"]["reply"]["plugins"]
+    assert [p["name"] for p in plugins] == ["calculator", "summarize", "word_count"]
