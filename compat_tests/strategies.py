@@ -1,0 +1,149 @@
+"""Hypothesis strategies derived from message descriptors: every message type, no hand-written cases.
+
+``messages(descriptor)`` draws instances of the standard (`_pb2`) class of any message:
+each field set or left unset, scalars across their whole range (integer extremes,
+unicode text, raw bytes, finite floats), every enum value, at most one member of each
+oneof, small repeated and map fields, and nested messages to a bounded depth.
+Well-known types get their valid ranges: Timestamps from year 1 to 9999 with
+nanoseconds, Durations up to ten thousand years either way. A message type added in
+a later release is covered as soon as it is in the schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, OneofDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+from hypothesis import strategies as st
+
+MAX_ITEMS = 3  # repeated and map fields
+MAX_DEPTH = 3  # nested messages; deeper fields are left unset
+TIMESTAMP_SECONDS = (-62_135_596_800, 253_402_300_799)  # 0001-01-01 to 9999-12-31, UTC
+DURATION_SECONDS = 315_576_000_000  # the ProtoJSON limit, about ten thousand years
+
+_INTEGERS: dict[int, tuple[int, int]] = {
+    FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_SINT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_INT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_SINT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_FIXED32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1),
+    FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1),
+}
+
+
+def messages(descriptor: Descriptor, depth: int = MAX_DEPTH) -> st.SearchStrategy[Message]:
+    """Instances of ``descriptor``'s standard class."""
+    special = _WELL_KNOWN.get(descriptor.full_name)
+    if special is not None:
+        return special(descriptor)
+    return _message(descriptor, depth)
+
+
+@st.composite
+def _message(draw: st.DrawFn, descriptor: Descriptor, depth: int) -> Message:
+    message = GetMessageClass(descriptor)()
+    chosen = {
+        oneof.name: draw(st.sampled_from([None, *(field.name for field in oneof.fields)]))
+        for oneof in descriptor.oneofs
+        if not _synthetic(oneof)
+    }
+    for field in descriptor.fields:
+        oneof = field.containing_oneof
+        if oneof is not None and not _synthetic(oneof):
+            if chosen[oneof.name] != field.name:
+                continue
+        elif not draw(st.booleans()):
+            continue
+        if field.message_type is not None and depth == 0:
+            continue
+        _assign(message, field, draw(_field_values(field, depth)))
+    return message
+
+
+def _field_values(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]:
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        key, value = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
+        return st.dictionaries(_single(key, depth), _single(value, depth - 1), max_size=MAX_ITEMS)
+    if field.is_repeated:
+        return st.lists(_single(field, depth - 1), max_size=MAX_ITEMS)
+    return _single(field, depth - 1)
+
+
+def _single(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]:
+    """One value of a field's type (a message for message fields)."""
+    kind = field.type
+    if kind in _INTEGERS:
+        low, high = _INTEGERS[kind]
+        return st.integers(low, high)
+    if kind == FieldDescriptor.TYPE_BOOL:
+        return st.booleans()
+    if kind == FieldDescriptor.TYPE_STRING:
+        return st.text(max_size=12)
+    if kind == FieldDescriptor.TYPE_BYTES:
+        return st.binary(max_size=12)
+    if kind == FieldDescriptor.TYPE_DOUBLE:
+        return st.floats(allow_nan=False, allow_infinity=False)
+    if kind == FieldDescriptor.TYPE_FLOAT:
+        return st.floats(width=32, allow_nan=False, allow_infinity=False)
+    if kind == FieldDescriptor.TYPE_ENUM:
+        assert field.enum_type is not None
+        return st.sampled_from([value.number for value in field.enum_type.values])
+    assert field.message_type is not None, f"unhandled field type {kind} of {field.full_name}"
+    return messages(field.message_type, max(depth, 0))
+
+
+def _assign(message: Message, field: FieldDescriptor, value: Any) -> None:
+    target = getattr(message, field.name)
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        if field.message_type.fields_by_name["value"].message_type is None:
+            target.update(value)
+        else:
+            for key, item in value.items():
+                target[key].CopyFrom(item)
+    elif field.is_repeated:
+        if field.message_type is None:
+            target.extend(value)
+        else:
+            for item in value:
+                target.add().CopyFrom(item)
+    elif field.message_type is not None:
+        target.SetInParent()
+        target.MergeFrom(value)
+    else:
+        setattr(message, field.name, value)
+
+
+def _synthetic(oneof: OneofDescriptor) -> bool:
+    """The hidden oneof of a proto3 ``optional`` field: presence, not a choice."""
+    return len(oneof.fields) == 1 and oneof.name == f"_{oneof.fields[0].name}"
+
+
+def _timestamps(descriptor: Descriptor) -> st.SearchStrategy[Message]:
+    cls = GetMessageClass(descriptor)
+    return st.builds(
+        lambda seconds, nanos: cls(seconds=seconds, nanos=nanos),
+        st.integers(*TIMESTAMP_SECONDS),
+        st.integers(0, 999_999_999),
+    )
+
+
+def _durations(descriptor: Descriptor) -> st.SearchStrategy[Message]:
+    cls = GetMessageClass(descriptor)
+
+    def build(seconds: int, nanos: int) -> Message:
+        # Seconds and nanos share the sign of the whole duration.
+        return cls(seconds=seconds, nanos=-nanos if seconds < 0 else nanos)
+
+    return st.builds(build, st.integers(-DURATION_SECONDS, DURATION_SECONDS), st.integers(0, 999_999_999))
+
+
+_WELL_KNOWN = {
+    "google.protobuf.Timestamp": _timestamps,
+    "google.protobuf.Duration": _durations,
+}
