@@ -18,23 +18,12 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from hypothesis import strategies as st
 
+from registry.fixtures import INT_RANGES  # each integer type's range, as the golden fixtures use
+
 MAX_ITEMS = 3  # repeated and map fields
 MAX_DEPTH = 3  # nested messages; deeper fields are left unset
 TIMESTAMP_SECONDS = (-62_135_596_800, 253_402_300_799)  # 0001-01-01 to 9999-12-31, UTC
 DURATION_SECONDS = 315_576_000_000  # the ProtoJSON limit, about ten thousand years
-
-_INTEGERS: dict[int, tuple[int, int]] = {
-    FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
-    FieldDescriptor.TYPE_SINT32: (-(2**31), 2**31 - 1),
-    FieldDescriptor.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
-    FieldDescriptor.TYPE_INT64: (-(2**63), 2**63 - 1),
-    FieldDescriptor.TYPE_SINT64: (-(2**63), 2**63 - 1),
-    FieldDescriptor.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
-    FieldDescriptor.TYPE_UINT32: (0, 2**32 - 1),
-    FieldDescriptor.TYPE_FIXED32: (0, 2**32 - 1),
-    FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1),
-    FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1),
-}
 
 
 def messages(descriptor: Descriptor, depth: int = MAX_DEPTH) -> st.SearchStrategy[Message]:
@@ -78,8 +67,8 @@ def _field_values(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]:
 def _single(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]:
     """One value of a field's type (a message for message fields)."""
     kind = field.type
-    if kind in _INTEGERS:
-        low, high = _INTEGERS[kind]
+    if kind in INT_RANGES:
+        low, high = INT_RANGES[kind]
         return st.integers(low, high)
     if kind == FieldDescriptor.TYPE_BOOL:
         return st.booleans()
