@@ -12,7 +12,7 @@ from grpclib.const import Status
 
 from chat.v1 import common_pb2, message_service_grpc, message_service_pb2
 from chat_sdk import v1
-from chat_services.message.service import MessageService
+from chat_services.message.service import SEND_BATCH_LIMIT, MessageService
 from chat_services.server import App, build_app
 
 from .clients import channel, expect_status
@@ -147,6 +147,18 @@ async def test_an_invalid_new_message_is_refused_naming_the_field(
     async with channel(app.port) as opened:
         stub = v1.MessageServiceStub(opened, timeout=10)
         await expect_status(stub.send_messages(sends(message)), Status.INVALID_ARGUMENT, field)
+
+
+async def test_a_batch_over_the_limit_is_resource_exhausted_and_stores_nothing(app: App) -> None:
+    async with channel(app.port) as opened:
+        stub = v1.MessageServiceStub(opened, timeout=30)
+        too_many = sends(*(new(f"k-{i}") for i in range(SEND_BATCH_LIMIT + 1)))
+        await expect_status(stub.send_messages(too_many), Status.RESOURCE_EXHAUSTED)
+        await expect_status(
+            stub.list_messages(v1.ListMessagesRequest(conversation_id="c-1")), Status.NOT_FOUND
+        )
+        at_the_limit = await stub.send_messages(too_many[:SEND_BATCH_LIMIT])
+        assert at_the_limit.created_count == SEND_BATCH_LIMIT
 
 
 async def test_a_message_of_only_files_is_accepted(app: App) -> None:

@@ -24,7 +24,7 @@ from chat.v1.message_service_pb2 import (
     StreamMessagesRequest,
     StreamMessagesResponse,
 )
-from chat_services.errors import InvalidArgument, NotFound, grpc_status
+from chat_services.errors import InvalidArgument, NotFound, ResourceExhausted, grpc_status
 from chat_services.lifecycle import Lifecycle
 from chat_services.message import wire
 from chat_services.message.chat import ChatSession
@@ -35,6 +35,7 @@ from chat_services.pagination import decode_token, encode_token, page_size
 from chat_services.validation import required_id
 
 REPLAY_BATCH = 500
+SEND_BATCH_LIMIT = 1000  # messages per SendMessages call, all stored in one transaction
 _FELL_BEHIND = "this chat stream fell too far behind; reconnect"
 _SHUTTING_DOWN = "the server is shutting down; reconnect to another instance"
 
@@ -122,6 +123,10 @@ class MessageService(message_service_grpc.MessageServiceBase):
             async for request in stream:
                 if not request.HasField("message"):
                     raise InvalidArgument(f"request {len(drafts)} carries no message", field="message")
+                if len(drafts) == SEND_BATCH_LIMIT:
+                    raise ResourceExhausted(
+                        f"a SendMessages call stores at most {SEND_BATCH_LIMIT} messages; split the batch"
+                    )
                 drafts.append(wire.draft(request.message))
             results = await self.store.store(drafts)
         for stored, created in results:
