@@ -49,6 +49,9 @@ MIGRATIONS = (
 )
 
 
+SQL_ID_LIST_LIMIT = 500  # document_ids filtered in SQL up to this many; longer lists in Python
+
+
 @dataclass(frozen=True)
 class DocumentInfo:
     """What describes a document, given at ingestion."""
@@ -168,14 +171,18 @@ def _exact_search(
 ) -> list[Passage]:
     sql = "SELECT document_id, chunk_index, text, vector FROM passages"
     parameters: list[str] = []
-    if document_ids:
-        sql += f" WHERE document_id IN ({','.join('?' * len(document_ids))})"
-        parameters = document_ids
+    wanted = set(document_ids)
+    if wanted and len(wanted) <= SQL_ID_LIST_LIMIT:
+        parameters = sorted(wanted)
+        sql += f" WHERE document_id IN ({','.join('?' * len(parameters))})"
     scored: list[Passage] = []
     for row in connection.execute(sql, parameters):
+        if wanted and row["document_id"] not in wanted:
+            continue  # a list too long for one SQL statement is filtered here
         stored = array("f")
         stored.frombytes(row["vector"])
-        score = sum(a * b for a, b in zip(unit, stored, strict=True))
+        # Stored vectors are float32: clamp the rounding error so scores stay within [-1, 1].
+        score = max(-1.0, min(1.0, sum(a * b for a, b in zip(unit, stored, strict=True))))
         if score >= min_score:
             scored.append(Passage(row["document_id"], row["chunk_index"], row["text"], score))
     scored.sort(key=lambda p: (-p.score, p.document_id, p.chunk_index))
