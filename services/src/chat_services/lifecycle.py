@@ -63,9 +63,10 @@ class Lifecycle:
             done, _ = await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
+            if not task.done():
+                task.cancel()  # also when this call itself is cancelled: nothing is left pending
         if task in done:
             return task.result()
-        task.cancel()
         return None
 
     async def on_request(self, event: RecvRequest) -> None:

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from chat.v1 import message_service_pb2
-from chat_services.errors import FailedPrecondition, InvalidArgument
+from chat_services.errors import FailedPrecondition, InvalidArgument, ServiceError
 from chat_services.message import wire
 from chat_services.message.hub import ConversationHub, Listener, Presence, PresenceChange, Typing
 from chat_services.message.store import MessageStore
 from chat_services.validation import required_id
+
+
+@contextmanager
+def _fields_under(request_field: str) -> Iterator[None]:
+    """Re-aim the field paths of message checks (``message.content``) at ``send.content`` and the like."""
+    try:
+        yield
+    except ServiceError as error:
+        if error.field is None or not error.field.startswith("message."):
+            raise
+        raise type(error)(
+            error.message, field=f"{request_field}.{error.field.removeprefix('message.')}"
+        ) from error
 
 
 class ChatSession:
@@ -45,9 +61,10 @@ class ChatSession:
         )
 
     async def send(self, new: message_service_pb2.NewMessage) -> None:
-        draft = wire.draft(new)
-        self._member(draft.conversation_id, "send.conversation_id", draft.author_id, "send.author_id")
-        [(stored, created)] = await self.store.store([draft])
+        with _fields_under("send"):
+            draft = wire.draft(new)
+            self._member(draft.conversation_id, "send.conversation_id", draft.author_id, "send.author_id")
+            [(stored, created)] = await self.store.store([draft])
         if created:
             self.hub.publish(stored.conversation_id, stored)
         else:

@@ -65,7 +65,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
             after = 0
             if request.page.page_token:
                 position = decode_token(request.page.page_token, scope={"conversation": conversation_id})
-                after = int(position.get("after", 0))
+                after = sequence_position(position.get("after"))
             found = await self.store.after(conversation_id, after, size + 1)
             if not found and not after and not await self.store.conversation_exists(conversation_id):
                 raise NotFound(f"conversation {conversation_id!r} has no messages", field="conversation_id")
@@ -193,6 +193,13 @@ class MessageService(message_service_grpc.MessageServiceBase):
             stored = await self.store.with_files(stored)
         profiles = await self.store.profiles([m.author_id for m in stored]) if include_user else None
         return [wire.message(m, profiles=profiles, include_files=include_files) for m in stored]
+
+
+def sequence_position(value: object) -> int:
+    """The sequence a page token resumes after; INVALID_ARGUMENT unless it is one this server wrote."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise InvalidArgument("page token is not one this server issued", field="page.page_token")
+    return value
 
 
 def _resume_later(draining: bool, last: int) -> GRPCError:
