@@ -508,3 +508,46 @@ async def test_acknowledged_messages_survive_a_restart(tmp_path: Path) -> None:
             assert more.created_count == 1 and more.messages[1].sequence == 4
     finally:
         await second.shutdown()
+
+
+async def test_a_follower_cut_off_for_falling_behind_catches_up_from_the_store(app: App) -> None:
+    async with channel(app.port) as opened:
+        stub = message_service_grpc.MessageServiceStub(opened)
+        async with stub.StreamMessages.open(timeout=60) as stream:
+            await stream.send_message(
+                message_service_pb2.StreamMessagesRequest(conversation_id="busy", follow=True), end=True
+            )
+            await asyncio.wait_for(_until(lambda: hub_listeners(app, "busy") == 1), 5)
+            writer = v1.MessageServiceStub(opened, timeout=60)
+            for batch in range(2):  # 2 x 1000 events at once: more than a listener queues
+                batch_messages = (new(f"b{batch}-{i}", conversation="busy") for i in range(SEND_BATCH_LIMIT))
+                await writer.send_messages(sends(*batch_messages))
+            sequences: list[int] = []
+            while len(sequences) < 2 * SEND_BATCH_LIMIT:
+                reply = await asyncio.wait_for(stream.recv_message(), 10)
+                assert reply is not None
+                sequences.append(reply.message.sequence)
+            assert sequences == list(range(1, 2 * SEND_BATCH_LIMIT + 1))
+            await stream.cancel()
+
+
+async def test_joining_again_as_another_user_makes_the_first_one_leave(app: App) -> None:
+    async with channel(app.port) as opened:
+        stub = message_service_grpc.MessageServiceStub(opened)
+        async with stub.ChatStream.open(timeout=20) as watcher, stub.ChatStream.open(timeout=20) as switcher:
+            await watcher.send_message(
+                Chat(join=message_service_pb2.ChatJoin(conversation_id="r", user_id="w"))
+            )
+            await asyncio.wait_for(_until(lambda: hub_listeners(app, "r") == 1), 5)
+            for user in ("first", "second"):
+                await switcher.send_message(
+                    Chat(join=message_service_pb2.ChatJoin(conversation_id="r", user_id=user))
+                )
+            events = [(await _next_event(watcher, "presence")).presence for _ in range(3)]
+            assert [(e.user_id, e.state) for e in events] == [
+                ("first", message_service_pb2.PRESENCE_STATE_JOINED),
+                ("first", message_service_pb2.PRESENCE_STATE_LEFT),
+                ("second", message_service_pb2.PRESENCE_STATE_JOINED),
+            ]
+            await switcher.end()
+            await watcher.end()

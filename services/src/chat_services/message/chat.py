@@ -52,8 +52,11 @@ class ChatSession:
     def join(self, conversation_id: str, user_id: str) -> None:
         required_id(conversation_id, "join.conversation_id")
         required_id(user_id, "join.user_id")
-        if self.members.get(conversation_id) == user_id:
+        previous = self.members.get(conversation_id)
+        if previous == user_id:
             return
+        if previous is not None:
+            self.leave(conversation_id)  # one user per conversation per stream: the old one leaves
         self.members[conversation_id] = user_id
         self.hub.subscribe(conversation_id, self.listener)
         self.hub.publish(

@@ -94,9 +94,16 @@ class MessageService(message_service_grpc.MessageServiceBase):
             last = await self._replay(stream, request, request.after_sequence)
             while request.follow:
                 event = await self.lifecycle.until_stopping(listener.next())
+                if event is None and self.lifecycle.draining:
+                    raise _resume_later(last)
                 if event is None:
-                    raise _resume_later(self.lifecycle.draining, last)
-                if isinstance(event, StoredMessage) and event.sequence > last:
+                    # Cut off for falling behind: the store has everything, so take a fresh
+                    # listener and catch up from it instead of failing the stream.
+                    self.hub.unsubscribe(conversation_id, listener)
+                    listener = Listener()
+                    self.hub.subscribe(conversation_id, listener)
+                    last = await self._replay(stream, request, last)
+                elif isinstance(event, StoredMessage) and event.sequence > last:
                     # Anything between the replay and this event is read back from the store.
                     last = await self._replay(stream, request, last)
         finally:
@@ -202,11 +209,6 @@ def sequence_position(value: object) -> int:
     return value
 
 
-def _resume_later(draining: bool, last: int) -> GRPCError:
-    if draining:
-        return GRPCError(
-            Status.UNAVAILABLE, f"the server is shutting down; resume with after_sequence={last}"
-        )
-    return GRPCError(
-        Status.RESOURCE_EXHAUSTED, f"this stream fell too far behind; resume with after_sequence={last}"
-    )
+def _resume_later(last: int) -> GRPCError:
+    """UNAVAILABLE for a follower of a draining server, saying where to resume elsewhere."""
+    return GRPCError(Status.UNAVAILABLE, f"the server is shutting down; resume with after_sequence={last}")
