@@ -56,6 +56,7 @@ _BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
 _UNARY: dict[type[ast.unaryop], Callable[[float], float]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 EXPRESSION_MAX_CHARS = 1000
 EXPONENT_LIMIT = 10_000
+RESULT_MAX_BITS = 14_000  # about 4200 decimal digits: under Python's 4300-digit str() limit
 
 
 def _evaluate(node: ast.AST) -> float:
@@ -69,14 +70,29 @@ def _evaluate(node: ast.AST) -> float:
         return node.value
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _evaluate(node.left), _evaluate(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > EXPONENT_LIMIT:
-            raise PluginArgumentError(f"exponents are limited to {EXPONENT_LIMIT}", argument="expression")
-        return _BINARY[type(node.op)](left, right)
+        if isinstance(node.op, ast.Pow):
+            if abs(right) > EXPONENT_LIMIT:
+                raise PluginArgumentError(f"exponents are limited to {EXPONENT_LIMIT}", argument="expression")
+            if abs(left) > 1 and right > 0 and right * math.log2(abs(left)) > RESULT_MAX_BITS:
+                raise PluginArgumentError("the result is too large", argument="expression")
+        return _checked(_BINARY[type(node.op)](left, right))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_evaluate(node.operand))
+        return _checked(_UNARY[type(node.op)](_evaluate(node.operand)))
     raise PluginArgumentError(
         "only numbers, + - * / // % ** and parentheses are allowed", argument="expression"
     )
+
+
+def _checked(value: object) -> float:
+    """A real, finite result of bounded size, or a clear refusal."""
+    if isinstance(value, complex):
+        raise PluginArgumentError("the result is not a real number", argument="expression")
+    if isinstance(value, int) and value.bit_length() > RESULT_MAX_BITS:
+        raise PluginArgumentError("the result is too large", argument="expression")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PluginArgumentError("the result is too large", argument="expression")
+    assert isinstance(value, int | float)
+    return value
 
 
 def calculate(arguments: Mapping[str, str]) -> PluginOutput:
@@ -85,6 +101,7 @@ def calculate(arguments: Mapping[str, str]) -> PluginOutput:
         raise PluginArgumentError(
             f"expression is longer than {EXPRESSION_MAX_CHARS} characters", argument="expression"
         )
+    expression = expression.strip()
     try:
         tree = ast.parse(expression, mode="eval")
     except SyntaxError as error:
@@ -100,7 +117,7 @@ def calculate(arguments: Mapping[str, str]) -> PluginOutput:
     if isinstance(value, float) and value.is_integer() and math.isfinite(value) and abs(value) < 2**53:
         value = int(value)
     result = str(value)
-    return PluginOutput(output=f"{expression.strip()} = {result}", data={"result": result})
+    return PluginOutput(output=f"{expression} = {result}", data={"result": result})
 
 
 CALCULATOR = PluginSpec(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Mapping
 
@@ -13,6 +15,7 @@ from chat_services.plugin.api import PluginOutput
 
 MAX_CONCURRENT = 4
 MAX_RESULT_BYTES = 1024 * 1024
+STDERR_TAIL_BYTES = 64 * 1024  # what is kept of a worker's stderr, for the error message
 
 
 class PluginRunner:
@@ -44,14 +47,55 @@ class PluginRunner:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env=_worker_environment(),
+                start_new_session=True,  # its own process group: killing it kills what it started
             )
+            assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+            errors = asyncio.ensure_future(_tail(process.stderr, STDERR_TAIL_BYTES))
+            reading = asyncio.ensure_future(_read_at_most(process.stdout, MAX_RESULT_BYTES))
+            exited = asyncio.ensure_future(process.wait())
             try:
-                stdout, stderr = await process.communicate(payload)
+                process.stdin.write(payload)
+                await process.stdin.drain()
+                process.stdin.close()
+                await asyncio.wait({reading, exited}, return_when=asyncio.FIRST_COMPLETED)
+                if not (reading.done() and reading.result() is None):
+                    await exited
+                    _kill_group(process)  # what it left running would hold its pipes open
+                stdout = await reading
+                if stdout is None:
+                    raise Internal(f"plugin {name!r} returned more than {MAX_RESULT_BYTES} bytes")
             finally:
-                if process.returncode is None:
-                    process.kill()
-                    await process.wait()
+                _kill_group(process)
+                reading.cancel()
+                await process.wait()
+                stderr = await errors
         return _result(name, process.returncode, stdout, stderr)
+
+
+async def _read_at_most(stream: asyncio.StreamReader, limit: int) -> bytes | None:
+    """Everything until end of file, or None as soon as it exceeds ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await stream.read(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _tail(stream: asyncio.StreamReader, keep: int) -> bytes:
+    """The last ``keep`` bytes of the stream (read to its end, so the writer never blocks)."""
+    tail = b""
+    while chunk := await stream.read(64 * 1024):
+        tail = (tail + chunk)[-keep:]
+    return tail
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    """Kill the worker and anything it started; nothing if all of it already ended."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _worker_environment() -> dict[str, str]:

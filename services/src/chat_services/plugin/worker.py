@@ -48,9 +48,11 @@ def invoke(request: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> int:
     request = json.load(sys.stdin)
+    result_channel = sys.stdout
+    sys.stdout = sys.stderr  # a plugin's print() must not corrupt the result
     result = invoke(request)
-    sys.stdout.write(json.dumps(result))
-    sys.stdout.flush()
+    result_channel.write(json.dumps(result))
+    result_channel.flush()
     return 0
 
 
