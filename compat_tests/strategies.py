@@ -2,15 +2,31 @@
 
 ``messages(descriptor)`` draws instances of the standard (`_pb2`) class of any message:
 each field set or left unset, scalars across their whole range (integer extremes,
-unicode text, raw bytes, finite floats), every enum value, at most one member of each
-oneof, small repeated and map fields, and nested messages to a bounded depth.
-Well-known types get their valid ranges: Timestamps from year 1 to 9999 with
-nanoseconds, Durations up to ten thousand years either way. A message type added in
-a later release is covered as soon as it is in the schema.
+unicode text, raw bytes, floats), enum values, at most one member of each oneof,
+small repeated and map fields, and nested messages to a bounded depth. A message type
+added in a later release is covered as soon as it is in the schema.
+
+What is left out, and why:
+
+- NaN: it never equals itself, so no round trip could be compared. Infinities are
+  drawn (both targets carry them, in binary and as ProtoJSON ``"Infinity"``).
+- ±FLT_MAX in ``float`` fields: protobuf's own ProtoJSON writer prints it as
+  ``3.4028235e+38`` and its parser then refuses that as too large
+  (https://github.com/protocolbuffers/protobuf/issues/8336); not a target difference.
+- Enum numbers the schema does not define: they are drawn from the defined values
+  only, as the schema's writers send them. That unknown values are kept is asserted
+  separately, in ``test_targets_agree``.
+
+Well-known types get valid values rather than raw fields: Timestamps from year 1 to
+9999 with nanoseconds, Durations up to ten thousand years either way, FieldMasks of
+snake_case paths (what ProtoJSON can carry), Struct/Value/ListValue with one kind set
+and finite numbers. Wrappers and Empty need nothing special. ``google.protobuf.Any``
+has no strategy: what it may carry is a decision for whoever adds one to the schema.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, OneofDescriptor
@@ -24,13 +40,16 @@ MAX_ITEMS = 3  # repeated and map fields
 MAX_DEPTH = 3  # nested messages; deeper fields are left unset
 TIMESTAMP_SECONDS = (-62_135_596_800, 253_402_300_799)  # 0001-01-01 to 9999-12-31, UTC
 DURATION_SECONDS = 315_576_000_000  # the ProtoJSON limit, about ten thousand years
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def messages(descriptor: Descriptor, depth: int = MAX_DEPTH) -> st.SearchStrategy[Message]:
     """Instances of ``descriptor``'s standard class."""
     special = _WELL_KNOWN.get(descriptor.full_name)
     if special is not None:
-        return special(descriptor)
+        return special(descriptor, depth)
+    if descriptor.full_name == "google.protobuf.Any":
+        raise NotImplementedError("no strategy for google.protobuf.Any: decide what it may carry, add one")
     return _message(descriptor, depth)
 
 
@@ -77,9 +96,9 @@ def _single(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]:
     if kind == FieldDescriptor.TYPE_BYTES:
         return st.binary(max_size=12)
     if kind == FieldDescriptor.TYPE_DOUBLE:
-        return st.floats(allow_nan=False, allow_infinity=False)
+        return st.floats(allow_nan=False)
     if kind == FieldDescriptor.TYPE_FLOAT:
-        return st.floats(width=32, allow_nan=False, allow_infinity=False)
+        return st.floats(width=32, allow_nan=False).filter(lambda x: abs(x) != FLOAT32_MAX)
     if kind == FieldDescriptor.TYPE_ENUM:
         assert field.enum_type is not None
         return st.sampled_from([value.number for value in field.enum_type.values])
@@ -113,7 +132,7 @@ def _synthetic(oneof: OneofDescriptor) -> bool:
     return len(oneof.fields) == 1 and oneof.name == f"_{oneof.fields[0].name}"
 
 
-def _timestamps(descriptor: Descriptor) -> st.SearchStrategy[Message]:
+def _timestamps(descriptor: Descriptor, depth: int) -> st.SearchStrategy[Message]:
     cls = GetMessageClass(descriptor)
     return st.builds(
         lambda seconds, nanos: cls(seconds=seconds, nanos=nanos),
@@ -122,7 +141,7 @@ def _timestamps(descriptor: Descriptor) -> st.SearchStrategy[Message]:
     )
 
 
-def _durations(descriptor: Descriptor) -> st.SearchStrategy[Message]:
+def _durations(descriptor: Descriptor, depth: int) -> st.SearchStrategy[Message]:
     cls = GetMessageClass(descriptor)
 
     def build(seconds: int, nanos: int) -> Message:
@@ -132,7 +151,81 @@ def _durations(descriptor: Descriptor) -> st.SearchStrategy[Message]:
     return st.builds(build, st.integers(-DURATION_SECONDS, DURATION_SECONDS), st.integers(0, 999_999_999))
 
 
-_WELL_KNOWN = {
+def _field_masks(descriptor: Descriptor, depth: int) -> st.SearchStrategy[Message]:
+    # ProtoJSON writes paths in lowerCamelCase: only snake_case words starting with a
+    # letter convert there and back.
+    word = st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True)
+    name = st.lists(word, min_size=1, max_size=3).map("_".join)
+    path = st.lists(name, min_size=1, max_size=3).map(".".join)
+    cls = GetMessageClass(descriptor)
+    return st.lists(path, max_size=MAX_ITEMS).map(lambda paths: cls(paths=paths))
+
+
+def _values(descriptor: Descriptor, depth: int) -> st.SearchStrategy[Message]:
+    """``google.protobuf.Value``: exactly one kind, finite numbers (ProtoJSON has no others)."""
+    cls = GetMessageClass(descriptor)
+
+    def of(kind: str) -> Callable[[Any], Message]:
+        def build(item: Any) -> Message:
+            value = cls()
+            if isinstance(item, Message):
+                getattr(value, kind).CopyFrom(item)
+            else:
+                setattr(value, kind, item)
+            return value
+
+        return build
+
+    kinds = [
+        st.just(0).map(of("null_value")),
+        st.floats(allow_nan=False, allow_infinity=False).map(of("number_value")),
+        st.text(max_size=12).map(of("string_value")),
+        st.booleans().map(of("bool_value")),
+    ]
+    if depth > 0:
+        kinds.append(_structs(_type_of(descriptor, "struct_value"), depth - 1).map(of("struct_value")))
+        kinds.append(_lists(_type_of(descriptor, "list_value"), depth - 1).map(of("list_value")))
+    return st.one_of(kinds)
+
+
+def _structs(descriptor: Descriptor, depth: int) -> st.SearchStrategy[Message]:
+    cls = GetMessageClass(descriptor)
+    value = _type_of(_type_of(descriptor, "fields"), "value")  # map<string, Value>
+
+    def build(fields: dict[str, Message]) -> Message:
+        struct = cls()
+        for key, item in fields.items():
+            struct.fields[key].CopyFrom(item)  # type: ignore[attr-defined]
+        return struct
+
+    return st.dictionaries(st.text(max_size=8), _values(value, depth), max_size=MAX_ITEMS).map(build)
+
+
+def _lists(descriptor: Descriptor, depth: int) -> st.SearchStrategy[Message]:
+    cls = GetMessageClass(descriptor)
+    value = _type_of(descriptor, "values")
+
+    def build(items: list[Message]) -> Message:
+        values = cls()
+        for item in items:
+            values.values.add().CopyFrom(item)  # type: ignore[attr-defined]
+        return values
+
+    return st.lists(_values(value, depth), max_size=MAX_ITEMS).map(build)
+
+
+def _type_of(descriptor: Descriptor, field: str) -> Descriptor:
+    """The message type of one of ``descriptor``'s message fields."""
+    found = descriptor.fields_by_name[field].message_type
+    assert found is not None, f"{descriptor.full_name}.{field} is not a message field"
+    return found
+
+
+_WELL_KNOWN: dict[str, Callable[[Descriptor, int], st.SearchStrategy[Message]]] = {
     "google.protobuf.Timestamp": _timestamps,
     "google.protobuf.Duration": _durations,
+    "google.protobuf.FieldMask": _field_masks,
+    "google.protobuf.Value": _values,
+    "google.protobuf.Struct": _structs,
+    "google.protobuf.ListValue": _lists,
 }
