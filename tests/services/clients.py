@@ -1,10 +1,10 @@
-"""Client-side helpers for the service tests: channels that decode error details, status checks."""
+"""Client-side helpers for the service tests: channels that decode error details, status checks, polling."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
 
 import pytest
 from google.rpc import error_details_pb2
@@ -13,7 +13,7 @@ from grpclib.const import Status
 from grpclib.encoding.proto import ProtoStatusDetailsCodec
 from grpclib.exceptions import GRPCError
 
-T = TypeVar("T")
+CALL_TIMEOUT = 30.0  # seconds a call may take before a status check fails instead of hanging
 
 
 @asynccontextmanager
@@ -23,24 +23,40 @@ async def channel(port: int) -> AsyncIterator[Channel]:
         yield opened
 
 
-async def status_of(call: Awaitable[object]) -> GRPCError:
-    """The ``GRPCError`` that ``call`` fails with (failing the test if it succeeds)."""
+async def status_of(call: Awaitable[object], timeout: float = CALL_TIMEOUT) -> GRPCError:
+    """The ``GRPCError`` that ``call`` fails with (failing the test if it succeeds or hangs)."""
     with pytest.raises(GRPCError) as raised:
-        await call
+        await asyncio.wait_for(call, timeout)
     return raised.value
 
 
-async def expect_status(call: Awaitable[object], status: Status, field: str | None = None) -> GRPCError:
-    """Assert ``call`` fails with ``status`` and, if given, a BadRequest detail naming ``field``."""
-    error = await status_of(call)
+def violated_fields(error: GRPCError) -> list[str]:
+    """The fields the error's ``google.rpc.BadRequest`` details blame, in order."""
+    return [
+        violation.field
+        for detail in error.details or []
+        if isinstance(detail, error_details_pb2.BadRequest)
+        for violation in detail.field_violations
+    ]
+
+
+async def expect_status(
+    call: Awaitable[object], status: Status, field: str | None = None, timeout: float = CALL_TIMEOUT
+) -> GRPCError:
+    """Assert ``call`` fails with ``status``, a message and, if given, a BadRequest naming ``field``."""
+    error = await status_of(call, timeout)
     assert error.status is status, (error.status, error.message)
     assert error.message, "every error carries a message"
     if field is not None:
-        violations = [
-            v.field
-            for detail in error.details or []
-            if isinstance(detail, error_details_pb2.BadRequest)
-            for v in detail.field_violations
-        ]
-        assert violations == [field], (violations, error.message)
+        assert violated_fields(error) == [field], (violated_fields(error), error.message)
     return error
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until ``condition()`` holds, polling; fail after ``timeout`` seconds."""
+
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), timeout)

@@ -19,9 +19,10 @@ from grpclib.exceptions import GRPCError
 from grpclib.health.v1.health_grpc import HealthStub
 from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 
-from chat.v1 import ai_service_grpc, ai_service_pb2, message_service_grpc, message_service_pb2
+from chat.v1 import message_service_grpc, message_service_pb2
 from chat_services.server import App, build_app
 
+from .clients import until
 from .conftest import make_config
 from .harness import serve
 
@@ -126,33 +127,34 @@ async def test_an_unexpected_exception_is_internal_logged_and_not_fatal(
 async def test_draining_refuses_new_calls_lets_running_ones_finish_and_says_not_serving(
     tmp_path: Path,
 ) -> None:
-    built = await build_app(make_config(tmp_path, completion_chunk_delay=0.05, grace_period=10.0))
+    built = await build_app(make_config(tmp_path, grace_period=10.0))
     port = await built.start()
     async with Channel("127.0.0.1", port) as channel:
-        ai = ai_service_grpc.AIServiceStub(channel)
-        request = ai_service_pb2.CompleteRequest(conversation_id="c-1", prompt="tell me a long story " * 5)
-        running = asyncio.ensure_future(ai.Complete(request, timeout=30))
-        await asyncio.sleep(0.2)  # the call is now in flight
-        assert built.lifecycle.active_calls == 1
-        shutdown = asyncio.ensure_future(built.shutdown())
-        await asyncio.wait_for(_until(lambda: built.lifecycle.draining), 5)
-
-        health = await HealthStub(channel).Check(HealthCheckRequest(service="chat.v1.AIService"), timeout=5)
-        assert health.status == HealthCheckResponse.NOT_SERVING
-        with pytest.raises(GRPCError) as refused:
-            await message_service_grpc.MessageServiceStub(channel).GetMessage(
-                message_service_pb2.GetMessageRequest(message_id="m"), timeout=5
+        messages = message_service_grpc.MessageServiceStub(channel)
+        # A client stream the client keeps open: the call runs until the client ends it,
+        # whatever the server's state, so the drain must wait for it.
+        async with messages.SendMessages.open(timeout=30) as running:
+            new = message_service_pb2.NewMessage(
+                idempotency_key="k-1", conversation_id="c-1", author_id="u-1", content="in flight"
             )
-        assert refused.value.status is Status.UNAVAILABLE
+            await running.send_message(message_service_pb2.SendMessagesRequest(message=new))
+            await asyncio.wait_for(until(lambda: built.lifecycle.active_calls == 1), 5)
+            shutdown = asyncio.ensure_future(built.shutdown())
+            await asyncio.wait_for(until(lambda: built.lifecycle.draining), 5)
 
-        reply = await running
-        assert reply.text
+            health = await HealthStub(channel).Check(
+                HealthCheckRequest(service="chat.v1.AIService"), timeout=5
+            )
+            assert health.status == HealthCheckResponse.NOT_SERVING
+            with pytest.raises(GRPCError) as refused:
+                await messages.GetMessage(message_service_pb2.GetMessageRequest(message_id="m"), timeout=5)
+            assert refused.value.status is Status.UNAVAILABLE
+            assert not shutdown.done(), "the drain waits for the running call"
+
+            await running.end()
+            reply = await running.recv_message()
+            assert reply is not None and [m.content for m in reply.messages] == ["in flight"]
         await asyncio.wait_for(shutdown, 15)
-
-
-async def _until(condition: object) -> None:
-    while not condition():  # type: ignore[operator]
-        await asyncio.sleep(0.01)
 
 
 def _start_cli(database: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
