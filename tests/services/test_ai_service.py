@@ -24,7 +24,7 @@ from chat_services.ai.local import MODEL, TOKENS_PER_CHUNK, LocalGroundedProvide
 from chat_services.ai.service import DEFAULT_MAX_TOKENS, AiService
 from chat_services.server import App, build_app
 
-from .clients import channel, expect_status
+from .clients import channel, expect_status, until
 from .conftest import make_config
 
 RETRIES = "Retries use exponential backoff with jitter. Each retry waits longer than the last."
@@ -40,11 +40,6 @@ def provider_of(app: App) -> LocalGroundedProvider:
     [service] = [s for s in app.services if isinstance(s, AiService)]
     assert isinstance(service.provider, LocalGroundedProvider)
     return service.provider
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ import base64
 import datetime
 import gc
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,8 +19,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpclib.client import Channel, Stream
 from grpclib.const import Status
-from grpclib.encoding.proto import ProtoCodec, ProtoStatusDetailsCodec
-from grpclib.exceptions import GRPCError
+from grpclib.encoding.proto import ProtoCodec
 
 from chat.v1 import common_pb2, message_service_grpc, message_service_pb2
 from chat_sdk import v1
@@ -29,6 +27,8 @@ from chat_services.message.model import Profile
 from chat_services.message.service import MessageService
 from chat_services.server import App, build_app
 
+from .clients import channel as connect
+from .clients import expect_status, status_of, until, violated_fields
 from .conftest import make_config
 
 T = TypeVar("T")
@@ -44,13 +44,6 @@ LEFT = message_service_pb2.PRESENCE_STATE_LEFT
 # Helpers ------------------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def connect(port: int) -> AsyncIterator[Channel]:
-    """A channel to the test server that decodes ``google.rpc`` status details."""
-    async with Channel("127.0.0.1", port, status_details_codec=ProtoStatusDetailsCodec()) as channel:
-        yield channel
-
-
 def hub_listeners(app: App, conversation_id: str) -> int:
     [service] = [s for s in app.services if isinstance(s, MessageService)]
     return service.hub.listener_count(conversation_id)
@@ -63,40 +56,6 @@ def message_service(app: App) -> MessageService:
 
 async def within(awaitable: Awaitable[T], seconds: float = STEP) -> T:
     return await asyncio.wait_for(awaitable, seconds)
-
-
-async def eventually(condition: Callable[[], bool], seconds: float = STEP) -> None:
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), seconds)
-
-
-async def failure(call: Awaitable[object], seconds: float = 2 * STEP) -> GRPCError:
-    """The ``GRPCError`` that ``call`` ends with; the test fails if it succeeds or hangs."""
-    with pytest.raises(GRPCError) as raised:
-        await asyncio.wait_for(call, seconds)
-    return raised.value
-
-
-def violated_fields(error: GRPCError) -> list[str]:
-    return [
-        violation.field
-        for detail in error.details or []
-        if isinstance(detail, error_details_pb2.BadRequest)
-        for violation in detail.field_violations
-    ]
-
-
-async def expect_error(call: Awaitable[object], status: Status, field: str | None = None) -> GRPCError:
-    """Assert ``call`` fails with ``status`` and, when given, a BadRequest detail naming ``field``."""
-    error = await failure(call)
-    assert error.status is status, (error.status, error.message)
-    assert error.message
-    if field is not None:
-        assert violated_fields(error) == [field], (error.details, error.message)
-    return error
 
 
 async def collect(stream: AsyncIterator[T]) -> list[T]:
@@ -296,7 +255,7 @@ async def test_include_files_fills_the_files_only_when_asked(app: App) -> None:
 async def test_get_message_of_an_unknown_id_is_not_found(app: App) -> None:
     async with connect(app.port) as channel:
         await send(channel, new("k-1"))
-        error = await expect_error(
+        error = await expect_status(
             v1.MessageServiceStub(channel, timeout=STEP).get_message(
                 v1.GetMessageRequest(message_id="absent")
             ),
@@ -304,7 +263,7 @@ async def test_get_message_of_an_unknown_id_is_not_found(app: App) -> None:
             "message_id",
         )
         assert "absent" in (error.message or "")
-        await expect_error(
+        await expect_status(
             message_service_grpc.MessageServiceStub(channel).GetMessage(
                 pb.GetMessageRequest(message_id="also-absent"), timeout=STEP
             ),
@@ -318,7 +277,7 @@ async def test_an_empty_message_id_is_invalid_argument_with_a_field_violation(ap
             v1.MessageServiceStub(channel, timeout=STEP).get_message(v1.GetMessageRequest()),
             message_service_grpc.MessageServiceStub(channel).GetMessage(pb.GetMessageRequest(), timeout=STEP),
         ):
-            error = await failure(call)
+            error = await status_of(call)
             assert error.status is Status.INVALID_ARGUMENT
             [detail] = error.details or []
             assert isinstance(detail, error_details_pb2.BadRequest)
@@ -332,10 +291,10 @@ async def test_which_client_channels_decode_the_error_details(app: App) -> None:
     # installed and no codec is given; a channel given its own codec must also be given that one.
     request = v1.GetMessageRequest(message_id="")
     async with Channel("127.0.0.1", app.port) as default:
-        error = await failure(v1.MessageServiceStub(default, timeout=STEP).get_message(request))
+        error = await status_of(v1.MessageServiceStub(default, timeout=STEP).get_message(request))
     assert violated_fields(error) == ["message_id"]
     async with Channel("127.0.0.1", app.port, codec=ProtoCodec()) as without_details:
-        error = await failure(v1.MessageServiceStub(without_details, timeout=STEP).get_message(request))
+        error = await status_of(v1.MessageServiceStub(without_details, timeout=STEP).get_message(request))
     assert error.status is Status.INVALID_ARGUMENT and error.message == "message_id is required"
     assert error.details is None
 
@@ -425,7 +384,7 @@ async def test_a_page_token_from_another_conversation_is_refused(app: App) -> No
         )
         assert first.page is not None
         token = first.page.next_page_token
-        await expect_error(
+        await expect_status(
             stub.list_messages(
                 v1.ListMessagesRequest(
                     conversation_id="c-2", page=v1.PageRequest(page_size=1, page_token=token)
@@ -434,7 +393,7 @@ async def test_a_page_token_from_another_conversation_is_refused(app: App) -> No
             Status.INVALID_ARGUMENT,
             "page.page_token",
         )
-        await expect_error(
+        await expect_status(
             message_service_grpc.MessageServiceStub(channel).ListMessages(
                 pb.ListMessagesRequest(conversation_id="c-1", page=common_pb2.PageRequest(page_token="%%%")),
                 timeout=STEP,
@@ -452,7 +411,7 @@ async def test_a_page_token_from_another_conversation_is_refused(app: App) -> No
 async def test_a_negative_page_size_is_refused(app: App) -> None:
     async with connect(app.port) as channel:
         await send(channel, new("k-1"))
-        await expect_error(
+        await expect_status(
             v1.MessageServiceStub(channel, timeout=STEP).list_messages(
                 v1.ListMessagesRequest(conversation_id="c-1", page=v1.PageRequest(page_size=-1))
             ),
@@ -464,14 +423,14 @@ async def test_a_negative_page_size_is_refused(app: App) -> None:
 async def test_listing_an_unknown_conversation_is_not_found(app: App) -> None:
     async with connect(app.port) as channel:
         await send(channel, new("k-1"))
-        await expect_error(
+        await expect_status(
             v1.MessageServiceStub(channel, timeout=STEP).list_messages(
                 v1.ListMessagesRequest(conversation_id="nobody-here")
             ),
             Status.NOT_FOUND,
             "conversation_id",
         )
-        await expect_error(
+        await expect_status(
             message_service_grpc.MessageServiceStub(channel).ListMessages(
                 pb.ListMessagesRequest(), timeout=STEP
             ),
@@ -500,7 +459,7 @@ async def test_a_page_token_with_a_malformed_position_is_invalid_argument(app: A
         await send(channel, *(new(f"k-{i}") for i in range(3)))
         position = json.dumps({"after": "two", "conversation": "c-1"}).encode()
         token = base64.urlsafe_b64encode(position).decode().rstrip("=")
-        await expect_error(
+        await expect_status(
             v1.MessageServiceStub(channel, timeout=STEP).list_messages(
                 v1.ListMessagesRequest(conversation_id="c-1", page=v1.PageRequest(page_token=token))
             ),
@@ -543,12 +502,12 @@ async def test_send_messages_stores_a_batch_in_request_order(app: App) -> None:
 async def test_one_invalid_message_in_a_batch_stores_nothing(app: App) -> None:
     async with connect(app.port) as channel:
         stub = v1.MessageServiceStub(channel, timeout=STEP)
-        await expect_error(
+        await expect_status(
             stub.send_messages(batch(new("k-1"), new("k-2"), new("k-3", content=""))),
             Status.INVALID_ARGUMENT,
             "message.content",
         )
-        await expect_error(
+        await expect_status(
             stub.list_messages(v1.ListMessagesRequest(conversation_id="c-1")), Status.NOT_FOUND
         )
         # The keys are still free.
@@ -560,7 +519,7 @@ async def test_a_conflict_late_in_a_batch_rolls_back_the_messages_before_it(app:
     async with connect(app.port) as channel:
         stub = v1.MessageServiceStub(channel, timeout=STEP)
         original = await stub.send_messages(batch(new("taken", content="original")))
-        await expect_error(
+        await expect_status(
             stub.send_messages(
                 batch(new("k-1"), new("k-2", conversation="c-2"), new("taken", content="clash"))
             ),
@@ -568,7 +527,7 @@ async def test_a_conflict_late_in_a_batch_rolls_back_the_messages_before_it(app:
             "message.idempotency_key",
         )
         assert [m.id for m in await list_all(channel, "c-1")] == [original.messages[0].id]
-        await expect_error(
+        await expect_status(
             stub.list_messages(v1.ListMessagesRequest(conversation_id="c-2")), Status.NOT_FOUND
         )
         after = await stub.send_messages(batch(new("k-1")))
@@ -602,7 +561,7 @@ async def test_the_same_key_for_a_different_message_is_already_exists(
 ) -> None:
     async with connect(app.port) as channel:
         original = await send(channel, new("k-1", content="original"))
-        error = await expect_error(send(channel, changed), Status.ALREADY_EXISTS, "message.idempotency_key")
+        error = await expect_status(send(channel, changed), Status.ALREADY_EXISTS, "message.idempotency_key")
         assert "k-1" in (error.message or "")
         [kept] = await list_all(channel, "c-1")
         assert kept == original.messages[0]
@@ -622,7 +581,7 @@ async def test_an_invalid_message_is_refused_naming_the_field(
     app: App, message: v1.NewMessage, field: str
 ) -> None:
     async with connect(app.port) as channel:
-        await expect_error(send(channel, message), Status.INVALID_ARGUMENT, field)
+        await expect_status(send(channel, message), Status.INVALID_ARGUMENT, field)
 
 
 async def test_content_of_exactly_64_kib_is_accepted(app: App) -> None:
@@ -637,7 +596,7 @@ async def test_content_of_exactly_64_kib_is_accepted(app: App) -> None:
 async def test_a_request_without_a_message_is_refused(app: App) -> None:
     async with connect(app.port) as channel:
         stub = message_service_grpc.MessageServiceStub(channel)
-        error = await expect_error(
+        error = await expect_status(
             stub.SendMessages(
                 [pb.SendMessagesRequest(message=pb_new("k-1")), pb.SendMessagesRequest()], timeout=STEP
             ),
@@ -645,7 +604,7 @@ async def test_a_request_without_a_message_is_refused(app: App) -> None:
             "message",
         )
         assert "request 1" in (error.message or "")
-        await expect_error(
+        await expect_status(
             v1.MessageServiceStub(channel, timeout=STEP).list_messages(
                 v1.ListMessagesRequest(conversation_id="c-1")
             ),
@@ -695,12 +654,12 @@ async def test_stream_messages_resumes_after_the_last_sequence_without_gaps(app:
 async def test_stream_messages_refuses_a_negative_resume_point_or_no_conversation(app: App) -> None:
     async with connect(app.port) as channel:
         stub = v1.MessageServiceStub(channel, timeout=STEP)
-        await expect_error(
+        await expect_status(
             collect(stub.stream_messages(v1.StreamMessagesRequest(conversation_id="c-1", after_sequence=-1))),
             Status.INVALID_ARGUMENT,
             "after_sequence",
         )
-        await expect_error(
+        await expect_status(
             collect(stub.stream_messages(v1.StreamMessagesRequest(follow=True))),
             Status.INVALID_ARGUMENT,
             "conversation_id",
@@ -720,7 +679,7 @@ async def test_a_follower_receives_messages_another_client_sends_afterwards(app:
         try:
             replayed = [await within(received.get()) for _ in range(2)]
             assert [r.message.sequence for r in replayed if r.message] == [1, 2]
-            await eventually(lambda: hub_listeners(app, "c-1") == 1)
+            await until(lambda: hub_listeners(app, "c-1") == 1)
 
             # Another client: a SendMessages batch through the standard target, then a chat message.
             await message_service_grpc.MessageServiceStub(writer_channel).SendMessages(
@@ -754,7 +713,7 @@ async def test_a_follower_receives_messages_another_client_sends_afterwards(app:
         finally:
             follower.cancel()
             await asyncio.gather(follower, return_exceptions=True)
-        await eventually(lambda: hub_listeners(app, "c-1") == 0)
+        await until(lambda: hub_listeners(app, "c-1") == 0)
 
 
 async def test_a_follower_ends_unavailable_with_its_resume_point_when_the_server_drains(app: App) -> None:
@@ -771,12 +730,12 @@ async def test_a_follower_ends_unavailable_with_its_resume_point_when_the_server
                 if len(received) == 2:
                     app.begin_draining()
 
-        error = await expect_error(follow(), Status.UNAVAILABLE)
+        error = await expect_status(follow(), Status.UNAVAILABLE)
         assert received == [1, 2]
         assert "after_sequence=2" in (error.message or "")
-        await eventually(lambda: hub_listeners(app, "c-1") == 0)
+        await until(lambda: hub_listeners(app, "c-1") == 0)
         # While draining, new calls are refused too.
-        await expect_error(
+        await expect_status(
             stub.stream_messages(v1.StreamMessagesRequest(conversation_id="c-1")).__anext__(),
             Status.UNAVAILABLE,
         )
@@ -795,7 +754,7 @@ async def test_cancelling_a_follower_releases_the_server(app: App) -> None:
             assert await within(stream.recv_message()) is not None
             assert hub_listeners(app, "c-1") == 1 and app.lifecycle.active_calls == 1
             await stream.cancel()
-        await eventually(lambda: hub_listeners(app, "c-1") == 0 and app.lifecycle.active_calls == 0)
+        await until(lambda: hub_listeners(app, "c-1") == 0 and app.lifecycle.active_calls == 0)
 
         # Dataclass target: the task reading the stream is cancelled.
         received: asyncio.Queue[v1.StreamMessagesResponse] = asyncio.Queue()
@@ -804,10 +763,10 @@ async def test_cancelling_a_follower_releases_the_server(app: App) -> None:
             pump(stub.stream_messages(v1.StreamMessagesRequest(conversation_id="c-1", follow=True)), received)
         )
         await within(received.get())
-        await eventually(lambda: hub_listeners(app, "c-1") == 1)
+        await until(lambda: hub_listeners(app, "c-1") == 1)
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
-        await eventually(lambda: hub_listeners(app, "c-1") == 0 and app.lifecycle.active_calls == 0)
+        await until(lambda: hub_listeners(app, "c-1") == 0 and app.lifecycle.active_calls == 0)
 
         # The server carries on: new messages are stored and read back.
         await send(channel, new("k-2"))
@@ -833,9 +792,9 @@ async def test_a_cancelled_follower_leaves_no_task_waiting_behind(app: App) -> N
                 await stream.send_message(
                     pb.StreamMessagesRequest(conversation_id="c-9", follow=True), end=True
                 )
-                await eventually(lambda: len(waiting_reads()) == 1)  # the handler waits for news
+                await until(lambda: len(waiting_reads()) == 1)  # the handler waits for news
                 await stream.cancel()
-            await eventually(lambda: hub_listeners(app, "c-9") == 0 and app.lifecycle.active_calls == 0)
+            await until(lambda: hub_listeners(app, "c-9") == 0 and app.lifecycle.active_calls == 0)
             await asyncio.sleep(0.05)
             orphans = waiting_reads()
             for orphan in orphans:
@@ -854,7 +813,7 @@ async def test_two_participants_share_presence_messages_and_typing(app: App) -> 
         standard = message_service_grpc.MessageServiceStub(channel)
         async with standard.ChatStream.open(timeout=4 * STEP) as alice, DataclassChat(channel) as bob:
             await alice.send_message(pb_join("room", "alice"))
-            await eventually(lambda: hub_listeners(app, "room") == 1)
+            await until(lambda: hub_listeners(app, "room") == 1)
             bob.send(v1.ChatStreamRequest(join=v1.ChatJoin(conversation_id="room", user_id="bob")))
             assert presence_of(await pb_event(alice)) == ("room", "bob", JOINED)
 
@@ -900,7 +859,7 @@ async def test_two_participants_share_presence_messages_and_typing(app: App) -> 
 
             await alice.end()
             assert await within(alice.recv_message()) is None
-        await eventually(lambda: hub_listeners(app, "room") == 0)
+        await until(lambda: hub_listeners(app, "room") == 0)
         assert [m.content for m in await list_all(channel, "room")] == [
             "hi bob",
             "hi alice",
@@ -918,7 +877,7 @@ async def test_sending_before_joining_is_failed_precondition(app: App) -> None:
                 await stream.send_message(Chat(send=pb_new("k-1", "room", "alice", "too early")))
                 await stream.recv_message()
 
-        await expect_error(chat(), Status.FAILED_PRECONDITION, "send.conversation_id")
+        await expect_status(chat(), Status.FAILED_PRECONDITION, "send.conversation_id")
 
         dataclass_stub = v1.MessageServiceStub(channel, timeout=2 * STEP)
         # Joined, but another conversation than the one sent to.
@@ -926,13 +885,13 @@ async def test_sending_before_joining_is_failed_precondition(app: App) -> None:
             v1.ChatStreamRequest(join=v1.ChatJoin(conversation_id="lobby", user_id="alice")),
             v1.ChatStreamRequest(send=new("k-2", "room", "alice", "wrong room")),
         ]
-        await expect_error(
+        await expect_status(
             collect(dataclass_stub.chat_stream(requests)), Status.FAILED_PRECONDITION, "send.conversation_id"
         )
-        await expect_error(
+        await expect_status(
             dataclass_stub.list_messages(v1.ListMessagesRequest(conversation_id="room")), Status.NOT_FOUND
         )
-        await eventually(lambda: hub_listeners(app, "lobby") == 0)
+        await until(lambda: hub_listeners(app, "lobby") == 0)
 
 
 async def test_an_empty_chat_event_is_invalid_argument(app: App) -> None:
@@ -945,13 +904,13 @@ async def test_an_empty_chat_event_is_invalid_argument(app: App) -> None:
                 await stream.send_message(Chat())
                 await stream.recv_message()
 
-        await expect_error(chat(), Status.INVALID_ARGUMENT, "event")
-        await expect_error(
+        await expect_status(chat(), Status.INVALID_ARGUMENT, "event")
+        await expect_status(
             collect(v1.MessageServiceStub(channel, timeout=2 * STEP).chat_stream([v1.ChatStreamRequest()])),
             Status.INVALID_ARGUMENT,
             "event",
         )
-        await eventually(lambda: hub_listeners(app, "room") == 0)
+        await until(lambda: hub_listeners(app, "room") == 0)
 
 
 async def test_a_closed_or_cancelled_chat_stream_tells_the_others_it_left(app: App) -> None:
@@ -959,7 +918,7 @@ async def test_a_closed_or_cancelled_chat_stream_tells_the_others_it_left(app: A
         standard = message_service_grpc.MessageServiceStub(channel)
         async with standard.ChatStream.open(timeout=4 * STEP) as alice:
             await alice.send_message(pb_join("room", "alice"))
-            await eventually(lambda: hub_listeners(app, "room") == 1)
+            await until(lambda: hub_listeners(app, "room") == 1)
 
             # Bob's client goes away without a word: the call is cancelled.
             async with standard.ChatStream.open(timeout=4 * STEP) as bob:
@@ -979,7 +938,7 @@ async def test_a_closed_or_cancelled_chat_stream_tells_the_others_it_left(app: A
             assert hub_listeners(app, "room") == 1
             await alice.end()
             assert await within(alice.recv_message()) is None
-        await eventually(lambda: hub_listeners(app, "room") == 0 and app.lifecycle.active_calls == 0)
+        await until(lambda: hub_listeners(app, "room") == 0 and app.lifecycle.active_calls == 0)
 
 
 async def test_a_retried_chat_send_is_acknowledged_to_the_sender_only(app: App) -> None:
@@ -988,7 +947,7 @@ async def test_a_retried_chat_send_is_acknowledged_to_the_sender_only(app: App) 
         await send(channel, new("sent-before", "room", "bob", "from SendMessages"))
         async with standard.ChatStream.open(timeout=4 * STEP) as alice, DataclassChat(channel) as bob:
             await alice.send_message(pb_join("room", "alice"))
-            await eventually(lambda: hub_listeners(app, "room") == 1)
+            await until(lambda: hub_listeners(app, "room") == 1)
             bob.send(v1.ChatStreamRequest(join=v1.ChatJoin(conversation_id="room", user_id="bob")))
             assert presence_of(await pb_event(alice)) == ("room", "bob", JOINED)
 
@@ -1016,12 +975,12 @@ async def test_chat_streams_end_unavailable_when_the_server_drains(app: App) -> 
         async def chat() -> None:
             async with standard.ChatStream.open(timeout=4 * STEP) as stream:
                 await stream.send_message(pb_join("room", "alice"))
-                await eventually(lambda: hub_listeners(app, "room") == 1)
+                await until(lambda: hub_listeners(app, "room") == 1)
                 app.begin_draining()
                 assert await within(stream.recv_message()) is None
 
-        await expect_error(chat(), Status.UNAVAILABLE)
-        await eventually(lambda: hub_listeners(app, "room") == 0)
+        await expect_status(chat(), Status.UNAVAILABLE)
+        await until(lambda: hub_listeners(app, "room") == 0)
 
 
 async def test_an_invalid_chat_send_names_the_chat_request_field(app: App) -> None:
@@ -1034,7 +993,7 @@ async def test_an_invalid_chat_send_names_the_chat_request_field(app: App) -> No
                 await stream.send_message(Chat(send=pb_new("k-1", "room", "alice", content="")))
                 await stream.recv_message()
 
-        await expect_error(chat(), Status.INVALID_ARGUMENT, "send.content")
+        await expect_status(chat(), Status.INVALID_ARGUMENT, "send.content")
 
 
 # Restart ------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from chat_sdk import v1
 from chat_services.message.service import SEND_BATCH_LIMIT, MessageService
 from chat_services.server import App, build_app
 
-from .clients import channel, expect_status
+from .clients import channel, expect_status, until
 from .conftest import make_config
 
 
@@ -269,7 +269,7 @@ async def test_a_following_stream_replays_then_delivers_new_messages_live(app: A
                 (3, "live 2"),
             ]
             await stream.cancel()
-        await asyncio.wait_for(_until(lambda: hub_listeners(app, "c-1") == 0), 5)
+        await asyncio.wait_for(until(lambda: hub_listeners(app, "c-1") == 0), 5)
 
 
 async def test_a_following_stream_ends_unavailable_with_its_resume_point_when_the_server_drains(
@@ -303,13 +303,8 @@ async def test_a_client_deadline_ends_a_following_stream_on_the_server_too(app: 
                     v1.StreamMessagesRequest(conversation_id="c-9", follow=True), timeout=0.5
                 )
             )
-        await asyncio.wait_for(_until(lambda: hub_listeners(app, "c-9") == 0), 5)
-        await asyncio.wait_for(_until(lambda: app.lifecycle.active_calls == 0), 5)
-
-
-async def _until(condition: object) -> None:
-    while not condition():  # type: ignore[operator]
-        await asyncio.sleep(0.01)
+        await asyncio.wait_for(until(lambda: hub_listeners(app, "c-9") == 0), 5)
+        await asyncio.wait_for(until(lambda: app.lifecycle.active_calls == 0), 5)
 
 
 Chat = message_service_pb2.ChatStreamRequest
@@ -331,7 +326,7 @@ async def test_chat_stream_fans_out_between_two_participants(app: App) -> None:
             await alice.send_message(
                 Chat(join=message_service_pb2.ChatJoin(conversation_id="room", user_id="alice"))
             )
-            await asyncio.wait_for(_until(lambda: hub_listeners(app, "room") == 1), 5)
+            await asyncio.wait_for(until(lambda: hub_listeners(app, "room") == 1), 5)
             await bob.send_message(
                 Chat(join=message_service_pb2.ChatJoin(conversation_id="room", user_id="bob"))
             )
@@ -517,7 +512,7 @@ async def test_a_follower_cut_off_for_falling_behind_catches_up_from_the_store(a
             await stream.send_message(
                 message_service_pb2.StreamMessagesRequest(conversation_id="busy", follow=True), end=True
             )
-            await asyncio.wait_for(_until(lambda: hub_listeners(app, "busy") == 1), 5)
+            await asyncio.wait_for(until(lambda: hub_listeners(app, "busy") == 1), 5)
             writer = v1.MessageServiceStub(opened, timeout=60)
             for batch in range(2):  # 2 x 1000 events at once: more than a listener queues
                 batch_messages = (new(f"b{batch}-{i}", conversation="busy") for i in range(SEND_BATCH_LIMIT))
@@ -538,7 +533,7 @@ async def test_joining_again_as_another_user_makes_the_first_one_leave(app: App)
             await watcher.send_message(
                 Chat(join=message_service_pb2.ChatJoin(conversation_id="r", user_id="w"))
             )
-            await asyncio.wait_for(_until(lambda: hub_listeners(app, "r") == 1), 5)
+            await asyncio.wait_for(until(lambda: hub_listeners(app, "r") == 1), 5)
             for user in ("first", "second"):
                 await switcher.send_message(
                     Chat(join=message_service_pb2.ChatJoin(conversation_id="r", user_id=user))

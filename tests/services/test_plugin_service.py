@@ -11,7 +11,7 @@ import asyncio
 import datetime
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +19,8 @@ from typing import TypeVar
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
-from google.rpc import error_details_pb2
-from grpclib.client import Channel, Stream
+from grpclib.client import Stream
 from grpclib.const import Status
-from grpclib.encoding.proto import ProtoStatusDetailsCodec
 from grpclib.exceptions import GRPCError
 
 from chat.v1 import plugin_service_grpc, plugin_service_pb2
@@ -39,6 +37,8 @@ from chat_services.plugin.service import PluginService
 from chat_services.server import App
 
 from . import plugins_for_tests as fixtures
+from .clients import channel as connect
+from .clients import expect_status, until, violated_fields
 from .harness import serve
 
 T = TypeVar("T")
@@ -61,48 +61,12 @@ SUMMARY_TEXT = (
 # ---------------------------------------------------------------- helpers
 
 
-@asynccontextmanager
-async def _channel(port: int) -> AsyncIterator[Channel]:
-    """A channel to 127.0.0.1 that decodes ``google.rpc.BadRequest`` details."""
-    async with Channel("127.0.0.1", port, status_details_codec=ProtoStatusDetailsCodec()) as channel:
-        yield channel
-
-
-def _violations(error: GRPCError) -> list[str]:
-    return [
-        violation.field
-        for detail in error.details or []
-        if isinstance(detail, error_details_pb2.BadRequest)
-        for violation in detail.field_violations
-    ]
-
-
-async def _expect(call: Awaitable[object], status: Status, field: str | None = None) -> GRPCError:
-    """``call`` fails with ``status``, a message, and (if given) one BadRequest violation of ``field``."""
-    with pytest.raises(GRPCError) as raised:
-        await asyncio.wait_for(call, 30)
-    error = raised.value
-    assert error.status is status, (error.status, error.message)
-    assert error.message, "every error carries a message"
-    if field is not None:
-        assert _violations(error) == [field], (_violations(error), error.message)
-    return error
-
-
 async def _outcome(call: Awaitable[T]) -> T | GRPCError:
     """What ``call`` returns, or the ``GRPCError`` it fails with."""
     try:
         return await asyncio.wait_for(call, 30)
     except GRPCError as error:
         return error
-
-
-async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 def _exists(pid: int) -> bool:
@@ -117,7 +81,7 @@ def _worker_pid(pid_file: Path) -> int | None:
 
 async def _started_worker(pid_file: Path) -> int:
     """Wait until the plugin writing ``pid_file`` runs; its worker's process ID."""
-    await _until(lambda: _worker_pid(pid_file) is not None)
+    await until(lambda: _worker_pid(pid_file) is not None)
     pid = _worker_pid(pid_file)
     assert pid is not None and pid != os.getpid()
     return pid
@@ -199,7 +163,7 @@ def _kinds(events: list[plugin_service_pb2.PluginEvent]) -> list[tuple[str, int]
 
 
 async def test_list_plugins_returns_the_built_ins_discovered_through_entry_points(app: App) -> None:
-    async with _channel(app.port) as channel:
+    async with connect(app.port) as channel:
         listed = await v1.PluginServiceStub(channel, timeout=10).list_plugins(v1.ListPluginsRequest())
     assert [plugin.name for plugin in listed.plugins] == BUILT_INS
     by_name = {plugin.name: plugin for plugin in listed.plugins}
@@ -215,7 +179,7 @@ async def test_list_plugins_returns_the_built_ins_discovered_through_entry_point
 
 
 async def test_list_plugins_pages_one_plugin_at_a_time_with_tokens(app: App) -> None:
-    async with _channel(app.port) as channel:
+    async with connect(app.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
         walked: list[str] = []
         tokens: list[str] = []
@@ -270,16 +234,18 @@ async def test_list_plugins_pages_one_plugin_at_a_time_with_tokens(app: App) -> 
     ],
 )
 async def test_list_plugins_refuses_a_bad_page_request(app: App, page: v1.PageRequest, field: str) -> None:
-    async with _channel(app.port) as channel:
+    async with connect(app.port) as channel:
         stub = v1.PluginServiceStub(channel, timeout=10)
-        await _expect(stub.list_plugins(v1.ListPluginsRequest(page=page)), Status.INVALID_ARGUMENT, field)
+        await expect_status(
+            stub.list_plugins(v1.ListPluginsRequest(page=page)), Status.INVALID_ARGUMENT, field
+        )
 
 
 # ---------------------------------------------------------------- InvokePlugin: the built-ins
 
 
 async def test_word_count_and_calculator_through_the_dataclass_target(app: App) -> None:
-    async with _channel(app.port) as channel:
+    async with connect(app.port) as channel:
         stub = v1.PluginServiceStub(channel, timeout=30)
         counted = await stub.invoke_plugin(
             v1.InvokePluginRequest(
@@ -305,7 +271,7 @@ async def test_word_count_and_calculator_through_the_dataclass_target(app: App) 
 
 
 async def test_calculator_and_summarize_through_the_standard_target(app: App) -> None:
-    async with _channel(app.port) as channel:
+    async with connect(app.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
         whole = await stub.InvokePlugin(
             Invoke(plugin_name="calculator", arguments={"expression": "2**10 - 24 // 5 % 3"}), timeout=30
@@ -434,25 +400,25 @@ async def test_calculator_and_summarize_through_the_standard_target(app: App) ->
 async def test_a_bad_invocation_gets_a_clear_status(
     app: App, request_: plugin_service_pb2.InvokePluginRequest, status: Status, field: str, text: str
 ) -> None:
-    async with _channel(app.port) as channel:
+    async with connect(app.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
-        error = await _expect(stub.InvokePlugin(request_, timeout=30), status, field)
+        error = await expect_status(stub.InvokePlugin(request_, timeout=30), status, field)
     assert text in (error.message or "")
 
 
 async def test_bad_invocations_through_the_dataclass_target_carry_field_details(app: App) -> None:
-    async with _channel(app.port) as channel:
+    async with connect(app.port) as channel:
         stub = v1.PluginServiceStub(channel, timeout=30)
-        unknown = await _expect(
+        unknown = await expect_status(
             stub.invoke_plugin(v1.InvokePluginRequest(plugin_name="word_count", arguments={"words": "x"})),
             Status.INVALID_ARGUMENT,
             "arguments[words]",
         )
         assert "'words'" in (unknown.message or "")
-        await _expect(
+        await expect_status(
             stub.invoke_plugin(v1.InvokePluginRequest(plugin_name="absent")), Status.NOT_FOUND, "plugin_name"
         )
-        await _expect(
+        await expect_status(
             stub.invoke_plugin(
                 v1.InvokePluginRequest(
                     plugin_name="word_count", arguments={"text": "a"}, timeout=-datetime.timedelta(seconds=1)
@@ -461,7 +427,7 @@ async def test_bad_invocations_through_the_dataclass_target_carry_field_details(
             Status.INVALID_ARGUMENT,
             "timeout",
         )
-        refused = await _expect(
+        refused = await expect_status(
             stub.invoke_plugin(
                 v1.InvokePluginRequest(plugin_name="calculator", arguments={"expression": "__import__('os')"})
             ),
@@ -476,10 +442,10 @@ async def test_bad_invocations_through_the_dataclass_target_carry_field_details(
 
 async def test_a_hanging_plugin_times_out_and_its_worker_process_is_gone(tmp_path: Path) -> None:
     pid_file = tmp_path / "sleeper.pid"
-    async with plugin_server() as server, _channel(server.port) as channel:
+    async with plugin_server() as server, connect(server.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
         began = time.monotonic()
-        error = await _expect(
+        error = await expect_status(
             stub.InvokePlugin(
                 Invoke(
                     plugin_name="sleeper", arguments={"pid_file": str(pid_file)}, timeout=Duration(seconds=1)
@@ -504,10 +470,10 @@ async def test_the_server_default_timeout_and_maximum_apply(tmp_path: Path) -> N
     pid_file = tmp_path / "sleeper.pid"
     async with (
         plugin_server(default_timeout=0.5, max_timeout=2.0) as server,
-        _channel(server.port) as channel,
+        connect(server.port) as channel,
     ):
         stub = v1.PluginServiceStub(channel, timeout=30)
-        error = await _expect(
+        error = await expect_status(
             stub.invoke_plugin(
                 v1.InvokePluginRequest(plugin_name="sleeper", arguments={"pid_file": str(pid_file)})
             ),
@@ -516,7 +482,7 @@ async def test_the_server_default_timeout_and_maximum_apply(tmp_path: Path) -> N
         assert "0.5 s" in (error.message or "")
         pid = _worker_pid(pid_file)
         assert pid is None or not _exists(pid)
-        above = await _expect(
+        above = await expect_status(
             stub.invoke_plugin(
                 v1.InvokePluginRequest(plugin_name="sleeper", timeout=datetime.timedelta(seconds=2.5))
             ),
@@ -528,7 +494,7 @@ async def test_the_server_default_timeout_and_maximum_apply(tmp_path: Path) -> N
 
 async def test_the_client_deadline_bounds_the_plugin_run(tmp_path: Path) -> None:
     pid_file = tmp_path / "sleeper.pid"
-    async with plugin_server() as server, _channel(server.port) as channel:
+    async with plugin_server() as server, connect(server.port) as channel:
         stub = v1.PluginServiceStub(channel)
         began = time.monotonic()
         with pytest.raises(TimeoutError):
@@ -542,16 +508,16 @@ async def test_the_client_deadline_bounds_the_plugin_run(tmp_path: Path) -> None
             )
         assert time.monotonic() - began < 5.0
         pid = await _started_worker(pid_file)
-        await _until(lambda: not _exists(pid), 5)
+        await until(lambda: not _exists(pid), 5)
 
 
 async def test_a_crashing_plugin_is_internal_with_its_exit_code_and_the_server_keeps_serving(
     tmp_path: Path,
 ) -> None:
     pid_file = tmp_path / "crasher.pid"
-    async with plugin_server() as server, _channel(server.port) as channel:
+    async with plugin_server() as server, connect(server.port) as channel:
         stub = v1.PluginServiceStub(channel, timeout=30)
-        error = await _expect(
+        error = await expect_status(
             stub.invoke_plugin(
                 v1.InvokePluginRequest(plugin_name="crasher", arguments={"pid_file": str(pid_file)})
             ),
@@ -571,15 +537,17 @@ async def test_a_crashing_plugin_is_internal_with_its_exit_code_and_the_server_k
 
 
 async def test_a_raising_plugin_is_internal_with_the_exception_text() -> None:
-    async with plugin_server() as server, _channel(server.port) as channel:
+    async with plugin_server() as server, connect(server.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
-        error = await _expect(stub.InvokePlugin(Invoke(plugin_name="raiser"), timeout=30), Status.INTERNAL)
+        error = await expect_status(
+            stub.InvokePlugin(Invoke(plugin_name="raiser"), timeout=30), Status.INTERNAL
+        )
         assert f"RuntimeError: {fixtures.RAISED_TEXT}" in (error.message or "")
-        assert _violations(error) == [], "not the caller's fault: no field is blamed"
+        assert violated_fields(error) == [], "not the caller's fault: no field is blamed"
 
 
 async def test_a_plugin_that_prints_still_returns_its_result() -> None:
-    async with plugin_server() as server, _channel(server.port) as channel:
+    async with plugin_server() as server, connect(server.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
         printed = await stub.InvokePlugin(Invoke(plugin_name="garbler"), timeout=30)
         assert printed.output == "fine, apart from the printing"
@@ -590,27 +558,27 @@ async def test_a_plugin_that_prints_still_returns_its_result() -> None:
 
 
 async def test_a_plugins_own_argument_check_is_invalid_argument() -> None:
-    async with plugin_server() as server, _channel(server.port) as channel:
+    async with plugin_server() as server, connect(server.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
-        named = await _expect(
+        named = await expect_status(
             stub.InvokePlugin(Invoke(plugin_name="doubler", arguments={"n": "two"}), timeout=30),
             Status.INVALID_ARGUMENT,
             "arguments[n]",
         )
         assert "n must be a whole number, got 'two'" in (named.message or "")
         assert "plugin 'doubler'" in (named.message or "")
-        await _expect(
+        await expect_status(
             stub.InvokePlugin(Invoke(plugin_name="doubler", arguments={"n": "whole"}), timeout=30),
             Status.INVALID_ARGUMENT,
             "arguments",
         )
-        unknown = await _expect(
+        unknown = await expect_status(
             stub.InvokePlugin(Invoke(plugin_name="doubler", arguments={"m": "1"}), timeout=30),
             Status.INVALID_ARGUMENT,
             "arguments[m]",
         )
         assert "it takes: n, note" in (unknown.message or "")
-        no_arguments = await _expect(
+        no_arguments = await expect_status(
             stub.InvokePlugin(Invoke(plugin_name="raiser", arguments={"x": "1"}), timeout=30),
             Status.INVALID_ARGUMENT,
             "arguments[x]",
@@ -620,7 +588,7 @@ async def test_a_plugins_own_argument_check_is_invalid_argument() -> None:
 
 async def test_cancelling_an_invocation_kills_its_worker(tmp_path: Path) -> None:
     pid_file = tmp_path / "sleeper.pid"
-    async with plugin_server() as server, _channel(server.port) as channel:
+    async with plugin_server() as server, connect(server.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
         async with _subscribed(stub, Subscribe(plugin_names=["sleeper"])) as events:
             async with stub.InvokePlugin.open(timeout=30) as call:
@@ -630,7 +598,7 @@ async def test_cancelling_an_invocation_kills_its_worker(tmp_path: Path) -> None
                 pid = await _started_worker(pid_file)
                 assert _exists(pid)
                 await call.cancel()
-            await _until(lambda: not _exists(pid), 5)
+            await until(lambda: not _exists(pid), 5)
             started, failed = await _next_events(events, 2)
             assert (started.type, failed.type) == (STARTED, FAILED)
             assert started.invocation_id == failed.invocation_id
@@ -641,12 +609,12 @@ async def test_cancelling_an_invocation_kills_its_worker(tmp_path: Path) -> None
 
 async def test_invocations_beyond_the_concurrency_limit_wait_for_a_slot(tmp_path: Path) -> None:
     pid_file = tmp_path / "sleeper.pid"
-    async with plugin_server(max_concurrent=1) as server, _channel(server.port) as channel:
+    async with plugin_server(max_concurrent=1) as server, connect(server.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
         finished: list[str] = []
 
         async def hang() -> None:
-            await _expect(
+            await expect_status(
                 stub.InvokePlugin(
                     Invoke(
                         plugin_name="sleeper",
@@ -672,7 +640,7 @@ async def test_invocations_beyond_the_concurrency_limit_wait_for_a_slot(tmp_path
 
 
 async def test_a_subscriber_sees_started_then_succeeded_for_an_invocation() -> None:
-    async with plugin_server() as server, _channel(server.port) as channel:
+    async with plugin_server() as server, connect(server.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
         async with _subscribed(stub, Subscribe()) as events:
             assert server.service.events.subscriber_count == 1
@@ -690,17 +658,17 @@ async def test_a_subscriber_sees_started_then_succeeded_for_an_invocation() -> N
             assert started.message == "" and succeeded.message == ""
             assert int(succeeded.attributes["elapsed_ms"]) >= 0
             await _quiet(events)
-        await _until(lambda: server.service.events.subscriber_count == 0, 5)
+        await until(lambda: server.service.events.subscriber_count == 0, 5)
 
 
 async def test_a_failed_invocation_is_published_with_its_error_message() -> None:
-    async with plugin_server() as server, _channel(server.port) as channel:
+    async with plugin_server() as server, connect(server.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
         async with _subscribed(stub, Subscribe()) as events:
-            raised = await _expect(
+            raised = await expect_status(
                 stub.InvokePlugin(Invoke(plugin_name="raiser"), timeout=30), Status.INTERNAL
             )
-            refused = await _expect(
+            refused = await expect_status(
                 stub.InvokePlugin(Invoke(plugin_name="doubler", arguments={"n": "x"}), timeout=30),
                 Status.INVALID_ARGUMENT,
             )
@@ -718,15 +686,15 @@ async def test_a_failed_invocation_is_published_with_its_error_message() -> None
 
 
 async def test_requests_refused_before_running_publish_no_events() -> None:
-    async with plugin_server() as server, _channel(server.port) as channel:
+    async with plugin_server() as server, connect(server.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
         async with _subscribed(stub, Subscribe()) as events:
-            await _expect(stub.InvokePlugin(Invoke(plugin_name="nope"), timeout=10), Status.NOT_FOUND)
-            await _expect(
+            await expect_status(stub.InvokePlugin(Invoke(plugin_name="nope"), timeout=10), Status.NOT_FOUND)
+            await expect_status(
                 stub.InvokePlugin(Invoke(plugin_name="doubler", arguments={"k": "1"}), timeout=10),
                 Status.INVALID_ARGUMENT,
             )
-            await _expect(
+            await expect_status(
                 stub.InvokePlugin(Invoke(plugin_name="doubler", timeout=Duration(seconds=-5)), timeout=10),
                 Status.INVALID_ARGUMENT,
             )
@@ -737,7 +705,7 @@ async def test_requests_refused_before_running_publish_no_events() -> None:
 
 
 async def test_subscriptions_filter_by_plugin_name_and_event_type() -> None:
-    async with plugin_server() as server, _channel(server.port) as channel:
+    async with plugin_server() as server, connect(server.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
         async with (
             _subscribed(stub, Subscribe(plugin_names=["doubler"])) as doubler_only,
@@ -749,7 +717,7 @@ async def test_subscriptions_filter_by_plugin_name_and_event_type() -> None:
         ):
             assert server.service.events.subscriber_count == 4
             doubled = await stub.InvokePlugin(Invoke(plugin_name="doubler", arguments={"n": "7"}), timeout=30)
-            await _expect(stub.InvokePlugin(Invoke(plugin_name="raiser"), timeout=30), Status.INTERNAL)
+            await expect_status(stub.InvokePlugin(Invoke(plugin_name="raiser"), timeout=30), Status.INTERNAL)
 
             seen = await _next_events(doubler_only, 2)
             assert _kinds(seen) == [("doubler", STARTED), ("doubler", SUCCEEDED)]
@@ -761,7 +729,7 @@ async def test_subscriptions_filter_by_plugin_name_and_event_type() -> None:
 
 
 async def test_the_dataclass_target_streams_events_too() -> None:
-    async with plugin_server() as server, _channel(server.port) as channel:
+    async with plugin_server() as server, connect(server.port) as channel:
         stub = v1.PluginServiceStub(channel, timeout=60)
         received: list[v1.PluginEvent] = []
 
@@ -773,11 +741,11 @@ async def test_the_dataclass_target_streams_events_too() -> None:
 
         reading = asyncio.ensure_future(read())
         try:
-            await _until(lambda: server.service.events.subscriber_count == 1, 10)
+            await until(lambda: server.service.events.subscriber_count == 1, 10)
             reply = await stub.invoke_plugin(
                 v1.InvokePluginRequest(plugin_name="doubler", arguments={"n": "8"})
             )
-            await _until(lambda: len(received) == 1, 10)
+            await until(lambda: len(received) == 1, 10)
             [event] = received
             assert event.type is v1.PluginEventType.INVOCATION_SUCCEEDED
             assert event.invocation_id == reply.invocation_id and event.plugin_name == "doubler"
@@ -788,11 +756,11 @@ async def test_the_dataclass_target_streams_events_too() -> None:
             reading.cancel()
             with suppress(asyncio.CancelledError):
                 await reading
-        await _until(lambda: server.service.events.subscriber_count == 0, 5)
+        await until(lambda: server.service.events.subscriber_count == 0, 5)
 
 
 async def test_an_unspecified_or_unknown_event_type_is_invalid_argument() -> None:
-    async with plugin_server() as server, _channel(server.port) as channel:
+    async with plugin_server() as server, connect(server.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
 
         async def subscribe(request: Subscribe) -> None:
@@ -800,8 +768,8 @@ async def test_an_unspecified_or_unknown_event_type_is_invalid_argument() -> Non
                 await stream.send_message(request, end=True)
                 await stream.recv_message()
 
-        await _expect(subscribe(Subscribe(types=[UNSPECIFIED])), Status.INVALID_ARGUMENT, "types[0]")
-        await _expect(
+        await expect_status(subscribe(Subscribe(types=[UNSPECIFIED])), Status.INVALID_ARGUMENT, "types[0]")
+        await expect_status(
             subscribe(Subscribe(types=[STARTED, plugin_service_pb2.PluginEventType.ValueType(9)])),
             Status.INVALID_ARGUMENT,
             "types[1]",
@@ -816,12 +784,12 @@ async def test_an_unspecified_or_unknown_event_type_is_invalid_argument() -> Non
             async for _ in dataclass_stub.stream_plugin_events(request):
                 pytest.fail("no event may arrive on a refused stream")
 
-        await _expect(subscribe_dataclass(), Status.INVALID_ARGUMENT, "types[1]")
+        await expect_status(subscribe_dataclass(), Status.INVALID_ARGUMENT, "types[1]")
         assert server.service.events.subscriber_count == 0
 
 
 async def test_draining_ends_event_streams_with_unavailable_and_refuses_new_calls() -> None:
-    async with plugin_server() as server, _channel(server.port) as channel:
+    async with plugin_server() as server, connect(server.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
         dataclass_stub = v1.PluginServiceStub(channel, timeout=60)
 
@@ -831,28 +799,28 @@ async def test_draining_ends_event_streams_with_unavailable_and_refuses_new_call
 
         reading = asyncio.ensure_future(read_dataclass())
         async with _subscribed(stub, Subscribe()) as events:
-            await _until(lambda: server.service.events.subscriber_count == 2, 10)
+            await until(lambda: server.service.events.subscriber_count == 2, 10)
             server.lifecycle.begin_draining()
-            ended = await _expect(_stream_end(events), Status.UNAVAILABLE)
+            ended = await expect_status(_stream_end(events), Status.UNAVAILABLE)
             assert "shutting down" in (ended.message or "")
-            await _expect(reading, Status.UNAVAILABLE)
-        await _until(lambda: server.service.events.subscriber_count == 0, 5)
-        await _expect(
+            await expect_status(reading, Status.UNAVAILABLE)
+        await until(lambda: server.service.events.subscriber_count == 0, 5)
+        await expect_status(
             stub.InvokePlugin(Invoke(plugin_name="doubler", arguments={"n": "1"}), timeout=10),
             Status.UNAVAILABLE,
         )
 
 
 async def test_draining_the_full_server_ends_event_streams_with_unavailable(app: App) -> None:
-    async with _channel(app.port) as channel:
+    async with connect(app.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
         async with _subscribed(stub, Subscribe(plugin_names=["calculator"])) as events:
             app.begin_draining()
-            await _expect(_stream_end(events), Status.UNAVAILABLE)
+            await expect_status(_stream_end(events), Status.UNAVAILABLE)
 
 
 async def test_a_subscriber_that_falls_too_far_behind_is_cut_off() -> None:
-    async with plugin_server() as server, _channel(server.port) as channel:
+    async with plugin_server() as server, connect(server.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
         async with _subscribed(stub, Subscribe()) as events:
             # Published in one go, before the subscriber's handler can take any off its queue.
@@ -866,18 +834,18 @@ async def test_a_subscriber_that_falls_too_far_behind_is_cut_off() -> None:
                         invocation_id=f"i{index}",
                     )
                 )
-            error = await _expect(_stream_end(events), Status.RESOURCE_EXHAUSTED)
+            error = await expect_status(_stream_end(events), Status.RESOURCE_EXHAUSTED)
             assert "subscribe again" in (error.message or "")
-        await _until(lambda: server.service.events.subscriber_count == 0, 5)
+        await until(lambda: server.service.events.subscriber_count == 0, 5)
 
 
 # Bugs these tests found, since fixed
 
 
 async def test_a_plugin_flooding_stdout_is_stopped_at_the_result_limit() -> None:
-    async with plugin_server() as server, _channel(server.port) as channel:
+    async with plugin_server() as server, connect(server.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
-        error = await _expect(
+        error = await expect_status(
             stub.InvokePlugin(Invoke(plugin_name="flooder", timeout=Duration(seconds=2)), timeout=30),
             Status.INTERNAL,
         )
@@ -885,7 +853,7 @@ async def test_a_plugin_flooding_stdout_is_stopped_at_the_result_limit() -> None
 
 
 async def test_a_calculator_result_too_long_to_print_is_not_internal(app: App) -> None:
-    async with _channel(app.port) as channel:
+    async with connect(app.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
         outcome = await _outcome(
             stub.InvokePlugin(
@@ -895,15 +863,15 @@ async def test_a_calculator_result_too_long_to_print_is_not_internal(app: App) -
     # Either answer is fine: the number, or a refusal that blames the expression.
     if isinstance(outcome, GRPCError):
         assert outcome.status is Status.INVALID_ARGUMENT, (outcome.status, outcome.message)
-        assert _violations(outcome) == ["arguments[expression]"]
+        assert violated_fields(outcome) == ["arguments[expression]"]
     else:
         assert outcome.data["result"] == "1" + "0" * 5000
 
 
 async def test_calculator_refuses_a_nested_power_with_a_huge_result(app: App) -> None:
-    async with _channel(app.port) as channel:
+    async with connect(app.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
-        await _expect(
+        await expect_status(
             stub.InvokePlugin(
                 Invoke(
                     plugin_name="calculator",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from chat_services.rag.store import MIGRATIONS, DocumentStore
 from chat_services.server import App, build_app
 from chat_services.storage import Database
 
-from .clients import channel, expect_status
+from .clients import channel, expect_status, until
 from .conftest import make_config
 from .harness import serve
 
@@ -62,11 +62,6 @@ def long_text(topic: str, count: int) -> str:
 
 def ranked(passages: list[v1.ScoredPassage]) -> list[tuple[str, int]]:
     return [(p.document_id, p.chunk_index) for p in passages]
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await asyncio.sleep(0.01)
 
 
 # --- Ingestion ---------------------------------------------------------------------------------
