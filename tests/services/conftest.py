@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from chat_services.config import ServiceConfig
+from chat_services.message.service import MessageService
 from chat_services.server import App, build_app
 
 
@@ -16,6 +18,20 @@ def make_config(tmp_path: Path, **overrides: object) -> ServiceConfig:
     """A configuration on an ephemeral loopback port with its own database file."""
     base = ServiceConfig(port=0, database=tmp_path / "chat.db", completion_chunk_delay=0.0, grace_period=5.0)
     return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+S = TypeVar("S")
+
+
+def service_of(app: App, kind: type[S]) -> S:
+    """The app's one service of class ``kind``."""
+    [service] = [s for s in app.services if isinstance(s, kind)]
+    return service
+
+
+def hub_listeners(app: App, conversation_id: str) -> int:
+    """How many live listeners the MessageService hub holds for a conversation."""
+    return service_of(app, MessageService).hub.listener_count(conversation_id)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from chat_services.ai.service import DEFAULT_MAX_TOKENS, AiService
 from chat_services.server import App, build_app
 
 from .clients import channel, expect_status, until
-from .conftest import make_config
+from .conftest import make_config, service_of
 
 RETRIES = "Retries use exponential backoff with jitter. Each retry waits longer than the last."
 DEADLINES = "Deadlines bound every call. A call past its deadline fails with DEADLINE_EXCEEDED."
@@ -37,9 +37,9 @@ CHUNK_DELAY = 0.05
 
 
 def provider_of(app: App) -> LocalGroundedProvider:
-    [service] = [s for s in app.services if isinstance(s, AiService)]
-    assert isinstance(service.provider, LocalGroundedProvider)
-    return service.provider
+    provider = service_of(app, AiService).provider
+    assert isinstance(provider, LocalGroundedProvider)
+    return provider
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from chat_services.server import App, build_app
 
 from .clients import channel as connect
 from .clients import expect_status, status_of, until, violated_fields
-from .conftest import make_config
+from .conftest import hub_listeners, make_config, service_of
 
 T = TypeVar("T")
 STEP = 5.0  # seconds any one call, receive or wait may take before the test fails
@@ -42,16 +42,6 @@ LEFT = message_service_pb2.PRESENCE_STATE_LEFT
 
 
 # Helpers ------------------------------------------------------------------------------------------
-
-
-def hub_listeners(app: App, conversation_id: str) -> int:
-    [service] = [s for s in app.services if isinstance(s, MessageService)]
-    return service.hub.listener_count(conversation_id)
-
-
-def message_service(app: App) -> MessageService:
-    [service] = [s for s in app.services if isinstance(s, MessageService)]
-    return service
 
 
 async def within(awaitable: Awaitable[T], seconds: float = STEP) -> T:
@@ -197,7 +187,9 @@ async def test_get_message_returns_the_stored_message(app: App) -> None:
 
 
 async def test_include_user_fills_the_author_whose_display_name_defaults_to_the_user_id(app: App) -> None:
-    await message_service(app).store.save_profile(Profile("ada", "Ada Lovelace", "https://avatars/ada.png"))
+    await service_of(app, MessageService).store.save_profile(
+        Profile("ada", "Ada Lovelace", "https://avatars/ada.png")
+    )
     async with connect(app.port) as channel:
         sent = await send(channel, new("k-1", author="u-7"), new("k-2", author="ada"))
         anonymous, known = (m.id for m in sent.messages)

@@ -12,11 +12,11 @@ from grpclib.const import Status
 
 from chat.v1 import common_pb2, message_service_grpc, message_service_pb2
 from chat_sdk import v1
-from chat_services.message.service import SEND_BATCH_LIMIT, MessageService
+from chat_services.message.service import SEND_BATCH_LIMIT
 from chat_services.server import App, build_app
 
 from .clients import channel, expect_status, until
-from .conftest import make_config
+from .conftest import hub_listeners, make_config
 
 
 def new(key: str, conversation: str = "c-1", author: str = "u-1", content: str = "hi") -> v1.NewMessage:
@@ -25,11 +25,6 @@ def new(key: str, conversation: str = "c-1", author: str = "u-1", content: str =
 
 def sends(*messages: v1.NewMessage) -> list[v1.SendMessagesRequest]:
     return [v1.SendMessagesRequest(message=m) for m in messages]
-
-
-def hub_listeners(app: App, conversation: str) -> int:
-    [service] = [s for s in app.services if isinstance(s, MessageService)]
-    return service.hub.listener_count(conversation)
 
 
 async def test_a_sent_message_reads_back_with_author_and_files_only_when_asked(app: App) -> None:
