@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from functools import cache
 
 import betterproto2
@@ -46,41 +47,42 @@ def dataclass_mangles_duration(message: Message) -> bool:
     """Whether ``message`` holds a Duration the dataclass target cannot carry exactly."""
     return any(
         d.seconds < 0 or d.nanos < 0 or abs(d.seconds) * 1_000_000 >= DATACLASS_DURATION_LIMIT_MICROS  # type: ignore[attr-defined]
-        for d in _well_known(message, "google.protobuf.Duration")
+        for d in well_known(message, "google.protobuf.Duration")
     )
 
 
 def has_negative_duration(message: Message) -> bool:
     """Whether ``message`` holds a negative Duration (which the dataclass ProtoJSON parser refuses)."""
-    return any(d.seconds < 0 or d.nanos < 0 for d in _well_known(message, "google.protobuf.Duration"))  # type: ignore[attr-defined]
+    return any(d.seconds < 0 or d.nanos < 0 for d in well_known(message, "google.protobuf.Duration"))  # type: ignore[attr-defined]
 
 
 def without_durations(message: Message) -> Message:
     """A copy of ``message`` with every Duration cleared, to compare the remaining fields."""
     copy = type(message)()
     copy.CopyFrom(message)
-    for duration in _well_known(copy, "google.protobuf.Duration"):
+    for duration in well_known(copy, "google.protobuf.Duration"):
         duration.Clear()
     return copy
 
 
-def _well_known(message: Message, name: str) -> list[Message]:
-    if message.DESCRIPTOR.full_name == name:
-        return [message]
-    found: list[Message] = []
+def walk(message: Message) -> Iterator[Message]:
+    """``message`` and every message nested in it (singular, repeated and map values), depth first."""
+    yield message
     for field, value in message.ListFields():
         if field.message_type is None:
             continue
         if field.message_type.GetOptions().map_entry:
             if field.message_type.fields_by_name["value"].message_type is not None:
                 for item in value.values():
-                    found += _well_known(item, name)
-        elif field.is_repeated:
-            for item in value:
-                found += _well_known(item, name)
+                    yield from walk(item)
         else:
-            found += _well_known(value, name)
-    return found
+            for item in value if field.is_repeated else [value]:
+                yield from walk(item)
+
+
+def well_known(message: Message, name: str) -> list[Message]:
+    """Every message of type ``name`` (a well-known type such as a Duration) inside ``message``."""
+    return [found for found in walk(message) if found.DESCRIPTOR.full_name == name]
 
 
 def truncate_to_microseconds(message: Message) -> Message:
@@ -98,20 +100,7 @@ def truncate_to_microseconds(message: Message) -> Message:
 
 
 def _truncate(message: Message) -> None:
-    name = message.DESCRIPTOR.full_name
-    if name in ("google.protobuf.Timestamp", "google.protobuf.Duration"):
-        nanos: int = message.nanos  # type: ignore[attr-defined]
-        message.nanos = int(nanos / 1000) * 1000  # type: ignore[attr-defined]  # towards zero, like timedelta
-        return
-    for field, value in message.ListFields():
-        if field.message_type is None:
-            continue
-        if field.message_type.GetOptions().map_entry:
-            if field.message_type.fields_by_name["value"].message_type is not None:
-                for item in value.values():
-                    _truncate(item)
-        elif field.is_repeated:
-            for item in value:
-                _truncate(item)
-        else:
-            _truncate(value)
+    for found in walk(message):
+        if found.DESCRIPTOR.full_name in ("google.protobuf.Timestamp", "google.protobuf.Duration"):
+            nanos: int = found.nanos  # type: ignore[attr-defined]
+            found.nanos = int(nanos / 1000) * 1000  # type: ignore[attr-defined]  # towards zero, like timedelta

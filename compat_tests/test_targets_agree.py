@@ -34,12 +34,13 @@ import chat_sdk.schema
 from chat.v1 import ai_service_pb2, message_service_pb2, plugin_service_pb2, rag_service_pb2
 from chat_sdk import v1
 from compat_tests.current import (
-    _well_known,
     dataclass_class,
     dataclass_mangles_duration,
     has_negative_duration,
     standard_class,
     truncate_to_microseconds,
+    walk,
+    well_known,
     without_durations,
 )
 from compat_tests.releases import RELEASES, release_pool, release_versions
@@ -79,9 +80,7 @@ def _expected(message: Message) -> Message:
     nearest microsecond, ties to even, as ``datetime.timedelta`` rounds.
     """
     expected = truncate_to_microseconds(message)
-    for original, duration in zip(
-        _well_known(message, DURATION), _well_known(expected, DURATION), strict=True
-    ):
+    for original, duration in zip(well_known(message, DURATION), well_known(expected, DURATION), strict=True):
         seconds: int = original.seconds  # type: ignore[attr-defined]
         nanos: int = original.nanos  # type: ignore[attr-defined]
         duration.FromMicroseconds(seconds * 1_000_000 + round(nanos / 1000))  # type: ignore[attr-defined]
@@ -109,17 +108,10 @@ _FLOATS = (FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE)
 
 def _fix_zeros(message: Message) -> None:
     # Singular fields only: in repeated fields the dataclass target keeps -0.0, and must.
-    for field, value in message.ListFields():
-        if field.message_type is not None:
-            if field.message_type.GetOptions().map_entry:
-                if field.message_type.fields_by_name["value"].message_type is not None:
-                    for item in value.values():
-                        _fix_zeros(item)
-            else:
-                for item in value if field.is_repeated else [value]:
-                    _fix_zeros(item)
-        elif field.cpp_type in _FLOATS and not field.is_repeated and value == 0.0:
-            message.ClearField(field.name)
+    for found in walk(message):
+        for field, value in found.ListFields():
+            if field.cpp_type in _FLOATS and not field.is_repeated and value == 0.0:
+                found.ClearField(field.name)
 
 
 def _json_durations_close(through: Message, original: Message) -> bool:
@@ -129,8 +121,8 @@ def _json_durations_close(through: Message, original: Message) -> bool:
     the microsecond next to the nearest one (no upstream issue found); beyond
     ``JSON_DURATION_LIMIT_SECONDS`` the float is coarser still and no bound is checked.
     """
-    got = sorted(_nanoseconds(duration) for duration in _well_known(through, DURATION))
-    want = sorted(_nanoseconds(duration) for duration in _well_known(original, DURATION))
+    got = sorted(_nanoseconds(duration) for duration in well_known(through, DURATION))
+    want = sorted(_nanoseconds(duration) for duration in well_known(original, DURATION))
     if any(abs(nanos) >= JSON_DURATION_LIMIT_SECONDS * 10**9 for nanos in want):
         return len(got) == len(want)
     return len(got) == len(want) and all(abs(g - w) < 1000 for g, w in zip(got, want, strict=True))
