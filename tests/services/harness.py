@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 
@@ -31,10 +30,8 @@ async def serve(
     )
     listen(server, RecvRequest, (lifecycle or Lifecycle()).on_request)
     await server.start("127.0.0.1", 0)
-    assert isinstance(server._server, asyncio.Server)
-    port: int = server._server.sockets[0].getsockname()[1]
     try:
-        yield port
+        yield server.port
     finally:
         server.close()
         await server.wait_closed()

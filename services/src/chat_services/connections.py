@@ -7,6 +7,7 @@ server remembers each connection and closes what is left once handlers are done.
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 
 from grpclib.protocol import H2Protocol
@@ -19,6 +20,13 @@ class ConnectionClosingServer(Server):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._protocols: weakref.WeakSet[H2Protocol] = weakref.WeakSet()
+
+    @property
+    def port(self) -> int:
+        """The port the started server listens on (the one picked, when started on port 0)."""
+        assert isinstance(self._server, asyncio.Server), "the server is not started"
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
 
     def _protocol_factory(self) -> H2Protocol:
         protocol = super()._protocol_factory()

@@ -69,8 +69,7 @@ class App:
     async def start(self) -> int:
         """Listen on the configured address; return the bound port (useful with port 0)."""
         await self.server.start(self.config.host, self.config.port)
-        assert isinstance(self.server._server, asyncio.Server)
-        self.port = self.server._server.sockets[0].getsockname()[1]
+        self.port = self.server.port
         for status in self.health.values():
             status.set(True)
         log.info(
