@@ -69,10 +69,7 @@ class MessageStore:
         """Replace the content of a message and stamp ``edited_at``; only its author may."""
 
         def replace_content(connection: sqlite3.Connection) -> StoredMessage:
-            found = _select(connection, f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,))
-            if not found:
-                raise NotFound(f"no message has id {message_id!r}", field="message_id")
-            [stored] = _attach_files(connection, found)
+            [stored] = _attach_files(connection, [_by_id(connection, message_id)])
             if stored.author_id != editor_id:
                 raise PermissionDenied(
                     f"only the author ({stored.author_id!r}) may edit message {message_id!r}",
@@ -91,14 +88,7 @@ class MessageStore:
 
     async def get(self, message_id: str) -> StoredMessage:
         """The message with ``message_id``; NOT_FOUND when there is none."""
-        found = await self.database.call(
-            lambda connection: _select(
-                connection, f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,)
-            )
-        )
-        if not found:
-            raise NotFound(f"no message has id {message_id!r}", field="message_id")
-        return found[0]
+        return await self.database.call(lambda connection: _by_id(connection, message_id))
 
     async def after(self, conversation_id: str, after_sequence: int, limit: int) -> list[StoredMessage]:
         """Up to ``limit`` messages of the conversation with a sequence above ``after_sequence``, in order."""
@@ -214,6 +204,14 @@ def _store_one(connection: sqlite3.Connection, draft: Draft) -> tuple[StoredMess
         ],
     )
     return message, True
+
+
+def _by_id(connection: sqlite3.Connection, message_id: str) -> StoredMessage:
+    """The message with ``message_id`` (without its files); NOT_FOUND when there is none."""
+    found = _select(connection, f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+    if not found:
+        raise NotFound(f"no message has id {message_id!r}", field="message_id")
+    return found[0]
 
 
 def _select(connection: sqlite3.Connection, sql: str, parameters: tuple[object, ...]) -> list[StoredMessage]:
