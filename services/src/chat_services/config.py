@@ -26,6 +26,14 @@ class ServiceConfig:
     completion_chunk_delay: float = 0.02  # seconds between streamed answer chunks
     log_level: str = "INFO"
     log_format: str = "text"  # or "json"
+    # Hostile input: what one client may make the server hold (services/README.md, "Hostile input").
+    connection_buffer_bytes: int = 4 * DEFAULT_MAX_MESSAGE_BYTES  # request bytes being read, per connection
+    max_connections: int = 1000
+    max_concurrent_streams: int = 100  # per connection, announced in HTTP/2 SETTINGS
+    handshake_timeout: float = 10.0  # seconds from TCP accept to the client's HTTP/2 SETTINGS
+    idle_timeout: float = 300.0  # seconds without a call or data before GOAWAY
+    keepalive_time: float = 300.0  # seconds between server pings on a connection with calls
+    keepalive_timeout: float = 20.0  # seconds a ping may go unanswered before the connection closes
 
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:
@@ -34,6 +42,12 @@ class ServiceConfig:
             raise ValueError("max message size must be at least 1 byte")
         if self.grace_period < 0 or self.plugin_timeout <= 0 or self.plugin_max_timeout < self.plugin_timeout:
             raise ValueError("need grace_period >= 0 and 0 < plugin_timeout <= plugin_max_timeout")
+        if min(self.connection_buffer_bytes, self.max_connections, self.max_concurrent_streams) < 1:
+            raise ValueError(
+                "connection_buffer_bytes, max_connections and max_concurrent_streams must be >= 1"
+            )
+        if min(self.handshake_timeout, self.idle_timeout, self.keepalive_time, self.keepalive_timeout) <= 0:
+            raise ValueError("handshake, idle and keepalive timeouts must be positive")
         if self.log_format not in ("text", "json"):
             raise ValueError(f"log format {self.log_format!r} is not text or json")
 
@@ -49,6 +63,13 @@ _FIELDS: dict[str, tuple[type, str]] = {
     "completion_chunk_delay": (float, "pause between streamed completion chunks, seconds"),
     "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
     "log_format": (str, "text or json"),
+    "connection_buffer_bytes": (int, "request bytes one connection may have buffered while being read"),
+    "max_connections": (int, "open client connections; further ones are closed at once"),
+    "max_concurrent_streams": (int, "concurrent calls per connection (HTTP/2 SETTINGS)"),
+    "handshake_timeout": (float, "seconds a new connection gets to send the HTTP/2 preface and SETTINGS"),
+    "idle_timeout": (float, "seconds a connection without calls or data stays open"),
+    "keepalive_time": (float, "seconds between pings on a connection with calls"),
+    "keepalive_timeout": (float, "seconds an unanswered ping waits before the connection closes"),
 }
 
 

@@ -23,8 +23,9 @@ from chat_services.ai.local import LocalGroundedProvider
 from chat_services.ai.service import AiService
 from chat_services.boundary import BoundedProtoCodec
 from chat_services.config import ServiceConfig
-from chat_services.connections import ConnectionClosingServer
+from chat_services.connections import GuardedServer
 from chat_services.conversations import StoredConversations
+from chat_services.hygiene import TransportLimits
 from chat_services.lifecycle import Lifecycle
 from chat_services.message.hub import ConversationHub
 from chat_services.message.service import MessageService
@@ -58,7 +59,7 @@ class App:
     """A built server and what it owns; ``start`` and ``shutdown`` bracket its life."""
 
     config: ServiceConfig
-    server: ConnectionClosingServer
+    server: GuardedServer
     lifecycle: Lifecycle
     database: Database
     services: list[IServable]
@@ -131,10 +132,11 @@ async def build_app(config: ServiceConfig) -> App:
     health_service = Health({service: [health[_service_name(service)]] for service in services})
     # extend() returns the handlers given plus the two reflection services (v1, v1alpha).
     handlers = ServerReflection.extend([*services, health_service], pool=reflection_pool())
-    server = ConnectionClosingServer(
+    server = GuardedServer(
         handlers,
         codec=BoundedProtoCodec(config.max_message_bytes),
         status_details_codec=ProtoStatusDetailsCodec(),
+        limits=TransportLimits.from_config(config),
     )
     listen(server, RecvRequest, lifecycle.on_request)
     return App(config, server, lifecycle, database, services, health)
