@@ -22,6 +22,7 @@ from grpclib.protocol import AbstractHandler, EventsProcessor, H2Protocol
 from grpclib.protocol import Stream as H2Stream
 from grpclib.server import Handler
 from h2.config import H2Configuration
+from h2.events import Event as H2Event
 from h2.events import RemoteSettingsChanged, RequestReceived
 from h2.settings import SettingCodes
 
@@ -86,11 +87,21 @@ class BudgetedHandler(Handler):
 
 
 class _HandshakeWatchingProcessor(EventsProcessor):
-    """grpclib's event processor, telling its protocol when the client's SETTINGS arrive."""
+    """grpclib's event processor, telling its protocol when the client's SETTINGS arrive.
+
+    It also ignores HTTP/2 events grpclib has no handler for (an unknown frame type, which
+    RFC 9113 says to ignore): grpclib raises ``NotImplementedError`` and kills the connection.
+    """
 
     def __init__(self, handler: AbstractHandler, protocol: GuardedProtocol) -> None:
         super().__init__(handler, protocol.connection)
         self._protocol = protocol
+
+    def process(self, event: H2Event) -> None:
+        if hasattr(self, "processors") and event.__class__ not in self.processors:
+            log.debug("ignored HTTP/2 event", extra={"event": type(event).__name__})
+            return
+        super().process(event)
 
     def process_remote_settings_changed(self, event: RemoteSettingsChanged) -> None:
         self._protocol.handshake_done = True
