@@ -192,3 +192,11 @@ def serve(session: nox.Session) -> None:
     if not any(arg.startswith("--database") for arg in args):
         args = [*args, "--database", str(ROOT / "var" / "chat-services.db")]
     session.run("chat-services", "serve", *args)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Fuzz a fresh chat-services process: `-- --budget 600` seconds; prints outcomes, health gaps, RSS."""
+    session.install(*TEST_TOOLS)
+    install_sdk_and_services(session)
+    session.run("python", "-m", "tests.services.fuzz.driver", *session.posargs)

@@ -11,8 +11,9 @@ import random
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from google.protobuf import descriptor, message_factory
+from google.protobuf import message_factory
 from google.protobuf.message import Message
 
 from chat.v1 import ai_service_pb2, message_service_pb2, plugin_service_pb2, rag_service_pb2
@@ -49,7 +50,8 @@ def request_types() -> dict[str, type[Message]]:
 def sample(kind: type[Message], rng: random.Random, depth: int = 0) -> Message:
     """A plausible request: every field set to a small value of its type."""
     message = kind()
-    for field in kind.DESCRIPTOR.fields:
+    fields: list[Any] = list(kind.DESCRIPTOR.fields)
+    for field in fields:
         if field.message_type is not None:
             if depth < 2 and not field.message_type.GetOptions().map_entry and not field.is_repeated:
                 nested_kind = message_factory.GetMessageClass(field.message_type)
@@ -67,7 +69,8 @@ def sample(kind: type[Message], rng: random.Random, depth: int = 0) -> Message:
     return message
 
 
-def _scalar(field: descriptor.FieldDescriptor, rng: random.Random) -> object:
+def _scalar(field: Any, rng: random.Random) -> object:
+    # Any: the upb runtime's descriptors are not the pure-Python classes the stubs name.
     if field.type == field.TYPE_STRING:
         return rng.choice(["fuzz", "c-1", "u-1", "", "x" * rng.randint(0, 80)])
     if field.type == field.TYPE_BYTES:
