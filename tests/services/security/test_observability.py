@@ -30,7 +30,11 @@ async def observed_app(tmp_path: Path, issuer: Issuer) -> AsyncIterator[tuple[Ap
     """A secured server with /metrics on an ephemeral port and spans kept in memory."""
     exporter = InMemorySpanExporter()
     config = make_config(
-        tmp_path, jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwt_public_key=issuer.public_key_file, metrics_port=0
+        tmp_path,
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+        jwt_public_key=issuer.public_key_file,
+        metrics_port=0,
     )
     app = await build_app(config, span_exporter=exporter)
     await app.start()
@@ -66,7 +70,8 @@ async def test_metrics_show_each_call_with_its_code(
         stub = MessageServiceStub(opened)
         for _ in range(2):
             await expect_status(
-                stub.GetMessage(request, metadata={"authorization": f"Bearer {issuer.token()}"}), Status.NOT_FOUND
+                stub.GetMessage(request, metadata={"authorization": f"Bearer {issuer.token()}"}),
+                Status.NOT_FOUND,
             )
         await expect_status(stub.GetMessage(request), Status.UNAUTHENTICATED)
     assert app.interceptors is not None and app.interceptors.metrics_endpoint is not None
@@ -90,7 +95,9 @@ async def test_a_server_span_continues_the_callers_trace(
     }
     async with channel(app.port) as opened:
         request = message_service_pb2.GetMessageRequest(message_id="m-none")
-        await expect_status(MessageServiceStub(opened).GetMessage(request, metadata=metadata), Status.NOT_FOUND)
+        await expect_status(
+            MessageServiceStub(opened).GetMessage(request, metadata=metadata), Status.NOT_FOUND
+        )
     [span] = exporter.get_finished_spans()
     assert span.name == "chat.v1.MessageService/GetMessage"
     assert span.kind is trace.SpanKind.SERVER
