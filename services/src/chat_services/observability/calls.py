@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
+from grpclib._typing import IServerMethodFunc
 from grpclib.const import Cardinality, Status
 from grpclib.events import RecvMessage, RecvRequest, SendMessage
 from grpclib.exceptions import GRPCError, StreamTerminatedError
@@ -24,7 +25,7 @@ from prometheus_client.metrics import Counter, Gauge, Histogram
 from chat_services.observability.metrics import MethodLabels, ServerMetrics
 from chat_services.observability.tracing import ServerTracing, parent_context
 
-Handler = Callable[[Any], Awaitable[None]]
+Handler = IServerMethodFunc
 
 _TYPES = {
     Cardinality.UNARY_UNARY: "unary",

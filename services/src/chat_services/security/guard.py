@@ -7,9 +7,10 @@ call runs with its caller bound (see :func:`~chat_services.security.identity.cur
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Collection
 from typing import Any, Protocol
 
+from grpclib._typing import IServerMethodFunc
 from grpclib.events import RecvRequest
 from grpclib.exceptions import GRPCError
 
@@ -20,7 +21,7 @@ from chat_services.security.ratelimit import RateLimiter
 from chat_services.security.scopes import DEFAULT_OPEN_PREFIXES, missing_scopes
 from chat_services.security.tokens import TokenRejected
 
-Handler = Callable[[Any], Awaitable[None]]
+Handler = IServerMethodFunc
 
 
 class RefusalCounter(Protocol):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,7 @@ def _limit(base: Limit, entry: dict[str, Any], where: str) -> Limit:
     unknown = set(entry) - {"rate", "burst"}
     if unknown:
         raise ValueError(f"rate limits [{where}]: unknown keys {sorted(unknown)}")
-    return replace(base, **{key: (float if key == "rate" else int)(value) for key, value in entry.items()})
+    return Limit(rate=float(entry.get("rate", base.rate)), burst=int(entry.get("burst", base.burst)))
 
 
 class RateLimiter:
