@@ -20,11 +20,13 @@ from chat_services.config import ServiceConfig
 from chat_services.observability.calls import CallObserver, all_paths, method_labels, streaming
 from chat_services.observability.metrics import MetricsEndpoint, ServerMetrics
 from chat_services.observability.tracing import ServerTracing, make_exporter
+from chat_services.plugin.service import PluginService
 from chat_services.security.authn import Authenticator
 from chat_services.security.guard import Guard
 from chat_services.security.ratelimit import RateLimitConfig, RateLimiter
 from chat_services.security.tls import is_loopback, server_context
 from chat_services.security.tokens import JwtVerifier, ServiceAccounts
+from chat_services.storage import Database
 
 log = logging.getLogger("chat_services.security")
 
@@ -84,6 +86,7 @@ def install(
     handlers: Sequence[IServable],
     config: ServiceConfig,
     *,
+    database: Database | None = None,
     span_exporter: SpanExporter | None = None,
 ) -> Interceptors:
     """Attach the guard and the call observer to ``server``; ``span_exporter`` overrides the config."""
@@ -105,6 +108,8 @@ def install(
     exporter = span_exporter or make_exporter(config.trace_exporter, config.otlp_endpoint)
     tracing = ServerTracing(exporter, batch=span_exporter is None) if exporter else None
     observer = CallObserver(labels, metrics, tracing)
+    if metrics is not None:
+        _observe_timings(metrics, database, handlers)
     listen(server, RecvRequest, guard.on_request)
     listen(server, RecvRequest, observer.on_request)
     listen(server, SendMessage, observer.on_send_message)
@@ -113,3 +118,14 @@ def install(
     if config.tls_cert is not None and config.tls_key is not None:
         context = server_context(config.tls_cert, config.tls_key, config.tls_client_ca)
     return Interceptors(context, guard, metrics, tracing)
+
+
+def _observe_timings(
+    metrics: ServerMetrics, database: Database | None, handlers: Sequence[IServable]
+) -> None:
+    """Time database operations and plugin runs into ``metrics``."""
+    if database is not None:
+        database.observer = metrics.observe_db
+    for handler in handlers:
+        if isinstance(handler, PluginService):
+            handler.runner.observer = metrics.observe_plugin

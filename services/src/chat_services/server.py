@@ -145,7 +145,7 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
         status_details_codec=ProtoStatusDetailsCodec(),
     )
     listen(server, RecvRequest, lifecycle.on_request)
-    interceptors = install(server, handlers, config, span_exporter=span_exporter)
+    interceptors = install(server, handlers, config, database=database, span_exporter=span_exporter)
     return App(config, server, lifecycle, database, services, health, interceptors)
 
 

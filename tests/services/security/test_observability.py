@@ -13,8 +13,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
-from chat.v1 import message_service_pb2
+from chat.v1 import message_service_pb2, plugin_service_pb2
 from chat.v1.message_service_grpc import MessageServiceStub
+from chat.v1.plugin_service_grpc import PluginServiceStub
 from chat_services.server import App, build_app
 
 from ..clients import channel, expect_status
@@ -74,6 +75,9 @@ async def test_metrics_show_each_call_with_its_code(
                 Status.NOT_FOUND,
             )
         await expect_status(stub.GetMessage(request), Status.UNAUTHENTICATED)
+        plugins = PluginServiceStub(opened)
+        invoke = plugin_service_pb2.InvokePluginRequest(plugin_name="word_count", arguments={"text": "a b"})
+        await plugins.InvokePlugin(invoke, metadata={"authorization": f"Bearer {issuer.token()}"}, timeout=30)
     assert app.interceptors is not None and app.interceptors.metrics_endpoint is not None
     samples = await asyncio.to_thread(scrape, app.interceptors.metrics_endpoint.port)
     assert samples[("grpc_server_started_total", labels("GetMessage"))] == 3
@@ -83,6 +87,9 @@ async def test_metrics_show_each_call_with_its_code(
     assert samples[("grpc_server_msg_received_total", labels("GetMessage"))] == 2  # the refused one sent none
     path = "/chat.v1.MessageService/GetMessage"
     assert samples[("chat_server_unauthenticated_total", frozenset({("grpc_method", path)}))] == 1
+    assert samples[("chat_db_operation_seconds_count", frozenset({("operation", "call")}))] >= 2
+    plugin_run = frozenset({("plugin", "word_count"), ("outcome", "ok")})
+    assert samples[("chat_plugin_invocation_seconds_count", plugin_run)] == 1
 
 
 async def test_a_server_span_continues_the_callers_trace(

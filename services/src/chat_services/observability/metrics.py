@@ -7,10 +7,7 @@ serves it on its own HTTP port.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from time import perf_counter
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -79,6 +76,7 @@ class ServerMetrics:
         self.db_seconds = Histogram(
             "chat_db_operation_seconds",
             "Time SQLite operations take on the database thread, queue wait included, in seconds.",
+            ("operation",),
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
@@ -98,14 +96,13 @@ class ServerMetrics:
         elif reason != "PERMISSION_DENIED":
             self.unauthenticated.labels(method).inc()
 
-    @contextmanager
-    def timed_db(self) -> Iterator[None]:
-        """Time one database operation."""
-        start = perf_counter()
-        try:
-            yield
-        finally:
-            self.db_seconds.observe(perf_counter() - start)
+    def observe_db(self, operation: str, seconds: float) -> None:
+        """Record one database operation (``call`` or ``transaction``)."""
+        self.db_seconds.labels(operation).observe(seconds)
+
+    def observe_plugin(self, plugin: str, outcome: str, seconds: float) -> None:
+        """Record one plugin invocation."""
+        self.plugin_seconds.labels(plugin, outcome).observe(seconds)
 
     def serve(self, host: str, port: int) -> MetricsEndpoint:
         """Serve ``/metrics`` over HTTP on ``host:port`` (0 picks a free port) in a daemon thread."""
