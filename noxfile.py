@@ -194,3 +194,10 @@ def serve(session: nox.Session) -> None:
     if not any(arg.startswith("--database") for arg in args):
         args = [*args, "--database", str(ROOT / "var" / "chat-services.db")]
     session.run("chat-services", "serve", *args)
+
+
+@nox.session
+def security_overhead(session: nox.Session) -> None:
+    """Unary throughput open vs. with JWT auth, rate limits, metrics and OTLP tracing (a benchmark)."""
+    install_sdk_and_services(session)
+    session.run("python", "benchmarks/security_overhead.py", *session.posargs)
