@@ -93,8 +93,8 @@ class CallObserver:
     async def on_request(self, event: RecvRequest) -> None:
         """grpclib ``RecvRequest`` listener: wrap the handler."""
         labels = self.methods.get(event.method_name)
-        if labels is None:
-            return
+        if labels is None or (self.tracing is None and not self._metrics):
+            return  # unknown method, or neither metrics nor traces configured
         parent = parent_context(event.metadata) if self.tracing else None
         event.method_func = self._observed(
             event.method_func, labels, self._metrics.get(event.method_name), parent

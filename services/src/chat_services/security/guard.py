@@ -52,8 +52,8 @@ class Guard:
     async def on_request(self, event: RecvRequest) -> None:
         """grpclib ``RecvRequest`` listener."""
         method = event.method_name
-        if method.startswith(self.open_prefixes):
-            return
+        if method.startswith(self.open_prefixes) or not (self.authenticator.enforced or self.limiter):
+            return  # nothing to decide: open methods, or an open server without limits
         try:
             identity = self._identify(event)
             caller = identity.subject if identity else _peer_host(event)
