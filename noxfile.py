@@ -16,6 +16,8 @@ ROOT = Path(__file__).parent
 SDK_DIR = ROOT / "sdk" / "python"
 SERVICES_DIR = ROOT / "services"
 DIST_DIR = ROOT / "dist"
+# The SDK distribution is chatplatform-schema-sdk (PyPI's chat-sdk is somebody else's).
+SDK_WHEEL_PREFIX = "chatplatform_schema_sdk"
 
 # Tools that generate or judge code are pinned: another version writes other code.
 BUF = "buf-bin==1.75.0"
@@ -75,8 +77,8 @@ def build_sdk(session: nox.Session) -> Path:
     session.install(BUILD)
     shutil.rmtree(DIST_DIR, ignore_errors=True)
     session.run("python", "-m", "build", "--outdir", str(DIST_DIR), str(SDK_DIR), silent=True)
-    (wheel,) = DIST_DIR.glob("chat_sdk-*.whl")
-    (sdist,) = DIST_DIR.glob("chat_sdk-*.tar.gz")
+    (wheel,) = DIST_DIR.glob(f"{SDK_WHEEL_PREFIX}-*.whl")
+    (sdist,) = DIST_DIR.glob(f"{SDK_WHEEL_PREFIX}-*.tar.gz")
     session.log(f"built {wheel.relative_to(ROOT)} and {sdist.relative_to(ROOT)}")
     return wheel
 
@@ -105,7 +107,7 @@ def generate(session: nox.Session) -> None:
 
 @nox.session
 def build(session: nox.Session) -> None:
-    """Build the chat-sdk wheel and sdist into dist/."""
+    """Build the chatplatform-schema-sdk wheel and sdist into dist/."""
     build_sdk(session)
 
 
@@ -200,3 +202,10 @@ def fuzz(session: nox.Session) -> None:
     session.install(*TEST_TOOLS)
     install_sdk_and_services(session)
     session.run("python", "-m", "tests.services.fuzz.driver", *session.posargs)
+
+
+@nox.session
+def security_overhead(session: nox.Session) -> None:
+    """Unary throughput open vs. with JWT auth, rate limits, metrics and OTLP tracing (a benchmark)."""
+    install_sdk_and_services(session)
+    session.run("python", "benchmarks/security_overhead.py", *session.posargs)

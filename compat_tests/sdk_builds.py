@@ -24,8 +24,15 @@ SDK = ROOT / "sdk" / "python"
 CACHE = Path(os.environ.get("CHAT_COMPAT_CACHE", ROOT / ".nox" / "compat-cache"))
 HAND_WRITTEN = ("pyproject.toml", "README.md", "wheel", "src/chat_sdk")
 GENERATED = ("src/chat_sdk/_generated", "pb2")
+# Release wheels are built with today's pyproject.toml, so they carry today's distribution name.
+WHEEL_PREFIX = "chatplatform_schema_sdk"
 # What a release's wheel needs at run time besides itself, pinned as the SDK pins them.
-RUNTIME = ("betterproto2[grpclib]==0.10.0", "grpclib>=0.4.9,<0.5", "protobuf>=7.35.1,<8")
+RUNTIME = (
+    "betterproto2[grpclib]==0.10.0",
+    "grpclib>=0.4.9,<0.5",
+    "protobuf>=7.35.1,<8",
+    "googleapis-common-protos>=1.70,<2",
+)
 
 
 def _inputs_digest(version: str) -> str:
@@ -41,9 +48,9 @@ def _inputs_digest(version: str) -> str:
 
 
 def build_release_wheel(version: str) -> Path:
-    """The ``chat-sdk`` wheel of ``version``, built from its recorded image (cached)."""
+    """The ``chatplatform-schema-sdk`` wheel of ``version``, built from its recorded image (cached)."""
     target_dir = CACHE / "wheels" / f"{version}-{_inputs_digest(version)}"
-    existing = sorted(target_dir.glob("chat_sdk-*.whl"))
+    existing = sorted(target_dir.glob(f"{WHEEL_PREFIX}-*.whl"))
     if existing:
         return existing[0]
     with tempfile.TemporaryDirectory(prefix=f"chat-sdk-{version}-") as scratch:
@@ -92,7 +99,7 @@ def build_release_wheel(version: str) -> Path:
             check=True,
             capture_output=True,
         )
-    (wheel,) = target_dir.glob("chat_sdk-*.whl")
+    (wheel,) = target_dir.glob(f"{WHEEL_PREFIX}-*.whl")
     return wheel
 
 

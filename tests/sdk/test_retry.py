@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
-from chat_sdk import RetryPolicy, call_with_retry, connect, is_retry_safe
+from chat_sdk import RetryPolicy, call_with_retry, connect, is_retry_safe, retry_delay
 from chat_sdk.v1 import GetMessageRequest, GetMessageResponse, MessageServiceStub
 
 from .server import FlakyMessages, serving
@@ -84,3 +86,26 @@ def test_read_only_rpcs_are_retry_safe_and_writes_are_not() -> None:
 def test_a_nonsensical_policy_is_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=r"must|need"):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def _rate_limited(delay: float) -> GRPCError:
+    info = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(nanos=int(delay * 1e9)))
+    return GRPCError(Status.RESOURCE_EXHAUSTED, "slow down", [info])
+
+
+def test_retry_info_makes_a_status_retryable_and_sets_the_pause() -> None:
+    service = FlakyMessages(failures=2, error=_rate_limited(0.01))
+    reply = _get_with_retry(service, FAST)
+    assert reply.message is not None and service.calls == 3
+
+
+def test_resource_exhausted_without_retry_info_is_not_retried() -> None:
+    service = FlakyMessages(failures=1, error=GRPCError(Status.RESOURCE_EXHAUSTED, "too big"))
+    with pytest.raises(GRPCError) as raised:
+        _get_with_retry(service, FAST)
+    assert raised.value.status is Status.RESOURCE_EXHAUSTED and service.calls == 1
+
+
+def test_retry_delay_reads_the_retry_info_detail() -> None:
+    assert retry_delay(_rate_limited(0.25)) == pytest.approx(0.25)
+    assert retry_delay(GRPCError(Status.UNAVAILABLE, "down")) is None

@@ -29,7 +29,7 @@ def sdk_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
         capture_output=True,
     )
-    (wheel,) = out.glob("chat_sdk-*.whl")
+    (wheel,) = out.glob("chatplatform_schema_sdk-*.whl")
     return wheel
 
 

@@ -10,6 +10,7 @@ from chat_services.errors import FailedPrecondition, InvalidArgument, ServiceErr
 from chat_services.message import wire
 from chat_services.message.hub import ConversationHub, Listener, Presence, PresenceChange, Typing
 from chat_services.message.store import MessageStore
+from chat_services.security.identity import check_acting_as
 from chat_services.validation import required_id
 
 
@@ -52,6 +53,7 @@ class ChatSession:
     def join(self, conversation_id: str, user_id: str) -> None:
         required_id(conversation_id, "join.conversation_id")
         required_id(user_id, "join.user_id")
+        check_acting_as(user_id, "join.user_id")
         previous = self.members.get(conversation_id)
         if previous == user_id:
             return

@@ -32,6 +32,7 @@ from chat_services.message.hub import ConversationHub, Listener
 from chat_services.message.model import Draft, StoredMessage, check_content_size
 from chat_services.message.store import MessageStore
 from chat_services.pagination import decode_token, encode_token, page_size
+from chat_services.security.identity import check_acting_as, current_identity
 from chat_services.validation import required_id
 
 REPLAY_BATCH = 500
@@ -134,7 +135,9 @@ class MessageService(message_service_grpc.MessageServiceBase):
                     raise ResourceExhausted(
                         f"a SendMessages call stores at most {SEND_BATCH_LIMIT} messages; split the batch"
                     )
-                drafts.append(wire.draft(request.message))
+                draft = wire.draft(request.message)
+                check_acting_as(draft.author_id, "message.author_id")
+                drafts.append(draft)
             results = await self.store.store(drafts)
         for stored, created in results:
             if created:
@@ -151,7 +154,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
         assert request is not None
         with grpc_status():
             message_id = required_id(request.message_id, "message_id")
-            editor_id = required_id(request.editor_id, "editor_id")
+            editor_id = _editor(request.editor_id)
             check_content_size(request.content, "content")
             edited = await self.store.edit(message_id, editor_id, request.content)
         await stream.send_message(EditMessageResponse(message=wire.message(edited, include_files=True)))
@@ -200,6 +203,16 @@ class MessageService(message_service_grpc.MessageServiceBase):
             stored = await self.store.with_files(stored)
         profiles = await self.store.profiles([m.author_id for m in stored]) if include_user else None
         return [wire.message(m, profiles=profiles, include_files=include_files) for m in stored]
+
+
+def _editor(requested: str) -> str:
+    """Who edits: the authenticated caller (``editor_id`` may be empty or must match), else ``editor_id``."""
+    caller = current_identity()
+    if caller is not None and not requested:
+        return caller.subject
+    editor_id = required_id(requested, "editor_id")
+    check_acting_as(editor_id, "editor_id")
+    return editor_id
 
 
 def sequence_position(value: object) -> int:
