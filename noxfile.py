@@ -46,6 +46,7 @@ PYTEST_ASYNCIO = "pytest-asyncio==1.5.0"
 INTEROP = ("grpcio==1.85.3", "grpcio-health-checking==1.85.1", "grpcio-reflection==1.85.1")
 # hatchling builds release wheels without isolation in the compatibility suite.
 TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", HYPOTHESIS, *INTEROP)
+MUTMUT = "mutmut==3.8.1"  # 3.x: runs on pytest 9 and Python 3.11
 
 nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
@@ -192,3 +193,12 @@ def serve(session: nox.Session) -> None:
     if not any(arg.startswith("--database") for arg in args):
         args = [*args, "--database", str(ROOT / "var" / "chat-services.db")]
     session.run("chat-services", "serve", *args)
+
+
+@nox.session
+def mutate(session: nox.Session) -> None:
+    """Mutation testing of the critical modules (pyproject's chat-mutation table); `-- TARGET` runs one."""
+    install_generators(session)
+    session.install(*TEST_TOOLS, MUTMUT)
+    install_sdk_and_services(session)
+    session.run("python", str(ROOT / "tests" / "mutation" / "mutate.py"), *session.posargs)
