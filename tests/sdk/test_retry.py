@@ -171,3 +171,11 @@ def test_read_only_rpcs_are_retry_safe_and_writes_are_not() -> None:
 def test_a_nonsensical_policy_is_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=r"^(max_attempts must be at least 1|need 0 <= initial_backoff <= max_backoff and multiplier >= 1)$"):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_deadline_under_a_second_still_allows_the_call() -> None:
+    async def ok(remaining: float | None) -> float | None:
+        return remaining
+
+    remaining = asyncio.run(call_with_retry(ok, timeout=0.5))
+    assert remaining is not None and 0 < remaining <= 0.5
