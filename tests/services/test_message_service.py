@@ -967,6 +967,21 @@ async def test_a_retried_chat_send_is_acknowledged_to_the_sender_only(app: App) 
         assert [m.idempotency_key for m in await list_all(channel, "room")] == ["sent-before", "b-1", "b-2"]
 
 
+async def test_a_retried_send_messages_batch_does_not_reach_chat_participants_again(app: App) -> None:
+    async with connect(app.port) as channel:
+        standard = message_service_grpc.MessageServiceStub(channel)
+        async with standard.ChatStream.open(timeout=4 * STEP) as alice:
+            await alice.send_message(pb_join("room", "alice"))
+            await until(lambda: hub_listeners(app, "room") == 1)
+            for created in (1, 0):  # the batch, then its retry, which creates nothing
+                assert (await send(channel, new("s-1", "room", "bob", "batch"))).created_count == created
+            await send(channel, new("s-2", "room", "bob", "next"))
+            # Alice hears the batch once, then the next new message: the retry never reached her.
+            assert [message_of(await pb_event(alice)).idempotency_key for _ in range(2)] == ["s-1", "s-2"]
+            await alice.end()
+            assert await within(alice.recv_message()) is None
+
+
 async def test_chat_streams_end_unavailable_when_the_server_drains(app: App) -> None:
     async with connect(app.port) as channel:
         standard = message_service_grpc.MessageServiceStub(channel)
