@@ -1,4 +1,4 @@
-"""The release × check matrix of the compatibility suite, and the gate it is.
+"""The release-by-check matrix of the compatibility suite, and the gate it is.
 
 Every compatibility test names its column with ``@pytest.mark.compat("column")`` and
 takes a ``release`` parameter; a cell passes only when every test of it passed. When

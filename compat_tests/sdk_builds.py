@@ -97,6 +97,6 @@ def build_release_wheel(version: str) -> Path:
 
 
 def release_environment(version: str) -> Path:
-    """A virtual environment with only release ``version``'s SDK (cached by its digest); returns its python."""
+    """A venv with only release ``version``'s SDK (cached by its digest); returns its python."""
     wheel = build_release_wheel(version)
     return cached_venv(f"sdk-{version}", [str(wheel), *RUNTIME], files=[wheel])

@@ -52,5 +52,7 @@ def test_the_rendered_matrix_has_a_header_and_a_row_per_release() -> None:
     header, first, second = render(outcomes, RELEASES)
     width = max(len(column) for column in COLUMNS)
     assert header == "release  " + " | ".join(column.center(width) for column in COLUMNS)
-    assert first == "1.0.0    " + " | ".join(v.center(width) for v in ["FAIL"] + ["pass"] * (len(COLUMNS) - 1))
+    assert first == "1.0.0    " + " | ".join(
+        v.center(width) for v in ["FAIL"] + ["pass"] * (len(COLUMNS) - 1)
+    )
     assert second.startswith("1.1.0    ") and second.count("pass") == len(COLUMNS)

@@ -81,7 +81,9 @@ def _classes_with(edit: Callable[[descriptor_pb2.DescriptorProto], None]) -> Cla
     """Today's message classes, with ``edit`` applied to chat.v1.Message's descriptor."""
     image = descriptor_pb2.FileDescriptorSet()
     image.CopyFrom(chat_sdk.schema.file_descriptor_set())
-    (message,) = [m for f in image.file if f.package == "chat.v1" for m in f.message_type if m.name == "Message"]
+    (message,) = [
+        m for f in image.file if f.package == "chat.v1" for m in f.message_type if m.name == "Message"
+    ]
     edit(message)
     pool = pool_of(image)
     return lambda name: GetMessageClass(pool.FindMessageTypeByName(name))

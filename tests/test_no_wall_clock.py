@@ -18,19 +18,23 @@ CLOCKS = re.compile(r"\btime\.(monotonic|perf_counter|process_time)(_ns)?\(|\bel
 SLEEPS = re.compile(r"\b(asyncio|time)\.sleep\(")
 # Tools that live beside the tests but test nothing themselves.
 NOT_TESTS = {
-    "tests/mutation/mutate.py": "the mutation-testing driver reports how long each target took; it asserts nothing",
+    "tests/mutation/mutate.py": "the mutation driver reports how long each target took; it asserts nothing",
 }
 ALLOWED_SLEEPS = {
     ("tests/services/clients.py", "await asyncio.sleep(0.01)"): (
         "until() polls the condition a test waits for, with a bound: waiting on state, not on luck"
     ),
-    ("tests/services/test_rag_service.py", "await asyncio.sleep(0)  # as if reading the next piece of a file"): (
-        "a client generator yields to the loop between pieces as a file reader would: behaviour, not a wait"
-    ),
+    (
+        "tests/services/test_rag_service.py",
+        "await asyncio.sleep(0)  # as if reading the next piece of a file",
+    ): ("a client generator yields to the loop between pieces as a file reader would: behaviour, not a wait"),
     ("tests/services/test_fanout.py", "await asyncio.sleep(0)"): (
         "one loop turn puts the read to wait on the queue before the event arrives: the race the test stages"
     ),
-    ("tests/services/plugins_for_tests.py", "time.sleep(60)"): "the hanging plugin: hanging is what is tested",
+    (
+        "tests/services/plugins_for_tests.py",
+        "time.sleep(60)",
+    ): "the hanging plugin: hanging is what is tested",
     ("tests/services/plugins_for_tests.py", "time.sleep(0.005)"): (
         "the flooding plugin paces its writes to stdout; the test waits for the server's refusal"
     ),

@@ -74,7 +74,10 @@ def test_a_deprecated_field_deleted_with_number_and_name_reserved_is_retired_pro
         (_deleted(rule="FIELD_SAME_TYPE"), _image()),
         (_deleted(message="Nope"), _image()),
         (Finding(COMMON, 7, 1, "FIELD_NO_DELETE", "something else was deleted"), _image()),
-        (Finding("proto/chat/v1/other.proto", 7, 1, "FIELD_NO_DELETE", DELETED.format(message="User")), _image()),
+        (
+            Finding("proto/chat/v1/other.proto", 7, 1, "FIELD_NO_DELETE", DELETED.format(message="User")),
+            _image(),
+        ),
     ],
     ids=[
         "not-deprecated",
@@ -105,7 +108,9 @@ def test_findings_are_split_into_failing_waived_and_permitted() -> None:
     retyped = Finding(COMMON, 3, 3, "FIELD_SAME_TYPE", "changed type")
     renamed = Finding(COMMON, 5, 3, "FIELD_SAME_NAME", "changed name")
     waiver = Waiver("FIELD_SAME_TYPE", COMMON, "never used", against="base")
-    check = _excuse(BreakingCheck("base", "base main", FILE), [retyped, renamed, _deleted()], [waiver], base, head)
+    check = _excuse(
+        BreakingCheck("base", "base main", FILE), [retyped, renamed, _deleted()], [waiver], base, head
+    )
     assert check.findings == [renamed]
     assert check.waived == [(retyped, waiver)]
     assert [finding for finding, _ in check.permitted] == [_deleted()]
@@ -144,7 +149,9 @@ def test_the_working_schema_passes_wire_checks_against_every_release_oldest_firs
 
 def test_a_retyped_field_fails_the_source_check_against_the_base(tmp_path: Path) -> None:
     layout = copy_repo(tmp_path / "repo", with_generated=False)
-    base = descriptor_pb2.FileDescriptorSet.FromString((layout.releases_dir / "1.1.0" / "schema.binpb").read_bytes())
+    base = descriptor_pb2.FileDescriptorSet.FromString(
+        (layout.releases_dir / "1.1.0" / "schema.binpb").read_bytes()
+    )
     proto = layout.proto_dir / "chat" / "v1" / "common.proto"
     proto.write_text(proto.read_text().replace("string avatar_url = 3;", "int64 avatar_url = 3;"))
     check = check_base(layout, "base main", base, base)

@@ -65,7 +65,10 @@ def test_a_release_records_its_image_version_and_history(first_release: RepoLayo
     }
     assert '__version__ = "1.0.0"' in first_release.version_file.read_text()
     changelog = first_release.changelog.read_text()
-    assert changelog.startswith("# Changelog\n\nEvery release of the chat schema and its `chat-sdk` wheel, newest first.\n\n## 1.0.0 (2026-11-25)\n")
+    assert changelog.startswith(
+        "# Changelog\n\nEvery release of the chat schema and its `chat-sdk` wheel, newest first.\n\n"
+        "## 1.0.0 (2026-11-25)\n"
+    )
     assert "- `chat.v1.MessageService`: GetMessage, " in changelog
 
 
@@ -98,7 +101,12 @@ def _release(version: str) -> Release:
             Bump.MINOR,
             "the changes since 1.0.0 require a minor bump: release 1.1.0, not 1.0.1",
         ),
-        ("1.1.0", "1.0.0", Bump.MAJOR, "the changes since 1.0.0 require a major bump: release 2.0.0, not 1.1.0"),
+        (
+            "1.1.0",
+            "1.0.0",
+            Bump.MAJOR,
+            "the changes since 1.0.0 require a major bump: release 2.0.0, not 1.1.0",
+        ),
     ],
 )
 def test_the_version_must_be_the_bump_the_changes_require(
@@ -114,7 +122,9 @@ def test_the_version_must_be_the_bump_the_changes_require(
 
 
 def _change(kind: str, *, wire: bool = False, json: bool = False, source: bool = False) -> Change:
-    return Change(f"chat.v1.{kind}", kind, "chat/v1/common.proto", 1, "head", wire, json, source, f"{kind} detail")
+    return Change(
+        f"chat.v1.{kind}", kind, "chat/v1/common.proto", 1, "head", wire, json, source, f"{kind} detail"
+    )
 
 
 def test_the_changelog_groups_changes_by_effect_in_a_fixed_order() -> None:

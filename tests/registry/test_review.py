@@ -25,7 +25,13 @@ FILE = "chat/v1/common.proto"
 
 
 def change(
-    element: str, kind: str, *, side: str = "head", wire: bool = False, json_: bool = False, source: bool = False
+    element: str,
+    kind: str,
+    *,
+    side: str = "head",
+    wire: bool = False,
+    json_: bool = False,
+    source: bool = False,
 ) -> Change:
     return Change(f"chat.v1.{element}", kind, FILE, 7, side, wire, json_, source, f"{kind.replace('_', ' ')}")  # type: ignore[arg-type]
 
@@ -146,15 +152,24 @@ def test_the_effect_is_the_strongest_one(kind: str, flags: dict[str, bool], expe
         ("User.age", "field_json_name_changed", None),
         ("User.age", "field_number_changed", None),
         ("Role.ROLE_ADMIN", "enum_value_added", "added member `chat_sdk.v1.Role.ADMIN`"),
-        ("PresenceState.PRESENCE_STATE_AWAY", "enum_value_removed", "removed member `chat_sdk.v1.PresenceState.AWAY`"),
+        (
+            "PresenceState.PRESENCE_STATE_AWAY",
+            "enum_value_removed",
+            "removed member `chat_sdk.v1.PresenceState.AWAY`",
+        ),
         ("Role", "enum_added", "added enum `chat_sdk.v1.Role`"),
         ("Role", "enum_comment_changed", None),
-        ("ChatService", "service_added", "added classes `chat_sdk.v1.ChatServiceStub` and `chat_sdk.v1.ChatServiceBase`"),
+        (
+            "ChatService",
+            "service_added",
+            "added classes `chat_sdk.v1.ChatServiceStub` and `chat_sdk.v1.ChatServiceBase`",
+        ),
         ("ChatService", "service_comment_changed", None),
         (
             "MessageService.GetMessage",
             "method_removed",
-            "removed method `chat_sdk.v1.MessageServiceStub.get_message` and `MessageServiceBase.get_message` "
+            "removed method `chat_sdk.v1.MessageServiceStub.get_message` and "
+            "`MessageServiceBase.get_message` "
             "(method removed)",
         ),
         (

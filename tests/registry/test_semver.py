@@ -30,7 +30,9 @@ def change(kind: str, *, wire: bool = False, json: bool = False, source: bool = 
         ("field_renamed_safely", {}, Bump.PATCH),
     ],
 )
-def test_each_change_needs_the_bump_of_its_strongest_effect(kind: str, effects: dict[str, bool], bump: Bump) -> None:
+def test_each_change_needs_the_bump_of_its_strongest_effect(
+    kind: str, effects: dict[str, bool], bump: Bump
+) -> None:
     assert change_bump(change(kind, **effects)) is bump
 
 
@@ -38,7 +40,10 @@ def test_a_release_needs_the_strongest_bump_of_its_changes() -> None:
     assert required_bump([]) is Bump.NONE
     assert required_bump([change("comment_changed")]) is Bump.PATCH
     assert required_bump([change("comment_changed"), change("field_added")]) is Bump.MINOR
-    assert required_bump([change("field_added"), change("x", wire=True), change("comment_changed")]) is Bump.MAJOR
+    assert (
+        required_bump([change("field_added"), change("x", wire=True), change("comment_changed")])
+        is Bump.MAJOR
+    )
 
 
 def test_bumps_are_ordered_none_patch_minor_major() -> None:
@@ -48,7 +53,9 @@ def test_bumps_are_ordered_none_patch_minor_major() -> None:
     assert Bump.highest([]) is Bump.NONE
 
 
-@pytest.mark.parametrize("version", ["1.0", "1.0.0.0", "v1.0.0", "01.0.0", "1.02.0", "1.0.0-rc1", "", "a.b.c"])
+@pytest.mark.parametrize(
+    "version", ["1.0", "1.0.0.0", "v1.0.0", "01.0.0", "1.02.0", "1.0.0-rc1", "", "a.b.c"]
+)
 def test_only_plain_x_y_z_versions_are_accepted(version: str) -> None:
     with pytest.raises(ValueError, match=r"^not a X\.Y\.Z version: "):
         parse_version(version)
@@ -80,5 +87,5 @@ def test_between_releases_the_sdk_is_a_dev_version_of_the_next_one() -> None:
     assert dev_version("1.0.0", Bump.MAJOR) == "2.0.0.dev0"
     assert dev_version("1.0.0", Bump.PATCH) == "1.0.1.dev0"
     assert dev_version("1.0.0", Bump.NONE) == "1.0.0"
-    with pytest.raises(ValueError, match="not a X.Y.Z version"):
+    with pytest.raises(ValueError, match=r"not a X\.Y\.Z version"):
         dev_version("one", Bump.NONE)

@@ -34,47 +34,57 @@ def comment_problems(image: descriptor_pb2.FileDescriptorSet) -> list[str]:
     """Every element of a chat.* file whose leading comment breaks a rule, as ``file: kind name: why``."""
     problems: list[str] = []
     for file in image.file:
-        if not file.package.startswith("chat."):
-            continue
-        comments = {tuple(loc.path): loc.leading_comments for loc in file.source_code_info.location}
-
-        def check(path: list[int], kind: str, name: str, *, field: bool = False) -> None:
-            text = " ".join(comments.get(tuple(path), "").split())
-            where = f"{file.name}: {kind} {name}"
-            if not text:
-                problems.append(f"{where}: no leading comment")
-                return
-            if not re.match(re.escape(name) + r"(?![\w])", text):
-                problems.append(f"{where}: the first sentence does not start with {name!r}")
-            labels = [label for label in LABELS if label in text]
-            if field and len(labels) != 1:
-                problems.append(f"{where}: needs exactly one of {', '.join(LABELS)} (has {labels or 'none'})")
-
-        def message(proto: descriptor_pb2.DescriptorProto, path: list[int]) -> None:
-            if proto.options.map_entry:
-                return  # written by the compiler for a map field: nothing to comment
-            check(path, "message", proto.name)
-            for i, item in enumerate(proto.field):
-                check([*path, MESSAGE_FIELD, i], "field", item.name, field=True)
-            for i, nested in enumerate(proto.nested_type):
-                message(nested, [*path, MESSAGE_NESTED, i])
-            for i, nested_enum in enumerate(proto.enum_type):
-                enum(nested_enum, [*path, MESSAGE_ENUM, i])
-
-        def enum(proto: descriptor_pb2.EnumDescriptorProto, path: list[int]) -> None:
-            check(path, "enum", proto.name)
-            for i, value in enumerate(proto.value):
-                check([*path, ENUM_VALUE, i], "enum value", value.name)
-
-        for i, item in enumerate(file.message_type):
-            message(item, [FILE_MESSAGE, i])
-        for i, item_enum in enumerate(file.enum_type):
-            enum(item_enum, [FILE_ENUM, i])
-        for i, service in enumerate(file.service):
-            check([FILE_SERVICE, i], "service", service.name)
-            for j, method in enumerate(service.method):
-                check([FILE_SERVICE, i, SERVICE_METHOD, j], "rpc", method.name)
+        if file.package.startswith("chat."):
+            problems += _FileComments(file).problems()
     return problems
+
+
+class _FileComments:
+    """The comment rules applied to one file's elements, in declaration order."""
+
+    def __init__(self, file: descriptor_pb2.FileDescriptorProto) -> None:
+        self.file = file
+        self.comments = {tuple(loc.path): loc.leading_comments for loc in file.source_code_info.location}
+        self.found: list[str] = []
+
+    def problems(self) -> list[str]:
+        for i, message in enumerate(self.file.message_type):
+            self.message(message, [FILE_MESSAGE, i])
+        for i, enum in enumerate(self.file.enum_type):
+            self.enum(enum, [FILE_ENUM, i])
+        for i, service in enumerate(self.file.service):
+            self.check([FILE_SERVICE, i], "service", service.name)
+            for j, method in enumerate(service.method):
+                self.check([FILE_SERVICE, i, SERVICE_METHOD, j], "rpc", method.name)
+        return self.found
+
+    def check(self, path: list[int], kind: str, name: str, *, field: bool = False) -> None:
+        text = " ".join(self.comments.get(tuple(path), "").split())
+        where = f"{self.file.name}: {kind} {name}"
+        if not text:
+            self.found.append(f"{where}: no leading comment")
+            return
+        if not re.match(re.escape(name) + r"(?![\w])", text):
+            self.found.append(f"{where}: the first sentence does not start with {name!r}")
+        labels = [label for label in LABELS if label in text]
+        if field and len(labels) != 1:
+            self.found.append(f"{where}: needs exactly one of {', '.join(LABELS)} (has {labels or 'none'})")
+
+    def message(self, proto: descriptor_pb2.DescriptorProto, path: list[int]) -> None:
+        if proto.options.map_entry:
+            return  # written by the compiler for a map field: nothing to comment
+        self.check(path, "message", proto.name)
+        for i, field in enumerate(proto.field):
+            self.check([*path, MESSAGE_FIELD, i], "field", field.name, field=True)
+        for i, nested in enumerate(proto.nested_type):
+            self.message(nested, [*path, MESSAGE_NESTED, i])
+        for i, enum in enumerate(proto.enum_type):
+            self.enum(enum, [*path, MESSAGE_ENUM, i])
+
+    def enum(self, proto: descriptor_pb2.EnumDescriptorProto, path: list[int]) -> None:
+        self.check(path, "enum", proto.name)
+        for i, value in enumerate(proto.value):
+            self.check([*path, ENUM_VALUE, i], "enum value", value.name)
 
 
 def test_every_element_follows_the_comment_rules(repo: RepoLayout, tmp_path: Path) -> None:
@@ -99,7 +109,10 @@ def test_the_rules_catch_a_missing_comment_a_wrong_name_and_a_missing_or_second_
         text = text.replace(old, new, 1)
     proto.write_text(text)
     problems = comment_problems(build_image(scratch_repo, tmp_path))
-    assert "chat/v1/common.proto: field avatar_url: needs exactly one of Required., Optional., Output only. (has ['Optional.', 'Output only.'])" in problems
+    assert (
+        "chat/v1/common.proto: field avatar_url: needs exactly one of Required., Optional., Output only. "
+        "(has ['Optional.', 'Output only.'])" in problems
+    )
     assert "chat/v1/common.proto: message User: the first sentence does not start with 'User'" in problems
     assert len(problems) == 2, problems
 

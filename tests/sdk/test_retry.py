@@ -128,15 +128,15 @@ def test_a_retryable_status_chosen_by_the_policy_is_retried() -> None:
             raise GRPCError(statuses.pop())
         return "done"
 
-    policy = RetryPolicy(initial_backoff=0.001, max_backoff=0.001, retryable=frozenset({Status.RESOURCE_EXHAUSTED}))
+    policy = RetryPolicy(
+        initial_backoff=0.001, max_backoff=0.001, retryable=frozenset({Status.RESOURCE_EXHAUSTED})
+    )
     assert asyncio.run(call_with_retry(busy, timeout=30, policy=policy)) == "done"
     assert RetryPolicy().retryable == frozenset({Status.UNAVAILABLE})
 
 
 def test_the_default_policy_is_four_attempts_with_capped_doubling_backoff() -> None:
-    assert RetryPolicy() == RetryPolicy(
-        max_attempts=4, initial_backoff=0.1, max_backoff=2.0, multiplier=2.0
-    )
+    assert RetryPolicy() == RetryPolicy(max_attempts=4, initial_backoff=0.1, max_backoff=2.0, multiplier=2.0)
 
 
 @pytest.mark.parametrize(("attempt", "ceiling"), [(1, 0.1), (2, 0.2), (3, 0.4), (5, 1.6), (6, 2.0), (9, 2.0)])
@@ -169,7 +169,11 @@ def test_read_only_rpcs_are_retry_safe_and_writes_are_not() -> None:
     ],
 )
 def test_a_nonsensical_policy_is_refused(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match=r"^(max_attempts must be at least 1|need 0 <= initial_backoff <= max_backoff and multiplier >= 1)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^(max_attempts must be at least 1"
+        r"|need 0 <= initial_backoff <= max_backoff and multiplier >= 1)$",
+    ):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
 
 

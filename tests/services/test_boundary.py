@@ -1,4 +1,4 @@
-"""The wire boundary: the message size limit, exactly at it and one byte over, on the default configuration."""
+"""The wire boundary: the message size limit, exactly at it and one byte over, by default."""
 
 from __future__ import annotations
 
@@ -64,7 +64,10 @@ def test_malformed_bytes_are_invalid_argument_naming_the_message() -> None:
 
 def test_the_codec_still_encodes_replies() -> None:
     reply = message_service_pb2.GetMessageResponse(message=message_service_pb2.Message(id="m-1"))
-    assert BoundedProtoCodec(1).encode(reply, message_service_pb2.GetMessageResponse) == reply.SerializeToString()
+    assert (
+        BoundedProtoCodec(1).encode(reply, message_service_pb2.GetMessageResponse)
+        == reply.SerializeToString()
+    )
 
 
 async def _call(port: int, payload: bytes) -> grpc.StatusCode:

@@ -71,7 +71,9 @@ async def test_a_new_message_reaches_everyone_in_the_room_and_a_retry_only_its_s
 
 async def test_typing_reaches_the_others_only(store: MessageStore) -> None:
     ann, bo, _ = await two_in_a_room(store)
-    await ann.apply(pb.ChatStreamRequest(typing=pb.ChatTyping(conversation_id="room", user_id="ann", typing=True)))
+    await ann.apply(
+        pb.ChatStreamRequest(typing=pb.ChatTyping(conversation_id="room", user_id="ann", typing=True))
+    )
     await ann.apply(pb.ChatStreamRequest(typing=pb.ChatTyping(conversation_id="room", user_id="ann")))
     assert heard(bo.listener) == [("typing", "ann"), ("stopped", "ann")]
     assert heard(ann.listener) == []
@@ -132,7 +134,15 @@ async def test_sending_needs_the_room_joined_as_the_author(store: MessageStore) 
         (send("a-1", "ann", content=""), "send.content"),
         (pb.ChatStreamRequest(typing=pb.ChatTyping(user_id="ann")), "typing.conversation_id"),
     ],
-    ids=["nothing", "join-no-room", "join-no-user", "leave-no-room", "send-no-key", "send-no-content", "typing-no-room"],
+    ids=[
+        "nothing",
+        "join-no-room",
+        "join-no-user",
+        "leave-no-room",
+        "send-no-key",
+        "send-no-content",
+        "typing-no-room",
+    ],
 )
 async def test_a_bad_request_names_the_chat_request_field(
     store: MessageStore, request_: pb.ChatStreamRequest, field: str
