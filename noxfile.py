@@ -48,6 +48,7 @@ PYTEST_ASYNCIO = "pytest-asyncio==1.5.0"
 INTEROP = ("grpcio==1.85.3", "grpcio-health-checking==1.85.1", "grpcio-reflection==1.85.1")
 # hatchling builds release wheels without isolation in the compatibility suite.
 TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", HYPOTHESIS, *INTEROP)
+MUTMUT = "mutmut==3.8.1"  # 3.x: runs on pytest 9 and Python 3.11
 
 nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
@@ -209,3 +210,12 @@ def security_overhead(session: nox.Session) -> None:
     """Unary throughput open vs. with JWT auth, rate limits, metrics and OTLP tracing (a benchmark)."""
     install_sdk_and_services(session)
     session.run("python", "benchmarks/security_overhead.py", *session.posargs)
+
+
+@nox.session
+def mutate(session: nox.Session) -> None:
+    """Mutation testing of the critical modules (pyproject's chat-mutation table); `-- TARGET` runs one."""
+    install_generators(session)
+    session.install(*TEST_TOOLS, MUTMUT)
+    install_sdk_and_services(session)
+    session.run("python", str(ROOT / "tests" / "mutation" / "mutate.py"), *session.posargs)

@@ -14,11 +14,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import venv
 from pathlib import Path
 
 from compat_tests.releases import RELEASES, ROOT
 from registry.buf import run_buf
+from tests.venvs import cached_venv
 
 SDK = ROOT / "sdk" / "python"
 CACHE = Path(os.environ.get("CHAT_COMPAT_CACHE", ROOT / ".nox" / "compat-cache"))
@@ -103,13 +103,7 @@ def build_release_wheel(version: str) -> Path:
     return wheel
 
 
-def release_environment(version: str, destination: Path) -> Path:
-    """A new virtual environment with only release ``version``'s SDK; returns its python."""
+def release_environment(version: str) -> Path:
+    """A venv with only release ``version``'s SDK (cached by its digest); returns its python."""
     wheel = build_release_wheel(version)
-    venv.create(destination, with_pip=True)
-    python = destination / "bin" / "python"
-    subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel), *RUNTIME],
-        check=True,
-    )
-    return python
+    return cached_venv(f"sdk-{version}", [str(wheel), *RUNTIME], files=[wheel])

@@ -92,3 +92,19 @@ def test_generate_rewrites_the_tree_to_match(scratch_repo: RepoLayout, tmp_path:
     generate(scratch_repo, into=fresh)
     image = scratch_repo.image.relative_to(scratch_repo.root)
     assert filecmp.cmp(fresh / image, scratch_repo.image, shallow=False)
+
+
+def test_a_hand_edited_sdk_version_is_drift(scratch_repo: RepoLayout) -> None:
+    # README: `generate --check` covers the SDK version file like any generated file.
+    version = scratch_repo.version_file
+    version.write_text(version.read_text().replace('__version__ = "', '__version__ = "9'))
+    assert find_drift(scratch_repo) == [Drift("sdk/python/src/chat_sdk/_version.py", DriftKind.CHANGED)]
+
+
+def test_a_missing_sdk_version_file_is_drift(scratch_repo: RepoLayout) -> None:
+    scratch_repo.version_file.unlink()
+    assert find_drift(scratch_repo) == [Drift("sdk/python/src/chat_sdk/_version.py", DriftKind.MISSING)]
+
+
+def test_drift_reads_as_its_kind_then_the_path() -> None:
+    assert str(Drift("a/b.py", DriftKind.STALE)) == "      stale  a/b.py"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -43,9 +43,10 @@ async def serving(
             events.append(event)
 
     listen(server, RecvRequest, record)
-    await server.start("127.0.0.1", 0)
-    assert isinstance(server._server, asyncio.Server)
-    port: int = server._server.sockets[0].getsockname()[1]
+    # Bind the socket here, so the port picked is known without grpclib's internals.
+    sock = socket.create_server(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    await server.start(sock=sock)
     try:
         yield port
     finally:

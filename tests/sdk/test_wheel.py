@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import venv
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from ..conftest import ROOT
+from ..venvs import cached_venv
 
 CONSUMER = Path(__file__).parent / "consumer" / "typed_client.py"
 MYPY = "mypy==2.4.1"
@@ -34,25 +34,9 @@ def sdk_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fresh_venv(sdk_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new virtual environment with the wheel (and its typing extra) and mypy, nothing else."""
-    env_dir = tmp_path_factory.mktemp("consumer-venv")
-    venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
-    subprocess.run(
-        [
-            python,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            f"{sdk_wheel}[typing]",
-            MYPY,
-        ],
-        check=True,
-    )
-    return python
+def fresh_venv(sdk_wheel: Path) -> Path:
+    """A virtual environment with only the wheel (and its typing extra) and mypy (cached by their digest)."""
+    return cached_venv("sdk-consumer", [f"{sdk_wheel}[typing]", MYPY], files=[sdk_wheel])
 
 
 def _run(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
