@@ -46,6 +46,9 @@ PYTEST_ASYNCIO = "pytest-asyncio==1.5.0"
 INTEROP = ("grpcio==1.85.3", "grpcio-health-checking==1.85.1", "grpcio-reflection==1.85.1")
 # hatchling builds release wheels without isolation in the compatibility suite.
 TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", HYPOTHESIS, *INTEROP)
+BENCH_DIR = ROOT / "bench"
+# The benchmark's own stack: the HTTP/JSON baseline, CPU accounting, plots, the official client.
+BENCH_TOOLS = ("aiohttp==3.14.5", "psutil==7.2.2", "matplotlib==3.11.2", "tqdm==4.70.1", *INTEROP)
 
 nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
@@ -172,6 +175,8 @@ def install_sdk_and_services(session: nox.Session) -> Path:
     session.install("--force-reinstall", "--no-deps", str(wheel))
     session.install(str(SERVICES_DIR))
     session.install("--force-reinstall", "--no-deps", str(SERVICES_DIR))
+    session.install(str(BENCH_DIR))  # chat-load, which the tests run against a real server
+    session.install("--force-reinstall", "--no-deps", str(BENCH_DIR))
     return wheel
 
 
@@ -192,3 +197,15 @@ def serve(session: nox.Session) -> None:
     if not any(arg.startswith("--database") for arg in args):
         args = [*args, "--database", str(ROOT / "var" / "chat-services.db")]
     session.run("chat-services", "serve", *args)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The ADR's criteria, gRPC against the HTTP/JSON baseline: writes bench/results/<date>.md and a plot.
+
+    Flags after `--` go to `chat-bench` (`-- --quick`, `-- --mixed-seconds 10 --rounds 3`).
+    """
+    session.install(*BENCH_TOOLS)
+    install_sdk_and_services(session)
+    session.install(f"{BENCH_DIR}[bench]")
+    session.run("chat-bench", "--output", str(BENCH_DIR / "results"), *session.posargs)
