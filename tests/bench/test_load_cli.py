@@ -52,23 +52,32 @@ async def send(port: int, conversation_id: str, count: int) -> list[str]:
     """Store ``count`` messages through the SDK's `_pb2` stubs; return their IDs."""
     from chat.v1.message_service_grpc import MessageServiceStub
 
-    async with channel(port) as opened:
-        async with MessageServiceStub(opened).SendMessages.open() as stream:
-            for number in range(count):
-                new = message_service_pb2.NewMessage(
-                    conversation_id=conversation_id,
-                    author_id="u-1",
-                    content=f"m{number}",
-                    idempotency_key=f"k{number}",
-                )
-                await stream.send_message(message_service_pb2.SendMessagesRequest(message=new))
-            await stream.end()
-            reply = await stream.recv_message()
+    async with channel(port) as opened, MessageServiceStub(opened).SendMessages.open() as stream:
+        for number in range(count):
+            new = message_service_pb2.NewMessage(
+                conversation_id=conversation_id,
+                author_id="u-1",
+                content=f"m{number}",
+                idempotency_key=f"k{number}",
+            )
+            await stream.send_message(message_service_pb2.SendMessagesRequest(message=new))
+        await stream.end()
+        reply = await stream.recv_message()
     assert reply is not None
     return [message.id for message in reply.messages]
 
 
-SEND = '{"message": {"conversationId": "c-load", "authorId": "u-1", "content": "n{{.RequestNumber}}.{{.MessageNumber}}", "idempotencyKey": "{{.UUID}}"}}'
+SEND = json.dumps(
+    {
+        "message": {
+            "conversationId": "c-load",
+            "authorId": "u-1",
+            "content": "n{{.RequestNumber}}.{{.MessageNumber}}",
+            "idempotencyKey": "{{.UUID}}",
+        }
+    }
+)
+GET = "chat.v1.MessageService/GetMessage"
 
 
 async def test_unary_calls_report_every_call_ok_with_bytes_per_call(app: App) -> None:
@@ -103,7 +112,7 @@ async def test_client_streams_send_templated_messages_each_stored_once(app: App)
 
 async def test_failed_calls_show_in_the_status_histogram_and_the_exit_code(app: App) -> None:
     code, report = await load_json(
-        app.port, "--call", "chat.v1.MessageService/GetMessage", "-d", '{"messageId": "missing-{{randomString 6}}"}',
+        app.port, "--call", GET, "-d", '{"messageId": "missing-{{randomString 6}}"}',
         "-n", "20", "-c", "4",
     )  # fmt: skip
     assert code == 1
@@ -129,7 +138,7 @@ async def test_a_duration_bounds_the_run_and_paced_calls_stay_under_the_rate(app
         (["127.0.0.1:1", "--call", "chat.v1.MessageService/Nope"], "has no method 'Nope'"),
         (["127.0.0.1:1", "--call", "chat.v1.NoService/Get"], "no service"),
         (["127.0.0.1:1", "--call", "chat.v1.MessageService/GetMessage", "-d", '{"nope": 1}'], "does not fit"),
-        (["127.0.0.1:1", "--call", "chat.v1.MessageService/GetMessage", "-d", '{"messageId": "{{.Nope}}"}'], "unknown template"),
+        (["127.0.0.1:1", "--call", GET, "-d", '{"messageId": "{{.Nope}}"}'], "unknown template"),
         (["127.0.0.1:1", "--call", "chat.v1.MessageService/GetMessage", "-n", "0"], "-n must be"),
     ],
 )  # fmt: skip

@@ -161,7 +161,7 @@ async def run_load(plan: LoadPlan, progress: Progress | None = None) -> LoadResu
                 replies = await call_once(channel, call.method, requests, plan.timeout)
                 result.messages_received += replies
                 status = "OK"
-            except (GRPCError, asyncio.TimeoutError, StreamTerminatedError, ProtocolError, OSError) as error:
+            except (TimeoutError, GRPCError, StreamTerminatedError, ProtocolError, OSError) as error:
                 status = status_name(error)
             latency = time.perf_counter() - began
             result.latencies.append(latency)
