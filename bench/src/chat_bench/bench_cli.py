@@ -55,7 +55,8 @@ def _fast_codec() -> object | None:
         from chat_sdk.codec import FastCodec  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return None
-    return FastCodec()
+    codec: object = FastCodec()
+    return codec
 
 
 if __name__ == "__main__":

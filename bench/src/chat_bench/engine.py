@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
+from grpclib._typing import IProtoMessage
 from grpclib.client import Channel
 from grpclib.encoding.proto import ProtoCodec
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
@@ -86,16 +87,16 @@ class CountingCodec(ProtoCodec):
         self.sent = 0
         self.received = 0
 
-    def encode(self, message: object, message_type: object) -> bytes:
+    def encode(self, message: IProtoMessage, message_type: type[IProtoMessage]) -> bytes:
         """Serialize and count."""
-        data = super().encode(message, message_type)  # type: ignore[arg-type]
+        data = super().encode(message, message_type)
         self.sent += len(data) + _PREFIX
         return data
 
-    def decode(self, data: bytes, message_type: object) -> object:
+    def decode(self, data: bytes, message_type: type[IProtoMessage]) -> IProtoMessage:
         """Count and parse."""
         self.received += len(data) + _PREFIX
-        return super().decode(data, message_type)  # type: ignore[arg-type]
+        return super().decode(data, message_type)
 
 
 async def call_once(channel: Channel, method: Method, requests: Sequence[Message], timeout: float) -> int:

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from chat.v1 import common_pb2
@@ -131,7 +132,7 @@ def shapes(seeded: Seeded) -> list[Shape]:
         Shape(
             "ListMessages 50",
             "a page of 50 messages with authors",
-            lambda t, _i: t.list(seeded.page_conversation, 50),
+            lambda t, _i: t.page(seeded.page_conversation, 50),
             lambda s: max(10, s.calls // 4),
         ),
         Shape(
@@ -290,19 +291,13 @@ async def _rounds(results: Results, clients: dict[str, transports.Transport]) ->
         for shape in results.shapes:
             for name in order:
                 client = clients[name]
-                measured = await latencies(
-                    lambda i, c=client, s=shape: s.call(c, i),
-                    shape.per_round(results.settings),
-                    1,  # type: ignore[misc]
-                )
+                measured = await latencies(partial(shape.call, client), shape.per_round(results.settings), 1)
                 results.latencies.setdefault((shape.name, name), []).append(measured)
         for name in order:
             client = clients[name]
             started = time.perf_counter()
             measured = await latencies(
-                lambda i, c=client: results.shapes[0].call(c, i),
-                results.settings.c50_calls,
-                50,  # type: ignore[misc]
+                partial(results.shapes[0].call, client), results.settings.c50_calls, 50
             )
             elapsed = time.perf_counter() - started
             results.c50.setdefault(name, []).append(
@@ -346,12 +341,16 @@ async def _server_cpu(results: Results, servers: dict[str, ServerProcess], seede
         for _ in range(results.settings.rounds):
             for name, client in clients.items():
                 before = targets[name].cpu_seconds()
-                await latencies(lambda _i, c=client: c.get(seeded.small_id), results.settings.cpu_calls, 50)  # type: ignore[misc]
+                await latencies(partial(_get, client, seeded.small_id), results.settings.cpu_calls, 50)
                 spent = targets[name].cpu_seconds() - before
                 results.cpu_per_call.setdefault(name, []).append(spent / results.settings.cpu_calls)
     finally:
         for client in clients.values():
             await client.close()
+
+
+async def _get(client: transports.Transport, message_id: str, _number: int) -> None:
+    await client.get(message_id)
 
 
 async def _mixed(settings: Settings, port: int, seeded: Seeded) -> LoadResult:

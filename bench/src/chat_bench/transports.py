@@ -36,7 +36,7 @@ class Transport(Protocol):
     async def get(self, message_id: str) -> None:
         """GetMessage with the author and files."""
 
-    async def list(self, conversation_id: str, page_size: int) -> int:
+    async def page(self, conversation_id: str, page_size: int) -> int:
         """ListMessages: one page; returns its length."""
 
     async def send(self, conversation_id: str, contents: list[str], key: str) -> None:
@@ -81,7 +81,7 @@ class DataclassTransport:
             dc.GetMessageRequest(message_id=message_id, include_user=True, include_files=True)
         )
 
-    async def list(self, conversation_id: str, page_size: int) -> int:
+    async def page(self, conversation_id: str, page_size: int) -> int:
         reply = await self.messages.list_messages(
             dc.ListMessagesRequest(
                 conversation_id=conversation_id, page=dc.PageRequest(page_size=page_size), include_user=True
@@ -135,7 +135,7 @@ class Pb2Transport:
         request = pb.GetMessageRequest(message_id=message_id, include_user=True, include_files=True)
         await self.messages.GetMessage(request, timeout=TIMEOUT)
 
-    async def list(self, conversation_id: str, page_size: int) -> int:
+    async def page(self, conversation_id: str, page_size: int) -> int:
         request = pb.ListMessagesRequest(conversation_id=conversation_id, include_user=True)
         request.page.page_size = page_size
         reply = await self.messages.ListMessages(request, timeout=TIMEOUT)
@@ -206,7 +206,7 @@ class GrpcioTransport:
         request = pb.GetMessageRequest(message_id=message_id, include_user=True, include_files=True)
         await self._get(request, timeout=TIMEOUT)
 
-    async def list(self, conversation_id: str, page_size: int) -> int:
+    async def page(self, conversation_id: str, page_size: int) -> int:
         request = pb.ListMessagesRequest(conversation_id=conversation_id, include_user=True)
         request.page.page_size = page_size
         reply = await self._list(request, timeout=TIMEOUT)
@@ -270,7 +270,7 @@ class HttpJsonTransport:
         body = {"messageId": message_id, "includeUser": True, "includeFiles": True}
         await self._call("/chat.v1.MessageService/GetMessage", body, pb.GetMessageResponse)
 
-    async def list(self, conversation_id: str, page_size: int) -> int:
+    async def page(self, conversation_id: str, page_size: int) -> int:
         body = {"conversationId": conversation_id, "page": {"pageSize": page_size}, "includeUser": True}
         reply = await self._call("/chat.v1.MessageService/ListMessages", body, pb.ListMessagesResponse)
         assert isinstance(reply, pb.ListMessagesResponse)
