@@ -49,6 +49,9 @@ INTEROP = ("grpcio==1.85.3", "grpcio-health-checking==1.85.1", "grpcio-reflectio
 # hatchling builds release wheels without isolation in the compatibility suite.
 TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", HYPOTHESIS, *INTEROP)
 MUTMUT = "mutmut==3.8.1"  # 3.x: runs on pytest 9 and Python 3.11
+BENCH_DIR = ROOT / "bench"
+# The benchmark's own stack: the HTTP/JSON baseline, CPU accounting, plots, the official client.
+BENCH_TOOLS = ("aiohttp==3.14.5", "psutil==7.2.2", "matplotlib==3.11.2", "tqdm==4.70.1", *INTEROP)
 
 nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
@@ -175,6 +178,8 @@ def install_sdk_and_services(session: nox.Session) -> Path:
     session.install("--force-reinstall", "--no-deps", str(wheel))
     session.install(str(SERVICES_DIR))
     session.install("--force-reinstall", "--no-deps", str(SERVICES_DIR))
+    session.install(str(BENCH_DIR))  # chat-load, which the tests run against a real server
+    session.install("--force-reinstall", "--no-deps", str(BENCH_DIR))
     return wheel
 
 
@@ -219,3 +224,15 @@ def mutate(session: nox.Session) -> None:
     session.install(*TEST_TOOLS, MUTMUT)
     install_sdk_and_services(session)
     session.run("python", str(ROOT / "tests" / "mutation" / "mutate.py"), *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The ADR's criteria, gRPC against the HTTP/JSON baseline: writes bench/results/<date>.md and a plot.
+
+    Flags after `--` go to `chat-bench` (`-- --quick`, `-- --mixed-seconds 10 --rounds 3`).
+    """
+    session.install(*BENCH_TOOLS)
+    install_sdk_and_services(session)
+    session.install(f"{BENCH_DIR}[bench]")
+    session.run("chat-bench", "--output", str(BENCH_DIR / "results"), *session.posargs)
