@@ -15,6 +15,7 @@ import nox
 ROOT = Path(__file__).parent
 SDK_DIR = ROOT / "sdk" / "python"
 SERVICES_DIR = ROOT / "services"
+GATEWAY_DIR = ROOT / "gateway"
 DIST_DIR = ROOT / "dist"
 
 # Tools that generate or judge code are pinned: another version writes other code.
@@ -46,6 +47,9 @@ PYTEST_ASYNCIO = "pytest-asyncio==1.5.0"
 INTEROP = ("grpcio==1.85.3", "grpcio-health-checking==1.85.1", "grpcio-reflection==1.85.1")
 # hatchling builds release wheels without isolation in the compatibility suite.
 TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", HYPOTHESIS, *INTEROP)
+# The gateway's tests: an HTTP, SSE and WebSocket client, and a browser driver that
+# runs the system Chromium (never a browser it downloads itself).
+GATEWAY_TEST_TOOLS = ("httpx==0.28.1", "httpx-sse==0.4.3", "playwright==1.65.2")
 
 nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
@@ -92,7 +96,8 @@ def run_lint(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Lint the schema (buf lint, buf format) and the Python code (ruff, mypy --strict)."""
-    session.install(BUF, *LINTERS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT))
+    session.install(BUF, *LINTERS, *GATEWAY_TEST_TOOLS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT))
+    session.install("-e", str(GATEWAY_DIR))
     run_lint(session)
 
 
@@ -159,7 +164,8 @@ def check(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Build the SDK wheel, install it (never the source tree), and run every test, compat_tests included."""
     install_generators(session)
-    session.install(*TEST_TOOLS)
+    session.install(*TEST_TOOLS, *GATEWAY_TEST_TOOLS)
+    ensure_chromium(session)
     wheel = install_sdk_and_services(session)
     session.run("pytest", *session.posargs, env={"CHAT_SDK_WHEEL": str(wheel)})
 
@@ -172,6 +178,8 @@ def install_sdk_and_services(session: nox.Session) -> Path:
     session.install("--force-reinstall", "--no-deps", str(wheel))
     session.install(str(SERVICES_DIR))
     session.install("--force-reinstall", "--no-deps", str(SERVICES_DIR))
+    session.install(str(GATEWAY_DIR))
+    session.install("--force-reinstall", "--no-deps", str(GATEWAY_DIR))
     return wheel
 
 
@@ -192,3 +200,27 @@ def serve(session: nox.Session) -> None:
     if not any(arg.startswith("--database") for arg in args):
         args = [*args, "--database", str(ROOT / "var" / "chat-services.db")]
     session.run("chat-services", "serve", *args)
+
+
+def ensure_chromium(session: nox.Session) -> None:
+    """Install Debian's Chromium (`apt-get install -y chromium`, as root) when it is missing."""
+    if shutil.which("chromium"):
+        return
+    session.run("apt-get", "update", "-qq", external=True)
+    session.run("apt-get", "install", "-y", "-qq", "chromium", external=True, env={"DEBIAN_FRONTEND": "noninteractive"})
+
+
+@nox.session
+def gateway(session: nox.Session) -> None:
+    """The REST/GraphQL gateway on 127.0.0.1:8080 in front of chat-services at 127.0.0.1:50051.
+
+    `-- --with-services` also starts chat-services (SQLite in var/) for development;
+    other flags go to `chat-gateway serve` (`-- --port 9000 --cors-origin http://localhost:3000`).
+    """
+    install_sdk_and_services(session)
+    args = list(session.posargs)
+    if "--with-services" in args:
+        args.remove("--with-services")
+        session.run("python", "-m", "chat_gateway.dev", *args)
+    else:
+        session.run("chat-gateway", "serve", *args)
