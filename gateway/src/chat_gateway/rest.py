@@ -182,7 +182,7 @@ async def _pump_requests(rpc: Rpc, stream: UpstreamStream, websocket: WebSocket)
     while True:
         text = await websocket.receive_text()
         try:
-            message = build_request(rpc, {}, (), parse_body(text.encode()))
+            message = build_request(rpc, {}, (), parse_body(text.encode()), body_rule="*")
         except BadRequest as error:
             await _send_error(websocket, error)
             continue

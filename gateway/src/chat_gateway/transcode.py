@@ -52,23 +52,31 @@ def parse_ndjson(raw: bytes) -> list[Any]:
 
 
 def build_request(
-    rpc: Rpc, path_params: Mapping[str, str], query: Iterable[tuple[str, str]], body: Any, *, index: int | None = None
+    rpc: Rpc,
+    path_params: Mapping[str, str],
+    query: Iterable[tuple[str, str]],
+    body: Any,
+    *,
+    index: int | None = None,
+    body_rule: str | None = None,
 ) -> Message:
     """The request message of ``rpc`` from its path variables, query parameters and JSON body.
 
-    ``index`` names the element of a client-streaming array in error messages.
+    ``index`` names the element of a client-streaming array in error messages;
+    ``body_rule`` overrides the route's ``body`` (a WebSocket frame is a whole request).
     """
     where = "" if index is None else f"[{index}]"
+    rule = rpc.body if body_rule is None else body_rule
     document: dict[str, Any]
-    if rpc.body == "*":
+    if rule == "*":
         if not isinstance(body, dict):
             raise BadRequest(where, "the body must be a JSON object")
         document = dict(body)
-    elif rpc.body:
-        document = {_json_name(rpc.request.DESCRIPTOR, rpc.body): body}
+    elif rule:
+        document = {_json_name(rpc.request.DESCRIPTOR, rule): body}
     else:
         document = {}
-    if rpc.body != "*":
+    if rule != "*":
         _merge_query(document, rpc, query)
     elif any(True for _ in query):
         raise BadRequest("", "this route takes every field in the body, none in the query")
