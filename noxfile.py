@@ -15,6 +15,7 @@ import nox
 ROOT = Path(__file__).parent
 SDK_DIR = ROOT / "sdk" / "python"
 SERVICES_DIR = ROOT / "services"
+GATEWAY_DIR = ROOT / "gateway"
 DIST_DIR = ROOT / "dist"
 # The SDK distribution is chatplatform-schema-sdk (PyPI's chat-sdk is somebody else's).
 SDK_WHEEL_PREFIX = "chatplatform_schema_sdk"
@@ -52,6 +53,9 @@ MUTMUT = "mutmut==3.8.1"  # 3.x: runs on pytest 9 and Python 3.11
 BENCH_DIR = ROOT / "bench"
 # The benchmark's own stack: the HTTP/JSON baseline, CPU accounting, plots, the official client.
 BENCH_TOOLS = ("aiohttp==3.14.5", "psutil==7.2.2", "matplotlib==3.11.2", "tqdm==4.70.1", *INTEROP)
+# The gateway's tests: an HTTP, SSE and WebSocket client, and a browser driver that
+# runs the system Chromium (never a browser it downloads itself).
+GATEWAY_TEST_TOOLS = ("httpx==0.28.1", "httpx-sse==0.4.3", "playwright==1.65.2")
 
 nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
@@ -98,7 +102,8 @@ def run_lint(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Lint the schema (buf lint, buf format) and the Python code (ruff, mypy --strict)."""
-    session.install(BUF, *LINTERS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT))
+    session.install(BUF, *LINTERS, *GATEWAY_TEST_TOOLS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT))
+    session.install("-e", str(GATEWAY_DIR))
     run_lint(session)
 
 
@@ -165,7 +170,8 @@ def check(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Build the SDK wheel, install it (never the source tree), and run every test, compat_tests included."""
     install_generators(session)
-    session.install(*TEST_TOOLS)
+    session.install(*TEST_TOOLS, *GATEWAY_TEST_TOOLS)
+    ensure_chromium(session)
     wheel = install_sdk_and_services(session)
     session.run("pytest", *session.posargs, env={"CHAT_SDK_WHEEL": str(wheel)})
 
@@ -180,6 +186,8 @@ def install_sdk_and_services(session: nox.Session) -> Path:
     session.install("--force-reinstall", "--no-deps", str(SERVICES_DIR))
     session.install(str(BENCH_DIR))  # chat-load, which the tests run against a real server
     session.install("--force-reinstall", "--no-deps", str(BENCH_DIR))
+    session.install(str(GATEWAY_DIR))
+    session.install("--force-reinstall", "--no-deps", str(GATEWAY_DIR))
     return wheel
 
 
@@ -236,3 +244,28 @@ def bench(session: nox.Session) -> None:
     install_sdk_and_services(session)
     session.install(f"{BENCH_DIR}[bench]")
     session.run("chat-bench", "--output", str(BENCH_DIR / "results"), *session.posargs)
+
+
+@nox.session
+def ensure_chromium(session: nox.Session) -> None:
+    """Install Debian's Chromium (`apt-get install -y chromium`, as root) when it is missing."""
+    if shutil.which("chromium"):
+        return
+    session.run("apt-get", "update", "-qq", external=True)
+    session.run("apt-get", "install", "-y", "-qq", "chromium", external=True, env={"DEBIAN_FRONTEND": "noninteractive"})
+
+
+@nox.session
+def gateway(session: nox.Session) -> None:
+    """The REST/GraphQL gateway on 127.0.0.1:8080 in front of chat-services at 127.0.0.1:50051.
+
+    `-- --with-services` also starts chat-services (SQLite in var/) for development;
+    other flags go to `chat-gateway serve` (`-- --port 9000 --cors-origin http://localhost:3000`).
+    """
+    install_sdk_and_services(session)
+    args = list(session.posargs)
+    if "--with-services" in args:
+        args.remove("--with-services")
+        session.run("python", "-m", "chat_gateway.dev", *args)
+    else:
+        session.run("chat-gateway", "serve", *args)
