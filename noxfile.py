@@ -7,6 +7,8 @@ their virtual environments, so a second run is fast.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -16,6 +18,8 @@ ROOT = Path(__file__).parent
 SDK_DIR = ROOT / "sdk" / "python"
 SERVICES_DIR = ROOT / "services"
 DIST_DIR = ROOT / "dist"
+TS_DIR = ROOT / "sdk" / "typescript"
+NODE_BIN = TS_DIR / "node_modules" / ".bin"
 
 # Tools that generate or judge code are pinned: another version writes other code.
 BUF = "buf-bin==1.75.0"
@@ -46,6 +50,9 @@ PYTEST_ASYNCIO = "pytest-asyncio==1.5.0"
 INTEROP = ("grpcio==1.85.3", "grpcio-health-checking==1.85.1", "grpcio-reflection==1.85.1")
 # hatchling builds release wheels without isolation in the compatibility suite.
 TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", HYPOTHESIS, *INTEROP)
+# npm packages (protoc-gen-es, @bufbuild/protobuf, connect, typescript) are pinned
+# exactly in sdk/typescript/package.json and locked by its package-lock.json.
+NPM_CI = ("npm", "ci", "--prefix", str(TS_DIR), "--ignore-scripts", "--no-audit", "--no-fund")
 
 nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
@@ -60,6 +67,7 @@ def install_generators(session: nox.Session) -> None:
     """Install the tooling and every code generator plugin buf.gen.yaml names."""
     session.install(*GENERATORS)
     install_tooling(session)
+    install_node_modules(session)
 
 
 def base_args(posargs: list[str]) -> list[str]:
@@ -73,7 +81,9 @@ def base_args(posargs: list[str]) -> list[str]:
 def build_sdk(session: nox.Session) -> Path:
     """Build the SDK wheel and sdist into dist/ and return the wheel's path."""
     session.install(BUILD)
-    shutil.rmtree(DIST_DIR, ignore_errors=True)
+    # Only the previous packages go: other reports in dist/ (schema-review.md) stay.
+    for old in (*DIST_DIR.glob("*.whl"), *DIST_DIR.glob("*.tar.gz")):
+        old.unlink()
     session.run("python", "-m", "build", "--outdir", str(DIST_DIR), str(SDK_DIR), silent=True)
     (wheel,) = DIST_DIR.glob("chat_sdk-*.whl")
     (sdist,) = DIST_DIR.glob("chat_sdk-*.tar.gz")
@@ -105,8 +115,10 @@ def generate(session: nox.Session) -> None:
 
 @nox.session
 def build(session: nox.Session) -> None:
-    """Build the chat-sdk wheel and sdist into dist/."""
+    """Build the Python SDK's wheel and sdist and the TypeScript package's tarball into dist/."""
     build_sdk(session)
+    install_node_modules(session)
+    pack_typescript(session)
 
 
 @nox.session
@@ -161,6 +173,7 @@ def tests(session: nox.Session) -> None:
     install_generators(session)
     session.install(*TEST_TOOLS)
     wheel = install_sdk_and_services(session)
+    build_typescript(session)
     session.run("pytest", *session.posargs, env={"CHAT_SDK_WHEEL": str(wheel)})
 
 
@@ -181,6 +194,7 @@ def compat(session: nox.Session) -> None:
     install_generators(session)
     session.install(*TEST_TOOLS)
     wheel = install_sdk_and_services(session)
+    build_typescript(session)
     session.run("pytest", "compat_tests", *session.posargs, env={"CHAT_SDK_WHEEL": str(wheel)})
 
 
@@ -192,3 +206,34 @@ def serve(session: nox.Session) -> None:
     if not any(arg.startswith("--database") for arg in args):
         args = [*args, "--database", str(ROOT / "var" / "chat-services.db")]
     session.run("chat-services", "serve", *args)
+
+
+def install_node_modules(session: nox.Session) -> None:
+    """`npm ci` sdk/typescript's locked packages (again only when the lock file changes); put their tools on PATH.
+
+    buf.gen.yaml names protoc-gen-es as a local plugin found on PATH, like the Python plugins.
+    """
+    modules = TS_DIR / "node_modules"
+    stamp = modules / ".package-lock.sha256"
+    digest = hashlib.sha256((TS_DIR / "package-lock.json").read_bytes()).hexdigest()
+    if not stamp.is_file() or stamp.read_text() != digest:
+        session.run(*NPM_CI, external=True, silent=True)
+        stamp.write_text(digest)
+    session.env["PATH"] = os.pathsep.join([str(NODE_BIN), os.environ.get("PATH", "")])
+
+
+def build_typescript(session: nox.Session) -> None:
+    """Compile the TypeScript package with `tsc` (incremental: unchanged sources cost little)."""
+    session.run(str(NODE_BIN / "tsc"), "-p", str(TS_DIR / "tsconfig.json"), external=True)
+
+
+def pack_typescript(session: nox.Session) -> Path:
+    """Build the TypeScript package and `npm pack` it into dist/, beside the wheel; return the tarball."""
+    build_typescript(session)
+    for old in DIST_DIR.glob("*.tgz"):
+        old.unlink()
+    DIST_DIR.mkdir(exist_ok=True)
+    session.run("npm", "pack", str(TS_DIR), "--pack-destination", str(DIST_DIR), external=True, silent=True)
+    (tarball,) = DIST_DIR.glob("*.tgz")
+    session.log(f"packed {tarball.relative_to(ROOT)}")
+    return tarball
