@@ -19,6 +19,7 @@ COLUMNS = (
     "targets agree",
     "old client, new server",
     "new client, old server",
+    "TypeScript",
 )
 _results: dict[tuple[str, str], list[bool]] = {}
 
