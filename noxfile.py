@@ -35,10 +35,10 @@ GENERATORS = (
 PYTEST = "pytest==9.2.0"
 # mypy reads the tests too, so it needs pytest and nox beside the type stubs.
 HYPOTHESIS = "hypothesis==6.170.17"
+MYPY = ("mypy==2.4.1", "types-protobuf==7.35.1.20260906")
 LINTERS = (
     RUFF,
-    "mypy==2.4.1",
-    "types-protobuf==7.35.1.20260906",
+    *MYPY,
     "nox",
     PYTEST,
     "pytest-asyncio==1.5.0",
@@ -171,9 +171,10 @@ def check(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Build the SDK wheel, install it (never the source tree), and run every test, compat_tests included."""
     install_generators(session)
-    session.install(*TEST_TOOLS)
+    session.install(*TEST_TOOLS, *MYPY)  # mypy: the README snippets are type-checked
     wheel = install_sdk_and_services(session)
     build_typescript(session)
+    ensure_chromium(session)  # the API reference is opened in headless Chromium
     session.run("pytest", *session.posargs, env={"CHAT_SDK_WHEEL": str(wheel)})
 
 
@@ -200,16 +201,27 @@ def compat(session: nox.Session) -> None:
 
 @nox.session
 def serve(session: nox.Session) -> None:
-    """Serve every chat.v1 service on 127.0.0.1:50051 (SQLite in var/); flags after `--`."""
-    install_sdk_and_services(session)
+    """Serve every chat.v1 service on 127.0.0.1:50051 (SQLite in var/); flags after `--`.
+
+    Builds and installs the packages only when their sources changed, then replaces this
+    process with `chat-services`: SIGTERM and Ctrl-C reach the server itself, which drains
+    and exits, instead of killing nox and orphaning a server that keeps the port.
+    """
+    stamp = Path(session.bin).parent / ".installed-sources.sha256"
+    digest = sources_digest(SDK_DIR, SERVICES_DIR)
+    if not stamp.is_file() or stamp.read_text() != digest:
+        install_sdk_and_services(session)
+        stamp.write_text(digest)
     args = session.posargs or ["--port", "50051"]
     if not any(arg.startswith("--database") for arg in args):
         args = [*args, "--database", str(ROOT / "var" / "chat-services.db")]
-    session.run("chat-services", "serve", *args)
+    program = str(Path(session.bin) / "chat-services")
+    session.log(f"exec {program} serve {' '.join(args)}")
+    os.execv(program, [program, "serve", *args])
 
 
 def install_node_modules(session: nox.Session) -> None:
-    """`npm ci` sdk/typescript's locked packages (again only when the lock file changes); put their tools on PATH.
+    """`npm ci` sdk/typescript's locked packages (again only when the lock changes); put their tools on PATH.
 
     buf.gen.yaml names protoc-gen-es as a local plugin found on PATH, like the Python plugins.
     """
@@ -237,3 +249,50 @@ def pack_typescript(session: nox.Session) -> Path:
     (tarball,) = DIST_DIR.glob("*.tgz")
     session.log(f"packed {tarball.relative_to(ROOT)}")
     return tarball
+
+
+def ensure_chromium(session: nox.Session) -> str:
+    """Return Debian's headless Chromium, installing it with apt-get (as root, like CI) when missing."""
+    found = shutil.which("chromium")
+    if found is None:
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run(
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "chromium",
+            external=True,
+            env={"DEBIAN_FRONTEND": "noninteractive"},
+        )
+        found = shutil.which("chromium")
+    if found is None:
+        session.error("chromium is still missing after apt-get install")
+    return found
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Render the API reference (each release and the working tree) into dist/docs/; test it in Chromium."""
+    session.install(PYTEST, PYTEST_ASYNCIO)
+    install_tooling(session)
+    session.run("python", "-m", "registry.docs", "--output", str(DIST_DIR / "docs"))
+    chromium = ensure_chromium(session)
+    session.run(
+        "pytest",
+        "tests/registry/test_docs.py",
+        *session.posargs,
+        env={"CHAT_DOCS_SITE": str(DIST_DIR / "docs"), "CHAT_CHROMIUM": chromium},
+    )
+
+
+def sources_digest(*directories: Path) -> str:
+    """sha256 over the name and content of every source file below ``directories`` (no caches, no builds)."""
+    skipped = {"__pycache__", ".mypy_cache", ".pytest_cache", "build", "dist", "node_modules"}
+    digest = hashlib.sha256()
+    for directory in directories:
+        for path in sorted(directory.rglob("*")):
+            parts = path.relative_to(directory).parts
+            if path.is_file() and not any(part in skipped or part.endswith(".egg-info") for part in parts):
+                digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()

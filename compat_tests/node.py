@@ -16,12 +16,16 @@ TS_DIR = Path(__file__).resolve().parent.parent / "sdk" / "typescript"
 COMPILED_TESTS = TS_DIR / "dist" / "test"
 
 
-def run_node_suite(name: str, env: dict[str, str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_node_suite(
+    name: str, env: dict[str, str], *, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run ``sdk/typescript/test/<name>.test.ts`` (compiled) with ``node --test`` and extra ``env``."""
     node = shutil.which("node")
     assert node is not None, "node (20 or later) must be on PATH"
     suite = COMPILED_TESTS / f"{name}.test.js"
-    assert suite.is_file(), f"{suite} is missing: build the TypeScript package (nox -s tests runs npm ci and tsc)"
+    assert suite.is_file(), (
+        f"{suite} is missing: build the TypeScript package (nox -s tests runs npm ci and tsc)"
+    )
     return subprocess.run(
         [node, "--test", "--test-reporter=spec", str(suite)],
         env={**os.environ, **env},
