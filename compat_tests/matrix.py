@@ -17,6 +17,7 @@ COLUMNS = (
     "targets agree",
     "old client, new server",
     "new client, old server",
+    "TypeScript",
 )
 PASS, FAIL, EMPTY = "pass", "FAIL", "-"
 

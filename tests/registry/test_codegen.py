@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import filecmp
+import json
 import subprocess
 from pathlib import Path
 
 from registry.codegen import Drift, DriftKind, find_drift, generate
 from registry.layout import RepoLayout
+from registry.npm_package import npm_version
 
 from ..conftest import copy_repo
 
@@ -68,6 +70,23 @@ def test_a_proto_edit_without_regeneration_is_drift(scratch_repo: RepoLayout) ->
     drifted = {item.path for item in find_drift(scratch_repo)}
     assert "sdk/python/pb2/chat/v1/common_pb2.py" in drifted
     assert "sdk/python/src/chat_sdk/schema.binpb" in drifted
+    assert "sdk/typescript/src/gen/chat/v1/common_pb.ts" in drifted
+
+
+def test_generation_writes_the_typescript_package_with_the_sdk_version(
+    repo: RepoLayout, tmp_path: Path
+) -> None:
+    generate(repo, into=tmp_path)
+    typescript = tmp_path / "sdk/typescript"
+    assert (typescript / "src/gen/chat/v1/message_service_pb.ts").is_file()
+    version_file = (tmp_path / "sdk/python/src/chat_sdk/_version.py").read_text()
+    python_version = version_file.rsplit("__version__ = ", 1)[1].strip().strip('"')
+    for name in ("package.json", "package-lock.json"):
+        document = json.loads((typescript / name).read_text())
+        assert document["version"] == npm_version(python_version), name
+    assert json.loads((typescript / "package-lock.json").read_text())["packages"][""][
+        "version"
+    ] == npm_version(python_version)
 
 
 def test_generated_files_git_does_not_track_are_reported(tmp_path: Path) -> None:
