@@ -227,7 +227,8 @@ class Review:
         if self.next_release is None:
             release = f"No release needed: nothing changed since {self.previous_release}; "
         elif self.previous_release:
-            release = f"Next release: **{self.next_release}** ({self.release_bump.value} since {self.previous_release}); "
+            since = f"{self.release_bump.value} since {self.previous_release}"
+            release = f"Next release: **{self.next_release}** ({since}); "
         else:
             release = f"Next release: **{self.next_release}** (the first release); "
         out.append(

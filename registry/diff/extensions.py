@@ -39,7 +39,8 @@ def walk_extensions(rec: Recorder) -> None:
     pairs, removed, added = _match(rec)
     for ext in added:
         extendee = ext.proto.extendee.removeprefix(".")
-        detail = f"extension `{ext.name}` ({ext.proto.number}, {rec.head.field_type(ext.proto)}) of `{extendee}` added"
+        shape = f"{ext.proto.number}, {rec.head.field_type(ext.proto)}"
+        detail = f"extension `{ext.name}` ({shape}) of `{extendee}` added"
         rec.add("extension_added", At(ext.name, ext.file, ext.path), "head", detail)
     for ext in removed:
         extendee = ext.proto.extendee.removeprefix(".")

@@ -59,7 +59,7 @@ def leaves(rules: Message | None, prefix: str = "") -> dict[str, object]:
                 for item in value
             )
         elif isinstance(value, Message):
-            if fd.message_type.full_name.startswith("google.protobuf."):
+            if value.DESCRIPTOR.full_name.startswith("google.protobuf."):
                 found[path] = _show(value)  # a Timestamp or Duration bound: not ranked
             else:
                 found.update(leaves(value, f"{path}."))

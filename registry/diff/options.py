@@ -88,9 +88,9 @@ def decorate(
     if isinstance(h, dpb.MethodOptions):
         compare_routes(rec, label, after, old, new)
     plain = _options(rec, label, after, old, new)
-    if not plain and not any(old.get(n) != new.get(n) for n in old.keys() | new.keys()):
-        if b.SerializeToString(deterministic=True) != h.SerializeToString(deterministic=True):
-            plain = ["custom options"]  # options no pool on either side can name
+    unnamed = b.SerializeToString(deterministic=True) != h.SerializeToString(deterministic=True)
+    if not plain and old == new and unnamed:
+        plain = ["custom options"]  # options no pool on either side can name
     if plain:
         rec.add("option_changed", after, "head", f"options of {label} changed: {', '.join(plain)}")
     if rec.base.comments(before.file, before.path) != rec.head.comments(after.file, after.path):

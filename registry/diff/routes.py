@@ -45,7 +45,7 @@ def routes(rule: object) -> list[Route]:
     if isinstance(custom, Message):
         parts = {fd.name: str(value) for fd, value in custom.ListFields()}
         found.append(Route(parts.get("kind", "").upper(), parts.get("path", ""), body, response))
-    for binding in fields.get("additional_bindings", ()):  # type: ignore[attr-defined]
+    for binding in fields.get("additional_bindings", ()):
         found += routes(binding)
     return found
 
@@ -64,7 +64,7 @@ def compare_routes(
     while old and new:
         pairs.append((old.pop(0), new.pop(0)))
     for o, n in pairs:
-        detail = f"HTTP route of {label} changed from {o} to {n}: breaking for external REST clients of the old route"
+        detail = f"HTTP route of {label} changed from {o} to {n}: breaking for external REST clients of {o}"
         rec.add("http_route_changed", at, "head", detail, old=str(o), new=str(n))
     for o in old:
         detail = f"HTTP route {o} of {label} removed: breaking for external REST clients, who get 404"

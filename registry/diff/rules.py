@@ -323,7 +323,8 @@ _TABLE: tuple[Rule, ...] = (
         "limit_tightened",
         "field, message or oneof",
         CLIENTS,
-        "a `buf.validate` rule is added or made stricter: requests that passed are refused with INVALID_ARGUMENT",
+        "a `buf.validate` rule is added or made stricter: "
+        "requests that passed are refused with INVALID_ARGUMENT",
         check="LIMIT_TIGHTENED",
     ),
     Rule(

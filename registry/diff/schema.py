@@ -78,10 +78,6 @@ class OptionReader:
         value = self.fields(options).get(f"({name})")
         return value if isinstance(value, Message) else None
 
-    def unknown(self, options: Message) -> bytes:
-        """The options' bytes, for custom options no pool can name."""
-        return options.SerializeToString(deterministic=True)
-
     def _parse(self, options: Message) -> Message:
         if not self._ok:
             return options

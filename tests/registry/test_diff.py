@@ -8,13 +8,10 @@ what ``buf build`` writes for the registry.
 from __future__ import annotations
 
 import json
-import textwrap
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from google.protobuf import descriptor_pb2 as dpb
 
 from registry.buf import run_buf
 from registry.diff import RULES, Change, diff_schemas, load_image
@@ -22,39 +19,8 @@ from registry.layout import RepoLayout
 from registry.review import Review
 from registry.semver import Bump, dev_version, next_version, parse_version, required_bump
 
+from .schemas import DEMO, Compile, proto
 from .vendored import google_api_protos, validate_proto
-
-DEMO = "demo/v1/demo.proto"
-BUF_YAML = "version: v2\nmodules:\n  - path: proto\n"
-
-Compile = Callable[[Mapping[str, str]], dpb.FileDescriptorSet]
-
-
-@pytest.fixture(scope="session")
-def compile_files(tmp_path_factory: pytest.TempPathFactory) -> Compile:
-    """Compile {path below proto/: source} with buf; each distinct input once per session."""
-    cache: dict[tuple[tuple[str, str], ...], bytes] = {}
-
-    def compile_(files: Mapping[str, str]) -> dpb.FileDescriptorSet:
-        key = tuple(sorted(files.items()))
-        if key not in cache:
-            root = tmp_path_factory.mktemp("module")
-            (root / "buf.yaml").write_text(BUF_YAML)
-            for path, text in files.items():
-                target = root / "proto" / path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text)
-            out = root / "out.binpb"
-            run_buf(["build", "--as-file-descriptor-set", "-o", str(out)], cwd=root)
-            cache[key] = out.read_bytes()
-        return dpb.FileDescriptorSet.FromString(cache[key])
-
-    return compile_
-
-
-def proto(body: str) -> str:
-    """A proto3 file of package ``demo.v1`` holding ``body`` (dedented)."""
-    return f'syntax = "proto3";\n\npackage demo.v1;\n\n{textwrap.dedent(body).strip()}\n'
 
 
 def diff(compile_files: Compile, base: str, head: str) -> list[Change]:
