@@ -134,7 +134,7 @@ def build(session: nox.Session) -> None:
 
 @nox.session
 def breaking(session: nox.Session) -> None:
-    """WIRE_JSON against each release, FILE against the base (`-- --base REF`)."""
+    """WIRE_JSON against each release, FILE and CLIENTS against the base (`-- --base REF`)."""
     install_tooling(session)
     session.run("python", "-m", "registry", "breaking", *session.posargs)
 

@@ -71,6 +71,11 @@ class RepoLayout:
         return self.root / "CHANGELOG.md"
 
     @property
+    def review_rules(self) -> Path:
+        """The review engine's rules table, generated from registry/diff/ (``python -m registry rules``)."""
+        return self.root / "docs" / "review-rules.md"
+
+    @property
     def waivers(self) -> Path:
         """Intentional breaking changes, each with a written reason."""
         return self.root / "waivers.toml"
