@@ -55,6 +55,11 @@ def test_wheel_ships_both_targets_the_image_and_type_markers(sdk_wheel: Path) ->
         "chat/v1/message_service_pb2.py",
         "chat/v1/message_service_pb2.pyi",
         "chat/v1/message_service_grpc.py",
+        # protovalidate imports buf.validate.validate_pb2 but does not ship it.
+        "buf/py.typed",
+        "buf/validate/__init__.py",
+        "buf/validate/validate_pb2.py",
+        "buf/validate/validate_pb2.pyi",
     }
     assert expected <= names
     assert not any(name.startswith("google/") for name in names), "the wheel must not ship google.*"
@@ -79,3 +84,13 @@ def test_the_real_google_protobuf_is_imported(fresh_venv: Path, tmp_path: Path) 
     result = _run(fresh_venv, "-I", "-c", script, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "site-packages"
+
+
+def test_the_vendored_validate_rules_import_from_the_wheel(fresh_venv: Path, tmp_path: Path) -> None:
+    script = (
+        "from buf.validate import validate_pb2 as v; from chat.v1 import message_service_pb2 as m;"
+        "print(v.FieldRules.DESCRIPTOR.full_name, m.DESCRIPTOR.pool is v.DESCRIPTOR.pool)"
+    )
+    result = _run(fresh_venv, "-I", "-c", script, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["buf.validate.FieldRules", "True"]
