@@ -28,6 +28,10 @@ class ServiceConfig:
     log_format: str = "text"  # or "json"
     # Hostile input: what one client may make the server hold (services/README.md, "Hostile input").
     connection_buffer_bytes: int = 4 * DEFAULT_MAX_MESSAGE_BYTES  # request bytes being read, per connection
+    # HTTP/2 flow-control windows: how much a client may send before the server reads it.
+    # Small windows keep a client from pushing megabytes the server will refuse unread.
+    stream_window_bytes: int = 256 * 1024
+    connection_window_bytes: int = 1024 * 1024
     max_connections: int = 1000
     max_concurrent_streams: int = 100  # per connection, announced in HTTP/2 SETTINGS
     handshake_timeout: float = 10.0  # seconds from TCP accept to the client's HTTP/2 SETTINGS
@@ -46,6 +50,8 @@ class ServiceConfig:
             raise ValueError(
                 "connection_buffer_bytes, max_connections and max_concurrent_streams must be >= 1"
             )
+        if not 65535 <= min(self.stream_window_bytes, self.connection_window_bytes) <= 2**31 - 1:
+            raise ValueError("HTTP/2 windows must be between 65535 and 2147483647 bytes")
         if min(self.handshake_timeout, self.idle_timeout, self.keepalive_time, self.keepalive_timeout) <= 0:
             raise ValueError("handshake, idle and keepalive timeouts must be positive")
         if self.log_format not in ("text", "json"):
@@ -64,6 +70,8 @@ _FIELDS: dict[str, tuple[type, str]] = {
     "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
     "log_format": (str, "text or json"),
     "connection_buffer_bytes": (int, "request bytes one connection may have buffered while being read"),
+    "stream_window_bytes": (int, "HTTP/2 window per stream: bytes a client may send ahead of the server"),
+    "connection_window_bytes": (int, "HTTP/2 window per connection, across its streams"),
     "max_connections": (int, "open client connections; further ones are closed at once"),
     "max_concurrent_streams": (int, "concurrent calls per connection (HTTP/2 SETTINGS)"),
     "handshake_timeout": (float, "seconds a new connection gets to send the HTTP/2 preface and SETTINGS"),

@@ -19,6 +19,7 @@ reader for every call:
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import time
 import zlib
@@ -138,7 +139,9 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
         finally:
             self._budget.release(length)
         if compressed:
-            body = self._inflate(body)
+            # Inflating megabytes takes tens of milliseconds; zlib releases the GIL, so a
+            # worker thread keeps the event loop answering other calls meanwhile.
+            body = await asyncio.to_thread(self._inflate, body)
         message = self._codec.decode(body, self._recv_type)
         # What grpclib's Stream.recv_message does with a decoded message.
         (message,) = await self._dispatch.recv_message(message)
