@@ -39,6 +39,7 @@ IDENTITY = "identity"
 # grpc-encoding → zlib's wbits: gzip framing, or the zlib framing gRPC calls "deflate".
 DECOMPRESSORS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 ACCEPTED_ENCODINGS = ", ".join((IDENTITY, *DECOMPRESSORS))
+ACCEPTED = ",".join((IDENTITY, *DECOMPRESSORS))  # the grpc-accept-encoding header's form
 
 
 @dataclass(frozen=True)
@@ -139,9 +140,10 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
         finally:
             self._budget.release(length)
         if compressed:
+            wbits = await self._decompressor()
             # Inflating megabytes takes tens of milliseconds; zlib releases the GIL, so a
             # worker thread keeps the event loop answering other calls meanwhile.
-            body = await asyncio.to_thread(self._inflate, body)
+            body = await asyncio.to_thread(self._inflate, body, wbits)
         message = self._codec.decode(body, self._recv_type)
         # What grpclib's Stream.recv_message does with a decoded message.
         (message,) = await self._dispatch.recv_message(message)
@@ -186,7 +188,13 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
             )
         return data
 
-    def _inflate(self, body: bytes) -> bytes:
+    async def _decompressor(self) -> int:
+        """zlib's wbits for the call's ``grpc-encoding``; a status if there is none we have.
+
+        As the gRPC spec asks, an unsupported encoding is UNIMPLEMENTED and the response
+        headers carry ``grpc-accept-encoding`` (grpclib refuses ``grpc-*`` metadata keys, so
+        those headers are sent here, before grpclib sends the trailers).
+        """
         encoding = self._encoding
         if encoding == IDENTITY:
             raise GRPCError(
@@ -194,10 +202,23 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
             )
         wbits = DECOMPRESSORS.get(encoding)
         if wbits is None:
+            if not self._send_initial_metadata_done:
+                await self._stream.send_headers(
+                    [
+                        (":status", "200"),
+                        ("content-type", self._content_type),
+                        ("grpc-accept-encoding", ACCEPTED),
+                    ]
+                )
+                self._send_initial_metadata_done = True
             raise GRPCError(
                 Status.UNIMPLEMENTED,
                 f"grpc-encoding {echo(encoding)} is not supported; this server accepts {ACCEPTED_ENCODINGS}",
             )
+        return wbits
+
+    def _inflate(self, body: bytes, wbits: int) -> bytes:
+        encoding = self._encoding
         inflater = zlib.decompressobj(wbits)
         try:
             inflated = inflater.decompress(body, self._max_message_bytes + 1)

@@ -258,7 +258,7 @@ async def run(
     *,
     budget: float,
     max_payloads: int,
-    workers: int = 8,
+    workers: int = 4,
     seed: int = 0,
     stall_threshold: float = 0.1,
     kinds: frozenset[str] | None = None,
@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.services.fuzz.driver", description=__doc__)
     parser.add_argument("--budget", type=float, default=60.0, help="seconds to fuzz (default 60)")
     parser.add_argument("--max-payloads", type=int, default=1_000_000, help="stop after this many payloads")
-    parser.add_argument("--workers", type=int, default=8, help="concurrent fuzzing connections")
+    parser.add_argument("--workers", type=int, default=4, help="concurrent fuzzing connections")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stall-ms", type=float, default=100.0, help="a slower health answer is a stall")
     parser.add_argument("--max-rss-growth-mb", type=float, default=50.0)
