@@ -11,7 +11,8 @@ import pytest
 from grpclib.const import Status
 
 from chat.v1 import message_service_pb2
-from chat_services.config import ServiceConfig
+from chat_services.config import ServiceConfig, parse_config
+from chat_services.hygiene import TransportLimits
 from chat_services.server import App, build_app
 
 from .conftest import make_config
@@ -109,3 +110,29 @@ async def test_the_stream_cap_is_announced_in_settings(strict_app: App) -> None:
         assert raw.h2.remote_settings.max_concurrent_streams == 2
     finally:
         await raw.close()
+
+
+def test_each_limit_is_a_flag_and_an_environment_variable() -> None:
+    config = parse_config(
+        ["--idle-timeout", "5", "--max-connections", "7", "--stream-window-bytes", "65535"],
+        {"CHAT_SERVICES_KEEPALIVE_TIME": "30", "CHAT_SERVICES_MAX_CONCURRENT_STREAMS": "9"},
+    )
+    limits = TransportLimits.from_config(config)
+    assert (limits.idle_timeout, limits.max_connections, limits.max_concurrent_streams) == (5.0, 7, 9)
+    grpclib_config = limits.grpclib_config()
+    assert grpclib_config._keepalive_time == 30.0
+    assert grpclib_config.http2_stream_window_size == 65535
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"max_connections": 0},
+        {"idle_timeout": 0.0},
+        {"stream_window_bytes": 1024},
+        {"handshake_timeout": -1.0},
+    ],
+)
+def test_nonsensical_limits_are_refused(overrides: dict[str, object]) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - the message names the setting; any is fine
+        ServiceConfig(**overrides)  # type: ignore[arg-type]

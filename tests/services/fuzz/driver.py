@@ -167,7 +167,8 @@ async def _bound_port(stderr: asyncio.StreamReader) -> int:
 async def _drain(stderr: asyncio.StreamReader) -> None:
     """Keep reading the server's log so its pipe never fills; tracebacks would be printed here."""
     while line := await stderr.readline():
-        if b"Traceback" in line:
+        # Tracebacks are bugs; "took" lines are slow callbacks when run with PYTHONASYNCIODEBUG=1.
+        if b"Traceback" in line or b"took" in line:
             sys.stderr.write(line.decode(errors="replace")[:2000] + "\n")
 
 
@@ -272,7 +273,9 @@ async def run(
             context = multiprocessing.get_context("spawn")
             stop = context.Event()
             receiving, sending = context.Pipe(duplex=False)
-            prober = context.Process(target=probe_health, args=(port, stop, sending, stall_threshold))
+            prober = context.Process(
+                target=probe_health, args=(port, stop, sending, stall_threshold), daemon=True
+            )
             prober.start()
             started = time.monotonic()
             deadline = started + budget
@@ -291,11 +294,13 @@ async def run(
                 if connection is not None:
                     await connection.close()
 
-            await asyncio.gather(*(worker() for _ in range(workers)))
-            report.seconds = time.monotonic() - started
-            stop.set()
+            try:
+                await asyncio.gather(*(worker() for _ in range(workers)))
+            finally:
+                report.seconds = time.monotonic() - started
+                stop.set()
             figures: HealthFigures = await asyncio.to_thread(receiving.recv)
-            await asyncio.to_thread(prober.join)
+            await asyncio.to_thread(prober.join, STARTUP_TIMEOUT)
             report.health_checks, report.max_health_gap, report.stalls = (
                 figures.checks,
                 figures.longest,
