@@ -134,5 +134,5 @@ def test_each_limit_is_a_flag_and_an_environment_variable() -> None:
     ],
 )
 def test_nonsensical_limits_are_refused(overrides: dict[str, object]) -> None:
-    with pytest.raises(ValueError):  # noqa: PT011 - the message names the setting; any is fine
+    with pytest.raises(ValueError, match="must"):
         ServiceConfig(**overrides)  # type: ignore[arg-type]
