@@ -19,6 +19,7 @@ from .conftest import make_config
 from .fuzz.rawh2 import RawConnection, frame
 
 GET_MESSAGE = "/chat.v1.MessageService/GetMessage"
+CHAT_STREAM = "/chat.v1.MessageService/ChatStream"
 GET_REQUEST = frame(message_service_pb2.GetMessageRequest(message_id="none").SerializeToString())
 CLOSED_WITHIN = 10.0  # a bound on waiting for the server to close, not a speed target
 
@@ -136,3 +137,24 @@ def test_each_limit_is_a_flag_and_an_environment_variable() -> None:
 def test_nonsensical_limits_are_refused(overrides: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="must"):
         ServiceConfig(**overrides)  # type: ignore[arg-type]
+
+
+async def test_a_connection_with_an_open_call_is_not_idle(strict_app: App) -> None:
+    idle = await RawConnection.open(strict_app.port)
+    busy = await RawConnection.open(strict_app.port)
+    try:
+        await idle.call(GET_MESSAGE, GET_REQUEST)
+        join = message_service_pb2.ChatStreamRequest(
+            join=message_service_pb2.ChatJoin(conversation_id="c-1", user_id="u-1")
+        ).SerializeToString()
+        stream_id = busy.start_call(CHAT_STREAM)
+        await busy.send_body(stream_id, frame(join), end=False)
+        # Both connections went quiet at the same time; once the idle one is closed, the
+        # busy one has been quiet as long, and its open call must have kept it.
+        await idle.wait_closed(CLOSED_WITHIN)
+        await busy.send_body(stream_id, b"", end=True)
+        reply = await busy.wait(stream_id, CLOSED_WITHIN)
+        assert reply.status == Status.OK.value, (reply.status, reply.message)
+    finally:
+        await idle.close()
+        await busy.close()

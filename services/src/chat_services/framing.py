@@ -136,7 +136,7 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
                 f" (limit {self._budget.limit}); retry, or spread calls over connections",
             )
         try:
-            body = await self._read_exact(length, "message")
+            body = await self._read_body(length)
         finally:
             self._budget.release(length)
         if compressed:
@@ -160,32 +160,31 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
 
     async def _read_header(self) -> tuple[bool, int] | None:
         """The next message's (compressed, length), or None at a clean end of the stream."""
-        try:
-            header = await self._stream.recv_data(HEADER_BYTES)
-        except AssertionError:  # grpclib's signal that the stream ended inside the read
-            header = b"?"
-        if not header:
+        header = await self._read(HEADER_BYTES, "a 5-byte message header (trailing bytes after a message?)")
+        if header is None:
             return None
-        if len(header) != HEADER_BYTES:
-            raise GRPCError(
-                Status.INVALID_ARGUMENT,
-                "the request stream ended inside a 5-byte message header (trailing bytes after a message?)",
-            )
         flag, length = struct.unpack(">BI", header)
         if flag not in (0, 1):
             raise GRPCError(Status.INVALID_ARGUMENT, f"message header flag {flag} is neither 0 nor 1")
         return bool(flag), length
 
-    async def _read_exact(self, size: int, what: str) -> bytes:
+    async def _read_body(self, length: int) -> bytes:
+        inside = f"a message: its length prefix says {length} bytes"
+        body = await self._read(length, inside)
+        if body is None and length:
+            raise _ended_inside(inside)
+        return body or b""
+
+    async def _read(self, size: int, inside: str) -> bytes | None:
+        """Exactly ``size`` bytes; None if the stream ended before any; INVALID_ARGUMENT if in between."""
         try:
             data = await self._stream.recv_data(size)
-        except AssertionError:  # grpclib's signal that the stream ended inside the read
-            data = b""
+        except AssertionError:  # grpclib's buffer says the stream ended part-way through the read
+            raise _ended_inside(inside) from None
+        if not data:
+            return None
         if len(data) != size:
-            raise GRPCError(
-                Status.INVALID_ARGUMENT,
-                f"the request stream ended inside a {what}: its length prefix says {size} bytes",
-            )
+            raise _ended_inside(inside)
         return data
 
     async def _decompressor(self) -> int:
@@ -237,3 +236,7 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
                 Status.INVALID_ARGUMENT, f"a {encoding} message is truncated or has trailing bytes"
             )
         return inflated
+
+
+def _ended_inside(what: str) -> GRPCError:
+    return GRPCError(Status.INVALID_ARGUMENT, f"the request stream ended inside {what}")
