@@ -158,3 +158,16 @@ async def test_a_connection_with_an_open_call_is_not_idle(strict_app: App) -> No
     finally:
         await idle.close()
         await busy.close()
+
+
+async def test_a_unary_request_that_never_arrives_whole_ends_by_the_request_timeout(tmp_path: Path) -> None:
+    async with started(make_config(tmp_path, request_timeout=0.3)) as app:
+        raw = await RawConnection.open(app.port)
+        try:
+            stream_id = raw.start_call(GET_MESSAGE)
+            await raw.send_body(stream_id, GET_REQUEST[:-2], end=False)  # and then nothing more
+            reply = await raw.wait(stream_id, CLOSED_WITHIN)
+            assert reply.status == Status.DEADLINE_EXCEEDED.value, (reply.status, reply.message)
+            assert "did not arrive whole within 0.3 s" in reply.message
+        finally:
+            await raw.close()

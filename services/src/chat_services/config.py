@@ -34,6 +34,7 @@ class ServiceConfig:
     connection_window_bytes: int = 1024 * 1024
     max_connections: int = 1000
     max_concurrent_streams: int = 100  # per connection, announced in HTTP/2 SETTINGS
+    request_timeout: float = 30.0  # seconds a one-message request may take to arrive whole
     handshake_timeout: float = 10.0  # seconds from TCP accept to the client's HTTP/2 SETTINGS
     idle_timeout: float = 300.0  # seconds without a call or data before GOAWAY
     keepalive_time: float = 300.0  # seconds between server pings on a connection with calls
@@ -50,10 +51,17 @@ class ServiceConfig:
             raise ValueError(
                 "connection_buffer_bytes, max_connections and max_concurrent_streams must be >= 1"
             )
-        if not 65535 <= min(self.stream_window_bytes, self.connection_window_bytes) <= 2**31 - 1:
+        if not all(65535 <= w <= 2**31 - 1 for w in (self.stream_window_bytes, self.connection_window_bytes)):
             raise ValueError("HTTP/2 windows must be between 65535 and 2147483647 bytes")
-        if min(self.handshake_timeout, self.idle_timeout, self.keepalive_time, self.keepalive_timeout) <= 0:
-            raise ValueError("handshake, idle and keepalive timeouts must be positive")
+        timeouts = (
+            self.request_timeout,
+            self.handshake_timeout,
+            self.idle_timeout,
+            self.keepalive_time,
+            self.keepalive_timeout,
+        )
+        if any(timeout <= 0 for timeout in timeouts):
+            raise ValueError("request, handshake, idle and keepalive timeouts must be positive")
         if self.log_format not in ("text", "json"):
             raise ValueError(f"log format {self.log_format!r} is not text or json")
 
@@ -74,6 +82,7 @@ _FIELDS: dict[str, tuple[type, str]] = {
     "connection_window_bytes": (int, "HTTP/2 window per connection, across its streams"),
     "max_connections": (int, "open client connections; further ones are closed at once"),
     "max_concurrent_streams": (int, "concurrent calls per connection (HTTP/2 SETTINGS)"),
+    "request_timeout": (float, "seconds a call taking one request message has to send it whole"),
     "handshake_timeout": (float, "seconds a new connection gets to send the HTTP/2 preface and SETTINGS"),
     "idle_timeout": (float, "seconds a connection without calls or data stays open"),
     "keepalive_time": (float, "seconds between pings on a connection with calls"),

@@ -10,6 +10,8 @@ reader for every call:
   (RESOURCE_EXHAUSTED; the body is never read and the stream is reset);
 - the bytes a connection may have in flight for bodies being read are bounded
   (:class:`ConnectionBudget`, RESOURCE_EXHAUSTED beyond);
+- a call that takes one request message must send it whole within a timeout
+  (DEADLINE_EXCEEDED), so a silent client cannot hold a call open;
 - a truncated header or body, trailing bytes, and zero or several messages on a call
   that takes one are INVALID_ARGUMENT;
 - gzip and deflate messages are inflated, their inflated size bounded by the same limit;
@@ -40,6 +42,14 @@ IDENTITY = "identity"
 DECOMPRESSORS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 ACCEPTED_ENCODINGS = ", ".join((IDENTITY, *DECOMPRESSORS))
 ACCEPTED = ",".join((IDENTITY, *DECOMPRESSORS))  # the grpc-accept-encoding header's form
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How big a request message may be, and how long a one-message request may take to arrive."""
+
+    max_message_bytes: int
+    request_timeout: float
 
 
 @dataclass(frozen=True)
@@ -79,18 +89,18 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
     _budget: ConnectionBudget
     _encoding: str
     _max_message_bytes: int
+    _request_timeout: float
     _framed_messages = 0
 
     @classmethod
-    def adopt(
-        cls, stream: Stream[Any, Any], call: CallFraming, max_message_bytes: int
-    ) -> FramedStream[Any, Any]:
-        """Make ``stream`` read through this class, with the call's framing and the size limit."""
+    def adopt(cls, stream: Stream[Any, Any], call: CallFraming, limits: ReadLimits) -> FramedStream[Any, Any]:
+        """Make ``stream`` read through this class, with the call's framing and the read limits."""
         stream.__class__ = cls
         framed: FramedStream[Any, Any] = stream  # type: ignore[assignment]
         framed._budget = call.budget
         framed._encoding = call.encoding
-        framed._max_message_bytes = max_message_bytes
+        framed._max_message_bytes = limits.max_message_bytes
+        framed._request_timeout = limits.request_timeout
         return framed
 
     async def recv_message(self) -> _RecvType | None:
@@ -103,6 +113,17 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
             return await self._next_message()
         if self._framed_messages:
             return None
+        try:
+            async with asyncio.timeout(self._request_timeout):
+                return await self._only_message()
+        except TimeoutError:
+            raise GRPCError(
+                Status.DEADLINE_EXCEEDED,
+                f"{self._method_name}: the request did not arrive whole within {self._request_timeout:g} s",
+            ) from None
+
+    async def _only_message(self) -> _RecvType:
+        """The one request message of a call that takes one, after the request stream ended."""
         message = await self._next_message()
         if message is None:
             raise GRPCError(

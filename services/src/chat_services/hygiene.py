@@ -37,6 +37,7 @@ class TransportLimits:
     """What a client may make the server hold: sizes, connections, streams and timeouts."""
 
     max_message_bytes: int
+    request_timeout: float
     connection_buffer_bytes: int
     stream_window_bytes: int
     connection_window_bytes: int
