@@ -171,3 +171,22 @@ async def test_a_unary_request_that_never_arrives_whole_ends_by_the_request_time
             assert "did not arrive whole within 0.3 s" in reply.message
         finally:
             await raw.close()
+
+
+async def test_request_bytes_in_flight_on_one_connection_are_bounded(tmp_path: Path) -> None:
+    config = make_config(tmp_path, max_message_bytes=1000, connection_buffer_bytes=1500)
+    async with started(config) as app:
+        raw = await RawConnection.open(app.port)
+        try:
+            # One write: the server reads the first call's header (reserving 1000 bytes) and
+            # waits for its body before it starts the second call, which would need 1000 more.
+            first = raw.start_call(GET_MESSAGE)
+            raw.h2.send_data(first, frame(b"\x0a", length=1000))
+            second = raw.start_call(GET_MESSAGE)
+            raw.h2.send_data(second, frame(b"\x0a", length=1000))
+            await raw.flush()
+            reply = await raw.wait(second, CLOSED_WITHIN)
+            assert reply.status == Status.RESOURCE_EXHAUSTED.value, (reply.status, reply.message)
+            assert "request bytes in flight (limit 1500)" in reply.message
+        finally:
+            await raw.close()

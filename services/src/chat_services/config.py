@@ -51,6 +51,8 @@ class ServiceConfig:
             raise ValueError(
                 "connection_buffer_bytes, max_connections and max_concurrent_streams must be >= 1"
             )
+        if self.connection_buffer_bytes < self.max_message_bytes:
+            raise ValueError("connection_buffer_bytes must be at least max_message_bytes")
         if not all(65535 <= w <= 2**31 - 1 for w in (self.stream_window_bytes, self.connection_window_bytes)):
             raise ValueError("HTTP/2 windows must be between 65535 and 2147483647 bytes")
         timeouts = (
