@@ -190,3 +190,18 @@ async def test_request_bytes_in_flight_on_one_connection_are_bounded(tmp_path: P
             assert "request bytes in flight (limit 1500)" in reply.message
         finally:
             await raw.close()
+
+
+async def test_a_connection_with_an_open_call_is_pinged_and_kept_while_it_answers(tmp_path: Path) -> None:
+    async with started(make_config(tmp_path, keepalive_time=0.2, keepalive_timeout=5.0)) as app:
+        raw = await RawConnection.open(app.port)
+        try:
+            stream_id = raw.start_call(CHAT_STREAM)
+            await raw.send_body(stream_id, b"", end=False)
+            await raw.wait_ping(CLOSED_WITHIN)
+            assert not raw.closed
+            await raw.send_body(stream_id, b"", end=True)
+            reply = await raw.wait(stream_id, CLOSED_WITHIN)
+            assert reply.status == Status.OK.value, (reply.status, reply.message)
+        finally:
+            await raw.close()
