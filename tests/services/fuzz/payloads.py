@@ -92,7 +92,12 @@ def _scalar(field: Any, rng: random.Random) -> object:
 
 
 class PayloadMaker:
-    """Draws payloads of every kind, deterministically from a seed."""
+    """Draws payloads of every kind, deterministically from a seed.
+
+    ``kinds`` holds (name, maker, weight); a new kind (for example messages that violate a
+    declared constraint) is one more entry whose maker takes a method path and returns a
+    :class:`Payload`.
+    """
 
     def __init__(self, seed: int, kinds: frozenset[str] | None = None) -> None:
         self.rng = random.Random(seed)
