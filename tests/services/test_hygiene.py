@@ -28,7 +28,7 @@ CLOSED_WITHIN = 10.0  # a bound on waiting for the server to close, not a speed 
 async def strict_app(tmp_path: Path) -> AsyncIterator[App]:
     """A server with short handshake and idle timeouts and a cap of two streams per connection."""
     async with started(
-        make_config(tmp_path, handshake_timeout=0.2, idle_timeout=0.3, max_concurrent_streams=2)
+        make_config(tmp_path, handshake_timeout=1.0, idle_timeout=0.5, max_concurrent_streams=2)
     ) as app:
         yield app
 
