@@ -95,6 +95,6 @@ async def test_a_megabyte_typing_user_id_is_refused_briefly(app: App) -> None:
                 async for _ in stream:
                     pass
 
-        error = await expect_status(chat(), Status.INVALID_ARGUMENT)
+        error = await expect_status(chat(), Status.INVALID_ARGUMENT, "typing.user_id")
     assert error.message is not None and len(error.message) < STATUS_MESSAGE_MAX_CHARS
     await health_answers(app.port)

@@ -6,6 +6,7 @@ import gzip
 import zlib
 from collections.abc import AsyncIterator
 
+import grpc
 import pytest
 from grpclib.const import Cardinality, Status
 
@@ -151,6 +152,7 @@ async def test_an_unknown_encoding_is_unimplemented_naming_the_accepted_ones(raw
     body = frame(GET_REQUEST, compressed=True)
     reply = await raw.call(GET_MESSAGE, body, extra_headers=(("grpc-encoding", "snappy"),))
     assert_refused(reply, Status.UNIMPLEMENTED, "accepts identity, gzip, deflate")
+    assert reply.headers.get("grpc-accept-encoding") == "identity,gzip,deflate"
 
 
 async def test_a_frame_claiming_4_gib_is_refused_by_its_header_without_reading_the_body(
@@ -169,3 +171,13 @@ async def test_framing_faults_leave_the_connection_usable(raw: RawConnection) ->
     await raw.call(GET_MESSAGE, b"\x00\x00")
     reply = await raw.call(GET_MESSAGE, frame(GET_REQUEST))
     assert_refused(reply, Status.NOT_FOUND, "no-such-message")
+
+
+async def test_a_grpcio_client_with_gzip_compression_is_served(app: App) -> None:
+    async with grpc.aio.insecure_channel(
+        f"127.0.0.1:{app.port}", compression=grpc.Compression.Gzip
+    ) as opened:
+        call = opened.unary_unary(GET_MESSAGE)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await call(GET_REQUEST, timeout=10)
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND, raised.value.details()

@@ -28,8 +28,13 @@ class ServiceConfig:
     log_format: str = "text"  # or "json"
     # Hostile input: what one client may make the server hold (services/README.md, "Hostile input").
     connection_buffer_bytes: int = 4 * DEFAULT_MAX_MESSAGE_BYTES  # request bytes being read, per connection
+    # HTTP/2 flow-control windows: how much a client may send before the server reads it.
+    # Small windows keep a client from pushing megabytes the server will refuse unread.
+    stream_window_bytes: int = 256 * 1024
+    connection_window_bytes: int = 1024 * 1024
     max_connections: int = 1000
     max_concurrent_streams: int = 100  # per connection, announced in HTTP/2 SETTINGS
+    request_timeout: float = 30.0  # seconds a one-message request may take to arrive whole
     handshake_timeout: float = 10.0  # seconds from TCP accept to the client's HTTP/2 SETTINGS
     idle_timeout: float = 300.0  # seconds without a call or data before GOAWAY
     keepalive_time: float = 300.0  # seconds between server pings on a connection with calls
@@ -60,8 +65,19 @@ class ServiceConfig:
             raise ValueError(
                 "connection_buffer_bytes, max_connections and max_concurrent_streams must be >= 1"
             )
-        if min(self.handshake_timeout, self.idle_timeout, self.keepalive_time, self.keepalive_timeout) <= 0:
-            raise ValueError("handshake, idle and keepalive timeouts must be positive")
+        if self.connection_buffer_bytes < self.max_message_bytes:
+            raise ValueError("connection_buffer_bytes must be at least max_message_bytes")
+        if not all(65535 <= w <= 2**31 - 1 for w in (self.stream_window_bytes, self.connection_window_bytes)):
+            raise ValueError("HTTP/2 windows must be between 65535 and 2147483647 bytes")
+        timeouts = (
+            self.request_timeout,
+            self.handshake_timeout,
+            self.idle_timeout,
+            self.keepalive_time,
+            self.keepalive_timeout,
+        )
+        if any(timeout <= 0 for timeout in timeouts):
+            raise ValueError("request, handshake, idle and keepalive timeouts must be positive")
         if self.log_format not in ("text", "json"):
             raise ValueError(f"log format {self.log_format!r} is not text or json")
         self._check_security()
@@ -96,8 +112,11 @@ _FIELDS: dict[str, tuple[type, str]] = {
     "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
     "log_format": (str, "text or json"),
     "connection_buffer_bytes": (int, "request bytes one connection may have buffered while being read"),
+    "stream_window_bytes": (int, "HTTP/2 window per stream: bytes a client may send ahead of the server"),
+    "connection_window_bytes": (int, "HTTP/2 window per connection, across its streams"),
     "max_connections": (int, "open client connections; further ones are closed at once"),
     "max_concurrent_streams": (int, "concurrent calls per connection (HTTP/2 SETTINGS)"),
+    "request_timeout": (float, "seconds a call taking one request message has to send it whole"),
     "handshake_timeout": (float, "seconds a new connection gets to send the HTTP/2 preface and SETTINGS"),
     "idle_timeout": (float, "seconds a connection without calls or data stays open"),
     "keepalive_time": (float, "seconds between pings on a connection with calls"),

@@ -22,7 +22,7 @@ from grpclib.protocol import H2Protocol
 from grpclib.protocol import Stream as H2Stream
 from grpclib.server import Server, Stream
 
-from chat_services.framing import CallFraming, ConnectionBudget, FramedStream
+from chat_services.framing import CallFraming, ConnectionBudget, FramedStream, ReadLimits
 from chat_services.hygiene import BudgetedHandler, GuardedProtocol, TransportLimits
 
 
@@ -74,12 +74,12 @@ class GuardedServer(Server):
     async def _frame_requests(self, event: RecvRequest) -> None:
         """``RecvRequest`` listener: the call reads its requests through :class:`FramedStream`."""
         handler = event.method_func
-        max_message_bytes = self.limits.max_message_bytes
+        read_limits = ReadLimits(self.limits.max_message_bytes, self.limits.request_timeout)
 
         async def framed(stream: Stream[Any, Any]) -> None:
             # grpclib's server Stream keeps its HTTP/2 stream private; it keys the call's framing.
             call = self._calls[stream._stream]
-            await handler(FramedStream.adopt(stream, call, max_message_bytes))
+            await handler(FramedStream.adopt(stream, call, read_limits))
 
         event.method_func = framed
 

@@ -10,6 +10,8 @@ reader for every call:
   (RESOURCE_EXHAUSTED; the body is never read and the stream is reset);
 - the bytes a connection may have in flight for bodies being read are bounded
   (:class:`ConnectionBudget`, RESOURCE_EXHAUSTED beyond);
+- a call that takes one request message must send it whole within a timeout
+  (DEADLINE_EXCEEDED), so a silent client cannot hold a call open;
 - a truncated header or body, trailing bytes, and zero or several messages on a call
   that takes one are INVALID_ARGUMENT;
 - gzip and deflate messages are inflated, their inflated size bounded by the same limit;
@@ -19,6 +21,7 @@ reader for every call:
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import time
 import zlib
@@ -38,6 +41,15 @@ IDENTITY = "identity"
 # grpc-encoding → zlib's wbits: gzip framing, or the zlib framing gRPC calls "deflate".
 DECOMPRESSORS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 ACCEPTED_ENCODINGS = ", ".join((IDENTITY, *DECOMPRESSORS))
+ACCEPTED = ",".join((IDENTITY, *DECOMPRESSORS))  # the grpc-accept-encoding header's form
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How big a request message may be, and how long a one-message request may take to arrive."""
+
+    max_message_bytes: int
+    request_timeout: float
 
 
 @dataclass(frozen=True)
@@ -77,18 +89,18 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
     _budget: ConnectionBudget
     _encoding: str
     _max_message_bytes: int
+    _request_timeout: float
     _framed_messages = 0
 
     @classmethod
-    def adopt(
-        cls, stream: Stream[Any, Any], call: CallFraming, max_message_bytes: int
-    ) -> FramedStream[Any, Any]:
-        """Make ``stream`` read through this class, with the call's framing and the size limit."""
+    def adopt(cls, stream: Stream[Any, Any], call: CallFraming, limits: ReadLimits) -> FramedStream[Any, Any]:
+        """Make ``stream`` read through this class, with the call's framing and the read limits."""
         stream.__class__ = cls
         framed: FramedStream[Any, Any] = stream  # type: ignore[assignment]
         framed._budget = call.budget
         framed._encoding = call.encoding
-        framed._max_message_bytes = max_message_bytes
+        framed._max_message_bytes = limits.max_message_bytes
+        framed._request_timeout = limits.request_timeout
         return framed
 
     async def recv_message(self) -> _RecvType | None:
@@ -101,6 +113,17 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
             return await self._next_message()
         if self._framed_messages:
             return None
+        try:
+            async with asyncio.timeout(self._request_timeout):
+                return await self._only_message()
+        except TimeoutError:
+            raise GRPCError(
+                Status.DEADLINE_EXCEEDED,
+                f"{self._method_name}: the request did not arrive whole within {self._request_timeout:g} s",
+            ) from None
+
+    async def _only_message(self) -> _RecvType:
+        """The one request message of a call that takes one, after the request stream ended."""
         message = await self._next_message()
         if message is None:
             raise GRPCError(
@@ -134,11 +157,14 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
                 f" (limit {self._budget.limit}); retry, or spread calls over connections",
             )
         try:
-            body = await self._read_exact(length, "message")
+            body = await self._read_body(length)
         finally:
             self._budget.release(length)
         if compressed:
-            body = self._inflate(body)
+            wbits = await self._decompressor()
+            # Inflating megabytes takes tens of milliseconds; zlib releases the GIL, so a
+            # worker thread keeps the event loop answering other calls meanwhile.
+            body = await asyncio.to_thread(self._inflate, body, wbits)
         message = self._codec.decode(body, self._recv_type)
         # What grpclib's Stream.recv_message does with a decoded message.
         (message,) = await self._dispatch.recv_message(message)
@@ -155,35 +181,40 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
 
     async def _read_header(self) -> tuple[bool, int] | None:
         """The next message's (compressed, length), or None at a clean end of the stream."""
-        try:
-            header = await self._stream.recv_data(HEADER_BYTES)
-        except AssertionError:  # grpclib's signal that the stream ended inside the read
-            header = b"?"
-        if not header:
+        header = await self._read(HEADER_BYTES, "a 5-byte message header (trailing bytes after a message?)")
+        if header is None:
             return None
-        if len(header) != HEADER_BYTES:
-            raise GRPCError(
-                Status.INVALID_ARGUMENT,
-                "the request stream ended inside a 5-byte message header (trailing bytes after a message?)",
-            )
         flag, length = struct.unpack(">BI", header)
         if flag not in (0, 1):
             raise GRPCError(Status.INVALID_ARGUMENT, f"message header flag {flag} is neither 0 nor 1")
         return bool(flag), length
 
-    async def _read_exact(self, size: int, what: str) -> bytes:
+    async def _read_body(self, length: int) -> bytes:
+        inside = f"a message: its length prefix says {length} bytes"
+        body = await self._read(length, inside)
+        if body is None and length:
+            raise _ended_inside(inside)
+        return body or b""
+
+    async def _read(self, size: int, inside: str) -> bytes | None:
+        """Exactly ``size`` bytes; None if the stream ended before any; INVALID_ARGUMENT if in between."""
         try:
             data = await self._stream.recv_data(size)
-        except AssertionError:  # grpclib's signal that the stream ended inside the read
-            data = b""
+        except AssertionError:  # grpclib's buffer says the stream ended part-way through the read
+            raise _ended_inside(inside) from None
+        if not data:
+            return None
         if len(data) != size:
-            raise GRPCError(
-                Status.INVALID_ARGUMENT,
-                f"the request stream ended inside a {what}: its length prefix says {size} bytes",
-            )
+            raise _ended_inside(inside)
         return data
 
-    def _inflate(self, body: bytes) -> bytes:
+    async def _decompressor(self) -> int:
+        """zlib's wbits for the call's ``grpc-encoding``; a status if there is none we have.
+
+        As the gRPC spec asks, an unsupported encoding is UNIMPLEMENTED and the response
+        headers carry ``grpc-accept-encoding`` (grpclib refuses ``grpc-*`` metadata keys, so
+        those headers are sent here, before grpclib sends the trailers).
+        """
         encoding = self._encoding
         if encoding == IDENTITY:
             raise GRPCError(
@@ -191,10 +222,23 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
             )
         wbits = DECOMPRESSORS.get(encoding)
         if wbits is None:
+            if not self._send_initial_metadata_done:
+                await self._stream.send_headers(
+                    [
+                        (":status", "200"),
+                        ("content-type", self._content_type),
+                        ("grpc-accept-encoding", ACCEPTED),
+                    ]
+                )
+                self._send_initial_metadata_done = True
             raise GRPCError(
                 Status.UNIMPLEMENTED,
                 f"grpc-encoding {echo(encoding)} is not supported; this server accepts {ACCEPTED_ENCODINGS}",
             )
+        return wbits
+
+    def _inflate(self, body: bytes, wbits: int) -> bytes:
+        encoding = self._encoding
         inflater = zlib.decompressobj(wbits)
         try:
             inflated = inflater.decompress(body, self._max_message_bytes + 1)
@@ -213,3 +257,7 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
                 Status.INVALID_ARGUMENT, f"a {encoding} message is truncated or has trailing bytes"
             )
         return inflated
+
+
+def _ended_inside(what: str) -> GRPCError:
+    return GRPCError(Status.INVALID_ARGUMENT, f"the request stream ended inside {what}")

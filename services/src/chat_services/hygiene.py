@@ -37,7 +37,10 @@ class TransportLimits:
     """What a client may make the server hold: sizes, connections, streams and timeouts."""
 
     max_message_bytes: int
+    request_timeout: float
     connection_buffer_bytes: int
+    stream_window_bytes: int
+    connection_window_bytes: int
     max_connections: int
     max_concurrent_streams: int
     handshake_timeout: float
@@ -56,6 +59,8 @@ class TransportLimits:
             _keepalive_time=self.keepalive_time,
             _keepalive_timeout=self.keepalive_timeout,
             _keepalive_permit_without_calls=False,
+            http2_stream_window_size=self.stream_window_bytes,
+            http2_connection_window_size=self.connection_window_bytes,
         )
 
 

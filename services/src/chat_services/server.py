@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -161,6 +162,10 @@ async def serve(config: ServiceConfig) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     app = await build_app(config)
     await app.start()
+    # Everything alive now (modules, schema descriptors, generated classes) lives as long as
+    # the process: keep it out of the cyclic collector, whose full passes over it paused the
+    # event loop for 50-120 ms under load.
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

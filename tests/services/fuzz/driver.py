@@ -12,16 +12,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event as EventLike
 from pathlib import Path
 
 from grpclib.client import Channel
@@ -165,7 +167,8 @@ async def _bound_port(stderr: asyncio.StreamReader) -> int:
 async def _drain(stderr: asyncio.StreamReader) -> None:
     """Keep reading the server's log so its pipe never fills; tracebacks would be printed here."""
     while line := await stderr.readline():
-        if b"Traceback" in line:
+        # Tracebacks are bugs; "took" lines are slow callbacks when run with PYTHONASYNCIODEBUG=1.
+        if b"Traceback" in line or b"took" in line:
             sys.stderr.write(line.decode(errors="replace")[:2000] + "\n")
 
 
@@ -218,37 +221,61 @@ async def _read_to_eof(reader: asyncio.StreamReader) -> None:
         pass
 
 
-def probe_health(port: int, report: Report, stop: threading.Event, stall_threshold: float) -> None:
-    """In a thread with its own event loop, so the fuzzers' own work does not delay its answers."""
-    asyncio.run(_probe_health(port, report, stop, stall_threshold))
+@dataclass
+class HealthFigures:
+    """What the health prober saw: answers, the longest wait for one, and waits over the threshold."""
+
+    checks: int = 0
+    longest: float = 0.0
+    stalls: int = 0
 
 
-async def _probe_health(port: int, report: Report, stop: threading.Event, stall_threshold: float) -> None:
-    """Ask health again and again; record the longest wait for an answer and the stalls."""
-    async with Channel("127.0.0.1", port) as channel:
-        health = HealthStub(channel)
-        while not stop.is_set():
-            started = time.monotonic()
-            with suppress(TimeoutError, OSError):
-                await health.Check(HealthCheckRequest(), timeout=CALL_TIMEOUT)
-            waited = time.monotonic() - started
-            report.health_checks += 1
-            report.max_health_gap = max(report.max_health_gap, waited)
-            report.stalls += waited > stall_threshold
-            await asyncio.sleep(PROBE_INTERVAL)
+def probe_health(port: int, stop: EventLike, results: Connection, stall_threshold: float) -> None:
+    """Prober process: ask health until ``stop`` is set, then send :class:`HealthFigures` back.
+
+    It runs in its own process so that the fuzzers' own CPU work (pure-Python HTTP/2 on the
+    client side) never delays its answers: a slow answer is the server's.
+    """
+    figures = HealthFigures()
+
+    async def probe() -> None:
+        async with Channel("127.0.0.1", port) as channel:
+            health = HealthStub(channel)
+            while not stop.is_set():
+                started = time.monotonic()
+                with suppress(TimeoutError, OSError):
+                    await health.Check(HealthCheckRequest(), timeout=CALL_TIMEOUT)
+                waited = time.monotonic() - started
+                figures.checks += 1
+                figures.longest = max(figures.longest, waited)
+                figures.stalls += waited > stall_threshold
+                await asyncio.sleep(PROBE_INTERVAL)
+
+    asyncio.run(probe())
+    results.send(figures)
 
 
 async def run(
-    *, budget: float, max_payloads: int, workers: int = 8, seed: int = 0, stall_threshold: float = 0.1
+    *,
+    budget: float,
+    max_payloads: int,
+    workers: int = 4,
+    seed: int = 0,
+    stall_threshold: float = 0.1,
+    kinds: frozenset[str] | None = None,
 ) -> Report:
     """Fuzz a fresh server for ``budget`` seconds or ``max_payloads`` payloads, whichever ends first."""
     report = Report()
-    maker = PayloadMaker(seed)
+    maker = PayloadMaker(seed, kinds)
     with tempfile.TemporaryDirectory() as workdir:
         async with server_process(Path(workdir)) as (pid, port):
             report.rss_start_kb = report.rss_peak_kb = rss_kb(pid)
-            stop = threading.Event()
-            prober = threading.Thread(target=probe_health, args=(port, report, stop, stall_threshold))
+            context = multiprocessing.get_context("spawn")
+            stop = context.Event()
+            receiving, sending = context.Pipe(duplex=False)
+            prober = context.Process(
+                target=probe_health, args=(port, stop, sending, stall_threshold), daemon=True
+            )
             prober.start()
             started = time.monotonic()
             deadline = started + budget
@@ -267,10 +294,18 @@ async def run(
                 if connection is not None:
                     await connection.close()
 
-            await asyncio.gather(*(worker() for _ in range(workers)))
-            report.seconds = time.monotonic() - started
-            stop.set()
-            await asyncio.to_thread(prober.join)
+            try:
+                await asyncio.gather(*(worker() for _ in range(workers)))
+            finally:
+                report.seconds = time.monotonic() - started
+                stop.set()
+            figures: HealthFigures = await asyncio.to_thread(receiving.recv)
+            await asyncio.to_thread(prober.join, STARTUP_TIMEOUT)
+            report.health_checks, report.max_health_gap, report.stalls = (
+                figures.checks,
+                figures.longest,
+                figures.stalls,
+            )
             report.rss_end_kb = rss_kb(pid)
             report.rss_peak_kb = max(report.rss_peak_kb, report.rss_end_kb)
     return report
@@ -281,10 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.services.fuzz.driver", description=__doc__)
     parser.add_argument("--budget", type=float, default=60.0, help="seconds to fuzz (default 60)")
     parser.add_argument("--max-payloads", type=int, default=1_000_000, help="stop after this many payloads")
-    parser.add_argument("--workers", type=int, default=8, help="concurrent fuzzing connections")
+    parser.add_argument("--workers", type=int, default=4, help="concurrent fuzzing connections")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stall-ms", type=float, default=100.0, help="a slower health answer is a stall")
     parser.add_argument("--max-rss-growth-mb", type=float, default=50.0)
+    parser.add_argument("--kinds", help="comma-separated payload kinds to send (default: all)")
     args = parser.parse_args(argv)
     report = asyncio.run(
         run(
@@ -293,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             seed=args.seed,
             stall_threshold=args.stall_ms / 1000,
+            kinds=frozenset(args.kinds.split(",")) if args.kinds else None,
         )
     )
     print(report.table())

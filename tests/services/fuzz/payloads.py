@@ -92,9 +92,14 @@ def _scalar(field: Any, rng: random.Random) -> object:
 
 
 class PayloadMaker:
-    """Draws payloads of every kind, deterministically from a seed."""
+    """Draws payloads of every kind, deterministically from a seed.
 
-    def __init__(self, seed: int) -> None:
+    ``kinds`` holds (name, maker, weight); a new kind (for example messages that violate a
+    declared constraint) is one more entry whose maker takes a method path and returns a
+    :class:`Payload`.
+    """
+
+    def __init__(self, seed: int, kinds: frozenset[str] | None = None) -> None:
         self.rng = random.Random(seed)
         self.bomb = gzip.compress(b"\x00" * (MAX_MESSAGE_BYTES + 1), compresslevel=9)
         self.methods = request_types()
@@ -113,6 +118,8 @@ class PayloadMaker:
             ("http2-fault", self.http2_fault, 4),
             ("oversized", self.oversized, 1),
         ]
+        if kinds is not None:
+            self.kinds = [entry for entry in self.kinds if entry[0] in kinds]
 
     def draw(self) -> Payload:
         """The next payload."""

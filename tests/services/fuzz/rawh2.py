@@ -50,6 +50,7 @@ class RawConnection:
         self.replies: dict[int, Reply] = {}
         self.ended: set[int] = set()
         self.closed = False
+        self.pings_received = 0
 
     @classmethod
     async def open(cls, port: int) -> RawConnection:
@@ -140,6 +141,15 @@ class RawConnection:
 
         await asyncio.wait_for(until_closed(), timeout)
 
+    async def wait_ping(self, timeout: float = 10.0) -> None:
+        """Read until the server sends a PING; at most ``timeout`` seconds."""
+
+        async def until_pinged() -> None:
+            while not self.pings_received and await self._receive_once():
+                pass
+
+        await asyncio.wait_for(until_pinged(), timeout)
+
     async def _receive_once(self) -> bool:
         """Read and process one chunk; False once the connection is closed."""
         if self.closed:
@@ -177,6 +187,8 @@ class RawConnection:
         elif isinstance(event, h2.events.StreamReset) and reply is not None:
             reply.reset = True
             self.ended.add(stream_id)
+        elif isinstance(event, h2.events.PingReceived):
+            self.pings_received += 1  # h2 queues the acknowledgement itself
         elif isinstance(event, h2.events.ConnectionTerminated):
             self._close()
 

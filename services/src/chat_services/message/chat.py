@@ -101,6 +101,7 @@ class ChatSession:
 
     def _member(self, conversation_id: str, conversation_field: str, user_id: str, user_field: str) -> None:
         required_id(conversation_id, conversation_field)
+        required_id(user_id, user_field)
         joined_as = self.members.get(conversation_id)
         if joined_as is None:
             raise FailedPrecondition(
