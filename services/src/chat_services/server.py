@@ -149,11 +149,12 @@ def _service_name(service: IServable) -> str:
 async def serve(config: ServiceConfig) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     app = await build_app(config)
-    await app.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Before start logs "serving": a SIGTERM sent on seeing that line must drain, not kill.
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    await app.start()
     try:
         await stop.wait()
     finally:
