@@ -291,6 +291,8 @@ def docs(session: nox.Session) -> None:
     """Render the API reference (each release and the working tree) into dist/docs/; test it in Chromium."""
     session.install(PYTEST, PYTEST_ASYNCIO)
     install_tooling(session)
+    install_node_modules(session)
+    build_typescript(session)  # the TypeScript examples are type-checked against the package
     session.run("python", "-m", "registry.docs", "--output", str(DIST_DIR / "docs"))
     chromium = ensure_chromium(session)
     session.run(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf import json_format
@@ -20,7 +21,7 @@ from compat_tests.node import failure_report, run_node_suite
 from compat_tests.releases import fixtures, release_versions
 
 
-def _cases(release: str) -> list[dict[str, object]]:
+def _cases(release: str) -> list[dict[str, Any]]:
     return [
         {
             "id": fixture.id,
@@ -45,3 +46,15 @@ def test_typescript_reads_the_fixtures_as_python_does_and_writes_the_same_bytes(
     result = run_node_suite("fixtures", {"CHAT_FIXTURE_CASES": str(path)})
     assert result.returncode == 0, failure_report(result)
     assert f"\N{INFORMATION SOURCE} pass {len(cases) + 1}\n" in result.stdout, failure_report(result)
+
+
+def test_the_typescript_check_fails_when_python_reads_another_value(tmp_path: Path) -> None:
+    release = release_versions()[-1]
+    (case,) = [c for c in _cases(release) if c["id"] == f"{release}:chat.v1.Message:max"]
+    python = dict(case["python"])
+    python["content"] = "something else"
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps([{**case, "python": python}]))
+    result = run_node_suite("fixtures", {"CHAT_FIXTURE_CASES": str(path)})
+    assert result.returncode != 0
+    assert "binary decodes to the Python values" in result.stdout

@@ -268,6 +268,17 @@ def _review_release(layout: RepoLayout, version: Version) -> dict[str, Any]:
         return review_json(tree, version.previous)
 
 
+def _review(layout: RepoLayout, version: Version) -> dict[str, Any] | None:
+    """The review of ``version`` against the release before it; None for the first release."""
+    if version.previous is None:
+        return None
+    if version.slug == HEAD:
+        return review_json(layout.root, version.previous)
+    if version.commit is None:
+        raise RuntimeError(f"release {version.slug}: no commit records it (a shallow clone?), so no review")
+    return _review_release(layout, version)
+
+
 def versions_of(layout: RepoLayout) -> list[Version]:
     """The working tree, then every release, newest first."""
     releases = list_releases(layout)
@@ -293,16 +304,7 @@ def build_site(layout: RepoLayout, output: Path) -> list[Version]:
         directory = output / version.slug
         directory.mkdir()
         (directory / "index.html").write_text(render_version(version, load_schema(version.image)))
-        review: dict[str, Any] | None = None
-        if version.previous is not None and version.commit is None and version.slug == HEAD:
-            review = review_json(layout.root, version.previous)
-        elif version.previous is not None and version.commit is not None:
-            review = _review_release(layout, version)
-        elif version.previous is not None:
-            raise RuntimeError(
-                f"release {version.slug}: no commit records it, so its changes cannot be reviewed"
-            )
-        (directory / "changes.html").write_text(render_changes(version, review))
+        (directory / "changes.html").write_text(render_changes(version, _review(layout, version)))
     (output / "index.html").write_text(render_index(versions))
     return versions
 

@@ -76,9 +76,8 @@ def python_example(service: Service, method: Method, request: Message | None) ->
 def typescript_example(service: Service, method: Method, request: Message | None) -> str:
     """A snippet calling ``method`` with the TypeScript package's gRPC client."""
     call = f"client.{lower_camel(method.name)}"
-    build = (
-        "{ " + _required_fields(request, python=False) + " }" if _required_fields(request, False) else "{}"
-    )
+    fields = _required_fields(request, python=False)
+    build = f"{{ {fields} }}" if fields else "{}"
     lines = [
         'import { createClient } from "@connectrpc/connect";',
         f'import {{ connect, {service.name} }} from "@chat-platform/sdk";',

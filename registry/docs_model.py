@@ -7,6 +7,7 @@ does), so the reference shows exactly the comments buf lint requires.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -166,10 +167,10 @@ def load_schema(image: descriptor_pb2.FileDescriptorSet) -> Schema:
     """The documented view of ``image``'s own files (well-known and vendored types are only referenced)."""
     own = [file for file in image.file if file.package.startswith("chat.")]
     maps = {
-        f"{file.package}.{message.name}.{nested.name}": nested
+        name: nested
         for file in image.file
         for message in file.message_type
-        for nested in message.nested_type
+        for name, nested in _nested(f"{file.package}.{message.name}", message)
         if nested.options.map_entry
     }
     services: list[Service] = []
@@ -193,6 +194,16 @@ def load_schema(image: descriptor_pb2.FileDescriptorSet) -> Schema:
         tuple(sorted(messages, key=lambda m: m.full_name)),
         tuple(sorted(enums, key=lambda e: e.full_name)),
     )
+
+
+def _nested(
+    full_name: str, message: descriptor_pb2.DescriptorProto
+) -> Iterator[tuple[str, descriptor_pb2.DescriptorProto]]:
+    """Every message nested in ``message``, at any depth, with its full name."""
+    for nested in message.nested_type:
+        name = f"{full_name}.{nested.name}"
+        yield name, nested
+        yield from _nested(name, nested)
 
 
 def _service(

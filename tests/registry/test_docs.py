@@ -8,7 +8,9 @@ the site is rendered into a temporary directory first. Chromium comes from Debia
 from __future__ import annotations
 
 import ast
+import json
 import os
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -17,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from compat_tests.node import TS_DIR
 from registry.docs import HEAD, build_site
 from registry.docs_model import StreamingKind, load_schema
 from registry.layout import RepoLayout
@@ -157,6 +160,37 @@ def test_python_examples_are_valid_python_and_typescript_examples_use_the_packag
         compile(example, "<example>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
         assert "from chat_sdk import connect" in example
     assert all('from "@chat-platform/sdk"' in example for example in typescript)
+
+
+def test_typescript_examples_and_the_typescript_readme_type_check(site: Path) -> None:
+    examples = [
+        text for language, text in _parse(site / HEAD / "index.html").code if language == "typescript"
+    ]
+    readme = (TS_DIR / "README.md").read_text()
+    examples += re.findall(r"^```ts\n(.*?)^```", readme, flags=re.MULTILINE | re.DOTALL)
+    # Inside the package's build output, so `@chat-platform/sdk` resolves to the package itself.
+    check = TS_DIR / "dist" / "examples-check"
+    shutil.rmtree(check, ignore_errors=True)
+    check.mkdir(parents=True)
+    for index, example in enumerate(examples):
+        (check / f"example_{index}.ts").write_text(example)
+    config = {
+        "extends": "../../tsconfig.json",
+        "compilerOptions": {"noEmit": True, "rootDir": ".", "incremental": False},
+        "include": ["*.ts"],
+        "exclude": [],
+    }
+    (check / "tsconfig.json").write_text(json.dumps(config))
+    tsc = TS_DIR / "node_modules" / ".bin" / "tsc"
+    assert tsc.is_file(), "the TypeScript package's tools are installed by the nox sessions (npm ci)"
+    result = subprocess.run(
+        [str(tsc), "-p", str(check / "tsconfig.json")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
 
 
 def _chromium() -> str:

@@ -161,15 +161,16 @@ def _service_name(service: IServable) -> str:
 async def serve(config: ServiceConfig) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     app = await build_app(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Before start logs "serving": a SIGTERM sent on seeing that line must drain, not kill.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     await app.start()
     # Everything alive now (modules, schema descriptors, generated classes) lives as long as
     # the process: keep it out of the cyclic collector, whose full passes over it paused the
     # event loop for 50-120 ms under load.
     gc.freeze()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     try:
         await stop.wait()
     finally:
