@@ -93,6 +93,8 @@ def changelog_entry(plan: ReleasePlan, date: str) -> str:
             group = "Breaking (wire or JSON)"
         elif change.source_breaking:
             group = "Breaking for generated code"
+        elif change.client_breaking:
+            group = "Breaking for clients (limits, HTTP routes)"
         elif change.kind.endswith("_added"):
             group = "Added"
         elif "deprecated" in change.kind:
@@ -100,7 +102,15 @@ def changelog_entry(plan: ReleasePlan, date: str) -> str:
         else:
             group = "Changed"
         groups.setdefault(group, []).append(f"- `{change.element}`: {change.detail}")
-    for group in ("Breaking (wire or JSON)", "Breaking for generated code", "Added", "Deprecated", "Changed"):
+    order = (
+        "Breaking (wire or JSON)",
+        "Breaking for generated code",
+        "Breaking for clients (limits, HTTP routes)",
+        "Added",
+        "Deprecated",
+        "Changed",
+    )
+    for group in order:
         if group in groups:
             lines += ["", f"### {group}", "", *groups[group]]
     waived = [(check, finding, waiver) for check in plan.checks for finding, waiver in check.waived]

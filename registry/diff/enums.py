@@ -7,7 +7,7 @@ from google.protobuf import descriptor_pb2 as dpb
 from registry.diff.messages import moved
 from registry.diff.options import decorate
 from registry.diff.recorder import Recorder, pair
-from registry.diff.reserved import compare_reserved, in_ranges, reserved_ranges
+from registry.diff.reserved import compare_reserved, removed_member
 from registry.diff.schema import At, Def
 
 
@@ -43,24 +43,10 @@ def _values(rec: Recorder, before: Def[dpb.EnumDescriptorProto], after: Def[dpb.
         value = h.value[j]
         at = At(f"{after.name}.{value.name}", after.file, (*after.path, 2, j))
         rec.add("enum_value_added", at, "head", f"enum value `{value.name}` ({value.number}) added")
-    h_numbers, h_names = reserved_ranges(h), set(h.reserved_name)
     for i in removed:
         value = b.value[i]
         at = At(f"{before.name}.{value.name}", before.file, (*before.path, 2, i))
-        number_kept, name_kept = in_ranges(value.number, h_numbers), value.name in h_names
-        if number_kept and name_kept:
-            detail = f"enum value `{value.name}` ({value.number}) removed; its number and name are reserved"
-            rec.add("enum_value_removed_reserved", at, "base", detail)
-        else:
-            missing = " and ".join(
-                what for what, kept in (("number", number_kept), ("name", name_kept)) if not kept
-            )
-            detail = (
-                f"enum value `{value.name}` ({value.number}) removed without reserving its {missing}; "
-                "JSON holding its name no longer parses"
-            )
-            verdict = rec.rule_verdict("enum_value_removed_unreserved")._replace(wire=not number_kept)
-            rec.add("enum_value_removed_unreserved", at, "base", detail, verdict)
+        removed_member(rec, "enum_value", value.name, value.number, at, h)
     compare_reserved(rec, before, after, [(b.value[i].name, b.value[i].number) for i in removed])
     for i, j in pairs:
         bv, hv = b.value[i], h.value[j]
