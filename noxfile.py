@@ -7,6 +7,8 @@ their virtual environments, so a second run is fast.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -15,7 +17,12 @@ import nox
 ROOT = Path(__file__).parent
 SDK_DIR = ROOT / "sdk" / "python"
 SERVICES_DIR = ROOT / "services"
+GATEWAY_DIR = ROOT / "gateway"
 DIST_DIR = ROOT / "dist"
+# The SDK distribution is chatplatform-schema-sdk (PyPI's chat-sdk is somebody else's).
+SDK_WHEEL_PREFIX = "chatplatform_schema_sdk"
+TS_DIR = ROOT / "sdk" / "typescript"
+NODE_BIN = TS_DIR / "node_modules" / ".bin"
 
 # Tools that generate or judge code are pinned: another version writes other code.
 BUF = "buf-bin==1.75.0"
@@ -31,10 +38,10 @@ GENERATORS = (
 PYTEST = "pytest==9.2.0"
 # mypy reads the tests too, so it needs pytest and nox beside the type stubs.
 HYPOTHESIS = "hypothesis==6.170.17"
+MYPY = ("mypy==2.4.1", "types-protobuf==7.35.1.20260906")
 LINTERS = (
     RUFF,
-    "mypy==2.4.1",
-    "types-protobuf==7.35.1.20260906",
+    *MYPY,
     "nox",
     PYTEST,
     "pytest-asyncio==1.5.0",
@@ -46,6 +53,16 @@ PYTEST_ASYNCIO = "pytest-asyncio==1.5.0"
 INTEROP = ("grpcio==1.85.3", "grpcio-health-checking==1.85.1", "grpcio-reflection==1.85.1")
 # hatchling builds release wheels without isolation in the compatibility suite.
 TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", HYPOTHESIS, *INTEROP)
+MUTMUT = "mutmut==3.8.1"  # 3.x: runs on pytest 9 and Python 3.11
+BENCH_DIR = ROOT / "bench"
+# The benchmark's own stack: the HTTP/JSON baseline, CPU accounting, plots, the official client.
+BENCH_TOOLS = ("aiohttp==3.14.5", "psutil==7.2.2", "matplotlib==3.11.2", "tqdm==4.70.1", *INTEROP)
+# The gateway's tests: an HTTP, SSE and WebSocket client, and a browser driver that
+# runs the system Chromium (never a browser it downloads itself).
+GATEWAY_TEST_TOOLS = ("httpx==0.28.1", "httpx-sse==0.4.3", "playwright==1.65.2")
+# npm packages (protoc-gen-es, @bufbuild/protobuf, connect, typescript) are pinned
+# exactly in sdk/typescript/package.json and locked by its package-lock.json.
+NPM_CI = ("npm", "ci", "--prefix", str(TS_DIR), "--ignore-scripts", "--no-audit", "--no-fund")
 
 nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
@@ -60,6 +77,7 @@ def install_generators(session: nox.Session) -> None:
     """Install the tooling and every code generator plugin buf.gen.yaml names."""
     session.install(*GENERATORS)
     install_tooling(session)
+    install_node_modules(session)
 
 
 def base_args(posargs: list[str]) -> list[str]:
@@ -73,10 +91,12 @@ def base_args(posargs: list[str]) -> list[str]:
 def build_sdk(session: nox.Session) -> Path:
     """Build the SDK wheel and sdist into dist/ and return the wheel's path."""
     session.install(BUILD)
-    shutil.rmtree(DIST_DIR, ignore_errors=True)
+    # Only the previous packages go: other reports in dist/ (schema-review.md) stay.
+    for old in (*DIST_DIR.glob("*.whl"), *DIST_DIR.glob("*.tar.gz")):
+        old.unlink()
     session.run("python", "-m", "build", "--outdir", str(DIST_DIR), str(SDK_DIR), silent=True)
-    (wheel,) = DIST_DIR.glob("chat_sdk-*.whl")
-    (sdist,) = DIST_DIR.glob("chat_sdk-*.tar.gz")
+    (wheel,) = DIST_DIR.glob(f"{SDK_WHEEL_PREFIX}-*.whl")
+    (sdist,) = DIST_DIR.glob(f"{SDK_WHEEL_PREFIX}-*.tar.gz")
     session.log(f"built {wheel.relative_to(ROOT)} and {sdist.relative_to(ROOT)}")
     return wheel
 
@@ -92,7 +112,8 @@ def run_lint(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Lint the schema (buf lint, buf format) and the Python code (ruff, mypy --strict)."""
-    session.install(BUF, *LINTERS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT))
+    session.install(BUF, *LINTERS, *GATEWAY_TEST_TOOLS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT))
+    session.install("-e", str(GATEWAY_DIR))
     run_lint(session)
 
 
@@ -105,8 +126,10 @@ def generate(session: nox.Session) -> None:
 
 @nox.session
 def build(session: nox.Session) -> None:
-    """Build the chat-sdk wheel and sdist into dist/."""
+    """Build the chatplatform-schema-sdk wheel and sdist and the TypeScript package's tarball into dist/."""
     build_sdk(session)
+    install_node_modules(session)
+    pack_typescript(session)
 
 
 @nox.session
@@ -159,8 +182,10 @@ def check(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Build the SDK wheel, install it (never the source tree), and run every test, compat_tests included."""
     install_generators(session)
-    session.install(*TEST_TOOLS)
+    session.install(*TEST_TOOLS, *GATEWAY_TEST_TOOLS, *MYPY)  # mypy: the README snippets are type-checked
     wheel = install_sdk_and_services(session)
+    build_typescript(session)
+    ensure_chromium(session)  # the API reference is opened in headless Chromium
     session.run("pytest", *session.posargs, env={"CHAT_SDK_WHEEL": str(wheel)})
 
 
@@ -172,6 +197,10 @@ def install_sdk_and_services(session: nox.Session) -> Path:
     session.install("--force-reinstall", "--no-deps", str(wheel))
     session.install(str(SERVICES_DIR))
     session.install("--force-reinstall", "--no-deps", str(SERVICES_DIR))
+    session.install(str(BENCH_DIR))  # chat-load, which the tests run against a real server
+    session.install("--force-reinstall", "--no-deps", str(BENCH_DIR))
+    session.install(str(GATEWAY_DIR))
+    session.install("--force-reinstall", "--no-deps", str(GATEWAY_DIR))
     return wheel
 
 
@@ -181,14 +210,156 @@ def compat(session: nox.Session) -> None:
     install_generators(session)
     session.install(*TEST_TOOLS)
     wheel = install_sdk_and_services(session)
+    build_typescript(session)
     session.run("pytest", "compat_tests", *session.posargs, env={"CHAT_SDK_WHEEL": str(wheel)})
 
 
 @nox.session
 def serve(session: nox.Session) -> None:
-    """Serve every chat.v1 service on 127.0.0.1:50051 (SQLite in var/); flags after `--`."""
-    install_sdk_and_services(session)
+    """Serve every chat.v1 service on 127.0.0.1:50051 (SQLite in var/); flags after `--`.
+
+    Builds and installs the packages only when their sources changed, then replaces this
+    process with `chat-services`: SIGTERM and Ctrl-C reach the server itself, which drains
+    and exits, instead of killing nox and orphaning a server that keeps the port.
+    """
+    stamp = Path(session.bin).parent / ".installed-sources.sha256"
+    digest = sources_digest(SDK_DIR, SERVICES_DIR)
+    if not stamp.is_file() or stamp.read_text() != digest:
+        install_sdk_and_services(session)
+        stamp.write_text(digest)
     args = session.posargs or ["--port", "50051"]
     if not any(arg.startswith("--database") for arg in args):
         args = [*args, "--database", str(ROOT / "var" / "chat-services.db")]
-    session.run("chat-services", "serve", *args)
+    program = str(Path(session.bin) / "chat-services")
+    session.log(f"exec {program} serve {' '.join(args)}")
+    os.execv(program, [program, "serve", *args])
+
+
+def install_node_modules(session: nox.Session) -> None:
+    """`npm ci` sdk/typescript's locked packages (again only when the lock changes); put their tools on PATH.
+
+    buf.gen.yaml names protoc-gen-es as a local plugin found on PATH, like the Python plugins.
+    """
+    modules = TS_DIR / "node_modules"
+    stamp = modules / ".package-lock.sha256"
+    digest = hashlib.sha256((TS_DIR / "package-lock.json").read_bytes()).hexdigest()
+    if not stamp.is_file() or stamp.read_text() != digest:
+        session.run(*NPM_CI, external=True, silent=True)
+        stamp.write_text(digest)
+    session.env["PATH"] = os.pathsep.join([str(NODE_BIN), os.environ.get("PATH", "")])
+
+
+def build_typescript(session: nox.Session) -> None:
+    """Compile the TypeScript package with `tsc` (incremental: unchanged sources cost little)."""
+    session.run(str(NODE_BIN / "tsc"), "-p", str(TS_DIR / "tsconfig.json"), external=True)
+
+
+def pack_typescript(session: nox.Session) -> Path:
+    """Build the TypeScript package and `npm pack` it into dist/, beside the wheel; return the tarball."""
+    build_typescript(session)
+    for old in DIST_DIR.glob("*.tgz"):
+        old.unlink()
+    DIST_DIR.mkdir(exist_ok=True)
+    session.run("npm", "pack", str(TS_DIR), "--pack-destination", str(DIST_DIR), external=True, silent=True)
+    (tarball,) = DIST_DIR.glob("*.tgz")
+    session.log(f"packed {tarball.relative_to(ROOT)}")
+    return tarball
+
+
+def ensure_chromium(session: nox.Session) -> str:
+    """Return Debian's headless Chromium, installing it with apt-get (as root, like CI) when missing."""
+    found = shutil.which("chromium")
+    if found is None:
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run(
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "chromium",
+            external=True,
+            env={"DEBIAN_FRONTEND": "noninteractive"},
+        )
+        found = shutil.which("chromium")
+    if found is None:
+        session.error("chromium is still missing after apt-get install")
+    return found
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Render the API reference (each release and the working tree) into dist/docs/; test it in Chromium."""
+    session.install(PYTEST, PYTEST_ASYNCIO)
+    install_tooling(session)
+    session.run("python", "-m", "registry.docs", "--output", str(DIST_DIR / "docs"))
+    chromium = ensure_chromium(session)
+    session.run(
+        "pytest",
+        "tests/registry/test_docs.py",
+        *session.posargs,
+        env={"CHAT_DOCS_SITE": str(DIST_DIR / "docs"), "CHAT_CHROMIUM": chromium},
+    )
+
+
+def sources_digest(*directories: Path) -> str:
+    """sha256 over the name and content of every source file below ``directories`` (no caches, no builds)."""
+    skipped = {"__pycache__", ".mypy_cache", ".pytest_cache", "build", "dist", "node_modules"}
+    digest = hashlib.sha256()
+    for directory in directories:
+        for path in sorted(directory.rglob("*")):
+            parts = path.relative_to(directory).parts
+            if path.is_file() and not any(part in skipped or part.endswith(".egg-info") for part in parts):
+                digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Fuzz a fresh chat-services process: `-- --budget 600` seconds; prints outcomes, health gaps, RSS."""
+    session.install(*TEST_TOOLS)
+    install_sdk_and_services(session)
+    session.run("python", "-m", "tests.services.fuzz.driver", *session.posargs)
+
+
+@nox.session
+def security_overhead(session: nox.Session) -> None:
+    """Unary throughput open vs. with JWT auth, rate limits, metrics and OTLP tracing (a benchmark)."""
+    install_sdk_and_services(session)
+    session.run("python", "benchmarks/security_overhead.py", *session.posargs)
+
+
+@nox.session
+def mutate(session: nox.Session) -> None:
+    """Mutation testing of the critical modules (pyproject's chat-mutation table); `-- TARGET` runs one."""
+    install_generators(session)
+    session.install(*TEST_TOOLS, MUTMUT)
+    install_sdk_and_services(session)
+    session.run("python", str(ROOT / "tests" / "mutation" / "mutate.py"), *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The ADR's criteria, gRPC against the HTTP/JSON baseline: writes bench/results/<date>.md and a plot.
+
+    Flags after `--` go to `chat-bench` (`-- --quick`, `-- --mixed-seconds 10 --rounds 3`).
+    """
+    session.install(*BENCH_TOOLS)
+    install_sdk_and_services(session)
+    session.install(f"{BENCH_DIR}[bench]")
+    session.run("chat-bench", "--output", str(BENCH_DIR / "results"), *session.posargs)
+
+
+@nox.session
+def gateway(session: nox.Session) -> None:
+    """The REST/GraphQL gateway on 127.0.0.1:8080 in front of chat-services at 127.0.0.1:50051.
+
+    `-- --with-services` also starts chat-services (SQLite in var/) for development;
+    other flags go to `chat-gateway serve` (`-- --port 9000 --cors-origin http://localhost:3000`).
+    """
+    install_sdk_and_services(session)
+    args = list(session.posargs)
+    if "--with-services" in args:
+        args.remove("--with-services")
+        session.run("python", "-m", "chat_gateway.dev", *args)
+    else:
+        session.run("chat-gateway", "serve", *args)

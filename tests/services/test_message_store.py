@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import closing
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -14,6 +15,8 @@ from chat_services.message.hub import ConversationHub, Listener, Presence, Prese
 from chat_services.message.model import CONTENT_MAX_BYTES, Attachment, Draft, Profile
 from chat_services.message.store import MIGRATIONS, MessageStore
 from chat_services.storage import Database
+
+T = TypeVar("T")
 
 
 def draft(
@@ -159,6 +162,44 @@ async def test_files_are_read_only_when_asked_and_keep_their_order(store: Messag
     assert [m.files for m in with_files] == [files, ()]
     assert stored.files == files
     assert await store.with_files([]) == []
+
+
+class CountingDatabase(Database):
+    """The real database, counting the trips its callers make to the database thread."""
+
+    trips = 0
+
+    async def call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        self.trips += 1
+        return await super().call(work)
+
+
+async def test_a_view_reads_message_files_and_authors_in_one_trip(tmp_path: Path) -> None:
+    database = CountingDatabase(tmp_path / "messages.db")
+    await database.open(MIGRATIONS)
+    store = MessageStore(database)
+    try:
+        await store.save_profile(Profile("ada", "Ada", "https://avatars/ada"))
+        files = (Attachment("f-1", "first"),)
+        [(one, _), (two, _)] = await store.store([draft("k-1", author="ada", files=files), draft("k-2")])
+        database.trips = 0
+        view = await store.view(one.id, include_user=True, include_files=True)
+        assert database.trips == 1
+        assert view.messages == [one]
+        assert view.profiles == {"ada": Profile("ada", "Ada", "https://avatars/ada")}
+        bare = await store.view(one.id, include_user=False, include_files=False)
+        assert bare.messages[0].files == () and bare.profiles is None
+        page = await store.view_after("c-1", 0, 10, include_user=True, include_files=True)
+        assert database.trips == 3
+        assert page.messages == [one, two]
+        assert page.profiles == {
+            "ada": Profile("ada", "Ada", "https://avatars/ada"),
+            "u-1": Profile("u-1", "u-1"),
+        }
+        with pytest.raises(NotFound):
+            await store.view("absent", include_user=True, include_files=True)
+    finally:
+        await database.close()
 
 
 async def test_profiles_default_to_the_user_id(store: MessageStore) -> None:

@@ -15,6 +15,13 @@ from grpclib.encoding.proto import ProtoCodec
 from grpclib.exceptions import GRPCError
 
 
+def too_large(name: str, size: int, limit: int) -> GRPCError:
+    """RESOURCE_EXHAUSTED for a ``name`` message of ``size`` bytes over the ``limit``."""
+    return GRPCError(
+        Status.RESOURCE_EXHAUSTED, f"{name} of {size} bytes exceeds the {limit}-byte message limit"
+    )
+
+
 class BoundedProtoCodec(ProtoCodec):
     """grpclib's protobuf codec with a message size limit and clear decode errors."""
 
@@ -25,10 +32,7 @@ class BoundedProtoCodec(ProtoCodec):
         """Parse ``data``: RESOURCE_EXHAUSTED if too big, INVALID_ARGUMENT if malformed."""
         name = message_type.DESCRIPTOR.full_name
         if len(data) > self.max_message_bytes:
-            raise GRPCError(
-                Status.RESOURCE_EXHAUSTED,
-                f"{name} of {len(data)} bytes exceeds the {self.max_message_bytes}-byte message limit",
-            )
+            raise too_large(name, len(data), self.max_message_bytes)
         try:
             return message_type.FromString(data)
         except DecodeError as error:

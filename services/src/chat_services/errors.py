@@ -14,6 +14,35 @@ from google.rpc import error_details_pb2
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
+# grpclib HPACK-encodes trailers in pure Python, in time quadratic in their length, on the
+# event loop: a long status message stalls every call on the server. Client values echoed
+# into a message are cut to ECHO_MAX_CHARS, and a whole message to STATUS_MESSAGE_MAX_CHARS.
+ECHO_MAX_CHARS = 200
+STATUS_MESSAGE_MAX_CHARS = 1024
+
+
+def echo(value: object) -> str:
+    """``repr(value)`` for an error message, cut to a few hundred characters and marked if cut.
+
+    ``echo("m" * 1_000_000)`` is ``'mmmm…' (1000000 bytes, truncated)``: the reader sees
+    what was sent and how big it was, and the status message stays short.
+    """
+    if isinstance(value, str | bytes) and len(value) > ECHO_MAX_CHARS:
+        size = len(value.encode("utf-8", "surrogatepass")) if isinstance(value, str) else len(value)
+        head = repr(value[:ECHO_MAX_CHARS])
+        return f"{head[:-1]}…{head[-1]} ({size} bytes, truncated)"
+    text = repr(value)
+    if len(text) > ECHO_MAX_CHARS:
+        return f"{text[:ECHO_MAX_CHARS]}… ({len(text)} characters, truncated)"
+    return text
+
+
+def bounded_message(message: str, *, limit: int = STATUS_MESSAGE_MAX_CHARS) -> str:
+    """``message`` if short enough for a status message, else its start marked as truncated."""
+    if len(message) <= limit:
+        return message
+    return f"{message[:limit]}… ({len(message)} characters, truncated)"
+
 
 class ServiceError(Exception):
     """A failure the caller can act on; subclasses fix the gRPC status."""
@@ -21,9 +50,10 @@ class ServiceError(Exception):
     status = Status.UNKNOWN
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
+        message = bounded_message(message)
         super().__init__(message)
         self.message = message
-        self.field = field
+        self.field = None if field is None else bounded_message(field, limit=ECHO_MAX_CHARS)
 
 
 class NotFound(ServiceError):

@@ -16,6 +16,9 @@ from chat_services.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+# Tokens this server issues are well under 200 characters; a longer one is not ours, and
+# refusing it unread keeps a hostile token from costing more than a length check.
+MAX_TOKEN_CHARS = 1024
 
 
 def page_size(requested: int, *, field: str = "page.page_size") -> int:
@@ -37,10 +40,13 @@ def decode_token(
     token: str, *, scope: Mapping[str, str], field: str = "page.page_token"
 ) -> dict[str, str | int]:
     """The position in ``token``; refused unless it was made for the same ``scope``."""
+    if len(token) > MAX_TOKEN_CHARS:
+        raise InvalidArgument("page token is not one this server issued (too long)", field=field)
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         position = json.loads(raw)
-    except (binascii.Error, ValueError) as error:
+    # Deeply nested JSON exhausts the parser's recursion limit: a malformed token, not a bug.
+    except (binascii.Error, ValueError, RecursionError) as error:
         raise InvalidArgument("page token is not one this server issued", field=field) from error
     if not isinstance(position, dict) or any(position.get(key) != value for key, value in scope.items()):
         raise InvalidArgument("page token belongs to a different list; start again without one", field=field)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from time import perf_counter
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -33,6 +34,8 @@ class Database:
         self.path = str(path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._connection: sqlite3.Connection | None = None
+        # Told ("call" or "transaction", seconds) after each operation; the server's metrics set it.
+        self.observer: Callable[[str, float], None] | None = None
 
     async def open(self, migrations: Sequence[Migration]) -> None:
         """Open (creating the file and its folder) and apply any migration not yet applied."""
@@ -67,11 +70,25 @@ class Database:
 
     async def call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work(connection)`` on the database thread and return its result."""
-        return await self._run_raw(self._with_connection, work)
+        return await self._timed("call", self._with_connection, work)
 
     async def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work(connection)`` in one transaction: all of it is committed, or none."""
-        return await self._run_raw(self._in_transaction, work)
+        return await self._timed("transaction", self._in_transaction, work)
+
+    async def _timed(
+        self,
+        operation: str,
+        run: Callable[[Callable[[sqlite3.Connection], T]], T],
+        work: Callable[[sqlite3.Connection], T],
+    ) -> T:
+        if self.observer is None:
+            return await self._run_raw(run, work)
+        start = perf_counter()
+        try:
+            return await self._run_raw(run, work)
+        finally:
+            self.observer(operation, perf_counter() - start)
 
     def _with_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._connection is None:

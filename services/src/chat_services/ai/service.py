@@ -14,7 +14,7 @@ from chat.v1.ai_service_pb2 import (
     StreamCompletionResponse,
 )
 from chat_services.ai.provider import CompletionProvider, CompletionRequest, Finished, FinishReason, TextPiece
-from chat_services.errors import InvalidArgument, grpc_status
+from chat_services.errors import InvalidArgument, echo, grpc_status
 from chat_services.lifecycle import Lifecycle
 from chat_services.validation import optional_id
 
@@ -84,7 +84,7 @@ class AiService(ai_service_grpc.AIServiceBase):
         if request.model and request.model not in self.provider.models:
             known = ", ".join(self.provider.models)
             raise InvalidArgument(
-                f"unknown model {request.model!r}; this server offers {known}", field="model"
+                f"unknown model {echo(request.model)}; this server offers {known}", field="model"
             )
         return CompletionRequest(
             prompt=request.prompt,

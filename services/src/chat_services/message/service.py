@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
@@ -30,8 +29,9 @@ from chat_services.message import wire
 from chat_services.message.chat import ChatSession
 from chat_services.message.hub import ConversationHub, Listener
 from chat_services.message.model import Draft, StoredMessage, check_content_size
-from chat_services.message.store import MessageStore
+from chat_services.message.store import MessageStore, MessageView
 from chat_services.pagination import decode_token, encode_token, page_size
+from chat_services.security.identity import check_acting_as, current_identity
 from chat_services.validation import required_id
 
 REPLAY_BATCH = 500
@@ -52,8 +52,12 @@ class MessageService(message_service_grpc.MessageServiceBase):
         request = await stream.recv_message()
         assert request is not None
         with grpc_status():
-            stored = await self.store.get(required_id(request.message_id, "message_id"))
-            [message] = await self._render([stored], request.include_user, request.include_files)
+            view = await self.store.view(
+                required_id(request.message_id, "message_id"),
+                include_user=request.include_user,
+                include_files=request.include_files,
+            )
+            [message] = _wire(view, request.include_files)
         await stream.send_message(GetMessageResponse(message=message))
 
     async def ListMessages(self, stream: Stream[ListMessagesRequest, ListMessagesResponse]) -> None:
@@ -66,11 +70,18 @@ class MessageService(message_service_grpc.MessageServiceBase):
             if request.page.page_token:
                 position = decode_token(request.page.page_token, scope={"conversation": conversation_id})
                 after = sequence_position(position.get("after"))
-            found = await self.store.after(conversation_id, after, size + 1)
+            view = await self.store.view_after(
+                conversation_id,
+                after,
+                size + 1,
+                include_user=request.include_user,
+                include_files=request.include_files,
+            )
+            found = view.messages
             if not found and not after and not await self.store.conversation_exists(conversation_id):
                 raise NotFound(f"conversation {conversation_id!r} has no messages", field="conversation_id")
             page = found[:size]
-            messages = await self._render(page, request.include_user, request.include_files)
+            messages = _wire(MessageView(page, view.profiles), request.include_files)
         response = ListMessagesResponse(messages=messages)
         response.page.SetInParent()  # always present, so clients need not check for None
         if len(found) > size:
@@ -117,11 +128,17 @@ class MessageService(message_service_grpc.MessageServiceBase):
     ) -> int:
         """Send every stored message after ``last``; return the last sequence sent."""
         while True:
-            batch = await self.store.after(request.conversation_id, last, REPLAY_BATCH)
-            for message in await self._render(batch, request.include_user, request.include_files):
+            view = await self.store.view_after(
+                request.conversation_id,
+                last,
+                REPLAY_BATCH,
+                include_user=request.include_user,
+                include_files=request.include_files,
+            )
+            for message in _wire(view, request.include_files):
                 await stream.send_message(StreamMessagesResponse(message=message))
                 last = message.sequence
-            if len(batch) < REPLAY_BATCH:
+            if len(view.messages) < REPLAY_BATCH:
                 return last
 
     async def SendMessages(self, stream: Stream[SendMessagesRequest, SendMessagesResponse]) -> None:
@@ -134,7 +151,9 @@ class MessageService(message_service_grpc.MessageServiceBase):
                     raise ResourceExhausted(
                         f"a SendMessages call stores at most {SEND_BATCH_LIMIT} messages; split the batch"
                     )
-                drafts.append(wire.draft(request.message))
+                draft = wire.draft(request.message)
+                check_acting_as(draft.author_id, "message.author_id")
+                drafts.append(draft)
             results = await self.store.store(drafts)
         for stored, created in results:
             if created:
@@ -151,7 +170,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
         assert request is not None
         with grpc_status():
             message_id = required_id(request.message_id, "message_id")
-            editor_id = required_id(request.editor_id, "editor_id")
+            editor_id = _editor(request.editor_id)
             check_content_size(request.content, "content")
             edited = await self.store.edit(message_id, editor_id, request.content)
         await stream.send_message(EditMessageResponse(message=wire.message(edited, include_files=True)))
@@ -193,13 +212,20 @@ class MessageService(message_service_grpc.MessageServiceBase):
         for event in listener.pending():
             await stream.send_message(wire.chat_event(event))
 
-    async def _render(
-        self, stored: Sequence[StoredMessage], include_user: bool, include_files: bool
-    ) -> list[message_service_pb2.Message]:
-        if include_files:
-            stored = await self.store.with_files(stored)
-        profiles = await self.store.profiles([m.author_id for m in stored]) if include_user else None
-        return [wire.message(m, profiles=profiles, include_files=include_files) for m in stored]
+
+def _wire(view: MessageView, include_files: bool) -> list[message_service_pb2.Message]:
+    """The wire messages of a view read in one trip to the store."""
+    return [wire.message(m, profiles=view.profiles, include_files=include_files) for m in view.messages]
+
+
+def _editor(requested: str) -> str:
+    """Who edits: the authenticated caller (``editor_id`` may be empty or must match), else ``editor_id``."""
+    caller = current_identity()
+    if caller is not None and not requested:
+        return caller.subject
+    editor_id = required_id(requested, "editor_id")
+    check_acting_as(editor_id, "editor_id")
+    return editor_id
 
 
 def sequence_position(value: object) -> int:

@@ -19,7 +19,7 @@ from chat.v1.plugin_service_pb2 import (
     StreamPluginEventsRequest,
     StreamPluginEventsResponse,
 )
-from chat_services.errors import InvalidArgument, NotFound, grpc_status
+from chat_services.errors import InvalidArgument, NotFound, echo, grpc_status
 from chat_services.lifecycle import Lifecycle
 from chat_services.pagination import decode_token, encode_token, page_size
 from chat_services.plugin.events import EventType, PluginEvent, PluginEventHub, Subscription
@@ -143,13 +143,13 @@ class PluginService(plugin_service_grpc.PluginServiceBase):
         plugin = self.registry.get(name)
         if plugin is None:
             raise NotFound(
-                f"no plugin is named {name!r}; ListPlugins shows the installed ones", field="plugin_name"
+                f"no plugin is named {echo(name)}; ListPlugins shows the installed ones", field="plugin_name"
             )
         for key in request.arguments:
             if key not in plugin.spec.argument_names:
                 accepted = ", ".join(plugin.spec.argument_names) or "none"
                 raise InvalidArgument(
-                    f"plugin {name!r} takes no argument {key!r} (it takes: {accepted})",
+                    f"plugin {name!r} takes no argument {echo(key)} (it takes: {accepted})",
                     field=f"arguments[{key}]",
                 )
         return plugin

@@ -10,6 +10,7 @@ if typing.TYPE_CHECKING:
     import grpclib.server
 
 import chat.v1.common_pb2
+import google.api.annotations_pb2
 import google.protobuf.timestamp_pb2
 import chat.v1.message_service_pb2
 

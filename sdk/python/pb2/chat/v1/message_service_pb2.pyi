@@ -325,7 +325,10 @@ class EditMessageRequest(_message.Message):
     Format: opaque string, at most 64 characters.
     """
     editor_id: _builtins.str
-    """editor_id is the user making the edit; it must be the message's author. Required.
+    """editor_id is the user making the edit; it must be the message's author.
+    Required without authentication. With authentication the caller's identity is the
+    editor: leave it empty, or it must equal the caller (PERMISSION_DENIED otherwise)
+    unless the caller is a service with the messages:impersonate scope.
     Format: opaque string, at most 64 characters.
     """
     content: _builtins.str
@@ -567,6 +570,8 @@ class NewMessage(_message.Message):
     """
     author_id: _builtins.str
     """author_id is the user who writes the message. Required.
+    With authentication it must equal the caller's identity (PERMISSION_DENIED otherwise)
+    unless the caller is a service with the messages:impersonate scope.
     Format: opaque string, at most 64 characters.
     """
     content: _builtins.str
@@ -610,6 +615,8 @@ class ChatJoin(_message.Message):
     """
     user_id: _builtins.str
     """user_id is the user who joins; the other members receive a joined presence event. Required.
+    With authentication it must equal the caller's identity (PERMISSION_DENIED otherwise)
+    unless the caller is a service with the messages:impersonate scope.
     Format: opaque string, at most 64 characters.
     """
     def __init__(

@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63hat/v1/rag_service.proto\x12\x07\x63hat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\\\n\x15IngestDocumentRequest\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x17.chat.v1.DocumentHeaderR\x06header\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\"G\n\x16IngestDocumentResponse\x12-\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x11.chat.v1.DocumentR\x08\x64ocument\"8\n\x15\x44\x65leteDocumentRequest\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\"H\n\x16\x44\x65leteDocumentResponse\x12.\n\x13\x64\x65leted_chunk_count\x18\x01 \x01(\x05R\x11\x64\x65letedChunkCount\"\xb7\x01\n\x16SearchDocumentsRequest\x12\x14\n\x04text\x18\x01 \x01(\tH\x00R\x04text\x12)\n\x06vector\x18\x02 \x01(\x0b\x32\x0f.chat.v1.VectorH\x00R\x06vector\x12\x13\n\x05top_k\x18\x03 \x01(\x05R\x04topK\x12\x1b\n\tmin_score\x18\x04 \x01(\x02R\x08minScore\x12!\n\x0c\x64ocument_ids\x18\x05 \x03(\tR\x0b\x64ocumentIdsB\x07\n\x05query\"M\n\x17SearchDocumentsResponse\x12\x32\n\x08passages\x18\x01 \x03(\x0b\x32\x16.chat.v1.ScoredPassageR\x08passages\"\x85\x02\n\x0e\x44ocumentHeader\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x14\n\x05title\x18\x02 \x01(\tR\x05title\x12\x1d\n\nsource_uri\x18\x03 \x01(\tR\tsourceUri\x12\x1d\n\nmedia_type\x18\x04 \x01(\tR\tmediaType\x12\x41\n\x08metadata\x18\x05 \x03(\x0b\x32%.chat.v1.DocumentHeader.MetadataEntryR\x08metadata\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xf4\x02\n\x08\x44ocument\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x14\n\x05title\x18\x02 \x01(\tR\x05title\x12\x1d\n\nsource_uri\x18\x03 \x01(\tR\tsourceUri\x12\x1d\n\nmedia_type\x18\x04 \x01(\tR\tmediaType\x12;\n\x08metadata\x18\x05 \x03(\x0b\x32\x1f.chat.v1.Document.MetadataEntryR\x08metadata\x12\x1f\n\x0b\x63hunk_count\x18\x06 \x01(\x05R\nchunkCount\x12\x1d\n\nsize_bytes\x18\x07 \x01(\x03R\tsizeBytes\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\" \n\x06Vector\x12\x16\n\x06values\x18\x01 \x03(\x02R\x06values\"{\n\rScoredPassage\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x1f\n\x0b\x63hunk_index\x18\x02 \x01(\x05R\nchunkIndex\x12\x12\n\x04text\x18\x03 \x01(\tR\x04text\x12\x14\n\x05score\x18\x04 \x01(\x02R\x05score2\x8f\x02\n\nRAGService\x12S\n\x0eIngestDocument\x12\x1e.chat.v1.IngestDocumentRequest\x1a\x1f.chat.v1.IngestDocumentResponse(\x01\x12Q\n\x0e\x44\x65leteDocument\x12\x1e.chat.v1.DeleteDocumentRequest\x1a\x1f.chat.v1.DeleteDocumentResponse\x12Y\n\x0fSearchDocuments\x12\x1f.chat.v1.SearchDocumentsRequest\x1a .chat.v1.SearchDocumentsResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63hat/v1/rag_service.proto\x12\x07\x63hat.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\\\n\x15IngestDocumentRequest\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x17.chat.v1.DocumentHeaderR\x06header\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\"G\n\x16IngestDocumentResponse\x12-\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x11.chat.v1.DocumentR\x08\x64ocument\"8\n\x15\x44\x65leteDocumentRequest\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\"H\n\x16\x44\x65leteDocumentResponse\x12.\n\x13\x64\x65leted_chunk_count\x18\x01 \x01(\x05R\x11\x64\x65letedChunkCount\"\xb7\x01\n\x16SearchDocumentsRequest\x12\x14\n\x04text\x18\x01 \x01(\tH\x00R\x04text\x12)\n\x06vector\x18\x02 \x01(\x0b\x32\x0f.chat.v1.VectorH\x00R\x06vector\x12\x13\n\x05top_k\x18\x03 \x01(\x05R\x04topK\x12\x1b\n\tmin_score\x18\x04 \x01(\x02R\x08minScore\x12!\n\x0c\x64ocument_ids\x18\x05 \x03(\tR\x0b\x64ocumentIdsB\x07\n\x05query\"M\n\x17SearchDocumentsResponse\x12\x32\n\x08passages\x18\x01 \x03(\x0b\x32\x16.chat.v1.ScoredPassageR\x08passages\"\x85\x02\n\x0e\x44ocumentHeader\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x14\n\x05title\x18\x02 \x01(\tR\x05title\x12\x1d\n\nsource_uri\x18\x03 \x01(\tR\tsourceUri\x12\x1d\n\nmedia_type\x18\x04 \x01(\tR\tmediaType\x12\x41\n\x08metadata\x18\x05 \x03(\x0b\x32%.chat.v1.DocumentHeader.MetadataEntryR\x08metadata\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xf4\x02\n\x08\x44ocument\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x14\n\x05title\x18\x02 \x01(\tR\x05title\x12\x1d\n\nsource_uri\x18\x03 \x01(\tR\tsourceUri\x12\x1d\n\nmedia_type\x18\x04 \x01(\tR\tmediaType\x12;\n\x08metadata\x18\x05 \x03(\x0b\x32\x1f.chat.v1.Document.MetadataEntryR\x08metadata\x12\x1f\n\x0b\x63hunk_count\x18\x06 \x01(\x05R\nchunkCount\x12\x1d\n\nsize_bytes\x18\x07 \x01(\x03R\tsizeBytes\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\" \n\x06Vector\x12\x16\n\x06values\x18\x01 \x03(\x02R\x06values\"{\n\rScoredPassage\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x1f\n\x0b\x63hunk_index\x18\x02 \x01(\x05R\nchunkIndex\x12\x12\n\x04text\x18\x03 \x01(\tR\x04text\x12\x14\n\x05score\x18\x04 \x01(\x02R\x05score2\xed\x02\n\nRAGService\x12m\n\x0eIngestDocument\x12\x1e.chat.v1.IngestDocumentRequest\x1a\x1f.chat.v1.IngestDocumentResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/v1/documents:\x01*(\x01\x12v\n\x0e\x44\x65leteDocument\x12\x1e.chat.v1.DeleteDocumentRequest\x1a\x1f.chat.v1.DeleteDocumentResponse\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/v1/documents/{document_id}\x12x\n\x0fSearchDocuments\x12\x1f.chat.v1.SearchDocumentsRequest\x1a .chat.v1.SearchDocumentsResponse\"\"\x90\x02\x01\x82\xd3\xe4\x93\x02\x19\"\x14/v1/documents:search:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,32 +37,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DOCUMENTHEADER_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_DOCUMENT_METADATAENTRY']._loaded_options = None
   _globals['_DOCUMENT_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_RAGSERVICE'].methods_by_name['IngestDocument']._loaded_options = None
+  _globals['_RAGSERVICE'].methods_by_name['IngestDocument']._serialized_options = b'\202\323\344\223\002\022\"\r/v1/documents:\001*'
+  _globals['_RAGSERVICE'].methods_by_name['DeleteDocument']._loaded_options = None
+  _globals['_RAGSERVICE'].methods_by_name['DeleteDocument']._serialized_options = b'\202\323\344\223\002\035*\033/v1/documents/{document_id}'
   _globals['_RAGSERVICE'].methods_by_name['SearchDocuments']._loaded_options = None
-  _globals['_RAGSERVICE'].methods_by_name['SearchDocuments']._serialized_options = b'\220\002\001'
-  _globals['_INGESTDOCUMENTREQUEST']._serialized_start=71
-  _globals['_INGESTDOCUMENTREQUEST']._serialized_end=163
-  _globals['_INGESTDOCUMENTRESPONSE']._serialized_start=165
-  _globals['_INGESTDOCUMENTRESPONSE']._serialized_end=236
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=238
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=294
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=296
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=368
-  _globals['_SEARCHDOCUMENTSREQUEST']._serialized_start=371
-  _globals['_SEARCHDOCUMENTSREQUEST']._serialized_end=554
-  _globals['_SEARCHDOCUMENTSRESPONSE']._serialized_start=556
-  _globals['_SEARCHDOCUMENTSRESPONSE']._serialized_end=633
-  _globals['_DOCUMENTHEADER']._serialized_start=636
-  _globals['_DOCUMENTHEADER']._serialized_end=897
-  _globals['_DOCUMENTHEADER_METADATAENTRY']._serialized_start=838
-  _globals['_DOCUMENTHEADER_METADATAENTRY']._serialized_end=897
-  _globals['_DOCUMENT']._serialized_start=900
-  _globals['_DOCUMENT']._serialized_end=1272
-  _globals['_DOCUMENT_METADATAENTRY']._serialized_start=838
-  _globals['_DOCUMENT_METADATAENTRY']._serialized_end=897
-  _globals['_VECTOR']._serialized_start=1274
-  _globals['_VECTOR']._serialized_end=1306
-  _globals['_SCOREDPASSAGE']._serialized_start=1308
-  _globals['_SCOREDPASSAGE']._serialized_end=1431
-  _globals['_RAGSERVICE']._serialized_start=1434
-  _globals['_RAGSERVICE']._serialized_end=1705
+  _globals['_RAGSERVICE'].methods_by_name['SearchDocuments']._serialized_options = b'\220\002\001\202\323\344\223\002\031\"\024/v1/documents:search:\001*'
+  _globals['_INGESTDOCUMENTREQUEST']._serialized_start=101
+  _globals['_INGESTDOCUMENTREQUEST']._serialized_end=193
+  _globals['_INGESTDOCUMENTRESPONSE']._serialized_start=195
+  _globals['_INGESTDOCUMENTRESPONSE']._serialized_end=266
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=268
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=324
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=326
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=398
+  _globals['_SEARCHDOCUMENTSREQUEST']._serialized_start=401
+  _globals['_SEARCHDOCUMENTSREQUEST']._serialized_end=584
+  _globals['_SEARCHDOCUMENTSRESPONSE']._serialized_start=586
+  _globals['_SEARCHDOCUMENTSRESPONSE']._serialized_end=663
+  _globals['_DOCUMENTHEADER']._serialized_start=666
+  _globals['_DOCUMENTHEADER']._serialized_end=927
+  _globals['_DOCUMENTHEADER_METADATAENTRY']._serialized_start=868
+  _globals['_DOCUMENTHEADER_METADATAENTRY']._serialized_end=927
+  _globals['_DOCUMENT']._serialized_start=930
+  _globals['_DOCUMENT']._serialized_end=1302
+  _globals['_DOCUMENT_METADATAENTRY']._serialized_start=868
+  _globals['_DOCUMENT_METADATAENTRY']._serialized_end=927
+  _globals['_VECTOR']._serialized_start=1304
+  _globals['_VECTOR']._serialized_end=1336
+  _globals['_SCOREDPASSAGE']._serialized_start=1338
+  _globals['_SCOREDPASSAGE']._serialized_end=1461
+  _globals['_RAGSERVICE']._serialized_start=1464
+  _globals['_RAGSERVICE']._serialized_end=1829
 # @@protoc_insertion_point(module_scope)

@@ -225,6 +225,8 @@ class ChatJoin(betterproto2.Message):
     user_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
     user_id is the user who joins; the other members receive a joined presence event. Required.
+    With authentication it must equal the caller's identity (PERMISSION_DENIED otherwise)
+    unless the caller is a service with the messages:impersonate scope.
     Format: opaque string, at most 64 characters.
     """
 
@@ -677,7 +679,10 @@ class EditMessageRequest(betterproto2.Message):
 
     editor_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
-    editor_id is the user making the edit; it must be the message's author. Required.
+    editor_id is the user making the edit; it must be the message's author.
+    Required without authentication. With authentication the caller's identity is the
+    editor: leave it empty, or it must equal the caller (PERMISSION_DENIED otherwise)
+    unless the caller is a service with the messages:impersonate scope.
     Format: opaque string, at most 64 characters.
     """
 
@@ -1098,6 +1103,8 @@ class NewMessage(betterproto2.Message):
     author_id: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
     """
     author_id is the user who writes the message. Required.
+    With authentication it must equal the caller's identity (PERMISSION_DENIED otherwise)
+    unless the caller is a service with the messages:impersonate scope.
     Format: opaque string, at most 64 characters.
     """
 

@@ -1,0 +1,213 @@
+"""GraphQL for reads: one query field per read-only unary RPC, with types generated from the descriptors.
+
+``getMessage(request: {messageId: "m-1", includeUser: true}) { message { content author { displayName } } }``:
+each RPC marked ``idempotency_level = NO_SIDE_EFFECTS`` becomes a query field named after it,
+taking its request as one input object and returning its response type. Object and input
+types are built from the messages at start-up, so a new read-only RPC appears without
+gateway code. Calls go through a per-request DataLoader keyed by the request's bytes:
+identical requests in one query (``a: getMessage(...) b: getMessage(...)``, or the same
+conversation listed under several aliases) cost one upstream call, and distinct ones are
+sent together rather than one after another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from typing import Any, Optional
+
+import strawberry
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+from starlette.requests import Request
+from strawberry.dataloader import DataLoader
+from strawberry.fastapi import BaseContext, GraphQLRouter
+from strawberry.types import Info
+
+from chat_gateway.rest import forwarded_metadata
+from chat_gateway.schema import Kind, Rpc, comments, rpcs
+from chat_gateway.upstream import Upstream
+
+_STRING_TYPES = {"google.protobuf.Timestamp", "google.protobuf.Duration"}  # RFC 3339 / "1.5s" strings
+_INT32 = {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32}
+_FLOATS = {FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE}
+
+LoaderKey = tuple[str, bytes]
+
+
+class TypeFactory:
+    """GraphQL object, input and enum types of protobuf messages, built once per message."""
+
+    def __init__(self) -> None:
+        self.notes = comments()
+        self._objects: dict[str, type] = {}
+        self._inputs: dict[str, type] = {}
+        self._enums: dict[str, type[enum.Enum]] = {}
+
+    @staticmethod
+    def _name(full_name: str, suffix: str = "") -> str:
+        return full_name.removeprefix("chat.v1.").replace(".", "_") + suffix
+
+    def object_type(self, message: Descriptor) -> type:
+        """The output type of a message."""
+        return self._build(message, self._objects, "", strawberry.type, input_side=False)
+
+    def input_type(self, message: Descriptor) -> type:
+        """The input type of a message (every field optional, as in proto3)."""
+        return self._build(message, self._inputs, "Input", strawberry.input, input_side=True)
+
+    def _build(self, message: Descriptor, cache: dict[str, type], suffix: str, decorate: Any, *, input_side: bool) -> type:
+        if message.full_name in cache:
+            return cache[message.full_name]
+        annotations = {field.name: Optional[self._field_type(field, input_side=input_side)] for field in message.fields}  # noqa: UP045
+        namespace: dict[str, Any] = {"__annotations__": annotations}
+        for field in message.fields:
+            namespace[field.name] = strawberry.field(default=None, description=self.notes.of(field.full_name) or None)
+        cls = type(self._name(message.full_name, suffix), (), namespace)
+        built: type = decorate(cls, description=self.notes.of(message.full_name) or None)
+        cache[message.full_name] = built
+        return built
+
+    def _field_type(self, field: FieldDescriptor, *, input_side: bool) -> Any:
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            entry = self.object_type(field.message_type) if not input_side else self.input_type(field.message_type)
+            return list[entry]  # type: ignore[valid-type]
+        single = self._single_type(field, input_side=input_side)
+        return list[single] if field.is_repeated else single  # type: ignore[valid-type]
+
+    def _single_type(self, field: FieldDescriptor, *, input_side: bool) -> Any:
+        if field.message_type is not None:
+            if field.message_type.full_name in _STRING_TYPES:
+                return str
+            return self.input_type(field.message_type) if input_side else self.object_type(field.message_type)
+        if field.enum_type is not None:
+            return self.enum_type(field.enum_type)
+        if field.type == FieldDescriptor.TYPE_BOOL:
+            return bool
+        if field.type in _INT32:
+            return int
+        if field.type in _FLOATS:
+            return float
+        return str  # strings, bytes (base64), and 64-bit or unsigned integers (GraphQL's Int is 32-bit)
+
+    def enum_type(self, descriptor: EnumDescriptor) -> type[enum.Enum]:
+        """The GraphQL enum of a protobuf enum, values named as in the schema."""
+        if descriptor.full_name not in self._enums:
+            members = {value.name: value.name for value in descriptor.values}
+            python_enum = enum.Enum(self._name(descriptor.full_name), members)  # type: ignore[misc]
+            self._enums[descriptor.full_name] = strawberry.enum(
+                python_enum, description=self.notes.of(descriptor.full_name) or None
+            )
+        return self._enums[descriptor.full_name]
+
+    def to_object(self, message: Message) -> Any:
+        """A protobuf message as an instance of its output type."""
+        return self._from_json(message.DESCRIPTOR, json_format.MessageToDict(message, preserving_proto_field_name=True))
+
+    def _from_json(self, descriptor: Descriptor, data: dict[str, Any]) -> Any:
+        values: dict[str, Any] = {}
+        for field in descriptor.fields:
+            if field.name not in data:
+                continue
+            raw = data[field.name]
+            if field.message_type is not None and field.message_type.GetOptions().map_entry:
+                entry = self.object_type(field.message_type)
+                values[field.name] = [entry(key=key, value=value) for key, value in sorted(raw.items())]
+            elif field.is_repeated:
+                values[field.name] = [self._value(field, item) for item in raw]
+            else:
+                values[field.name] = self._value(field, raw)
+        return self.object_type(descriptor)(**values)
+
+    def _value(self, field: FieldDescriptor, raw: Any) -> Any:
+        if field.message_type is not None and field.message_type.full_name not in _STRING_TYPES:
+            return self._from_json(field.message_type, raw)
+        if field.enum_type is not None:
+            return self.enum_type(field.enum_type)[raw]
+        return raw
+
+
+def _input_to_json(descriptor: Descriptor, value: Any) -> dict[str, Any]:
+    """An input object as a ProtoJSON document (proto field names, unset fields left out)."""
+    document: dict[str, Any] = {}
+    for field in descriptor.fields:
+        item = getattr(value, field.name, None)
+        if item is None:
+            continue
+        document[field.name] = _input_value(field, item)
+    return document
+
+
+def _input_value(field: FieldDescriptor, item: Any) -> Any:
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        return {entry.key: entry.value for entry in item}
+    if field.is_repeated:
+        return [_single_input(field, element) for element in item]
+    return _single_input(field, item)
+
+
+def _single_input(field: FieldDescriptor, item: Any) -> Any:
+    if field.message_type is not None and field.message_type.full_name not in _STRING_TYPES:
+        return _input_to_json(field.message_type, item)
+    if isinstance(item, enum.Enum):
+        return item.value
+    return item
+
+
+class Calls(BaseContext):
+    """The upstream calls of one GraphQL request, deduplicated and sent together by a DataLoader."""
+
+    def __init__(self, upstream: Upstream, by_name: dict[str, Rpc], metadata: dict[str, str]) -> None:
+        super().__init__()
+        self.upstream = upstream
+        self.by_name = by_name
+        self.metadata = metadata
+        self.loader: DataLoader[LoaderKey, Message] = DataLoader(load_fn=self._load)
+
+    async def _load(self, keys: list[LoaderKey]) -> list[Message | BaseException]:
+        async def one(key: LoaderKey) -> Message:
+            rpc = self.by_name[key[0]]
+            return await self.upstream.unary(rpc, rpc.request.FromString(key[1]), self.metadata)
+
+        return list(await asyncio.gather(*(one(key) for key in keys), return_exceptions=True))
+
+
+def _query_field(rpc: Rpc, factory: TypeFactory) -> Any:
+    request_input = factory.input_type(rpc.request.DESCRIPTOR)
+    response_type = factory.object_type(rpc.response.DESCRIPTOR)
+
+    async def resolve(info: Info[Calls, None], request: Any) -> Any:
+        message = json_format.ParseDict(_input_to_json(rpc.request.DESCRIPTOR, request), rpc.request())
+        key = (rpc.operation_id, message.SerializeToString(deterministic=True))
+        return factory.to_object(await info.context.loader.load(key))
+
+    resolve.__annotations__ = {"info": Info[Calls, None], "request": request_input, "return": response_type}
+    return strawberry.field(resolver=resolve, description=rpc.comment or None)
+
+
+def build_schema(read_rpcs: list[Rpc]) -> strawberry.Schema:
+    """A schema whose Query has one field per read-only unary RPC."""
+    factory = TypeFactory()
+    namespace: dict[str, Any] = {}
+    for rpc in read_rpcs:
+        field_name = rpc.name[0].lower() + rpc.name[1:]
+        namespace[field_name] = _query_field(rpc, factory)
+    query = strawberry.type(type("Query", (), namespace), description="Reads of the chat.v1 API.")
+    return strawberry.Schema(query=query)
+
+
+def read_only_rpcs() -> list[Rpc]:
+    """The RPCs GraphQL serves: unary and marked NO_SIDE_EFFECTS."""
+    return [rpc for rpc in rpcs() if rpc.kind is Kind.UNARY and rpc.read_only]
+
+
+def graphql_router(upstream: Upstream) -> GraphQLRouter[Calls, None]:
+    """The ``/graphql`` endpoint (with GraphiQL in a browser)."""
+    read = read_only_rpcs()
+    by_name = {rpc.operation_id: rpc for rpc in read}
+
+    async def context(request: Request) -> Calls:
+        return Calls(upstream, by_name, forwarded_metadata(request.headers))
+
+    return GraphQLRouter(build_schema(read), context_getter=context)

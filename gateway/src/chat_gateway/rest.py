@@ -1,0 +1,203 @@
+"""One HTTP route per RPC of the schema: unary as JSON, server streams as Server-Sent Events,
+client streams as a JSON array (or NDJSON) body, and bidirectional streams as a WebSocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+
+from google.protobuf.message import Message
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Router
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from chat_gateway.errors import BadRequest, GatewayError, status_body
+from chat_gateway.schema import Kind, Rpc
+from chat_gateway.transcode import build_request, parse_body, parse_ndjson, to_json
+from chat_gateway.upstream import Upstream, UpstreamStream, upstream_errors
+
+NDJSON = "application/x-ndjson"
+WEBSOCKET_INTERNAL_ERROR = 1011  # close code after an upstream error frame
+FORWARDED_HEADERS = ("authorization",)
+
+
+def forwarded_metadata(headers: dict[str, str] | object) -> dict[str, str]:
+    """The caller's credentials, passed to the internal call unchanged: the services authorise, not the gateway."""
+    get = headers.get  # type: ignore[attr-defined]
+    return {name: get(name) for name in FORWARDED_HEADERS if get(name) is not None}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused once it grows past ``limit`` bytes (whatever Content-Length claims)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BadRequest("", f"the body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest("", f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class RestRoutes:
+    """Builds the routes of every RPC onto a Starlette router."""
+
+    def __init__(self, upstream: Upstream, body_limit: int) -> None:
+        self.upstream = upstream
+        self.body_limit = body_limit
+
+    def install(self, router: Router, rpcs: tuple[Rpc, ...]) -> None:
+        """Add one route per RPC."""
+        for rpc in rpcs:
+            path = rpc.template.route_path
+            if rpc.kind is Kind.BIDI_STREAM:
+                router.add_websocket_route(path, self._websocket(rpc), name=rpc.operation_id)
+            else:
+                router.add_route(path, self._endpoint(rpc), methods=[rpc.verb.upper()], name=rpc.operation_id)
+
+    def _endpoint(self, rpc: Rpc) -> Callable[[Request], Awaitable[Response]]:
+        handlers = {
+            Kind.UNARY: self._unary,
+            Kind.SERVER_STREAM: self._server_stream,
+            Kind.CLIENT_STREAM: self._client_stream,
+        }
+        handler = handlers[rpc.kind]
+
+        async def endpoint(request: Request) -> Response:
+            return await handler(rpc, request)
+
+        return endpoint
+
+    async def _single_request(self, rpc: Rpc, request: Request) -> Message:
+        body = parse_body(await read_body(request, self.body_limit)) if rpc.body else None
+        return build_request(rpc, request.path_params, request.query_params.multi_items(), body)
+
+    async def _unary(self, rpc: Rpc, request: Request) -> Response:
+        message = await self._single_request(rpc, request)
+        reply = await self.upstream.unary(rpc, message, forwarded_metadata(request.headers))
+        return JSONResponse(to_json(reply))
+
+    async def _client_stream(self, rpc: Rpc, request: Request) -> Response:
+        raw = await read_body(request, self.body_limit)
+        content_type = request.headers.get("content-type", "").split(";", 1)[0].strip()
+        documents = parse_ndjson(raw) if content_type == NDJSON else parse_body(raw)
+        if not isinstance(documents, list):
+            raise BadRequest("", "a streaming request is a JSON array of request objects (or NDJSON)")
+        query = request.query_params.multi_items()
+        messages = [
+            build_request(rpc, request.path_params, query, document, index=index)
+            for index, document in enumerate(documents)
+        ]
+        reply = await self.upstream.client_stream(rpc, messages, forwarded_metadata(request.headers))
+        return JSONResponse(to_json(reply))
+
+    async def _server_stream(self, rpc: Rpc, request: Request) -> Response:
+        message = await self._single_request(rpc, request)
+        call = AsyncExitStack()
+        try:
+            stream = await call.enter_async_context(self.upstream.open(rpc, forwarded_metadata(request.headers)))
+            with upstream_errors():
+                # Connecting happens here, so an unreachable upstream is still a 503, not an event.
+                await stream.send_message(message, end=True)
+        except BaseException:
+            await call.aclose()
+            raise
+        return EventSourceResponse(_events(stream, call), ping=15)
+
+    def _websocket(self, rpc: Rpc) -> Callable[[WebSocket], Awaitable[None]]:
+        async def endpoint(websocket: WebSocket) -> None:
+            await _bridge(self.upstream, rpc, websocket)
+
+        return endpoint
+
+
+async def _events(stream: UpstreamStream, call: AsyncExitStack) -> AsyncIterator[ServerSentEvent]:
+    """Each reply as a ``message`` event, then ``end``; a failure is one ``error`` event with the status.
+
+    When the client goes away, sse-starlette cancels this generator: closing ``call``
+    then resets the upstream stream, which cancels the call in the service.
+    """
+    finished = False
+    try:
+        while True:
+            try:
+                with upstream_errors():
+                    reply = await stream.recv_message()
+            except GatewayError as error:
+                yield ServerSentEvent(json.dumps(status_body(error.status, error.message, error.details)), event="error")
+                return
+            if reply is None:
+                finished = True
+                yield ServerSentEvent("{}", event="end")
+                return
+            yield ServerSentEvent(json.dumps(to_json(reply)), event="message")
+    finally:
+        if finished:
+            await call.aclose()
+        else:
+            # Leaving with an exception makes grpclib reset the stream at once (no await),
+            # which is safe inside a cancelled task and cancels the call in the service.
+            stop = asyncio.CancelledError()
+            await call.__aexit__(type(stop), stop, None)
+
+
+async def _bridge(upstream: Upstream, rpc: Rpc, websocket: WebSocket) -> None:
+    """Carry a bidirectional stream over a WebSocket: one JSON request or reply per text frame.
+
+    A frame that does not fit the schema gets an ``{"error": Status}`` frame and is not
+    forwarded; an upstream error is sent the same way, then the socket closes. Closing the
+    socket cancels the upstream call.
+    """
+    await websocket.accept()
+    try:
+        async with upstream.open(rpc, forwarded_metadata(websocket.headers)) as stream:
+            await stream.send_request()
+            receiving = asyncio.create_task(_pump_replies(stream, websocket))
+            sending = asyncio.create_task(_pump_requests(rpc, stream, websocket))
+            try:
+                done, _ = await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (receiving, sending):
+                    task.cancel()
+                await asyncio.gather(receiving, sending, return_exceptions=True)
+            for task in done:
+                task.result()  # re-raise an upstream error
+        await websocket.close()
+    except GatewayError as error:
+        await _send_error(websocket, error)
+        await websocket.close(WEBSOCKET_INTERNAL_ERROR)
+    except WebSocketDisconnect:
+        return
+
+
+async def _pump_requests(rpc: Rpc, stream: UpstreamStream, websocket: WebSocket) -> None:
+    while True:
+        text = await websocket.receive_text()
+        try:
+            message = build_request(rpc, {}, (), parse_body(text.encode()), body_rule="*")
+        except BadRequest as error:
+            await _send_error(websocket, error)
+            continue
+        with upstream_errors():
+            await stream.send_message(message)
+
+
+async def _pump_replies(stream: UpstreamStream, websocket: WebSocket) -> None:
+    while True:
+        with upstream_errors():
+            reply = await stream.recv_message()
+        if reply is None:
+            return
+        await websocket.send_json(to_json(reply))
+
+
+async def _send_error(websocket: WebSocket, error: GatewayError) -> None:
+    await websocket.send_json({"error": status_body(error.status, error.message, error.details)})
