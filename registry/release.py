@@ -15,6 +15,7 @@ from registry.breaking import BreakingCheck, check_releases
 from registry.buf import run_buf
 from registry.codegen import DriftKind, find_drift, generate
 from registry.diff import Change, diff_schemas
+from registry.diff.schema import is_ours
 from registry.fixtures import write_fixtures
 from registry.layout import RepoLayout
 from registry.lint import lint_findings
@@ -73,7 +74,7 @@ def plan_release(layout: RepoLayout, version: str, head: descriptor_pb2.FileDesc
     services = [
         f"`{file.package}.{service.name}`: {', '.join(method.name for method in service.method)}"
         for file in head.file
-        if not file.package.startswith("google.")
+        if is_ours(file.package)
         for service in file.service
     ]
     return ReleasePlan(version, previous.version if previous else None, bump, changes, checks, services)
