@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from google.protobuf import descriptor_pb2 as dpb
 
-from registry.diff.messages import moved
+from registry.diff.named import matched
 from registry.diff.options import decorate
 from registry.diff.recorder import Recorder, pair
 from registry.diff.reserved import compare_reserved, removed_member
@@ -13,27 +13,9 @@ from registry.diff.schema import At, Def
 
 def walk_enums(rec: Recorder) -> None:
     """Compare every enum of the registry's own files."""
-    base, head = rec.base, rec.head
-    for key, after in head.enums.items():
-        if after.file not in head.ours:
-            continue
-        before = base.enums.get(key)
-        at = At(after.name, after.file, after.path)
-        if before is None:
-            if after.parent is None or after.parent in base.messages:
-                rec.add("enum_added", at, "head", f"enum `{after.name}` added")
-            continue
-        moved(rec, "enum", before, after)
-        was = At(before.name, before.file, before.path)
+    for before, after, was, at in matched(rec, "enum", rec.base.enums, rec.head.enums):
         decorate(rec, "enum", f"enum `{after.name}`", was, at, before.proto.options, after.proto.options)
         _values(rec, before, after)
-    for key, gone in base.enums.items():
-        if gone.file not in base.ours or key in head.enums:
-            continue
-        if gone.parent is None or gone.parent in head.messages:
-            rec.add(
-                "enum_removed", At(gone.name, gone.file, gone.path), "base", f"enum `{gone.name}` removed"
-            )
 
 
 def _values(rec: Recorder, before: Def[dpb.EnumDescriptorProto], after: Def[dpb.EnumDescriptorProto]) -> None:

@@ -6,58 +6,25 @@ from google.protobuf import descriptor_pb2 as dpb
 
 from registry.diff.fields import compare_field
 from registry.diff.limits import new_field_limits
+from registry.diff.named import matched
 from registry.diff.options import decorate
 from registry.diff.recorder import Recorder, pair
 from registry.diff.reserved import compare_reserved, removed_member
 from registry.diff.schema import At, Def
 
-Located = Def[dpb.DescriptorProto] | Def[dpb.EnumDescriptorProto] | Def[dpb.ServiceDescriptorProto]
-
-
-def moved(rec: Recorder, what: str, before: Located, after: Located) -> None:
-    """A top-level type that moved to another file: generated imports change."""
-    if after.parent is None and before.file != after.file:
-        detail = f"{what} `{after.name}` moved from `{before.file}` to `{after.file}`"
-        rec.add(
-            f"{what}_moved",
-            At(after.name, after.file, after.path),
-            "head",
-            detail,
-            old=before.file,
-            new=after.file,
-        )
-
 
 def walk_messages(rec: Recorder) -> None:
     """Compare every message of the registry's own files."""
-    base, head = rec.base, rec.head
-    for key, after in head.messages.items():
-        if after.file not in head.ours or after.proto.options.map_entry:
-            continue
-        before = base.messages.get(key)
-        at = At(after.name, after.file, after.path)
-        if before is None:
-            if after.parent is None or after.parent in base.messages:
-                rec.add("message_added", at, "head", f"message `{after.name}` added")
-            continue
-        moved(rec, "message", before, after)
-        was = At(before.name, before.file, before.path)
+    walk = matched(
+        rec, "message", rec.base.messages, rec.head.messages, skip=lambda d: d.proto.options.map_entry
+    )
+    for before, after, was, at in walk:
         label = f"message `{after.name}`"
         decorate(
             rec, "message", label, was, at, before.proto.options, after.proto.options, subject=after.name
         )
         _oneofs(rec, before, after)
         _fields(rec, before, after)
-    for key, gone in base.messages.items():
-        if gone.file not in base.ours or gone.proto.options.map_entry or key in head.messages:
-            continue
-        if gone.parent is None or gone.parent in head.messages:
-            rec.add(
-                "message_removed",
-                At(gone.name, gone.file, gone.path),
-                "base",
-                f"message `{gone.name}` removed",
-            )
 
 
 def _real_oneofs(message: dpb.DescriptorProto) -> dict[str, int]:
