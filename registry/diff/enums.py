@@ -4,36 +4,18 @@ from __future__ import annotations
 
 from google.protobuf import descriptor_pb2 as dpb
 
-from registry.diff.messages import moved
+from registry.diff.named import matched
 from registry.diff.options import decorate
 from registry.diff.recorder import Recorder, pair
-from registry.diff.reserved import compare_reserved, in_ranges, reserved_ranges
+from registry.diff.reserved import compare_reserved, removed_member
 from registry.diff.schema import At, Def
 
 
 def walk_enums(rec: Recorder) -> None:
     """Compare every enum of the registry's own files."""
-    base, head = rec.base, rec.head
-    for key, after in head.enums.items():
-        if after.file not in head.ours:
-            continue
-        before = base.enums.get(key)
-        at = At(after.name, after.file, after.path)
-        if before is None:
-            if after.parent is None or after.parent in base.messages:
-                rec.add("enum_added", at, "head", f"enum `{after.name}` added")
-            continue
-        moved(rec, "enum", before, after)
-        was = At(before.name, before.file, before.path)
+    for before, after, was, at in matched(rec, "enum", rec.base.enums, rec.head.enums):
         decorate(rec, "enum", f"enum `{after.name}`", was, at, before.proto.options, after.proto.options)
         _values(rec, before, after)
-    for key, gone in base.enums.items():
-        if gone.file not in base.ours or key in head.enums:
-            continue
-        if gone.parent is None or gone.parent in head.messages:
-            rec.add(
-                "enum_removed", At(gone.name, gone.file, gone.path), "base", f"enum `{gone.name}` removed"
-            )
 
 
 def _values(rec: Recorder, before: Def[dpb.EnumDescriptorProto], after: Def[dpb.EnumDescriptorProto]) -> None:
@@ -43,24 +25,10 @@ def _values(rec: Recorder, before: Def[dpb.EnumDescriptorProto], after: Def[dpb.
         value = h.value[j]
         at = At(f"{after.name}.{value.name}", after.file, (*after.path, 2, j))
         rec.add("enum_value_added", at, "head", f"enum value `{value.name}` ({value.number}) added")
-    h_numbers, h_names = reserved_ranges(h), set(h.reserved_name)
     for i in removed:
         value = b.value[i]
         at = At(f"{before.name}.{value.name}", before.file, (*before.path, 2, i))
-        number_kept, name_kept = in_ranges(value.number, h_numbers), value.name in h_names
-        if number_kept and name_kept:
-            detail = f"enum value `{value.name}` ({value.number}) removed; its number and name are reserved"
-            rec.add("enum_value_removed_reserved", at, "base", detail)
-        else:
-            missing = " and ".join(
-                what for what, kept in (("number", number_kept), ("name", name_kept)) if not kept
-            )
-            detail = (
-                f"enum value `{value.name}` ({value.number}) removed without reserving its {missing}; "
-                "JSON holding its name no longer parses"
-            )
-            verdict = rec.rule_verdict("enum_value_removed_unreserved")._replace(wire=not number_kept)
-            rec.add("enum_value_removed_unreserved", at, "base", detail, verdict)
+        removed_member(rec, "enum_value", value.name, value.number, at, h)
     compare_reserved(rec, before, after, [(b.value[i].name, b.value[i].number) for i in removed])
     for i, j in pairs:
         bv, hv = b.value[i], h.value[j]

@@ -179,3 +179,43 @@ def compare_limits(
                     "treated as tightened, clients may now be refused with INVALID_ARGUMENT"
                 )
                 rec.add("limit_changed", at, "head", detail, old=_show(was), new=_show(now))
+
+
+# Rules an unset (zero) value always passes: a new field carrying only these refuses
+# no request an old client sends.
+_ZERO_SAFE = frozenset({*_UPPER, "defined_only", "unique", "not_in", "<", "example"})
+_IGNORED = (1, 3)  # IGNORE_IF_ZERO_VALUE, IGNORE_ALWAYS: rules skip an unset value
+
+
+def _zero_safe(path: str, value: object) -> bool:
+    name = path.rsplit(".", 1)[-1]
+    if name == "<" and isinstance(value, Bound) and isinstance(value.value, int | float):
+        return value.value > 0 or (value.value == 0 and value.inclusive)
+    if name == "not_in" and isinstance(value, tuple):
+        return 0 not in value and "" not in value
+    return name in _ZERO_SAFE
+
+
+def new_field_limits(
+    rec: Recorder, label: str, subject: str, at: At, options: dict[str, object], *, has_presence: bool
+) -> None:
+    """Report the rules of an added field that refuse requests of clients who do not know the field.
+
+    Old clients never set a new field. protovalidate skips an unset field with explicit
+    presence unless it is ``required``; a field without presence is checked with its zero
+    value, which fails ``min_len``, ``required``, ``const``, a pattern and the like.
+    """
+    rule = options.get(f"({EXTENSIONS[0]})")
+    found = leaves(rule if isinstance(rule, Message) else None)
+    if found.get("ignore") in _IGNORED:
+        return
+    for path, value in sorted(found.items()):
+        if path == "required" and value is not True:
+            continue
+        if path != "required" and (has_presence or _zero_safe(path, value)):
+            continue
+        detail = (
+            f"new {label} with limit `{path}` = {_show(value)}: clients that do not know the field "
+            f"send no `{subject}`, and such requests are now refused with INVALID_ARGUMENT"
+        )
+        rec.add("limit_tightened", at, "head", detail, new=_show(value))

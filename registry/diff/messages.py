@@ -5,58 +5,26 @@ from __future__ import annotations
 from google.protobuf import descriptor_pb2 as dpb
 
 from registry.diff.fields import compare_field
+from registry.diff.limits import new_field_limits
+from registry.diff.named import matched
 from registry.diff.options import decorate
 from registry.diff.recorder import Recorder, pair
-from registry.diff.reserved import compare_reserved, in_ranges, reserved_ranges
+from registry.diff.reserved import compare_reserved, removed_member
 from registry.diff.schema import At, Def
-
-Located = Def[dpb.DescriptorProto] | Def[dpb.EnumDescriptorProto] | Def[dpb.ServiceDescriptorProto]
-
-
-def moved(rec: Recorder, what: str, before: Located, after: Located) -> None:
-    """A top-level type that moved to another file: generated imports change."""
-    if after.parent is None and before.file != after.file:
-        detail = f"{what} `{after.name}` moved from `{before.file}` to `{after.file}`"
-        rec.add(
-            f"{what}_moved",
-            At(after.name, after.file, after.path),
-            "head",
-            detail,
-            old=before.file,
-            new=after.file,
-        )
 
 
 def walk_messages(rec: Recorder) -> None:
     """Compare every message of the registry's own files."""
-    base, head = rec.base, rec.head
-    for key, after in head.messages.items():
-        if after.file not in head.ours or after.proto.options.map_entry:
-            continue
-        before = base.messages.get(key)
-        at = At(after.name, after.file, after.path)
-        if before is None:
-            if after.parent is None or after.parent in base.messages:
-                rec.add("message_added", at, "head", f"message `{after.name}` added")
-            continue
-        moved(rec, "message", before, after)
-        was = At(before.name, before.file, before.path)
+    walk = matched(
+        rec, "message", rec.base.messages, rec.head.messages, skip=lambda d: d.proto.options.map_entry
+    )
+    for before, after, was, at in walk:
         label = f"message `{after.name}`"
         decorate(
             rec, "message", label, was, at, before.proto.options, after.proto.options, subject=after.name
         )
         _oneofs(rec, before, after)
         _fields(rec, before, after)
-    for key, gone in base.messages.items():
-        if gone.file not in base.ours or gone.proto.options.map_entry or key in head.messages:
-            continue
-        if gone.parent is None or gone.parent in head.messages:
-            rec.add(
-                "message_removed",
-                At(gone.name, gone.file, gone.path),
-                "base",
-                f"message `{gone.name}` removed",
-            )
 
 
 def _real_oneofs(message: dpb.DescriptorProto) -> dict[str, int]:
@@ -99,21 +67,14 @@ def _fields(rec: Recorder, before: Def[dpb.DescriptorProto], after: Def[dpb.Desc
         at = At(f"{after.name}.{fld.name}", after.file, (*after.path, 2, j))
         detail = f"{presence}field `{fld.name}` ({fld.number}, {rec.head.field_type(fld)}) added"
         rec.add("field_added", at, "head", detail)
-    h_numbers, h_names = reserved_ranges(h), set(h.reserved_name)
+        explicit = fld.proto3_optional or fld.HasField("oneof_index") or fld.type == fld.TYPE_MESSAGE
+        explicit = explicit and fld.label != fld.LABEL_REPEATED
+        options = rec.head.options.fields(fld.options)
+        new_field_limits(rec, f"field `{fld.name}`", fld.name, at, options, has_presence=explicit)
     for i in removed:
         fld = b.field[i]
         at = At(f"{before.name}.{fld.name}", before.file, (*before.path, 2, i))
-        number_kept, name_kept = in_ranges(fld.number, h_numbers), fld.name in h_names
-        if number_kept and name_kept:
-            detail = f"field `{fld.name}` ({fld.number}) removed; its number and name are reserved"
-            rec.add("field_removed_reserved", at, "base", detail)
-        else:
-            missing = " and ".join(
-                what for what, kept in (("number", number_kept), ("name", name_kept)) if not kept
-            )
-            detail = f"field `{fld.name}` ({fld.number}) removed without reserving its {missing}"
-            verdict = rec.rule_verdict("field_removed_unreserved")._replace(wire=not number_kept)
-            rec.add("field_removed_unreserved", at, "base", detail, verdict)
+        removed_member(rec, "field", fld.name, fld.number, at, h)
     compare_reserved(rec, before, after, [(b.field[i].name, b.field[i].number) for i in removed])
 
     # Which matched fields share a oneof, on each side: moving fields in or out

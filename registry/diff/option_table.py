@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The SDK targets this registry generates and publishes. TypeScript is the next one
-# (issue 12's gateway and browser page); its options are judged as shipped already so
-# the review errs on the safe side before the target lands.
+# The SDK targets this registry generates and publishes: the Python wheel (sdk/python)
+# and the TypeScript package (sdk/typescript, protoc-gen-es), where `jstype` turns an
+# int64 field from bigint into string.
 SHIPPED_LANGUAGES = ("Python", "TypeScript")
 
 

@@ -97,3 +97,19 @@ def compare_reserved(
             "head",
             f"`{after.name}` now reserves {_shown(ranges, names)}",
         )
+
+
+def removed_member(rec: Recorder, what: str, name: str, number: int, at: At, after: Reserving) -> None:
+    """A field (``what`` = "field") or enum value ("enum_value") removed: reserved, or left free."""
+    label = what.replace("_", " ")
+    number_kept, name_kept = in_ranges(number, reserved_ranges(after)), name in after.reserved_name
+    if number_kept and name_kept:
+        detail = f"{label} `{name}` ({number}) removed; its number and name are reserved"
+        rec.add(f"{what}_removed_reserved", at, "base", detail)
+        return
+    missing = " and ".join(part for part, kept in (("number", number_kept), ("name", name_kept)) if not kept)
+    detail = f"{label} `{name}` ({number}) removed without reserving its {missing}"
+    if what == "enum_value":
+        detail += "; JSON holding its name no longer parses"
+    verdict = rec.rule_verdict(f"{what}_removed_unreserved")._replace(wire=not number_kept)
+    rec.add(f"{what}_removed_unreserved", at, "base", detail, verdict)

@@ -44,7 +44,7 @@ class Rule:
 
 _FOREIGN_OPTION_REASON = (
     "buf's FILE rules guard every language's generated code; this registry ships the Python "
-    "SDK (and plans TypeScript), so an option only other languages read breaks no SDK it "
+    "and TypeScript SDKs, so an option only other languages read breaks no SDK it "
     "ships: the review calls it safe, names the language, and the FILE finding needs a waiver"
 )
 _MAP_REASON = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from google.protobuf import descriptor_pb2 as dpb
 
-from registry.diff.messages import moved
+from registry.diff.named import matched
 from registry.diff.options import decorate
 from registry.diff.recorder import Recorder
 from registry.diff.schema import At, Def
@@ -19,26 +19,14 @@ _STREAMING = {
 
 def walk_services(rec: Recorder) -> None:
     """Compare every service of the registry's own files."""
-    base, head = rec.base, rec.head
-    for key, after in head.services.items():
-        if after.file not in head.ours:
-            continue
-        before = base.services.get(key)
-        at = At(after.name, after.file, after.path)
-        if before is None:
-            rec.add("service_added", at, "head", f"service `{after.name}` added")
-            continue
-        moved(rec, "service", before, after)
-        was = At(before.name, before.file, before.path)
+    note = ": its callers get UNIMPLEMENTED"
+    for before, after, was, at in matched(
+        rec, "service", rec.base.services, rec.head.services, removed_note=note
+    ):
         decorate(
             rec, "service", f"service `{after.name}`", was, at, before.proto.options, after.proto.options
         )
         _methods(rec, before, after)
-    for key, gone in base.services.items():
-        if gone.file not in base.ours or key in head.services:
-            continue
-        detail = f"service `{gone.name}` removed: its callers get UNIMPLEMENTED"
-        rec.add("service_removed", At(gone.name, gone.file, gone.path), "base", detail)
 
 
 def _methods(

@@ -539,7 +539,25 @@ LIMIT_CASES = [
         TIGHT,
         "clients that send no `choice`",
     ),
-]
+    # A new field: old clients never set it, so only rules its unset value fails refuse them.
+    *(
+        Case(id, limited("string a = 1;"), limited("string a = 1;", line), kinds, key, breaks, bump,
+             imports=("validate",), says=says)
+        for id, line, kinds, key, breaks, bump, says in (
+            ("new_field_with_max_len", f"string b = 2 [{V}.string.max_len = 9];", {"field_added"},
+             "field_added", set(), Bump.MINOR, ""),
+            ("new_field_with_min_len", f"string b = 2 [{V}.string.min_len = 1];", {"field_added", TIGHT},
+             TIGHT, {"clients"}, Bump.MAJOR, "clients that do not know the field send no `b`"),
+            ("new_optional_field_with_min_len", f"optional string b = 2 [{V}.string.min_len = 1];",
+             {"field_added"}, "field_added", set(), Bump.MINOR, ""),
+            ("new_required_message_field", f"M b = 2 [{V}.required = true];", {"field_added", TIGHT}, TIGHT,
+             {"clients"}, Bump.MAJOR, "`required` = True"),
+            ("new_field_ignored_when_empty",
+             f"string b = 2 [{V}.string.min_len = 1, {V}.ignore = IGNORE_IF_ZERO_VALUE];",
+             {"field_added"}, "field_added", set(), Bump.MINOR, ""),
+        )
+    ),
+]  # fmt: skip
 
 
 def routed(*routes: str) -> str:
@@ -985,3 +1003,19 @@ def test_bumps_are_ordered() -> None:
     assert Bump.highest([]) == Bump.NONE
     assert required_bump([]) == Bump.NONE
     assert parse_version("3.2.1") == (3, 2, 1)
+
+
+def test_limits_without_the_imported_validate_proto_are_still_seen_as_changed_options(
+    compile_files: Compile,
+) -> None:
+    case = next(case for case in LIMIT_CASES if case.id == "max_len_lowered")
+    base, head = (compile_files(_files(case, text)) for text in (case.base, case.head))
+    for image in (base, head):  # as `buf build --exclude-imports` writes them
+        kept = [file for file in image.file if file.name == DEMO]
+        del image.file[:]
+        image.file.extend(kept)
+
+    [change] = diff_schemas(base, head)
+
+    assert (change.kind, change.element) == ("option_changed", "demo.v1.M.a")
+    assert change.detail == "options of field `a` (1) changed: custom options"
