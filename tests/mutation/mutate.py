@@ -15,6 +15,7 @@ Usage: ``python tests/mutation/mutate.py [TARGET ...]`` (``nox -s mutate -- TARG
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -202,7 +203,10 @@ def main(selected: list[str]) -> int:
         began = time.monotonic()
         workspace = prepare(target)
         print(f"== {target.name}: mutating {', '.join(target.mutate)}", flush=True)
-        subprocess.run([sys.executable, "-m", "mutmut", "run"], cwd=workspace, check=True)
+        # The workspace lies inside the repository's .nox/: keep git from finding the outer
+        # checkout, where every copied file would look untracked to the drift check.
+        env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(workspace)}
+        subprocess.run([sys.executable, "-m", "mutmut", "run"], cwd=workspace, env=env, check=True)
         scores += score(target, workspace)
         seconds[target.name] = time.monotonic() - began
     report = render(scores, equivalent, seconds)

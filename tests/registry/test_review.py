@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -85,13 +86,13 @@ def _golden(name: str, text: str) -> str:
 
 
 @pytest.mark.parametrize("review", [failing_review, passing_review], ids=["failing", "passing"])
-def test_the_markdown_report_reads_as_reviewed(review: type[Review]) -> None:
+def test_the_markdown_report_reads_as_reviewed(review: Callable[[], Review]) -> None:
     rendered = review().to_markdown()
     assert rendered == _golden(f"review-{review.__name__}.md", rendered)
 
 
 @pytest.mark.parametrize("review", [failing_review, passing_review], ids=["failing", "passing"])
-def test_the_json_report_holds_every_fact(review: type[Review]) -> None:
+def test_the_json_report_holds_every_fact(review: Callable[[], Review]) -> None:
     rendered = json.dumps(review().to_json(), indent=1, ensure_ascii=False) + "\n"
     assert rendered == _golden(f"review-{review.__name__}.json", rendered)
 
@@ -136,7 +137,18 @@ def test_the_next_release_follows_the_bump_since_the_previous_one() -> None:
     ],
 )
 def test_the_effect_is_the_strongest_one(kind: str, flags: dict[str, bool], expected: str) -> None:
-    assert effect(change("X.y", kind, **flags)) == expected
+    assert (
+        effect(
+            change(
+                "X.y",
+                kind,
+                wire=flags.get("wire", False),
+                json_=flags.get("json_", False),
+                source=flags.get("source", False),
+            )
+        )
+        == expected
+    )
 
 
 @pytest.mark.parametrize(
