@@ -14,6 +14,7 @@ Usage: ``python tests/mutation/mutate.py [TARGET ...]`` (``nox -s mutate -- TARG
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
@@ -47,6 +48,11 @@ class Target:
     name: str
     mutate: tuple[str, ...]
     tests: tuple[str, ...]
+    functions: tuple[str, ...] = ()  # mutmut name patterns in scope; empty: every function
+
+    def in_scope(self, mutant: str) -> bool:
+        """Whether ``mutant`` is one this target runs."""
+        return not self.functions or any(fnmatch.fnmatch(mutant, pattern) for pattern in self.functions)
 
 
 @dataclass
@@ -55,6 +61,7 @@ class ModuleScore:
 
     module: str
     verdicts: Counter[str] = field(default_factory=Counter)
+    out_of_scope: int = 0  # mutants of functions the target leaves out (see its `functions`)
     survivors: list[tuple[str, str]] = field(default_factory=list)  # (mutant name, diff)
 
     def rate(self, equivalent: set[str]) -> tuple[float, int, int]:
@@ -68,7 +75,10 @@ class ModuleScore:
 def load_targets() -> list[Target]:
     """The table ``[[tool.chat-mutation.target]]`` of the repository's pyproject.toml."""
     table = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["chat-mutation"]["target"]
-    return [Target(row["name"], tuple(row["mutate"]), tuple(row["tests"])) for row in table]
+    return [
+        Target(row["name"], tuple(row["mutate"]), tuple(row["tests"]), tuple(row.get("functions", ())))
+        for row in table
+    ]
 
 
 def load_equivalent() -> dict[str, str]:
@@ -137,7 +147,9 @@ def score(target: Target, workspace: Path) -> list[ModuleScore]:
         result = ModuleScore(path)
         for name, code in sorted(meta["exit_code_by_key"].items()):
             assert name.startswith(module), (name, module)
-            if code in KILLED:
+            if not target.in_scope(name):
+                result.out_of_scope += 1
+            elif code in KILLED:
                 result.verdicts["killed"] += 1
             elif code in SURVIVED:
                 result.verdicts["survived"] += 1
@@ -164,10 +176,11 @@ def render(scores: list[ModuleScore], equivalent: dict[str, str], seconds: dict[
         "targets are the `[[tool.chat-mutation.target]]` table of pyproject.toml). A mutant is",
         "killed when a test fails or times out. Reviewed equivalent mutants (no test can tell",
         "them from the original) are listed with their reason in `tests/mutation/equivalent.toml`",
-        "and left out of the rate.",
+        "and left out of the rate. A target with a `functions` list mutates only those functions;",
+        "the others' mutants are counted as out of scope (the table's `functions` says why).",
         "",
-        "| module | mutants | killed | survived | equivalent | kill rate |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| module | mutants run | killed | survived | equivalent | kill rate | out of scope |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     names = set(equivalent)
     for result in scores:
@@ -176,7 +189,7 @@ def render(scores: list[ModuleScore], equivalent: dict[str, str], seconds: dict[
         total = sum(result.verdicts.values())
         lines.append(
             f"| `{result.module}` | {total} | {killed} | {result.verdicts['survived']} | {excused} "
-            f"| {rate:.0%} |"
+            f"| {rate:.0%} | {result.out_of_scope} |"
         )
     lines += ["", "Seconds per target: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()), ""]
     for result in scores:
@@ -206,7 +219,8 @@ def main(selected: list[str]) -> int:
         # The workspace lies inside the repository's .nox/: keep git from finding the outer
         # checkout, where every copied file would look untracked to the drift check.
         env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(workspace)}
-        subprocess.run([sys.executable, "-m", "mutmut", "run"], cwd=workspace, env=env, check=True)
+        command = [sys.executable, "-m", "mutmut", "run", *target.functions]
+        subprocess.run(command, cwd=workspace, env=env, check=True)
         scores += score(target, workspace)
         seconds[target.name] = time.monotonic() - began
     report = render(scores, equivalent, seconds)
