@@ -39,7 +39,7 @@ def _known_to(release: str, message: str) -> bool:
     return True
 
 
-
+@pytest.mark.compat("forward compatible")
 @pytest.mark.parametrize("release", release_versions())
 def test_old_classes_keep_what_they_do_not_know(release: str) -> None:
     checked = 0
