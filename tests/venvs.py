@@ -27,6 +27,8 @@ def environment_digest(requirements: Sequence[str], files: Sequence[Path]) -> st
     """The digest of an environment's contents: interpreter, requirement strings, file bytes."""
     digest = hashlib.sha256(sys.version.encode() + b"\0")
     for requirement in requirements:
+        for path in files:  # where a file lies does not matter, only what it holds
+            requirement = requirement.replace(str(path), path.name)
         digest.update(requirement.encode() + b"\0")
     for path in files:
         digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())

@@ -9,12 +9,15 @@ then shadow the installed wheel. The verdicts are summed per module, every survi
 mutant is printed with its diff, and the report is written to ``docs/mutation-report.md``.
 A survivor not listed with a reason in ``tests/mutation/equivalent.toml`` fails the run.
 
-Usage: ``python tests/mutation/mutate.py [TARGET ...]`` (``nox -s mutate -- TARGET``).
+Usage: ``python tests/mutation/mutate.py [TARGET ...]`` (``nox -s mutate -- TARGET``);
+``--report`` writes the report from the workspaces of earlier runs without running anything.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -46,6 +49,11 @@ class Target:
     name: str
     mutate: tuple[str, ...]
     tests: tuple[str, ...]
+    functions: tuple[str, ...] = ()  # mutmut name patterns in scope; empty: every function
+
+    def in_scope(self, mutant: str) -> bool:
+        """Whether ``mutant`` is one this target runs."""
+        return not self.functions or any(fnmatch.fnmatch(mutant, pattern) for pattern in self.functions)
 
 
 @dataclass
@@ -54,12 +62,13 @@ class ModuleScore:
 
     module: str
     verdicts: Counter[str] = field(default_factory=Counter)
+    out_of_scope: int = 0  # mutants of functions the target leaves out (see its `functions`)
     survivors: list[tuple[str, str]] = field(default_factory=list)  # (mutant name, diff)
 
     def rate(self, equivalent: set[str]) -> tuple[float, int, int]:
         """Kill rate over the mutants that can be killed (equivalent ones set aside)."""
         excused = sum(1 for name, _ in self.survivors if name in equivalent)
-        total = sum(self.verdicts.values()) - excused
+        total = sum(self.verdicts.values()) - excused - self.verdicts["not checked"]
         killed = self.verdicts["killed"]
         return (killed / total if total else 1.0), killed, total
 
@@ -67,7 +76,10 @@ class ModuleScore:
 def load_targets() -> list[Target]:
     """The table ``[[tool.chat-mutation.target]]`` of the repository's pyproject.toml."""
     table = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["chat-mutation"]["target"]
-    return [Target(row["name"], tuple(row["mutate"]), tuple(row["tests"])) for row in table]
+    return [
+        Target(row["name"], tuple(row["mutate"]), tuple(row["tests"]), tuple(row.get("functions", ())))
+        for row in table
+    ]
 
 
 def load_equivalent() -> dict[str, str]:
@@ -136,8 +148,12 @@ def score(target: Target, workspace: Path) -> list[ModuleScore]:
         result = ModuleScore(path)
         for name, code in sorted(meta["exit_code_by_key"].items()):
             assert name.startswith(module), (name, module)
-            if code in KILLED:
+            if not target.in_scope(name):
+                result.out_of_scope += 1
+            elif code in KILLED:
                 result.verdicts["killed"] += 1
+            elif code is None:
+                result.verdicts["not checked"] += 1
             elif code in SURVIVED:
                 result.verdicts["survived"] += 1
                 shown = subprocess.run(
@@ -163,19 +179,21 @@ def render(scores: list[ModuleScore], equivalent: dict[str, str], seconds: dict[
         "targets are the `[[tool.chat-mutation.target]]` table of pyproject.toml). A mutant is",
         "killed when a test fails or times out. Reviewed equivalent mutants (no test can tell",
         "them from the original) are listed with their reason in `tests/mutation/equivalent.toml`",
-        "and left out of the rate.",
+        "and left out of the rate. A target with a `functions` list mutates only those functions;",
+        "the others' mutants are counted as out of scope (the table's `functions` says why).",
         "",
-        "| module | mutants | killed | survived | equivalent | kill rate |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| module | mutants | killed | survived | equivalent | kill rate | not checked | out of scope |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     names = set(equivalent)
     for result in scores:
         rate, killed, _ = result.rate(names)
         excused = sum(1 for name, _ in result.survivors if name in names)
         total = sum(result.verdicts.values())
+        unchecked = result.verdicts["not checked"]
         lines.append(
             f"| `{result.module}` | {total} | {killed} | {result.verdicts['survived']} | {excused} "
-            f"| {rate:.0%} |"
+            f"| {rate:.0%} | {unchecked} | {result.out_of_scope} |"
         )
     lines += ["", "Seconds per target: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()), ""]
     for result in scores:
@@ -190,6 +208,8 @@ def render(scores: list[ModuleScore], equivalent: dict[str, str], seconds: dict[
 
 def main(selected: list[str]) -> int:
     """Run the selected targets (all by default), write the report, and judge the result."""
+    if selected == ["--report"]:
+        return report_only()
     targets = [t for t in load_targets() if not selected or t.name in selected]
     unknown = set(selected) - {t.name for t in targets}
     if unknown:
@@ -202,12 +222,39 @@ def main(selected: list[str]) -> int:
         began = time.monotonic()
         workspace = prepare(target)
         print(f"== {target.name}: mutating {', '.join(target.mutate)}", flush=True)
-        subprocess.run([sys.executable, "-m", "mutmut", "run"], cwd=workspace, check=True)
+        # The workspace lies inside the repository's .nox/: keep git from finding the outer
+        # checkout, where every copied file would look untracked to the drift check.
+        env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(workspace)}
+        command = [sys.executable, "-m", "mutmut", "run", *target.functions]
+        subprocess.run(command, cwd=workspace, env=env, check=True)
         scores += score(target, workspace)
         seconds[target.name] = time.monotonic() - began
+        (workspace / "seconds").write_text(f"{seconds[target.name]:.0f}\n")
     report = render(scores, equivalent, seconds)
     (REPORT if not selected else WORK / "report.md").write_text(report)
     print(report)
+    return judge(scores, equivalent)
+
+
+def report_only() -> int:
+    """Score every target's workspace from earlier runs and write the committed report."""
+    equivalent = load_equivalent()
+    scores: list[ModuleScore] = []
+    seconds: dict[str, float] = {}
+    for target in load_targets():
+        workspace = WORK / target.name
+        if not (workspace / "seconds").is_file():
+            print(f"{target.name}: no finished run in {workspace}", file=sys.stderr)
+            return 2
+        scores += score(target, workspace)
+        seconds[target.name] = float((workspace / "seconds").read_text())
+    REPORT.write_text(render(scores, equivalent, seconds))
+    print(REPORT.read_text())
+    return judge(scores, equivalent)
+
+
+def judge(scores: list[ModuleScore], equivalent: dict[str, str]) -> int:
+    """0 when every module reaches the floor with every survivor reviewed, else 1."""
     failed = []
     for result in scores:
         rate, _, _ = result.rate(set(equivalent))

@@ -18,7 +18,7 @@ from registry.breaking import (
     check_releases,
     github_annotation,
 )
-from registry.buf import BufError
+from registry.buf import BufError, run_buf
 from registry.layout import RepoLayout
 from registry.lint import Finding
 from registry.waivers import Waiver
@@ -165,3 +165,81 @@ def test_buf_failing_for_another_reason_is_an_error_not_a_pass(repo: RepoLayout,
     garbage.write_bytes(b"not an image")
     with pytest.raises(BufError, match="buf breaking failed with exit code"):
         _buf_breaking(repo, garbage, WIRE_JSON)
+
+
+def _build(layout: RepoLayout, into: Path) -> descriptor_pb2.FileDescriptorSet:
+    run_buf(["build", "--as-file-descriptor-set", "--output", str(into)], cwd=layout.root)
+    return descriptor_pb2.FileDescriptorSet.FromString(into.read_bytes())
+
+
+def _edit(layout: RepoLayout, file: str, old: str, new: str) -> None:
+    proto = layout.proto_dir / "chat" / "v1" / file
+    text = proto.read_text()
+    assert old in text, old
+    proto.write_text(text.replace(old, new, 1))
+
+
+def test_a_removed_rpc_passes_the_wire_checks_but_not_the_source_check(tmp_path: Path) -> None:
+    layout = copy_repo(tmp_path / "repo", with_generated=False)
+    base = _build(layout, tmp_path / "base.binpb")
+    _edit(
+        layout,
+        "message_service.proto",
+        "  rpc EditMessage(EditMessageRequest) returns (EditMessageResponse);\n",
+        "",
+    )
+    assert all(check.passed for check in check_releases(layout)), "WIRE_JSON says nothing about services"
+    source = check_base(layout, "base main", base, base)
+    assert [f.rule for f in source.findings] == ["RPC_NO_DELETE"]
+
+
+def test_waivers_from_waivers_toml_excuse_findings_in_both_checks(tmp_path: Path) -> None:
+    layout = copy_repo(tmp_path / "repo", with_generated=False)
+    base = _build(layout, tmp_path / "base.binpb")
+    _edit(layout, "common.proto", "  string avatar_url = 3;", "  int64 avatar_url = 3;")
+    layout.waivers.write_text(
+        "".join(
+            f'[[waiver]]\nrule = "{rule}"\npath = "{COMMON}"\nreason = "never filled in"\n\n'
+            for rule in ("FIELD_WIRE_JSON_COMPATIBLE_TYPE", "FIELD_SAME_TYPE")
+        )
+    )
+    for check in [*check_releases(layout), check_base(layout, "base main", base, base)]:
+        assert check.passed, check.findings
+        assert {f.rule for f, _ in check.waived} <= {"FIELD_WIRE_JSON_COMPATIBLE_TYPE", "FIELD_SAME_TYPE"}
+        assert check.waived and all(w.reason == "never filled in" for _, w in check.waived)
+
+
+def test_the_source_check_permits_a_field_deprecated_in_the_base_and_now_retired(tmp_path: Path) -> None:
+    layout = copy_repo(tmp_path / "repo", with_generated=False)
+    _edit(layout, "common.proto", "  string avatar_url = 3;", "  string avatar_url = 3 [deprecated = true];")
+    base = _build(layout, tmp_path / "base.binpb")
+    _edit(
+        layout,
+        "common.proto",
+        "  // avatar_url is where the user's picture is served. Output only.\n"
+        "  // Format: absolute https URL; empty means the user has no picture.\n"
+        "  string avatar_url = 3 [deprecated = true];\n",
+        '  reserved 3;\n  reserved "avatar_url";\n',
+    )
+    head = _build(layout, tmp_path / "head.binpb")
+    check = check_base(layout, "base main", base, head)
+    assert check.passed, check.findings
+    assert [(f.rule, reason) for f, reason in check.permitted] == [
+        (
+            "FIELD_NO_DELETE",
+            "field User.avatar_url (3) was deprecated and is now deleted with its number and name reserved",
+        )
+    ]
+
+
+def test_a_message_gone_from_the_head_is_not_a_retirement() -> None:
+    base, head = _image()
+    del head.file[0].message_type[:]
+    assert _retired_properly(_deleted(), base, head) is None
+
+
+def test_with_only_one_side_known_a_deletion_is_never_permitted() -> None:
+    base, head = _image()
+    for sides in ((base, None), (None, head)):
+        check = _excuse(BreakingCheck("base", "base main", FILE), [_deleted()], [], *sides)
+        assert check.findings == [_deleted()] and check.permitted == []

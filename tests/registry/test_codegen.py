@@ -128,3 +128,10 @@ def test_a_missing_sdk_version_file_is_drift(scratch_repo: RepoLayout) -> None:
 
 def test_drift_reads_as_its_kind_then_the_path() -> None:
     assert str(Drift("a/b.py", DriftKind.STALE)) == "      stale  a/b.py"
+
+
+def test_python_caches_in_the_generated_trees_are_not_drift(scratch_repo: RepoLayout) -> None:
+    cache = scratch_repo.root / "sdk/python/pb2/chat/v1/__pycache__"
+    cache.mkdir()
+    (cache / "common_pb2.cpython-311.pyc").write_bytes(b"\0")
+    assert find_drift(scratch_repo) == []

@@ -13,7 +13,14 @@ from google.protobuf.message_factory import GetMessageClass
 from registry.diff import Change
 from registry.fixtures import corpus_digest, pool_of
 from registry.layout import RepoLayout
-from registry.release import ReleasePlan, ReleaseRefused, _check_version, changelog_entry, cut_release
+from registry.release import (
+    ReleasePlan,
+    ReleaseRefused,
+    _check_version,
+    _prepend_changelog,
+    changelog_entry,
+    cut_release,
+)
 from registry.releases import Release, list_releases
 from registry.semver import Bump
 
@@ -168,3 +175,13 @@ def test_the_image_of_a_release_is_exactly_what_buf_builds(first_release: RepoLa
     (release,) = list_releases(first_release)
     image = descriptor_pb2.FileDescriptorSet.FromString(release.image.read_bytes())
     assert image == descriptor_pb2.FileDescriptorSet.FromString(first_release.image.read_bytes())
+
+
+def test_changelog_entries_go_newest_first_under_one_header(tmp_path: Path) -> None:
+    layout = RepoLayout(tmp_path)
+    _prepend_changelog(layout, "## 1.0.0 (2026-11-25)\n\nfirst\n")
+    _prepend_changelog(layout, "## 1.1.0 (2026-11-28)\n\nsecond\n")
+    assert layout.changelog.read_text() == (
+        "# Changelog\n\nEvery release of the chat schema and its `chat-sdk` wheel, newest first.\n\n"
+        "## 1.1.0 (2026-11-28)\n\nsecond\n\n## 1.0.0 (2026-11-25)\n\nfirst\n"
+    )

@@ -88,3 +88,7 @@ def test_a_malformed_waiver_file_is_refused_saying_where(tmp_path: Path, text: s
     with pytest.raises(WaiverError) as raised:
         load_waivers(_layout_with(tmp_path, text))
     assert str(raised.value).startswith(message), str(raised.value)
+
+
+def test_a_waivers_file_without_waivers_means_no_waivers(tmp_path: Path) -> None:
+    assert load_waivers(_layout_with(tmp_path, "# nothing waived yet\n")) == []

@@ -10,7 +10,7 @@ import pytest
 from chat.v1 import message_service_pb2 as pb
 from chat_services.errors import FailedPrecondition, InvalidArgument
 from chat_services.message.chat import ChatSession
-from chat_services.message.hub import ConversationHub, Event, Listener, Presence, PresenceChange, Typing
+from chat_services.message.hub import ConversationHub, Listener, Presence, PresenceChange, Typing
 from chat_services.message.model import StoredMessage
 from chat_services.message.store import MessageStore
 
@@ -26,7 +26,7 @@ async def store(tmp_path: Path) -> AsyncIterator[MessageStore]:
         await opened.database.close()
 
 
-def heard(listener: Listener[Event]) -> list[tuple[str, ...]]:
+def heard(listener: Listener) -> list[tuple[str, ...]]:
     """What a listener has been told so far, in order, as short tuples."""
     told: list[tuple[str, ...]] = []
     for event in listener.pending():
