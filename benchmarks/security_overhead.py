@@ -190,7 +190,7 @@ def main() -> int:
     for name in rates:
         rate, per_call = statistics.median(rates[name]), statistics.median(cpu[name])
         print(
-            f"  {name:16} {rate:8.0f} calls/s ({100 * (1 - rate / baseline):+5.1f}% fewer)"
+            f"  {name:16} {rate:8.0f} calls/s ({100 * (rate / baseline - 1):+5.1f}%)"
             f"  {per_call * 1e6:6.0f} server CPU µs/call ({100 * (per_call / baseline_cpu - 1):+5.1f}%)"
         )
     print(
