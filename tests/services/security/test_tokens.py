@@ -68,7 +68,7 @@ def test_loopback_addresses(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
 
 
-def test_plaintext_on_a_non_loopback_address_is_warned_about(
+async def test_plaintext_on_a_non_loopback_address_is_warned_about(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = make_config(tmp_path, host="192.0.2.10")  # never started: only the start-up checks run
