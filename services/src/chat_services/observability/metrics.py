@@ -88,6 +88,8 @@ class ServerMetrics:
             registry=r,
         )
 
+        self._db_children: dict[str, Histogram] = {}
+
     def refused(self, method: str, reason: str) -> None:
         """Count a refusal (the guard calls this)."""
         self.refusals.labels(method, reason).inc()
@@ -98,7 +100,10 @@ class ServerMetrics:
 
     def observe_db(self, operation: str, seconds: float) -> None:
         """Record one database operation (``call`` or ``transaction``)."""
-        self.db_seconds.labels(operation).observe(seconds)
+        child = self._db_children.get(operation)
+        if child is None:
+            child = self._db_children[operation] = self.db_seconds.labels(operation)
+        child.observe(seconds)
 
     def observe_plugin(self, plugin: str, outcome: str, seconds: float) -> None:
         """Record one plugin invocation."""

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from chat_services.security.identity import Identity, IdentityKind
 API_TOKEN_PREFIX = "chs_"
 DEFAULT_JWT_ALGORITHMS = ("RS256", "ES256", "EdDSA")
 _LEEWAY_SECONDS = 5.0  # clock skew tolerated on exp/nbf/iat
+_CACHED_TOKENS = 10_000  # verified JWTs remembered until they expire (a signature check costs ~0.1 ms)
 
 
 class TokenRejected(Exception):
@@ -133,6 +135,7 @@ class JwtVerifier:
         self.algorithms = list(algorithms)
         self._key = public_key
         self._jwks = None if jwks is None else jwt.PyJWKSet.from_dict(dict(jwks))
+        self._verified: dict[str, tuple[Identity, float]] = {}  # token -> (identity, exp)
 
     @classmethod
     def from_files(
@@ -159,7 +162,22 @@ class JwtVerifier:
         raise TokenRejected("TOKEN_INVALID", "the JWT is signed with a key this server does not know")
 
     def verify(self, token: str) -> Identity:
-        """The user the token names, with its ``scope`` claim; ``TokenRejected`` otherwise."""
+        """The user the token names, with its ``scope`` claim; ``TokenRejected`` otherwise.
+
+        A token verified before is answered from memory until its ``exp`` passes.
+        """
+        known = self._verified.get(token)
+        if known is not None:
+            if time.time() < known[1]:
+                return known[0]
+            del self._verified[token]
+        identity, expires = self._decode(token)
+        if len(self._verified) >= _CACHED_TOKENS:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (identity, expires)
+        return identity
+
+    def _decode(self, token: str) -> tuple[Identity, float]:
         key = self._key_for(token)
         try:
             claims = jwt.decode(
@@ -182,7 +200,7 @@ class JwtVerifier:
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject:
             raise TokenRejected("TOKEN_INVALID", "the bearer token names no subject")
-        return Identity(subject, IdentityKind.USER, _scopes(claims))
+        return Identity(subject, IdentityKind.USER, _scopes(claims)), float(claims["exp"])
 
 
 def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
