@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl as _ssl
 
 from grpclib.client import Channel
+from grpclib.encoding.base import CodecBase
 from grpclib.events import SendRequest, listen
 
 AUTHORIZATION = "authorization"
@@ -23,17 +24,24 @@ def parse_target(target: str) -> tuple[str, int]:
     return host, port
 
 
-def connect(target: str, *, ssl: _ssl.SSLContext | None = None, token: str | None = None) -> Channel:
+def connect(
+    target: str,
+    *,
+    ssl: _ssl.SSLContext | None = None,
+    token: str | None = None,
+    codec: CodecBase | None = None,
+) -> Channel:
     """Return a channel to ``target`` (``host:port``); close it with ``channel.close()`` or ``async with``.
 
     ``ssl`` turns on TLS (set ALPN ``h2`` on your own contexts; grpclib's default
     client context does). ``token`` is sent on every call as ``authorization: Bearer
     <token>``, the way the platform's services authenticate callers without mTLS.
+    ``codec=FastCodec()`` has upb encode and parse the dataclass target's messages.
     """
     host, port = parse_target(target)
     if token is not None and (not token or any(c in token for c in "\r\n")):
         raise ValueError("token must be a non-empty single line")
-    channel = Channel(host, port, ssl=ssl)
+    channel = Channel(host, port, ssl=ssl, codec=codec)
     if token is not None:
         header = f"Bearer {token}"
 
