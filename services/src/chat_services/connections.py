@@ -13,6 +13,8 @@ import weakref
 from grpclib.protocol import H2Protocol
 from grpclib.server import Server
 
+from chat_services.coalescing import CoalescingH2Protocol
+
 
 class ConnectionClosingServer(Server):
     """``Server`` whose ``wait_closed`` also closes every client connection still open."""
@@ -29,7 +31,9 @@ class ConnectionClosingServer(Server):
         return port
 
     def _protocol_factory(self) -> H2Protocol:
-        protocol = super()._protocol_factory()
+        made = super()._protocol_factory()  # registers the connection's handler with the server
+        # Same handler and settings; replies leave in one send per loop turn (see coalescing.py).
+        protocol = CoalescingH2Protocol(made.handler, made.config, made.h2_config)
         self._protocols.add(protocol)
         return protocol
 
