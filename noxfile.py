@@ -7,6 +7,7 @@ their virtual environments, so a second run is fast.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -54,14 +55,34 @@ nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
 
 
+def install_once(session: nox.Session, *args: str) -> None:
+    """`session.install(*args)`, skipped when this environment already installed exactly that.
+
+    The stamp is a digest of the arguments and of the pyproject.toml of every local
+    project they name, so a changed pin or dependency installs again; editable
+    installs need nothing more when only their source changes.
+    """
+    digest = hashlib.sha256("\0".join(args).encode())
+    for arg in args:
+        pyproject = Path(arg) / "pyproject.toml"
+        if pyproject.is_file():
+            digest.update(pyproject.read_bytes())
+    stamp = Path(session.virtualenv.location) / "install-stamps" / digest.hexdigest()[:32]
+    if stamp.exists():
+        return
+    session.install(*args)
+    stamp.parent.mkdir(exist_ok=True)
+    stamp.touch()
+
+
 def install_tooling(session: nox.Session) -> None:
     """Install buf and the repository's tooling package (`python -m registry`)."""
-    session.install(BUF, "-e", str(ROOT))
+    install_once(session, BUF, "-e", str(ROOT))
 
 
 def install_generators(session: nox.Session) -> None:
     """Install the tooling and every code generator plugin buf.gen.yaml names."""
-    session.install(*GENERATORS)
+    install_once(session, *GENERATORS)
     install_tooling(session)
 
 
@@ -75,7 +96,7 @@ def base_args(posargs: list[str]) -> list[str]:
 
 def build_sdk(session: nox.Session) -> Path:
     """Build the SDK wheel and sdist into dist/ and return the wheel's path."""
-    session.install(BUILD)
+    install_once(session, BUILD)
     shutil.rmtree(DIST_DIR, ignore_errors=True)
     session.run("python", "-m", "build", "--outdir", str(DIST_DIR), str(SDK_DIR), silent=True)
     (wheel,) = DIST_DIR.glob("chat_sdk-*.whl")
@@ -95,7 +116,7 @@ def run_lint(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Lint the schema (buf lint, buf format) and the Python code (ruff, mypy --strict)."""
-    session.install(BUF, *LINTERS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT))
+    install_once(session, BUF, *LINTERS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT))
     run_lint(session)
 
 
@@ -142,7 +163,7 @@ def check(session: nox.Session) -> None:
     Arguments go to the breaking check: `nox -s check -- --base origin/main --error-format github-actions`.
     """
     install_generators(session)
-    session.install(*LINTERS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR))
+    install_once(session, *LINTERS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR))
     done: list[str] = []
     run_lint(session)
     done.append("lint: buf lint, buf format, ruff check, ruff format, mypy --strict")
