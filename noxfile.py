@@ -226,7 +226,7 @@ def bench(session: nox.Session) -> None:
 
     Flags after `--` go to `chat-bench` (`-- --quick`, `-- --mixed-seconds 10 --rounds 3`).
     """
-    session.install(*BENCH_TOOLS)
+    install_once(session, *BENCH_TOOLS)
     install_sdk_and_services(session)
     session.install(f"{BENCH_DIR}[bench]")
     session.run("chat-bench", "--output", str(BENCH_DIR / "results"), *session.posargs)
