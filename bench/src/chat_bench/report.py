@@ -182,12 +182,12 @@ def losses(results: Results) -> str:
         if ratio >= LATENCY_TARGET:
             verdict = "slower than" if ratio > 1 else "ahead of, but by less than half,"
             lines.append(
-                f"- {shape.name}: the `_pb2` client's p50 is {ratio:.2f}x the baseline's ({verdict} HTTP/JSON)."
+                f"- {shape.name}: the `_pb2` client's p50 is {ratio:.2f}x the baseline's ({verdict} it)."
             )
         size = results.bytes_per_call[(shape.name, "pb2")] / results.bytes_per_call[(shape.name, BASELINE)]
         if size > BYTES_TARGET:
             lines.append(
-                f"- {shape.name}: {size:.2f}x the baseline's bytes: the payload is text, which JSON carries as is."
+                f"- {shape.name}: {size:.2f}x the baseline's bytes (mostly text, which JSON carries as is)."
             )
     return "\n".join(lines) or "- nowhere in this run."
 
