@@ -68,14 +68,34 @@ nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
 
 
+def install_once(session: nox.Session, *args: str) -> None:
+    """`session.install(*args)`, skipped when this environment already installed exactly that.
+
+    The stamp is a digest of the arguments and of the pyproject.toml of every local
+    project they name, so a changed pin or dependency installs again; editable
+    installs need nothing more when only their source changes.
+    """
+    digest = hashlib.sha256("\0".join(args).encode())
+    for arg in args:
+        pyproject = Path(arg) / "pyproject.toml"
+        if pyproject.is_file():
+            digest.update(pyproject.read_bytes())
+    stamp = Path(session.virtualenv.location) / "install-stamps" / digest.hexdigest()[:32]
+    if stamp.exists():
+        return
+    session.install(*args)
+    stamp.parent.mkdir(exist_ok=True)
+    stamp.touch()
+
+
 def install_tooling(session: nox.Session) -> None:
     """Install buf and the repository's tooling package (`python -m registry`)."""
-    session.install(BUF, "-e", str(ROOT))
+    install_once(session, BUF, "-e", str(ROOT))
 
 
 def install_generators(session: nox.Session) -> None:
     """Install the tooling and every code generator plugin buf.gen.yaml names."""
-    session.install(*GENERATORS)
+    install_once(session, *GENERATORS)
     install_tooling(session)
     install_node_modules(session)
 
@@ -90,7 +110,7 @@ def base_args(posargs: list[str]) -> list[str]:
 
 def build_sdk(session: nox.Session) -> Path:
     """Build the SDK wheel and sdist into dist/ and return the wheel's path."""
-    session.install(BUILD)
+    install_once(session, BUILD)
     # Only the previous packages go: other reports in dist/ (schema-review.md) stay.
     for old in (*DIST_DIR.glob("*.whl"), *DIST_DIR.glob("*.tar.gz")):
         old.unlink()
@@ -112,8 +132,8 @@ def run_lint(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Lint the schema (buf lint, buf format) and the Python code (ruff, mypy --strict)."""
-    session.install(BUF, *LINTERS, *GATEWAY_TEST_TOOLS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT))
-    session.install("-e", str(GATEWAY_DIR))
+    install_once(session, BUF, *LINTERS, *GATEWAY_TEST_TOOLS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT))
+    install_once(session, "-e", str(GATEWAY_DIR))
     run_lint(session)
 
 
@@ -162,7 +182,7 @@ def check(session: nox.Session) -> None:
     Arguments go to the breaking check: `nox -s check -- --base origin/main --error-format github-actions`.
     """
     install_generators(session)
-    session.install(*LINTERS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR))
+    install_once(session, *LINTERS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR))
     done: list[str] = []
     run_lint(session)
     done.append("lint: buf lint, buf format, ruff check, ruff format, mypy --strict")
@@ -345,7 +365,7 @@ def bench(session: nox.Session) -> None:
 
     Flags after `--` go to `chat-bench` (`-- --quick`, `-- --mixed-seconds 10 --rounds 3`).
     """
-    session.install(*BENCH_TOOLS)
+    install_once(session, *BENCH_TOOLS)
     install_sdk_and_services(session)
     session.install(f"{BENCH_DIR}[bench]")
     session.run("chat-bench", "--output", str(BENCH_DIR / "results"), *session.posargs)

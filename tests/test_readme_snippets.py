@@ -32,7 +32,9 @@ def snippets() -> list[tuple[str, str]]:
 
 
 def _runnable(code: str) -> bool:
-    return "grpclib.server" not in code  # the serving example would serve until killed
+    # The serving example would serve until killed; the secure one names a remote host and
+    # certificates that exist only in a deployment (tests talk to 127.0.0.1 alone).
+    return "grpclib.server" not in code and "chat.internal" not in code
 
 
 def test_every_readme_has_python_snippets_and_most_run() -> None:

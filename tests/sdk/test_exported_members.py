@@ -14,6 +14,7 @@ from .samples import chat_files
 def test_chat_sdk_exports_the_client_layer_and_version() -> None:
     assert set(chat_sdk.__all__) == {
         "ChatChannel",
+        "FastCodec",
         "RetryPolicy",
         "TokenProvider",
         "__version__",

@@ -174,6 +174,24 @@ def cpu_table(results: Results) -> str:
     return _table(["server", "CPU µs per GetMessage (median)", "per round"], rows)
 
 
+def losses(results: Results) -> str:
+    """Where gRPC (the `_pb2` client, the cheapest grpclib one) is not ahead, in words and numbers."""
+    lines = []
+    for shape in results.shapes:
+        ratio = results.ratio(shape.name, "pb2")
+        if ratio >= LATENCY_TARGET:
+            verdict = "slower than" if ratio > 1 else "ahead of, but by less than half,"
+            lines.append(
+                f"- {shape.name}: the `_pb2` client's p50 is {ratio:.2f}x the baseline's ({verdict} it)."
+            )
+        size = results.bytes_per_call[(shape.name, "pb2")] / results.bytes_per_call[(shape.name, BASELINE)]
+        if size > BYTES_TARGET:
+            lines.append(
+                f"- {shape.name}: {size:.2f}x the baseline's bytes (mostly text, which JSON carries as is)."
+            )
+    return "\n".join(lines) or "- nowhere in this run."
+
+
 def markdown(results: Results, plot_name: str, notes: str) -> str:
     """The whole report."""
     settings = results.settings
@@ -194,6 +212,17 @@ of in-round ratios (gRPC ÷ HTTP/JSON: below 1 is better for gRPC). Previous rel
 ## Criteria
 
 {criteria_table(results)}
+
+## Where gRPC does not meet the ADR's promise
+
+{losses(results)}
+
+Small calls on loopback are dominated by per-call protocol work in pure Python: grpclib's
+HTTP/2 (h2, hpack, frames) costs more per call than aiohttp's HTTP/1.1 parser, which is
+C. gRPC's binary encoding only pays off where there is structure to compress (pages,
+streams of many messages); a message that is mostly text is about as large in both.
+On a network, bytes and connection reuse weigh more and this gap narrows; on loopback
+it is widest.
 
 ## Per call shape (p50 latency at c=1 and bytes on the wire, ratios against HTTP/JSON)
 

@@ -39,10 +39,10 @@ class Settings:
     """How much to measure; ``quick()`` is a smoke run of the same steps."""
 
     rounds: int = 5
-    calls: int = 200  # c=1 unary calls per shape, transport and round
-    stream_calls: int = 4  # 1,000-message replays per transport and round
-    c50_calls: int = 1000  # GetMessage calls at 50 in flight per transport and round
-    cpu_calls: int = 2000  # GetMessage calls per server per round for the CPU figure
+    calls: int = 150  # c=1 unary calls per shape, transport and round
+    stream_calls: int = 3  # 1,000-message replays per transport and round
+    c50_calls: int = 800  # GetMessage calls at 50 in flight per transport and round
+    cpu_calls: int = 1500  # GetMessage calls per server per round for the CPU figure
     mixed_seconds: float = 60.0
     mixed_concurrency: int = 50
     previous_ref: str = ""

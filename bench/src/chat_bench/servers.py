@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+from functools import cache
 from io import BytesIO
 from pathlib import Path
 
@@ -19,8 +20,9 @@ _PORT = re.compile(rb"(?:serving address=\S+:|^port )(\d+)", re.MULTILINE)
 START_TIMEOUT = 60.0
 
 
+@cache
 def can_pin() -> bool:
-    """Whether this machine lets the benchmark give server and client a core each."""
+    """Whether server and client can have a core each (asked once, before this process is pinned)."""
     return hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
 
 

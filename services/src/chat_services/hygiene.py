@@ -27,6 +27,7 @@ from h2.events import RemoteSettingsChanged, RequestReceived
 from h2.settings import SettingCodes
 
 from chat_services.config import ServiceConfig
+from chat_services.coalescing import CoalescingH2Protocol
 from chat_services.framing import IDENTITY, CallFraming, ConnectionBudget
 
 log = logging.getLogger("chat_services.connections")
@@ -117,8 +118,8 @@ class _HandshakeWatchingProcessor(EventsProcessor):
         super().process_request_received(event)
 
 
-class GuardedProtocol(H2Protocol):
-    """grpclib's HTTP/2 protocol with a handshake timeout, an idle timeout and a connection cap."""
+class GuardedProtocol(CoalescingH2Protocol):
+    """grpclib's HTTP/2 protocol (replies coalesced per loop turn, see coalescing.py) with a handshake timeout, an idle timeout and a connection cap."""
 
     handshake_done = False
     refused = False

@@ -12,6 +12,7 @@ from typing import Any, TypeVar, cast
 
 from grpclib.client import Channel, Stream
 from grpclib.const import Cardinality
+from grpclib.encoding.base import CodecBase
 from grpclib.encoding.proto import ProtoStatusDetailsCodec
 from grpclib.events import SendRequest, listen
 from grpclib.metadata import Deadline
@@ -90,12 +91,15 @@ class ChatChannel(Channel):
         pool_size: int = 1,
         timeouts: Mapping[str, float] | None = None,
         tracer_provider: Any | None = None,
+        codec: CodecBase | None = None,
     ) -> None:
         if pool_size < 1:
             raise ValueError("pool_size must be at least 1")
-        codec = ProtoStatusDetailsCodec()
-        super().__init__(host, port, ssl=ssl, status_details_codec=codec)
-        others = [Channel(host, port, ssl=ssl, status_details_codec=codec) for _ in range(pool_size - 1)]
+        details = ProtoStatusDetailsCodec()
+        super().__init__(host, port, ssl=ssl, codec=codec, status_details_codec=details)
+        others = [
+            Channel(host, port, ssl=ssl, codec=codec, status_details_codec=details) for _ in range(pool_size - 1)
+        ]
         self.members: list[Channel] = [self, *others]
         self._next = itertools.cycle(self.members)
         self.timeouts = {**default_timeouts(), **(timeouts or {})}
@@ -159,6 +163,7 @@ def connect(
     pool_size: int = 1,
     timeouts: Mapping[str, float] | None = None,
     tracer_provider: Any | None = None,
+    codec: CodecBase | None = None,
 ) -> ChatChannel:
     """Return a channel to ``target`` (``host:port``); close it with ``channel.close()`` or ``async with``.
 
@@ -169,6 +174,7 @@ def connect(
     ``pool_size`` opens that many HTTP/2 connections, used round-robin. ``timeouts``
     overrides the per-method default deadlines (:func:`default_timeouts`).
     ``tracer_provider`` is an OpenTelemetry provider (the global one by default).
+    ``codec=FastCodec()`` has upb encode and parse the dataclass target's messages.
     """
     host, port = parse_target(target)
     if isinstance(token, str):
@@ -176,7 +182,13 @@ def connect(
     if ssl is None and (root_certificates or client_cert or client_key):
         ssl = tls_context(root_certificates, client_cert, client_key)
     channel = ChatChannel(
-        host, port, ssl=ssl, pool_size=pool_size, timeouts=timeouts, tracer_provider=tracer_provider
+        host,
+        port,
+        ssl=ssl,
+        pool_size=pool_size,
+        timeouts=timeouts,
+        tracer_provider=tracer_provider,
+        codec=codec,
     )
     if token is not None:
         add_token = _token_listener(token)
