@@ -49,7 +49,7 @@ INTEROP = ("grpcio==1.85.3", "grpcio-health-checking==1.85.1", "grpcio-reflectio
 TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", HYPOTHESIS, *INTEROP)
 # The gateway's tests: an HTTP, SSE and WebSocket client, and a browser driver that
 # runs the system Chromium (never a browser it downloads itself).
-GATEWAY_TEST_TOOLS = ("httpx==0.28.1", "httpx-sse==0.4.3", "playwright==1.65.2")
+GATEWAY_TEST_TOOLS = ("httpx==0.28.1", "httpx-sse==0.4.3", "playwright==1.65.2", "openapi-spec-validator==0.9.0")
 
 nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
@@ -224,3 +224,10 @@ def gateway(session: nox.Session) -> None:
         session.run("python", "-m", "chat_gateway.dev", *args)
     else:
         session.run("chat-gateway", "serve", *args)
+
+
+@nox.session
+def openapi(session: nox.Session) -> None:
+    """Write gateway/openapi.json from the schema; `-- --check` fails when the committed copy drifts."""
+    install_sdk_and_services(session)
+    session.run("chat-gateway", "openapi", "--output", str(GATEWAY_DIR / "openapi.json"), *session.posargs)

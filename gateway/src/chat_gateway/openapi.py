@@ -148,7 +148,7 @@ class _Builder:
                 "200": {
                     "description": "Server-Sent Events: each `message` event's data is one reply; "
                     "`end` closes a finished stream; `error` carries a Status.",
-                    "content": {"text/event-stream": {"itemSchema": reply, "schema": {"type": "string"}}},
+                    "content": {"text/event-stream": {"schema": {"type": "string"}, "x-event-data-schema": reply}},
                 }
             }
         if rpc.kind is Kind.BIDI_STREAM:
