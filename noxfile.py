@@ -49,7 +49,12 @@ INTEROP = ("grpcio==1.85.3", "grpcio-health-checking==1.85.1", "grpcio-reflectio
 TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", HYPOTHESIS, *INTEROP)
 # The gateway's tests: an HTTP, SSE and WebSocket client, and a browser driver that
 # runs the system Chromium (never a browser it downloads itself).
-GATEWAY_TEST_TOOLS = ("httpx==0.28.1", "httpx-sse==0.4.3", "playwright==1.65.2", "openapi-spec-validator==0.9.0")
+GATEWAY_TEST_TOOLS = (
+    "httpx==0.28.1",
+    "httpx-sse==0.4.3",
+    "playwright==1.65.2",
+    "openapi-spec-validator==0.9.0",
+)
 
 nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
@@ -96,7 +101,9 @@ def run_lint(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Lint the schema (buf lint, buf format) and the Python code (ruff, mypy --strict)."""
-    session.install(BUF, *LINTERS, *GATEWAY_TEST_TOOLS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT))
+    session.install(
+        BUF, *LINTERS, *GATEWAY_TEST_TOOLS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT)
+    )
     session.install("-e", str(GATEWAY_DIR))
     run_lint(session)
 
@@ -207,7 +214,15 @@ def ensure_chromium(session: nox.Session) -> None:
     if shutil.which("chromium"):
         return
     session.run("apt-get", "update", "-qq", external=True)
-    session.run("apt-get", "install", "-y", "-qq", "chromium", external=True, env={"DEBIAN_FRONTEND": "noninteractive"})
+    session.run(
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "chromium",
+        external=True,
+        env={"DEBIAN_FRONTEND": "noninteractive"},
+    )
 
 
 @nox.session

@@ -44,7 +44,9 @@ async def next_message(source: EventSource) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def websocket(base_url: str, path: str, headers: dict[str, str] | None = None) -> AsyncIterator[ClientConnection]:
+async def websocket(
+    base_url: str, path: str, headers: dict[str, str] | None = None
+) -> AsyncIterator[ClientConnection]:
     """A WebSocket to the gateway."""
     async with connect(base_url.replace("http://", "ws://", 1) + path, additional_headers=headers) as socket:
         yield socket

@@ -44,16 +44,52 @@ def assert_status(reply: httpx.Response, http_status: int, code: int) -> dict[st
         pytest.param("POST", "/v1/completions", {"content": b"{not json"}, "", id="bad-json"),
         pytest.param("POST", "/v1/completions", {"content": b"\xff\xfe"}, "", id="not-utf8"),
         pytest.param("POST", "/v1/completions", {"json": [1, 2]}, "", id="not-an-object"),
-        pytest.param("POST", "/v1/completions", {"json": {"prompt": "x", "temperature": 2}}, "temperature", id="unknown-field"),
+        pytest.param(
+            "POST",
+            "/v1/completions",
+            {"json": {"prompt": "x", "temperature": 2}},
+            "temperature",
+            id="unknown-field",
+        ),
         pytest.param("POST", "/v1/completions", {"json": {"prompt": 5}}, "prompt", id="wrong-type"),
-        pytest.param("POST", "/v1/completions", {"json": {"maxTokens": "many"}}, "maxTokens", id="not-a-number"),
-        pytest.param("POST", "/v1/documents:search", {"json": {"vector": {"values": ["x"]}}}, "vector.values[0]", id="nested"),
-        pytest.param("POST", "/v1/documents:search", {"json": {"documentIds": "d"}}, "documentIds", id="not-a-list"),
-        pytest.param("GET", "/v1/conversations/c/messages", {"params": {"page.bogus": "1"}}, "page.bogus", id="unknown-query"),
-        pytest.param("GET", "/v1/conversations/c/messages", {"params": {"includeUser": "yes"}}, "includeUser", id="bad-bool"),
-        pytest.param("GET", "/v1/conversations/c/messages", {"params": {"page.pageSize": "1.5"}}, "page.pageSize", id="bad-int"),
+        pytest.param(
+            "POST", "/v1/completions", {"json": {"maxTokens": "many"}}, "maxTokens", id="not-a-number"
+        ),
+        pytest.param(
+            "POST",
+            "/v1/documents:search",
+            {"json": {"vector": {"values": ["x"]}}},
+            "vector.values[0]",
+            id="nested",
+        ),
+        pytest.param(
+            "POST", "/v1/documents:search", {"json": {"documentIds": "d"}}, "documentIds", id="not-a-list"
+        ),
+        pytest.param(
+            "GET",
+            "/v1/conversations/c/messages",
+            {"params": {"page.bogus": "1"}},
+            "page.bogus",
+            id="unknown-query",
+        ),
+        pytest.param(
+            "GET",
+            "/v1/conversations/c/messages",
+            {"params": {"includeUser": "yes"}},
+            "includeUser",
+            id="bad-bool",
+        ),
+        pytest.param(
+            "GET",
+            "/v1/conversations/c/messages",
+            {"params": {"page.pageSize": "1.5"}},
+            "page.pageSize",
+            id="bad-int",
+        ),
         pytest.param("POST", "/v1/messages:send", {"json": {"message": {}}}, "", id="stream-needs-array"),
-        pytest.param("POST", "/v1/messages:send", {"json": [{}, {"messag": {}}]}, "[1].messag", id="array-element"),
+        pytest.param(
+            "POST", "/v1/messages:send", {"json": [{}, {"messag": {}}]}, "[1].messag", id="array-element"
+        ),
         pytest.param("POST", "/v1/completions?prompt=x", {"json": {}}, "", id="query-on-body-route"),
     ],
 )
@@ -91,7 +127,9 @@ async def test_client_values_are_never_echoed_unbounded(http: httpx.AsyncClient)
     ("method", "path"),
     [("GET", "/v2/messages/m"), ("GET", "/nothing"), ("POST", "/v1/messages/m"), ("GET", "/v1/messages")],
 )
-async def test_unknown_routes_are_404_or_405_with_a_status_body(http: httpx.AsyncClient, method: str, path: str) -> None:
+async def test_unknown_routes_are_404_or_405_with_a_status_body(
+    http: httpx.AsyncClient, method: str, path: str
+) -> None:
     reply = await http.request(method, path)
     expected = 405 if path == "/v1/messages/m" else 404
     assert_status(reply, expected, 12 if expected == 405 else 5)
@@ -110,7 +148,9 @@ async def test_upstream_statuses_follow_the_google_rpc_mapping(http: httpx.Async
         json=[{"message": {"idempotencyKey": "k", "conversationId": "c", "authorId": "u", "content": "a"}}],
     )
     message_id = denied.json()["messages"][0]["id"]
-    forbidden = await http.patch(f"/v1/messages/{message_id}", json={"editorId": "someone-else", "content": "b"})
+    forbidden = await http.patch(
+        f"/v1/messages/{message_id}", json={"editorId": "someone-else", "content": "b"}
+    )
     assert_status(forbidden, 403, 7)
 
 

@@ -33,7 +33,14 @@ async def query(http: httpx.AsyncClient, text: str) -> Any:
 
 async def send(http: httpx.AsyncClient, conversation: str, *contents: str) -> list[str]:
     body = [
-        {"message": {"idempotencyKey": f"{conversation}-{n}", "conversationId": conversation, "authorId": "ada", "content": c}}
+        {
+            "message": {
+                "idempotencyKey": f"{conversation}-{n}",
+                "conversationId": conversation,
+                "authorId": "ada",
+                "content": c,
+            }
+        }
         for n, c in enumerate(contents)
     ]
     reply = await http.post("/v1/messages:send", json=body)
@@ -97,6 +104,8 @@ async def test_documents_and_plugins(http: httpx.AsyncClient) -> None:
 
 
 async def test_an_upstream_error_is_a_graphql_error(http: httpx.AsyncClient) -> None:
-    reply = await http.post("/graphql", json={"query": '{ getMessage(request: {messageId: "nope"}) { message { id } } }'})
+    reply = await http.post(
+        "/graphql", json={"query": '{ getMessage(request: {messageId: "nope"}) { message { id } } }'}
+    )
     body = reply.json()
     assert body["data"] is None and "no message" in body["errors"][0]["message"]

@@ -47,9 +47,13 @@ async def test_the_page_sends_watches_and_streams_the_answer(
 
     await page.fill("#content", "what did the browser say?")
     await page.click("#ask")
-    await expect(page.locator("#answer-status")).to_have_text("done: FINISH_REASON_STOP", timeout=STEP_TIMEOUT_MS)
+    await expect(page.locator("#answer-status")).to_have_text(
+        "done: FINISH_REASON_STOP", timeout=STEP_TIMEOUT_MS
+    )
     streamed = await page.locator("#answer").text_content()
-    whole = await http.post("/v1/completions", json={"conversationId": "lobby", "prompt": "what did the browser say?"})
+    whole = await http.post(
+        "/v1/completions", json={"conversationId": "lobby", "prompt": "what did the browser say?"}
+    )
     assert streamed and streamed == whole.json()["text"]
     assert "hello from the browser" in streamed
     chunks = await page.locator("#answer").get_attribute("data-chunks")

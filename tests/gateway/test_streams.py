@@ -13,7 +13,14 @@ from tests.services.conftest import hub_listeners
 
 
 def new(key: str, conversation: str, content: str = "hi") -> dict[str, object]:
-    return {"message": {"idempotencyKey": key, "conversationId": conversation, "authorId": "u", "content": content}}
+    return {
+        "message": {
+            "idempotencyKey": key,
+            "conversationId": conversation,
+            "authorId": "u",
+            "content": content,
+        }
+    }
 
 
 async def test_closing_an_sse_follow_cancels_the_upstream_stream(app: App, http: httpx.AsyncClient) -> None:
@@ -39,13 +46,17 @@ async def test_closing_a_websocket_cancels_the_upstream_chat(app: App, gateway_u
 
 async def test_a_client_stream_takes_ndjson_too(http: httpx.AsyncClient) -> None:
     lines = "\n".join(json.dumps(new(f"k-nd-{n}", "c-nd", f"line {n}")) for n in range(3)) + "\n"
-    reply = await http.post("/v1/messages:send", content=lines, headers={"content-type": "application/x-ndjson"})
+    reply = await http.post(
+        "/v1/messages:send", content=lines, headers={"content-type": "application/x-ndjson"}
+    )
     assert reply.status_code == 200, reply.text
     assert [m["content"] for m in reply.json()["messages"]] == ["line 0", "line 1", "line 2"]
     assert reply.json()["createdCount"] == 3
 
 
-async def test_a_chat_over_websocket_reaches_an_sse_follower(app: App, http: httpx.AsyncClient, gateway_url: str) -> None:
+async def test_a_chat_over_websocket_reaches_an_sse_follower(
+    app: App, http: httpx.AsyncClient, gateway_url: str
+) -> None:
     async with (
         sse(http, "GET", "/v1/conversations/c-mix/messages:stream", params={"follow": "true"}) as source,
         websocket(gateway_url, "/v1/chat:connect") as socket,
@@ -53,7 +64,16 @@ async def test_a_chat_over_websocket_reaches_an_sse_follower(app: App, http: htt
         await until(lambda: hub_listeners(app, "c-mix") == 1)
         await socket.send(json.dumps({"join": {"conversationId": "c-mix", "userId": "u"}}))
         await socket.send(
-            json.dumps({"send": {"idempotencyKey": "k-mix", "conversationId": "c-mix", "authorId": "u", "content": "yo"}})
+            json.dumps(
+                {
+                    "send": {
+                        "idempotencyKey": "k-mix",
+                        "conversationId": "c-mix",
+                        "authorId": "u",
+                        "content": "yo",
+                    }
+                }
+            )
         )
         acknowledged = await receive_json(socket)
         followed = await next_message(source)
@@ -68,7 +88,9 @@ async def test_a_finished_stream_ends_with_an_end_event(http: httpx.AsyncClient)
 
 
 async def test_an_upstream_error_mid_stream_is_an_error_event(http: httpx.AsyncClient) -> None:
-    async with sse(http, "GET", "/v1/conversations/c-missing/messages:stream", params={"afterSequence": "-1"}) as source:
+    async with sse(
+        http, "GET", "/v1/conversations/c-missing/messages:stream", params={"afterSequence": "-1"}
+    ) as source:
         events = [event async for event in source.aiter_sse()]
     assert [event.event for event in events] == ["error"]
     status = json.loads(events[0].data)

@@ -1,4 +1,4 @@
-"""The gateway application: REST, SSE and WebSocket routes, GraphQL, OpenAPI and the chat page, all from the schema."""
+"""The gateway application: REST, SSE and WebSocket routes, GraphQL, OpenAPI and the chat page."""
 
 from __future__ import annotations
 
@@ -89,13 +89,17 @@ def _install_page(app: FastAPI) -> None:
 def _install_error_handlers(app: FastAPI) -> None:
     async def gateway_error(_: Request, error: Exception) -> Response:
         assert isinstance(error, GatewayError)
-        return JSONResponse(status_body(error.status, error.message, error.details), status_code=error.http_status)
+        return JSONResponse(
+            status_body(error.status, error.message, error.details), status_code=error.http_status
+        )
 
     async def http_error(_: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
         status = _HTTP_TO_STATUS.get(error.status_code, Status.UNKNOWN)
         message = "no such route" if error.status_code == 404 else str(error.detail)
-        return JSONResponse(status_body(status, message), status_code=error.status_code, headers=error.headers)
+        return JSONResponse(
+            status_body(status, message), status_code=error.status_code, headers=error.headers
+        )
 
     async def unexpected(_: Request, error: Exception) -> Response:
         log.error("unexpected error", exc_info=error)

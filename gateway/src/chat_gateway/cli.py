@@ -20,7 +20,9 @@ from chat_gateway.upstream import UpstreamAddress
 
 def parser() -> argparse.ArgumentParser:
     """The command line of ``chat-gateway``."""
-    top = argparse.ArgumentParser(prog="chat-gateway", description="REST, SSE, WebSocket and GraphQL over chat.v1.")
+    top = argparse.ArgumentParser(
+        prog="chat-gateway", description="REST, SSE, WebSocket and GraphQL over chat.v1."
+    )
     commands = top.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve until SIGTERM/SIGINT")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
@@ -35,7 +37,10 @@ def parser() -> argparse.ArgumentParser:
         help="allow this browser origin (repeat for several); CORS is off without one",
     )
     serve.add_argument(
-        "--body-limit", type=int, default=DEFAULT_BODY_LIMIT, help="largest request body or WebSocket frame, bytes"
+        "--body-limit",
+        type=int,
+        default=DEFAULT_BODY_LIMIT,
+        help="largest request body or WebSocket frame, bytes",
     )
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     openapi = commands.add_parser("openapi", help="write the OpenAPI document generated from the schema")
@@ -89,5 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.error(str(error))
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = app_factory(config.upstream, config)
-    uvicorn.run(app, host=config.host, port=config.port, ws_max_size=config.body_limit, log_level=args.log_level.lower())
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        ws_max_size=config.body_limit,
+        log_level=args.log_level.lower(),
+    )
     return 0

@@ -1,4 +1,4 @@
-"""Development: ``python -m chat_gateway.dev [gateway flags]`` starts chat-services, then the gateway in front.
+"""Development: `python -m chat_gateway.dev [gateway flags]` starts chat-services, then the gateway.
 
 chat-services runs as a child process on the upstream port (default 50051) with its
 SQLite file in ``var/``; it is stopped (SIGTERM, so it drains) when the gateway exits.
@@ -44,7 +44,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     database = Path("var") / "chat-services.db"
     database.parent.mkdir(exist_ok=True)
     services = subprocess.Popen(
-        [command, "serve", "--host", args.upstream_host, "--port", str(args.upstream_port), "--database", str(database)]
+        [
+            command,
+            "serve",
+            "--host",
+            args.upstream_host,
+            "--port",
+            str(args.upstream_port),
+            "--database",
+            str(database),
+        ]
     )
     try:
         wait_listening(args.upstream_host, args.upstream_port, services, READY_TIMEOUT)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 
 from google.protobuf.message import Message
@@ -26,10 +26,9 @@ WEBSOCKET_INTERNAL_ERROR = 1011  # close code after an upstream error frame
 FORWARDED_HEADERS = ("authorization",)
 
 
-def forwarded_metadata(headers: dict[str, str] | object) -> dict[str, str]:
-    """The caller's credentials, passed to the internal call unchanged: the services authorise, not the gateway."""
-    get = headers.get  # type: ignore[attr-defined]
-    return {name: get(name) for name in FORWARDED_HEADERS if get(name) is not None}
+def forwarded_metadata(headers: Mapping[str, str]) -> dict[str, str]:
+    """The caller's credentials, passed on unchanged: the services authorise, never the gateway."""
+    return {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -103,7 +102,9 @@ class RestRoutes:
         message = await self._single_request(rpc, request)
         call = AsyncExitStack()
         try:
-            stream = await call.enter_async_context(self.upstream.open(rpc, forwarded_metadata(request.headers)))
+            stream = await call.enter_async_context(
+                self.upstream.open(rpc, forwarded_metadata(request.headers))
+            )
             with upstream_errors():
                 # Connecting happens here, so an unreachable upstream is still a 503, not an event.
                 await stream.send_message(message, end=True)
@@ -132,7 +133,9 @@ async def _events(stream: UpstreamStream, call: AsyncExitStack) -> AsyncIterator
                 with upstream_errors():
                     reply = await stream.recv_message()
             except GatewayError as error:
-                yield ServerSentEvent(json.dumps(status_body(error.status, error.message, error.details)), event="error")
+                yield ServerSentEvent(
+                    json.dumps(status_body(error.status, error.message, error.details)), event="error"
+                )
                 return
             if reply is None:
                 finished = True

@@ -74,7 +74,7 @@ def build_request(
             raise BadRequest(where, "the body must be a JSON object")
         document = dict(body)
     elif rule:
-        document = {_json_name(rpc.request.DESCRIPTOR, rule): body}
+        document = {_json_name(rpc.request_descriptor, rule): body}
     else:
         document = {}
     if rule != "*":
@@ -106,7 +106,7 @@ def _merge_query(document: dict[str, Any], rpc: Rpc, query: Iterable[tuple[str, 
     """Fill ``document`` from query parameters: ``page.pageSize=10``, repeated keys for lists."""
     for key, value in query:
         target = document
-        message: Descriptor | None = rpc.request.DESCRIPTOR
+        message: Descriptor | None = rpc.request_descriptor
         names = key.split(".")
         for position, name in enumerate(names):
             field = _field(message, name)
