@@ -130,10 +130,11 @@ def rpcs() -> tuple[Rpc, ...]:
     """Every RPC of the schema that has an HTTP route, in schema order."""
     files = list(chat_sdk.schema.file_descriptor_set().file)
     _import_standard_target(files)
-    return tuple(_walk(files))
+    return tuple(walk(files))
 
 
-def _walk(files: list[descriptor_pb2.FileDescriptorProto]) -> Iterator[Rpc]:
+def walk(files: list[descriptor_pb2.FileDescriptorProto]) -> Iterator[Rpc]:
+    """Every routed RPC of ``files`` (whose ``_pb2`` modules are imported)."""
     notes = comments()
     for file in files:
         if not file.package.startswith(SCHEMA_PACKAGE_PREFIX):
