@@ -11,7 +11,7 @@ from google.protobuf import descriptor_pb2
 import chat_sdk.schema
 from chat.v1 import message_service_pb2
 from chat_gateway.cli import main
-from chat_gateway.schema import Kind, walk, rpcs
+from chat_gateway.schema import Kind, rpcs, walk
 from chat_gateway.templates import PathTemplate
 
 REQUEST = message_service_pb2.StreamMessagesRequest.DESCRIPTOR
