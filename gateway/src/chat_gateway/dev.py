@@ -6,7 +6,7 @@ SQLite file in ``var/``; it is stopped (SIGTERM, so it drains) when the gateway 
 
 from __future__ import annotations
 
-import shutil
+import importlib.util
 import socket
 import subprocess
 import sys
@@ -38,14 +38,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Start chat-services, then serve the gateway until interrupted."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(["serve", *arguments])
-    command = shutil.which("chat-services")
-    if command is None:
+    if importlib.util.find_spec("chat_services") is None:
         raise SystemExit("chat-services is not installed: pip install ./services")
     database = Path("var") / "chat-services.db"
     database.parent.mkdir(exist_ok=True)
     services = subprocess.Popen(
         [
-            command,
+            sys.executable,
+            "-m",
+            "chat_services",
             "serve",
             "--host",
             args.upstream_host,
