@@ -48,3 +48,6 @@ def test_message_fields_carry_their_proto_comments() -> None:
 async def test_interactive_docs_are_served(http: httpx.AsyncClient) -> None:
     docs = await http.get("/docs")
     assert docs.status_code == 200 and "/openapi.json" in docs.text
+    assert "https://" not in docs.text.split("<body>", 1)[1], "Swagger UI comes from the gateway, not a CDN"
+    bundle = await http.get("/docs-assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and len(bundle.content) > 100_000
