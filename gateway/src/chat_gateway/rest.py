@@ -11,6 +11,7 @@ from contextlib import AsyncExitStack
 
 from google.protobuf.message import Message
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Router
@@ -111,7 +112,8 @@ class RestRoutes:
         except BaseException:
             await call.aclose()
             raise
-        return EventSourceResponse(_events(stream, call), ping=15)
+        # The background task resets the call if the generator never ran (the client left first).
+        return EventSourceResponse(_events(stream, call), ping=15, background=BackgroundTask(_reset, call))
 
     def _websocket(self, rpc: Rpc) -> Callable[[WebSocket], Awaitable[None]]:
         async def endpoint(websocket: WebSocket) -> None:
@@ -146,10 +148,15 @@ async def _events(stream: UpstreamStream, call: AsyncExitStack) -> AsyncIterator
         if finished:
             await call.aclose()
         else:
-            # Leaving with an exception makes grpclib reset the stream at once (no await),
-            # which is safe inside a cancelled task and cancels the call in the service.
-            stop = asyncio.CancelledError()
-            await call.__aexit__(type(stop), stop, None)
+            await _reset(call)
+
+
+async def _reset(call: AsyncExitStack) -> None:
+    """Leave the upstream call with an exception: grpclib then resets the stream at once (no await),
+    which is safe inside a cancelled task and cancels the call in the service. Closing twice is a no-op.
+    """
+    stop = asyncio.CancelledError()
+    await call.__aexit__(type(stop), stop, None)
 
 
 async def _bridge(upstream: Upstream, rpc: Rpc, websocket: WebSocket) -> None:
