@@ -59,7 +59,12 @@ BENCH_DIR = ROOT / "bench"
 BENCH_TOOLS = ("aiohttp==3.14.5", "psutil==7.2.2", "matplotlib==3.11.2", "tqdm==4.70.1", *INTEROP)
 # The gateway's tests: an HTTP, SSE and WebSocket client, and a browser driver that
 # runs the system Chromium (never a browser it downloads itself).
-GATEWAY_TEST_TOOLS = ("httpx==0.28.1", "httpx-sse==0.4.3", "playwright==1.65.2")
+GATEWAY_TEST_TOOLS = (
+    "httpx==0.28.1",
+    "httpx-sse==0.4.3",
+    "playwright==1.65.2",
+    "openapi-spec-validator==0.9.0",
+)
 # npm packages (protoc-gen-es, @bufbuild/protobuf, connect, typescript) are pinned
 # exactly in sdk/typescript/package.json and locked by its package-lock.json.
 NPM_CI = ("npm", "ci", "--prefix", str(TS_DIR), "--ignore-scripts", "--no-audit", "--no-fund")
@@ -385,3 +390,10 @@ def gateway(session: nox.Session) -> None:
         session.run("python", "-m", "chat_gateway.dev", *args)
     else:
         session.run("chat-gateway", "serve", *args)
+
+
+@nox.session
+def openapi(session: nox.Session) -> None:
+    """Write gateway/openapi.json from the schema; `-- --check` fails when the committed copy drifts."""
+    install_sdk_and_services(session)
+    session.run("chat-gateway", "openapi", "--output", str(GATEWAY_DIR / "openapi.json"), *session.posargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,8 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, aconnect_sse
 from websockets.asyncio.client import ClientConnection, connect
+
+FRAME_TIMEOUT = 30.0  # seconds to wait for a WebSocket frame before failing
 
 
 @asynccontextmanager
@@ -41,13 +44,15 @@ async def next_message(source: EventSource) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def websocket(base_url: str, path: str, headers: dict[str, str] | None = None) -> AsyncIterator[ClientConnection]:
+async def websocket(
+    base_url: str, path: str, headers: dict[str, str] | None = None
+) -> AsyncIterator[ClientConnection]:
     """A WebSocket to the gateway."""
     async with connect(base_url.replace("http://", "ws://", 1) + path, additional_headers=headers) as socket:
         yield socket
 
 
 async def receive_json(socket: ClientConnection) -> dict[str, Any]:
-    """The next frame, decoded."""
-    data: dict[str, Any] = json.loads(await socket.recv())
+    """The next frame, decoded (failing instead of hanging when none comes)."""
+    data: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), FRAME_TIMEOUT))
     return data

@@ -114,7 +114,9 @@ Pair = tuple[Any, Any]  # (over gRPC, over HTTP), both ProtoJSON
 
 async def get_message(ctx: Ctx) -> Pair:
     first = await seed(ctx)
-    grpc = await ctx.messages.GetMessage(message_service_pb2.GetMessageRequest(message_id=first.id, include_user=True))
+    grpc = await ctx.messages.GetMessage(
+        message_service_pb2.GetMessageRequest(message_id=first.id, include_user=True)
+    )
     http = await ctx.ok(ctx.http.get(f"/v1/messages/{first.id}", params={"includeUser": "true"}))
     assert http["message"]["content"] == "the first message"
     return pj(grpc), http
@@ -127,7 +129,9 @@ async def list_messages(ctx: Ctx) -> Pair:
     )
     grpc = await ctx.messages.ListMessages(request)
     http = await ctx.ok(
-        ctx.http.get(f"/v1/conversations/{CONVERSATION}/messages", params={"page.pageSize": "1", "includeUser": "true"})
+        ctx.http.get(
+            f"/v1/conversations/{CONVERSATION}/messages", params={"page.pageSize": "1", "includeUser": "true"}
+        )
     )
     assert len(http["messages"]) == 1 and http["page"]["nextPageToken"]
     return pj(grpc), http
@@ -139,7 +143,9 @@ async def stream_messages(ctx: Ctx) -> Pair:
     async with ctx.messages.StreamMessages.open() as stream:
         await stream.send_message(request, end=True)
         grpc = [pj(reply) async for reply in stream]
-    async with sse(ctx.http, "GET", f"/v1/conversations/{CONVERSATION}/messages:stream?afterSequence=1") as source:
+    async with sse(
+        ctx.http, "GET", f"/v1/conversations/{CONVERSATION}/messages:stream?afterSequence=1"
+    ) as source:
         http, ending = await collect(source)
     assert ending == "end" and len(http) == 1
     return grpc, http
@@ -175,7 +181,16 @@ async def chat_stream(ctx: Ctx) -> Pair:
         )
         await until(lambda: hub_listeners(ctx.app, conversation) == 2)
         await socket.send(
-            json.dumps({"send": {"idempotencyKey": "live-1", "conversationId": conversation, "authorId": "u-web", "content": "hi"}})
+            json.dumps(
+                {
+                    "send": {
+                        "idempotencyKey": "live-1",
+                        "conversationId": conversation,
+                        "authorId": "u-web",
+                        "content": "hi",
+                    }
+                }
+            )
         )
         http = await receive_json(socket)
         while "message" not in http:  # presence of the gRPC participant comes first
@@ -193,7 +208,9 @@ async def edit_message(ctx: Ctx) -> Pair:
     first = await seed(ctx)
     request = message_service_pb2.EditMessageRequest(message_id=first.id, editor_id=AUTHOR, content="edited")
     grpc = await ctx.messages.EditMessage(request)
-    http = await ctx.ok(ctx.http.patch(f"/v1/messages/{first.id}", json={"editorId": AUTHOR, "content": "edited"}))
+    http = await ctx.ok(
+        ctx.http.patch(f"/v1/messages/{first.id}", json={"editorId": AUTHOR, "content": "edited"})
+    )
     # Each edit stamps its own time.
     return masked(pj(grpc), ("message.editedAt",)), masked(http, ("message.editedAt",))
 
@@ -212,7 +229,9 @@ async def stream_completion(ctx: Ctx) -> Pair:
 
 async def complete(ctx: Ctx) -> Pair:
     await seed(ctx)
-    request = ai_service_pb2.CompleteRequest(conversation_id=CONVERSATION, prompt="what was said?", max_tokens=20)
+    request = ai_service_pb2.CompleteRequest(
+        conversation_id=CONVERSATION, prompt="what was said?", max_tokens=20
+    )
     grpc = await ctx.ai.Complete(request)
     http = await ctx.ok(ctx.http.post("/v1/completions", json=pj(request)))
     assert http["text"]
@@ -264,7 +283,9 @@ async def delete_document(ctx: Ctx) -> Pair:
 
 async def search_documents(ctx: Ctx) -> Pair:
     await ingest_both(ctx)
-    request = rag_service_pb2.SearchDocumentsRequest(text="otters sleeping", top_k=3, document_ids=["d-1", "d-2"])
+    request = rag_service_pb2.SearchDocumentsRequest(
+        text="otters sleeping", top_k=3, document_ids=["d-1", "d-2"]
+    )
     grpc = await ctx.rag.SearchDocuments(request)
     http = await ctx.ok(ctx.http.post("/v1/documents:search", json=pj(request)))
     assert http["passages"]
@@ -279,9 +300,13 @@ async def list_plugins(ctx: Ctx) -> Pair:
 
 
 async def invoke_plugin(ctx: Ctx) -> Pair:
-    request = plugin_service_pb2.InvokePluginRequest(plugin_name="word_count", arguments={"text": "one two three"})
+    request = plugin_service_pb2.InvokePluginRequest(
+        plugin_name="word_count", arguments={"text": "one two three"}
+    )
     grpc = await ctx.plugins.InvokePlugin(request)
-    http = await ctx.ok(ctx.http.post("/v1/plugins/word_count:invoke", json={"arguments": {"text": "one two three"}}))
+    http = await ctx.ok(
+        ctx.http.post("/v1/plugins/word_count:invoke", json={"arguments": {"text": "one two three"}})
+    )
     # Each invocation has its own ID and running time.
     paths = ("invocationId", "elapsed")
     return masked(pj(grpc), paths), masked(http, paths)
@@ -340,7 +365,9 @@ def test_every_rpc_of_the_schema_has_a_route_and_a_case() -> None:
 
 
 @pytest.mark.parametrize("operation", sorted(CASES))
-async def test_http_returns_what_grpc_returns(operation: str, app: App, gateway_url: str, http: httpx.AsyncClient) -> None:
+async def test_http_returns_what_grpc_returns(
+    operation: str, app: App, gateway_url: str, http: httpx.AsyncClient
+) -> None:
     async with channel(app.port) as grpc_channel:
         ctx = Ctx(app, grpc_channel, gateway_url, http)
         over_grpc, over_http = await asyncio.wait_for(CASES[operation](ctx), 60)

@@ -1,4 +1,4 @@
-"""The gateway application: REST, SSE and WebSocket routes, GraphQL, OpenAPI and the chat page, all from the schema."""
+"""The gateway application: REST, SSE and WebSocket routes, GraphQL, OpenAPI and the chat page."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from grpclib.const import Status
 from starlette.exceptions import HTTPException
@@ -64,16 +65,24 @@ def app_factory(upstream: UpstreamAddress, config: GatewayConfig | None = None) 
 
 
 def _install_docs(app: FastAPI, document: dict[str, Any]) -> None:
-    from fastapi.openapi.docs import get_swagger_ui_html
+    """``/openapi.json`` and Swagger UI at ``/docs``, its files served from the fastapi-offline wheel."""
+    assets = files("fastapi_offline").joinpath("static")
 
     async def openapi(_: Request) -> Response:
         return JSONResponse(document)
 
     async def docs(_: Request) -> Response:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="chat.v1 gateway")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="chat.v1 gateway",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon.png",
+        )
 
     app.router.add_route("/openapi.json", openapi, methods=["GET"], include_in_schema=False)
     app.router.add_route("/docs", docs, methods=["GET"], include_in_schema=False)
+    app.mount("/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
 
 
 def _install_page(app: FastAPI) -> None:
@@ -89,13 +98,17 @@ def _install_page(app: FastAPI) -> None:
 def _install_error_handlers(app: FastAPI) -> None:
     async def gateway_error(_: Request, error: Exception) -> Response:
         assert isinstance(error, GatewayError)
-        return JSONResponse(status_body(error.status, error.message, error.details), status_code=error.http_status)
+        return JSONResponse(
+            status_body(error.status, error.message, error.details), status_code=error.http_status
+        )
 
     async def http_error(_: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
         status = _HTTP_TO_STATUS.get(error.status_code, Status.UNKNOWN)
         message = "no such route" if error.status_code == 404 else str(error.detail)
-        return JSONResponse(status_body(status, message), status_code=error.status_code, headers=error.headers)
+        return JSONResponse(
+            status_body(status, message), status_code=error.status_code, headers=error.headers
+        )
 
     async def unexpected(_: Request, error: Exception) -> Response:
         log.error("unexpected error", exc_info=error)

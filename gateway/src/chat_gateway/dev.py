@@ -1,4 +1,4 @@
-"""Development: ``python -m chat_gateway.dev [gateway flags]`` starts chat-services, then the gateway in front.
+"""Development: `python -m chat_gateway.dev [gateway flags]` starts chat-services, then the gateway.
 
 chat-services runs as a child process on the upstream port (default 50051) with its
 SQLite file in ``var/``; it is stopped (SIGTERM, so it drains) when the gateway exits.
@@ -6,7 +6,7 @@ SQLite file in ``var/``; it is stopped (SIGTERM, so it drains) when the gateway 
 
 from __future__ import annotations
 
-import shutil
+import importlib.util
 import socket
 import subprocess
 import sys
@@ -38,13 +38,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Start chat-services, then serve the gateway until interrupted."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(["serve", *arguments])
-    command = shutil.which("chat-services")
-    if command is None:
+    if importlib.util.find_spec("chat_services") is None:
         raise SystemExit("chat-services is not installed: pip install ./services")
     database = Path("var") / "chat-services.db"
     database.parent.mkdir(exist_ok=True)
     services = subprocess.Popen(
-        [command, "serve", "--host", args.upstream_host, "--port", str(args.upstream_port), "--database", str(database)]
+        [
+            sys.executable,
+            "-m",
+            "chat_services",
+            "serve",
+            "--host",
+            args.upstream_host,
+            "--port",
+            str(args.upstream_port),
+            "--database",
+            str(database),
+        ]
     )
     try:
         wait_listening(args.upstream_host, args.upstream_port, services, READY_TIMEOUT)

@@ -1,4 +1,4 @@
-"""Errors as HTTP: gRPC status codes mapped per google/rpc/code.proto, bodies shaped like google.rpc.Status."""
+"""Errors as HTTP: gRPC codes mapped per google/rpc/code.proto, bodies shaped like google.rpc.Status."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from typing import Any, Optional
+from typing import Any
 
 import strawberry
 from google.protobuf import json_format
@@ -26,7 +26,7 @@ from strawberry.fastapi import BaseContext, GraphQLRouter
 from strawberry.types import Info
 
 from chat_gateway.rest import forwarded_metadata
-from chat_gateway.schema import Kind, Rpc, comments, rpcs
+from chat_gateway.schema import Kind, Rpc, comments, descriptor_of, rpcs
 from chat_gateway.upstream import Upstream
 
 _STRING_TYPES = {"google.protobuf.Timestamp", "google.protobuf.Duration"}  # RFC 3339 / "1.5s" strings
@@ -57,13 +57,19 @@ class TypeFactory:
         """The input type of a message (every field optional, as in proto3)."""
         return self._build(message, self._inputs, "Input", strawberry.input, input_side=True)
 
-    def _build(self, message: Descriptor, cache: dict[str, type], suffix: str, decorate: Any, *, input_side: bool) -> type:
+    def _build(
+        self, message: Descriptor, cache: dict[str, type], suffix: str, decorate: Any, *, input_side: bool
+    ) -> type:
         if message.full_name in cache:
             return cache[message.full_name]
-        annotations = {field.name: Optional[self._field_type(field, input_side=input_side)] for field in message.fields}  # noqa: UP045
+        annotations = {
+            field.name: self._field_type(field, input_side=input_side) | None for field in message.fields
+        }
         namespace: dict[str, Any] = {"__annotations__": annotations}
         for field in message.fields:
-            namespace[field.name] = strawberry.field(default=None, description=self.notes.of(field.full_name) or None)
+            namespace[field.name] = strawberry.field(
+                default=None, description=self.notes.of(field.full_name) or None
+            )
         cls = type(self._name(message.full_name, suffix), (), namespace)
         built: type = decorate(cls, description=self.notes.of(message.full_name) or None)
         cache[message.full_name] = built
@@ -71,7 +77,11 @@ class TypeFactory:
 
     def _field_type(self, field: FieldDescriptor, *, input_side: bool) -> Any:
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            entry = self.object_type(field.message_type) if not input_side else self.input_type(field.message_type)
+            entry = (
+                self.object_type(field.message_type)
+                if not input_side
+                else self.input_type(field.message_type)
+            )
             return list[entry]  # type: ignore[valid-type]
         single = self._single_type(field, input_side=input_side)
         return list[single] if field.is_repeated else single  # type: ignore[valid-type]
@@ -103,7 +113,9 @@ class TypeFactory:
 
     def to_object(self, message: Message) -> Any:
         """A protobuf message as an instance of its output type."""
-        return self._from_json(message.DESCRIPTOR, json_format.MessageToDict(message, preserving_proto_field_name=True))
+        return self._from_json(
+            descriptor_of(type(message)), json_format.MessageToDict(message, preserving_proto_field_name=True)
+        )
 
     def _from_json(self, descriptor: Descriptor, data: dict[str, Any]) -> Any:
         values: dict[str, Any] = {}
@@ -174,11 +186,11 @@ class Calls(BaseContext):
 
 
 def _query_field(rpc: Rpc, factory: TypeFactory) -> Any:
-    request_input = factory.input_type(rpc.request.DESCRIPTOR)
-    response_type = factory.object_type(rpc.response.DESCRIPTOR)
+    request_input = factory.input_type(rpc.request_descriptor)
+    response_type = factory.object_type(rpc.response_descriptor)
 
     async def resolve(info: Info[Calls, None], request: Any) -> Any:
-        message = json_format.ParseDict(_input_to_json(rpc.request.DESCRIPTOR, request), rpc.request())
+        message = json_format.ParseDict(_input_to_json(rpc.request_descriptor, request), rpc.request())
         key = (rpc.operation_id, message.SerializeToString(deterministic=True))
         return factory.to_object(await info.context.loader.load(key))
 

@@ -37,7 +37,10 @@ _STATUS = {
     "properties": {
         "code": {"type": "integer", "format": "int32"},
         "message": {"type": "string"},
-        "details": {"type": "array", "items": {"type": "object", "properties": {"@type": {"type": "string"}}}},
+        "details": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"@type": {"type": "string"}}},
+        },
     },
 }
 
@@ -78,7 +81,7 @@ class _Builder:
         self.notes = comments()
 
     def operation(self, rpc: Rpc) -> dict[str, Any]:
-        request = rpc.request.DESCRIPTOR
+        request = rpc.request_descriptor
         operation: dict[str, Any] = {
             "operationId": rpc.operation_id,
             "tags": [rpc.service.rsplit(".", 1)[-1]],
@@ -87,7 +90,10 @@ class _Builder:
             "parameters": self._parameters(rpc, request),
             "responses": {
                 **self._success(rpc),
-                "default": {"description": "An error.", "content": {"application/json": {"schema": _ref(STATUS_SCHEMA)}}},
+                "default": {
+                    "description": "An error.",
+                    "content": {"application/json": {"schema": _ref(STATUS_SCHEMA)}},
+                },
             },
         }
         if rpc.body and rpc.kind is not Kind.BIDI_STREAM:
@@ -129,11 +135,15 @@ class _Builder:
         }
 
     def _body(self, rpc: Rpc, request: Descriptor) -> dict[str, Any]:
-        schema = self.message_schema(request) if rpc.body == "*" else self.field_schema(request.fields_by_name[rpc.body])
+        schema = (
+            self.message_schema(request)
+            if rpc.body == "*"
+            else self.field_schema(request.fields_by_name[rpc.body])
+        )
         if rpc.kind is Kind.CLIENT_STREAM:
             return {
                 "required": True,
-                "description": "The stream of requests: a JSON array, or one object a line as application/x-ndjson.",
+                "description": "The stream of requests: a JSON array, or NDJSON (application/x-ndjson).",
                 "content": {
                     "application/json": {"schema": {"type": "array", "items": schema}},
                     "application/x-ndjson": {"schema": schema},
@@ -142,20 +152,22 @@ class _Builder:
         return {"required": True, "content": {"application/json": {"schema": schema}}}
 
     def _success(self, rpc: Rpc) -> dict[str, Any]:
-        reply = self.message_schema(rpc.response.DESCRIPTOR)
+        reply = self.message_schema(rpc.response_descriptor)
         if rpc.kind is Kind.SERVER_STREAM:
             return {
                 "200": {
                     "description": "Server-Sent Events: each `message` event's data is one reply; "
                     "`end` closes a finished stream; `error` carries a Status.",
-                    "content": {"text/event-stream": {"itemSchema": reply, "schema": {"type": "string"}}},
+                    "content": {
+                        "text/event-stream": {"schema": {"type": "string"}, "x-event-data-schema": reply}
+                    },
                 }
             }
         if rpc.kind is Kind.BIDI_STREAM:
             return {
                 "101": {
                     "description": "WebSocket: send one request object per text frame, receive one reply per "
-                    "frame; a frame `{\"error\": Status}` reports a refused request or the end of the call.",
+                    'frame; a frame `{"error": Status}` reports a refused request or the end of the call.',
                     "content": {"application/json": {"schema": reply}},
                 }
             }
@@ -186,10 +198,14 @@ class _Builder:
             schema = self._single(field)
         description = self.notes.of(field.full_name)
         if description:
-            schema = {**schema, "description": description} if "$ref" not in schema else {
-                "allOf": [schema],
-                "description": description,
-            }
+            schema = (
+                {**schema, "description": description}
+                if "$ref" not in schema
+                else {
+                    "allOf": [schema],
+                    "description": description,
+                }
+            )
         return schema
 
     def _single(self, field: FieldDescriptor) -> dict[str, Any]:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 
 from google.protobuf.message import Message
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Router
@@ -26,10 +27,9 @@ WEBSOCKET_INTERNAL_ERROR = 1011  # close code after an upstream error frame
 FORWARDED_HEADERS = ("authorization",)
 
 
-def forwarded_metadata(headers: dict[str, str] | object) -> dict[str, str]:
-    """The caller's credentials, passed to the internal call unchanged: the services authorise, not the gateway."""
-    get = headers.get  # type: ignore[attr-defined]
-    return {name: get(name) for name in FORWARDED_HEADERS if get(name) is not None}
+def forwarded_metadata(headers: Mapping[str, str]) -> dict[str, str]:
+    """The caller's credentials, passed on unchanged: the services authorise, never the gateway."""
+    return {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -103,14 +103,17 @@ class RestRoutes:
         message = await self._single_request(rpc, request)
         call = AsyncExitStack()
         try:
-            stream = await call.enter_async_context(self.upstream.open(rpc, forwarded_metadata(request.headers)))
+            stream = await call.enter_async_context(
+                self.upstream.open(rpc, forwarded_metadata(request.headers))
+            )
             with upstream_errors():
                 # Connecting happens here, so an unreachable upstream is still a 503, not an event.
                 await stream.send_message(message, end=True)
         except BaseException:
             await call.aclose()
             raise
-        return EventSourceResponse(_events(stream, call), ping=15)
+        # The background task resets the call if the generator never ran (the client left first).
+        return EventSourceResponse(_events(stream, call), ping=15, background=BackgroundTask(_reset, call))
 
     def _websocket(self, rpc: Rpc) -> Callable[[WebSocket], Awaitable[None]]:
         async def endpoint(websocket: WebSocket) -> None:
@@ -132,7 +135,9 @@ async def _events(stream: UpstreamStream, call: AsyncExitStack) -> AsyncIterator
                 with upstream_errors():
                     reply = await stream.recv_message()
             except GatewayError as error:
-                yield ServerSentEvent(json.dumps(status_body(error.status, error.message, error.details)), event="error")
+                yield ServerSentEvent(
+                    json.dumps(status_body(error.status, error.message, error.details)), event="error"
+                )
                 return
             if reply is None:
                 finished = True
@@ -143,10 +148,15 @@ async def _events(stream: UpstreamStream, call: AsyncExitStack) -> AsyncIterator
         if finished:
             await call.aclose()
         else:
-            # Leaving with an exception makes grpclib reset the stream at once (no await),
-            # which is safe inside a cancelled task and cancels the call in the service.
-            stop = asyncio.CancelledError()
-            await call.__aexit__(type(stop), stop, None)
+            await _reset(call)
+
+
+async def _reset(call: AsyncExitStack) -> None:
+    """Leave the upstream call with an exception: grpclib then resets the stream at once (no await),
+    which is safe inside a cancelled task and cancels the call in the service. Closing twice is a no-op.
+    """
+    stop = asyncio.CancelledError()
+    await call.__aexit__(type(stop), stop, None)
 
 
 async def _bridge(upstream: Upstream, rpc: Rpc, websocket: WebSocket) -> None:

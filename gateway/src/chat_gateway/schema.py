@@ -13,15 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from functools import cache
+from typing import cast
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool
-from google.protobuf.descriptor import Descriptor, MethodDescriptor
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 import chat_sdk.schema
-
 from chat_gateway.comments import Comments
 from chat_gateway.templates import PathTemplate
 
@@ -70,6 +70,16 @@ class Rpc:
         return f"/{self.service}/{self.name}"
 
     @property
+    def request_descriptor(self) -> Descriptor:
+        """The descriptor of the request message."""
+        return descriptor_of(self.request)
+
+    @property
+    def response_descriptor(self) -> Descriptor:
+        """The descriptor of the response message."""
+        return descriptor_of(self.response)
+
+    @property
     def operation_id(self) -> str:
         """A unique, stable name for the route (OpenAPI's operationId)."""
         return f"{self.service.rsplit('.', 1)[-1]}_{self.name}"
@@ -99,19 +109,14 @@ def _route_of(rule: http_pb2.HttpRule) -> tuple[str, str]:
     return pattern, getattr(rule, pattern)
 
 
+def descriptor_of(message: type[Message]) -> Descriptor:
+    """The descriptor of a ``_pb2`` message class (typed: the runtime's is the upb one)."""
+    return cast(Descriptor, message.DESCRIPTOR)
+
+
 def message_class(full_name: str) -> type[Message]:
     """The ``_pb2`` class of a message of the schema, by full name (without a leading dot)."""
     return GetMessageClass(descriptor_pool.Default().FindMessageTypeByName(full_name))
-
-
-def method_descriptor(rpc: Rpc) -> MethodDescriptor:
-    """The ``_pb2`` descriptor of an RPC's method."""
-    return descriptor_pool.Default().FindMethodByName(f"{rpc.service}.{rpc.name}")
-
-
-def request_descriptor(rpc: Rpc) -> Descriptor:
-    """The descriptor of an RPC's request message."""
-    return rpc.request.DESCRIPTOR
 
 
 @cache
@@ -125,10 +130,11 @@ def rpcs() -> tuple[Rpc, ...]:
     """Every RPC of the schema that has an HTTP route, in schema order."""
     files = list(chat_sdk.schema.file_descriptor_set().file)
     _import_standard_target(files)
-    return tuple(_walk(files))
+    return tuple(walk(files))
 
 
-def _walk(files: list[descriptor_pb2.FileDescriptorProto]) -> Iterator[Rpc]:
+def walk(files: list[descriptor_pb2.FileDescriptorProto]) -> Iterator[Rpc]:
+    """Every routed RPC of ``files`` (whose ``_pb2`` modules are imported)."""
     notes = comments()
     for file in files:
         if not file.package.startswith(SCHEMA_PACKAGE_PREFIX):
@@ -146,10 +152,11 @@ def _walk(files: list[descriptor_pb2.FileDescriptorProto]) -> Iterator[Rpc]:
                     name=method.name,
                     kind=Kind.of(method),
                     verb=verb,
-                    template=PathTemplate.parse(path, request.DESCRIPTOR),
+                    template=PathTemplate.parse(path, descriptor_of(request)),
                     body=rule.body,
                     request=request,
                     response=message_class(method.output_type.lstrip(".")),
                     comment=notes.of(f"{service_name}.{method.name}"),
-                    read_only=method.options.idempotency_level == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
+                    read_only=method.options.idempotency_level
+                    == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
                 )

@@ -22,6 +22,7 @@ from chat_gateway.schema import Rpc
 MAX_DESCRIPTION = 200  # characters of a parser message echoed back: client values are never echoed unbounded
 _NESTED_FIELD = re.compile(r"Failed to parse (\S+) field: ")
 _UNKNOWN_FIELD = re.compile(r'has no field named "([^"]*)"')
+_LOCATION = re.compile(r' at "?([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+|\[[0-9]+\])*)"?\.*$')
 
 
 def to_json(message: Message) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def build_request(
             raise BadRequest(where, "the body must be a JSON object")
         document = dict(body)
     elif rule:
-        document = {_json_name(rpc.request.DESCRIPTOR, rule): body}
+        document = {_json_name(rpc.request_descriptor, rule): body}
     else:
         document = {}
     if rule != "*":
@@ -105,7 +106,7 @@ def _merge_query(document: dict[str, Any], rpc: Rpc, query: Iterable[tuple[str, 
     """Fill ``document`` from query parameters: ``page.pageSize=10``, repeated keys for lists."""
     for key, value in query:
         target = document
-        message: Descriptor | None = rpc.request.DESCRIPTOR
+        message: Descriptor | None = rpc.request_descriptor
         names = key.split(".")
         for position, name in enumerate(names):
             field = _field(message, name)
@@ -151,18 +152,28 @@ def _query_value(field: FieldDescriptor, value: str) -> Any:
 
 
 def _describe(message: str) -> tuple[str, str]:
-    """The field path and a bounded description of a ``json_format.ParseError``."""
-    names: list[str] = []
+    """The field path and a bounded description of a ``json_format.ParseError``.
+
+    protobuf names the field two ways: a chain of ``Failed to parse X field:`` prefixes,
+    and for some errors a trailing ``at Type.path`` (the more precise: it has indexes).
+    """
+    chain: list[str] = []
     position = 0
     while match := _NESTED_FIELD.match(message, position):
-        names.append(match.group(1))
+        chain.append(match.group(1))
         position = match.end()
-    rest = message[position:]
+    rest = message[position:].split("\n", 1)[0]
+    names = chain
+    located = _LOCATION.search(rest)
+    if located:
+        path = [name for name in located.group(1).split(".")[1:] if name]
+        names = path if path or not chain else chain
+        rest = rest[: located.start()]
     unknown = _UNKNOWN_FIELD.search(rest)
     if unknown:
-        names.append(unknown.group(1))
+        names = [*names, unknown.group(1)]
         rest = "unknown field"
-    return _bounded(".".join(names)), _bounded(rest.split("\n", 1)[0].rstrip("."))
+    return _bounded(".".join(names)), _bounded(rest.rstrip(". "))
 
 
 def _bounded(text: str) -> str:

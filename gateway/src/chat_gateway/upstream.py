@@ -97,7 +97,7 @@ async def _reply(stream: UpstreamStream) -> Message:
     return reply
 
 
-class upstream_errors:  # noqa: N801 - used as a context manager, named like one
+class upstream_errors:
     """Turn what an upstream call raises into :class:`GatewayError` with the google.rpc status."""
 
     def __enter__(self) -> None:

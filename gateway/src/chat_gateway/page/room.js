@@ -72,6 +72,7 @@ async function readEvents(response, onEvent) {
 
 async function ask(prompt) {
   $("answer").textContent = "";
+  $("answer").dataset.chunks = "0";
   $("answer-status").textContent = "thinking…";
   const response = await fetch("/v1/completions:stream", {
     method: "POST",
@@ -84,7 +85,10 @@ async function ask(prompt) {
   }
   await readEvents(response, (type, data) => {
     const event = JSON.parse(data);
-    if (type === "message" && event.chunk) $("answer").textContent += event.chunk.text || "";
+    if (type === "message" && event.chunk) {
+      $("answer").textContent += event.chunk.text || "";
+      $("answer").dataset.chunks = String(Number($("answer").dataset.chunks) + 1);
+    }
     if (type === "message" && event.done) $("answer-status").textContent = `done: ${event.done.finishReason}`;
     if (type === "error") $("answer-status").textContent = event.message;
   });

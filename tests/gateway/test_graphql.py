@@ -1,0 +1,111 @@
+"""GraphQL for reads: types generated from the descriptors, calls batched and deduplicated per query."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from grpclib.events import RecvRequest, listen
+
+from chat.v1 import message_service_pb2
+from chat_gateway.graphql import build_schema, read_only_rpcs
+from chat_services.server import App
+
+
+def count_calls(app: App) -> list[str]:
+    """The method of every call the services receive."""
+    calls: list[str] = []
+
+    async def on_request(event: RecvRequest) -> None:
+        calls.append(event.method_name)
+
+    listen(app.server, RecvRequest, on_request)
+    return calls
+
+
+async def query(http: httpx.AsyncClient, text: str) -> Any:
+    reply = await http.post("/graphql", json={"query": text})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+async def send(http: httpx.AsyncClient, conversation: str, *contents: str) -> list[str]:
+    body = [
+        {
+            "message": {
+                "idempotencyKey": f"{conversation}-{n}",
+                "conversationId": conversation,
+                "authorId": "ada",
+                "content": c,
+            }
+        }
+        for n, c in enumerate(contents)
+    ]
+    reply = await http.post("/v1/messages:send", json=body)
+    return [message["id"] for message in reply.json()["messages"]]
+
+
+def test_types_are_generated_from_the_descriptors() -> None:
+    sdl = str(build_schema(read_only_rpcs()))
+    for field in message_service_pb2.Message.DESCRIPTOR.fields:
+        assert f"  {field.json_name}: " in sdl.split("type Message {", 1)[1].split("}", 1)[0]
+    assert "listMessages(request: ListMessagesRequestInput!): ListMessagesResponse!" in sdl
+    assert "searchDocuments(" in sdl and "listPlugins(" in sdl and "getMessage(" in sdl
+    assert "sendMessages" not in sdl and "editMessage" not in sdl  # reads only
+    assert '"""Message is one stored chat message' in sdl or "Message is" in sdl
+
+
+async def test_a_conversation_reads_with_authors(http: httpx.AsyncClient) -> None:
+    await send(http, "c-gql", "first", "second")
+    data = await query(
+        http,
+        '{ listMessages(request: {conversationId: "c-gql", includeUser: true}) '
+        "{ messages { content sequence createdAt author { displayName } } } }",
+    )
+    messages = data["listMessages"]["messages"]
+    assert [m["content"] for m in messages] == ["first", "second"]
+    assert messages[0]["sequence"] == "1" and messages[0]["author"] == {"displayName": "ada"}
+    assert messages[0]["createdAt"].endswith("Z")
+
+
+async def test_repeated_reads_in_one_query_cost_one_call(app: App, http: httpx.AsyncClient) -> None:
+    [first, second] = await send(http, "c-batch", "one", "two")
+    calls = count_calls(app)
+    data = await query(
+        http,
+        f'{{ a: getMessage(request: {{messageId: "{first}"}}) {{ message {{ content }} }} '
+        f'b: getMessage(request: {{messageId: "{first}"}}) {{ message {{ content }} }} '
+        f'c: getMessage(request: {{messageId: "{second}"}}) {{ message {{ content }} }} '
+        'd: listMessages(request: {conversationId: "c-batch"}) { messages { id } } '
+        'e: listMessages(request: {conversationId: "c-batch"}) { messages { id } } }',
+    )
+    assert data["a"] == data["b"] == {"message": {"content": "one"}}
+    assert data["c"]["message"]["content"] == "two"
+    assert sorted(calls) == sorted(
+        ["/chat.v1.MessageService/GetMessage"] * 2 + ["/chat.v1.MessageService/ListMessages"]
+    )
+
+
+async def test_documents_and_plugins(http: httpx.AsyncClient) -> None:
+    ingest = [
+        {"header": {"documentId": "d-gql", "title": "Otters"}},
+        {"text": "Sea otters hold hands while they sleep."},
+    ]
+    assert (await http.post("/v1/documents", json=ingest)).status_code == 200
+    data = await query(
+        http,
+        '{ searchDocuments(request: {text: "otters sleep", topK: 2}) { passages { documentId score text } } '
+        "listPlugins(request: {}) { plugins { name argumentNames } } }",
+    )
+    assert data["searchDocuments"]["passages"][0]["documentId"] == "d-gql"
+    assert {"name": "word_count", "argumentNames": ["text"]} in data["listPlugins"]["plugins"]
+
+
+async def test_an_upstream_error_is_a_graphql_error(http: httpx.AsyncClient) -> None:
+    reply = await http.post(
+        "/graphql", json={"query": '{ getMessage(request: {messageId: "nope"}) { message { id } } }'}
+    )
+    body = reply.json()
+    assert body["data"] is None and "no message" in body["errors"][0]["message"]
