@@ -19,6 +19,10 @@ SLEEPS = re.compile(r"\b(asyncio|time)\.sleep\(")
 # Tools that live beside the tests but test nothing themselves.
 NOT_TESTS = {
     "tests/mutation/mutate.py": "the mutation driver reports how long each target took; it asserts nothing",
+    "tests/services/fuzz/driver.py": (
+        "the fuzz driver (`nox -s fuzz`) measures health-answer gaps and paces its prober; its pytest "
+        "slice asserts on outcomes, answers and memory, never on the times it reports"
+    ),
 }
 ALLOWED_SLEEPS = {
     ("tests/services/clients.py", "await asyncio.sleep(0.01)"): (
@@ -28,6 +32,12 @@ ALLOWED_SLEEPS = {
         "tests/services/test_rag_service.py",
         "await asyncio.sleep(0)  # as if reading the next piece of a file",
     ): ("a client generator yields to the loop between pieces as a file reader would: behaviour, not a wait"),
+    ("tests/services/clients.py", "await asyncio.sleep(0.01)  # polling, as until() does"): (
+        "until_async() polls an async condition a test waits for, with a bound: waiting on state"
+    ),
+    ("tests/services/test_storage.py", "await asyncio.sleep(0)"): (
+        "one loop turn hands the queued calls to the database thread before one is cancelled: the race staged"
+    ),
     ("tests/services/test_fanout.py", "await asyncio.sleep(0)"): (
         "one loop turn puts the read to wait on the queue before the event arrives: the race the test stages"
     ),

@@ -100,7 +100,7 @@ def test_the_json_report_holds_every_fact(review: Callable[[], Review]) -> None:
 def test_the_summary_gives_verdict_counts_and_versions() -> None:
     assert failing_review().summary() == (
         "schema review main -> working tree: FAILS (2 finding(s) to fix)\n"
-        "  changes: 1 wire-breaking, 1 JSON-breaking, 1 source-breaking, 2 safe\n"
+        "  changes: 1 wire-breaking, 2 JSON-breaking, 2 source-breaking, 2 safe\n"
         "  required bump: major; next release 2.0.0; SDK version 2.0.0.dev0"
     )
     assert passing_review().summary() == (
@@ -199,4 +199,4 @@ def test_each_change_is_named_as_the_sdk_shows_it(element: str, kind: str, expec
 
 def test_a_package_without_a_dot_maps_below_the_sdk_package() -> None:
     found = Change("chat.User", "message_added", FILE, 1, "head", False, False, False, "")
-    assert sdk_api_change(found, "chat") == "added class `chat_sdk.chat.User`"
+    assert sdk_api_change(found, "chat") == "added class `chat_sdk._generated.chat.User`"

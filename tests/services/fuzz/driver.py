@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as EventLike
@@ -66,6 +66,7 @@ class Report:
     outcomes: dict[str, Counter[str]] = field(default_factory=dict)
     payloads: int = 0
     health_checks: int = 0
+    health_unanswered: int = 0
     max_health_gap: float = 0.0
     stalls: int = 0  # health answers slower than the stall threshold
     rss_start_kb: int = 0
@@ -228,6 +229,7 @@ class HealthFigures:
     checks: int = 0
     longest: float = 0.0
     stalls: int = 0
+    unanswered: int = 0  # checks that failed or got no answer within CALL_TIMEOUT
 
 
 def probe_health(port: int, stop: EventLike, results: Connection, stall_threshold: float) -> None:
@@ -243,8 +245,10 @@ def probe_health(port: int, stop: EventLike, results: Connection, stall_threshol
             health = HealthStub(channel)
             while not stop.is_set():
                 started = time.monotonic()
-                with suppress(TimeoutError, OSError):
+                try:
                     await health.Check(HealthCheckRequest(), timeout=CALL_TIMEOUT)
+                except (TimeoutError, OSError):
+                    figures.unanswered += 1
                 waited = time.monotonic() - started
                 figures.checks += 1
                 figures.longest = max(figures.longest, waited)
@@ -301,8 +305,9 @@ async def run(
                 stop.set()
             figures: HealthFigures = await asyncio.to_thread(receiving.recv)
             await asyncio.to_thread(prober.join, STARTUP_TIMEOUT)
-            report.health_checks, report.max_health_gap, report.stalls = (
+            report.health_checks, report.health_unanswered, report.max_health_gap, report.stalls = (
                 figures.checks,
+                figures.unanswered,
                 figures.longest,
                 figures.stalls,
             )

@@ -9,9 +9,8 @@ from .driver import run
 
 PAYLOADS = 400
 BUDGET_SECONDS = 30.0
-# Generous bounds for a shared CI machine: the suite checks health keeps answering and memory
-# stays bounded; the strict figures are the fuzz session's.
-HEALTH_ANSWERS_WITHIN = 5.0
+# The suite checks that health keeps answering (every probe within the prober's call
+# deadline) and that memory stays bounded; stall times are the fuzz session's figures.
 RSS_GROWTH_BOUND_MB = 100.0
 
 
@@ -19,7 +18,7 @@ async def test_hostile_payloads_get_client_errors_and_never_stall_or_bloat_the_s
     report = await run(budget=BUDGET_SECONDS, max_payloads=PAYLOADS, workers=4, seed=8)
     assert report.payloads >= min(PAYLOADS, 100), report.table()
     assert report.forbidden == 0, report.table()
-    assert report.health_checks > 0 and report.max_health_gap < HEALTH_ANSWERS_WITHIN, report.table()
+    assert report.health_checks > 0 and report.health_unanswered == 0, report.table()
     assert report.rss_growth_mb < RSS_GROWTH_BOUND_MB, report.table()
     kinds = set(report.outcomes)
     assert {"over-claimed", "compressed", "http2-fault", "truncated", "bit-flip"} <= kinds, kinds

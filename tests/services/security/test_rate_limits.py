@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from chat.v1 import message_service_pb2
 from chat.v1.message_service_grpc import MessageServiceStub
 from chat_services.server import App, build_app
 
-from ..clients import channel
+from ..clients import channel, until_async
 from ..conftest import make_config
 from .conftest import AUDIENCE, ISSUER, Issuer
 
@@ -79,11 +78,10 @@ async def test_a_burst_past_the_limit_is_refused_with_retry_info_and_recovers(
         # Another caller has a bucket of its own.
         assert (await get_status(stub, bob)).status is Status.NOT_FOUND
 
-        async def recovered() -> None:
-            while (await get_status(stub, alice)).status is not Status.NOT_FOUND:
-                await asyncio.sleep(0.05)
+        async def recovered() -> bool:
+            return (await get_status(stub, alice)).status is Status.NOT_FOUND
 
-        await asyncio.wait_for(recovered(), 10)
+        await until_async(recovered)
 
 
 async def test_a_caller_holds_at_most_the_configured_number_of_streams(
@@ -106,12 +104,14 @@ async def test_a_caller_holds_at_most_the_configured_number_of_streams(
                 message_service_pb2.StreamMessagesRequest(conversation_id="c-1", follow=True), end=True
             )
 
-            async def until_status(wanted: Status) -> None:
-                while await replay_status() is not wanted:
-                    await asyncio.sleep(0.01)
+            async def refused() -> bool:
+                return await replay_status() is Status.RESOURCE_EXHAUSTED
 
             # The follower holds the one stream alice may have open: a second is refused.
-            await asyncio.wait_for(until_status(Status.RESOURCE_EXHAUSTED), 10)
+            await until_async(refused)
             await follower.cancel()
         # Once it is gone, alice may stream again.
-        await asyncio.wait_for(until_status(Status.OK), 10)
+        async def allowed() -> bool:
+            return await replay_status() is Status.OK
+
+        await until_async(allowed)

@@ -326,9 +326,9 @@ class EditMessageRequest(_message.Message):
     """
     editor_id: _builtins.str
     """editor_id is the user making the edit; it must be the message's author.
-    Required without authentication. With authentication the caller's identity is the
-    editor: leave it empty, or it must equal the caller (PERMISSION_DENIED otherwise)
-    unless the caller is a service with the messages:impersonate scope.
+    Optional. Without authentication it must be set. With authentication the caller's
+    identity is the editor: leave it empty, or it must equal the caller (PERMISSION_DENIED
+    otherwise) unless the caller is a service with the messages:impersonate scope.
     Format: opaque string, at most 64 characters.
     """
     content: _builtins.str
