@@ -192,3 +192,12 @@ def serve(session: nox.Session) -> None:
     if not any(arg.startswith("--database") for arg in args):
         args = [*args, "--database", str(ROOT / "var" / "chat-services.db")]
     session.run("chat-services", "serve", *args)
+
+
+@nox.session(name="validation_cost")
+def validation_cost(session: nox.Session) -> None:
+    """Print what checking requests against their buf.validate rules costs per call and per unary call."""
+    session.install(*GENERATORS)
+    wheel = install_sdk_and_services(session)
+    session.log(f"services on {wheel.name}")
+    session.run("python", str(ROOT / "benchmarks" / "validation_cost.py"), *session.posargs)

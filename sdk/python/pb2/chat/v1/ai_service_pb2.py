@@ -22,33 +22,50 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63hat/v1/ai_service.proto\x12\x07\x63hat.v1\"\xb4\x01\n\x17StreamCompletionRequest\x12\'\n\x0f\x63onversation_id\x18\x01 \x01(\tR\x0e\x63onversationId\x12\x16\n\x06prompt\x18\x02 \x01(\tR\x06prompt\x12\x1d\n\nmax_tokens\x18\x03 \x01(\x05R\tmaxTokens\x12\x14\n\x05model\x18\x04 \x01(\tR\x05model\x12#\n\ruse_retrieval\x18\x05 \x01(\x08R\x0cuseRetrieval\"\x84\x01\n\x18StreamCompletionResponse\x12\x30\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x18.chat.v1.CompletionChunkH\x00R\x05\x63hunk\x12-\n\x04\x64one\x18\x02 \x01(\x0b\x32\x17.chat.v1.CompletionDoneH\x00R\x04\x64oneB\x07\n\x05\x65vent\"\xac\x01\n\x0f\x43ompleteRequest\x12\'\n\x0f\x63onversation_id\x18\x01 \x01(\tR\x0e\x63onversationId\x12\x16\n\x06prompt\x18\x02 \x01(\tR\x06prompt\x12\x1d\n\nmax_tokens\x18\x03 \x01(\x05R\tmaxTokens\x12\x14\n\x05model\x18\x04 \x01(\tR\x05model\x12#\n\ruse_retrieval\x18\x05 \x01(\x08R\x0cuseRetrieval\"\xb9\x01\n\x10\x43ompleteResponse\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12:\n\rfinish_reason\x18\x02 \x01(\x0e\x32\x15.chat.v1.FinishReasonR\x0c\x66inishReason\x12$\n\x05usage\x18\x03 \x01(\x0b\x32\x0e.chat.v1.UsageR\x05usage\x12/\n\tcitations\x18\x04 \x03(\x0b\x32\x11.chat.v1.CitationR\tcitations\";\n\x0f\x43ompletionChunk\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12\x14\n\x05index\x18\x02 \x01(\x05R\x05index\"\xa3\x01\n\x0e\x43ompletionDone\x12:\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x15.chat.v1.FinishReasonR\x0c\x66inishReason\x12$\n\x05usage\x18\x02 \x01(\x0b\x32\x0e.chat.v1.UsageR\x05usage\x12/\n\tcitations\x18\x03 \x03(\x0b\x32\x11.chat.v1.CitationR\tcitations\"|\n\x05Usage\x12#\n\rprompt_tokens\x18\x01 \x01(\x05R\x0cpromptTokens\x12+\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05R\x10\x63ompletionTokens\x12!\n\x0ctotal_tokens\x18\x03 \x01(\x05R\x0btotalTokens\"b\n\x08\x43itation\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x1f\n\x0b\x63hunk_index\x18\x02 \x01(\x05R\nchunkIndex\x12\x14\n\x05score\x18\x03 \x01(\x02R\x05score*|\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x03\x32\xa7\x01\n\tAIService\x12Y\n\x10StreamCompletion\x12 .chat.v1.StreamCompletionRequest\x1a!.chat.v1.StreamCompletionResponse0\x01\x12?\n\x08\x43omplete\x12\x18.chat.v1.CompleteRequest\x1a\x19.chat.v1.CompleteResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63hat/v1/ai_service.proto\x12\x07\x63hat.v1\x1a\x1b\x62uf/validate/validate.proto\"\xdc\x01\n\x17StreamCompletionRequest\x12\x30\n\x0f\x63onversation_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@R\x0e\x63onversationId\x12#\n\x06prompt\x18\x02 \x01(\tB\x0b\xbaH\x08r\x06\x10\x01(\x80\x80\x04R\x06prompt\x12&\n\nmax_tokens\x18\x03 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00R\tmaxTokens\x12\x1d\n\x05model\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@R\x05model\x12#\n\ruse_retrieval\x18\x05 \x01(\x08R\x0cuseRetrieval\"\x84\x01\n\x18StreamCompletionResponse\x12\x30\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x18.chat.v1.CompletionChunkH\x00R\x05\x63hunk\x12-\n\x04\x64one\x18\x02 \x01(\x0b\x32\x17.chat.v1.CompletionDoneH\x00R\x04\x64oneB\x07\n\x05\x65vent\"\xd4\x01\n\x0f\x43ompleteRequest\x12\x30\n\x0f\x63onversation_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@R\x0e\x63onversationId\x12#\n\x06prompt\x18\x02 \x01(\tB\x0b\xbaH\x08r\x06\x10\x01(\x80\x80\x04R\x06prompt\x12&\n\nmax_tokens\x18\x03 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00R\tmaxTokens\x12\x1d\n\x05model\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@R\x05model\x12#\n\ruse_retrieval\x18\x05 \x01(\x08R\x0cuseRetrieval\"\xb9\x01\n\x10\x43ompleteResponse\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12:\n\rfinish_reason\x18\x02 \x01(\x0e\x32\x15.chat.v1.FinishReasonR\x0c\x66inishReason\x12$\n\x05usage\x18\x03 \x01(\x0b\x32\x0e.chat.v1.UsageR\x05usage\x12/\n\tcitations\x18\x04 \x03(\x0b\x32\x11.chat.v1.CitationR\tcitations\";\n\x0f\x43ompletionChunk\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12\x14\n\x05index\x18\x02 \x01(\x05R\x05index\"\xa3\x01\n\x0e\x43ompletionDone\x12:\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x15.chat.v1.FinishReasonR\x0c\x66inishReason\x12$\n\x05usage\x18\x02 \x01(\x0b\x32\x0e.chat.v1.UsageR\x05usage\x12/\n\tcitations\x18\x03 \x03(\x0b\x32\x11.chat.v1.CitationR\tcitations\"|\n\x05Usage\x12#\n\rprompt_tokens\x18\x01 \x01(\x05R\x0cpromptTokens\x12+\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05R\x10\x63ompletionTokens\x12!\n\x0ctotal_tokens\x18\x03 \x01(\x05R\x0btotalTokens\"b\n\x08\x43itation\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x1f\n\x0b\x63hunk_index\x18\x02 \x01(\x05R\nchunkIndex\x12\x14\n\x05score\x18\x03 \x01(\x02R\x05score*|\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x03\x32\xa7\x01\n\tAIService\x12Y\n\x10StreamCompletion\x12 .chat.v1.StreamCompletionRequest\x1a!.chat.v1.StreamCompletionResponse0\x01\x12?\n\x08\x43omplete\x12\x18.chat.v1.CompleteRequest\x1a\x19.chat.v1.CompleteResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chat.v1.ai_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FINISHREASON']._serialized_start=1171
-  _globals['_FINISHREASON']._serialized_end=1295
-  _globals['_STREAMCOMPLETIONREQUEST']._serialized_start=38
-  _globals['_STREAMCOMPLETIONREQUEST']._serialized_end=218
-  _globals['_STREAMCOMPLETIONRESPONSE']._serialized_start=221
-  _globals['_STREAMCOMPLETIONRESPONSE']._serialized_end=353
-  _globals['_COMPLETEREQUEST']._serialized_start=356
-  _globals['_COMPLETEREQUEST']._serialized_end=528
-  _globals['_COMPLETERESPONSE']._serialized_start=531
-  _globals['_COMPLETERESPONSE']._serialized_end=716
-  _globals['_COMPLETIONCHUNK']._serialized_start=718
-  _globals['_COMPLETIONCHUNK']._serialized_end=777
-  _globals['_COMPLETIONDONE']._serialized_start=780
-  _globals['_COMPLETIONDONE']._serialized_end=943
-  _globals['_USAGE']._serialized_start=945
-  _globals['_USAGE']._serialized_end=1069
-  _globals['_CITATION']._serialized_start=1071
-  _globals['_CITATION']._serialized_end=1169
-  _globals['_AISERVICE']._serialized_start=1298
-  _globals['_AISERVICE']._serialized_end=1465
+  _globals['_STREAMCOMPLETIONREQUEST'].fields_by_name['conversation_id']._loaded_options = None
+  _globals['_STREAMCOMPLETIONREQUEST'].fields_by_name['conversation_id']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_STREAMCOMPLETIONREQUEST'].fields_by_name['prompt']._loaded_options = None
+  _globals['_STREAMCOMPLETIONREQUEST'].fields_by_name['prompt']._serialized_options = b'\272H\010r\006\020\001(\200\200\004'
+  _globals['_STREAMCOMPLETIONREQUEST'].fields_by_name['max_tokens']._loaded_options = None
+  _globals['_STREAMCOMPLETIONREQUEST'].fields_by_name['max_tokens']._serialized_options = b'\272H\004\032\002(\000'
+  _globals['_STREAMCOMPLETIONREQUEST'].fields_by_name['model']._loaded_options = None
+  _globals['_STREAMCOMPLETIONREQUEST'].fields_by_name['model']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_COMPLETEREQUEST'].fields_by_name['conversation_id']._loaded_options = None
+  _globals['_COMPLETEREQUEST'].fields_by_name['conversation_id']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_COMPLETEREQUEST'].fields_by_name['prompt']._loaded_options = None
+  _globals['_COMPLETEREQUEST'].fields_by_name['prompt']._serialized_options = b'\272H\010r\006\020\001(\200\200\004'
+  _globals['_COMPLETEREQUEST'].fields_by_name['max_tokens']._loaded_options = None
+  _globals['_COMPLETEREQUEST'].fields_by_name['max_tokens']._serialized_options = b'\272H\004\032\002(\000'
+  _globals['_COMPLETEREQUEST'].fields_by_name['model']._loaded_options = None
+  _globals['_COMPLETEREQUEST'].fields_by_name['model']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_FINISHREASON']._serialized_start=1280
+  _globals['_FINISHREASON']._serialized_end=1404
+  _globals['_STREAMCOMPLETIONREQUEST']._serialized_start=67
+  _globals['_STREAMCOMPLETIONREQUEST']._serialized_end=287
+  _globals['_STREAMCOMPLETIONRESPONSE']._serialized_start=290
+  _globals['_STREAMCOMPLETIONRESPONSE']._serialized_end=422
+  _globals['_COMPLETEREQUEST']._serialized_start=425
+  _globals['_COMPLETEREQUEST']._serialized_end=637
+  _globals['_COMPLETERESPONSE']._serialized_start=640
+  _globals['_COMPLETERESPONSE']._serialized_end=825
+  _globals['_COMPLETIONCHUNK']._serialized_start=827
+  _globals['_COMPLETIONCHUNK']._serialized_end=886
+  _globals['_COMPLETIONDONE']._serialized_start=889
+  _globals['_COMPLETIONDONE']._serialized_end=1052
+  _globals['_USAGE']._serialized_start=1054
+  _globals['_USAGE']._serialized_end=1178
+  _globals['_CITATION']._serialized_start=1180
+  _globals['_CITATION']._serialized_end=1278
+  _globals['_AISERVICE']._serialized_start=1407
+  _globals['_AISERVICE']._serialized_end=1574
 # @@protoc_insertion_point(module_scope)
