@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from typing import Any
+from typing import Any, cast
 
 import protovalidate
 import pytest
@@ -25,7 +25,7 @@ from chat_services.rule_plan import UnsupportedRule, compile_plan
 from ..sdk.samples import pb2_module_name
 from .test_validation import STUBS_DESCRIPTORS
 
-PROTOVALIDATE = protovalidate.Validator()
+PROTOVALIDATE = protovalidate.Validator()  # type: ignore[no-untyped-call]
 
 
 def _near(limit: int) -> st.SearchStrategy[int]:
@@ -33,7 +33,8 @@ def _near(limit: int) -> st.SearchStrategy[int]:
 
 
 def _text(length: int, draw: Any) -> str:
-    return draw(st.sampled_from(["x", "é", "😀"])) * length
+    char: str = draw(st.sampled_from(["x", "é", "😀"]))
+    return char * length
 
 
 def _scalar(field: FieldDescriptor, rules: validate_pb2.FieldRules, draw: Any) -> Any:
@@ -55,7 +56,7 @@ def _scalar(field: FieldDescriptor, rules: validate_pb2.FieldRules, draw: Any) -
 
 
 def _fill(message: Message, draw: Any, depth: int = 0) -> None:
-    descriptor: Descriptor = message.DESCRIPTOR
+    descriptor = cast(Descriptor, message.DESCRIPTOR)
     if descriptor.full_name == "google.protobuf.Duration":
         message.seconds = draw(st.sampled_from([-1, 0, 1, 60, 61]))  # type: ignore[attr-defined]
         message.nanos = draw(st.sampled_from([0, 1])) if message.seconds >= 0 else 0  # type: ignore[attr-defined]

@@ -112,7 +112,11 @@ PER_METHOD = [
         "timeout",
         id="InvokePlugin",
     ),
-    pytest.param(P.StreamPluginEventsRequest(types=[0]), "types[0]", id="StreamPluginEvents"),
+    pytest.param(
+        P.StreamPluginEventsRequest(types=[P.PLUGIN_EVENT_TYPE_UNSPECIFIED]),
+        "types[0]",
+        id="StreamPluginEvents",
+    ),
 ]
 
 
@@ -281,25 +285,25 @@ def _field_violations(field: FieldDescriptor) -> Iterator[tuple[str, str, Mutate
                 lambda m, d: getattr(m, name).append(d.draw(st.integers(4, 2**31 - 1))),
             )
     elif kind == "map":
-        limits = rules.map
-        if limits.HasField("max_pairs"):
+        pairs = rules.map
+        if pairs.HasField("max_pairs"):
 
             def too_many_pairs(m: Message, d: st.DataObject) -> None:
                 getattr(m, name).update(
-                    {f"k{i}": "v" for i in range(limits.max_pairs + d.draw(st.integers(1, 5)))}
+                    {f"k{i}": "v" for i in range(pairs.max_pairs + d.draw(st.integers(1, 5)))}
                 )
 
             yield "max_pairs", name, too_many_pairs
-        if limits.keys.string.min_len:
+        if pairs.keys.string.min_len:
             yield "key-empty", f"{name}['']", lambda m, d: getattr(m, name).update({"": "v"})
-        if limits.keys.string.HasField("max_len"):
-            key = "k" * (limits.keys.string.max_len + 1)
+        if pairs.keys.string.HasField("max_len"):
+            key = "k" * (pairs.keys.string.max_len + 1)
             yield (
                 "key-too-long",
                 f"{name}[{key[:32] + '…'!r}]",
                 lambda m, d: getattr(m, name).update({key: "v"}),
             )
-        values = limits.values.string
+        values = pairs.values.string
         if values.HasField("max_len") or values.HasField("max_bytes"):
             yield (
                 "value-too-long",
@@ -309,6 +313,10 @@ def _field_violations(field: FieldDescriptor) -> Iterator[tuple[str, str, Mutate
     elif kind is not None:
         for rule, mutate in _scalar_violations(name, kind, getattr(rules, kind)):
             yield rule, name, mutate
+
+
+def _clear(name: str) -> Mutate:
+    return lambda message, data: message.ClearField(name)
 
 
 def valid(descriptor: Descriptor) -> Message:
@@ -340,8 +348,7 @@ def violations() -> Iterator[Violation]:
         prefix = "".join(f"{p}." for p in path)
         for oneof in descriptor.oneofs:
             if oneof.GetOptions().Extensions[validate_pb2.oneof].required:
-                clear: Mutate = lambda m, d, name=oneof.name: m.ClearField(name)  # noqa: E731
-                yield Violation(request, path, "oneof-required", prefix + oneof.name, clear)
+                yield Violation(request, path, "oneof-required", prefix + oneof.name, _clear(oneof.name))
         for field in descriptor.fields:
             for rule, suffix, mutate in _field_violations(field):
                 yield Violation(request, path, rule, prefix + suffix, mutate)

@@ -144,15 +144,19 @@ def _scalar(kind: str, rules: Any, field: FieldDescriptor, *, for_items: bool = 
     checks: list[Check] = []
     if kind == "string":
         if "min_len" in names:
-            checks.append(lambda v, n=rules.min_len: len(v) >= n)
+            fewest_chars: int = rules.min_len
+            checks.append(lambda v: len(v) >= fewest_chars)
         if "max_len" in names:
-            checks.append(lambda v, n=rules.max_len: len(v) <= n)
+            most_chars: int = rules.max_len
+            checks.append(lambda v: len(v) <= most_chars)
         if "max_bytes" in names:
+            most_bytes: int = rules.max_bytes
             # A str of n characters takes at most 4n bytes of UTF-8: encode only when it may matter.
-            checks.append(lambda v, n=rules.max_bytes: len(v) * 4 <= n or len(v.encode()) <= n)
+            checks.append(lambda v: len(v) * 4 <= most_bytes or len(v.encode()) <= most_bytes)
     elif kind in ("int32", "int64"):
         if "gte" in names:
-            checks.append(lambda v, n=rules.gte: v >= n)
+            least: int = rules.gte
+            checks.append(lambda v: v >= least)
     elif kind == "float":
         if rules.finite:
             checks.append(math.isfinite)
@@ -212,6 +216,7 @@ def _map(name: str, rules: validate_pb2.MapRules, field: FieldDescriptor) -> Cal
     names = _known("map", rules)
     most = rules.max_pairs if "max_pairs" in names else math.inf
     entry = field.message_type
+    assert entry is not None, "a map field has an entry type"
     key = _item_check(rules.keys, entry.fields_by_name["key"]) if "keys" in names else None
     value = _item_check(rules.values, entry.fields_by_name["value"]) if "values" in names else None
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import cast
 
 import protovalidate
 from buf.validate import validate_pb2
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 from grpclib.exceptions import GRPCError
 
@@ -30,15 +32,14 @@ class RequestValidator:
     """Checks parsed requests against their rules; compiled once per message type, then reused."""
 
     def __init__(self) -> None:
-        self._protovalidate = protovalidate.Validator()
+        self._protovalidate = protovalidate.Validator()  # type: ignore[no-untyped-call]
         self._plans: dict[str, MessagePlan | None] = {}
 
     def check(self, message: Message) -> None:
         """Return if ``message`` satisfies its rules; raise INVALID_ARGUMENT naming each violation."""
-        descriptor = message.DESCRIPTOR
-        name = descriptor.full_name
+        name = message.DESCRIPTOR.full_name
         if name not in self._plans:
-            self._plans[name] = compile_plan(descriptor)
+            self._plans[name] = compile_plan(cast(Descriptor, message.DESCRIPTOR))
         plan = self._plans[name]
         if plan is not None and plan.passes(message):
             return
