@@ -197,7 +197,6 @@ def serve(session: nox.Session) -> None:
 @nox.session(name="validation_cost")
 def validation_cost(session: nox.Session) -> None:
     """Print what checking requests against their buf.validate rules costs per call and per unary call."""
-    session.install(*GENERATORS)
     wheel = install_sdk_and_services(session)
     session.log(f"services on {wheel.name}")
     session.run("python", str(ROOT / "benchmarks" / "validation_cost.py"), *session.posargs)
