@@ -397,3 +397,11 @@ def openapi(session: nox.Session) -> None:
     """Write gateway/openapi.json from the schema; `-- --check` fails when the committed copy drifts."""
     install_sdk_and_services(session)
     session.run("chat-gateway", "openapi", "--output", str(GATEWAY_DIR / "openapi.json"), *session.posargs)
+
+
+@nox.session(name="validation_cost")
+def validation_cost(session: nox.Session) -> None:
+    """Print what checking requests against their buf.validate rules costs per call and per unary call."""
+    wheel = install_sdk_and_services(session)
+    session.log(f"services on {wheel.name}")
+    session.run("python", str(ROOT / "benchmarks" / "validation_cost.py"), *session.posargs)

@@ -49,7 +49,10 @@ def pool_of(image: descriptor_pb2.FileDescriptorSet) -> DescriptorPool:
 
 
 def chat_messages(image: descriptor_pb2.FileDescriptorSet, pool: DescriptorPool) -> list[Descriptor]:
-    """Every top-level message of the schema's own files, by full name."""
+    """Every top-level message of the schema's own files (package ``chat.*``), by full name.
+
+    Imports are not the schema's: well-known types, and vendored ones such as ``buf.validate``.
+    """
     names = [
         f"{file.package}.{message.name}"
         for file in image.file

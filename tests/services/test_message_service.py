@@ -275,7 +275,8 @@ async def test_an_empty_message_id_is_invalid_argument_with_a_field_violation(ap
             assert isinstance(detail, error_details_pb2.BadRequest)
             [violation] = detail.field_violations
             assert violation.field == "message_id"
-            assert violation.description == error.message == "message_id is required"
+            assert violation.description == "value length must be at least 1 characters"
+            assert error.message == f"invalid chat.v1.GetMessageRequest: message_id: {violation.description}"
 
 
 async def test_which_client_channels_decode_the_error_details(app: App) -> None:
@@ -287,7 +288,11 @@ async def test_which_client_channels_decode_the_error_details(app: App) -> None:
     assert violated_fields(error) == ["message_id"]
     async with Channel("127.0.0.1", app.port, codec=ProtoCodec()) as without_details:
         error = await status_of(v1.MessageServiceStub(without_details, timeout=STEP).get_message(request))
-    assert error.status is Status.INVALID_ARGUMENT and error.message == "message_id is required"
+    assert error.status is Status.INVALID_ARGUMENT
+    assert (
+        error.message
+        == "invalid chat.v1.GetMessageRequest: message_id: value length must be at least 1 characters"
+    )
     assert error.details is None
 
 
@@ -595,7 +600,7 @@ async def test_a_request_without_a_message_is_refused(app: App) -> None:
             Status.INVALID_ARGUMENT,
             "message",
         )
-        assert "request 1" in (error.message or "")
+        assert "message: value is required" in (error.message or "")
         await expect_status(
             v1.MessageServiceStub(channel, timeout=STEP).list_messages(
                 v1.ListMessagesRequest(conversation_id="c-1")

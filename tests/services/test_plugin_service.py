@@ -321,9 +321,13 @@ async def test_calculator_and_summarize_through_the_standard_target(app: App) ->
         pytest.param(
             Invoke(plugin_name="nope"), Status.NOT_FOUND, "plugin_name", "'nope'", id="unknown-plugin"
         ),
-        pytest.param(Invoke(), Status.INVALID_ARGUMENT, "plugin_name", "required", id="no-plugin-name"),
+        pytest.param(Invoke(), Status.INVALID_ARGUMENT, "plugin_name", "at least 1", id="no-plugin-name"),
         pytest.param(
-            Invoke(plugin_name="p" * 65), Status.INVALID_ARGUMENT, "plugin_name", "65", id="long-plugin-name"
+            Invoke(plugin_name="p" * 65),
+            Status.INVALID_ARGUMENT,
+            "plugin_name",
+            "at most 64",
+            id="long-plugin-name",
         ),
         pytest.param(
             Invoke(plugin_name="word_count", arguments={"text": "a", "txt": "a"}),
@@ -336,7 +340,7 @@ async def test_calculator_and_summarize_through_the_standard_target(app: App) ->
             Invoke(plugin_name="word_count", arguments={"text": "a"}, conversation_id="c" * 65),
             Status.INVALID_ARGUMENT,
             "conversation_id",
-            "limit is 64",
+            "at most 64",
             id="long-conversation-id",
         ),
         pytest.param(
@@ -385,21 +389,21 @@ async def test_calculator_and_summarize_through_the_standard_target(app: App) ->
             Invoke(plugin_name="word_count", arguments={"text": "a"}, timeout=Duration()),
             Status.INVALID_ARGUMENT,
             "timeout",
-            "positive",
+            "greater than 0s",
             id="zero-timeout",
         ),
         pytest.param(
             Invoke(plugin_name="word_count", arguments={"text": "a"}, timeout=Duration(seconds=-1)),
             Status.INVALID_ARGUMENT,
             "timeout",
-            "positive",
+            "greater than 0s",
             id="negative-timeout",
         ),
         pytest.param(
             Invoke(plugin_name="word_count", arguments={"text": "a"}, timeout=Duration(nanos=-1)),
             Status.INVALID_ARGUMENT,
             "timeout",
-            "positive",
+            "greater than 0s",
             id="negative-nanosecond-timeout",
         ),
         pytest.param(

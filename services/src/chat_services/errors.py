@@ -7,7 +7,7 @@ into ``GRPCError`` with a clear message and, where a field is at fault, a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from google.rpc import error_details_pb2
@@ -112,11 +112,22 @@ class Internal(ServiceError):
 
 def to_grpc_error(error: ServiceError) -> GRPCError:
     """The ``GRPCError`` for a domain error, with a ``BadRequest`` detail when a field is at fault."""
-    details = None
-    if error.field is not None:
-        violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
-        details = [error_details_pb2.BadRequest(field_violations=[violation])]
-    return GRPCError(error.status, error.message, details)
+    if error.field is None:
+        return GRPCError(error.status, error.message)
+    return bad_request(error.message, [(error.field, error.message)], status=error.status)
+
+
+def bad_request(
+    message: str, violations: Sequence[tuple[str, str]], *, status: Status = Status.INVALID_ARGUMENT
+) -> GRPCError:
+    """A ``GRPCError`` carrying a ``google.rpc.BadRequest`` with one (field, description) per violation."""
+    detail = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=field, description=description)
+            for field, description in violations
+        ]
+    )
+    return GRPCError(status, message, [detail])
 
 
 @contextmanager

@@ -21,10 +21,8 @@ MAX_PAGE_SIZE = 1000
 MAX_TOKEN_CHARS = 1024
 
 
-def page_size(requested: int, *, field: str = "page.page_size") -> int:
-    """0 means the default, values above the maximum are capped, negative is refused."""
-    if requested < 0:
-        raise InvalidArgument(f"page size must not be negative, got {requested}", field=field)
+def page_size(requested: int) -> int:
+    """0 means the default, values above the maximum are capped (the schema refuses negative ones)."""
     if requested == 0:
         return DEFAULT_PAGE_SIZE
     return min(requested, MAX_PAGE_SIZE)

@@ -11,7 +11,6 @@ from chat_services.message import wire
 from chat_services.message.hub import ConversationHub, Listener, Presence, PresenceChange, Typing
 from chat_services.message.store import MessageStore
 from chat_services.security.identity import check_acting_as
-from chat_services.validation import required_id
 
 
 @contextmanager
@@ -46,13 +45,9 @@ class ChatSession:
         elif kind == "typing":
             self.typing(request.typing)
         elif kind == "leave":
-            self.leave(required_id(request.leave.conversation_id, "leave.conversation_id"))
-        else:
-            raise InvalidArgument("a chat request needs one of join, send, typing or leave", field="event")
+            self.leave(request.leave.conversation_id)
 
     def join(self, conversation_id: str, user_id: str) -> None:
-        required_id(conversation_id, "join.conversation_id")
-        required_id(user_id, "join.user_id")
         check_acting_as(user_id, "join.user_id")
         previous = self.members.get(conversation_id)
         if previous == user_id:
@@ -100,8 +95,6 @@ class ChatSession:
             self.leave(conversation_id)
 
     def _member(self, conversation_id: str, conversation_field: str, user_id: str, user_field: str) -> None:
-        required_id(conversation_id, conversation_field)
-        required_id(user_id, user_field)
         joined_as = self.members.get(conversation_id)
         if joined_as is None:
             raise FailedPrecondition(

@@ -28,11 +28,10 @@ from chat_services.lifecycle import Lifecycle
 from chat_services.message import wire
 from chat_services.message.chat import ChatSession
 from chat_services.message.hub import ConversationHub, Listener
-from chat_services.message.model import Draft, StoredMessage, check_content_size
+from chat_services.message.model import Draft, StoredMessage
 from chat_services.message.store import MessageStore, MessageView
 from chat_services.pagination import decode_token, encode_token, page_size
 from chat_services.security.identity import check_acting_as, current_identity
-from chat_services.validation import required_id
 
 REPLAY_BATCH = 500
 SEND_BATCH_LIMIT = 1000  # messages per SendMessages call, all stored in one transaction
@@ -53,7 +52,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
         assert request is not None
         with grpc_status():
             view = await self.store.view(
-                required_id(request.message_id, "message_id"),
+                request.message_id,
                 include_user=request.include_user,
                 include_files=request.include_files,
             )
@@ -64,7 +63,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
         request = await stream.recv_message()
         assert request is not None
         with grpc_status():
-            conversation_id = required_id(request.conversation_id, "conversation_id")
+            conversation_id = request.conversation_id
             size = page_size(request.page.page_size)
             after = 0
             if request.page.page_token:
@@ -93,10 +92,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
     async def StreamMessages(self, stream: Stream[StreamMessagesRequest, StreamMessagesResponse]) -> None:
         request = await stream.recv_message()
         assert request is not None
-        with grpc_status():
-            conversation_id = required_id(request.conversation_id, "conversation_id")
-            if request.after_sequence < 0:
-                raise InvalidArgument("after_sequence must not be negative", field="after_sequence")
+        conversation_id = request.conversation_id
         listener = Listener()
         if request.follow:
             # Subscribe before the replay, so nothing stored in between is missed.
@@ -145,8 +141,6 @@ class MessageService(message_service_grpc.MessageServiceBase):
         with grpc_status():
             drafts: list[Draft] = []
             async for request in stream:
-                if not request.HasField("message"):
-                    raise InvalidArgument(f"request {len(drafts)} carries no message", field="message")
                 if len(drafts) == SEND_BATCH_LIMIT:
                     raise ResourceExhausted(
                         f"a SendMessages call stores at most {SEND_BATCH_LIMIT} messages; split the batch"
@@ -169,10 +163,8 @@ class MessageService(message_service_grpc.MessageServiceBase):
         request = await stream.recv_message()
         assert request is not None
         with grpc_status():
-            message_id = required_id(request.message_id, "message_id")
             editor_id = _editor(request.editor_id)
-            check_content_size(request.content, "content")
-            edited = await self.store.edit(message_id, editor_id, request.content)
+            edited = await self.store.edit(request.message_id, editor_id, request.content)
         await stream.send_message(EditMessageResponse(message=wire.message(edited, include_files=True)))
 
     async def ChatStream(self, stream: Stream[ChatStreamRequest, ChatStreamResponse]) -> None:
@@ -223,9 +215,10 @@ def _editor(requested: str) -> str:
     caller = current_identity()
     if caller is not None and not requested:
         return caller.subject
-    editor_id = required_id(requested, "editor_id")
-    check_acting_as(editor_id, "editor_id")
-    return editor_id
+    if not requested:
+        raise InvalidArgument("editor_id is required when the call is not authenticated", field="editor_id")
+    check_acting_as(requested, "editor_id")
+    return requested
 
 
 def sequence_position(value: object) -> int:

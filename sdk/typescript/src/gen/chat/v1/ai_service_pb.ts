@@ -7,6 +7,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/ai_service.proto.
  */
 export const file_chat_v1_ai_service: GenFile = /*@__PURE__*/
-  fileDesc("ChhjaGF0L3YxL2FpX3NlcnZpY2UucHJvdG8SB2NoYXQudjEifAoXU3RyZWFtQ29tcGxldGlvblJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEg4KBnByb21wdBgCIAEoCRISCgptYXhfdG9rZW5zGAMgASgFEg0KBW1vZGVsGAQgASgJEhUKDXVzZV9yZXRyaWV2YWwYBSABKAgidwoYU3RyZWFtQ29tcGxldGlvblJlc3BvbnNlEikKBWNodW5rGAEgASgLMhguY2hhdC52MS5Db21wbGV0aW9uQ2h1bmtIABInCgRkb25lGAIgASgLMhcuY2hhdC52MS5Db21wbGV0aW9uRG9uZUgAQgcKBWV2ZW50InQKD0NvbXBsZXRlUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSDgoGcHJvbXB0GAIgASgJEhIKCm1heF90b2tlbnMYAyABKAUSDQoFbW9kZWwYBCABKAkSFQoNdXNlX3JldHJpZXZhbBgFIAEoCCKTAQoQQ29tcGxldGVSZXNwb25zZRIMCgR0ZXh0GAEgASgJEiwKDWZpbmlzaF9yZWFzb24YAiABKA4yFS5jaGF0LnYxLkZpbmlzaFJlYXNvbhIdCgV1c2FnZRgDIAEoCzIOLmNoYXQudjEuVXNhZ2USJAoJY2l0YXRpb25zGAQgAygLMhEuY2hhdC52MS5DaXRhdGlvbiIuCg9Db21wbGV0aW9uQ2h1bmsSDAoEdGV4dBgBIAEoCRINCgVpbmRleBgCIAEoBSKDAQoOQ29tcGxldGlvbkRvbmUSLAoNZmluaXNoX3JlYXNvbhgBIAEoDjIVLmNoYXQudjEuRmluaXNoUmVhc29uEh0KBXVzYWdlGAIgASgLMg4uY2hhdC52MS5Vc2FnZRIkCgljaXRhdGlvbnMYAyADKAsyES5jaGF0LnYxLkNpdGF0aW9uIk8KBVVzYWdlEhUKDXByb21wdF90b2tlbnMYASABKAUSGQoRY29tcGxldGlvbl90b2tlbnMYAiABKAUSFAoMdG90YWxfdG9rZW5zGAMgASgFIkMKCENpdGF0aW9uEhMKC2RvY3VtZW50X2lkGAEgASgJEhMKC2NodW5rX2luZGV4GAIgASgFEg0KBXNjb3JlGAMgASgCKnwKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAhIbChdGSU5JU0hfUkVBU09OX0NBTkNFTExFRBADMuYBCglBSVNlcnZpY2USfAoQU3RyZWFtQ29tcGxldGlvbhIgLmNoYXQudjEuU3RyZWFtQ29tcGxldGlvblJlcXVlc3QaIS5jaGF0LnYxLlN0cmVhbUNvbXBsZXRpb25SZXNwb25zZSIhgtPkkwIbOgEqIhYvdjEvY29tcGxldGlvbnM6c3RyZWFtMAESWwoIQ29tcGxldGUSGC5jaGF0LnYxLkNvbXBsZXRlUmVxdWVzdBoZLmNoYXQudjEuQ29tcGxldGVSZXNwb25zZSIagtPkkwIUOgEqIg8vdjEvY29tcGxldGlvbnNiBnByb3RvMw", [file_google_api_annotations]);
+  fileDesc("ChhjaGF0L3YxL2FpX3NlcnZpY2UucHJvdG8SB2NoYXQudjEipAEKF1N0cmVhbUNvbXBsZXRpb25SZXF1ZXN0EiAKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIHukgEcgIYQBIbCgZwcm9tcHQYAiABKAlCC7pICHIGEAEogIAEEhsKCm1heF90b2tlbnMYAyABKAVCB7pIBBoCKAASFgoFbW9kZWwYBCABKAlCB7pIBHICGEASFQoNdXNlX3JldHJpZXZhbBgFIAEoCCJ3ChhTdHJlYW1Db21wbGV0aW9uUmVzcG9uc2USKQoFY2h1bmsYASABKAsyGC5jaGF0LnYxLkNvbXBsZXRpb25DaHVua0gAEicKBGRvbmUYAiABKAsyFy5jaGF0LnYxLkNvbXBsZXRpb25Eb25lSABCBwoFZXZlbnQinAEKD0NvbXBsZXRlUmVxdWVzdBIgCg9jb252ZXJzYXRpb25faWQYASABKAlCB7pIBHICGEASGwoGcHJvbXB0GAIgASgJQgu6SAhyBhABKICABBIbCgptYXhfdG9rZW5zGAMgASgFQge6SAQaAigAEhYKBW1vZGVsGAQgASgJQge6SARyAhhAEhUKDXVzZV9yZXRyaWV2YWwYBSABKAgikwEKEENvbXBsZXRlUmVzcG9uc2USDAoEdGV4dBgBIAEoCRIsCg1maW5pc2hfcmVhc29uGAIgASgOMhUuY2hhdC52MS5GaW5pc2hSZWFzb24SHQoFdXNhZ2UYAyABKAsyDi5jaGF0LnYxLlVzYWdlEiQKCWNpdGF0aW9ucxgEIAMoCzIRLmNoYXQudjEuQ2l0YXRpb24iLgoPQ29tcGxldGlvbkNodW5rEgwKBHRleHQYASABKAkSDQoFaW5kZXgYAiABKAUigwEKDkNvbXBsZXRpb25Eb25lEiwKDWZpbmlzaF9yZWFzb24YASABKA4yFS5jaGF0LnYxLkZpbmlzaFJlYXNvbhIdCgV1c2FnZRgCIAEoCzIOLmNoYXQudjEuVXNhZ2USJAoJY2l0YXRpb25zGAMgAygLMhEuY2hhdC52MS5DaXRhdGlvbiJPCgVVc2FnZRIVCg1wcm9tcHRfdG9rZW5zGAEgASgFEhkKEWNvbXBsZXRpb25fdG9rZW5zGAIgASgFEhQKDHRvdGFsX3Rva2VucxgDIAEoBSJDCghDaXRhdGlvbhITCgtkb2N1bWVudF9pZBgBIAEoCRITCgtjaHVua19pbmRleBgCIAEoBRINCgVzY29yZRgDIAEoAip8CgxGaW5pc2hSZWFzb24SHQoZRklOSVNIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKEkZJTklTSF9SRUFTT05fU1RPUBABEhgKFEZJTklTSF9SRUFTT05fTEVOR1RIEAISGwoXRklOSVNIX1JFQVNPTl9DQU5DRUxMRUQQAzLmAQoJQUlTZXJ2aWNlEnwKEFN0cmVhbUNvbXBsZXRpb24SIC5jaGF0LnYxLlN0cmVhbUNvbXBsZXRpb25SZXF1ZXN0GiEuY2hhdC52MS5TdHJlYW1Db21wbGV0aW9uUmVzcG9uc2UiIYLT5JMCGzoBKiIWL3YxL2NvbXBsZXRpb25zOnN0cmVhbTABElsKCENvbXBsZXRlEhguY2hhdC52MS5Db21wbGV0ZVJlcXVlc3QaGS5jaGF0LnYxLkNvbXBsZXRlUmVzcG9uc2UiGoLT5JMCFDoBKiIPL3YxL2NvbXBsZXRpb25zYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations]);
 
 /**
  * StreamCompletionRequest is the request of StreamCompletion.
@@ -32,7 +33,7 @@ export type StreamCompletionRequest = Message<"chat.v1.StreamCompletionRequest">
 
   /**
    * prompt is the instruction or question to complete. Required.
-   * UTF-8; INVALID_ARGUMENT when empty.
+   * UTF-8, 1 byte to 64 KiB (65,536 bytes); INVALID_ARGUMENT when empty or only whitespace.
    *
    * @generated from field: string prompt = 2;
    */
@@ -40,7 +41,7 @@ export type StreamCompletionRequest = Message<"chat.v1.StreamCompletionRequest">
 
   /**
    * max_tokens caps the number of tokens generated. Optional.
-   * 0 means the server default; negative is INVALID_ARGUMENT.
+   * 0 means the server default; values above the server's limit are capped; negative is INVALID_ARGUMENT.
    *
    * @generated from field: int32 max_tokens = 3;
    */
@@ -48,7 +49,8 @@ export type StreamCompletionRequest = Message<"chat.v1.StreamCompletionRequest">
 
   /**
    * model names the language model to use. Optional.
-   * Format: server-defined model name; empty means the server default; unknown is INVALID_ARGUMENT.
+   * Format: server-defined model name, at most 64 characters; empty means the server default;
+   * unknown is INVALID_ARGUMENT.
    *
    * @generated from field: string model = 4;
    */
@@ -124,7 +126,7 @@ export type CompleteRequest = Message<"chat.v1.CompleteRequest"> & {
 
   /**
    * prompt is the instruction or question to complete. Required.
-   * UTF-8; INVALID_ARGUMENT when empty.
+   * UTF-8, 1 byte to 64 KiB (65,536 bytes); INVALID_ARGUMENT when empty or only whitespace.
    *
    * @generated from field: string prompt = 2;
    */
@@ -132,7 +134,7 @@ export type CompleteRequest = Message<"chat.v1.CompleteRequest"> & {
 
   /**
    * max_tokens caps the number of tokens generated. Optional.
-   * 0 means the server default; negative is INVALID_ARGUMENT.
+   * 0 means the server default; values above the server's limit are capped; negative is INVALID_ARGUMENT.
    *
    * @generated from field: int32 max_tokens = 3;
    */
@@ -140,7 +142,8 @@ export type CompleteRequest = Message<"chat.v1.CompleteRequest"> & {
 
   /**
    * model names the language model to use. Optional.
-   * Format: server-defined model name; empty means the server default; unknown is INVALID_ARGUMENT.
+   * Format: server-defined model name, at most 64 characters; empty means the server default;
+   * unknown is INVALID_ARGUMENT.
    *
    * @generated from field: string model = 4;
    */

@@ -7,13 +7,14 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file chat/v1/common.proto.
  */
 export const file_chat_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL2NvbW1vbi5wcm90bxIHY2hhdC52MSJBCgRVc2VyEg8KB3VzZXJfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhIKCmF2YXRhcl91cmwYAyABKAkiagoERmlsZRIPCgdmaWxlX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEgoKbWVkaWFfdHlwZRgDIAEoCRISCgpzaXplX2J5dGVzGAQgASgDEgsKA3VybBgFIAEoCRIOCgZzaGEyNTYYBiABKAkiNAoLUGFnZVJlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiJwoMUGFnZVJlc3BvbnNlEhcKD25leHRfcGFnZV90b2tlbhgBIAEoCWIGcHJvdG8z");
+  fileDesc("ChRjaGF0L3YxL2NvbW1vbi5wcm90bxIHY2hhdC52MSJBCgRVc2VyEg8KB3VzZXJfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhIKCmF2YXRhcl91cmwYAyABKAkipQEKBEZpbGUSGgoHZmlsZV9pZBgBIAEoCUIJukgGcgQQARhAEhYKBG5hbWUYAiABKAlCCLpIBXIDGP8BEhwKCm1lZGlhX3R5cGUYAyABKAlCCLpIBXIDGP8BEhsKCnNpemVfYnl0ZXMYBCABKANCB7pIBCICKAASFQoDdXJsGAUgASgJQgi6SAVyAxiAEBIXCgZzaGEyNTYYBiABKAlCB7pIBHICGEAiRwoLUGFnZVJlcXVlc3QSGgoJcGFnZV9zaXplGAEgASgFQge6SAQaAigAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAIIicKDFBhZ2VSZXNwb25zZRIXCg9uZXh0X3BhZ2VfdG9rZW4YASABKAliBnByb3RvMw", [file_buf_validate_validate]);
 
 /**
  * User is a person who takes part in conversations, as shown to other users.
@@ -61,7 +62,7 @@ export const UserSchema: GenMessage<User> = /*@__PURE__*/
 export type File = Message<"chat.v1.File"> & {
   /**
    * file_id identifies the uploaded file. Required.
-   * Format: opaque string, at most 64 characters.
+   * Format: opaque string, 1-64 characters.
    *
    * @generated from field: string file_id = 1;
    */
@@ -77,7 +78,7 @@ export type File = Message<"chat.v1.File"> & {
 
   /**
    * media_type is the file's content type. Optional.
-   * Format: IANA media type such as `image/png`; empty means `application/octet-stream`.
+   * Format: IANA media type such as `image/png`, at most 255 characters; empty means `application/octet-stream`.
    *
    * @generated from field: string media_type = 3;
    */
@@ -93,7 +94,7 @@ export type File = Message<"chat.v1.File"> & {
 
   /**
    * url is where the file's content can be downloaded. Output only.
-   * Format: absolute https URL.
+   * Format: absolute https URL, at most 2048 characters; the server ignores it in requests.
    *
    * @generated from field: string url = 5;
    */
@@ -101,7 +102,7 @@ export type File = Message<"chat.v1.File"> & {
 
   /**
    * sha256 is the SHA-256 digest of the file's content. Optional.
-   * Format: 64 lowercase hexadecimal characters; empty means not computed.
+   * Format: 64 lowercase hexadecimal characters, at most 64; empty means not computed.
    *
    * @generated from field: string sha256 = 6;
    */
@@ -131,7 +132,7 @@ export type PageRequest = Message<"chat.v1.PageRequest"> & {
 
   /**
    * page_token is the next_page_token of the previous response. Optional.
-   * Format: opaque string, never parsed by clients; empty means the first page.
+   * Format: opaque string of at most 1024 characters, never parsed by clients; empty means the first page.
    *
    * @generated from field: string page_token = 2;
    */

@@ -7,6 +7,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import type { File, PageRequest, PageResponse, User } from "./common_pb.js";
 import { file_chat_v1_common } from "./common_pb.js";
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
@@ -18,7 +19,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file chat/v1/message_service.proto.
  */
 export const file_chat_v1_message_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1jaGF0L3YxL21lc3NhZ2Vfc2VydmljZS5wcm90bxIHY2hhdC52MSJUChFHZXRNZXNzYWdlUmVxdWVzdBISCgptZXNzYWdlX2lkGAEgASgJEhQKDGluY2x1ZGVfdXNlchgCIAEoCBIVCg1pbmNsdWRlX2ZpbGVzGAMgASgIIjcKEkdldE1lc3NhZ2VSZXNwb25zZRIhCgdtZXNzYWdlGAEgASgLMhAuY2hhdC52MS5NZXNzYWdlIn8KE0xpc3RNZXNzYWdlc1JlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEiIKBHBhZ2UYAiABKAsyFC5jaGF0LnYxLlBhZ2VSZXF1ZXN0EhQKDGluY2x1ZGVfdXNlchgDIAEoCBIVCg1pbmNsdWRlX2ZpbGVzGAQgASgIIl8KFExpc3RNZXNzYWdlc1Jlc3BvbnNlEiIKCG1lc3NhZ2VzGAEgAygLMhAuY2hhdC52MS5NZXNzYWdlEiMKBHBhZ2UYAiABKAsyFS5jaGF0LnYxLlBhZ2VSZXNwb25zZSKFAQoVU3RyZWFtTWVzc2FnZXNSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIWCg5hZnRlcl9zZXF1ZW5jZRgCIAEoAxIOCgZmb2xsb3cYAyABKAgSFAoMaW5jbHVkZV91c2VyGAQgASgIEhUKDWluY2x1ZGVfZmlsZXMYBSABKAgiOwoWU3RyZWFtTWVzc2FnZXNSZXNwb25zZRIhCgdtZXNzYWdlGAEgASgLMhAuY2hhdC52MS5NZXNzYWdlIjsKE1NlbmRNZXNzYWdlc1JlcXVlc3QSJAoHbWVzc2FnZRgBIAEoCzITLmNoYXQudjEuTmV3TWVzc2FnZSJRChRTZW5kTWVzc2FnZXNSZXNwb25zZRIiCghtZXNzYWdlcxgBIAMoCzIQLmNoYXQudjEuTWVzc2FnZRIVCg1jcmVhdGVkX2NvdW50GAIgASgFIkwKEkVkaXRNZXNzYWdlUmVxdWVzdBISCgptZXNzYWdlX2lkGAEgASgJEhEKCWVkaXRvcl9pZBgCIAEoCRIPCgdjb250ZW50GAMgASgJIjgKE0VkaXRNZXNzYWdlUmVzcG9uc2USIQoHbWVzc2FnZRgBIAEoCzIQLmNoYXQudjEuTWVzc2FnZSKwAQoRQ2hhdFN0cmVhbVJlcXVlc3QSIQoEam9pbhgBIAEoCzIRLmNoYXQudjEuQ2hhdEpvaW5IABIjCgRzZW5kGAIgASgLMhMuY2hhdC52MS5OZXdNZXNzYWdlSAASJQoGdHlwaW5nGAMgASgLMhMuY2hhdC52MS5DaGF0VHlwaW5nSAASIwoFbGVhdmUYBCABKAsyEi5jaGF0LnYxLkNoYXRMZWF2ZUgAQgcKBWV2ZW50IpQBChJDaGF0U3RyZWFtUmVzcG9uc2USIwoHbWVzc2FnZRgBIAEoCzIQLmNoYXQudjEuTWVzc2FnZUgAEiUKBnR5cGluZxgCIAEoCzITLmNoYXQudjEuQ2hhdFR5cGluZ0gAEikKCHByZXNlbmNlGAMgASgLMhUuY2hhdC52MS5DaGF0UHJlc2VuY2VIAEIHCgVldmVudCKZAgoHTWVzc2FnZRIKCgJpZBgBIAEoCRIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSDwoHY29udGVudBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIdCgZhdXRob3IYBSABKAsyDS5jaGF0LnYxLlVzZXISHAoFZmlsZXMYBiADKAsyDS5jaGF0LnYxLkZpbGUSEQoJYXV0aG9yX2lkGAcgASgJEhAKCHNlcXVlbmNlGAggASgDEhcKD2lkZW1wb3RlbmN5X2tleRgJIAEoCRItCgllZGl0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoABCgpOZXdNZXNzYWdlEhcKD2lkZW1wb3RlbmN5X2tleRgBIAEoCRIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSEQoJYXV0aG9yX2lkGAMgASgJEg8KB2NvbnRlbnQYBCABKAkSHAoFZmlsZXMYBSADKAsyDS5jaGF0LnYxLkZpbGUiNAoIQ2hhdEpvaW4SFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiJAoJQ2hhdExlYXZlEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCSJGCgpDaGF0VHlwaW5nEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg4KBnR5cGluZxgDIAEoCCJfCgxDaGF0UHJlc2VuY2USFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSJQoFc3RhdGUYAyABKA4yFi5jaGF0LnYxLlByZXNlbmNlU3RhdGUqYwoNUHJlc2VuY2VTdGF0ZRIeChpQUkVTRU5DRV9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVBSRVNFTkNFX1NUQVRFX0pPSU5FRBABEhcKE1BSRVNFTkNFX1NUQVRFX0xFRlQQAjLZBQoOTWVzc2FnZVNlcnZpY2USawoKR2V0TWVzc2FnZRIaLmNoYXQudjEuR2V0TWVzc2FnZVJlcXVlc3QaGy5jaGF0LnYxLkdldE1lc3NhZ2VSZXNwb25zZSIkkAIBgtPkkwIbEhkvdjEvbWVzc2FnZXMve21lc3NhZ2VfaWR9EoQBCgxMaXN0TWVzc2FnZXMSHC5jaGF0LnYxLkxpc3RNZXNzYWdlc1JlcXVlc3QaHS5jaGF0LnYxLkxpc3RNZXNzYWdlc1Jlc3BvbnNlIjeQAgGC0+STAi4SLC92MS9jb252ZXJzYXRpb25zL3tjb252ZXJzYXRpb25faWR9L21lc3NhZ2VzEpABCg5TdHJlYW1NZXNzYWdlcxIeLmNoYXQudjEuU3RyZWFtTWVzc2FnZXNSZXF1ZXN0Gh8uY2hhdC52MS5TdHJlYW1NZXNzYWdlc1Jlc3BvbnNlIjuC0+STAjUSMy92MS9jb252ZXJzYXRpb25zL3tjb252ZXJzYXRpb25faWR9L21lc3NhZ2VzOnN0cmVhbTABEmsKDFNlbmRNZXNzYWdlcxIcLmNoYXQudjEuU2VuZE1lc3NhZ2VzUmVxdWVzdBodLmNoYXQudjEuU2VuZE1lc3NhZ2VzUmVzcG9uc2UiHILT5JMCFjoBKiIRL3YxL21lc3NhZ2VzOnNlbmQoARJjCgpDaGF0U3RyZWFtEhouY2hhdC52MS5DaGF0U3RyZWFtUmVxdWVzdBobLmNoYXQudjEuQ2hhdFN0cmVhbVJlc3BvbnNlIhiC0+STAhISEC92MS9jaGF0OmNvbm5lY3QoATABEm4KC0VkaXRNZXNzYWdlEhsuY2hhdC52MS5FZGl0TWVzc2FnZVJlcXVlc3QaHC5jaGF0LnYxLkVkaXRNZXNzYWdlUmVzcG9uc2UiJILT5JMCHjoBKjIZL3YxL21lc3NhZ2VzL3ttZXNzYWdlX2lkfWIGcHJvdG8z", [file_chat_v1_common, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("Ch1jaGF0L3YxL21lc3NhZ2Vfc2VydmljZS5wcm90bxIHY2hhdC52MSJfChFHZXRNZXNzYWdlUmVxdWVzdBIdCgptZXNzYWdlX2lkGAEgASgJQgm6SAZyBBABGEASFAoMaW5jbHVkZV91c2VyGAIgASgIEhUKDWluY2x1ZGVfZmlsZXMYAyABKAgiNwoSR2V0TWVzc2FnZVJlc3BvbnNlEiEKB21lc3NhZ2UYASABKAsyEC5jaGF0LnYxLk1lc3NhZ2UiigEKE0xpc3RNZXNzYWdlc1JlcXVlc3QSIgoPY29udmVyc2F0aW9uX2lkGAEgASgJQgm6SAZyBBABGEASIgoEcGFnZRgCIAEoCzIULmNoYXQudjEuUGFnZVJlcXVlc3QSFAoMaW5jbHVkZV91c2VyGAMgASgIEhUKDWluY2x1ZGVfZmlsZXMYBCABKAgiXwoUTGlzdE1lc3NhZ2VzUmVzcG9uc2USIgoIbWVzc2FnZXMYASADKAsyEC5jaGF0LnYxLk1lc3NhZ2USIwoEcGFnZRgCIAEoCzIVLmNoYXQudjEuUGFnZVJlc3BvbnNlIpkBChVTdHJlYW1NZXNzYWdlc1JlcXVlc3QSIgoPY29udmVyc2F0aW9uX2lkGAEgASgJQgm6SAZyBBABGEASHwoOYWZ0ZXJfc2VxdWVuY2UYAiABKANCB7pIBCICKAASDgoGZm9sbG93GAMgASgIEhQKDGluY2x1ZGVfdXNlchgEIAEoCBIVCg1pbmNsdWRlX2ZpbGVzGAUgASgIIjsKFlN0cmVhbU1lc3NhZ2VzUmVzcG9uc2USIQoHbWVzc2FnZRgBIAEoCzIQLmNoYXQudjEuTWVzc2FnZSJDChNTZW5kTWVzc2FnZXNSZXF1ZXN0EiwKB21lc3NhZ2UYASABKAsyEy5jaGF0LnYxLk5ld01lc3NhZ2VCBrpIA8gBASJRChRTZW5kTWVzc2FnZXNSZXNwb25zZRIiCghtZXNzYWdlcxgBIAMoCzIQLmNoYXQudjEuTWVzc2FnZRIVCg1jcmVhdGVkX2NvdW50GAIgASgFImsKEkVkaXRNZXNzYWdlUmVxdWVzdBIdCgptZXNzYWdlX2lkGAEgASgJQgm6SAZyBBABGEASGgoJZWRpdG9yX2lkGAIgASgJQge6SARyAhhAEhoKB2NvbnRlbnQYAyABKAlCCbpIBnIEKICABCI4ChNFZGl0TWVzc2FnZVJlc3BvbnNlEiEKB21lc3NhZ2UYASABKAsyEC5jaGF0LnYxLk1lc3NhZ2UitwEKEUNoYXRTdHJlYW1SZXF1ZXN0EiEKBGpvaW4YASABKAsyES5jaGF0LnYxLkNoYXRKb2luSAASIwoEc2VuZBgCIAEoCzITLmNoYXQudjEuTmV3TWVzc2FnZUgAEiUKBnR5cGluZxgDIAEoCzITLmNoYXQudjEuQ2hhdFR5cGluZ0gAEiMKBWxlYXZlGAQgASgLMhIuY2hhdC52MS5DaGF0TGVhdmVIAEIOCgVldmVudBIFukgCCAEilAEKEkNoYXRTdHJlYW1SZXNwb25zZRIjCgdtZXNzYWdlGAEgASgLMhAuY2hhdC52MS5NZXNzYWdlSAASJQoGdHlwaW5nGAIgASgLMhMuY2hhdC52MS5DaGF0VHlwaW5nSAASKQoIcHJlc2VuY2UYAyABKAsyFS5jaGF0LnYxLkNoYXRQcmVzZW5jZUgAQgcKBWV2ZW50IpkCCgdNZXNzYWdlEgoKAmlkGAEgASgJEhcKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCRIPCgdjb250ZW50GAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEh0KBmF1dGhvchgFIAEoCzINLmNoYXQudjEuVXNlchIcCgVmaWxlcxgGIAMoCzINLmNoYXQudjEuRmlsZRIRCglhdXRob3JfaWQYByABKAkSEAoIc2VxdWVuY2UYCCABKAMSFwoPaWRlbXBvdGVuY3lfa2V5GAkgASgJEi0KCWVkaXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAitwEKCk5ld01lc3NhZ2USIwoPaWRlbXBvdGVuY3lfa2V5GAEgASgJQgq6SAdyBRABGIABEiIKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCUIJukgGcgQQARhAEhwKCWF1dGhvcl9pZBgDIAEoCUIJukgGcgQQARhAEhoKB2NvbnRlbnQYBCABKAlCCbpIBnIEKICABBImCgVmaWxlcxgFIAMoCzINLmNoYXQudjEuRmlsZUIIukgFkgECEAoiSgoIQ2hhdEpvaW4SIgoPY29udmVyc2F0aW9uX2lkGAEgASgJQgm6SAZyBBABGEASGgoHdXNlcl9pZBgCIAEoCUIJukgGcgQQARhAIi8KCUNoYXRMZWF2ZRIiCg9jb252ZXJzYXRpb25faWQYASABKAlCCbpIBnIEEAEYQCJcCgpDaGF0VHlwaW5nEiIKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCUIJukgGcgQQARhAEhoKB3VzZXJfaWQYAiABKAlCCbpIBnIEEAEYQBIOCgZ0eXBpbmcYAyABKAgiXwoMQ2hhdFByZXNlbmNlEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEiUKBXN0YXRlGAMgASgOMhYuY2hhdC52MS5QcmVzZW5jZVN0YXRlKmMKDVByZXNlbmNlU3RhdGUSHgoaUFJFU0VOQ0VfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVQUkVTRU5DRV9TVEFURV9KT0lORUQQARIXChNQUkVTRU5DRV9TVEFURV9MRUZUEAIy2QUKDk1lc3NhZ2VTZXJ2aWNlEmsKCkdldE1lc3NhZ2USGi5jaGF0LnYxLkdldE1lc3NhZ2VSZXF1ZXN0GhsuY2hhdC52MS5HZXRNZXNzYWdlUmVzcG9uc2UiJJACAYLT5JMCGxIZL3YxL21lc3NhZ2VzL3ttZXNzYWdlX2lkfRKEAQoMTGlzdE1lc3NhZ2VzEhwuY2hhdC52MS5MaXN0TWVzc2FnZXNSZXF1ZXN0Gh0uY2hhdC52MS5MaXN0TWVzc2FnZXNSZXNwb25zZSI3kAIBgtPkkwIuEiwvdjEvY29udmVyc2F0aW9ucy97Y29udmVyc2F0aW9uX2lkfS9tZXNzYWdlcxKQAQoOU3RyZWFtTWVzc2FnZXMSHi5jaGF0LnYxLlN0cmVhbU1lc3NhZ2VzUmVxdWVzdBofLmNoYXQudjEuU3RyZWFtTWVzc2FnZXNSZXNwb25zZSI7gtPkkwI1EjMvdjEvY29udmVyc2F0aW9ucy97Y29udmVyc2F0aW9uX2lkfS9tZXNzYWdlczpzdHJlYW0wARJrCgxTZW5kTWVzc2FnZXMSHC5jaGF0LnYxLlNlbmRNZXNzYWdlc1JlcXVlc3QaHS5jaGF0LnYxLlNlbmRNZXNzYWdlc1Jlc3BvbnNlIhyC0+STAhY6ASoiES92MS9tZXNzYWdlczpzZW5kKAESYwoKQ2hhdFN0cmVhbRIaLmNoYXQudjEuQ2hhdFN0cmVhbVJlcXVlc3QaGy5jaGF0LnYxLkNoYXRTdHJlYW1SZXNwb25zZSIYgtPkkwISEhAvdjEvY2hhdDpjb25uZWN0KAEwARJuCgtFZGl0TWVzc2FnZRIbLmNoYXQudjEuRWRpdE1lc3NhZ2VSZXF1ZXN0GhwuY2hhdC52MS5FZGl0TWVzc2FnZVJlc3BvbnNlIiSC0+STAh46ASoyGS92MS9tZXNzYWdlcy97bWVzc2FnZV9pZH1iBnByb3RvMw", [file_buf_validate_validate, file_chat_v1_common, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * GetMessageRequest is the request of GetMessage.
@@ -28,7 +29,7 @@ export const file_chat_v1_message_service: GenFile = /*@__PURE__*/
 export type GetMessageRequest = Message$1<"chat.v1.GetMessageRequest"> & {
   /**
    * message_id is the ID of the message to return. Required.
-   * Format: opaque string, at most 64 characters.
+   * Format: opaque string, 1-64 characters.
    *
    * @generated from field: string message_id = 1;
    */
@@ -87,7 +88,7 @@ export const GetMessageResponseSchema: GenMessage<GetMessageResponse> = /*@__PUR
 export type ListMessagesRequest = Message$1<"chat.v1.ListMessagesRequest"> & {
   /**
    * conversation_id is the conversation whose messages are listed. Required.
-   * Format: opaque string, at most 64 characters.
+   * Format: opaque string, 1-64 characters.
    *
    * @generated from field: string conversation_id = 1;
    */
@@ -162,7 +163,7 @@ export const ListMessagesResponseSchema: GenMessage<ListMessagesResponse> = /*@_
 export type StreamMessagesRequest = Message$1<"chat.v1.StreamMessagesRequest"> & {
   /**
    * conversation_id is the conversation whose messages are streamed. Required.
-   * Format: opaque string, at most 64 characters.
+   * Format: opaque string, 1-64 characters.
    *
    * @generated from field: string conversation_id = 1;
    */
@@ -170,7 +171,7 @@ export type StreamMessagesRequest = Message$1<"chat.v1.StreamMessagesRequest"> &
 
   /**
    * after_sequence is the resume point: only messages with a greater sequence are sent. Optional.
-   * 0 means from the start; pass the last sequence received to resume without gaps.
+   * 0 means from the start; pass the last sequence received to resume without gaps; never negative.
    *
    * @generated from field: int64 after_sequence = 2;
    */
@@ -237,6 +238,7 @@ export const StreamMessagesResponseSchema: GenMessage<StreamMessagesResponse> = 
 export type SendMessagesRequest = Message$1<"chat.v1.SendMessagesRequest"> & {
   /**
    * message is the message to store. Required.
+   * A SendMessages call carries at most 1000 of them (RESOURCE_EXHAUSTED beyond).
    *
    * @generated from field: chat.v1.NewMessage message = 1;
    */
@@ -288,7 +290,7 @@ export const SendMessagesResponseSchema: GenMessage<SendMessagesResponse> = /*@_
 export type EditMessageRequest = Message$1<"chat.v1.EditMessageRequest"> & {
   /**
    * message_id is the ID of the message to edit. Required.
-   * Format: opaque string, at most 64 characters.
+   * Format: opaque string, 1-64 characters.
    *
    * @generated from field: string message_id = 1;
    */
@@ -307,7 +309,7 @@ export type EditMessageRequest = Message$1<"chat.v1.EditMessageRequest"> & {
 
   /**
    * content is the message's new text. Required.
-   * UTF-8, at most 64 KiB; may be empty only when the message has files.
+   * UTF-8, at most 64 KiB (65,536 bytes); may be empty only when the message has files.
    *
    * @generated from field: string content = 3;
    */
@@ -554,7 +556,7 @@ export type NewMessage = Message$1<"chat.v1.NewMessage"> & {
 
   /**
    * conversation_id is the conversation to post in. Required.
-   * Format: opaque string, at most 64 characters.
+   * Format: opaque string, 1-64 characters.
    *
    * @generated from field: string conversation_id = 2;
    */
@@ -564,7 +566,7 @@ export type NewMessage = Message$1<"chat.v1.NewMessage"> & {
    * author_id is the user who writes the message. Required.
    * With authentication it must equal the caller's identity (PERMISSION_DENIED otherwise)
    * unless the caller is a service with the messages:impersonate scope.
-   * Format: opaque string, at most 64 characters.
+   * Format: opaque string, 1-64 characters.
    *
    * @generated from field: string author_id = 3;
    */
@@ -580,7 +582,7 @@ export type NewMessage = Message$1<"chat.v1.NewMessage"> & {
 
   /**
    * files are already uploaded files to attach. Optional.
-   * Empty means no attachments; each needs at least file_id.
+   * At most 10 files; empty means no attachments; each needs at least file_id.
    *
    * @generated from field: repeated chat.v1.File files = 5;
    */
@@ -602,7 +604,7 @@ export const NewMessageSchema: GenMessage<NewMessage> = /*@__PURE__*/
 export type ChatJoin = Message$1<"chat.v1.ChatJoin"> & {
   /**
    * conversation_id is the conversation to join. Required.
-   * Format: opaque string, at most 64 characters.
+   * Format: opaque string, 1-64 characters.
    *
    * @generated from field: string conversation_id = 1;
    */
@@ -612,7 +614,7 @@ export type ChatJoin = Message$1<"chat.v1.ChatJoin"> & {
    * user_id is the user who joins; the other members receive a joined presence event. Required.
    * With authentication it must equal the caller's identity (PERMISSION_DENIED otherwise)
    * unless the caller is a service with the messages:impersonate scope.
-   * Format: opaque string, at most 64 characters.
+   * Format: opaque string, 1-64 characters.
    *
    * @generated from field: string user_id = 2;
    */
@@ -634,7 +636,7 @@ export const ChatJoinSchema: GenMessage<ChatJoin> = /*@__PURE__*/
 export type ChatLeave = Message$1<"chat.v1.ChatLeave"> & {
   /**
    * conversation_id is the joined conversation to leave. Required.
-   * Format: opaque string, at most 64 characters.
+   * Format: opaque string, 1-64 characters.
    *
    * @generated from field: string conversation_id = 1;
    */
@@ -656,7 +658,7 @@ export const ChatLeaveSchema: GenMessage<ChatLeave> = /*@__PURE__*/
 export type ChatTyping = Message$1<"chat.v1.ChatTyping"> & {
   /**
    * conversation_id is the conversation the user types in. Required.
-   * Format: opaque string, at most 64 characters.
+   * Format: opaque string, 1-64 characters.
    *
    * @generated from field: string conversation_id = 1;
    */
@@ -664,7 +666,7 @@ export type ChatTyping = Message$1<"chat.v1.ChatTyping"> & {
 
   /**
    * user_id is the user who types. Required.
-   * Format: opaque string, at most 64 characters.
+   * Format: opaque string, 1-64 characters.
    *
    * @generated from field: string user_id = 2;
    */

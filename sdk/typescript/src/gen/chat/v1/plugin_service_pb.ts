@@ -7,6 +7,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import type { PageRequest, PageResponse } from "./common_pb.js";
 import { file_chat_v1_common } from "./common_pb.js";
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
@@ -18,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/plugin_service.proto.
  */
 export const file_chat_v1_plugin_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxjaGF0L3YxL3BsdWdpbl9zZXJ2aWNlLnByb3RvEgdjaGF0LnYxIjgKEkxpc3RQbHVnaW5zUmVxdWVzdBIiCgRwYWdlGAEgASgLMhQuY2hhdC52MS5QYWdlUmVxdWVzdCJcChNMaXN0UGx1Z2luc1Jlc3BvbnNlEiAKB3BsdWdpbnMYASADKAsyDy5jaGF0LnYxLlBsdWdpbhIjCgRwYWdlGAIgASgLMhUuY2hhdC52MS5QYWdlUmVzcG9uc2Ui4QEKE0ludm9rZVBsdWdpblJlcXVlc3QSEwoLcGx1Z2luX25hbWUYASABKAkSPgoJYXJndW1lbnRzGAIgAygLMisuY2hhdC52MS5JbnZva2VQbHVnaW5SZXF1ZXN0LkFyZ3VtZW50c0VudHJ5EhcKD2NvbnZlcnNhdGlvbl9pZBgDIAEoCRIqCgd0aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uGjAKDkFyZ3VtZW50c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEizQEKFEludm9rZVBsdWdpblJlc3BvbnNlEhUKDWludm9jYXRpb25faWQYASABKAkSDgoGb3V0cHV0GAIgASgJEjUKBGRhdGEYAyADKAsyJy5jaGF0LnYxLkludm9rZVBsdWdpblJlc3BvbnNlLkRhdGFFbnRyeRIqCgdlbGFwc2VkGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uGisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIloKGVN0cmVhbVBsdWdpbkV2ZW50c1JlcXVlc3QSFAoMcGx1Z2luX25hbWVzGAEgAygJEicKBXR5cGVzGAIgAygOMhguY2hhdC52MS5QbHVnaW5FdmVudFR5cGUiQQoaU3RyZWFtUGx1Z2luRXZlbnRzUmVzcG9uc2USIwoFZXZlbnQYASABKAsyFC5jaGF0LnYxLlBsdWdpbkV2ZW50ImoKBlBsdWdpbhIMCgRuYW1lGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIPCgd2ZXJzaW9uGAQgASgJEhYKDmFyZ3VtZW50X25hbWVzGAUgAygJIpsCCgtQbHVnaW5FdmVudBIQCghldmVudF9pZBgBIAEoCRITCgtwbHVnaW5fbmFtZRgCIAEoCRImCgR0eXBlGAMgASgOMhguY2hhdC52MS5QbHVnaW5FdmVudFR5cGUSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNaW52b2NhdGlvbl9pZBgFIAEoCRIPCgdtZXNzYWdlGAYgASgJEjgKCmF0dHJpYnV0ZXMYByADKAsyJC5jaGF0LnYxLlBsdWdpbkV2ZW50LkF0dHJpYnV0ZXNFbnRyeRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASqzAQoPUGx1Z2luRXZlbnRUeXBlEiEKHVBMVUdJTl9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASKAokUExVR0lOX0VWRU5UX1RZUEVfSU5WT0NBVElPTl9TVEFSVEVEEAESKgomUExVR0lOX0VWRU5UX1RZUEVfSU5WT0NBVElPTl9TVUNDRUVERUQQAhInCiNQTFVHSU5fRVZFTlRfVFlQRV9JTlZPQ0FUSU9OX0ZBSUxFRBADMu8CCg1QbHVnaW5TZXJ2aWNlEmAKC0xpc3RQbHVnaW5zEhsuY2hhdC52MS5MaXN0UGx1Z2luc1JlcXVlc3QaHC5jaGF0LnYxLkxpc3RQbHVnaW5zUmVzcG9uc2UiFpACAYLT5JMCDRILL3YxL3BsdWdpbnMSeAoMSW52b2tlUGx1Z2luEhwuY2hhdC52MS5JbnZva2VQbHVnaW5SZXF1ZXN0Gh0uY2hhdC52MS5JbnZva2VQbHVnaW5SZXNwb25zZSIrgtPkkwIlOgEqIiAvdjEvcGx1Z2lucy97cGx1Z2luX25hbWV9Omludm9rZRKBAQoSU3RyZWFtUGx1Z2luRXZlbnRzEiIuY2hhdC52MS5TdHJlYW1QbHVnaW5FdmVudHNSZXF1ZXN0GiMuY2hhdC52MS5TdHJlYW1QbHVnaW5FdmVudHNSZXNwb25zZSIggtPkkwIaEhgvdjEvcGx1Z2luczpzdHJlYW1FdmVudHMwAWIGcHJvdG8z", [file_chat_v1_common, file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChxjaGF0L3YxL3BsdWdpbl9zZXJ2aWNlLnByb3RvEgdjaGF0LnYxIjgKEkxpc3RQbHVnaW5zUmVxdWVzdBIiCgRwYWdlGAEgASgLMhQuY2hhdC52MS5QYWdlUmVxdWVzdCJcChNMaXN0UGx1Z2luc1Jlc3BvbnNlEiAKB3BsdWdpbnMYASADKAsyDy5jaGF0LnYxLlBsdWdpbhIjCgRwYWdlGAIgASgLMhUuY2hhdC52MS5QYWdlUmVzcG9uc2UinQIKE0ludm9rZVBsdWdpblJlcXVlc3QSHgoLcGx1Z2luX25hbWUYASABKAlCCbpIBnIEEAEYQBJYCglhcmd1bWVudHMYAiADKAsyKy5jaGF0LnYxLkludm9rZVBsdWdpblJlcXVlc3QuQXJndW1lbnRzRW50cnlCGLpIFZoBEhAgIgZyBBABGEAqBnIEKICAEBIgCg9jb252ZXJzYXRpb25faWQYAyABKAlCB7pIBHICGEASOAoHdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIMukgJqgEGIgIIPCoAGjAKDkFyZ3VtZW50c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEizQEKFEludm9rZVBsdWdpblJlc3BvbnNlEhUKDWludm9jYXRpb25faWQYASABKAkSDgoGb3V0cHV0GAIgASgJEjUKBGRhdGEYAyADKAsyJy5jaGF0LnYxLkludm9rZVBsdWdpblJlc3BvbnNlLkRhdGFFbnRyeRIqCgdlbGFwc2VkGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uGisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIn0KGVN0cmVhbVBsdWdpbkV2ZW50c1JlcXVlc3QSJAoMcGx1Z2luX25hbWVzGAEgAygJQg66SAuSAQgQZCIEcgIYQBI6CgV0eXBlcxgCIAMoDjIYLmNoYXQudjEuUGx1Z2luRXZlbnRUeXBlQhG6SA6SAQsQCCIHggEEEAEgACJBChpTdHJlYW1QbHVnaW5FdmVudHNSZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmNoYXQudjEuUGx1Z2luRXZlbnQiagoGUGx1Z2luEgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSFgoOYXJndW1lbnRfbmFtZXMYBSADKAkimwIKC1BsdWdpbkV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEhMKC3BsdWdpbl9uYW1lGAIgASgJEiYKBHR5cGUYAyABKA4yGC5jaGF0LnYxLlBsdWdpbkV2ZW50VHlwZRIoCgR0aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1pbnZvY2F0aW9uX2lkGAUgASgJEg8KB21lc3NhZ2UYBiABKAkSOAoKYXR0cmlidXRlcxgHIAMoCzIkLmNoYXQudjEuUGx1Z2luRXZlbnQuQXR0cmlidXRlc0VudHJ5GjEKD0F0dHJpYnV0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBKrMBCg9QbHVnaW5FdmVudFR5cGUSIQodUExVR0lOX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIoCiRQTFVHSU5fRVZFTlRfVFlQRV9JTlZPQ0FUSU9OX1NUQVJURUQQARIqCiZQTFVHSU5fRVZFTlRfVFlQRV9JTlZPQ0FUSU9OX1NVQ0NFRURFRBACEicKI1BMVUdJTl9FVkVOVF9UWVBFX0lOVk9DQVRJT05fRkFJTEVEEAMy7wIKDVBsdWdpblNlcnZpY2USYAoLTGlzdFBsdWdpbnMSGy5jaGF0LnYxLkxpc3RQbHVnaW5zUmVxdWVzdBocLmNoYXQudjEuTGlzdFBsdWdpbnNSZXNwb25zZSIWkAIBgtPkkwINEgsvdjEvcGx1Z2lucxJ4CgxJbnZva2VQbHVnaW4SHC5jaGF0LnYxLkludm9rZVBsdWdpblJlcXVlc3QaHS5jaGF0LnYxLkludm9rZVBsdWdpblJlc3BvbnNlIiuC0+STAiU6ASoiIC92MS9wbHVnaW5zL3twbHVnaW5fbmFtZX06aW52b2tlEoEBChJTdHJlYW1QbHVnaW5FdmVudHMSIi5jaGF0LnYxLlN0cmVhbVBsdWdpbkV2ZW50c1JlcXVlc3QaIy5jaGF0LnYxLlN0cmVhbVBsdWdpbkV2ZW50c1Jlc3BvbnNlIiCC0+STAhoSGC92MS9wbHVnaW5zOnN0cmVhbUV2ZW50czABYgZwcm90bzM", [file_buf_validate_validate, file_chat_v1_common, file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * ListPluginsRequest is the request of ListPlugins.
@@ -78,7 +79,7 @@ export const ListPluginsResponseSchema: GenMessage<ListPluginsResponse> = /*@__P
 export type InvokePluginRequest = Message<"chat.v1.InvokePluginRequest"> & {
   /**
    * plugin_name is the name of the plugin to run. Required.
-   * Format: a Plugin.name from ListPlugins, at most 64 characters.
+   * Format: a Plugin.name from ListPlugins, 1-64 characters.
    *
    * @generated from field: string plugin_name = 1;
    */
@@ -87,6 +88,7 @@ export type InvokePluginRequest = Message<"chat.v1.InvokePluginRequest"> & {
   /**
    * arguments are the plugin's inputs by argument name. Optional.
    * Keys come from Plugin.argument_names; an unknown key is INVALID_ARGUMENT; empty means none.
+   * At most 32 pairs; keys 1-64 characters; values UTF-8, at most 256 KiB (262,144 bytes) each.
    *
    * @generated from field: map<string, string> arguments = 2;
    */
@@ -169,7 +171,7 @@ export const InvokePluginResponseSchema: GenMessage<InvokePluginResponse> = /*@_
 export type StreamPluginEventsRequest = Message<"chat.v1.StreamPluginEventsRequest"> & {
   /**
    * plugin_names restricts the stream to these plugins. Optional.
-   * Format: Plugin.name values; empty means all plugins.
+   * Format: Plugin.name values, at most 100 of at most 64 characters each; empty means all plugins.
    *
    * @generated from field: repeated string plugin_names = 1;
    */
@@ -177,7 +179,7 @@ export type StreamPluginEventsRequest = Message<"chat.v1.StreamPluginEventsReque
 
   /**
    * types restricts the stream to these event types. Optional.
-   * Empty means all types; PLUGIN_EVENT_TYPE_UNSPECIFIED is INVALID_ARGUMENT.
+   * At most 8 entries; empty means all types; PLUGIN_EVENT_TYPE_UNSPECIFIED or an unknown value is INVALID_ARGUMENT.
    *
    * @generated from field: repeated chat.v1.PluginEventType types = 2;
    */

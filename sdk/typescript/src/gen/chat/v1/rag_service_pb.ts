@@ -7,6 +7,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -16,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/rag_service.proto.
  */
 export const file_chat_v1_rag_service: GenFile = /*@__PURE__*/
-  fileDesc("ChljaGF0L3YxL3JhZ19zZXJ2aWNlLnByb3RvEgdjaGF0LnYxIk4KFUluZ2VzdERvY3VtZW50UmVxdWVzdBInCgZoZWFkZXIYASABKAsyFy5jaGF0LnYxLkRvY3VtZW50SGVhZGVyEgwKBHRleHQYAiABKAkiPQoWSW5nZXN0RG9jdW1lbnRSZXNwb25zZRIjCghkb2N1bWVudBgBIAEoCzIRLmNoYXQudjEuRG9jdW1lbnQiLAoVRGVsZXRlRG9jdW1lbnRSZXF1ZXN0EhMKC2RvY3VtZW50X2lkGAEgASgJIjUKFkRlbGV0ZURvY3VtZW50UmVzcG9uc2USGwoTZGVsZXRlZF9jaHVua19jb3VudBgBIAEoBSKMAQoWU2VhcmNoRG9jdW1lbnRzUmVxdWVzdBIOCgR0ZXh0GAEgASgJSAASIQoGdmVjdG9yGAIgASgLMg8uY2hhdC52MS5WZWN0b3JIABINCgV0b3BfaxgDIAEoBRIRCgltaW5fc2NvcmUYBCABKAISFAoMZG9jdW1lbnRfaWRzGAUgAygJQgcKBXF1ZXJ5IkMKF1NlYXJjaERvY3VtZW50c1Jlc3BvbnNlEigKCHBhc3NhZ2VzGAEgAygLMhYuY2hhdC52MS5TY29yZWRQYXNzYWdlIsYBCg5Eb2N1bWVudEhlYWRlchITCgtkb2N1bWVudF9pZBgBIAEoCRINCgV0aXRsZRgCIAEoCRISCgpzb3VyY2VfdXJpGAMgASgJEhIKCm1lZGlhX3R5cGUYBCABKAkSNwoIbWV0YWRhdGEYBSADKAsyJS5jaGF0LnYxLkRvY3VtZW50SGVhZGVyLk1ldGFkYXRhRW50cnkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpMCCghEb2N1bWVudBITCgtkb2N1bWVudF9pZBgBIAEoCRINCgV0aXRsZRgCIAEoCRISCgpzb3VyY2VfdXJpGAMgASgJEhIKCm1lZGlhX3R5cGUYBCABKAkSMQoIbWV0YWRhdGEYBSADKAsyHy5jaGF0LnYxLkRvY3VtZW50Lk1ldGFkYXRhRW50cnkSEwoLY2h1bmtfY291bnQYBiABKAUSEgoKc2l6ZV9ieXRlcxgHIAEoAxIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiGAoGVmVjdG9yEg4KBnZhbHVlcxgBIAMoAiJWCg1TY29yZWRQYXNzYWdlEhMKC2RvY3VtZW50X2lkGAEgASgJEhMKC2NodW5rX2luZGV4GAIgASgFEgwKBHRleHQYAyABKAkSDQoFc2NvcmUYBCABKAIy7QIKClJBR1NlcnZpY2USbQoOSW5nZXN0RG9jdW1lbnQSHi5jaGF0LnYxLkluZ2VzdERvY3VtZW50UmVxdWVzdBofLmNoYXQudjEuSW5nZXN0RG9jdW1lbnRSZXNwb25zZSIYgtPkkwISOgEqIg0vdjEvZG9jdW1lbnRzKAESdgoORGVsZXRlRG9jdW1lbnQSHi5jaGF0LnYxLkRlbGV0ZURvY3VtZW50UmVxdWVzdBofLmNoYXQudjEuRGVsZXRlRG9jdW1lbnRSZXNwb25zZSIjgtPkkwIdKhsvdjEvZG9jdW1lbnRzL3tkb2N1bWVudF9pZH0SeAoPU2VhcmNoRG9jdW1lbnRzEh8uY2hhdC52MS5TZWFyY2hEb2N1bWVudHNSZXF1ZXN0GiAuY2hhdC52MS5TZWFyY2hEb2N1bWVudHNSZXNwb25zZSIikAIBgtPkkwIZOgEqIhQvdjEvZG9jdW1lbnRzOnNlYXJjaGIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("ChljaGF0L3YxL3JhZ19zZXJ2aWNlLnByb3RvEgdjaGF0LnYxIlkKFUluZ2VzdERvY3VtZW50UmVxdWVzdBInCgZoZWFkZXIYASABKAsyFy5jaGF0LnYxLkRvY3VtZW50SGVhZGVyEhcKBHRleHQYAiABKAlCCbpIBnIEKICAQCI9ChZJbmdlc3REb2N1bWVudFJlc3BvbnNlEiMKCGRvY3VtZW50GAEgASgLMhEuY2hhdC52MS5Eb2N1bWVudCI4ChVEZWxldGVEb2N1bWVudFJlcXVlc3QSHwoLZG9jdW1lbnRfaWQYASABKAlCCrpIB3IFEAEYgAEiNQoWRGVsZXRlRG9jdW1lbnRSZXNwb25zZRIbChNkZWxldGVkX2NodW5rX2NvdW50GAEgASgFIsMBChZTZWFyY2hEb2N1bWVudHNSZXF1ZXN0EhsKBHRleHQYASABKAlCC7pICHIGEAEogIAESAASIQoGdmVjdG9yGAIgASgLMg8uY2hhdC52MS5WZWN0b3JIABIWCgV0b3BfaxgDIAEoBUIHukgEGgIoABIaCgltaW5fc2NvcmUYBCABKAJCB7pIBAoCQAESJQoMZG9jdW1lbnRfaWRzGAUgAygJQg+6SAySAQkQZCIFcgMYgAFCDgoFcXVlcnkSBbpIAggBIkMKF1NlYXJjaERvY3VtZW50c1Jlc3BvbnNlEigKCHBhc3NhZ2VzGAEgAygLMhYuY2hhdC52MS5TY29yZWRQYXNzYWdlIogCCg5Eb2N1bWVudEhlYWRlchIdCgtkb2N1bWVudF9pZBgBIAEoCUIIukgFcgMYgAESFwoFdGl0bGUYAiABKAlCCLpIBXIDGIAEEhwKCnNvdXJjZV91cmkYAyABKAlCCLpIBXIDGIAQEhwKCm1lZGlhX3R5cGUYBCABKAlCCLpIBXIDGP8BElEKCG1ldGFkYXRhGAUgAygLMiUuY2hhdC52MS5Eb2N1bWVudEhlYWRlci5NZXRhZGF0YUVudHJ5Qhi6SBWaARIQQCIHcgUQARiAASoFcgMYgAgaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpMCCghEb2N1bWVudBITCgtkb2N1bWVudF9pZBgBIAEoCRINCgV0aXRsZRgCIAEoCRISCgpzb3VyY2VfdXJpGAMgASgJEhIKCm1lZGlhX3R5cGUYBCABKAkSMQoIbWV0YWRhdGEYBSADKAsyHy5jaGF0LnYxLkRvY3VtZW50Lk1ldGFkYXRhRW50cnkSEwoLY2h1bmtfY291bnQYBiABKAUSEgoKc2l6ZV9ieXRlcxgHIAEoAxIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiJQoGVmVjdG9yEhsKBnZhbHVlcxgBIAMoAkILukgIkgEFCAEQgCAiVgoNU2NvcmVkUGFzc2FnZRITCgtkb2N1bWVudF9pZBgBIAEoCRITCgtjaHVua19pbmRleBgCIAEoBRIMCgR0ZXh0GAMgASgJEg0KBXNjb3JlGAQgASgCMu0CCgpSQUdTZXJ2aWNlEm0KDkluZ2VzdERvY3VtZW50Eh4uY2hhdC52MS5Jbmdlc3REb2N1bWVudFJlcXVlc3QaHy5jaGF0LnYxLkluZ2VzdERvY3VtZW50UmVzcG9uc2UiGILT5JMCEjoBKiINL3YxL2RvY3VtZW50cygBEnYKDkRlbGV0ZURvY3VtZW50Eh4uY2hhdC52MS5EZWxldGVEb2N1bWVudFJlcXVlc3QaHy5jaGF0LnYxLkRlbGV0ZURvY3VtZW50UmVzcG9uc2UiI4LT5JMCHSobL3YxL2RvY3VtZW50cy97ZG9jdW1lbnRfaWR9EngKD1NlYXJjaERvY3VtZW50cxIfLmNoYXQudjEuU2VhcmNoRG9jdW1lbnRzUmVxdWVzdBogLmNoYXQudjEuU2VhcmNoRG9jdW1lbnRzUmVzcG9uc2UiIpACAYLT5JMCGToBKiIUL3YxL2RvY3VtZW50czpzZWFyY2hiBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * IngestDocumentRequest is one part of a streamed document: the header first, then text.
@@ -35,7 +36,7 @@ export type IngestDocumentRequest = Message<"chat.v1.IngestDocumentRequest"> & {
 
   /**
    * text is the next piece of the document's text, appended in request order. Optional.
-   * UTF-8; empty appends nothing.
+   * UTF-8, at most 1 MiB (1,048,576 bytes) per request and 16 MiB per document; empty appends nothing.
    *
    * @generated from field: string text = 2;
    */
@@ -78,7 +79,7 @@ export const IngestDocumentResponseSchema: GenMessage<IngestDocumentResponse> = 
 export type DeleteDocumentRequest = Message<"chat.v1.DeleteDocumentRequest"> & {
   /**
    * document_id is the ID of the document to delete. Required.
-   * Format: opaque string, at most 128 characters.
+   * Format: opaque string, 1-128 characters.
    *
    * @generated from field: string document_id = 1;
    */
@@ -127,7 +128,7 @@ export type SearchDocumentsRequest = Message<"chat.v1.SearchDocumentsRequest"> &
   query: {
     /**
      * text is a natural-language query that the server embeds. Optional.
-     * UTF-8, not empty; set either text or vector.
+     * UTF-8, 1 byte to 64 KiB (65,536 bytes), not only whitespace; set either text or vector.
      *
      * @generated from field: string text = 1;
      */
@@ -154,7 +155,8 @@ export type SearchDocumentsRequest = Message<"chat.v1.SearchDocumentsRequest"> &
 
   /**
    * min_score drops passages scoring below it. Optional.
-   * Cosine similarity from -1 to 1; the default 0 drops only passages scoring below 0.
+   * Cosine similarity from -1 to 1; the default 0 drops only passages scoring below 0; NaN and infinities are
+   * INVALID_ARGUMENT.
    *
    * @generated from field: float min_score = 4;
    */
@@ -162,7 +164,8 @@ export type SearchDocumentsRequest = Message<"chat.v1.SearchDocumentsRequest"> &
 
   /**
    * document_ids restricts the search to these documents. Optional.
-   * Format: document IDs; empty means all documents; unknown IDs match nothing.
+   * Format: document IDs, at most 100 of at most 128 characters each; empty means all documents;
+   * unknown IDs match nothing.
    *
    * @generated from field: repeated string document_ids = 5;
    */
@@ -214,7 +217,7 @@ export type DocumentHeader = Message<"chat.v1.DocumentHeader"> & {
 
   /**
    * title is the document's human-readable title. Optional.
-   * UTF-8; empty means untitled.
+   * UTF-8, at most 512 characters; empty means untitled.
    *
    * @generated from field: string title = 2;
    */
@@ -222,7 +225,7 @@ export type DocumentHeader = Message<"chat.v1.DocumentHeader"> & {
 
   /**
    * source_uri is where the document came from, for citations. Optional.
-   * Format: absolute URI; empty means unknown.
+   * Format: absolute URI, at most 2048 characters; empty means unknown.
    *
    * @generated from field: string source_uri = 3;
    */
@@ -230,7 +233,7 @@ export type DocumentHeader = Message<"chat.v1.DocumentHeader"> & {
 
   /**
    * media_type is the type of the original document the text was taken from. Optional.
-   * Format: IANA media type such as `text/markdown`; empty means `text/plain`.
+   * Format: IANA media type such as `text/markdown`, at most 255 characters; empty means `text/plain`.
    *
    * @generated from field: string media_type = 4;
    */
@@ -239,6 +242,7 @@ export type DocumentHeader = Message<"chat.v1.DocumentHeader"> & {
   /**
    * metadata holds free-form labels stored with the document. Optional.
    * Keys and values are UTF-8; empty means no labels.
+   * At most 64 pairs; keys 1-128 characters; values at most 1024 characters.
    *
    * @generated from field: map<string, string> metadata = 5;
    */
@@ -334,7 +338,7 @@ export const DocumentSchema: GenMessage<Document> = /*@__PURE__*/
 export type Vector = Message<"chat.v1.Vector"> & {
   /**
    * values are the embedding's components. Required.
-   * Length must equal the server's embedding dimension, else INVALID_ARGUMENT.
+   * 1-4096 numbers; the length must equal the server's embedding dimension, else INVALID_ARGUMENT.
    *
    * @generated from field: repeated float values = 1;
    */
