@@ -77,13 +77,11 @@ def test_the_forward_check_catches_it(broken_classes: dict[str, type[Message]]) 
 MESSAGE = "chat.v1.Message"
 
 
-def _classes_with(edit: Callable[[descriptor_pb2.DescriptorProto], None]) -> ClassFor:
-    """Today's message classes, with ``edit`` applied to chat.v1.Message's descriptor."""
+def _classes_with(edit: Callable[[descriptor_pb2.DescriptorProto], None], name: str = "Message") -> ClassFor:
+    """Today's message classes, with ``edit`` applied to the descriptor of chat.v1.``name``."""
     image = descriptor_pb2.FileDescriptorSet()
     image.CopyFrom(chat_sdk.schema.file_descriptor_set())
-    (message,) = [
-        m for f in image.file if f.package == "chat.v1" for m in f.message_type if m.name == "Message"
-    ]
+    (message,) = [m for f in image.file if f.package == "chat.v1" for m in f.message_type if m.name == name]
     edit(message)
     pool = pool_of(image)
     return lambda name: GetMessageClass(pool.FindMessageTypeByName(name))
@@ -170,3 +168,32 @@ def test_the_forward_check_names_a_known_field_that_arrived_with_another_wire_ty
     sample = next(m for name, m in cases(descriptor) if name == "max")
     problems = forward_problems(release, MESSAGE, sample, broken_classes.__getitem__)
     assert f"{release}:{MESSAGE}: chat.v1.Message.sequence (8) arrived with another wire type" in problems
+
+
+def test_the_forward_check_looks_inside_nested_messages() -> None:
+    # File.size_bytes retyped to a string: inside a Message, after its scalar fields.
+    retyped = _classes_with(
+        lambda m: _field(m, "size_bytes").__setattr__("type", FieldDescriptor.TYPE_STRING), "File"
+    )
+    release = release_versions()[0]
+    descriptor = cast(Descriptor, retyped(MESSAGE).DESCRIPTOR)
+    sample = next(m for name, m in cases(descriptor) if name == "max")
+    problems = forward_problems(release, MESSAGE, sample, retyped)
+    assert f"{release}:{MESSAGE}: chat.v1.File.size_bytes (4) arrived with another wire type" in problems
+
+
+MAPS = ("chat.v1.Document", "chat.v1.InvokePluginRequest", "chat.v1.PluginEvent")
+
+
+@pytest.mark.parametrize("message", MAPS)
+def test_map_fields_are_compared_in_canonical_order(message: str) -> None:
+    # Map entries are written in hash order unless serialization is deterministic: the
+    # checks must compare canonical bytes, or a hundred-entry map never matches itself.
+    release = release_versions()[-1]
+    large = next(f for f in fixtures(release) if f.message == message and f.case == "large")
+    decoded = standard_class(message).FromString(large.binary)
+    assert decoded.SerializeToString() != large.binary, "hash order differs from canonical order"
+    assert fixture_reencode_problems(large, standard_class) == []
+    descriptor = cast(Descriptor, standard_class(message).DESCRIPTOR)
+    sample = next(m for name, m in cases(descriptor) if name == "large")
+    assert forward_problems(release, message, sample, standard_class) == []

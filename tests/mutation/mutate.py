@@ -122,7 +122,8 @@ def prepare(target: Target) -> Path:
     for prefix, target_dir in RELOCATED.items():
         shutil.copytree(workspace / prefix, workspace / target_dir)
     mutated = [relocated(path) for path in target.mutate]
-    sources = sorted({path.rsplit("/", 1)[0] for path in mutated})
+    # Whole top-level packages: a package mutmut copies only in part would lose to the installed one.
+    sources = sorted({"/".join(path.split("/")[: 2 if path.startswith("src/") else 1]) for path in mutated})
     also = sorted(p.name for p in workspace.iterdir() if p.name not in {"src", "mutants"})
     config = {
         "source_paths": sources,

@@ -10,9 +10,11 @@ import pytest
 from google.protobuf import descriptor_pb2, json_format
 from google.protobuf.message_factory import GetMessageClass
 
+from registry.breaking import BreakingCheck
 from registry.diff import Change
 from registry.fixtures import corpus_digest, pool_of
 from registry.layout import RepoLayout
+from registry.lint import Finding
 from registry.release import (
     ReleasePlan,
     ReleaseRefused,
@@ -23,6 +25,7 @@ from registry.release import (
 )
 from registry.releases import Release, list_releases
 from registry.semver import Bump
+from registry.waivers import Waiver
 
 from .scratch import scratch_git_repo
 
@@ -184,4 +187,16 @@ def test_changelog_entries_go_newest_first_under_one_header(tmp_path: Path) -> N
     assert layout.changelog.read_text() == (
         "# Changelog\n\nEvery release of the chat schema and its `chat-sdk` wheel, newest first.\n\n"
         "## 1.1.0 (2026-11-28)\n\nsecond\n\n## 1.0.0 (2026-11-25)\n\nfirst\n"
+    )
+
+
+def test_the_changelog_lists_waived_breaks_with_their_reason() -> None:
+    finding = Finding("proto/chat/v1/common.proto", 17, 3, "FIELD_SAME_TYPE", "changed type")
+    check = BreakingCheck("1.0.0", "release 1.0.0", "WIRE_JSON")
+    check.waived.append((finding, Waiver("FIELD_SAME_TYPE", finding.path, "never filled in")))
+    plan = ReleasePlan("2.0.0", "1.1.0", Bump.MAJOR, [], [check], [])
+    assert changelog_entry(plan, "2026-11-28") == (
+        "## 2.0.0 (2026-11-28)\n\nA major release after 1.1.0: 0 change(s).\n\n"
+        "### Waived breaking changes\n\n"
+        "- FIELD_SAME_TYPE in proto/chat/v1/common.proto:17 against release 1.0.0: never filled in\n"
     )

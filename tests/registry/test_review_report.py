@@ -200,3 +200,33 @@ def test_each_change_is_named_as_the_sdk_shows_it(element: str, kind: str, expec
 def test_a_package_without_a_dot_maps_below_the_sdk_package() -> None:
     found = Change("chat.User", "message_added", FILE, 1, "head", False, False, False, "")
     assert sdk_api_change(found, "chat") == "added class `chat_sdk._generated.chat.User`"
+
+
+@pytest.mark.parametrize(
+    ("element", "kind", "expected"),
+    [
+        ("User.Profile.age", "field_added", "added attribute `chat_sdk.v1.UserProfile.age` (field added)"),
+        ("User.Role.ROLE_ADMIN", "enum_value_added", "added member `chat_sdk.v1.UserRole.ADMIN`"),
+        ("User.Role", "enum_removed", "removed enum `chat_sdk.v1.UserRole`"),
+        ("ROLE_ADMIN", "enum_value_added", "added member `chat_sdk.v1..ROLE_ADMIN`"),  # no owner: no prefix
+    ],
+)
+def test_nested_elements_are_named_by_their_owners(element: str, kind: str, expected: str) -> None:
+    assert sdk_api_change(change(element, kind), "chat.v1") == expected
+
+
+def test_a_package_without_a_public_module_is_named_in_the_generated_tree() -> None:
+    found = Change("chat.v1.beta.User", "message_added", FILE, 1, "head", False, False, False, "")
+    assert sdk_api_change(found, "chat.v1.beta") == "added class `chat_sdk._generated.chat.v1.beta.User`"
+
+
+def test_a_change_in_a_file_of_unknown_package_is_named_from_its_full_name() -> None:
+    review = passing_review()
+    review.changes = [change("User", "message_added")]
+    assert review.api_changes() == ["added class `chat_sdk._generated.ChatV1User`"]
+
+
+def test_a_check_of_unknown_rules_is_listed_without_a_meaning() -> None:
+    review = passing_review()
+    review.breaking = [BreakingCheck("1.0.0", "release 1.0.0", "WIRE")]
+    assert "- Against release 1.0.0, WIRE (): passed." in review.to_markdown().splitlines()
