@@ -66,3 +66,40 @@ async def test_a_failed_transaction_leaves_nothing_and_later_ones_commit(tmp_pat
         await database.close()
     with pytest.raises(RuntimeError):
         await database.call(lambda c: None)
+
+
+async def test_transactions_waiting_together_commit_together_and_fail_alone(tmp_path: Path) -> None:
+    database = Database(tmp_path / "t.db")
+    await database.open(MIGRATIONS)
+    gate = threading.Event()
+    try:
+        blocker = asyncio.ensure_future(database.call(lambda _c: gate.wait(10)))
+
+        def insert(number: int) -> Callable[[sqlite3.Connection], int]:
+            def work(connection: sqlite3.Connection) -> int:
+                connection.execute("INSERT INTO items VALUES (?)", (number,))
+                if number == 3:
+                    connection.execute("INSERT INTO items VALUES (-3)")
+                    raise ValueError("three is refused")
+                return number
+
+            return work
+
+        # Queued behind the blocker, the ten run as one batch: one transaction, ten savepoints.
+        writes = [asyncio.ensure_future(database.transaction(insert(n))) for n in range(10)]
+        await asyncio.sleep(0)
+        gate.set()
+        await blocker
+        outcomes = await asyncio.gather(*writes, return_exceptions=True)
+        assert [o for o in outcomes if not isinstance(o, BaseException)] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+        assert isinstance(outcomes[3], ValueError)
+        rows = await database.call(lambda c: sorted(r[0] for r in c.execute("SELECT n FROM items")))
+        assert rows == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    finally:
+        gate.set()
+        await database.close()
+    reopened = sqlite3.connect(tmp_path / "t.db")
+    try:
+        assert reopened.execute("SELECT COUNT(*) FROM items").fetchone() == (9,)
+    finally:
+        reopened.close()
