@@ -81,3 +81,31 @@ def test_the_openapi_check_fails_on_a_stale_copy(tmp_path: Path, capsys: pytest.
     assert "nox -s openapi" in capsys.readouterr().err
     assert main(["openapi", "--output", str(stale)]) == 0
     assert main(["openapi", "--output", str(stale), "--check"]) == 0
+
+
+def test_serve_flags_become_one_configuration() -> None:
+    from chat_gateway.cli import config_from, parser
+
+    args = parser().parse_args(
+        [
+            "serve",
+            "--upstream-port",
+            "6000",
+            "--cors-origin",
+            "https://a.test",
+            "--body-limit",
+            "10",
+            "--call-timeout",
+            "5",
+        ]
+    )
+    config = config_from(args)
+    assert (config.upstream.port, config.cors_origins, config.body_limit, config.unary_timeout) == (
+        6000,
+        ("https://a.test",),
+        10,
+        5.0,
+    )
+    assert config.host == "127.0.0.1" and config.port == 8080
+    with pytest.raises(ValueError, match="body-limit"):
+        config_from(parser().parse_args(["serve", "--body-limit", "0"]))

@@ -42,6 +42,12 @@ def parser() -> argparse.ArgumentParser:
         default=DEFAULT_BODY_LIMIT,
         help="largest request body or WebSocket frame, bytes",
     )
+    serve.add_argument(
+        "--call-timeout",
+        type=float,
+        default=GatewayConfig.unary_timeout,
+        help="seconds a unary or client-streaming call may take upstream (then 504)",
+    )
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     openapi = commands.add_parser("openapi", help="write the OpenAPI document generated from the schema")
     openapi.add_argument("--output", type=Path, help="file to write (default: standard output)")
@@ -73,12 +79,15 @@ def config_from(args: argparse.Namespace) -> GatewayConfig:
     """The configuration the parsed flags describe."""
     if args.body_limit <= 0:
         raise ValueError("--body-limit must be positive")
+    if args.call_timeout <= 0:
+        raise ValueError("--call-timeout must be positive")
     return GatewayConfig(
         upstream=UpstreamAddress(args.upstream_host, args.upstream_port),
         host=args.host,
         port=args.port,
         cors_origins=tuple(args.cors_origin),
         body_limit=args.body_limit,
+        unary_timeout=args.call_timeout,
     )
 
 

@@ -19,4 +19,6 @@ class GatewayConfig:
     # Origins allowed by CORS; empty turns CORS off (no Access-Control-* headers at all).
     cors_origins: tuple[str, ...] = ()
     body_limit: int = DEFAULT_BODY_LIMIT
-    unary_timeout: float = 30.0  # seconds a unary or client-streaming call may take upstream
+    # Seconds a unary or client-streaming call may take upstream; above the services'
+    # largest plugin timeout (60 s), so a slow plugin fails there, not here.
+    unary_timeout: float = 75.0

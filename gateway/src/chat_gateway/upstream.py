@@ -39,7 +39,7 @@ class UpstreamAddress:
 class Upstream:
     """One HTTP/2 channel to the services, shared by every request (calls are multiplexed on it)."""
 
-    def __init__(self, address: UpstreamAddress, *, unary_timeout: float = 30.0) -> None:
+    def __init__(self, address: UpstreamAddress, *, unary_timeout: float) -> None:
         self.address = address
         self.unary_timeout = unary_timeout
         self._channel: grpclib.client.Channel | None = None
