@@ -139,12 +139,28 @@ def _refused(subject: str, path: str, new: object) -> str:
     return f"`{subject}` that the new rule `{path}` rejects"
 
 
+def _rule_name(path: str, value: object) -> str:
+    """The rule as the schema spells it: a folded numeric bound becomes ``gt``/``gte``/``lt``/``lte``."""
+    if not isinstance(value, Bound):
+        return path
+    owner, _, sign = path.rpartition(".")
+    name = {">": "gt", "<": "lt"}[sign] + ("e" if value.inclusive else "")
+    return f"{owner}.{name}" if owner else name
+
+
+def _plain(value: object) -> str:
+    return _show(value.value) if isinstance(value, Bound) else _show(value)
+
+
 def _values(path: str, old: object, new: object) -> str:
     if old is None:
-        return f"`{path}` = {_show(new)} added"
+        return f"`{_rule_name(path, new)}` = {_plain(new)} added"
     if new is None:
-        return f"`{path}` (was {_show(old)}) removed"
-    return f"`{path}` from {_show(old)} to {_show(new)}"
+        return f"`{_rule_name(path, old)}` (was {_plain(old)}) removed"
+    before, after = _rule_name(path, old), _rule_name(path, new)
+    if before != after:
+        return f"`{before}` = {_plain(old)} became `{after}` = {_plain(new)}"
+    return f"`{after}` from {_plain(old)} to {_plain(new)}"
 
 
 def compare_limits(
