@@ -151,7 +151,8 @@ def check(session: nox.Session) -> None:
     Arguments go to the breaking check: `nox -s check -- --base origin/main --error-format github-actions`.
     """
     install_generators(session)
-    session.install(*LINTERS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR))
+    session.install(*LINTERS, *GATEWAY_TEST_TOOLS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR))
+    session.install("-e", str(GATEWAY_DIR))
     done: list[str] = []
     run_lint(session)
     done.append("lint: buf lint, buf format, ruff check, ruff format, mypy --strict")
