@@ -7,6 +7,8 @@ their virtual environments, so a second run is fast.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -17,6 +19,10 @@ SDK_DIR = ROOT / "sdk" / "python"
 SERVICES_DIR = ROOT / "services"
 GATEWAY_DIR = ROOT / "gateway"
 DIST_DIR = ROOT / "dist"
+# The SDK distribution is chatplatform-schema-sdk (PyPI's chat-sdk is somebody else's).
+SDK_WHEEL_PREFIX = "chatplatform_schema_sdk"
+TS_DIR = ROOT / "sdk" / "typescript"
+NODE_BIN = TS_DIR / "node_modules" / ".bin"
 
 # Tools that generate or judge code are pinned: another version writes other code.
 BUF = "buf-bin==1.75.0"
@@ -32,10 +38,10 @@ GENERATORS = (
 PYTEST = "pytest==9.2.0"
 # mypy reads the tests too, so it needs pytest and nox beside the type stubs.
 HYPOTHESIS = "hypothesis==6.170.17"
+MYPY = ("mypy==2.4.1", "types-protobuf==7.35.1.20260906")
 LINTERS = (
     RUFF,
-    "mypy==2.4.1",
-    "types-protobuf==7.35.1.20260906",
+    *MYPY,
     "nox",
     PYTEST,
     "pytest-asyncio==1.5.0",
@@ -47,6 +53,10 @@ PYTEST_ASYNCIO = "pytest-asyncio==1.5.0"
 INTEROP = ("grpcio==1.85.3", "grpcio-health-checking==1.85.1", "grpcio-reflection==1.85.1")
 # hatchling builds release wheels without isolation in the compatibility suite.
 TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", HYPOTHESIS, *INTEROP)
+MUTMUT = "mutmut==3.8.1"  # 3.x: runs on pytest 9 and Python 3.11
+BENCH_DIR = ROOT / "bench"
+# The benchmark's own stack: the HTTP/JSON baseline, CPU accounting, plots, the official client.
+BENCH_TOOLS = ("aiohttp==3.14.5", "psutil==7.2.2", "matplotlib==3.11.2", "tqdm==4.70.1", *INTEROP)
 # The gateway's tests: an HTTP, SSE and WebSocket client, and a browser driver that
 # runs the system Chromium (never a browser it downloads itself).
 GATEWAY_TEST_TOOLS = (
@@ -55,20 +65,44 @@ GATEWAY_TEST_TOOLS = (
     "playwright==1.65.2",
     "openapi-spec-validator==0.9.0",
 )
+# npm packages (protoc-gen-es, @bufbuild/protobuf, connect, typescript) are pinned
+# exactly in sdk/typescript/package.json and locked by its package-lock.json.
+NPM_CI = ("npm", "ci", "--prefix", str(TS_DIR), "--ignore-scripts", "--no-audit", "--no-fund")
 
 nox.options.sessions = ["check", "tests"]
 nox.options.reuse_venv = "yes"
 
 
+def install_once(session: nox.Session, *args: str) -> None:
+    """`session.install(*args)`, skipped when this environment already installed exactly that.
+
+    The stamp is a digest of the arguments and of the pyproject.toml of every local
+    project they name, so a changed pin or dependency installs again; editable
+    installs need nothing more when only their source changes.
+    """
+    digest = hashlib.sha256("\0".join(args).encode())
+    for arg in args:
+        pyproject = Path(arg) / "pyproject.toml"
+        if pyproject.is_file():
+            digest.update(pyproject.read_bytes())
+    stamp = Path(session.virtualenv.location) / "install-stamps" / digest.hexdigest()[:32]
+    if stamp.exists():
+        return
+    session.install(*args)
+    stamp.parent.mkdir(exist_ok=True)
+    stamp.touch()
+
+
 def install_tooling(session: nox.Session) -> None:
     """Install buf and the repository's tooling package (`python -m registry`)."""
-    session.install(BUF, "-e", str(ROOT))
+    install_once(session, BUF, "-e", str(ROOT))
 
 
 def install_generators(session: nox.Session) -> None:
     """Install the tooling and every code generator plugin buf.gen.yaml names."""
-    session.install(*GENERATORS)
+    install_once(session, *GENERATORS)
     install_tooling(session)
+    install_node_modules(session)
 
 
 def base_args(posargs: list[str]) -> list[str]:
@@ -81,11 +115,13 @@ def base_args(posargs: list[str]) -> list[str]:
 
 def build_sdk(session: nox.Session) -> Path:
     """Build the SDK wheel and sdist into dist/ and return the wheel's path."""
-    session.install(BUILD)
-    shutil.rmtree(DIST_DIR, ignore_errors=True)
+    install_once(session, BUILD)
+    # Only the previous packages go: other reports in dist/ (schema-review.md) stay.
+    for old in (*DIST_DIR.glob("*.whl"), *DIST_DIR.glob("*.tar.gz")):
+        old.unlink()
     session.run("python", "-m", "build", "--outdir", str(DIST_DIR), str(SDK_DIR), silent=True)
-    (wheel,) = DIST_DIR.glob("chat_sdk-*.whl")
-    (sdist,) = DIST_DIR.glob("chat_sdk-*.tar.gz")
+    (wheel,) = DIST_DIR.glob(f"{SDK_WHEEL_PREFIX}-*.whl")
+    (sdist,) = DIST_DIR.glob(f"{SDK_WHEEL_PREFIX}-*.tar.gz")
     session.log(f"built {wheel.relative_to(ROOT)} and {sdist.relative_to(ROOT)}")
     return wheel
 
@@ -101,10 +137,8 @@ def run_lint(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Lint the schema (buf lint, buf format) and the Python code (ruff, mypy --strict)."""
-    session.install(
-        BUF, *LINTERS, *GATEWAY_TEST_TOOLS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT)
-    )
-    session.install("-e", str(GATEWAY_DIR))
+    install_once(session, BUF, *LINTERS, *GATEWAY_TEST_TOOLS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT))
+    install_once(session, "-e", str(GATEWAY_DIR))
     run_lint(session)
 
 
@@ -117,13 +151,15 @@ def generate(session: nox.Session) -> None:
 
 @nox.session
 def build(session: nox.Session) -> None:
-    """Build the chat-sdk wheel and sdist into dist/."""
+    """Build the chatplatform-schema-sdk wheel and sdist and the TypeScript package's tarball into dist/."""
     build_sdk(session)
+    install_node_modules(session)
+    pack_typescript(session)
 
 
 @nox.session
 def breaking(session: nox.Session) -> None:
-    """WIRE_JSON against each release, FILE against the base (`-- --base REF`)."""
+    """WIRE_JSON against each release, FILE and CLIENTS against the base (`-- --base REF`)."""
     install_tooling(session)
     session.run("python", "-m", "registry", "breaking", *session.posargs)
 
@@ -151,8 +187,8 @@ def check(session: nox.Session) -> None:
     Arguments go to the breaking check: `nox -s check -- --base origin/main --error-format github-actions`.
     """
     install_generators(session)
-    session.install(*LINTERS, *GATEWAY_TEST_TOOLS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR))
-    session.install("-e", str(GATEWAY_DIR))
+    install_once(session, *LINTERS, *GATEWAY_TEST_TOOLS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR))
+    install_once(session, "-e", str(GATEWAY_DIR))  # mypy reads the gateway too
     done: list[str] = []
     run_lint(session)
     done.append("lint: buf lint, buf format, ruff check, ruff format, mypy --strict")
@@ -172,9 +208,10 @@ def check(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Build the SDK wheel, install it (never the source tree), and run every test, compat_tests included."""
     install_generators(session)
-    session.install(*TEST_TOOLS, *GATEWAY_TEST_TOOLS)
-    ensure_chromium(session)
+    session.install(*TEST_TOOLS, *GATEWAY_TEST_TOOLS, *MYPY)  # mypy: the README snippets are type-checked
     wheel = install_sdk_and_services(session)
+    build_typescript(session)
+    ensure_chromium(session)  # the API reference is opened in headless Chromium
     session.run("pytest", *session.posargs, env={"CHAT_SDK_WHEEL": str(wheel)})
 
 
@@ -186,6 +223,8 @@ def install_sdk_and_services(session: nox.Session) -> Path:
     session.install("--force-reinstall", "--no-deps", str(wheel))
     session.install(str(SERVICES_DIR))
     session.install("--force-reinstall", "--no-deps", str(SERVICES_DIR))
+    session.install(str(BENCH_DIR))  # chat-load, which the tests run against a real server
+    session.install("--force-reinstall", "--no-deps", str(BENCH_DIR))
     session.install(str(GATEWAY_DIR))
     session.install("--force-reinstall", "--no-deps", str(GATEWAY_DIR))
     return wheel
@@ -197,33 +236,145 @@ def compat(session: nox.Session) -> None:
     install_generators(session)
     session.install(*TEST_TOOLS)
     wheel = install_sdk_and_services(session)
+    build_typescript(session)
     session.run("pytest", "compat_tests", *session.posargs, env={"CHAT_SDK_WHEEL": str(wheel)})
 
 
 @nox.session
 def serve(session: nox.Session) -> None:
-    """Serve every chat.v1 service on 127.0.0.1:50051 (SQLite in var/); flags after `--`."""
-    install_sdk_and_services(session)
+    """Serve every chat.v1 service on 127.0.0.1:50051 (SQLite in var/); flags after `--`.
+
+    Builds and installs the packages only when their sources changed, then replaces this
+    process with `chat-services`: SIGTERM and Ctrl-C reach the server itself, which drains
+    and exits, instead of killing nox and orphaning a server that keeps the port.
+    """
+    stamp = Path(session.bin).parent / ".installed-sources.sha256"
+    digest = sources_digest(SDK_DIR, SERVICES_DIR)
+    if not stamp.is_file() or stamp.read_text() != digest:
+        install_sdk_and_services(session)
+        stamp.write_text(digest)
     args = session.posargs or ["--port", "50051"]
     if not any(arg.startswith("--database") for arg in args):
         args = [*args, "--database", str(ROOT / "var" / "chat-services.db")]
-    session.run("chat-services", "serve", *args)
+    program = str(Path(session.bin) / "chat-services")
+    session.log(f"exec {program} serve {' '.join(args)}")
+    os.execv(program, [program, "serve", *args])
 
 
-def ensure_chromium(session: nox.Session) -> None:
-    """Install Debian's Chromium (`apt-get install -y chromium`, as root) when it is missing."""
-    if shutil.which("chromium"):
-        return
-    session.run("apt-get", "update", "-qq", external=True)
+def install_node_modules(session: nox.Session) -> None:
+    """`npm ci` sdk/typescript's locked packages (again only when the lock changes); put their tools on PATH.
+
+    buf.gen.yaml names protoc-gen-es as a local plugin found on PATH, like the Python plugins.
+    """
+    modules = TS_DIR / "node_modules"
+    stamp = modules / ".package-lock.sha256"
+    digest = hashlib.sha256((TS_DIR / "package-lock.json").read_bytes()).hexdigest()
+    if not stamp.is_file() or stamp.read_text() != digest:
+        session.run(*NPM_CI, external=True, silent=True)
+        stamp.write_text(digest)
+    session.env["PATH"] = os.pathsep.join([str(NODE_BIN), os.environ.get("PATH", "")])
+
+
+def build_typescript(session: nox.Session) -> None:
+    """Compile the TypeScript package with `tsc` (incremental: unchanged sources cost little)."""
+    session.run(str(NODE_BIN / "tsc"), "-p", str(TS_DIR / "tsconfig.json"), external=True)
+
+
+def pack_typescript(session: nox.Session) -> Path:
+    """Build the TypeScript package and `npm pack` it into dist/, beside the wheel; return the tarball."""
+    build_typescript(session)
+    for old in DIST_DIR.glob("*.tgz"):
+        old.unlink()
+    DIST_DIR.mkdir(exist_ok=True)
+    session.run("npm", "pack", str(TS_DIR), "--pack-destination", str(DIST_DIR), external=True, silent=True)
+    (tarball,) = DIST_DIR.glob("*.tgz")
+    session.log(f"packed {tarball.relative_to(ROOT)}")
+    return tarball
+
+
+def ensure_chromium(session: nox.Session) -> str:
+    """Return Debian's headless Chromium, installing it with apt-get (as root, like CI) when missing."""
+    found = shutil.which("chromium")
+    if found is None:
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run(
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "chromium",
+            external=True,
+            env={"DEBIAN_FRONTEND": "noninteractive"},
+        )
+        found = shutil.which("chromium")
+    if found is None:
+        session.error("chromium is still missing after apt-get install")
+    return found
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Render the API reference (each release and the working tree) into dist/docs/; test it in Chromium."""
+    session.install(PYTEST, PYTEST_ASYNCIO)
+    install_tooling(session)
+    install_node_modules(session)
+    build_typescript(session)  # the TypeScript examples are type-checked against the package
+    session.run("python", "-m", "registry.docs", "--output", str(DIST_DIR / "docs"))
+    chromium = ensure_chromium(session)
     session.run(
-        "apt-get",
-        "install",
-        "-y",
-        "-qq",
-        "chromium",
-        external=True,
-        env={"DEBIAN_FRONTEND": "noninteractive"},
+        "pytest",
+        "tests/registry/test_docs.py",
+        *session.posargs,
+        env={"CHAT_DOCS_SITE": str(DIST_DIR / "docs"), "CHAT_CHROMIUM": chromium},
     )
+
+
+def sources_digest(*directories: Path) -> str:
+    """sha256 over the name and content of every source file below ``directories`` (no caches, no builds)."""
+    skipped = {"__pycache__", ".mypy_cache", ".pytest_cache", "build", "dist", "node_modules"}
+    digest = hashlib.sha256()
+    for directory in directories:
+        for path in sorted(directory.rglob("*")):
+            parts = path.relative_to(directory).parts
+            if path.is_file() and not any(part in skipped or part.endswith(".egg-info") for part in parts):
+                digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Fuzz a fresh chat-services process: `-- --budget 600` seconds; prints outcomes, health gaps, RSS."""
+    session.install(*TEST_TOOLS)
+    install_sdk_and_services(session)
+    session.run("python", "-m", "tests.services.fuzz.driver", *session.posargs)
+
+
+@nox.session
+def security_overhead(session: nox.Session) -> None:
+    """Unary throughput open vs. with JWT auth, rate limits, metrics and OTLP tracing (a benchmark)."""
+    install_sdk_and_services(session)
+    session.run("python", "benchmarks/security_overhead.py", *session.posargs)
+
+
+@nox.session
+def mutate(session: nox.Session) -> None:
+    """Mutation testing of the critical modules (pyproject's chat-mutation table); `-- TARGET` runs one."""
+    install_generators(session)
+    session.install(*TEST_TOOLS, MUTMUT)
+    install_sdk_and_services(session)
+    session.run("python", str(ROOT / "tests" / "mutation" / "mutate.py"), *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The ADR's criteria, gRPC against the HTTP/JSON baseline: writes bench/results/<date>.md and a plot.
+
+    Flags after `--` go to `chat-bench` (`-- --quick`, `-- --mixed-seconds 10 --rounds 3`).
+    """
+    install_once(session, *BENCH_TOOLS)
+    install_sdk_and_services(session)
+    session.install(f"{BENCH_DIR}[bench]")
+    session.run("chat-bench", "--output", str(BENCH_DIR / "results"), *session.posargs)
 
 
 @nox.session
@@ -247,3 +398,11 @@ def openapi(session: nox.Session) -> None:
     """Write gateway/openapi.json from the schema; `-- --check` fails when the committed copy drifts."""
     install_sdk_and_services(session)
     session.run("chat-gateway", "openapi", "--output", str(GATEWAY_DIR / "openapi.json"), *session.posargs)
+
+
+@nox.session(name="validation_cost")
+def validation_cost(session: nox.Session) -> None:
+    """Print what checking requests against their buf.validate rules costs per call and per unary call."""
+    wheel = install_sdk_and_services(session)
+    session.log(f"services on {wheel.name}")
+    session.run("python", str(ROOT / "benchmarks" / "validation_cost.py"), *session.posargs)

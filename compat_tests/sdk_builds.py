@@ -14,18 +14,25 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import venv
 from pathlib import Path
 
 from compat_tests.releases import RELEASES, ROOT
 from registry.buf import run_buf
+from tests.venvs import cached_venv
 
 SDK = ROOT / "sdk" / "python"
 CACHE = Path(os.environ.get("CHAT_COMPAT_CACHE", ROOT / ".nox" / "compat-cache"))
 HAND_WRITTEN = ("pyproject.toml", "README.md", "wheel", "src/chat_sdk")
 GENERATED = ("src/chat_sdk/_generated", "pb2")
+# Release wheels are built with today's pyproject.toml, so they carry today's distribution name.
+WHEEL_PREFIX = "chatplatform_schema_sdk"
 # What a release's wheel needs at run time besides itself, pinned as the SDK pins them.
-RUNTIME = ("betterproto2[grpclib]==0.10.0", "grpclib>=0.4.9,<0.5", "protobuf>=7.35.1,<8")
+RUNTIME = (
+    "betterproto2[grpclib]==0.10.0",
+    "grpclib>=0.4.9,<0.5",
+    "protobuf>=7.35.1,<8",
+    "googleapis-common-protos>=1.70,<2",
+)
 
 
 def _inputs_digest(version: str) -> str:
@@ -41,9 +48,9 @@ def _inputs_digest(version: str) -> str:
 
 
 def build_release_wheel(version: str) -> Path:
-    """The ``chat-sdk`` wheel of ``version``, built from its recorded image (cached)."""
+    """The ``chatplatform-schema-sdk`` wheel of ``version``, built from its recorded image (cached)."""
     target_dir = CACHE / "wheels" / f"{version}-{_inputs_digest(version)}"
-    existing = sorted(target_dir.glob("chat_sdk-*.whl"))
+    existing = sorted(target_dir.glob(f"{WHEEL_PREFIX}-*.whl"))
     if existing:
         return existing[0]
     with tempfile.TemporaryDirectory(prefix=f"chat-sdk-{version}-") as scratch:
@@ -92,17 +99,11 @@ def build_release_wheel(version: str) -> Path:
             check=True,
             capture_output=True,
         )
-    (wheel,) = target_dir.glob("chat_sdk-*.whl")
+    (wheel,) = target_dir.glob(f"{WHEEL_PREFIX}-*.whl")
     return wheel
 
 
-def release_environment(version: str, destination: Path) -> Path:
-    """A new virtual environment with only release ``version``'s SDK; returns its python."""
+def release_environment(version: str) -> Path:
+    """A venv with only release ``version``'s SDK (cached by its digest); returns its python."""
     wheel = build_release_wheel(version)
-    venv.create(destination, with_pip=True)
-    python = destination / "bin" / "python"
-    subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel), *RUNTIME],
-        check=True,
-    )
-    return python
+    return cached_venv(f"sdk-{version}", [str(wheel), *RUNTIME], files=[wheel])

@@ -25,16 +25,9 @@ PEERS = Path(__file__).parent / "peers"
 
 
 @pytest.fixture(scope="session")
-def release_python(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """The python of a virtual environment holding only a release's SDK, built once per run."""
-    made: dict[str, Path] = {}
-
-    def get(version: str) -> Path:
-        if version not in made:
-            made[version] = release_environment(version, tmp_path_factory.mktemp(f"sdk-{version}"))
-        return made[version]
-
-    return get
+def release_python() -> Callable[[str], Path]:
+    """The python of a virtual environment holding only a release's SDK (cached by its wheel's digest)."""
+    return release_environment
 
 
 @pytest.mark.compat("old client, new server")

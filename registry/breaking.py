@@ -6,6 +6,9 @@ this module runs ``buf breaking`` once per recorded release image:
 
 * ``WIRE_JSON`` against every release: bytes and ProtoJSON written by any released
   client or server are still read correctly.
+* ``CLIENTS`` against the base: no ``buf.validate`` limit tightened and no
+  ``google.api.http`` route removed or changed (buf reads neither; the review engine,
+  :mod:`registry.diff`, finds them, and each is a finding here).
 * ``FILE`` against the base (the pull request's target branch): generated code that
   compiled against the base still compiles. One deliberate exception: a field that was
   deprecated in the base and is now deleted with its number and name reserved is the
@@ -26,6 +29,7 @@ from pathlib import Path
 from google.protobuf import descriptor_pb2
 
 from registry.buf import BufError, run_buf
+from registry.diff import RULES, Change
 from registry.layout import RepoLayout
 from registry.lint import Finding, parse_findings
 from registry.releases import list_releases
@@ -33,6 +37,7 @@ from registry.waivers import Waiver, load_waivers
 
 WIRE_JSON = "WIRE_JSON"
 FILE = "FILE"
+CLIENTS = "CLIENTS"
 _DELETED_FIELD = re.compile(
     r'field "(?P<number>\d+)" with name "(?P<name>\w+)" on message "(?P<message>[\w.]+)"'
 )
@@ -157,6 +162,17 @@ def check_base(
         found = _buf_breaking(layout, image, FILE)
     check = BreakingCheck("base", label, FILE)
     return _excuse(check, found, load_waivers(layout), base, head)
+
+
+def check_clients(layout: RepoLayout, label: str, changes: list[Change]) -> BreakingCheck:
+    """CLIENTS against the base: every change that refuses or misroutes requests that worked."""
+    module = layout.proto_dir.relative_to(layout.root).as_posix()
+    found = [
+        Finding(f"{module}/{c.file}", c.line, 1, RULES[c.kind].check, f"{c.element}: {c.detail}")
+        for c in changes
+        if c.client_breaking
+    ]
+    return _excuse(BreakingCheck("base", label, CLIENTS), found, load_waivers(layout))
 
 
 def github_annotation(finding: Finding, check: BreakingCheck) -> str:

@@ -15,6 +15,7 @@ from registry.codegen import DriftKind, find_drift, generate
 from registry.layout import RepoLayout, find_root
 from registry.lint import format_diff, lint_findings, unformatted_files
 from registry.release import ReleaseRefused, cut_release
+from registry.rules_doc import render_rules
 from registry.waivers import WaiverError
 
 
@@ -100,6 +101,28 @@ def _release(layout: RepoLayout, args: argparse.Namespace) -> int:
     return 0
 
 
+def _rules(layout: RepoLayout, args: argparse.Namespace) -> int:
+    text = render_rules()
+    path = layout.review_rules
+    shown = path.relative_to(layout.root)
+    if args.write:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {shown}")
+        return 0
+    if args.check:
+        if path.is_file() and path.read_text() == text:
+            print(f"{shown} matches the rules in registry/diff/")
+            return 0
+        print(
+            f"{shown} differs from the rules in registry/diff/: run `python -m registry rules --write`",
+            file=sys.stderr,
+        )
+        return 1
+    sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, exposed for tests and for ``--help`` output."""
     parser = argparse.ArgumentParser(prog="python -m registry", description=__doc__)
@@ -130,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--output", help="write the report to this file and print its summary")
     review.add_argument("--strict", action="store_true", help="exit 1 when lint or a breaking check fails")
     review.set_defaults(handler=_review)
+
+    rules = commands.add_parser("rules", help="the review engine's rules table (docs/review-rules.md)")
+    mode = rules.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="write docs/review-rules.md")
+    mode.add_argument("--check", action="store_true", help="fail when docs/review-rules.md is out of date")
+    rules.set_defaults(handler=_rules)
 
     release = commands.add_parser("release", help="cut a release of the working schema")
     release.add_argument("version", help="MAJOR.MINOR.PATCH; must match the bump the changes require")

@@ -13,6 +13,7 @@ from google.protobuf import descriptor_pb2
 
 from registry.buf import run_buf
 from registry.layout import RepoLayout
+from registry.npm_package import npm_version, write_package_version
 from registry.versioning import derived_version, write_version_file
 
 
@@ -37,7 +38,7 @@ class Drift:
 
 
 def generate(layout: RepoLayout, *, into: Path | None = None) -> None:
-    """Write both SDK targets, the schema image and the SDK version below ``into`` (default: the repo)."""
+    """Write the SDK targets, the schema image and the SDK versions below ``into`` (default: the repo)."""
     base = into or layout.root
     run_buf(["generate", "--output", str(base)], cwd=layout.root)
     image = base / layout.image.relative_to(layout.root)
@@ -46,7 +47,10 @@ def generate(layout: RepoLayout, *, into: Path | None = None) -> None:
     run_buf(["build", "--as-file-descriptor-set", "--output", str(image)], cwd=layout.root)
     head = descriptor_pb2.FileDescriptorSet.FromString(image.read_bytes())
     version_file = base / layout.version_file.relative_to(layout.root)
-    write_version_file(version_file, derived_version(layout, head))
+    version = derived_version(layout, head)
+    write_version_file(version_file, version)
+    typescript = base / layout.typescript_dir.relative_to(layout.root)
+    write_package_version(layout.typescript_dir, typescript, npm_version(version))
 
 
 def _files_below(base: Path, owned: Path) -> set[str]:

@@ -22,6 +22,8 @@ from google.protobuf.descriptor_pool import DescriptorPool
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from registry.diff.schema import is_ours
+
 INT_RANGES = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
     FieldDescriptor.TYPE_SINT32: (-(2**31), 2**31 - 1),
@@ -47,11 +49,14 @@ def pool_of(image: descriptor_pb2.FileDescriptorSet) -> DescriptorPool:
 
 
 def chat_messages(image: descriptor_pb2.FileDescriptorSet, pool: DescriptorPool) -> list[Descriptor]:
-    """Every top-level message of the schema's own files, by full name."""
+    """Every top-level message of the schema's own files (package ``chat.*``), by full name.
+
+    Imports are not the schema's: well-known types, and vendored ones such as ``buf.validate``.
+    """
     names = [
         f"{file.package}.{message.name}"
         for file in image.file
-        if not file.package.startswith("google.")
+        if is_ours(file.package)  # not the well-known types nor vendored buf.validate
         for message in file.message_type
     ]
     return [pool.FindMessageTypeByName(name) for name in sorted(names)]

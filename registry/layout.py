@@ -28,6 +28,11 @@ class RepoLayout:
         return self.root / "sdk" / "python"
 
     @property
+    def typescript_dir(self) -> Path:
+        """The TypeScript package's directory (package.json, the generated ``src/gen`` tree)."""
+        return self.root / "sdk" / "typescript"
+
+    @property
     def image(self) -> Path:
         """The compiled schema shipped inside the SDK package (``buf build`` output)."""
         return self.sdk_dir / "src" / "chat_sdk" / "schema.binpb"
@@ -39,12 +44,15 @@ class RepoLayout:
 
     @property
     def generated(self) -> tuple[Path, ...]:
-        """Every path that generation owns: the two target trees, the image and the version."""
+        """Every path that generation owns: the target trees, the image and the versions."""
         return (
             self.sdk_dir / "src" / "chat_sdk" / "_generated",
             self.sdk_dir / "pb2",
             self.image,
             self.version_file,
+            self.typescript_dir / "src" / "gen",
+            self.typescript_dir / "package.json",
+            self.typescript_dir / "package-lock.json",
         )
 
     @property
@@ -61,6 +69,11 @@ class RepoLayout:
     def changelog(self) -> Path:
         """The human record of every release."""
         return self.root / "CHANGELOG.md"
+
+    @property
+    def review_rules(self) -> Path:
+        """The review engine's rules table, generated from registry/diff/ (``python -m registry rules``)."""
+        return self.root / "docs" / "review-rules.md"
 
     @property
     def waivers(self) -> Path:

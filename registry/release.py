@@ -15,6 +15,7 @@ from registry.breaking import BreakingCheck, check_releases
 from registry.buf import run_buf
 from registry.codegen import DriftKind, find_drift, generate
 from registry.diff import Change, diff_schemas
+from registry.diff.schema import is_ours
 from registry.fixtures import write_fixtures
 from registry.layout import RepoLayout
 from registry.lint import lint_findings
@@ -73,7 +74,7 @@ def plan_release(layout: RepoLayout, version: str, head: descriptor_pb2.FileDesc
     services = [
         f"`{file.package}.{service.name}`: {', '.join(method.name for method in service.method)}"
         for file in head.file
-        if not file.package.startswith("google.")
+        if is_ours(file.package)
         for service in file.service
     ]
     return ReleasePlan(version, previous.version if previous else None, bump, changes, checks, services)
@@ -93,6 +94,8 @@ def changelog_entry(plan: ReleasePlan, date: str) -> str:
             group = "Breaking (wire or JSON)"
         elif change.source_breaking:
             group = "Breaking for generated code"
+        elif change.client_breaking:
+            group = "Breaking for clients (limits, HTTP routes)"
         elif change.kind.endswith("_added"):
             group = "Added"
         elif "deprecated" in change.kind:
@@ -100,7 +103,15 @@ def changelog_entry(plan: ReleasePlan, date: str) -> str:
         else:
             group = "Changed"
         groups.setdefault(group, []).append(f"- `{change.element}`: {change.detail}")
-    for group in ("Breaking (wire or JSON)", "Breaking for generated code", "Added", "Deprecated", "Changed"):
+    order = (
+        "Breaking (wire or JSON)",
+        "Breaking for generated code",
+        "Breaking for clients (limits, HTTP routes)",
+        "Added",
+        "Deprecated",
+        "Changed",
+    )
+    for group in order:
         if group in groups:
             lines += ["", f"### {group}", "", *groups[group]]
     waived = [(check, finding, waiver) for check in plan.checks for finding, waiver in check.waived]

@@ -12,14 +12,21 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from registry.breaking import BreakingCheck
-from registry.diff import Change
+from registry.diff import Change, deliberate_differences
 from registry.lint import Finding
 from registry.semver import Bump, next_version
 
-EFFECT_ORDER = ("wire-breaking", "JSON-breaking", "source-breaking", "safe")
+EFFECT_ORDER = ("wire-breaking", "JSON-breaking", "source-breaking", "client-breaking", "safe")
+_EFFECT_OF_FLAG = {
+    "wire": "wire-breaking",
+    "json": "JSON-breaking",
+    "source": "source-breaking",
+    "clients": "client-breaking",
+}
 RULES_MEANING = {
     "WIRE_JSON": "wire and JSON compatibility: released clients and servers still read every message",
     "FILE": "source compatibility: code generated from the base still compiles and runs",
+    "CLIENTS": "clients' requests: no tightened buf.validate limit, no removed or changed HTTP route",
 }
 _METHOD_API_KINDS = frozenset(
     {
@@ -30,18 +37,25 @@ _METHOD_API_KINDS = frozenset(
         "method_streaming_changed",
     }
 )
+# buf rules stricter than the review's verdict, and why: the report says so beside each finding.
+LENIENT = {buf: reason for _, buf, reason in deliberate_differences()}
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
 
+def effects(change: Change) -> list[str]:
+    """Every effect of a change, strongest first, as a reviewer reads them (``["safe"]`` for none)."""
+    return [_EFFECT_OF_FLAG[name] for name in change.breaks] or ["safe"]
+
+
 def effect(change: Change) -> str:
-    """The strongest effect of a change, as a reviewer reads it."""
-    if change.wire_breaking:
-        return "wire-breaking"
-    if change.json_breaking:
-        return "JSON-breaking"
-    if change.source_breaking:
-        return "source-breaking"
-    return "safe"
+    """The strongest effect of a change."""
+    return effects(change)[0]
+
+
+def effect_counts(changes: list[Change]) -> str:
+    """ "2 wire-breaking, 1 source-breaking, 3 safe": each change counted under every effect it has."""
+    counts = {name: sum(1 for c in changes if name in effects(c)) for name in EFFECT_ORDER}
+    return ", ".join(f"{n} {name}" for name, n in counts.items() if n)
 
 
 def _pascal(name: str) -> str:
@@ -52,9 +66,15 @@ def _snake(name: str) -> str:
     return "_".join(word.lower() for word in _WORD.findall(name))
 
 
-def _python_module(package: str) -> str:
-    """``chat.v1`` -> ``chat_sdk.v1``: where the dataclass target re-exports a package."""
-    return "chat_sdk." + package.split(".", 1)[1] if "." in package else f"chat_sdk.{package}"
+def python_module(package: str) -> str:
+    """The dataclass SDK's module for a proto package.
+
+    betterproto2 writes package ``a.b`` into ``chat_sdk._generated.a.b``; the SDK
+    re-exports its own ``chat.<version>`` packages as ``chat_sdk.<version>``.
+    """
+    if package.startswith("chat.") and package.count(".") == 1:
+        return "chat_sdk." + package.split(".", 1)[1]
+    return f"chat_sdk._generated.{package}" if package else "chat_sdk._generated"
 
 
 def _split(element: str, package: str) -> list[str]:
@@ -64,7 +84,12 @@ def _split(element: str, package: str) -> list[str]:
 def sdk_api_change(change: Change, package: str) -> str | None:
     """How a change shows in the dataclass SDK's public API, or None when it does not."""
     kind, parts = change.kind, _split(change.element, package)
-    module = _python_module(package)
+    module = python_module(package)
+    if kind == "package_changed":
+        old, new = python_module(change.old), python_module(change.new)
+        return f"moved every class of `{change.element}` from module `{old}` to `{new}`"
+    if kind.startswith(("limit_", "http_route_", "reserved_", "extension_")) or "option" in kind:
+        return None
     added = kind.endswith("_added")
     removed = "_removed" in kind
     verb = "added" if added else "removed" if removed else "changed"
@@ -107,11 +132,18 @@ class Review:
     packages: dict[str, str] = field(default_factory=dict)  # file -> proto package
 
     @property
-    def next_release(self) -> str:
-        """The release these changes lead to (the first release is 1.0.0)."""
+    def next_release(self) -> str | None:
+        """The release these changes lead to (the first release is 1.0.0); None when nothing changed."""
         if self.previous_release is None:
             return "1.0.0"
+        if self.release_bump is Bump.NONE:
+            return None
         return next_version(self.previous_release, self.release_bump)
+
+    def _next_release_words(self) -> str:
+        if self.next_release is None:
+            return f"no release needed: nothing changed since {self.previous_release}"
+        return f"next release {self.next_release}"
 
     @property
     def passed(self) -> bool:
@@ -145,9 +177,11 @@ class Review:
                     "line": c.line,
                     "side": c.side,
                     "effect": effect(c),
+                    "effects": effects(c),
                     "wire_breaking": c.wire_breaking,
                     "json_breaking": c.json_breaking,
                     "source_breaking": c.source_breaking,
+                    "client_breaking": c.client_breaking,
                     "detail": c.detail,
                 }
                 for c in self.changes
@@ -169,14 +203,13 @@ class Review:
 
     def summary(self) -> str:
         """A few lines for a terminal: verdict, bump, counts by effect."""
-        counts = {name: sum(1 for c in self.changes if effect(c) == name) for name in EFFECT_ORDER}
-        shown = ", ".join(f"{n} {name}" for name, n in counts.items() if n) or "no changes"
+        shown = effect_counts(self.changes) or "no changes"
         failing = sum(len(check.findings) for check in self.breaking) + len(self.lint)
         verdict = "passes" if self.passed else f"FAILS ({failing} finding(s) to fix)"
         return (
             f"schema review {self.base} -> {self.head}: {verdict}\n"
             f"  changes: {shown}\n"
-            f"  required bump: {self.bump.value}; next release {self.next_release}; "
+            f"  required bump: {self.bump.value}; {self._next_release_words()}; "
             f"SDK version {self.sdk_version}"
         )
 
@@ -191,21 +224,22 @@ class Review:
                 f"**Verdict:** ❌ {failing} breaking-change finding(s) and {len(self.lint)} lint finding(s) "
                 "must be fixed (or waived with a reason) before this can merge.  "
             )
+        if self.next_release is None:
+            release = f"No release needed: nothing changed since {self.previous_release}; "
+        elif self.previous_release:
+            since = f"{self.release_bump.value} since {self.previous_release}"
+            release = f"Next release: **{self.next_release}** ({since}); "
+        else:
+            release = f"Next release: **{self.next_release}** (the first release); "
         out.append(
-            f"**Required bump:** {self.bump.value}. Next release: **{self.next_release}** "
-            + (
-                f"({self.release_bump.value} since {self.previous_release}); "
-                if self.previous_release
-                else "(the first release); "
-            )
-            + f"the SDK built from this tree is `chat-sdk {self.sdk_version}`."
+            f"**Required bump:** {self.bump.value}. {release}"
+            f"the SDK built from this tree is `chat-sdk {self.sdk_version}`."
         )
         out += ["", "## Changes", ""]
         if not self.changes:
             out.append("The compiled schema is identical to the base.")
         else:
-            counts = [(name, sum(1 for c in self.changes if effect(c) == name)) for name in EFFECT_ORDER]
-            out.append(", ".join(f"{n} {name}" for name, n in counts if n) + ".")
+            out.append(effect_counts(self.changes) + " (a change counts under each of its effects).")
             by_file: dict[str, list[Change]] = {}
             for change in self.changes:
                 by_file.setdefault(self.path(change), []).append(change)
@@ -219,7 +253,7 @@ class Review:
                 ]
                 for c in changes:
                     where = f"{c.line}" + (" (base)" if c.side == "base" else "")
-                    out.append(f"| `{c.element}` | {c.detail} | {effect(c)} | {where} |")
+                    out.append(f"| `{c.element}` | {c.detail} | {', '.join(effects(c))} | {where} |")
         out += ["", "## Breaking-change checks", ""]
         if not self.breaking:
             out.append("No release or base to compare with.")
@@ -228,7 +262,10 @@ class Review:
             out.append(
                 f"- Against {check.label}, {check.rules} ({RULES_MEANING.get(check.rules, '')}): {status}."
             )
-            out += [f"  - `{f.path}:{f.line}` {f.rule}: {f.message}" for f in check.findings]
+            for f in check.findings:
+                why = LENIENT.get(f.rule)
+                note = f" (stricter than the review, which judges it safe: {why})" if why else ""
+                out.append(f"  - `{f.path}:{f.line}` {f.rule}: {f.message}{note}")
             out += [f"  - permitted, `{f.path}:{f.line}` {f.rule}: {reason}" for f, reason in check.permitted]
             out += [f"  - waived, `{f.path}:{f.line}` {f.rule}: {w.reason}" for f, w in check.waived]
         out += ["", "## Lint", ""]

@@ -2,14 +2,13 @@
 
 The policy, strongest rule first:
 
-* **major**: any change that breaks the wire format, JSON, or generated code
-  (``wire_breaking``, ``json_breaking`` or ``source_breaking``).
-* **minor**: anything added (a kind ending in ``_added``: files, messages, fields,
-  oneofs, enums, enum values, services, methods), and deprecations or their
-  reversal (kinds ending in ``_deprecated`` or ``_undeprecated``): the API grows,
-  or tells its users to plan a move.
-* **patch**: documentation and metadata only: ``comment_changed``,
-  ``option_changed`` and ``reserved_added`` (and any other safe change).
+* **major**: any change that breaks the wire format, JSON, generated code or
+  clients' requests (``wire_breaking``, ``json_breaking``, ``source_breaking`` or
+  ``client_breaking``).
+* **minor** or **patch** for a safe change: what :data:`registry.diff.RULES` says
+  for its kind. Additions, deprecations and loosened limits are minor (the API
+  grows, or tells its users to plan a move); comments, options that change no
+  shipped SDK and new reservations are patch.
 * **none**: no change at all.
 
 Versions are plain ``X.Y.Z``; a major bump of ``0.Y.Z`` gives ``1.0.0`` (no
@@ -23,12 +22,9 @@ import re
 from collections.abc import Iterable
 from enum import StrEnum
 
-from registry.diff import Change
+from registry.diff import RULES, Change
 
 _VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
-
-# Safe kinds that only touch documentation or metadata, even though one ends in "_added".
-_PATCH_KINDS = frozenset({"comment_changed", "option_changed", "reserved_added"})
 
 
 class Bump(StrEnum):
@@ -57,11 +53,8 @@ def change_bump(change: Change) -> Bump:
     """The bump one change needs on its own (see the module docstring)."""
     if not change.safe:
         return Bump.MAJOR
-    if change.kind in _PATCH_KINDS:
-        return Bump.PATCH
-    if change.kind.endswith(("_added", "_deprecated", "_undeprecated")):
-        return Bump.MINOR
-    return Bump.PATCH
+    rule = RULES.get(change.kind)
+    return Bump(rule.bump) if rule is not None else Bump.PATCH
 
 
 def required_bump(changes: Iterable[Change]) -> Bump:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import filecmp
+import json
 import subprocess
 from pathlib import Path
 
 from registry.codegen import Drift, DriftKind, find_drift, generate
 from registry.layout import RepoLayout
+from registry.npm_package import npm_version
 
 from ..conftest import copy_repo
 
@@ -68,6 +70,23 @@ def test_a_proto_edit_without_regeneration_is_drift(scratch_repo: RepoLayout) ->
     drifted = {item.path for item in find_drift(scratch_repo)}
     assert "sdk/python/pb2/chat/v1/common_pb2.py" in drifted
     assert "sdk/python/src/chat_sdk/schema.binpb" in drifted
+    assert "sdk/typescript/src/gen/chat/v1/common_pb.ts" in drifted
+
+
+def test_generation_writes_the_typescript_package_with_the_sdk_version(
+    repo: RepoLayout, tmp_path: Path
+) -> None:
+    generate(repo, into=tmp_path)
+    typescript = tmp_path / "sdk/typescript"
+    assert (typescript / "src/gen/chat/v1/message_service_pb.ts").is_file()
+    version_file = (tmp_path / "sdk/python/src/chat_sdk/_version.py").read_text()
+    python_version = version_file.rsplit("__version__ = ", 1)[1].strip().strip('"')
+    for name in ("package.json", "package-lock.json"):
+        document = json.loads((typescript / name).read_text())
+        assert document["version"] == npm_version(python_version), name
+    assert json.loads((typescript / "package-lock.json").read_text())["packages"][""][
+        "version"
+    ] == npm_version(python_version)
 
 
 def test_generated_files_git_does_not_track_are_reported(tmp_path: Path) -> None:
@@ -93,3 +112,26 @@ def test_generate_rewrites_the_tree_to_match(scratch_repo: RepoLayout, tmp_path:
     generate(scratch_repo, into=fresh)
     image = scratch_repo.image.relative_to(scratch_repo.root)
     assert filecmp.cmp(fresh / image, scratch_repo.image, shallow=False)
+
+
+def test_a_hand_edited_sdk_version_is_drift(scratch_repo: RepoLayout) -> None:
+    # README: `generate --check` covers the SDK version file like any generated file.
+    version = scratch_repo.version_file
+    version.write_text(version.read_text().replace('__version__ = "', '__version__ = "9'))
+    assert find_drift(scratch_repo) == [Drift("sdk/python/src/chat_sdk/_version.py", DriftKind.CHANGED)]
+
+
+def test_a_missing_sdk_version_file_is_drift(scratch_repo: RepoLayout) -> None:
+    scratch_repo.version_file.unlink()
+    assert find_drift(scratch_repo) == [Drift("sdk/python/src/chat_sdk/_version.py", DriftKind.MISSING)]
+
+
+def test_drift_reads_as_its_kind_then_the_path() -> None:
+    assert str(Drift("a/b.py", DriftKind.STALE)) == "      stale  a/b.py"
+
+
+def test_python_caches_in_the_generated_trees_are_not_drift(scratch_repo: RepoLayout) -> None:
+    cache = scratch_repo.root / "sdk/python/pb2/chat/v1/__pycache__"
+    cache.mkdir()
+    (cache / "common_pb2.cpython-311.pyc").write_bytes(b"\0")
+    assert find_drift(scratch_repo) == []

@@ -16,6 +16,7 @@ from registry.release import ReleaseRefused, cut_release
 from registry.releases import list_releases
 
 from .scratch import commit_all, edit, edit_regex, line_of, scratch_git_repo
+from .vendored import VALIDATE, validate_proto
 
 AVATAR = "  string avatar_url = 3;"
 DEPRECATED_AVATAR = "  string avatar_url = 3 [deprecated = true];"
@@ -262,3 +263,64 @@ def test_an_edited_release_image_is_refused(repo_1_0: RepoLayout) -> None:
     result = _registry(repo_1_0, "breaking")
     assert result.returncode == 2
     assert "release 1.0.0: schema.binpb no longer matches the digest" in result.stderr
+
+
+def _limit_avatar_url(layout: RepoLayout, max_len: int) -> None:
+    """Vendor validate.proto into the scratch module (if absent) and bound `User.avatar_url`."""
+    target = layout.proto_dir / VALIDATE
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(validate_proto()[VALIDATE])
+    common = layout.proto_dir / "chat" / "v1" / "common.proto"
+    if VALIDATE not in common.read_text():
+        edit(layout, "common.proto", "package chat.v1;", f'package chat.v1;\n\nimport "{VALIDATE}";')
+    edit_regex(
+        layout,
+        "common.proto",
+        r"string avatar_url = 3[^;]*;",
+        f"string avatar_url = 3 [(buf.validate.field).string.max_len = {max_len}];",
+    )
+
+
+def test_a_tightened_limit_fails_the_breaking_check_in_plain_words(repo_1_0: RepoLayout) -> None:
+    _limit_avatar_url(repo_1_0, 2048)
+
+    result = _registry(repo_1_0, "breaking")
+    report = json.loads(_registry(repo_1_0, "review", "--format", "json").stdout)
+
+    assert result.returncode == 1, result.stdout
+    assert "CLIENTS against git origin/main: FAILED, 1 finding(s)" in result.stdout
+    assert "LIMIT_TIGHTENED" in result.stdout
+    [change] = [c for c in report["changes"] if c["kind"] == "limit_tightened"]
+    assert change["element"] == "chat.v1.User.avatar_url"
+    assert change["client_breaking"] and report["bump"] == "major"
+    plain = "clients that send `avatar_url` longer than 2048 characters are now refused with INVALID_ARGUMENT"
+    assert plain in change["detail"]
+
+
+def test_a_waived_tightened_limit_passes(repo_1_0: RepoLayout) -> None:
+    _limit_avatar_url(repo_1_0, 2048)
+    repo_1_0.waivers.write_text(
+        '[[waiver]]\nrule = "LIMIT_TIGHTENED"\npath = "proto/chat/v1/common.proto"\n'
+        'reason = "no server ever stored an avatar URL longer than 2048 characters"\n'
+    )
+
+    result = _registry(repo_1_0, "breaking")
+
+    assert result.returncode == 0, result.stdout
+    assert "waived: proto/chat/v1/common.proto" in result.stdout
+
+
+def test_a_loosened_limit_passes_and_needs_a_minor_release(repo_1_0: RepoLayout) -> None:
+    _limit_avatar_url(repo_1_0, 2048)
+    commit_all(repo_1_0, "bound avatar_url")
+    _limit_avatar_url(repo_1_0, 4096)
+
+    result = _registry(repo_1_0, "breaking", "--base", "main")
+    report = json.loads(_registry(repo_1_0, "review", "--base", "main", "--format", "json").stdout)
+
+    assert result.returncode == 0, result.stdout
+    assert "CLIENTS against git main: passed" in result.stdout
+    assert [c["kind"] for c in report["changes"]] == ["limit_loosened"]
+    assert report["bump"] == "minor"
+    assert "from 2048 to 4096" in report["changes"][0]["detail"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import grpclib.server
 from grpclib.const import Status
+from grpclib.encoding.proto import ProtoStatusDetailsCodec
 from grpclib.events import RecvRequest, listen
 from grpclib.exceptions import GRPCError
 
@@ -15,31 +16,37 @@ from chat_sdk.v1 import GetMessageRequest, GetMessageResponse, Message, MessageS
 
 
 class FlakyMessages(MessageServiceBase):
-    """Answers GetMessage after failing the first ``failures`` calls with UNAVAILABLE."""
+    """Answers GetMessage after failing the first ``failures`` calls (with UNAVAILABLE unless ``error``)."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, error: GRPCError | None = None) -> None:
         self.failures = failures
+        self.error = error
         self.calls = 0
 
     async def get_message(self, message: GetMessageRequest) -> GetMessageResponse:
         self.calls += 1
         if self.calls <= self.failures:
-            raise GRPCError(Status.UNAVAILABLE, f"call {self.calls} fails on purpose")
+            raise self.error or GRPCError(Status.UNAVAILABLE, f"call {self.calls} fails on purpose")
         return GetMessageResponse(message=Message(id=message.message_id, content="ok"))
 
 
 @asynccontextmanager
-async def serving(service: MessageServiceBase, seen: list[dict[str, str | bytes]]) -> AsyncIterator[int]:
-    """Serve ``service`` on an ephemeral port of 127.0.0.1; record each call's metadata in ``seen``."""
-    server = grpclib.server.Server([service])
+async def serving(
+    service: MessageServiceBase, seen: list[dict[str, str | bytes]], events: list[RecvRequest] | None = None
+) -> AsyncIterator[int]:
+    """Serve ``service`` on an ephemeral port of 127.0.0.1; record each call's metadata (and event)."""
+    server = grpclib.server.Server([service], status_details_codec=ProtoStatusDetailsCodec())
 
     async def record(event: RecvRequest) -> None:
         seen.append(dict(event.metadata))
+        if events is not None:
+            events.append(event)
 
     listen(server, RecvRequest, record)
-    await server.start("127.0.0.1", 0)
-    assert isinstance(server._server, asyncio.Server)
-    port: int = server._server.sockets[0].getsockname()[1]
+    # Bind the socket here, so the port picked is known without grpclib's internals.
+    sock = socket.create_server(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    await server.start(sock=sock)
     try:
         yield port
     finally:

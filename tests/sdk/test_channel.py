@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from grpclib.events import RecvRequest
 
-from chat_sdk import connect, parse_target
+from chat_sdk import connect, default_timeouts, parse_target
+from chat_sdk.channel import DEFAULT_UNARY_TIMEOUT
 from chat_sdk.v1 import GetMessageRequest, MessageServiceStub
 
 from .server import FlakyMessages, serving
@@ -54,3 +56,58 @@ def test_without_token_no_authorization_is_sent() -> None:
 def test_a_malformed_token_is_refused_before_any_call(token: str) -> None:
     with pytest.raises(ValueError, match="token"):
         connect("127.0.0.1:1", token=token)
+
+
+def test_a_token_provider_is_asked_before_every_call() -> None:
+    seen: list[dict[str, str | bytes]] = []
+    issued = iter(["first", "second"])
+
+    async def provider() -> str:
+        return next(issued)
+
+    async def scenario() -> None:
+        async with serving(FlakyMessages(), seen) as port, connect(f"127.0.0.1:{port}", token=provider) as ch:
+            stub = MessageServiceStub(ch, timeout=5)
+            for _ in range(2):
+                await stub.get_message(GetMessageRequest(message_id="m"))
+
+    asyncio.run(scenario())
+    assert [call.get("authorization") for call in seen] == ["Bearer first", "Bearer second"]
+
+
+def test_a_pool_spreads_calls_over_its_connections_in_turn() -> None:
+    events: list[RecvRequest] = []
+
+    async def scenario() -> None:
+        async with (
+            serving(FlakyMessages(), [], events) as port,
+            connect(f"127.0.0.1:{port}", pool_size=3) as ch,
+        ):
+            stub = MessageServiceStub(ch, timeout=5)
+            for _ in range(6):
+                await stub.get_message(GetMessageRequest(message_id="m"))
+
+    asyncio.run(scenario())
+    peers = [event.peer.addr() for event in events]
+    assert len(set(peers)) == 3
+    assert peers[:3] == peers[3:]  # round robin: the same order each turn
+
+
+def test_unary_calls_get_a_default_deadline_unless_given_one() -> None:
+    events: list[RecvRequest] = []
+
+    async def scenario() -> None:
+        async with serving(FlakyMessages(), [], events) as port, connect(f"127.0.0.1:{port}") as ch:
+            await MessageServiceStub(ch).get_message(GetMessageRequest(message_id="m"))
+        async with (
+            serving(FlakyMessages(), [], events) as port,
+            connect(f"127.0.0.1:{port}", timeouts={"/chat.v1.MessageService/GetMessage": 1000.0}) as ch,
+        ):
+            await MessageServiceStub(ch).get_message(GetMessageRequest(message_id="m"))
+
+    asyncio.run(scenario())
+    default, overridden = (event.deadline for event in events)
+    assert default is not None and overridden is not None
+    assert default.time_remaining() <= DEFAULT_UNARY_TIMEOUT < overridden.time_remaining()
+    assert default_timeouts()["/chat.v1.MessageService/GetMessage"] == DEFAULT_UNARY_TIMEOUT
+    assert "/chat.v1.MessageService/ChatStream" not in default_timeouts()

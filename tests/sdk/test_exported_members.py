@@ -13,12 +13,18 @@ from .samples import chat_files
 
 def test_chat_sdk_exports_the_client_layer_and_version() -> None:
     assert set(chat_sdk.__all__) == {
+        "ChatChannel",
+        "FastCodec",
         "RetryPolicy",
+        "TokenProvider",
         "__version__",
         "call_with_retry",
         "connect",
+        "default_timeouts",
         "is_retry_safe",
         "parse_target",
+        "retry_delay",
+        "tls_context",
     }
     assert isinstance(chat_sdk.__version__, str)
 

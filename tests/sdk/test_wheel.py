@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import venv
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from ..conftest import ROOT
+from ..venvs import cached_venv
 
 CONSUMER = Path(__file__).parent / "consumer" / "typed_client.py"
 MYPY = "mypy==2.4.1"
@@ -29,30 +29,14 @@ def sdk_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
         capture_output=True,
     )
-    (wheel,) = out.glob("chat_sdk-*.whl")
+    (wheel,) = out.glob("chatplatform_schema_sdk-*.whl")
     return wheel
 
 
 @pytest.fixture(scope="module")
-def fresh_venv(sdk_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new virtual environment with the wheel (and its typing extra) and mypy, nothing else."""
-    env_dir = tmp_path_factory.mktemp("consumer-venv")
-    venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
-    subprocess.run(
-        [
-            python,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            f"{sdk_wheel}[typing]",
-            MYPY,
-        ],
-        check=True,
-    )
-    return python
+def fresh_venv(sdk_wheel: Path) -> Path:
+    """A virtual environment with only the wheel (and its typing extra) and mypy (cached by their digest)."""
+    return cached_venv("sdk-consumer", [f"{sdk_wheel}[typing]", MYPY], files=[sdk_wheel])
 
 
 def _run(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -71,6 +55,11 @@ def test_wheel_ships_both_targets_the_image_and_type_markers(sdk_wheel: Path) ->
         "chat/v1/message_service_pb2.py",
         "chat/v1/message_service_pb2.pyi",
         "chat/v1/message_service_grpc.py",
+        # protovalidate imports buf.validate.validate_pb2 but does not ship it.
+        "buf/py.typed",
+        "buf/validate/__init__.py",
+        "buf/validate/validate_pb2.py",
+        "buf/validate/validate_pb2.pyi",
     }
     assert expected <= names
     assert not any(name.startswith("google/") for name in names), "the wheel must not ship google.*"
@@ -95,3 +84,13 @@ def test_the_real_google_protobuf_is_imported(fresh_venv: Path, tmp_path: Path) 
     result = _run(fresh_venv, "-I", "-c", script, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "site-packages"
+
+
+def test_the_vendored_validate_rules_import_from_the_wheel(fresh_venv: Path, tmp_path: Path) -> None:
+    script = (
+        "from buf.validate import validate_pb2 as v; from chat.v1 import message_service_pb2 as m;"
+        "print(v.FieldRules.DESCRIPTOR.full_name, m.DESCRIPTOR.pool is v.DESCRIPTOR.pool)"
+    )
+    result = _run(fresh_venv, "-I", "-c", script, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["buf.validate.FieldRules", "True"]

@@ -60,3 +60,13 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
             await asyncio.sleep(0.01)
 
     await asyncio.wait_for(poll(), timeout)
+
+
+async def until_async(condition: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Wait until ``await condition()`` holds (a call, say), polling; fail after ``timeout`` seconds."""
+
+    async def poll() -> None:
+        while not await condition():
+            await asyncio.sleep(0.01)  # polling, as until() does
+
+    await asyncio.wait_for(poll(), timeout)

@@ -10,8 +10,9 @@ from grpclib.encoding.proto import ProtoStatusDetailsCodec
 from grpclib.events import RecvRequest, listen
 
 from chat_services.boundary import BoundedProtoCodec
-from chat_services.config import DEFAULT_MAX_MESSAGE_BYTES
-from chat_services.connections import ConnectionClosingServer
+from chat_services.config import DEFAULT_MAX_MESSAGE_BYTES, ServiceConfig
+from chat_services.connections import GuardedServer
+from chat_services.hygiene import TransportLimits
 from chat_services.lifecycle import Lifecycle
 
 
@@ -23,10 +24,11 @@ async def serve(
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> AsyncIterator[int]:
     """Serve ``handlers`` on an ephemeral port of 127.0.0.1 with the production codec and events."""
-    server = ConnectionClosingServer(
+    server = GuardedServer(
         list(handlers),
         codec=BoundedProtoCodec(max_message_bytes),
         status_details_codec=ProtoStatusDetailsCodec(),
+        limits=TransportLimits.from_config(ServiceConfig(max_message_bytes=max_message_bytes)),
     )
     listen(server, RecvRequest, (lifecycle or Lifecycle()).on_request)
     await server.start("127.0.0.1", 0)

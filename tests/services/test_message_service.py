@@ -275,7 +275,8 @@ async def test_an_empty_message_id_is_invalid_argument_with_a_field_violation(ap
             assert isinstance(detail, error_details_pb2.BadRequest)
             [violation] = detail.field_violations
             assert violation.field == "message_id"
-            assert violation.description == error.message == "message_id is required"
+            assert violation.description == "value length must be at least 1 characters"
+            assert error.message == f"invalid chat.v1.GetMessageRequest: message_id: {violation.description}"
 
 
 async def test_which_client_channels_decode_the_error_details(app: App) -> None:
@@ -287,7 +288,11 @@ async def test_which_client_channels_decode_the_error_details(app: App) -> None:
     assert violated_fields(error) == ["message_id"]
     async with Channel("127.0.0.1", app.port, codec=ProtoCodec()) as without_details:
         error = await status_of(v1.MessageServiceStub(without_details, timeout=STEP).get_message(request))
-    assert error.status is Status.INVALID_ARGUMENT and error.message == "message_id is required"
+    assert error.status is Status.INVALID_ARGUMENT
+    assert (
+        error.message
+        == "invalid chat.v1.GetMessageRequest: message_id: value length must be at least 1 characters"
+    )
     assert error.details is None
 
 
@@ -595,7 +600,7 @@ async def test_a_request_without_a_message_is_refused(app: App) -> None:
             Status.INVALID_ARGUMENT,
             "message",
         )
-        assert "request 1" in (error.message or "")
+        assert "message: value is required" in (error.message or "")
         await expect_status(
             v1.MessageServiceStub(channel, timeout=STEP).list_messages(
                 v1.ListMessagesRequest(conversation_id="c-1")
@@ -673,14 +678,17 @@ async def test_a_follower_receives_messages_another_client_sends_afterwards(app:
             assert [r.message.sequence for r in replayed if r.message] == [1, 2]
             await until(lambda: hub_listeners(app, "c-1") == 1)
 
-            # Another client: a SendMessages batch through the standard target, then a chat message.
-            await message_service_grpc.MessageServiceStub(writer_channel).SendMessages(
-                [
-                    pb.SendMessagesRequest(message=pb_new("k-3", author="cy", content="live 3")),
-                    pb.SendMessagesRequest(message=pb_new("k-4", author="cy", content="live 4")),
-                ],
-                timeout=STEP,
-            )
+            # Another client: a SendMessages batch through the standard target, sent twice (the
+            # second time as a retry that creates nothing), then a chat message.
+            live_batch = [
+                pb.SendMessagesRequest(message=pb_new("k-3", author="cy", content="live 3")),
+                pb.SendMessagesRequest(message=pb_new("k-4", author="cy", content="live 4")),
+            ]
+            for expected_created in (2, 0):
+                reply = await message_service_grpc.MessageServiceStub(writer_channel).SendMessages(
+                    live_batch, timeout=STEP
+                )
+                assert reply is not None and reply.created_count == expected_created
             async with message_service_grpc.MessageServiceStub(writer_channel).ChatStream.open(
                 timeout=2 * STEP
             ) as chat:
@@ -700,7 +708,8 @@ async def test_a_follower_receives_messages_another_client_sends_afterwards(app:
                 for r in live
                 if r.message
             ] == [(3, "live 3", "cy"), (4, "live 4", "cy"), (5, "live 5", "dee")]
-            assert received.empty()  # no duplicates of the replayed messages, no chat presence
+            # No duplicates of the replayed messages or of the retried batch, no chat presence.
+            assert received.empty()
             assert not follower.done()
         finally:
             follower.cancel()
@@ -787,11 +796,14 @@ async def test_a_cancelled_follower_leaves_no_task_waiting_behind(app: App) -> N
                 await until(lambda: len(waiting_reads()) == 1)  # the handler waits for news
                 await stream.cancel()
             await until(lambda: hub_listeners(app, "c-9") == 0 and app.lifecycle.active_calls == 0)
-            await asyncio.sleep(0.05)
-            orphans = waiting_reads()
-            for orphan in orphans:
-                orphan.cancel()
-            await asyncio.gather(*orphans, return_exceptions=True)
+            try:
+                # A read left behind would wait forever; one being cancelled is gone within the bound.
+                await until(lambda: not waiting_reads(), timeout=STEP)
+            finally:
+                orphans = waiting_reads()
+                for orphan in orphans:
+                    orphan.cancel()
+                await asyncio.gather(*orphans, return_exceptions=True)
             assert orphans == []
     finally:
         gc.enable()
@@ -958,6 +970,21 @@ async def test_a_retried_chat_send_is_acknowledged_to_the_sender_only(app: App) 
             bob.end()
             await alice.end()
         assert [m.idempotency_key for m in await list_all(channel, "room")] == ["sent-before", "b-1", "b-2"]
+
+
+async def test_a_retried_send_messages_batch_does_not_reach_chat_participants_again(app: App) -> None:
+    async with connect(app.port) as channel:
+        standard = message_service_grpc.MessageServiceStub(channel)
+        async with standard.ChatStream.open(timeout=4 * STEP) as alice:
+            await alice.send_message(pb_join("room", "alice"))
+            await until(lambda: hub_listeners(app, "room") == 1)
+            for created in (1, 0):  # the batch, then its retry, which creates nothing
+                assert (await send(channel, new("s-1", "room", "bob", "batch"))).created_count == created
+            await send(channel, new("s-2", "room", "bob", "next"))
+            # Alice hears the batch once, then the next new message: the retry never reached her.
+            assert [message_of(await pb_event(alice)).idempotency_key for _ in range(2)] == ["s-1", "s-2"]
+            await alice.end()
+            assert await within(alice.recv_message()) is None
 
 
 async def test_chat_streams_end_unavailable_when_the_server_drains(app: App) -> None:

@@ -74,6 +74,20 @@ def _exists(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
 
 
+def _plugin_workers() -> list[int]:
+    """Process IDs of this process's children that are plugin workers (zombies included)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while being looked at
+        if parent == os.getpid() and b"chat_services.plugin.worker" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def _worker_pid(pid_file: Path) -> int | None:
     text = pid_file.read_text() if pid_file.exists() else ""
     return int(text) if text.strip() else None
@@ -259,7 +273,7 @@ async def test_word_count_and_calculator_through_the_dataclass_target(app: App) 
         assert counted.data == {"words": "4", "characters": "24", "lines": "2"}
         assert 0 < len(counted.invocation_id) <= 64
         assert counted.elapsed is not None
-        assert datetime.timedelta(0) < counted.elapsed < datetime.timedelta(seconds=30)
+        assert counted.elapsed > datetime.timedelta(0)
 
         product = await stub.invoke_plugin(
             v1.InvokePluginRequest(plugin_name="calculator", arguments={"expression": "6 * (3 + 4) / 4"})
@@ -307,9 +321,13 @@ async def test_calculator_and_summarize_through_the_standard_target(app: App) ->
         pytest.param(
             Invoke(plugin_name="nope"), Status.NOT_FOUND, "plugin_name", "'nope'", id="unknown-plugin"
         ),
-        pytest.param(Invoke(), Status.INVALID_ARGUMENT, "plugin_name", "required", id="no-plugin-name"),
+        pytest.param(Invoke(), Status.INVALID_ARGUMENT, "plugin_name", "at least 1", id="no-plugin-name"),
         pytest.param(
-            Invoke(plugin_name="p" * 65), Status.INVALID_ARGUMENT, "plugin_name", "65", id="long-plugin-name"
+            Invoke(plugin_name="p" * 65),
+            Status.INVALID_ARGUMENT,
+            "plugin_name",
+            "at most 64",
+            id="long-plugin-name",
         ),
         pytest.param(
             Invoke(plugin_name="word_count", arguments={"text": "a", "txt": "a"}),
@@ -322,7 +340,7 @@ async def test_calculator_and_summarize_through_the_standard_target(app: App) ->
             Invoke(plugin_name="word_count", arguments={"text": "a"}, conversation_id="c" * 65),
             Status.INVALID_ARGUMENT,
             "conversation_id",
-            "limit is 64",
+            "at most 64",
             id="long-conversation-id",
         ),
         pytest.param(
@@ -371,21 +389,21 @@ async def test_calculator_and_summarize_through_the_standard_target(app: App) ->
             Invoke(plugin_name="word_count", arguments={"text": "a"}, timeout=Duration()),
             Status.INVALID_ARGUMENT,
             "timeout",
-            "positive",
+            "greater than 0s",
             id="zero-timeout",
         ),
         pytest.param(
             Invoke(plugin_name="word_count", arguments={"text": "a"}, timeout=Duration(seconds=-1)),
             Status.INVALID_ARGUMENT,
             "timeout",
-            "positive",
+            "greater than 0s",
             id="negative-timeout",
         ),
         pytest.param(
             Invoke(plugin_name="word_count", arguments={"text": "a"}, timeout=Duration(nanos=-1)),
             Status.INVALID_ARGUMENT,
             "timeout",
-            "positive",
+            "greater than 0s",
             id="negative-nanosecond-timeout",
         ),
         pytest.param(
@@ -444,7 +462,6 @@ async def test_a_hanging_plugin_times_out_and_its_worker_process_is_gone(tmp_pat
     pid_file = tmp_path / "sleeper.pid"
     async with plugin_server() as server, connect(server.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
-        began = time.monotonic()
         error = await expect_status(
             stub.InvokePlugin(
                 Invoke(
@@ -454,16 +471,14 @@ async def test_a_hanging_plugin_times_out_and_its_worker_process_is_gone(tmp_pat
             ),
             Status.DEADLINE_EXCEEDED,
         )
-        assert 1.0 <= time.monotonic() - began < 5.0
         assert "'sleeper'" in (error.message or "") and "1 s" in (error.message or "")
         pid = _worker_pid(pid_file)
         assert pid is not None and pid != os.getpid(), "the plugin ran in a worker process"
         assert not _exists(pid), "the worker was killed and reaped before the reply"
 
-        began = time.monotonic()
+        # Later calls are not held up: the only worker is gone, so this one runs at once.
         doubled = await stub.InvokePlugin(Invoke(plugin_name="doubler", arguments={"n": "21"}), timeout=10)
         assert doubled.data["doubled"] == "42"
-        assert time.monotonic() - began < 5.0, "later calls are not held up"
 
 
 async def test_the_server_default_timeout_and_maximum_apply(tmp_path: Path) -> None:
@@ -480,8 +495,8 @@ async def test_the_server_default_timeout_and_maximum_apply(tmp_path: Path) -> N
             Status.DEADLINE_EXCEEDED,
         )
         assert "0.5 s" in (error.message or "")
-        pid = _worker_pid(pid_file)
-        assert pid is None or not _exists(pid)
+        # Whether or not the worker got as far as writing its pid, it is reaped before the reply.
+        assert _plugin_workers() == []
         above = await expect_status(
             stub.invoke_plugin(
                 v1.InvokePluginRequest(plugin_name="sleeper", timeout=datetime.timedelta(seconds=2.5))
@@ -496,8 +511,7 @@ async def test_the_client_deadline_bounds_the_plugin_run(tmp_path: Path) -> None
     pid_file = tmp_path / "sleeper.pid"
     async with plugin_server() as server, connect(server.port) as channel:
         stub = v1.PluginServiceStub(channel)
-        began = time.monotonic()
-        with pytest.raises(TimeoutError):
+        with pytest.raises(TimeoutError):  # the client's deadline, well before the plugin's 30 s
             await stub.invoke_plugin(
                 v1.InvokePluginRequest(
                     plugin_name="sleeper",
@@ -506,7 +520,6 @@ async def test_the_client_deadline_bounds_the_plugin_run(tmp_path: Path) -> None
                 ),
                 timeout=1.0,
             )
-        assert time.monotonic() - began < 5.0
         pid = await _started_worker(pid_file)
         await until(lambda: not _exists(pid), 5)
 
@@ -611,29 +624,26 @@ async def test_invocations_beyond_the_concurrency_limit_wait_for_a_slot(tmp_path
     pid_file = tmp_path / "sleeper.pid"
     async with plugin_server(max_concurrent=1) as server, connect(server.port) as channel:
         stub = plugin_service_grpc.PluginServiceStub(channel)
-        finished: list[str] = []
-
-        async def hang() -> None:
-            await expect_status(
+        hanging = asyncio.ensure_future(
+            expect_status(
                 stub.InvokePlugin(
                     Invoke(
                         plugin_name="sleeper",
                         arguments={"pid_file": str(pid_file)},
-                        timeout=Duration(seconds=1),
+                        timeout=Duration(seconds=2),
                     ),
                     timeout=30,
                 ),
                 Status.DEADLINE_EXCEEDED,
             )
-            finished.append("sleeper")
-
-        hanging = asyncio.ensure_future(hang())
-        await _started_worker(pid_file)
+        )
+        sleeper = await _started_worker(pid_file)
         doubled = await stub.InvokePlugin(Invoke(plugin_name="doubler", arguments={"n": "5"}), timeout=30)
-        finished.append("doubler")
-        await asyncio.wait_for(hanging, 10)
+        # The sleeper held the only slot until its worker was reaped: the doubler ran after that,
+        # whichever of the two replies the client happens to read first.
+        assert not _exists(sleeper), "the second run waited for the only slot"
         assert doubled.data["doubled"] == "10"
-        assert finished == ["sleeper", "doubler"], "the second run waited for the only slot"
+        await asyncio.wait_for(hanging, 10)
 
 
 # ---------------------------------------------------------------- StreamPluginEvents
@@ -860,12 +870,12 @@ async def test_a_calculator_result_too_long_to_print_is_not_internal(app: App) -
                 Invoke(plugin_name="calculator", arguments={"expression": "10**5000"}), timeout=30
             )
         )
-    # Either answer is fine: the number, or a refusal that blames the expression.
-    if isinstance(outcome, GRPCError):
-        assert outcome.status is Status.INVALID_ARGUMENT, (outcome.status, outcome.message)
-        assert violated_fields(outcome) == ["arguments[expression]"]
-    else:
-        assert outcome.data["result"] == "1" + "0" * 5000
+    # 5001 digits is over the calculator's result limit (about 4200 digits, under str()'s 4300):
+    # a refusal that blames the expression, never INTERNAL from str().
+    assert isinstance(outcome, GRPCError)
+    assert outcome.status is Status.INVALID_ARGUMENT, (outcome.status, outcome.message)
+    assert violated_fields(outcome) == ["arguments[expression]"]
+    assert "the result is too large" in (outcome.message or "")
 
 
 async def test_calculator_refuses_a_nested_power_with_a_huge_result(app: App) -> None:

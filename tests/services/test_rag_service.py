@@ -156,7 +156,8 @@ async def test_the_response_comes_after_the_client_closes_its_side(app: App) -> 
                     header=rag_service_pb2.DocumentHeader(document_id="r"), text=RETRIES
                 )
             )
-            await asyncio.sleep(0.1)  # the server has the request but the document is not done
+            # The server has the call in hand, but the document is not done: nothing is searchable.
+            await asyncio.wait_for(until(lambda: app.lifecycle.active_calls == 1), TIMEOUT)
             assert (await stub.SearchDocuments(search, timeout=TIMEOUT)).passages == []
             await stream.send_message(rag_service_pb2.IngestDocumentRequest(text=" " + DEADLINES), end=True)
             reply = await asyncio.wait_for(stream.recv_message(), TIMEOUT)
@@ -174,7 +175,7 @@ async def test_a_cancelled_ingestion_stores_nothing(app: App) -> None:
                     header=rag_service_pb2.DocumentHeader(document_id="r"), text=RETRIES
                 )
             )
-            await asyncio.sleep(0.1)
+            await asyncio.wait_for(until(lambda: app.lifecycle.active_calls == 1), TIMEOUT)
             await stream.cancel()
         await asyncio.wait_for(until(lambda: app.lifecycle.active_calls == 0), TIMEOUT)
         search = rag_service_pb2.SearchDocumentsRequest(text="retry", min_score=-1)

@@ -26,6 +26,33 @@ class ServiceConfig:
     completion_chunk_delay: float = 0.02  # seconds between streamed answer chunks
     log_level: str = "INFO"
     log_format: str = "text"  # or "json"
+    # Hostile input: what one client may make the server hold (services/README.md, "Hostile input").
+    connection_buffer_bytes: int = 4 * DEFAULT_MAX_MESSAGE_BYTES  # request bytes being read, per connection
+    # HTTP/2 flow-control windows: how much a client may send before the server reads it.
+    # Small windows keep a client from pushing megabytes the server will refuse unread.
+    stream_window_bytes: int = 256 * 1024
+    connection_window_bytes: int = 1024 * 1024
+    max_connections: int = 1000
+    max_concurrent_streams: int = 100  # per connection, announced in HTTP/2 SETTINGS
+    request_timeout: float = 30.0  # seconds a one-message request may take to arrive whole
+    handshake_timeout: float = 10.0  # seconds from TCP accept to the client's HTTP/2 SETTINGS
+    idle_timeout: float = 300.0  # seconds without a call or data before GOAWAY
+    keepalive_time: float = 300.0  # seconds between server pings on a connection with calls
+    keepalive_timeout: float = 20.0  # seconds a ping may go unanswered before the connection closes
+    # Security and observability (services/README.md, "Running it securely").
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # set: mutual TLS, every client presents a certificate
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_public_key: Path | None = None
+    jwt_jwks: Path | None = None
+    service_accounts: Path | None = None
+    open_methods: str = "/grpc.health.v1.,/grpc.reflection."
+    rate_limits: Path | None = None
+    metrics_port: int | None = None
+    trace_exporter: str = "none"
+    otlp_endpoint: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:
@@ -34,8 +61,43 @@ class ServiceConfig:
             raise ValueError("max message size must be at least 1 byte")
         if self.grace_period < 0 or self.plugin_timeout <= 0 or self.plugin_max_timeout < self.plugin_timeout:
             raise ValueError("need grace_period >= 0 and 0 < plugin_timeout <= plugin_max_timeout")
+        if min(self.connection_buffer_bytes, self.max_connections, self.max_concurrent_streams) < 1:
+            raise ValueError(
+                "connection_buffer_bytes, max_connections and max_concurrent_streams must be >= 1"
+            )
+        if self.connection_buffer_bytes < self.max_message_bytes:
+            raise ValueError("connection_buffer_bytes must be at least max_message_bytes")
+        if not all(65535 <= w <= 2**31 - 1 for w in (self.stream_window_bytes, self.connection_window_bytes)):
+            raise ValueError("HTTP/2 windows must be between 65535 and 2147483647 bytes")
+        timeouts = (
+            self.request_timeout,
+            self.handshake_timeout,
+            self.idle_timeout,
+            self.keepalive_time,
+            self.keepalive_timeout,
+        )
+        if any(timeout <= 0 for timeout in timeouts):
+            raise ValueError("request, handshake, idle and keepalive timeouts must be positive")
         if self.log_format not in ("text", "json"):
             raise ValueError(f"log format {self.log_format!r} is not text or json")
+        self._check_security()
+
+    def _check_security(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both --tls-cert and --tls-key")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+        jwt_fields = (self.jwt_issuer, self.jwt_audience, self.jwt_public_key or self.jwt_jwks)
+        if any(value is not None for value in jwt_fields) and not all(
+            value is not None for value in jwt_fields
+        ):
+            raise ValueError("JWT needs --jwt-issuer, --jwt-audience and --jwt-public-key or --jwt-jwks")
+        if self.jwt_public_key is not None and self.jwt_jwks is not None:
+            raise ValueError("give one of --jwt-public-key and --jwt-jwks, not both")
+        if self.metrics_port is not None and not 0 <= self.metrics_port < 65536:
+            raise ValueError(f"metrics port {self.metrics_port} is outside 0-65535")
+        if self.trace_exporter not in ("none", "console", "otlp"):
+            raise ValueError(f"trace exporter {self.trace_exporter!r} is not none, console or otlp")
 
 
 _FIELDS: dict[str, tuple[type, str]] = {
@@ -49,6 +111,29 @@ _FIELDS: dict[str, tuple[type, str]] = {
     "completion_chunk_delay": (float, "pause between streamed completion chunks, seconds"),
     "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
     "log_format": (str, "text or json"),
+    "connection_buffer_bytes": (int, "request bytes one connection may have buffered while being read"),
+    "stream_window_bytes": (int, "HTTP/2 window per stream: bytes a client may send ahead of the server"),
+    "connection_window_bytes": (int, "HTTP/2 window per connection, across its streams"),
+    "max_connections": (int, "open client connections; further ones are closed at once"),
+    "max_concurrent_streams": (int, "concurrent calls per connection (HTTP/2 SETTINGS)"),
+    "request_timeout": (float, "seconds a call taking one request message has to send it whole"),
+    "handshake_timeout": (float, "seconds a new connection gets to send the HTTP/2 preface and SETTINGS"),
+    "idle_timeout": (float, "seconds a connection without calls or data stays open"),
+    "keepalive_time": (float, "seconds between pings on a connection with calls"),
+    "keepalive_timeout": (float, "seconds an unanswered ping waits before the connection closes"),
+    "tls_cert": (Path, "PEM certificate chain of the server; with --tls-key turns on TLS"),
+    "tls_key": (Path, "PEM private key of --tls-cert"),
+    "tls_client_ca": (Path, "PEM CA bundle; clients must present a certificate it signed (mutual TLS)"),
+    "jwt_issuer": (str, "required iss claim of user JWTs"),
+    "jwt_audience": (str, "required aud claim of user JWTs"),
+    "jwt_public_key": (Path, "PEM public key that signs user JWTs"),
+    "jwt_jwks": (Path, "JWKS file with the keys that sign user JWTs (read once, never fetched)"),
+    "service_accounts": (Path, "TOML file of service accounts: scopes and SHA-256 digests of API tokens"),
+    "open_methods": (str, "comma-separated method prefixes callable without credentials"),
+    "rate_limits": (Path, "TOML file of rate limits (defaults apply whenever authentication is on)"),
+    "metrics_port": (int, "serve Prometheus /metrics over HTTP on this port (0 picks one)"),
+    "trace_exporter": (str, "none, console or otlp"),
+    "otlp_endpoint": (str, "OTLP/HTTP traces endpoint (default http://localhost:4318/v1/traces)"),
 }
 
 

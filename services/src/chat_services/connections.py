@@ -1,25 +1,50 @@
-"""A grpclib server that closes its clients' connections when it closes.
+"""The grpclib server, guarded: hostile framing, sizes and connections cannot stall or bloat it.
 
-grpclib's ``Server.close`` stops listening and cancels running calls but leaves
-idle client connections open; their sockets then outlive the server. This
-server remembers each connection and closes what is left once handlers are done.
+On top of grpclib's ``Server`` it reads every request through
+:class:`chat_services.framing.FramedStream`, runs each connection through
+:class:`chat_services.hygiene.GuardedProtocol` (handshake and idle timeouts, connection
+and stream caps, a per-connection buffer budget), and closes the clients' connections
+when it closes: grpclib's ``Server.close`` stops listening and cancels running calls but
+leaves idle client connections open, so their sockets would outlive the server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Collection
+from typing import Any
 
+from grpclib._typing import IServable
+from grpclib.encoding.base import CodecBase, StatusDetailsCodecBase
+from grpclib.events import RecvRequest, listen
 from grpclib.protocol import H2Protocol
-from grpclib.server import Server
+from grpclib.protocol import Stream as H2Stream
+from grpclib.server import Server, Stream
+
+from chat_services.framing import CallFraming, ConnectionBudget, FramedStream, ReadLimits
+from chat_services.hygiene import BudgetedHandler, GuardedProtocol, TransportLimits
 
 
-class ConnectionClosingServer(Server):
-    """``Server`` whose ``wait_closed`` also closes every client connection still open."""
+class GuardedServer(Server):
+    """``Server`` with framing checks, connection hygiene, and connections closed on close."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        handlers: Collection[IServable],
+        *,
+        codec: CodecBase,
+        status_details_codec: StatusDetailsCodecBase,
+        limits: TransportLimits,
+    ) -> None:
+        super().__init__(
+            handlers, codec=codec, status_details_codec=status_details_codec, config=limits.grpclib_config()
+        )
+        self.limits = limits
+        self.open_connections: set[GuardedProtocol] = set()
         self._protocols: weakref.WeakSet[H2Protocol] = weakref.WeakSet()
+        self._calls: dict[H2Stream, CallFraming] = {}
+        listen(self, RecvRequest, self._frame_requests)
 
     @property
     def port(self) -> int:
@@ -29,11 +54,37 @@ class ConnectionClosingServer(Server):
         return port
 
     def _protocol_factory(self) -> H2Protocol:
-        protocol = super()._protocol_factory()
+        self.__gc_step__()
+        budget = ConnectionBudget(self.limits.connection_buffer_bytes)
+        handler = BudgetedHandler(
+            self._mapping,
+            self._codec,
+            self._status_details_codec,
+            self.__dispatch__,
+            budget=budget,
+            calls=self._calls,
+        )
+        self._handlers.add(handler)
+        protocol = GuardedProtocol(
+            handler, self._config, self._h2_config, limits=self.limits, open_connections=self.open_connections
+        )
         self._protocols.add(protocol)
         return protocol
 
+    async def _frame_requests(self, event: RecvRequest) -> None:
+        """``RecvRequest`` listener: the call reads its requests through :class:`FramedStream`."""
+        handler = event.method_func
+        read_limits = ReadLimits(self.limits.max_message_bytes, self.limits.request_timeout)
+
+        async def framed(stream: Stream[Any, Any]) -> None:
+            # grpclib's server Stream keeps its HTTP/2 stream private; it keys the call's framing.
+            call = self._calls[stream._stream]
+            await handler(FramedStream.adopt(stream, call, read_limits))
+
+        event.method_func = framed
+
     async def wait_closed(self) -> None:
+        """grpclib's ``wait_closed``, then close every client connection still open."""
         await super().wait_closed()
         for protocol in list(self._protocols):
             connection = getattr(protocol, "connection", None)

@@ -7,12 +7,41 @@ into ``GRPCError`` with a clear message and, where a field is at fault, a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from google.rpc import error_details_pb2
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
+
+# grpclib HPACK-encodes trailers in pure Python, in time quadratic in their length, on the
+# event loop: a long status message stalls every call on the server. Client values echoed
+# into a message are cut to ECHO_MAX_CHARS, and a whole message to STATUS_MESSAGE_MAX_CHARS.
+ECHO_MAX_CHARS = 200
+STATUS_MESSAGE_MAX_CHARS = 1024
+
+
+def echo(value: object) -> str:
+    """``repr(value)`` for an error message, cut to a few hundred characters and marked if cut.
+
+    ``echo("m" * 1_000_000)`` is ``'mmmm…' (1000000 bytes, truncated)``: the reader sees
+    what was sent and how big it was, and the status message stays short.
+    """
+    if isinstance(value, str | bytes) and len(value) > ECHO_MAX_CHARS:
+        size = len(value.encode("utf-8", "surrogatepass")) if isinstance(value, str) else len(value)
+        head = repr(value[:ECHO_MAX_CHARS])
+        return f"{head[:-1]}…{head[-1]} ({size} bytes, truncated)"
+    text = repr(value)
+    if len(text) > ECHO_MAX_CHARS:
+        return f"{text[:ECHO_MAX_CHARS]}… ({len(text)} characters, truncated)"
+    return text
+
+
+def bounded_message(message: str, *, limit: int = STATUS_MESSAGE_MAX_CHARS) -> str:
+    """``message`` if short enough for a status message, else its start marked as truncated."""
+    if len(message) <= limit:
+        return message
+    return f"{message[:limit]}… ({len(message)} characters, truncated)"
 
 
 class ServiceError(Exception):
@@ -21,9 +50,10 @@ class ServiceError(Exception):
     status = Status.UNKNOWN
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
+        message = bounded_message(message)
         super().__init__(message)
         self.message = message
-        self.field = field
+        self.field = None if field is None else bounded_message(field, limit=ECHO_MAX_CHARS)
 
 
 class NotFound(ServiceError):
@@ -82,11 +112,22 @@ class Internal(ServiceError):
 
 def to_grpc_error(error: ServiceError) -> GRPCError:
     """The ``GRPCError`` for a domain error, with a ``BadRequest`` detail when a field is at fault."""
-    details = None
-    if error.field is not None:
-        violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
-        details = [error_details_pb2.BadRequest(field_violations=[violation])]
-    return GRPCError(error.status, error.message, details)
+    if error.field is None:
+        return GRPCError(error.status, error.message)
+    return bad_request(error.message, [(error.field, error.message)], status=error.status)
+
+
+def bad_request(
+    message: str, violations: Sequence[tuple[str, str]], *, status: Status = Status.INVALID_ARGUMENT
+) -> GRPCError:
+    """A ``GRPCError`` carrying a ``google.rpc.BadRequest`` with one (field, description) per violation."""
+    detail = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=field, description=description)
+            for field, description in violations
+        ]
+    )
+    return GRPCError(status, message, [detail])
 
 
 @contextmanager

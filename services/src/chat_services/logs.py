@@ -7,6 +7,8 @@ import json
 import logging
 import sys
 
+from opentelemetry import trace
+
 # Attributes every LogRecord has; anything else came in through ``extra=`` and is a field.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -45,10 +47,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class TraceIdFilter(logging.Filter):
+    """Adds ``trace_id`` (and ``span_id``) to every line logged while a call's span is current."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            record.trace_id = trace.format_trace_id(context.trace_id)
+            record.span_id = trace.format_span_id(context.span_id)
+        return True
+
+
 def configure_logging(level: str, fmt: str) -> None:
     """Send every log line to stderr in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(TraceIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -8,20 +8,29 @@ Two targets of the same schema ship side by side:
   grpclib stubs over them in ``chat.v1.<file>_grpc``.
 
 Both encode to the same bytes; convert between them through bytes. This package adds
-a small client layer: :func:`connect` (address, TLS, token) and
-:func:`call_with_retry` (backoff within one deadline, for calls safe to repeat). The
+a small client layer: :func:`connect` (address, TLS and mTLS, token providers, a
+pool of connections, default deadlines, OpenTelemetry client spans when installed)
+and :func:`call_with_retry` (backoff within one deadline, honouring ``RetryInfo``), and
+:class:`FastCodec` (upb encodes and parses the dataclasses: ``connect(..., codec=FastCodec())``). The
 compiled schema is available from :mod:`chat_sdk.schema`.
 """
 
 from chat_sdk._version import __version__
-from chat_sdk.channel import connect, parse_target
-from chat_sdk.retry import RetryPolicy, call_with_retry, is_retry_safe
+from chat_sdk.channel import ChatChannel, TokenProvider, connect, default_timeouts, parse_target, tls_context
+from chat_sdk.codec import FastCodec
+from chat_sdk.retry import RetryPolicy, call_with_retry, is_retry_safe, retry_delay
 
 __all__ = [
+    "ChatChannel",
+    "FastCodec",
     "RetryPolicy",
+    "TokenProvider",
     "__version__",
     "call_with_retry",
     "connect",
+    "default_timeouts",
     "is_retry_safe",
     "parse_target",
+    "retry_delay",
+    "tls_context",
 ]

@@ -1,13 +1,33 @@
-"""Opening a grpclib channel to a chat service: address, TLS and token authentication."""
+"""Opening channels to a chat service: address, TLS and mTLS, tokens, a connection pool, deadlines, traces."""
 
 from __future__ import annotations
 
+import inspect
+import itertools
 import ssl as _ssl
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar, cast
 
-from grpclib.client import Channel
+from grpclib.client import Channel, Stream
+from grpclib.const import Cardinality
+from grpclib.encoding.base import CodecBase
+from grpclib.encoding.proto import ProtoStatusDetailsCodec
 from grpclib.events import SendRequest, listen
+from grpclib.metadata import Deadline
+
+from chat_sdk._tracing import TracedStream, start_client_span, tracer_from
+from chat_sdk.schema import file_descriptor_set
 
 AUTHORIZATION = "authorization"
+DEFAULT_UNARY_TIMEOUT = 30.0  # seconds; streams get no default deadline
+
+TokenProvider = Callable[[], "str | Awaitable[str]"]
+"""Returns the current token on every call; may be async, and may refresh it when it nears expiry."""
+
+_Send = TypeVar("_Send")
+_Recv = TypeVar("_Recv")
 
 
 def parse_target(target: str) -> tuple[str, int]:
@@ -23,22 +43,173 @@ def parse_target(target: str) -> tuple[str, int]:
     return host, port
 
 
-def connect(target: str, *, ssl: _ssl.SSLContext | None = None, token: str | None = None) -> Channel:
+@cache
+def default_timeouts() -> Mapping[str, float]:
+    """The default deadline of every unary method of the schema (``/chat.v1.Service/Method``)."""
+    return {
+        f"/{file.package}.{service.name}/{method.name}": DEFAULT_UNARY_TIMEOUT
+        for file in file_descriptor_set().file
+        for service in file.service
+        for method in service.method
+        if not method.client_streaming and not method.server_streaming
+    }
+
+
+def tls_context(
+    root_certificates: Path | str | None = None,
+    client_cert: Path | str | None = None,
+    client_key: Path | str | None = None,
+) -> _ssl.SSLContext:
+    """A client TLS context speaking h2, trusting ``root_certificates`` (else the system's CAs).
+
+    ``client_cert`` (and ``client_key``, unless the key is in the same PEM) turn on mutual TLS.
+    """
+    context = _ssl.create_default_context(
+        cafile=None if root_certificates is None else str(root_certificates)
+    )
+    if client_cert is not None:
+        context.load_cert_chain(str(client_cert), None if client_key is None else str(client_key))
+    elif client_key is not None:
+        raise ValueError("client_key needs client_cert")
+    context.set_alpn_protocols(["h2"])
+    return context
+
+
+class ChatChannel(Channel):
+    """A grpclib ``Channel`` over ``pool_size`` HTTP/2 connections, used round-robin.
+
+    Calls without a timeout get the method's default deadline; with OpenTelemetry
+    installed each call is a client span whose context travels as ``traceparent``.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        ssl: _ssl.SSLContext | None = None,
+        pool_size: int = 1,
+        timeouts: Mapping[str, float] | None = None,
+        tracer_provider: Any | None = None,
+        codec: CodecBase | None = None,
+    ) -> None:
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        details = ProtoStatusDetailsCodec()
+        super().__init__(host, port, ssl=ssl, codec=codec, status_details_codec=details)
+        others = [
+            Channel(host, port, ssl=ssl, codec=codec, status_details_codec=details) for _ in range(pool_size - 1)
+        ]
+        self.members: list[Channel] = [self, *others]
+        self._next = itertools.cycle(self.members)
+        self.timeouts = {**default_timeouts(), **(timeouts or {})}
+        self._tracer = tracer_from(tracer_provider)
+
+    def request(
+        self,
+        name: str,
+        cardinality: Cardinality,
+        request_type: type[_Send],
+        reply_type: type[_Recv],
+        *,
+        timeout: float | None = None,
+        deadline: Deadline | None = None,
+        metadata: Any = None,
+    ) -> Stream[_Send, _Recv]:
+        """Open a call on the next connection of the pool (see ``grpclib.client.Channel.request``)."""
+        if timeout is None and deadline is None:
+            timeout = self.timeouts.get(name)
+        member = next(self._next)
+        if self._tracer is None:
+            return Channel.request(
+                member,
+                name,
+                cardinality,
+                request_type,
+                reply_type,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+        pairs = list(metadata.items() if isinstance(metadata, Mapping) else metadata or ())
+        span = start_client_span(self._tracer, name, pairs)
+        stream = Channel.request(
+            member,
+            name,
+            cardinality,
+            request_type,
+            reply_type,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=pairs,
+        )
+        # Same interface as the stream; its ``async with`` also ends the span.
+        return cast("Stream[_Send, _Recv]", TracedStream(stream, span))
+
+    def close(self) -> None:
+        """Close every connection of the pool."""
+        for member in self.members:
+            Channel.close(member)
+
+
+def connect(
+    target: str,
+    *,
+    ssl: _ssl.SSLContext | None = None,
+    token: str | TokenProvider | None = None,
+    root_certificates: Path | str | None = None,
+    client_cert: Path | str | None = None,
+    client_key: Path | str | None = None,
+    pool_size: int = 1,
+    timeouts: Mapping[str, float] | None = None,
+    tracer_provider: Any | None = None,
+    codec: CodecBase | None = None,
+) -> ChatChannel:
     """Return a channel to ``target`` (``host:port``); close it with ``channel.close()`` or ``async with``.
 
-    ``ssl`` turns on TLS (set ALPN ``h2`` on your own contexts; grpclib's default
-    client context does). ``token`` is sent on every call as ``authorization: Bearer
-    <token>``, the way the platform's services authenticate callers without mTLS.
+    TLS: pass ``ssl``, or ``root_certificates`` (a CA bundle; the system's if omitted
+    with a client certificate) and, for mutual TLS, ``client_cert`` and ``client_key``.
+    ``token`` is sent on every call as ``authorization: Bearer <token>``: a string, or a
+    provider called before each call (sync or async) that returns the current token.
+    ``pool_size`` opens that many HTTP/2 connections, used round-robin. ``timeouts``
+    overrides the per-method default deadlines (:func:`default_timeouts`).
+    ``tracer_provider`` is an OpenTelemetry provider (the global one by default).
+    ``codec=FastCodec()`` has upb encode and parse the dataclass target's messages.
     """
     host, port = parse_target(target)
-    if token is not None and (not token or any(c in token for c in "\r\n")):
-        raise ValueError("token must be a non-empty single line")
-    channel = Channel(host, port, ssl=ssl)
+    if isinstance(token, str):
+        _check_token(token)
+    if ssl is None and (root_certificates or client_cert or client_key):
+        ssl = tls_context(root_certificates, client_cert, client_key)
+    channel = ChatChannel(
+        host,
+        port,
+        ssl=ssl,
+        pool_size=pool_size,
+        timeouts=timeouts,
+        tracer_provider=tracer_provider,
+        codec=codec,
+    )
     if token is not None:
-        header = f"Bearer {token}"
-
-        async def add_token(event: SendRequest) -> None:
-            event.metadata[AUTHORIZATION] = header
-
-        listen(channel, SendRequest, add_token)
+        add_token = _token_listener(token)
+        for member in channel.members:
+            listen(member, SendRequest, add_token)
     return channel
+
+
+def _check_token(token: str) -> None:
+    if not token or any(c in token for c in "\r\n"):
+        raise ValueError("token must be a non-empty single line")
+
+
+def _token_listener(token: str | TokenProvider) -> Callable[[SendRequest], Coroutine[Any, Any, None]]:
+    async def add_token(event: SendRequest) -> None:
+        if isinstance(token, str):
+            current = token
+        else:
+            produced = token()
+            current = await produced if inspect.isawaitable(produced) else produced
+            _check_token(current)
+        event.metadata[AUTHORIZATION] = f"Bearer {current}"
+
+    return add_token

@@ -11,6 +11,7 @@ from functools import cache
 from typing import TypeVar
 
 from google.protobuf import descriptor_pb2
+from google.rpc import error_details_pb2
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
@@ -54,6 +55,15 @@ def _safe_methods() -> frozenset[str]:
     )
 
 
+def retry_delay(error: GRPCError) -> float | None:
+    """The wait a ``google.rpc.RetryInfo`` detail asks for, in seconds; None without one."""
+    for detail in error.details or ():
+        if isinstance(detail, error_details_pb2.RetryInfo):
+            seconds: float = detail.retry_delay.ToTimedelta().total_seconds()
+            return max(0.0, seconds)
+    return None
+
+
 def is_retry_safe(method: str) -> bool:
     """Whether the schema marks ``/package.Service/Method`` free of side effects or idempotent."""
     return method in _safe_methods()
@@ -69,8 +79,10 @@ async def call_with_retry(
 
     ``timeout`` bounds all attempts and pauses together; each attempt is passed what
     is left of it, so pass it on to the stub: ``lambda t: stub.get_message(req, timeout=t)``.
-    Only retry calls that are safe to repeat (see :func:`is_retry_safe`). The last
-    error is raised unchanged; an exhausted deadline raises ``asyncio.TimeoutError``.
+    Only retry calls that are safe to repeat (see :func:`is_retry_safe`). An error
+    carrying ``google.rpc.RetryInfo`` (a rate limit) is retried too, no sooner than it
+    asks. The last error is raised unchanged; an exhausted deadline raises
+    ``asyncio.TimeoutError``.
     """
     policy = policy or RetryPolicy()
     give_up_at = None if timeout is None else time.monotonic() + timeout
@@ -82,9 +94,10 @@ async def call_with_retry(
         try:
             return await call(remaining)
         except GRPCError as error:
-            if error.status not in policy.retryable or attempt >= policy.max_attempts:
+            asked = retry_delay(error)
+            if (error.status not in policy.retryable and asked is None) or attempt >= policy.max_attempts:
                 raise
-            pause = policy.backoff(attempt)
+            pause = max(policy.backoff(attempt), asked or 0.0)
             if give_up_at is not None and time.monotonic() + pause >= give_up_at:
                 raise
         await asyncio.sleep(pause)

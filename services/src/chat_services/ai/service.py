@@ -14,9 +14,8 @@ from chat.v1.ai_service_pb2 import (
     StreamCompletionResponse,
 )
 from chat_services.ai.provider import CompletionProvider, CompletionRequest, Finished, FinishReason, TextPiece
-from chat_services.errors import InvalidArgument, grpc_status
+from chat_services.errors import InvalidArgument, echo, grpc_status
 from chat_services.lifecycle import Lifecycle
-from chat_services.validation import optional_id
 
 DEFAULT_MAX_TOKENS = 512
 MAX_TOKENS_LIMIT = 8192
@@ -75,20 +74,17 @@ class AiService(ai_service_grpc.AIServiceBase):
         return self.provider.stream(request, self.lifecycle.stopping)
 
     def _validate(self, request: StreamCompletionRequest | CompleteRequest) -> CompletionRequest:
+        """What the schema's rules cannot say: a prompt of only whitespace, a model this server lacks."""
         if not request.prompt.strip():
             raise InvalidArgument("prompt is required", field="prompt")
-        if request.max_tokens < 0:
-            raise InvalidArgument(
-                f"max_tokens must not be negative, got {request.max_tokens}", field="max_tokens"
-            )
         if request.model and request.model not in self.provider.models:
             known = ", ".join(self.provider.models)
             raise InvalidArgument(
-                f"unknown model {request.model!r}; this server offers {known}", field="model"
+                f"unknown model {echo(request.model)}; this server offers {known}", field="model"
             )
         return CompletionRequest(
             prompt=request.prompt,
-            conversation_id=optional_id(request.conversation_id, "conversation_id"),
+            conversation_id=request.conversation_id,
             max_tokens=min(request.max_tokens or DEFAULT_MAX_TOKENS, MAX_TOKENS_LIMIT),
             model=request.model or self.provider.default_model,
             use_retrieval=request.use_retrieval,

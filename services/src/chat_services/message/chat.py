@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from chat.v1 import message_service_pb2
-from chat_services.errors import FailedPrecondition, InvalidArgument, ServiceError
+from chat_services.errors import FailedPrecondition, InvalidArgument, ServiceError, echo
 from chat_services.message import wire
 from chat_services.message.hub import ConversationHub, Listener, Presence, PresenceChange, Typing
 from chat_services.message.store import MessageStore
-from chat_services.validation import required_id
+from chat_services.security.identity import check_acting_as
 
 
 @contextmanager
@@ -45,13 +45,10 @@ class ChatSession:
         elif kind == "typing":
             self.typing(request.typing)
         elif kind == "leave":
-            self.leave(required_id(request.leave.conversation_id, "leave.conversation_id"))
-        else:
-            raise InvalidArgument("a chat request needs one of join, send, typing or leave", field="event")
+            self.leave(request.leave.conversation_id)
 
     def join(self, conversation_id: str, user_id: str) -> None:
-        required_id(conversation_id, "join.conversation_id")
-        required_id(user_id, "join.user_id")
+        check_acting_as(user_id, "join.user_id")
         previous = self.members.get(conversation_id)
         if previous == user_id:
             return
@@ -86,7 +83,8 @@ class ChatSession:
         user_id = self.members.pop(conversation_id, None)
         if user_id is None:
             raise FailedPrecondition(
-                f"this stream has not joined conversation {conversation_id!r}", field="leave.conversation_id"
+                f"this stream has not joined conversation {echo(conversation_id)}",
+                field="leave.conversation_id",
             )
         self.hub.unsubscribe(conversation_id, self.listener)
         self.hub.publish(conversation_id, PresenceChange(conversation_id, user_id, Presence.LEFT))
@@ -97,13 +95,13 @@ class ChatSession:
             self.leave(conversation_id)
 
     def _member(self, conversation_id: str, conversation_field: str, user_id: str, user_field: str) -> None:
-        required_id(conversation_id, conversation_field)
         joined_as = self.members.get(conversation_id)
         if joined_as is None:
             raise FailedPrecondition(
-                f"join conversation {conversation_id!r} on this stream first", field=conversation_field
+                f"join conversation {echo(conversation_id)} on this stream first", field=conversation_field
             )
         if user_id != joined_as:
             raise InvalidArgument(
-                f"this stream joined {conversation_id!r} as {joined_as!r}, not {user_id!r}", field=user_field
+                f"this stream joined {echo(conversation_id)} as {echo(joined_as)}, not {echo(user_id)}",
+                field=user_field,
             )

@@ -5,10 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chat_services.errors import InvalidArgument
-from chat_services.validation import required_id
-
-IDEMPOTENCY_KEY_MAX_CHARS = 128
-CONTENT_MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -23,16 +19,13 @@ class Attachment:
     sha256: str = ""
 
 
-def check_content_size(content: str, field: str) -> None:
-    """Refuse content over the 64 KiB limit (counted in UTF-8 bytes)."""
-    size = len(content.encode())
-    if size > CONTENT_MAX_BYTES:
-        raise InvalidArgument(f"content is {size} bytes; the limit is {CONTENT_MAX_BYTES}", field=field)
-
-
 @dataclass(frozen=True)
 class Draft:
-    """A message a client asks to store, already validated."""
+    """A message a client asks to store.
+
+    Field limits (lengths, counts, required IDs) are the schema's buf.validate rules,
+    enforced at the boundary; only the rule across fields is checked here.
+    """
 
     idempotency_key: str
     conversation_id: str
@@ -41,25 +34,8 @@ class Draft:
     files: tuple[Attachment, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.idempotency_key:
-            raise InvalidArgument("idempotency_key is required", field="message.idempotency_key")
-        if len(self.idempotency_key) > IDEMPOTENCY_KEY_MAX_CHARS:
-            raise InvalidArgument(
-                f"idempotency_key is {len(self.idempotency_key)} characters;"
-                f" the limit is {IDEMPOTENCY_KEY_MAX_CHARS}",
-                field="message.idempotency_key",
-            )
-        required_id(self.conversation_id, "message.conversation_id")
-        required_id(self.author_id, "message.author_id")
-        check_content_size(self.content, "message.content")
         if not self.content and not self.files:
             raise InvalidArgument("a message needs content or at least one file", field="message.content")
-        for index, attachment in enumerate(self.files):
-            required_id(attachment.file_id, f"message.files[{index}].file_id")
-            if attachment.size_bytes < 0:
-                raise InvalidArgument(
-                    "size_bytes must not be negative", field=f"message.files[{index}].size_bytes"
-                )
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
@@ -29,10 +28,10 @@ from chat_services.lifecycle import Lifecycle
 from chat_services.message import wire
 from chat_services.message.chat import ChatSession
 from chat_services.message.hub import ConversationHub, Listener
-from chat_services.message.model import Draft, StoredMessage, check_content_size
-from chat_services.message.store import MessageStore
+from chat_services.message.model import Draft, StoredMessage
+from chat_services.message.store import MessageStore, MessageView
 from chat_services.pagination import decode_token, encode_token, page_size
-from chat_services.validation import required_id
+from chat_services.security.identity import check_acting_as, current_identity
 
 REPLAY_BATCH = 500
 SEND_BATCH_LIMIT = 1000  # messages per SendMessages call, all stored in one transaction
@@ -52,25 +51,36 @@ class MessageService(message_service_grpc.MessageServiceBase):
         request = await stream.recv_message()
         assert request is not None
         with grpc_status():
-            stored = await self.store.get(required_id(request.message_id, "message_id"))
-            [message] = await self._render([stored], request.include_user, request.include_files)
+            view = await self.store.view(
+                request.message_id,
+                include_user=request.include_user,
+                include_files=request.include_files,
+            )
+            [message] = _wire(view, request.include_files)
         await stream.send_message(GetMessageResponse(message=message))
 
     async def ListMessages(self, stream: Stream[ListMessagesRequest, ListMessagesResponse]) -> None:
         request = await stream.recv_message()
         assert request is not None
         with grpc_status():
-            conversation_id = required_id(request.conversation_id, "conversation_id")
+            conversation_id = request.conversation_id
             size = page_size(request.page.page_size)
             after = 0
             if request.page.page_token:
                 position = decode_token(request.page.page_token, scope={"conversation": conversation_id})
                 after = sequence_position(position.get("after"))
-            found = await self.store.after(conversation_id, after, size + 1)
+            view = await self.store.view_after(
+                conversation_id,
+                after,
+                size + 1,
+                include_user=request.include_user,
+                include_files=request.include_files,
+            )
+            found = view.messages
             if not found and not after and not await self.store.conversation_exists(conversation_id):
                 raise NotFound(f"conversation {conversation_id!r} has no messages", field="conversation_id")
             page = found[:size]
-            messages = await self._render(page, request.include_user, request.include_files)
+            messages = _wire(MessageView(page, view.profiles), request.include_files)
         response = ListMessagesResponse(messages=messages)
         response.page.SetInParent()  # always present, so clients need not check for None
         if len(found) > size:
@@ -82,10 +92,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
     async def StreamMessages(self, stream: Stream[StreamMessagesRequest, StreamMessagesResponse]) -> None:
         request = await stream.recv_message()
         assert request is not None
-        with grpc_status():
-            conversation_id = required_id(request.conversation_id, "conversation_id")
-            if request.after_sequence < 0:
-                raise InvalidArgument("after_sequence must not be negative", field="after_sequence")
+        conversation_id = request.conversation_id
         listener = Listener()
         if request.follow:
             # Subscribe before the replay, so nothing stored in between is missed.
@@ -117,24 +124,30 @@ class MessageService(message_service_grpc.MessageServiceBase):
     ) -> int:
         """Send every stored message after ``last``; return the last sequence sent."""
         while True:
-            batch = await self.store.after(request.conversation_id, last, REPLAY_BATCH)
-            for message in await self._render(batch, request.include_user, request.include_files):
+            view = await self.store.view_after(
+                request.conversation_id,
+                last,
+                REPLAY_BATCH,
+                include_user=request.include_user,
+                include_files=request.include_files,
+            )
+            for message in _wire(view, request.include_files):
                 await stream.send_message(StreamMessagesResponse(message=message))
                 last = message.sequence
-            if len(batch) < REPLAY_BATCH:
+            if len(view.messages) < REPLAY_BATCH:
                 return last
 
     async def SendMessages(self, stream: Stream[SendMessagesRequest, SendMessagesResponse]) -> None:
         with grpc_status():
             drafts: list[Draft] = []
             async for request in stream:
-                if not request.HasField("message"):
-                    raise InvalidArgument(f"request {len(drafts)} carries no message", field="message")
                 if len(drafts) == SEND_BATCH_LIMIT:
                     raise ResourceExhausted(
                         f"a SendMessages call stores at most {SEND_BATCH_LIMIT} messages; split the batch"
                     )
-                drafts.append(wire.draft(request.message))
+                draft = wire.draft(request.message)
+                check_acting_as(draft.author_id, "message.author_id")
+                drafts.append(draft)
             results = await self.store.store(drafts)
         for stored, created in results:
             if created:
@@ -150,10 +163,8 @@ class MessageService(message_service_grpc.MessageServiceBase):
         request = await stream.recv_message()
         assert request is not None
         with grpc_status():
-            message_id = required_id(request.message_id, "message_id")
-            editor_id = required_id(request.editor_id, "editor_id")
-            check_content_size(request.content, "content")
-            edited = await self.store.edit(message_id, editor_id, request.content)
+            editor_id = _editor(request.editor_id)
+            edited = await self.store.edit(request.message_id, editor_id, request.content)
         await stream.send_message(EditMessageResponse(message=wire.message(edited, include_files=True)))
 
     async def ChatStream(self, stream: Stream[ChatStreamRequest, ChatStreamResponse]) -> None:
@@ -193,13 +204,21 @@ class MessageService(message_service_grpc.MessageServiceBase):
         for event in listener.pending():
             await stream.send_message(wire.chat_event(event))
 
-    async def _render(
-        self, stored: Sequence[StoredMessage], include_user: bool, include_files: bool
-    ) -> list[message_service_pb2.Message]:
-        if include_files:
-            stored = await self.store.with_files(stored)
-        profiles = await self.store.profiles([m.author_id for m in stored]) if include_user else None
-        return [wire.message(m, profiles=profiles, include_files=include_files) for m in stored]
+
+def _wire(view: MessageView, include_files: bool) -> list[message_service_pb2.Message]:
+    """The wire messages of a view read in one trip to the store."""
+    return [wire.message(m, profiles=view.profiles, include_files=include_files) for m in view.messages]
+
+
+def _editor(requested: str) -> str:
+    """Who edits: the authenticated caller (``editor_id`` may be empty or must match), else ``editor_id``."""
+    caller = current_identity()
+    if caller is not None and not requested:
+        return caller.subject
+    if not requested:
+        raise InvalidArgument("editor_id is required when the call is not authenticated", field="editor_id")
+    check_acting_as(requested, "editor_id")
+    return requested
 
 
 def sequence_position(value: object) -> int:

@@ -6,7 +6,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from chat_services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from chat_services.message.model import Attachment, Draft, Profile, StoredMessage
@@ -50,8 +50,16 @@ MIGRATIONS = (
 _COLUMNS = "id, conversation_id, sequence, author_id, content, idempotency_key, created_at_ns, edited_at_ns"
 
 
+@dataclass(frozen=True)
+class MessageView:
+    """Messages as a reader asked for them: files attached if asked, the authors' profiles if asked."""
+
+    messages: list[StoredMessage]
+    profiles: dict[str, Profile] | None
+
+
 class MessageStore:
-    """Every read and write of messages; each method is one SQLite transaction or query."""
+    """Every read and write of messages; each method is one trip to the database thread."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -90,15 +98,37 @@ class MessageStore:
         """The message with ``message_id``; NOT_FOUND when there is none."""
         return await self.database.call(lambda connection: _by_id(connection, message_id))
 
+    async def view(self, message_id: str, *, include_user: bool, include_files: bool) -> MessageView:
+        """The message with ``message_id`` with what the reader asked for, in one trip; NOT_FOUND if none."""
+        return await self.database.call(
+            lambda connection: _view(
+                connection, [_by_id(connection, message_id)], include_user, include_files
+            )
+        )
+
+    async def view_after(
+        self,
+        conversation_id: str,
+        after_sequence: int,
+        limit: int,
+        *,
+        include_user: bool,
+        include_files: bool,
+    ) -> MessageView:
+        """:meth:`after`, with files and profiles as asked, in one trip to the database thread."""
+        return await self.database.call(
+            lambda connection: _view(
+                connection,
+                _after(connection, conversation_id, after_sequence, limit),
+                include_user,
+                include_files,
+            )
+        )
+
     async def after(self, conversation_id: str, after_sequence: int, limit: int) -> list[StoredMessage]:
         """Up to ``limit`` messages of the conversation with a sequence above ``after_sequence``, in order."""
         return await self.database.call(
-            lambda connection: _select(
-                connection,
-                f"SELECT {_COLUMNS} FROM messages WHERE conversation_id = ? AND sequence > ?"
-                " ORDER BY sequence LIMIT ?",
-                (conversation_id, after_sequence, limit),
-            )
+            lambda connection: _after(connection, conversation_id, after_sequence, limit)
         )
 
     async def recent(self, conversation_id: str, limit: int) -> list[StoredMessage]:
@@ -129,23 +159,9 @@ class MessageStore:
 
     async def profiles(self, user_ids: Sequence[str]) -> dict[str, Profile]:
         """The profile of each user; a user with no stored profile shows their ID as name."""
-        unique = sorted(set(user_ids))
-        if not unique:
+        if not user_ids:
             return {}
-
-        def read(connection: sqlite3.Connection) -> dict[str, Profile]:
-            marks = ",".join("?" * len(unique))
-            rows = connection.execute(
-                f"SELECT user_id, display_name, avatar_url FROM user_profiles WHERE user_id IN ({marks})",
-                unique,
-            ).fetchall()
-            stored = {
-                row["user_id"]: Profile(row["user_id"], row["display_name"], row["avatar_url"])
-                for row in rows
-            }
-            return {user_id: stored.get(user_id, Profile(user_id, user_id)) for user_id in unique}
-
-        return await self.database.call(read)
+        return await self.database.call(lambda connection: _profiles(connection, user_ids))
 
     async def save_profile(self, profile: Profile) -> None:
         """Create or replace a user's profile."""
@@ -204,6 +220,39 @@ def _store_one(connection: sqlite3.Connection, draft: Draft) -> tuple[StoredMess
         ],
     )
     return message, True
+
+
+def _view(
+    connection: sqlite3.Connection, messages: list[StoredMessage], include_user: bool, include_files: bool
+) -> MessageView:
+    if include_files and messages:
+        messages = _attach_files(connection, messages)
+    profiles = _profiles(connection, [m.author_id for m in messages]) if include_user else None
+    return MessageView(messages, profiles)
+
+
+def _profiles(connection: sqlite3.Connection, user_ids: Sequence[str]) -> dict[str, Profile]:
+    """The profile of each user; a user with no stored profile shows their ID as name."""
+    unique = sorted(set(user_ids))
+    if not unique:
+        return {}
+    marks = ",".join("?" * len(unique))
+    rows = connection.execute(
+        f"SELECT user_id, display_name, avatar_url FROM user_profiles WHERE user_id IN ({marks})", unique
+    ).fetchall()
+    stored = {row["user_id"]: Profile(row["user_id"], row["display_name"], row["avatar_url"]) for row in rows}
+    return {user_id: stored.get(user_id, Profile(user_id, user_id)) for user_id in unique}
+
+
+def _after(
+    connection: sqlite3.Connection, conversation_id: str, after_sequence: int, limit: int
+) -> list[StoredMessage]:
+    return _select(
+        connection,
+        f"SELECT {_COLUMNS} FROM messages WHERE conversation_id = ? AND sequence > ?"
+        " ORDER BY sequence LIMIT ?",
+        (conversation_id, after_sequence, limit),
+    )
 
 
 def _by_id(connection: sqlite3.Connection, message_id: str) -> StoredMessage:

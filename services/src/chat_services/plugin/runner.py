@@ -8,7 +8,8 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from time import perf_counter
 
 from chat_services.errors import DeadlineExceeded, Internal, InvalidArgument
 from chat_services.plugin.api import PluginOutput
@@ -28,13 +29,21 @@ class PluginRunner:
     def __init__(self, *, max_concurrent: int = MAX_CONCURRENT, python: str = sys.executable) -> None:
         self.python = python
         self._slots = asyncio.Semaphore(max_concurrent)
+        # Told (plugin, "ok"/"error", seconds) after each run; the server's metrics set it.
+        self.observer: Callable[[str, str, float], None] | None = None
 
     async def run(self, name: str, target: str, arguments: Mapping[str, str], timeout: float) -> PluginOutput:
         """Run the plugin at ``target``; ``timeout`` seconds cover queueing, start-up and the run."""
+        start, outcome = perf_counter(), "error"
         try:
-            return await asyncio.wait_for(self._run(name, target, arguments), timeout)
+            output = await asyncio.wait_for(self._run(name, target, arguments), timeout)
+            outcome = "ok"
+            return output
         except TimeoutError:
             raise DeadlineExceeded(f"plugin {name!r} did not finish within {timeout:g} s") from None
+        finally:
+            if self.observer is not None:
+                self.observer(name, outcome, perf_counter() - start)
 
     async def _run(self, name: str, target: str, arguments: Mapping[str, str]) -> PluginOutput:
         payload = json.dumps({"target": target, "arguments": dict(arguments)}).encode()

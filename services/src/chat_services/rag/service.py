@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from grpclib.server import Stream
 
 from chat.v1 import rag_service_grpc, rag_service_pb2
@@ -18,9 +16,7 @@ from chat.v1.rag_service_pb2 import (
 from chat_services.errors import InvalidArgument, ResourceExhausted, grpc_status
 from chat_services.rag.store import DocumentInfo, DocumentStore, StoredDocument
 from chat_services.timestamps import timestamp
-from chat_services.validation import optional_id, required_id
 
-DOCUMENT_ID_MAX_CHARS = 128
 DOCUMENT_MAX_BYTES = 16 * 1024 * 1024
 DEFAULT_TOP_K = 5
 MAX_TOP_K = 100
@@ -65,18 +61,13 @@ class RagService(rag_service_grpc.RAGServiceBase):
         request = await stream.recv_message()
         assert request is not None
         with grpc_status():
-            document_id = required_id(request.document_id, "document_id", max_chars=DOCUMENT_ID_MAX_CHARS)
-            removed = await self.store.delete(document_id)
+            removed = await self.store.delete(request.document_id)
         await stream.send_message(DeleteDocumentResponse(deleted_chunk_count=removed))
 
     async def SearchDocuments(self, stream: Stream[SearchDocumentsRequest, SearchDocumentsResponse]) -> None:
         request = await stream.recv_message()
         assert request is not None
         with grpc_status():
-            if request.top_k < 0:
-                raise InvalidArgument(f"top_k must not be negative, got {request.top_k}", field="top_k")
-            if not math.isfinite(request.min_score):
-                raise InvalidArgument("min_score must be a finite number", field="min_score")
             top_k = min(request.top_k or DEFAULT_TOP_K, MAX_TOP_K)
             query = request.WhichOneof("query")
             if query == "text":
@@ -85,10 +76,8 @@ class RagService(rag_service_grpc.RAGServiceBase):
                 vector = self.store.embedder.embed(request.text)
                 if not any(vector):
                     raise InvalidArgument("text has no words to search for", field="text")
-            elif query == "vector":
+            else:  # the schema requires one of text and vector
                 vector = list(request.vector.values)
-            else:
-                raise InvalidArgument("set the query: text or vector", field="query")
             passages = await self.store.search(vector, top_k, request.min_score, request.document_ids)
         await stream.send_message(
             SearchDocumentsResponse(
@@ -104,7 +93,7 @@ class RagService(rag_service_grpc.RAGServiceBase):
 
 def _info(header: rag_service_pb2.DocumentHeader) -> DocumentInfo:
     return DocumentInfo(
-        document_id=optional_id(header.document_id, "header.document_id", max_chars=DOCUMENT_ID_MAX_CHARS),
+        document_id=header.document_id,
         title=header.title,
         source_uri=header.source_uri,
         media_type=header.media_type,

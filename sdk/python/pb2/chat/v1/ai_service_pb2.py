@@ -22,38 +22,55 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63hat/v1/ai_service.proto\x12\x07\x63hat.v1\x1a\x1cgoogle/api/annotations.proto\"\xb4\x01\n\x17StreamCompletionRequest\x12\'\n\x0f\x63onversation_id\x18\x01 \x01(\tR\x0e\x63onversationId\x12\x16\n\x06prompt\x18\x02 \x01(\tR\x06prompt\x12\x1d\n\nmax_tokens\x18\x03 \x01(\x05R\tmaxTokens\x12\x14\n\x05model\x18\x04 \x01(\tR\x05model\x12#\n\ruse_retrieval\x18\x05 \x01(\x08R\x0cuseRetrieval\"\x84\x01\n\x18StreamCompletionResponse\x12\x30\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x18.chat.v1.CompletionChunkH\x00R\x05\x63hunk\x12-\n\x04\x64one\x18\x02 \x01(\x0b\x32\x17.chat.v1.CompletionDoneH\x00R\x04\x64oneB\x07\n\x05\x65vent\"\xac\x01\n\x0f\x43ompleteRequest\x12\'\n\x0f\x63onversation_id\x18\x01 \x01(\tR\x0e\x63onversationId\x12\x16\n\x06prompt\x18\x02 \x01(\tR\x06prompt\x12\x1d\n\nmax_tokens\x18\x03 \x01(\x05R\tmaxTokens\x12\x14\n\x05model\x18\x04 \x01(\tR\x05model\x12#\n\ruse_retrieval\x18\x05 \x01(\x08R\x0cuseRetrieval\"\xb9\x01\n\x10\x43ompleteResponse\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12:\n\rfinish_reason\x18\x02 \x01(\x0e\x32\x15.chat.v1.FinishReasonR\x0c\x66inishReason\x12$\n\x05usage\x18\x03 \x01(\x0b\x32\x0e.chat.v1.UsageR\x05usage\x12/\n\tcitations\x18\x04 \x03(\x0b\x32\x11.chat.v1.CitationR\tcitations\";\n\x0f\x43ompletionChunk\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12\x14\n\x05index\x18\x02 \x01(\x05R\x05index\"\xa3\x01\n\x0e\x43ompletionDone\x12:\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x15.chat.v1.FinishReasonR\x0c\x66inishReason\x12$\n\x05usage\x18\x02 \x01(\x0b\x32\x0e.chat.v1.UsageR\x05usage\x12/\n\tcitations\x18\x03 \x03(\x0b\x32\x11.chat.v1.CitationR\tcitations\"|\n\x05Usage\x12#\n\rprompt_tokens\x18\x01 \x01(\x05R\x0cpromptTokens\x12+\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05R\x10\x63ompletionTokens\x12!\n\x0ctotal_tokens\x18\x03 \x01(\x05R\x0btotalTokens\"b\n\x08\x43itation\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x1f\n\x0b\x63hunk_index\x18\x02 \x01(\x05R\nchunkIndex\x12\x14\n\x05score\x18\x03 \x01(\x02R\x05score*|\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x03\x32\xe6\x01\n\tAIService\x12|\n\x10StreamCompletion\x12 .chat.v1.StreamCompletionRequest\x1a!.chat.v1.StreamCompletionResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/completions:stream:\x01*0\x01\x12[\n\x08\x43omplete\x12\x18.chat.v1.CompleteRequest\x1a\x19.chat.v1.CompleteResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/completions:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63hat/v1/ai_service.proto\x12\x07\x63hat.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\"\xdc\x01\n\x17StreamCompletionRequest\x12\x30\n\x0f\x63onversation_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@R\x0e\x63onversationId\x12#\n\x06prompt\x18\x02 \x01(\tB\x0b\xbaH\x08r\x06\x10\x01(\x80\x80\x04R\x06prompt\x12&\n\nmax_tokens\x18\x03 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00R\tmaxTokens\x12\x1d\n\x05model\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@R\x05model\x12#\n\ruse_retrieval\x18\x05 \x01(\x08R\x0cuseRetrieval\"\x84\x01\n\x18StreamCompletionResponse\x12\x30\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x18.chat.v1.CompletionChunkH\x00R\x05\x63hunk\x12-\n\x04\x64one\x18\x02 \x01(\x0b\x32\x17.chat.v1.CompletionDoneH\x00R\x04\x64oneB\x07\n\x05\x65vent\"\xd4\x01\n\x0f\x43ompleteRequest\x12\x30\n\x0f\x63onversation_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@R\x0e\x63onversationId\x12#\n\x06prompt\x18\x02 \x01(\tB\x0b\xbaH\x08r\x06\x10\x01(\x80\x80\x04R\x06prompt\x12&\n\nmax_tokens\x18\x03 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00R\tmaxTokens\x12\x1d\n\x05model\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@R\x05model\x12#\n\ruse_retrieval\x18\x05 \x01(\x08R\x0cuseRetrieval\"\xb9\x01\n\x10\x43ompleteResponse\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12:\n\rfinish_reason\x18\x02 \x01(\x0e\x32\x15.chat.v1.FinishReasonR\x0c\x66inishReason\x12$\n\x05usage\x18\x03 \x01(\x0b\x32\x0e.chat.v1.UsageR\x05usage\x12/\n\tcitations\x18\x04 \x03(\x0b\x32\x11.chat.v1.CitationR\tcitations\";\n\x0f\x43ompletionChunk\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12\x14\n\x05index\x18\x02 \x01(\x05R\x05index\"\xa3\x01\n\x0e\x43ompletionDone\x12:\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x15.chat.v1.FinishReasonR\x0c\x66inishReason\x12$\n\x05usage\x18\x02 \x01(\x0b\x32\x0e.chat.v1.UsageR\x05usage\x12/\n\tcitations\x18\x03 \x03(\x0b\x32\x11.chat.v1.CitationR\tcitations\"|\n\x05Usage\x12#\n\rprompt_tokens\x18\x01 \x01(\x05R\x0cpromptTokens\x12+\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05R\x10\x63ompletionTokens\x12!\n\x0ctotal_tokens\x18\x03 \x01(\x05R\x0btotalTokens\"b\n\x08\x43itation\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x1f\n\x0b\x63hunk_index\x18\x02 \x01(\x05R\nchunkIndex\x12\x14\n\x05score\x18\x03 \x01(\x02R\x05score*|\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x03\x32\xe6\x01\n\tAIService\x12|\n\x10StreamCompletion\x12 .chat.v1.StreamCompletionRequest\x1a!.chat.v1.StreamCompletionResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/completions:stream:\x01*0\x01\x12[\n\x08\x43omplete\x12\x18.chat.v1.CompleteRequest\x1a\x19.chat.v1.CompleteResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/completions:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chat.v1.ai_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_STREAMCOMPLETIONREQUEST'].fields_by_name['conversation_id']._loaded_options = None
+  _globals['_STREAMCOMPLETIONREQUEST'].fields_by_name['conversation_id']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_STREAMCOMPLETIONREQUEST'].fields_by_name['prompt']._loaded_options = None
+  _globals['_STREAMCOMPLETIONREQUEST'].fields_by_name['prompt']._serialized_options = b'\272H\010r\006\020\001(\200\200\004'
+  _globals['_STREAMCOMPLETIONREQUEST'].fields_by_name['max_tokens']._loaded_options = None
+  _globals['_STREAMCOMPLETIONREQUEST'].fields_by_name['max_tokens']._serialized_options = b'\272H\004\032\002(\000'
+  _globals['_STREAMCOMPLETIONREQUEST'].fields_by_name['model']._loaded_options = None
+  _globals['_STREAMCOMPLETIONREQUEST'].fields_by_name['model']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_COMPLETEREQUEST'].fields_by_name['conversation_id']._loaded_options = None
+  _globals['_COMPLETEREQUEST'].fields_by_name['conversation_id']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_COMPLETEREQUEST'].fields_by_name['prompt']._loaded_options = None
+  _globals['_COMPLETEREQUEST'].fields_by_name['prompt']._serialized_options = b'\272H\010r\006\020\001(\200\200\004'
+  _globals['_COMPLETEREQUEST'].fields_by_name['max_tokens']._loaded_options = None
+  _globals['_COMPLETEREQUEST'].fields_by_name['max_tokens']._serialized_options = b'\272H\004\032\002(\000'
+  _globals['_COMPLETEREQUEST'].fields_by_name['model']._loaded_options = None
+  _globals['_COMPLETEREQUEST'].fields_by_name['model']._serialized_options = b'\272H\004r\002\030@'
   _globals['_AISERVICE'].methods_by_name['StreamCompletion']._loaded_options = None
   _globals['_AISERVICE'].methods_by_name['StreamCompletion']._serialized_options = b'\202\323\344\223\002\033\"\026/v1/completions:stream:\001*'
   _globals['_AISERVICE'].methods_by_name['Complete']._loaded_options = None
   _globals['_AISERVICE'].methods_by_name['Complete']._serialized_options = b'\202\323\344\223\002\024\"\017/v1/completions:\001*'
-  _globals['_FINISHREASON']._serialized_start=1201
-  _globals['_FINISHREASON']._serialized_end=1325
-  _globals['_STREAMCOMPLETIONREQUEST']._serialized_start=68
-  _globals['_STREAMCOMPLETIONREQUEST']._serialized_end=248
-  _globals['_STREAMCOMPLETIONRESPONSE']._serialized_start=251
-  _globals['_STREAMCOMPLETIONRESPONSE']._serialized_end=383
-  _globals['_COMPLETEREQUEST']._serialized_start=386
-  _globals['_COMPLETEREQUEST']._serialized_end=558
-  _globals['_COMPLETERESPONSE']._serialized_start=561
-  _globals['_COMPLETERESPONSE']._serialized_end=746
-  _globals['_COMPLETIONCHUNK']._serialized_start=748
-  _globals['_COMPLETIONCHUNK']._serialized_end=807
-  _globals['_COMPLETIONDONE']._serialized_start=810
-  _globals['_COMPLETIONDONE']._serialized_end=973
-  _globals['_USAGE']._serialized_start=975
-  _globals['_USAGE']._serialized_end=1099
-  _globals['_CITATION']._serialized_start=1101
-  _globals['_CITATION']._serialized_end=1199
-  _globals['_AISERVICE']._serialized_start=1328
-  _globals['_AISERVICE']._serialized_end=1558
+  _globals['_FINISHREASON']._serialized_start=1310
+  _globals['_FINISHREASON']._serialized_end=1434
+  _globals['_STREAMCOMPLETIONREQUEST']._serialized_start=97
+  _globals['_STREAMCOMPLETIONREQUEST']._serialized_end=317
+  _globals['_STREAMCOMPLETIONRESPONSE']._serialized_start=320
+  _globals['_STREAMCOMPLETIONRESPONSE']._serialized_end=452
+  _globals['_COMPLETEREQUEST']._serialized_start=455
+  _globals['_COMPLETEREQUEST']._serialized_end=667
+  _globals['_COMPLETERESPONSE']._serialized_start=670
+  _globals['_COMPLETERESPONSE']._serialized_end=855
+  _globals['_COMPLETIONCHUNK']._serialized_start=857
+  _globals['_COMPLETIONCHUNK']._serialized_end=916
+  _globals['_COMPLETIONDONE']._serialized_start=919
+  _globals['_COMPLETIONDONE']._serialized_end=1082
+  _globals['_USAGE']._serialized_start=1084
+  _globals['_USAGE']._serialized_end=1208
+  _globals['_CITATION']._serialized_start=1210
+  _globals['_CITATION']._serialized_end=1308
+  _globals['_AISERVICE']._serialized_start=1437
+  _globals['_AISERVICE']._serialized_end=1667
 # @@protoc_insertion_point(module_scope)

@@ -66,15 +66,16 @@ class StreamCompletionRequest(_message.Message):
     """
     prompt: _builtins.str
     """prompt is the instruction or question to complete. Required.
-    UTF-8; INVALID_ARGUMENT when empty.
+    UTF-8, 1 byte to 64 KiB (65,536 bytes); INVALID_ARGUMENT when empty or only whitespace.
     """
     max_tokens: _builtins.int
     """max_tokens caps the number of tokens generated. Optional.
-    0 means the server default; negative is INVALID_ARGUMENT.
+    0 means the server default; values above the server's limit are capped; negative is INVALID_ARGUMENT.
     """
     model: _builtins.str
     """model names the language model to use. Optional.
-    Format: server-defined model name; empty means the server default; unknown is INVALID_ARGUMENT.
+    Format: server-defined model name, at most 64 characters; empty means the server default;
+    unknown is INVALID_ARGUMENT.
     """
     use_retrieval: _builtins.bool
     """use_retrieval grounds the answer in passages found by RAGService search. Optional.
@@ -148,15 +149,16 @@ class CompleteRequest(_message.Message):
     """
     prompt: _builtins.str
     """prompt is the instruction or question to complete. Required.
-    UTF-8; INVALID_ARGUMENT when empty.
+    UTF-8, 1 byte to 64 KiB (65,536 bytes); INVALID_ARGUMENT when empty or only whitespace.
     """
     max_tokens: _builtins.int
     """max_tokens caps the number of tokens generated. Optional.
-    0 means the server default; negative is INVALID_ARGUMENT.
+    0 means the server default; values above the server's limit are capped; negative is INVALID_ARGUMENT.
     """
     model: _builtins.str
     """model names the language model to use. Optional.
-    Format: server-defined model name; empty means the server default; unknown is INVALID_ARGUMENT.
+    Format: server-defined model name, at most 64 characters; empty means the server default;
+    unknown is INVALID_ARGUMENT.
     """
     use_retrieval: _builtins.bool
     """use_retrieval grounds the answer in passages found by RAGService search. Optional.

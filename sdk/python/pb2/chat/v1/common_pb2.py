@@ -22,21 +22,38 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x63hat/v1/common.proto\x12\x07\x63hat.v1\"a\n\x04User\x12\x17\n\x07user_id\x18\x01 \x01(\tR\x06userId\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x1d\n\navatar_url\x18\x03 \x01(\tR\tavatarUrl\"\x9b\x01\n\x04\x46ile\x12\x17\n\x07\x66ile_id\x18\x01 \x01(\tR\x06\x66ileId\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n\nmedia_type\x18\x03 \x01(\tR\tmediaType\x12\x1d\n\nsize_bytes\x18\x04 \x01(\x03R\tsizeBytes\x12\x10\n\x03url\x18\x05 \x01(\tR\x03url\x12\x16\n\x06sha256\x18\x06 \x01(\tR\x06sha256\"I\n\x0bPageRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"6\n\x0cPageResponse\x12&\n\x0fnext_page_token\x18\x01 \x01(\tR\rnextPageTokenb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x63hat/v1/common.proto\x12\x07\x63hat.v1\x1a\x1b\x62uf/validate/validate.proto\"a\n\x04User\x12\x17\n\x07user_id\x18\x01 \x01(\tR\x06userId\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x1d\n\navatar_url\x18\x03 \x01(\tR\tavatarUrl\"\xd6\x01\n\x04\x46ile\x12\"\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06\x66ileId\x12\x1c\n\x04name\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01R\x04name\x12\'\n\nmedia_type\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01R\tmediaType\x12&\n\nsize_bytes\x18\x04 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00R\tsizeBytes\x12\x1a\n\x03url\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x10R\x03url\x12\x1f\n\x06sha256\x18\x06 \x01(\tB\x07\xbaH\x04r\x02\x18@R\x06sha256\"\\\n\x0bPageRequest\x12$\n\tpage_size\x18\x01 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"6\n\x0cPageResponse\x12&\n\x0fnext_page_token\x18\x01 \x01(\tR\rnextPageTokenb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chat.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_USER']._serialized_start=33
-  _globals['_USER']._serialized_end=130
-  _globals['_FILE']._serialized_start=133
-  _globals['_FILE']._serialized_end=288
-  _globals['_PAGEREQUEST']._serialized_start=290
-  _globals['_PAGEREQUEST']._serialized_end=363
-  _globals['_PAGERESPONSE']._serialized_start=365
-  _globals['_PAGERESPONSE']._serialized_end=419
+  _globals['_FILE'].fields_by_name['file_id']._loaded_options = None
+  _globals['_FILE'].fields_by_name['file_id']._serialized_options = b'\272H\006r\004\020\001\030@'
+  _globals['_FILE'].fields_by_name['name']._loaded_options = None
+  _globals['_FILE'].fields_by_name['name']._serialized_options = b'\272H\005r\003\030\377\001'
+  _globals['_FILE'].fields_by_name['media_type']._loaded_options = None
+  _globals['_FILE'].fields_by_name['media_type']._serialized_options = b'\272H\005r\003\030\377\001'
+  _globals['_FILE'].fields_by_name['size_bytes']._loaded_options = None
+  _globals['_FILE'].fields_by_name['size_bytes']._serialized_options = b'\272H\004\"\002(\000'
+  _globals['_FILE'].fields_by_name['url']._loaded_options = None
+  _globals['_FILE'].fields_by_name['url']._serialized_options = b'\272H\005r\003\030\200\020'
+  _globals['_FILE'].fields_by_name['sha256']._loaded_options = None
+  _globals['_FILE'].fields_by_name['sha256']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_PAGEREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_PAGEREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\004\032\002(\000'
+  _globals['_PAGEREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_PAGEREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_USER']._serialized_start=62
+  _globals['_USER']._serialized_end=159
+  _globals['_FILE']._serialized_start=162
+  _globals['_FILE']._serialized_end=376
+  _globals['_PAGEREQUEST']._serialized_start=378
+  _globals['_PAGEREQUEST']._serialized_end=470
+  _globals['_PAGERESPONSE']._serialized_start=472
+  _globals['_PAGERESPONSE']._serialized_end=526
 # @@protoc_insertion_point(module_scope)

@@ -68,7 +68,7 @@ class File(_message.Message):
     SHA256_FIELD_NUMBER: _builtins.int
     file_id: _builtins.str
     """file_id identifies the uploaded file. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
     name: _builtins.str
     """name is the file's original name, without directories. Optional.
@@ -76,7 +76,7 @@ class File(_message.Message):
     """
     media_type: _builtins.str
     """media_type is the file's content type. Optional.
-    Format: IANA media type such as `image/png`; empty means `application/octet-stream`.
+    Format: IANA media type such as `image/png`, at most 255 characters; empty means `application/octet-stream`.
     """
     size_bytes: _builtins.int
     """size_bytes is the file's size in bytes. Optional.
@@ -84,11 +84,11 @@ class File(_message.Message):
     """
     url: _builtins.str
     """url is where the file's content can be downloaded. Output only.
-    Format: absolute https URL.
+    Format: absolute https URL, at most 2048 characters; the server ignores it in requests.
     """
     sha256: _builtins.str
     """sha256 is the SHA-256 digest of the file's content. Optional.
-    Format: 64 lowercase hexadecimal characters; empty means not computed.
+    Format: 64 lowercase hexadecimal characters, at most 64; empty means not computed.
     """
     def __init__(
         self,
@@ -122,7 +122,7 @@ class PageRequest(_message.Message):
     """
     page_token: _builtins.str
     """page_token is the next_page_token of the previous response. Optional.
-    Format: opaque string, never parsed by clients; empty means the first page.
+    Format: opaque string of at most 1024 characters, never parsed by clients; empty means the first page.
     """
     def __init__(
         self,

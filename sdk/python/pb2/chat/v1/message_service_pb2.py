@@ -22,18 +22,57 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from chat.v1 import common_pb2 as chat_dot_v1_dot_common__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63hat/v1/message_service.proto\x12\x07\x63hat.v1\x1a\x14\x63hat/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"z\n\x11GetMessageRequest\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12!\n\x0cinclude_user\x18\x02 \x01(\x08R\x0bincludeUser\x12#\n\rinclude_files\x18\x03 \x01(\x08R\x0cincludeFiles\"@\n\x12GetMessageResponse\x12*\n\x07message\x18\x01 \x01(\x0b\x32\x10.chat.v1.MessageR\x07message\"\xb0\x01\n\x13ListMessagesRequest\x12\'\n\x0f\x63onversation_id\x18\x01 \x01(\tR\x0e\x63onversationId\x12(\n\x04page\x18\x02 \x01(\x0b\x32\x14.chat.v1.PageRequestR\x04page\x12!\n\x0cinclude_user\x18\x03 \x01(\x08R\x0bincludeUser\x12#\n\rinclude_files\x18\x04 \x01(\x08R\x0cincludeFiles\"o\n\x14ListMessagesResponse\x12,\n\x08messages\x18\x01 \x03(\x0b\x32\x10.chat.v1.MessageR\x08messages\x12)\n\x04page\x18\x02 \x01(\x0b\x32\x15.chat.v1.PageResponseR\x04page\"\xc7\x01\n\x15StreamMessagesRequest\x12\'\n\x0f\x63onversation_id\x18\x01 \x01(\tR\x0e\x63onversationId\x12%\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03R\rafterSequence\x12\x16\n\x06\x66ollow\x18\x03 \x01(\x08R\x06\x66ollow\x12!\n\x0cinclude_user\x18\x04 \x01(\x08R\x0bincludeUser\x12#\n\rinclude_files\x18\x05 \x01(\x08R\x0cincludeFiles\"D\n\x16StreamMessagesResponse\x12*\n\x07message\x18\x01 \x01(\x0b\x32\x10.chat.v1.MessageR\x07message\"D\n\x13SendMessagesRequest\x12-\n\x07message\x18\x01 \x01(\x0b\x32\x13.chat.v1.NewMessageR\x07message\"i\n\x14SendMessagesResponse\x12,\n\x08messages\x18\x01 \x03(\x0b\x32\x10.chat.v1.MessageR\x08messages\x12#\n\rcreated_count\x18\x02 \x01(\x05R\x0c\x63reatedCount\"j\n\x12\x45\x64itMessageRequest\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12\x1b\n\teditor_id\x18\x02 \x01(\tR\x08\x65\x64itorId\x12\x18\n\x07\x63ontent\x18\x03 \x01(\tR\x07\x63ontent\"A\n\x13\x45\x64itMessageResponse\x12*\n\x07message\x18\x01 \x01(\x0b\x32\x10.chat.v1.MessageR\x07message\"\xcb\x01\n\x11\x43hatStreamRequest\x12\'\n\x04join\x18\x01 \x01(\x0b\x32\x11.chat.v1.ChatJoinH\x00R\x04join\x12)\n\x04send\x18\x02 \x01(\x0b\x32\x13.chat.v1.NewMessageH\x00R\x04send\x12-\n\x06typing\x18\x03 \x01(\x0b\x32\x13.chat.v1.ChatTypingH\x00R\x06typing\x12*\n\x05leave\x18\x04 \x01(\x0b\x32\x12.chat.v1.ChatLeaveH\x00R\x05leaveB\x07\n\x05\x65vent\"\xaf\x01\n\x12\x43hatStreamResponse\x12,\n\x07message\x18\x01 \x01(\x0b\x32\x10.chat.v1.MessageH\x00R\x07message\x12-\n\x06typing\x18\x02 \x01(\x0b\x32\x13.chat.v1.ChatTypingH\x00R\x06typing\x12\x33\n\x08presence\x18\x03 \x01(\x0b\x32\x15.chat.v1.ChatPresenceH\x00R\x08presenceB\x07\n\x05\x65vent\"\xfe\x02\n\x07Message\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\'\n\x0f\x63onversation_id\x18\x02 \x01(\tR\x0e\x63onversationId\x12\x18\n\x07\x63ontent\x18\x03 \x01(\tR\x07\x63ontent\x12\x39\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12%\n\x06\x61uthor\x18\x05 \x01(\x0b\x32\r.chat.v1.UserR\x06\x61uthor\x12#\n\x05\x66iles\x18\x06 \x03(\x0b\x32\r.chat.v1.FileR\x05\x66iles\x12\x1b\n\tauthor_id\x18\x07 \x01(\tR\x08\x61uthorId\x12\x1a\n\x08sequence\x18\x08 \x01(\x03R\x08sequence\x12\'\n\x0fidempotency_key\x18\t \x01(\tR\x0eidempotencyKey\x12\x37\n\tedited_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08\x65\x64itedAt\"\xba\x01\n\nNewMessage\x12\'\n\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\'\n\x0f\x63onversation_id\x18\x02 \x01(\tR\x0e\x63onversationId\x12\x1b\n\tauthor_id\x18\x03 \x01(\tR\x08\x61uthorId\x12\x18\n\x07\x63ontent\x18\x04 \x01(\tR\x07\x63ontent\x12#\n\x05\x66iles\x18\x05 \x03(\x0b\x32\r.chat.v1.FileR\x05\x66iles\"L\n\x08\x43hatJoin\x12\'\n\x0f\x63onversation_id\x18\x01 \x01(\tR\x0e\x63onversationId\x12\x17\n\x07user_id\x18\x02 \x01(\tR\x06userId\"4\n\tChatLeave\x12\'\n\x0f\x63onversation_id\x18\x01 \x01(\tR\x0e\x63onversationId\"f\n\nChatTyping\x12\'\n\x0f\x63onversation_id\x18\x01 \x01(\tR\x0e\x63onversationId\x12\x17\n\x07user_id\x18\x02 \x01(\tR\x06userId\x12\x16\n\x06typing\x18\x03 \x01(\x08R\x06typing\"~\n\x0c\x43hatPresence\x12\'\n\x0f\x63onversation_id\x18\x01 \x01(\tR\x0e\x63onversationId\x12\x17\n\x07user_id\x18\x02 \x01(\tR\x06userId\x12,\n\x05state\x18\x03 \x01(\x0e\x32\x16.chat.v1.PresenceStateR\x05state*c\n\rPresenceState\x12\x1e\n\x1aPRESENCE_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15PRESENCE_STATE_JOINED\x10\x01\x12\x17\n\x13PRESENCE_STATE_LEFT\x10\x02\x32\xd9\x05\n\x0eMessageService\x12k\n\nGetMessage\x12\x1a.chat.v1.GetMessageRequest\x1a\x1b.chat.v1.GetMessageResponse\"$\x90\x02\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/messages/{message_id}\x12\x84\x01\n\x0cListMessages\x12\x1c.chat.v1.ListMessagesRequest\x1a\x1d.chat.v1.ListMessagesResponse\"7\x90\x02\x01\x82\xd3\xe4\x93\x02.\x12,/v1/conversations/{conversation_id}/messages\x12\x90\x01\n\x0eStreamMessages\x12\x1e.chat.v1.StreamMessagesRequest\x1a\x1f.chat.v1.StreamMessagesResponse\";\x82\xd3\xe4\x93\x02\x35\x12\x33/v1/conversations/{conversation_id}/messages:stream0\x01\x12k\n\x0cSendMessages\x12\x1c.chat.v1.SendMessagesRequest\x1a\x1d.chat.v1.SendMessagesResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/messages:send:\x01*(\x01\x12\x63\n\nChatStream\x12\x1a.chat.v1.ChatStreamRequest\x1a\x1b.chat.v1.ChatStreamResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/chat:connect(\x01\x30\x01\x12n\n\x0b\x45\x64itMessage\x12\x1b.chat.v1.EditMessageRequest\x1a\x1c.chat.v1.EditMessageResponse\"$\x82\xd3\xe4\x93\x02\x1e\x32\x19/v1/messages/{message_id}:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63hat/v1/message_service.proto\x12\x07\x63hat.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x14\x63hat/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x01\n\x11GetMessageRequest\x12(\n\nmessage_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tmessageId\x12!\n\x0cinclude_user\x18\x02 \x01(\x08R\x0bincludeUser\x12#\n\rinclude_files\x18\x03 \x01(\x08R\x0cincludeFiles\"@\n\x12GetMessageResponse\x12*\n\x07message\x18\x01 \x01(\x0b\x32\x10.chat.v1.MessageR\x07message\"\xbb\x01\n\x13ListMessagesRequest\x12\x32\n\x0f\x63onversation_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x0e\x63onversationId\x12(\n\x04page\x18\x02 \x01(\x0b\x32\x14.chat.v1.PageRequestR\x04page\x12!\n\x0cinclude_user\x18\x03 \x01(\x08R\x0bincludeUser\x12#\n\rinclude_files\x18\x04 \x01(\x08R\x0cincludeFiles\"o\n\x14ListMessagesResponse\x12,\n\x08messages\x18\x01 \x03(\x0b\x32\x10.chat.v1.MessageR\x08messages\x12)\n\x04page\x18\x02 \x01(\x0b\x32\x15.chat.v1.PageResponseR\x04page\"\xdb\x01\n\x15StreamMessagesRequest\x12\x32\n\x0f\x63onversation_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x0e\x63onversationId\x12.\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00R\rafterSequence\x12\x16\n\x06\x66ollow\x18\x03 \x01(\x08R\x06\x66ollow\x12!\n\x0cinclude_user\x18\x04 \x01(\x08R\x0bincludeUser\x12#\n\rinclude_files\x18\x05 \x01(\x08R\x0cincludeFiles\"D\n\x16StreamMessagesResponse\x12*\n\x07message\x18\x01 \x01(\x0b\x32\x10.chat.v1.MessageR\x07message\"L\n\x13SendMessagesRequest\x12\x35\n\x07message\x18\x01 \x01(\x0b\x32\x13.chat.v1.NewMessageB\x06\xbaH\x03\xc8\x01\x01R\x07message\"i\n\x14SendMessagesResponse\x12,\n\x08messages\x18\x01 \x03(\x0b\x32\x10.chat.v1.MessageR\x08messages\x12#\n\rcreated_count\x18\x02 \x01(\x05R\x0c\x63reatedCount\"\x89\x01\n\x12\x45\x64itMessageRequest\x12(\n\nmessage_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tmessageId\x12$\n\teditor_id\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@R\x08\x65\x64itorId\x12#\n\x07\x63ontent\x18\x03 \x01(\tB\t\xbaH\x06r\x04(\x80\x80\x04R\x07\x63ontent\"A\n\x13\x45\x64itMessageResponse\x12*\n\x07message\x18\x01 \x01(\x0b\x32\x10.chat.v1.MessageR\x07message\"\xd2\x01\n\x11\x43hatStreamRequest\x12\'\n\x04join\x18\x01 \x01(\x0b\x32\x11.chat.v1.ChatJoinH\x00R\x04join\x12)\n\x04send\x18\x02 \x01(\x0b\x32\x13.chat.v1.NewMessageH\x00R\x04send\x12-\n\x06typing\x18\x03 \x01(\x0b\x32\x13.chat.v1.ChatTypingH\x00R\x06typing\x12*\n\x05leave\x18\x04 \x01(\x0b\x32\x12.chat.v1.ChatLeaveH\x00R\x05leaveB\x0e\n\x05\x65vent\x12\x05\xbaH\x02\x08\x01\"\xaf\x01\n\x12\x43hatStreamResponse\x12,\n\x07message\x18\x01 \x01(\x0b\x32\x10.chat.v1.MessageH\x00R\x07message\x12-\n\x06typing\x18\x02 \x01(\x0b\x32\x13.chat.v1.ChatTypingH\x00R\x06typing\x12\x33\n\x08presence\x18\x03 \x01(\x0b\x32\x15.chat.v1.ChatPresenceH\x00R\x08presenceB\x07\n\x05\x65vent\"\xfe\x02\n\x07Message\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\'\n\x0f\x63onversation_id\x18\x02 \x01(\tR\x0e\x63onversationId\x12\x18\n\x07\x63ontent\x18\x03 \x01(\tR\x07\x63ontent\x12\x39\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12%\n\x06\x61uthor\x18\x05 \x01(\x0b\x32\r.chat.v1.UserR\x06\x61uthor\x12#\n\x05\x66iles\x18\x06 \x03(\x0b\x32\r.chat.v1.FileR\x05\x66iles\x12\x1b\n\tauthor_id\x18\x07 \x01(\tR\x08\x61uthorId\x12\x1a\n\x08sequence\x18\x08 \x01(\x03R\x08sequence\x12\'\n\x0fidempotency_key\x18\t \x01(\tR\x0eidempotencyKey\x12\x37\n\tedited_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08\x65\x64itedAt\"\xf1\x01\n\nNewMessage\x12\x33\n\x0fidempotency_key\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12\x32\n\x0f\x63onversation_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x0e\x63onversationId\x12&\n\tauthor_id\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x08\x61uthorId\x12#\n\x07\x63ontent\x18\x04 \x01(\tB\t\xbaH\x06r\x04(\x80\x80\x04R\x07\x63ontent\x12-\n\x05\x66iles\x18\x05 \x03(\x0b\x32\r.chat.v1.FileB\x08\xbaH\x05\x92\x01\x02\x10\nR\x05\x66iles\"b\n\x08\x43hatJoin\x12\x32\n\x0f\x63onversation_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x0e\x63onversationId\x12\"\n\x07user_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06userId\"?\n\tChatLeave\x12\x32\n\x0f\x63onversation_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x0e\x63onversationId\"|\n\nChatTyping\x12\x32\n\x0f\x63onversation_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x0e\x63onversationId\x12\"\n\x07user_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06userId\x12\x16\n\x06typing\x18\x03 \x01(\x08R\x06typing\"~\n\x0c\x43hatPresence\x12\'\n\x0f\x63onversation_id\x18\x01 \x01(\tR\x0e\x63onversationId\x12\x17\n\x07user_id\x18\x02 \x01(\tR\x06userId\x12,\n\x05state\x18\x03 \x01(\x0e\x32\x16.chat.v1.PresenceStateR\x05state*c\n\rPresenceState\x12\x1e\n\x1aPRESENCE_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15PRESENCE_STATE_JOINED\x10\x01\x12\x17\n\x13PRESENCE_STATE_LEFT\x10\x02\x32\xd9\x05\n\x0eMessageService\x12k\n\nGetMessage\x12\x1a.chat.v1.GetMessageRequest\x1a\x1b.chat.v1.GetMessageResponse\"$\x90\x02\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/messages/{message_id}\x12\x84\x01\n\x0cListMessages\x12\x1c.chat.v1.ListMessagesRequest\x1a\x1d.chat.v1.ListMessagesResponse\"7\x90\x02\x01\x82\xd3\xe4\x93\x02.\x12,/v1/conversations/{conversation_id}/messages\x12\x90\x01\n\x0eStreamMessages\x12\x1e.chat.v1.StreamMessagesRequest\x1a\x1f.chat.v1.StreamMessagesResponse\";\x82\xd3\xe4\x93\x02\x35\x12\x33/v1/conversations/{conversation_id}/messages:stream0\x01\x12k\n\x0cSendMessages\x12\x1c.chat.v1.SendMessagesRequest\x1a\x1d.chat.v1.SendMessagesResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/messages:send:\x01*(\x01\x12\x63\n\nChatStream\x12\x1a.chat.v1.ChatStreamRequest\x1a\x1b.chat.v1.ChatStreamResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/chat:connect(\x01\x30\x01\x12n\n\x0b\x45\x64itMessage\x12\x1b.chat.v1.EditMessageRequest\x1a\x1c.chat.v1.EditMessageResponse\"$\x82\xd3\xe4\x93\x02\x1e\x32\x19/v1/messages/{message_id}:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chat.v1.message_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_GETMESSAGEREQUEST'].fields_by_name['message_id']._loaded_options = None
+  _globals['_GETMESSAGEREQUEST'].fields_by_name['message_id']._serialized_options = b'\272H\006r\004\020\001\030@'
+  _globals['_LISTMESSAGESREQUEST'].fields_by_name['conversation_id']._loaded_options = None
+  _globals['_LISTMESSAGESREQUEST'].fields_by_name['conversation_id']._serialized_options = b'\272H\006r\004\020\001\030@'
+  _globals['_STREAMMESSAGESREQUEST'].fields_by_name['conversation_id']._loaded_options = None
+  _globals['_STREAMMESSAGESREQUEST'].fields_by_name['conversation_id']._serialized_options = b'\272H\006r\004\020\001\030@'
+  _globals['_STREAMMESSAGESREQUEST'].fields_by_name['after_sequence']._loaded_options = None
+  _globals['_STREAMMESSAGESREQUEST'].fields_by_name['after_sequence']._serialized_options = b'\272H\004\"\002(\000'
+  _globals['_SENDMESSAGESREQUEST'].fields_by_name['message']._loaded_options = None
+  _globals['_SENDMESSAGESREQUEST'].fields_by_name['message']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_EDITMESSAGEREQUEST'].fields_by_name['message_id']._loaded_options = None
+  _globals['_EDITMESSAGEREQUEST'].fields_by_name['message_id']._serialized_options = b'\272H\006r\004\020\001\030@'
+  _globals['_EDITMESSAGEREQUEST'].fields_by_name['editor_id']._loaded_options = None
+  _globals['_EDITMESSAGEREQUEST'].fields_by_name['editor_id']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_EDITMESSAGEREQUEST'].fields_by_name['content']._loaded_options = None
+  _globals['_EDITMESSAGEREQUEST'].fields_by_name['content']._serialized_options = b'\272H\006r\004(\200\200\004'
+  _globals['_CHATSTREAMREQUEST'].oneofs_by_name['event']._loaded_options = None
+  _globals['_CHATSTREAMREQUEST'].oneofs_by_name['event']._serialized_options = b'\272H\002\010\001'
+  _globals['_NEWMESSAGE'].fields_by_name['idempotency_key']._loaded_options = None
+  _globals['_NEWMESSAGE'].fields_by_name['idempotency_key']._serialized_options = b'\272H\007r\005\020\001\030\200\001'
+  _globals['_NEWMESSAGE'].fields_by_name['conversation_id']._loaded_options = None
+  _globals['_NEWMESSAGE'].fields_by_name['conversation_id']._serialized_options = b'\272H\006r\004\020\001\030@'
+  _globals['_NEWMESSAGE'].fields_by_name['author_id']._loaded_options = None
+  _globals['_NEWMESSAGE'].fields_by_name['author_id']._serialized_options = b'\272H\006r\004\020\001\030@'
+  _globals['_NEWMESSAGE'].fields_by_name['content']._loaded_options = None
+  _globals['_NEWMESSAGE'].fields_by_name['content']._serialized_options = b'\272H\006r\004(\200\200\004'
+  _globals['_NEWMESSAGE'].fields_by_name['files']._loaded_options = None
+  _globals['_NEWMESSAGE'].fields_by_name['files']._serialized_options = b'\272H\005\222\001\002\020\n'
+  _globals['_CHATJOIN'].fields_by_name['conversation_id']._loaded_options = None
+  _globals['_CHATJOIN'].fields_by_name['conversation_id']._serialized_options = b'\272H\006r\004\020\001\030@'
+  _globals['_CHATJOIN'].fields_by_name['user_id']._loaded_options = None
+  _globals['_CHATJOIN'].fields_by_name['user_id']._serialized_options = b'\272H\006r\004\020\001\030@'
+  _globals['_CHATLEAVE'].fields_by_name['conversation_id']._loaded_options = None
+  _globals['_CHATLEAVE'].fields_by_name['conversation_id']._serialized_options = b'\272H\006r\004\020\001\030@'
+  _globals['_CHATTYPING'].fields_by_name['conversation_id']._loaded_options = None
+  _globals['_CHATTYPING'].fields_by_name['conversation_id']._serialized_options = b'\272H\006r\004\020\001\030@'
+  _globals['_CHATTYPING'].fields_by_name['user_id']._loaded_options = None
+  _globals['_CHATTYPING'].fields_by_name['user_id']._serialized_options = b'\272H\006r\004\020\001\030@'
   _globals['_MESSAGESERVICE'].methods_by_name['GetMessage']._loaded_options = None
   _globals['_MESSAGESERVICE'].methods_by_name['GetMessage']._serialized_options = b'\220\002\001\202\323\344\223\002\033\022\031/v1/messages/{message_id}'
   _globals['_MESSAGESERVICE'].methods_by_name['ListMessages']._loaded_options = None
@@ -46,44 +85,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MESSAGESERVICE'].methods_by_name['ChatStream']._serialized_options = b'\202\323\344\223\002\022\022\020/v1/chat:connect'
   _globals['_MESSAGESERVICE'].methods_by_name['EditMessage']._loaded_options = None
   _globals['_MESSAGESERVICE'].methods_by_name['EditMessage']._serialized_options = b'\202\323\344\223\002\0362\031/v1/messages/{message_id}:\001*'
-  _globals['_PRESENCESTATE']._serialized_start=2555
-  _globals['_PRESENCESTATE']._serialized_end=2654
-  _globals['_GETMESSAGEREQUEST']._serialized_start=127
-  _globals['_GETMESSAGEREQUEST']._serialized_end=249
-  _globals['_GETMESSAGERESPONSE']._serialized_start=251
-  _globals['_GETMESSAGERESPONSE']._serialized_end=315
-  _globals['_LISTMESSAGESREQUEST']._serialized_start=318
-  _globals['_LISTMESSAGESREQUEST']._serialized_end=494
-  _globals['_LISTMESSAGESRESPONSE']._serialized_start=496
-  _globals['_LISTMESSAGESRESPONSE']._serialized_end=607
-  _globals['_STREAMMESSAGESREQUEST']._serialized_start=610
-  _globals['_STREAMMESSAGESREQUEST']._serialized_end=809
-  _globals['_STREAMMESSAGESRESPONSE']._serialized_start=811
-  _globals['_STREAMMESSAGESRESPONSE']._serialized_end=879
-  _globals['_SENDMESSAGESREQUEST']._serialized_start=881
-  _globals['_SENDMESSAGESREQUEST']._serialized_end=949
-  _globals['_SENDMESSAGESRESPONSE']._serialized_start=951
-  _globals['_SENDMESSAGESRESPONSE']._serialized_end=1056
-  _globals['_EDITMESSAGEREQUEST']._serialized_start=1058
-  _globals['_EDITMESSAGEREQUEST']._serialized_end=1164
-  _globals['_EDITMESSAGERESPONSE']._serialized_start=1166
-  _globals['_EDITMESSAGERESPONSE']._serialized_end=1231
-  _globals['_CHATSTREAMREQUEST']._serialized_start=1234
-  _globals['_CHATSTREAMREQUEST']._serialized_end=1437
-  _globals['_CHATSTREAMRESPONSE']._serialized_start=1440
-  _globals['_CHATSTREAMRESPONSE']._serialized_end=1615
-  _globals['_MESSAGE']._serialized_start=1618
-  _globals['_MESSAGE']._serialized_end=2000
-  _globals['_NEWMESSAGE']._serialized_start=2003
-  _globals['_NEWMESSAGE']._serialized_end=2189
-  _globals['_CHATJOIN']._serialized_start=2191
-  _globals['_CHATJOIN']._serialized_end=2267
-  _globals['_CHATLEAVE']._serialized_start=2269
-  _globals['_CHATLEAVE']._serialized_end=2321
-  _globals['_CHATTYPING']._serialized_start=2323
-  _globals['_CHATTYPING']._serialized_end=2425
-  _globals['_CHATPRESENCE']._serialized_start=2427
-  _globals['_CHATPRESENCE']._serialized_end=2553
-  _globals['_MESSAGESERVICE']._serialized_start=2657
-  _globals['_MESSAGESERVICE']._serialized_end=3386
+  _globals['_PRESENCESTATE']._serialized_start=2784
+  _globals['_PRESENCESTATE']._serialized_end=2883
+  _globals['_GETMESSAGEREQUEST']._serialized_start=157
+  _globals['_GETMESSAGEREQUEST']._serialized_end=290
+  _globals['_GETMESSAGERESPONSE']._serialized_start=292
+  _globals['_GETMESSAGERESPONSE']._serialized_end=356
+  _globals['_LISTMESSAGESREQUEST']._serialized_start=359
+  _globals['_LISTMESSAGESREQUEST']._serialized_end=546
+  _globals['_LISTMESSAGESRESPONSE']._serialized_start=548
+  _globals['_LISTMESSAGESRESPONSE']._serialized_end=659
+  _globals['_STREAMMESSAGESREQUEST']._serialized_start=662
+  _globals['_STREAMMESSAGESREQUEST']._serialized_end=881
+  _globals['_STREAMMESSAGESRESPONSE']._serialized_start=883
+  _globals['_STREAMMESSAGESRESPONSE']._serialized_end=951
+  _globals['_SENDMESSAGESREQUEST']._serialized_start=953
+  _globals['_SENDMESSAGESREQUEST']._serialized_end=1029
+  _globals['_SENDMESSAGESRESPONSE']._serialized_start=1031
+  _globals['_SENDMESSAGESRESPONSE']._serialized_end=1136
+  _globals['_EDITMESSAGEREQUEST']._serialized_start=1139
+  _globals['_EDITMESSAGEREQUEST']._serialized_end=1276
+  _globals['_EDITMESSAGERESPONSE']._serialized_start=1278
+  _globals['_EDITMESSAGERESPONSE']._serialized_end=1343
+  _globals['_CHATSTREAMREQUEST']._serialized_start=1346
+  _globals['_CHATSTREAMREQUEST']._serialized_end=1556
+  _globals['_CHATSTREAMRESPONSE']._serialized_start=1559
+  _globals['_CHATSTREAMRESPONSE']._serialized_end=1734
+  _globals['_MESSAGE']._serialized_start=1737
+  _globals['_MESSAGE']._serialized_end=2119
+  _globals['_NEWMESSAGE']._serialized_start=2122
+  _globals['_NEWMESSAGE']._serialized_end=2363
+  _globals['_CHATJOIN']._serialized_start=2365
+  _globals['_CHATJOIN']._serialized_end=2463
+  _globals['_CHATLEAVE']._serialized_start=2465
+  _globals['_CHATLEAVE']._serialized_end=2528
+  _globals['_CHATTYPING']._serialized_start=2530
+  _globals['_CHATTYPING']._serialized_end=2654
+  _globals['_CHATPRESENCE']._serialized_start=2656
+  _globals['_CHATPRESENCE']._serialized_end=2782
+  _globals['_MESSAGESERVICE']._serialized_start=2886
+  _globals['_MESSAGESERVICE']._serialized_end=3615
 # @@protoc_insertion_point(module_scope)

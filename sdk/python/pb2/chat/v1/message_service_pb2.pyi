@@ -58,7 +58,7 @@ class GetMessageRequest(_message.Message):
     INCLUDE_FILES_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """message_id is the ID of the message to return. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
     include_user: _builtins.bool
     """include_user fills Message.author with the author's profile. Optional.
@@ -119,7 +119,7 @@ class ListMessagesRequest(_message.Message):
     INCLUDE_FILES_FIELD_NUMBER: _builtins.int
     conversation_id: _builtins.str
     """conversation_id is the conversation whose messages are listed. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
     include_user: _builtins.bool
     """include_user fills Message.author in every returned message. Optional.
@@ -196,11 +196,11 @@ class StreamMessagesRequest(_message.Message):
     INCLUDE_FILES_FIELD_NUMBER: _builtins.int
     conversation_id: _builtins.str
     """conversation_id is the conversation whose messages are streamed. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
     after_sequence: _builtins.int
     """after_sequence is the resume point: only messages with a greater sequence are sent. Optional.
-    0 means from the start; pass the last sequence received to resume without gaps.
+    0 means from the start; pass the last sequence received to resume without gaps; never negative.
     """
     follow: _builtins.bool
     """follow keeps the stream open after the replay and sends new messages as they are stored. Optional.
@@ -264,7 +264,9 @@ class SendMessagesRequest(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def message(self) -> Global___NewMessage:
-        """message is the message to store. Required."""
+        """message is the message to store. Required.
+        A SendMessages call carries at most 1000 of them (RESOURCE_EXHAUSTED beyond).
+        """
 
     def __init__(
         self,
@@ -322,15 +324,18 @@ class EditMessageRequest(_message.Message):
     CONTENT_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """message_id is the ID of the message to edit. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
     editor_id: _builtins.str
-    """editor_id is the user making the edit; it must be the message's author. Required.
+    """editor_id is the user making the edit; it must be the message's author.
+    Optional. Without authentication it must be set. With authentication the caller's
+    identity is the editor: leave it empty, or it must equal the caller (PERMISSION_DENIED
+    otherwise) unless the caller is a service with the messages:impersonate scope.
     Format: opaque string, at most 64 characters.
     """
     content: _builtins.str
     """content is the message's new text. Required.
-    UTF-8, at most 64 KiB; may be empty only when the message has files.
+    UTF-8, at most 64 KiB (65,536 bytes); may be empty only when the message has files.
     """
     def __init__(
         self,
@@ -563,11 +568,13 @@ class NewMessage(_message.Message):
     """
     conversation_id: _builtins.str
     """conversation_id is the conversation to post in. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
     author_id: _builtins.str
     """author_id is the user who writes the message. Required.
-    Format: opaque string, at most 64 characters.
+    With authentication it must equal the caller's identity (PERMISSION_DENIED otherwise)
+    unless the caller is a service with the messages:impersonate scope.
+    Format: opaque string, 1-64 characters.
     """
     content: _builtins.str
     """content is the message text. Optional.
@@ -576,7 +583,7 @@ class NewMessage(_message.Message):
     @_builtins.property
     def files(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.File]:
         """files are already uploaded files to attach. Optional.
-        Empty means no attachments; each needs at least file_id.
+        At most 10 files; empty means no attachments; each needs at least file_id.
         """
 
     def __init__(
@@ -606,11 +613,13 @@ class ChatJoin(_message.Message):
     USER_ID_FIELD_NUMBER: _builtins.int
     conversation_id: _builtins.str
     """conversation_id is the conversation to join. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
     user_id: _builtins.str
     """user_id is the user who joins; the other members receive a joined presence event. Required.
-    Format: opaque string, at most 64 characters.
+    With authentication it must equal the caller's identity (PERMISSION_DENIED otherwise)
+    unless the caller is a service with the messages:impersonate scope.
+    Format: opaque string, 1-64 characters.
     """
     def __init__(
         self,
@@ -635,7 +644,7 @@ class ChatLeave(_message.Message):
     CONVERSATION_ID_FIELD_NUMBER: _builtins.int
     conversation_id: _builtins.str
     """conversation_id is the joined conversation to leave. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
     def __init__(
         self,
@@ -661,11 +670,11 @@ class ChatTyping(_message.Message):
     TYPING_FIELD_NUMBER: _builtins.int
     conversation_id: _builtins.str
     """conversation_id is the conversation the user types in. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
     user_id: _builtins.str
     """user_id is the user who types. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
     typing: _builtins.bool
     """typing is true when the user started typing and false when they stopped. Optional.

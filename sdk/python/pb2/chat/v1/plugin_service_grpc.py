@@ -9,6 +9,7 @@ import grpclib.client
 if typing.TYPE_CHECKING:
     import grpclib.server
 
+import buf.validate.validate_pb2
 import chat.v1.common_pb2
 import google.api.annotations_pb2
 import google.protobuf.duration_pb2

@@ -22,13 +22,14 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from chat.v1 import common_pb2 as chat_dot_v1_dot_common__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63hat/v1/plugin_service.proto\x12\x07\x63hat.v1\x1a\x14\x63hat/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x12ListPluginsRequest\x12(\n\x04page\x18\x01 \x01(\x0b\x32\x14.chat.v1.PageRequestR\x04page\"k\n\x13ListPluginsResponse\x12)\n\x07plugins\x18\x01 \x03(\x0b\x32\x0f.chat.v1.PluginR\x07plugins\x12)\n\x04page\x18\x02 \x01(\x0b\x32\x15.chat.v1.PageResponseR\x04page\"\x9d\x02\n\x13InvokePluginRequest\x12\x1f\n\x0bplugin_name\x18\x01 \x01(\tR\npluginName\x12I\n\targuments\x18\x02 \x03(\x0b\x32+.chat.v1.InvokePluginRequest.ArgumentsEntryR\targuments\x12\'\n\x0f\x63onversation_id\x18\x03 \x01(\tR\x0e\x63onversationId\x12\x33\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07timeout\x1a<\n\x0e\x41rgumentsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xfe\x01\n\x14InvokePluginResponse\x12#\n\rinvocation_id\x18\x01 \x01(\tR\x0cinvocationId\x12\x16\n\x06output\x18\x02 \x01(\tR\x06output\x12;\n\x04\x64\x61ta\x18\x03 \x03(\x0b\x32\'.chat.v1.InvokePluginResponse.DataEntryR\x04\x64\x61ta\x12\x33\n\x07\x65lapsed\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07\x65lapsed\x1a\x37\n\tDataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"n\n\x19StreamPluginEventsRequest\x12!\n\x0cplugin_names\x18\x01 \x03(\tR\x0bpluginNames\x12.\n\x05types\x18\x02 \x03(\x0e\x32\x18.chat.v1.PluginEventTypeR\x05types\"H\n\x1aStreamPluginEventsResponse\x12*\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x14.chat.v1.PluginEventR\x05\x65vent\"\xa2\x01\n\x06Plugin\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12 \n\x0b\x64\x65scription\x18\x03 \x01(\tR\x0b\x64\x65scription\x12\x18\n\x07version\x18\x04 \x01(\tR\x07version\x12%\n\x0e\x61rgument_names\x18\x05 \x03(\tR\rargumentNames\"\xeb\x02\n\x0bPluginEvent\x12\x19\n\x08\x65vent_id\x18\x01 \x01(\tR\x07\x65ventId\x12\x1f\n\x0bplugin_name\x18\x02 \x01(\tR\npluginName\x12,\n\x04type\x18\x03 \x01(\x0e\x32\x18.chat.v1.PluginEventTypeR\x04type\x12.\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12#\n\rinvocation_id\x18\x05 \x01(\tR\x0cinvocationId\x12\x18\n\x07message\x18\x06 \x01(\tR\x07message\x12\x44\n\nattributes\x18\x07 \x03(\x0b\x32$.chat.v1.PluginEvent.AttributesEntryR\nattributes\x1a=\n\x0f\x41ttributesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01*\xb3\x01\n\x0fPluginEventType\x12!\n\x1dPLUGIN_EVENT_TYPE_UNSPECIFIED\x10\x00\x12(\n$PLUGIN_EVENT_TYPE_INVOCATION_STARTED\x10\x01\x12*\n&PLUGIN_EVENT_TYPE_INVOCATION_SUCCEEDED\x10\x02\x12\'\n#PLUGIN_EVENT_TYPE_INVOCATION_FAILED\x10\x03\x32\xef\x02\n\rPluginService\x12`\n\x0bListPlugins\x12\x1b.chat.v1.ListPluginsRequest\x1a\x1c.chat.v1.ListPluginsResponse\"\x16\x90\x02\x01\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/plugins\x12x\n\x0cInvokePlugin\x12\x1c.chat.v1.InvokePluginRequest\x1a\x1d.chat.v1.InvokePluginResponse\"+\x82\xd3\xe4\x93\x02%\" /v1/plugins/{plugin_name}:invoke:\x01*\x12\x81\x01\n\x12StreamPluginEvents\x12\".chat.v1.StreamPluginEventsRequest\x1a#.chat.v1.StreamPluginEventsResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/plugins:streamEvents0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63hat/v1/plugin_service.proto\x12\x07\x63hat.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x14\x63hat/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x12ListPluginsRequest\x12(\n\x04page\x18\x01 \x01(\x0b\x32\x14.chat.v1.PageRequestR\x04page\"k\n\x13ListPluginsResponse\x12)\n\x07plugins\x18\x01 \x03(\x0b\x32\x0f.chat.v1.PluginR\x07plugins\x12)\n\x04page\x18\x02 \x01(\x0b\x32\x15.chat.v1.PageResponseR\x04page\"\xd9\x02\n\x13InvokePluginRequest\x12*\n\x0bplugin_name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\npluginName\x12\x63\n\targuments\x18\x02 \x03(\x0b\x32+.chat.v1.InvokePluginRequest.ArgumentsEntryB\x18\xbaH\x15\x9a\x01\x12\x10 \"\x06r\x04\x10\x01\x18@*\x06r\x04(\x80\x80\x10R\targuments\x12\x30\n\x0f\x63onversation_id\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@R\x0e\x63onversationId\x12\x41\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0c\xbaH\t\xaa\x01\x06\"\x02\x08<*\x00R\x07timeout\x1a<\n\x0e\x41rgumentsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xfe\x01\n\x14InvokePluginResponse\x12#\n\rinvocation_id\x18\x01 \x01(\tR\x0cinvocationId\x12\x16\n\x06output\x18\x02 \x01(\tR\x06output\x12;\n\x04\x64\x61ta\x18\x03 \x03(\x0b\x32\'.chat.v1.InvokePluginResponse.DataEntryR\x04\x64\x61ta\x12\x33\n\x07\x65lapsed\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07\x65lapsed\x1a\x37\n\tDataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\x91\x01\n\x19StreamPluginEventsRequest\x12\x31\n\x0cplugin_names\x18\x01 \x03(\tB\x0e\xbaH\x0b\x92\x01\x08\x10\x64\"\x04r\x02\x18@R\x0bpluginNames\x12\x41\n\x05types\x18\x02 \x03(\x0e\x32\x18.chat.v1.PluginEventTypeB\x11\xbaH\x0e\x92\x01\x0b\x10\x08\"\x07\x82\x01\x04\x10\x01 \x00R\x05types\"H\n\x1aStreamPluginEventsResponse\x12*\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x14.chat.v1.PluginEventR\x05\x65vent\"\xa2\x01\n\x06Plugin\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12 \n\x0b\x64\x65scription\x18\x03 \x01(\tR\x0b\x64\x65scription\x12\x18\n\x07version\x18\x04 \x01(\tR\x07version\x12%\n\x0e\x61rgument_names\x18\x05 \x03(\tR\rargumentNames\"\xeb\x02\n\x0bPluginEvent\x12\x19\n\x08\x65vent_id\x18\x01 \x01(\tR\x07\x65ventId\x12\x1f\n\x0bplugin_name\x18\x02 \x01(\tR\npluginName\x12,\n\x04type\x18\x03 \x01(\x0e\x32\x18.chat.v1.PluginEventTypeR\x04type\x12.\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12#\n\rinvocation_id\x18\x05 \x01(\tR\x0cinvocationId\x12\x18\n\x07message\x18\x06 \x01(\tR\x07message\x12\x44\n\nattributes\x18\x07 \x03(\x0b\x32$.chat.v1.PluginEvent.AttributesEntryR\nattributes\x1a=\n\x0f\x41ttributesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01*\xb3\x01\n\x0fPluginEventType\x12!\n\x1dPLUGIN_EVENT_TYPE_UNSPECIFIED\x10\x00\x12(\n$PLUGIN_EVENT_TYPE_INVOCATION_STARTED\x10\x01\x12*\n&PLUGIN_EVENT_TYPE_INVOCATION_SUCCEEDED\x10\x02\x12\'\n#PLUGIN_EVENT_TYPE_INVOCATION_FAILED\x10\x03\x32\xef\x02\n\rPluginService\x12`\n\x0bListPlugins\x12\x1b.chat.v1.ListPluginsRequest\x1a\x1c.chat.v1.ListPluginsResponse\"\x16\x90\x02\x01\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/plugins\x12x\n\x0cInvokePlugin\x12\x1c.chat.v1.InvokePluginRequest\x1a\x1d.chat.v1.InvokePluginResponse\"+\x82\xd3\xe4\x93\x02%\" /v1/plugins/{plugin_name}:invoke:\x01*\x12\x81\x01\n\x12StreamPluginEvents\x12\".chat.v1.StreamPluginEventsRequest\x1a#.chat.v1.StreamPluginEventsResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/plugins:streamEvents0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,8 +38,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INVOKEPLUGINREQUEST_ARGUMENTSENTRY']._loaded_options = None
   _globals['_INVOKEPLUGINREQUEST_ARGUMENTSENTRY']._serialized_options = b'8\001'
+  _globals['_INVOKEPLUGINREQUEST'].fields_by_name['plugin_name']._loaded_options = None
+  _globals['_INVOKEPLUGINREQUEST'].fields_by_name['plugin_name']._serialized_options = b'\272H\006r\004\020\001\030@'
+  _globals['_INVOKEPLUGINREQUEST'].fields_by_name['arguments']._loaded_options = None
+  _globals['_INVOKEPLUGINREQUEST'].fields_by_name['arguments']._serialized_options = b'\272H\025\232\001\022\020 \"\006r\004\020\001\030@*\006r\004(\200\200\020'
+  _globals['_INVOKEPLUGINREQUEST'].fields_by_name['conversation_id']._loaded_options = None
+  _globals['_INVOKEPLUGINREQUEST'].fields_by_name['conversation_id']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_INVOKEPLUGINREQUEST'].fields_by_name['timeout']._loaded_options = None
+  _globals['_INVOKEPLUGINREQUEST'].fields_by_name['timeout']._serialized_options = b'\272H\t\252\001\006\"\002\010<*\000'
   _globals['_INVOKEPLUGINRESPONSE_DATAENTRY']._loaded_options = None
   _globals['_INVOKEPLUGINRESPONSE_DATAENTRY']._serialized_options = b'8\001'
+  _globals['_STREAMPLUGINEVENTSREQUEST'].fields_by_name['plugin_names']._loaded_options = None
+  _globals['_STREAMPLUGINEVENTSREQUEST'].fields_by_name['plugin_names']._serialized_options = b'\272H\013\222\001\010\020d\"\004r\002\030@'
+  _globals['_STREAMPLUGINEVENTSREQUEST'].fields_by_name['types']._loaded_options = None
+  _globals['_STREAMPLUGINEVENTSREQUEST'].fields_by_name['types']._serialized_options = b'\272H\016\222\001\013\020\010\"\007\202\001\004\020\001 \000'
   _globals['_PLUGINEVENT_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_PLUGINEVENT_ATTRIBUTESENTRY']._serialized_options = b'8\001'
   _globals['_PLUGINSERVICE'].methods_by_name['ListPlugins']._loaded_options = None
@@ -47,30 +60,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PLUGINSERVICE'].methods_by_name['InvokePlugin']._serialized_options = b'\202\323\344\223\002%\" /v1/plugins/{plugin_name}:invoke:\001*'
   _globals['_PLUGINSERVICE'].methods_by_name['StreamPluginEvents']._loaded_options = None
   _globals['_PLUGINSERVICE'].methods_by_name['StreamPluginEvents']._serialized_options = b'\202\323\344\223\002\032\022\030/v1/plugins:streamEvents'
-  _globals['_PLUGINEVENTTYPE']._serialized_start=1594
-  _globals['_PLUGINEVENTTYPE']._serialized_end=1773
-  _globals['_LISTPLUGINSREQUEST']._serialized_start=158
-  _globals['_LISTPLUGINSREQUEST']._serialized_end=220
-  _globals['_LISTPLUGINSRESPONSE']._serialized_start=222
-  _globals['_LISTPLUGINSRESPONSE']._serialized_end=329
-  _globals['_INVOKEPLUGINREQUEST']._serialized_start=332
-  _globals['_INVOKEPLUGINREQUEST']._serialized_end=617
-  _globals['_INVOKEPLUGINREQUEST_ARGUMENTSENTRY']._serialized_start=557
-  _globals['_INVOKEPLUGINREQUEST_ARGUMENTSENTRY']._serialized_end=617
-  _globals['_INVOKEPLUGINRESPONSE']._serialized_start=620
-  _globals['_INVOKEPLUGINRESPONSE']._serialized_end=874
-  _globals['_INVOKEPLUGINRESPONSE_DATAENTRY']._serialized_start=819
-  _globals['_INVOKEPLUGINRESPONSE_DATAENTRY']._serialized_end=874
-  _globals['_STREAMPLUGINEVENTSREQUEST']._serialized_start=876
-  _globals['_STREAMPLUGINEVENTSREQUEST']._serialized_end=986
-  _globals['_STREAMPLUGINEVENTSRESPONSE']._serialized_start=988
-  _globals['_STREAMPLUGINEVENTSRESPONSE']._serialized_end=1060
-  _globals['_PLUGIN']._serialized_start=1063
-  _globals['_PLUGIN']._serialized_end=1225
-  _globals['_PLUGINEVENT']._serialized_start=1228
-  _globals['_PLUGINEVENT']._serialized_end=1591
-  _globals['_PLUGINEVENT_ATTRIBUTESENTRY']._serialized_start=1530
-  _globals['_PLUGINEVENT_ATTRIBUTESENTRY']._serialized_end=1591
-  _globals['_PLUGINSERVICE']._serialized_start=1776
-  _globals['_PLUGINSERVICE']._serialized_end=2143
+  _globals['_PLUGINEVENTTYPE']._serialized_start=1719
+  _globals['_PLUGINEVENTTYPE']._serialized_end=1898
+  _globals['_LISTPLUGINSREQUEST']._serialized_start=187
+  _globals['_LISTPLUGINSREQUEST']._serialized_end=249
+  _globals['_LISTPLUGINSRESPONSE']._serialized_start=251
+  _globals['_LISTPLUGINSRESPONSE']._serialized_end=358
+  _globals['_INVOKEPLUGINREQUEST']._serialized_start=361
+  _globals['_INVOKEPLUGINREQUEST']._serialized_end=706
+  _globals['_INVOKEPLUGINREQUEST_ARGUMENTSENTRY']._serialized_start=646
+  _globals['_INVOKEPLUGINREQUEST_ARGUMENTSENTRY']._serialized_end=706
+  _globals['_INVOKEPLUGINRESPONSE']._serialized_start=709
+  _globals['_INVOKEPLUGINRESPONSE']._serialized_end=963
+  _globals['_INVOKEPLUGINRESPONSE_DATAENTRY']._serialized_start=908
+  _globals['_INVOKEPLUGINRESPONSE_DATAENTRY']._serialized_end=963
+  _globals['_STREAMPLUGINEVENTSREQUEST']._serialized_start=966
+  _globals['_STREAMPLUGINEVENTSREQUEST']._serialized_end=1111
+  _globals['_STREAMPLUGINEVENTSRESPONSE']._serialized_start=1113
+  _globals['_STREAMPLUGINEVENTSRESPONSE']._serialized_end=1185
+  _globals['_PLUGIN']._serialized_start=1188
+  _globals['_PLUGIN']._serialized_end=1350
+  _globals['_PLUGINEVENT']._serialized_start=1353
+  _globals['_PLUGINEVENT']._serialized_end=1716
+  _globals['_PLUGINEVENT_ATTRIBUTESENTRY']._serialized_start=1655
+  _globals['_PLUGINEVENT_ATTRIBUTESENTRY']._serialized_end=1716
+  _globals['_PLUGINSERVICE']._serialized_start=1901
+  _globals['_PLUGINSERVICE']._serialized_end=2268
 # @@protoc_insertion_point(module_scope)

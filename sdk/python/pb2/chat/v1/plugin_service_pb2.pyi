@@ -140,7 +140,7 @@ class InvokePluginRequest(_message.Message):
     TIMEOUT_FIELD_NUMBER: _builtins.int
     plugin_name: _builtins.str
     """plugin_name is the name of the plugin to run. Required.
-    Format: a Plugin.name from ListPlugins, at most 64 characters.
+    Format: a Plugin.name from ListPlugins, 1-64 characters.
     """
     conversation_id: _builtins.str
     """conversation_id is the conversation the plugin acts in. Optional.
@@ -150,6 +150,7 @@ class InvokePluginRequest(_message.Message):
     def arguments(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """arguments are the plugin's inputs by argument name. Optional.
         Keys come from Plugin.argument_names; an unknown key is INVALID_ARGUMENT; empty means none.
+        At most 32 pairs; keys 1-64 characters; values UTF-8, at most 256 KiB (262,144 bytes) each.
         """
 
     @_builtins.property
@@ -249,13 +250,13 @@ class StreamPluginEventsRequest(_message.Message):
     @_builtins.property
     def plugin_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """plugin_names restricts the stream to these plugins. Optional.
-        Format: Plugin.name values; empty means all plugins.
+        Format: Plugin.name values, at most 100 of at most 64 characters each; empty means all plugins.
         """
 
     @_builtins.property
     def types(self) -> _containers.RepeatedScalarFieldContainer[Global___PluginEventType.ValueType]:
         """types restricts the stream to these event types. Optional.
-        Empty means all types; PLUGIN_EVENT_TYPE_UNSPECIFIED is INVALID_ARGUMENT.
+        At most 8 entries; empty means all types; PLUGIN_EVENT_TYPE_UNSPECIFIED or an unknown value is INVALID_ARGUMENT.
         """
 
     def __init__(

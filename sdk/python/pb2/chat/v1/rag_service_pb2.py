@@ -22,51 +22,78 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63hat/v1/rag_service.proto\x12\x07\x63hat.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\\\n\x15IngestDocumentRequest\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x17.chat.v1.DocumentHeaderR\x06header\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\"G\n\x16IngestDocumentResponse\x12-\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x11.chat.v1.DocumentR\x08\x64ocument\"8\n\x15\x44\x65leteDocumentRequest\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\"H\n\x16\x44\x65leteDocumentResponse\x12.\n\x13\x64\x65leted_chunk_count\x18\x01 \x01(\x05R\x11\x64\x65letedChunkCount\"\xb7\x01\n\x16SearchDocumentsRequest\x12\x14\n\x04text\x18\x01 \x01(\tH\x00R\x04text\x12)\n\x06vector\x18\x02 \x01(\x0b\x32\x0f.chat.v1.VectorH\x00R\x06vector\x12\x13\n\x05top_k\x18\x03 \x01(\x05R\x04topK\x12\x1b\n\tmin_score\x18\x04 \x01(\x02R\x08minScore\x12!\n\x0c\x64ocument_ids\x18\x05 \x03(\tR\x0b\x64ocumentIdsB\x07\n\x05query\"M\n\x17SearchDocumentsResponse\x12\x32\n\x08passages\x18\x01 \x03(\x0b\x32\x16.chat.v1.ScoredPassageR\x08passages\"\x85\x02\n\x0e\x44ocumentHeader\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x14\n\x05title\x18\x02 \x01(\tR\x05title\x12\x1d\n\nsource_uri\x18\x03 \x01(\tR\tsourceUri\x12\x1d\n\nmedia_type\x18\x04 \x01(\tR\tmediaType\x12\x41\n\x08metadata\x18\x05 \x03(\x0b\x32%.chat.v1.DocumentHeader.MetadataEntryR\x08metadata\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xf4\x02\n\x08\x44ocument\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x14\n\x05title\x18\x02 \x01(\tR\x05title\x12\x1d\n\nsource_uri\x18\x03 \x01(\tR\tsourceUri\x12\x1d\n\nmedia_type\x18\x04 \x01(\tR\tmediaType\x12;\n\x08metadata\x18\x05 \x03(\x0b\x32\x1f.chat.v1.Document.MetadataEntryR\x08metadata\x12\x1f\n\x0b\x63hunk_count\x18\x06 \x01(\x05R\nchunkCount\x12\x1d\n\nsize_bytes\x18\x07 \x01(\x03R\tsizeBytes\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\" \n\x06Vector\x12\x16\n\x06values\x18\x01 \x03(\x02R\x06values\"{\n\rScoredPassage\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x1f\n\x0b\x63hunk_index\x18\x02 \x01(\x05R\nchunkIndex\x12\x12\n\x04text\x18\x03 \x01(\tR\x04text\x12\x14\n\x05score\x18\x04 \x01(\x02R\x05score2\xed\x02\n\nRAGService\x12m\n\x0eIngestDocument\x12\x1e.chat.v1.IngestDocumentRequest\x1a\x1f.chat.v1.IngestDocumentResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/v1/documents:\x01*(\x01\x12v\n\x0e\x44\x65leteDocument\x12\x1e.chat.v1.DeleteDocumentRequest\x1a\x1f.chat.v1.DeleteDocumentResponse\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/v1/documents/{document_id}\x12x\n\x0fSearchDocuments\x12\x1f.chat.v1.SearchDocumentsRequest\x1a .chat.v1.SearchDocumentsResponse\"\"\x90\x02\x01\x82\xd3\xe4\x93\x02\x19\"\x14/v1/documents:search:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63hat/v1/rag_service.proto\x12\x07\x63hat.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n\x15IngestDocumentRequest\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x17.chat.v1.DocumentHeaderR\x06header\x12\x1d\n\x04text\x18\x02 \x01(\tB\t\xbaH\x06r\x04(\x80\x80@R\x04text\"G\n\x16IngestDocumentResponse\x12-\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x11.chat.v1.DocumentR\x08\x64ocument\"D\n\x15\x44\x65leteDocumentRequest\x12+\n\x0b\x64ocument_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\ndocumentId\"H\n\x16\x44\x65leteDocumentResponse\x12.\n\x13\x64\x65leted_chunk_count\x18\x01 \x01(\x05R\x11\x64\x65letedChunkCount\"\xee\x01\n\x16SearchDocumentsRequest\x12!\n\x04text\x18\x01 \x01(\tB\x0b\xbaH\x08r\x06\x10\x01(\x80\x80\x04H\x00R\x04text\x12)\n\x06vector\x18\x02 \x01(\x0b\x32\x0f.chat.v1.VectorH\x00R\x06vector\x12\x1c\n\x05top_k\x18\x03 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00R\x04topK\x12$\n\tmin_score\x18\x04 \x01(\x02\x42\x07\xbaH\x04\n\x02@\x01R\x08minScore\x12\x32\n\x0c\x64ocument_ids\x18\x05 \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x10\x64\"\x05r\x03\x18\x80\x01R\x0b\x64ocumentIdsB\x0e\n\x05query\x12\x05\xbaH\x02\x08\x01\"M\n\x17SearchDocumentsResponse\x12\x32\n\x08passages\x18\x01 \x03(\x0b\x32\x16.chat.v1.ScoredPassageR\x08passages\"\xc7\x02\n\x0e\x44ocumentHeader\x12)\n\x0b\x64ocument_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01R\ndocumentId\x12\x1e\n\x05title\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\x05title\x12\'\n\nsource_uri\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x10R\tsourceUri\x12\'\n\nmedia_type\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01R\tmediaType\x12[\n\x08metadata\x18\x05 \x03(\x0b\x32%.chat.v1.DocumentHeader.MetadataEntryB\x18\xbaH\x15\x9a\x01\x12\x10@\"\x07r\x05\x10\x01\x18\x80\x01*\x05r\x03\x18\x80\x08R\x08metadata\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xf4\x02\n\x08\x44ocument\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x14\n\x05title\x18\x02 \x01(\tR\x05title\x12\x1d\n\nsource_uri\x18\x03 \x01(\tR\tsourceUri\x12\x1d\n\nmedia_type\x18\x04 \x01(\tR\tmediaType\x12;\n\x08metadata\x18\x05 \x03(\x0b\x32\x1f.chat.v1.Document.MetadataEntryR\x08metadata\x12\x1f\n\x0b\x63hunk_count\x18\x06 \x01(\x05R\nchunkCount\x12\x1d\n\nsize_bytes\x18\x07 \x01(\x03R\tsizeBytes\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"-\n\x06Vector\x12#\n\x06values\x18\x01 \x03(\x02\x42\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\x80 R\x06values\"{\n\rScoredPassage\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x1f\n\x0b\x63hunk_index\x18\x02 \x01(\x05R\nchunkIndex\x12\x12\n\x04text\x18\x03 \x01(\tR\x04text\x12\x14\n\x05score\x18\x04 \x01(\x02R\x05score2\xed\x02\n\nRAGService\x12m\n\x0eIngestDocument\x12\x1e.chat.v1.IngestDocumentRequest\x1a\x1f.chat.v1.IngestDocumentResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/v1/documents:\x01*(\x01\x12v\n\x0e\x44\x65leteDocument\x12\x1e.chat.v1.DeleteDocumentRequest\x1a\x1f.chat.v1.DeleteDocumentResponse\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/v1/documents/{document_id}\x12x\n\x0fSearchDocuments\x12\x1f.chat.v1.SearchDocumentsRequest\x1a .chat.v1.SearchDocumentsResponse\"\"\x90\x02\x01\x82\xd3\xe4\x93\x02\x19\"\x14/v1/documents:search:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chat.v1.rag_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_INGESTDOCUMENTREQUEST'].fields_by_name['text']._loaded_options = None
+  _globals['_INGESTDOCUMENTREQUEST'].fields_by_name['text']._serialized_options = b'\272H\006r\004(\200\200@'
+  _globals['_DELETEDOCUMENTREQUEST'].fields_by_name['document_id']._loaded_options = None
+  _globals['_DELETEDOCUMENTREQUEST'].fields_by_name['document_id']._serialized_options = b'\272H\007r\005\020\001\030\200\001'
+  _globals['_SEARCHDOCUMENTSREQUEST'].oneofs_by_name['query']._loaded_options = None
+  _globals['_SEARCHDOCUMENTSREQUEST'].oneofs_by_name['query']._serialized_options = b'\272H\002\010\001'
+  _globals['_SEARCHDOCUMENTSREQUEST'].fields_by_name['text']._loaded_options = None
+  _globals['_SEARCHDOCUMENTSREQUEST'].fields_by_name['text']._serialized_options = b'\272H\010r\006\020\001(\200\200\004'
+  _globals['_SEARCHDOCUMENTSREQUEST'].fields_by_name['top_k']._loaded_options = None
+  _globals['_SEARCHDOCUMENTSREQUEST'].fields_by_name['top_k']._serialized_options = b'\272H\004\032\002(\000'
+  _globals['_SEARCHDOCUMENTSREQUEST'].fields_by_name['min_score']._loaded_options = None
+  _globals['_SEARCHDOCUMENTSREQUEST'].fields_by_name['min_score']._serialized_options = b'\272H\004\n\002@\001'
+  _globals['_SEARCHDOCUMENTSREQUEST'].fields_by_name['document_ids']._loaded_options = None
+  _globals['_SEARCHDOCUMENTSREQUEST'].fields_by_name['document_ids']._serialized_options = b'\272H\014\222\001\t\020d\"\005r\003\030\200\001'
   _globals['_DOCUMENTHEADER_METADATAENTRY']._loaded_options = None
   _globals['_DOCUMENTHEADER_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_DOCUMENTHEADER'].fields_by_name['document_id']._loaded_options = None
+  _globals['_DOCUMENTHEADER'].fields_by_name['document_id']._serialized_options = b'\272H\005r\003\030\200\001'
+  _globals['_DOCUMENTHEADER'].fields_by_name['title']._loaded_options = None
+  _globals['_DOCUMENTHEADER'].fields_by_name['title']._serialized_options = b'\272H\005r\003\030\200\004'
+  _globals['_DOCUMENTHEADER'].fields_by_name['source_uri']._loaded_options = None
+  _globals['_DOCUMENTHEADER'].fields_by_name['source_uri']._serialized_options = b'\272H\005r\003\030\200\020'
+  _globals['_DOCUMENTHEADER'].fields_by_name['media_type']._loaded_options = None
+  _globals['_DOCUMENTHEADER'].fields_by_name['media_type']._serialized_options = b'\272H\005r\003\030\377\001'
+  _globals['_DOCUMENTHEADER'].fields_by_name['metadata']._loaded_options = None
+  _globals['_DOCUMENTHEADER'].fields_by_name['metadata']._serialized_options = b'\272H\025\232\001\022\020@\"\007r\005\020\001\030\200\001*\005r\003\030\200\010'
   _globals['_DOCUMENT_METADATAENTRY']._loaded_options = None
   _globals['_DOCUMENT_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_VECTOR'].fields_by_name['values']._loaded_options = None
+  _globals['_VECTOR'].fields_by_name['values']._serialized_options = b'\272H\010\222\001\005\010\001\020\200 '
   _globals['_RAGSERVICE'].methods_by_name['IngestDocument']._loaded_options = None
   _globals['_RAGSERVICE'].methods_by_name['IngestDocument']._serialized_options = b'\202\323\344\223\002\022\"\r/v1/documents:\001*'
   _globals['_RAGSERVICE'].methods_by_name['DeleteDocument']._loaded_options = None
   _globals['_RAGSERVICE'].methods_by_name['DeleteDocument']._serialized_options = b'\202\323\344\223\002\035*\033/v1/documents/{document_id}'
   _globals['_RAGSERVICE'].methods_by_name['SearchDocuments']._loaded_options = None
   _globals['_RAGSERVICE'].methods_by_name['SearchDocuments']._serialized_options = b'\220\002\001\202\323\344\223\002\031\"\024/v1/documents:search:\001*'
-  _globals['_INGESTDOCUMENTREQUEST']._serialized_start=101
-  _globals['_INGESTDOCUMENTREQUEST']._serialized_end=193
-  _globals['_INGESTDOCUMENTRESPONSE']._serialized_start=195
-  _globals['_INGESTDOCUMENTRESPONSE']._serialized_end=266
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=268
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=324
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=326
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=398
-  _globals['_SEARCHDOCUMENTSREQUEST']._serialized_start=401
-  _globals['_SEARCHDOCUMENTSREQUEST']._serialized_end=584
-  _globals['_SEARCHDOCUMENTSRESPONSE']._serialized_start=586
-  _globals['_SEARCHDOCUMENTSRESPONSE']._serialized_end=663
-  _globals['_DOCUMENTHEADER']._serialized_start=666
-  _globals['_DOCUMENTHEADER']._serialized_end=927
-  _globals['_DOCUMENTHEADER_METADATAENTRY']._serialized_start=868
-  _globals['_DOCUMENTHEADER_METADATAENTRY']._serialized_end=927
-  _globals['_DOCUMENT']._serialized_start=930
-  _globals['_DOCUMENT']._serialized_end=1302
-  _globals['_DOCUMENT_METADATAENTRY']._serialized_start=868
-  _globals['_DOCUMENT_METADATAENTRY']._serialized_end=927
-  _globals['_VECTOR']._serialized_start=1304
-  _globals['_VECTOR']._serialized_end=1336
-  _globals['_SCOREDPASSAGE']._serialized_start=1338
-  _globals['_SCOREDPASSAGE']._serialized_end=1461
-  _globals['_RAGSERVICE']._serialized_start=1464
-  _globals['_RAGSERVICE']._serialized_end=1829
+  _globals['_INGESTDOCUMENTREQUEST']._serialized_start=130
+  _globals['_INGESTDOCUMENTREQUEST']._serialized_end=233
+  _globals['_INGESTDOCUMENTRESPONSE']._serialized_start=235
+  _globals['_INGESTDOCUMENTRESPONSE']._serialized_end=306
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=308
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=376
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=378
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=450
+  _globals['_SEARCHDOCUMENTSREQUEST']._serialized_start=453
+  _globals['_SEARCHDOCUMENTSREQUEST']._serialized_end=691
+  _globals['_SEARCHDOCUMENTSRESPONSE']._serialized_start=693
+  _globals['_SEARCHDOCUMENTSRESPONSE']._serialized_end=770
+  _globals['_DOCUMENTHEADER']._serialized_start=773
+  _globals['_DOCUMENTHEADER']._serialized_end=1100
+  _globals['_DOCUMENTHEADER_METADATAENTRY']._serialized_start=1041
+  _globals['_DOCUMENTHEADER_METADATAENTRY']._serialized_end=1100
+  _globals['_DOCUMENT']._serialized_start=1103
+  _globals['_DOCUMENT']._serialized_end=1475
+  _globals['_DOCUMENT_METADATAENTRY']._serialized_start=1041
+  _globals['_DOCUMENT_METADATAENTRY']._serialized_end=1100
+  _globals['_VECTOR']._serialized_start=1477
+  _globals['_VECTOR']._serialized_end=1522
+  _globals['_SCOREDPASSAGE']._serialized_start=1524
+  _globals['_SCOREDPASSAGE']._serialized_end=1647
+  _globals['_RAGSERVICE']._serialized_start=1650
+  _globals['_RAGSERVICE']._serialized_end=2015
 # @@protoc_insertion_point(module_scope)

@@ -33,7 +33,7 @@ class IngestDocumentRequest(_message.Message):
     TEXT_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     """text is the next piece of the document's text, appended in request order. Optional.
-    UTF-8; empty appends nothing.
+    UTF-8, at most 1 MiB (1,048,576 bytes) per request and 16 MiB per document; empty appends nothing.
     """
     @_builtins.property
     def header(self) -> Global___DocumentHeader:
@@ -88,7 +88,7 @@ class DeleteDocumentRequest(_message.Message):
     DOCUMENT_ID_FIELD_NUMBER: _builtins.int
     document_id: _builtins.str
     """document_id is the ID of the document to delete. Required.
-    Format: opaque string, at most 128 characters.
+    Format: opaque string, 1-128 characters.
     """
     def __init__(
         self,
@@ -138,7 +138,7 @@ class SearchDocumentsRequest(_message.Message):
     DOCUMENT_IDS_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     """text is a natural-language query that the server embeds. Optional.
-    UTF-8, not empty; set either text or vector.
+    UTF-8, 1 byte to 64 KiB (65,536 bytes), not only whitespace; set either text or vector.
     """
     top_k: _builtins.int
     """top_k is the maximum number of passages to return. Optional.
@@ -146,7 +146,8 @@ class SearchDocumentsRequest(_message.Message):
     """
     min_score: _builtins.float
     """min_score drops passages scoring below it. Optional.
-    Cosine similarity from -1 to 1; the default 0 drops only passages scoring below 0.
+    Cosine similarity from -1 to 1; the default 0 drops only passages scoring below 0; NaN and infinities are
+    INVALID_ARGUMENT.
     """
     @_builtins.property
     def vector(self) -> Global___Vector:
@@ -157,7 +158,8 @@ class SearchDocumentsRequest(_message.Message):
     @_builtins.property
     def document_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """document_ids restricts the search to these documents. Optional.
-        Format: document IDs; empty means all documents; unknown IDs match nothing.
+        Format: document IDs, at most 100 of at most 128 characters each; empty means all documents;
+        unknown IDs match nothing.
         """
 
     def __init__(
@@ -242,20 +244,21 @@ class DocumentHeader(_message.Message):
     """
     title: _builtins.str
     """title is the document's human-readable title. Optional.
-    UTF-8; empty means untitled.
+    UTF-8, at most 512 characters; empty means untitled.
     """
     source_uri: _builtins.str
     """source_uri is where the document came from, for citations. Optional.
-    Format: absolute URI; empty means unknown.
+    Format: absolute URI, at most 2048 characters; empty means unknown.
     """
     media_type: _builtins.str
     """media_type is the type of the original document the text was taken from. Optional.
-    Format: IANA media type such as `text/markdown`; empty means `text/plain`.
+    Format: IANA media type such as `text/markdown`, at most 255 characters; empty means `text/plain`.
     """
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """metadata holds free-form labels stored with the document. Optional.
         Keys and values are UTF-8; empty means no labels.
+        At most 64 pairs; keys 1-128 characters; values at most 1024 characters.
         """
 
     def __init__(
@@ -367,7 +370,7 @@ class Vector(_message.Message):
     @_builtins.property
     def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
         """values are the embedding's components. Required.
-        Length must equal the server's embedding dimension, else INVALID_ARGUMENT.
+        1-4096 numbers; the length must equal the server's embedding dimension, else INVALID_ARGUMENT.
         """
 
     def __init__(

@@ -219,13 +219,15 @@ class ChatJoin(betterproto2.Message):
     conversation_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     """
     conversation_id is the conversation to join. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
 
     user_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
     user_id is the user who joins; the other members receive a joined presence event. Required.
-    Format: opaque string, at most 64 characters.
+    With authentication it must equal the caller's identity (PERMISSION_DENIED otherwise)
+    unless the caller is a service with the messages:impersonate scope.
+    Format: opaque string, 1-64 characters.
     """
 
 
@@ -241,7 +243,7 @@ class ChatLeave(betterproto2.Message):
     conversation_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     """
     conversation_id is the joined conversation to leave. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
 
 
@@ -357,13 +359,13 @@ class ChatTyping(betterproto2.Message):
     conversation_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     """
     conversation_id is the conversation the user types in. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
 
     user_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
     user_id is the user who types. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
 
     typing: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
@@ -419,19 +421,20 @@ class CompleteRequest(betterproto2.Message):
     prompt: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
     prompt is the instruction or question to complete. Required.
-    UTF-8; INVALID_ARGUMENT when empty.
+    UTF-8, 1 byte to 64 KiB (65,536 bytes); INVALID_ARGUMENT when empty or only whitespace.
     """
 
     max_tokens: "int" = betterproto2.field(3, betterproto2.TYPE_INT32)
     """
     max_tokens caps the number of tokens generated. Optional.
-    0 means the server default; negative is INVALID_ARGUMENT.
+    0 means the server default; values above the server's limit are capped; negative is INVALID_ARGUMENT.
     """
 
     model: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
     """
     model names the language model to use. Optional.
-    Format: server-defined model name; empty means the server default; unknown is INVALID_ARGUMENT.
+    Format: server-defined model name, at most 64 characters; empty means the server default;
+    unknown is INVALID_ARGUMENT.
     """
 
     use_retrieval: "bool" = betterproto2.field(5, betterproto2.TYPE_BOOL)
@@ -537,7 +540,7 @@ class DeleteDocumentRequest(betterproto2.Message):
     document_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     """
     document_id is the ID of the document to delete. Required.
-    Format: opaque string, at most 128 characters.
+    Format: opaque string, 1-128 characters.
     """
 
 
@@ -634,19 +637,19 @@ class DocumentHeader(betterproto2.Message):
     title: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
     title is the document's human-readable title. Optional.
-    UTF-8; empty means untitled.
+    UTF-8, at most 512 characters; empty means untitled.
     """
 
     source_uri: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
     """
     source_uri is where the document came from, for citations. Optional.
-    Format: absolute URI; empty means unknown.
+    Format: absolute URI, at most 2048 characters; empty means unknown.
     """
 
     media_type: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
     """
     media_type is the type of the original document the text was taken from. Optional.
-    Format: IANA media type such as `text/markdown`; empty means `text/plain`.
+    Format: IANA media type such as `text/markdown`, at most 255 characters; empty means `text/plain`.
     """
 
     metadata: "dict[str, str]" = betterproto2.field(
@@ -657,6 +660,7 @@ class DocumentHeader(betterproto2.Message):
     """
     metadata holds free-form labels stored with the document. Optional.
     Keys and values are UTF-8; empty means no labels.
+    At most 64 pairs; keys 1-128 characters; values at most 1024 characters.
     """
 
 
@@ -672,19 +676,22 @@ class EditMessageRequest(betterproto2.Message):
     message_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     """
     message_id is the ID of the message to edit. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
 
     editor_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
-    editor_id is the user making the edit; it must be the message's author. Required.
+    editor_id is the user making the edit; it must be the message's author.
+    Optional. Without authentication it must be set. With authentication the caller's
+    identity is the editor: leave it empty, or it must equal the caller (PERMISSION_DENIED
+    otherwise) unless the caller is a service with the messages:impersonate scope.
     Format: opaque string, at most 64 characters.
     """
 
     content: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
     """
     content is the message's new text. Required.
-    UTF-8, at most 64 KiB; may be empty only when the message has files.
+    UTF-8, at most 64 KiB (65,536 bytes); may be empty only when the message has files.
     """
 
 
@@ -715,7 +722,7 @@ class File(betterproto2.Message):
     file_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     """
     file_id identifies the uploaded file. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
 
     name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -727,7 +734,7 @@ class File(betterproto2.Message):
     media_type: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
     """
     media_type is the file's content type. Optional.
-    Format: IANA media type such as `image/png`; empty means `application/octet-stream`.
+    Format: IANA media type such as `image/png`, at most 255 characters; empty means `application/octet-stream`.
     """
 
     size_bytes: "int" = betterproto2.field(4, betterproto2.TYPE_INT64)
@@ -739,13 +746,13 @@ class File(betterproto2.Message):
     url: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
     """
     url is where the file's content can be downloaded. Output only.
-    Format: absolute https URL.
+    Format: absolute https URL, at most 2048 characters; the server ignores it in requests.
     """
 
     sha256: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
     """
     sha256 is the SHA-256 digest of the file's content. Optional.
-    Format: 64 lowercase hexadecimal characters; empty means not computed.
+    Format: 64 lowercase hexadecimal characters, at most 64; empty means not computed.
     """
 
 
@@ -761,7 +768,7 @@ class GetMessageRequest(betterproto2.Message):
     message_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     """
     message_id is the ID of the message to return. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
 
     include_user: "bool" = betterproto2.field(2, betterproto2.TYPE_BOOL)
@@ -811,7 +818,7 @@ class IngestDocumentRequest(betterproto2.Message):
     text: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
     text is the next piece of the document's text, appended in request order. Optional.
-    UTF-8; empty appends nothing.
+    UTF-8, at most 1 MiB (1,048,576 bytes) per request and 16 MiB per document; empty appends nothing.
     """
 
 
@@ -842,7 +849,7 @@ class InvokePluginRequest(betterproto2.Message):
     plugin_name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     """
     plugin_name is the name of the plugin to run. Required.
-    Format: a Plugin.name from ListPlugins, at most 64 characters.
+    Format: a Plugin.name from ListPlugins, 1-64 characters.
     """
 
     arguments: "dict[str, str]" = betterproto2.field(
@@ -853,6 +860,7 @@ class InvokePluginRequest(betterproto2.Message):
     """
     arguments are the plugin's inputs by argument name. Optional.
     Keys come from Plugin.argument_names; an unknown key is INVALID_ARGUMENT; empty means none.
+    At most 32 pairs; keys 1-64 characters; values UTF-8, at most 256 KiB (262,144 bytes) each.
     """
 
     conversation_id: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
@@ -921,7 +929,7 @@ class ListMessagesRequest(betterproto2.Message):
     conversation_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     """
     conversation_id is the conversation whose messages are listed. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
 
     page: "PageRequest | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
@@ -1092,13 +1100,15 @@ class NewMessage(betterproto2.Message):
     conversation_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
     conversation_id is the conversation to post in. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
 
     author_id: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
     """
     author_id is the user who writes the message. Required.
-    Format: opaque string, at most 64 characters.
+    With authentication it must equal the caller's identity (PERMISSION_DENIED otherwise)
+    unless the caller is a service with the messages:impersonate scope.
+    Format: opaque string, 1-64 characters.
     """
 
     content: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
@@ -1110,7 +1120,7 @@ class NewMessage(betterproto2.Message):
     files: "list[File]" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     files are already uploaded files to attach. Optional.
-    Empty means no attachments; each needs at least file_id.
+    At most 10 files; empty means no attachments; each needs at least file_id.
     """
 
 
@@ -1132,7 +1142,7 @@ class PageRequest(betterproto2.Message):
     page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
     page_token is the next_page_token of the previous response. Optional.
-    Format: opaque string, never parsed by clients; empty means the first page.
+    Format: opaque string of at most 1024 characters, never parsed by clients; empty means the first page.
     """
 
 
@@ -1297,7 +1307,7 @@ class SearchDocumentsRequest(betterproto2.Message):
     text: "str | None" = betterproto2.field(1, betterproto2.TYPE_STRING, optional=True, group="query")
     """
     text is a natural-language query that the server embeds. Optional.
-    UTF-8, not empty; set either text or vector.
+    UTF-8, 1 byte to 64 KiB (65,536 bytes), not only whitespace; set either text or vector.
     """
 
     vector: "Vector | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True, group="query")
@@ -1315,13 +1325,15 @@ class SearchDocumentsRequest(betterproto2.Message):
     min_score: "float" = betterproto2.field(4, betterproto2.TYPE_FLOAT)
     """
     min_score drops passages scoring below it. Optional.
-    Cosine similarity from -1 to 1; the default 0 drops only passages scoring below 0.
+    Cosine similarity from -1 to 1; the default 0 drops only passages scoring below 0; NaN and infinities are
+    INVALID_ARGUMENT.
     """
 
     document_ids: "list[str]" = betterproto2.field(5, betterproto2.TYPE_STRING, repeated=True)
     """
     document_ids restricts the search to these documents. Optional.
-    Format: document IDs; empty means all documents; unknown IDs match nothing.
+    Format: document IDs, at most 100 of at most 128 characters each; empty means all documents;
+    unknown IDs match nothing.
     """
 
 
@@ -1353,6 +1365,7 @@ class SendMessagesRequest(betterproto2.Message):
     message: "NewMessage | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
     """
     message is the message to store. Required.
+    A SendMessages call carries at most 1000 of them (RESOURCE_EXHAUSTED beyond).
     """
 
 
@@ -1396,19 +1409,20 @@ class StreamCompletionRequest(betterproto2.Message):
     prompt: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
     prompt is the instruction or question to complete. Required.
-    UTF-8; INVALID_ARGUMENT when empty.
+    UTF-8, 1 byte to 64 KiB (65,536 bytes); INVALID_ARGUMENT when empty or only whitespace.
     """
 
     max_tokens: "int" = betterproto2.field(3, betterproto2.TYPE_INT32)
     """
     max_tokens caps the number of tokens generated. Optional.
-    0 means the server default; negative is INVALID_ARGUMENT.
+    0 means the server default; values above the server's limit are capped; negative is INVALID_ARGUMENT.
     """
 
     model: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
     """
     model names the language model to use. Optional.
-    Format: server-defined model name; empty means the server default; unknown is INVALID_ARGUMENT.
+    Format: server-defined model name, at most 64 characters; empty means the server default;
+    unknown is INVALID_ARGUMENT.
     """
 
     use_retrieval: "bool" = betterproto2.field(5, betterproto2.TYPE_BOOL)
@@ -1458,13 +1472,13 @@ class StreamMessagesRequest(betterproto2.Message):
     conversation_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     """
     conversation_id is the conversation whose messages are streamed. Required.
-    Format: opaque string, at most 64 characters.
+    Format: opaque string, 1-64 characters.
     """
 
     after_sequence: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
     """
     after_sequence is the resume point: only messages with a greater sequence are sent. Optional.
-    0 means from the start; pass the last sequence received to resume without gaps.
+    0 means from the start; pass the last sequence received to resume without gaps; never negative.
     """
 
     follow: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
@@ -1513,13 +1527,13 @@ class StreamPluginEventsRequest(betterproto2.Message):
     plugin_names: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
     """
     plugin_names restricts the stream to these plugins. Optional.
-    Format: Plugin.name values; empty means all plugins.
+    Format: Plugin.name values, at most 100 of at most 64 characters each; empty means all plugins.
     """
 
     types: "list[PluginEventType]" = betterproto2.field(2, betterproto2.TYPE_ENUM, repeated=True)
     """
     types restricts the stream to these event types. Optional.
-    Empty means all types; PLUGIN_EVENT_TYPE_UNSPECIFIED is INVALID_ARGUMENT.
+    At most 8 entries; empty means all types; PLUGIN_EVENT_TYPE_UNSPECIFIED or an unknown value is INVALID_ARGUMENT.
     """
 
 
@@ -1604,7 +1618,7 @@ class Vector(betterproto2.Message):
     values: "list[float]" = betterproto2.field(1, betterproto2.TYPE_FLOAT, repeated=True)
     """
     values are the embedding's components. Required.
-    Length must equal the server's embedding dimension, else INVALID_ARGUMENT.
+    1-4096 numbers; the length must equal the server's embedding dimension, else INVALID_ARGUMENT.
     """
 
 

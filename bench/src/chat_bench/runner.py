@@ -1,0 +1,402 @@
+"""The benchmark run: seed one database, start the servers, measure every shape on every transport.
+
+Rounds are interleaved (each round measures every shape on every transport, in a rotated
+order) and every comparison is a median of in-round ratios, so a slow minute on a shared
+machine weighs on both sides of a ratio rather than on one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from chat.v1 import common_pb2
+from chat.v1 import message_service_pb2 as pb
+from chat_bench import transports
+from chat_bench.engine import CallPlan, LoadPlan, run_load
+from chat_bench.methods import resolve
+from chat_bench.proxy import CountingProxy
+from chat_bench.servers import ServerProcess, can_pin, extract_services, grpclib_server, http_server, pin
+from chat_bench.stats import LoadResult, percentile
+from chat_bench.templates import RequestTemplate
+
+BASELINE = "http-json"
+SERVER_CPUS = {0}
+CLIENT_CPUS = {1}
+PROMPT = "How do I reset the password of a shared account?"
+LARGE_CONTENT = 8000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How much to measure; ``quick()`` is a smoke run of the same steps."""
+
+    rounds: int = 5
+    calls: int = 150  # c=1 unary calls per shape, transport and round
+    stream_calls: int = 3  # 1,000-message replays per transport and round
+    c50_calls: int = 800  # GetMessage calls at 50 in flight per transport and round
+    cpu_calls: int = 1500  # GetMessage calls per server per round for the CPU figure
+    mixed_seconds: float = 60.0
+    mixed_concurrency: int = 50
+    previous_ref: str = ""
+
+    @classmethod
+    def quick(cls, previous_ref: str) -> Settings:
+        """A run of a minute or two that exercises every step."""
+        return cls(
+            rounds=2,
+            calls=40,
+            stream_calls=1,
+            c50_calls=200,
+            cpu_calls=400,
+            mixed_seconds=5.0,
+            previous_ref=previous_ref,
+        )
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """What the seed put in the database, for the calls to name."""
+
+    small_id: str
+    large_id: str
+    page_conversation: str = "bench-page"
+    replay_conversation: str = "bench-replay"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One call shape of the mix and how each transport makes it once."""
+
+    name: str
+    description: str
+    call: Callable[[transports.Transport, int], Awaitable[object]]
+    per_round: Callable[[Settings], int]
+    streamed: int = 0  # messages a call receives, for throughput
+
+
+@dataclass
+class Results:
+    """Everything measured, for the report."""
+
+    settings: Settings
+    transports: list[str]
+    shapes: list[Shape]
+    pinned: bool
+    latencies: dict[tuple[str, str], list[list[float]]] = field(default_factory=dict)  # (shape, transport)
+    bytes_per_call: dict[tuple[str, str], float] = field(default_factory=dict)
+    c50: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # transport: (p50, rps) per round
+    cpu_per_call: dict[str, list[float]] = field(default_factory=dict)  # server: seconds per GetMessage
+    mixed: LoadResult | None = None
+    previous_ref: str | None = None
+    started: float = field(default_factory=time.time)
+    finished: float = 0.0
+
+    def p50s(self, shape: str, transport: str) -> list[float]:
+        """The median latency of each round."""
+        return [percentile(sorted(values), 50) for values in self.latencies.get((shape, transport), [])]
+
+    def ratio(self, shape: str, transport: str, against: str = BASELINE) -> float:
+        """Median over rounds of ``transport``'s p50 divided by ``against``'s in the same round."""
+        pairs = zip(self.p50s(shape, transport), self.p50s(shape, against), strict=True)
+        return statistics.median(mine / theirs for mine, theirs in pairs)
+
+
+def shapes(seeded: Seeded) -> list[Shape]:
+    """The realistic mix: small and large GetMessage, a 50-message page, a batch of 10, replay, AI."""
+    contents = [f"batch message {i}: " + "lorem ipsum dolor sit amet " * 6 for i in range(10)]
+
+    async def send(t: transports.Transport, i: int) -> None:
+        await t.send(f"bench-send-{t.name}", contents, f"{t.name}-{i}-{uuid.uuid4().hex}")
+
+    return [
+        Shape(
+            "GetMessage small",
+            "one ~250 B message, author and 1 file",
+            lambda t, _i: t.get(seeded.small_id),
+            lambda s: s.calls,
+        ),
+        Shape(
+            "GetMessage large",
+            f"one ~{LARGE_CONTENT // 1000} kB message, author and 1 file",
+            lambda t, _i: t.get(seeded.large_id),
+            lambda s: s.calls,
+        ),
+        Shape(
+            "ListMessages 50",
+            "a page of 50 messages with authors",
+            lambda t, _i: t.page(seeded.page_conversation, 50),
+            lambda s: max(10, s.calls // 4),
+        ),
+        Shape(
+            "SendMessages 10",
+            "a client stream of 10 new messages (one transaction, fsync)",
+            send,
+            lambda s: max(10, s.calls // 4),
+        ),
+        Shape(
+            "StreamMessages 1000",
+            "replay of 1,000 stored messages",
+            lambda t, _i: t.stream(seeded.replay_conversation),
+            lambda s: s.stream_calls,
+            streamed=1000,
+        ),
+        Shape(
+            "StreamCompletion",
+            "an AI answer streamed in chunks (no model delay)",
+            lambda t, _i: t.complete(seeded.page_conversation, PROMPT),
+            lambda s: max(10, s.calls // 4),
+        ),
+    ]
+
+
+async def seed(port: int) -> Seeded:
+    """Store the conversations the shapes read, through the `_pb2` client."""
+    client = transports.Pb2Transport("127.0.0.1", port)
+    try:
+        ids = []
+        for conversation, size in (("bench-small", 120), ("bench-large", LARGE_CONTENT)):
+            new = pb.NewMessage(
+                conversation_id=conversation,
+                author_id="bench-author",
+                content=("chat message text " * (size // 18 + 1))[:size],
+                idempotency_key=f"seed-{conversation}",
+                files=[
+                    common_pb2.File(
+                        file_id="f-1",
+                        name="report.pdf",
+                        media_type="application/pdf",
+                        size_bytes=48213,
+                        url="https://files.example/f-1",
+                        sha256="ab" * 32,
+                    )
+                ],
+            )
+            async with client.messages.SendMessages.open() as stream:
+                await stream.send_message(pb.SendMessagesRequest(message=new), end=True)
+                reply = await stream.recv_message()
+            assert reply is not None
+            ids.append(reply.messages[0].id)
+        text = "a typical chat line, a sentence or two long, about the work at hand. "
+        for conversation, count in (("bench-page", 60), ("bench-replay", 1000)):
+            for start in range(0, count, 500):
+                contents = [f"{n}: {text * 2}" for n in range(start, min(count, start + 500))]
+                await client.send(conversation, contents, f"seed-{conversation}-{start}")
+        return Seeded(small_id=ids[0], large_id=ids[1])
+    finally:
+        await client.close()
+
+
+async def latencies(call: Callable[[int], Awaitable[object]], count: int, concurrency: int) -> list[float]:
+    """Make ``count`` calls, ``concurrency`` at a time; return each call's seconds."""
+    numbers = iter(range(count))
+    out: list[float] = []
+
+    async def worker() -> None:
+        for number in numbers:
+            began = time.perf_counter()
+            await call(number)
+            out.append(time.perf_counter() - began)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return out
+
+
+def factories(dataclass_codec: object | None) -> dict[str, transports.Factory]:
+    """Every transport the run compares, by name (the gateway when its hook is set)."""
+    found: dict[str, transports.Factory] = {
+        "dataclass": lambda host, port: transports.DataclassTransport(host, port),
+        "pb2": transports.Pb2Transport,
+        "grpcio": transports.GrpcioTransport,
+        BASELINE: transports.HttpJsonTransport,
+    }
+    if dataclass_codec is not None:
+        found["dataclass-fast"] = lambda host, port: transports.DataclassTransport(
+            host, port, dataclass_codec
+        )
+    if transports.GATEWAY_HOOK is not None:
+        found["gateway"] = transports.GATEWAY_HOOK
+    return found
+
+
+async def run(
+    settings: Settings, work: Path, repository: Path, dataclass_codec: object | None = None
+) -> Results:
+    """The whole benchmark; servers' files and logs go into ``work``."""
+    pin(0, CLIENT_CPUS)
+    seed_server = grpclib_server("seed", work / "seed.db", work / "seed.log")
+    seeded = await seed(await seed_server.start(SERVER_CPUS))
+    seed_server.stop()
+    servers: dict[str, ServerProcess] = {
+        "grpclib": grpclib_server("grpclib", work / "grpclib.db", work / "grpclib.log"),
+        BASELINE: http_server(work / "http.db", work / "http.log"),
+    }
+    previous = (
+        extract_services(repository, settings.previous_ref, work / "previous")
+        if settings.previous_ref
+        else None
+    )
+    if previous is not None:
+        servers["previous"] = grpclib_server(
+            "previous", work / "previous.db", work / "previous.log", previous
+        )
+    if transports.GATEWAY_COMMAND is not None:
+        servers["gateway"] = ServerProcess("gateway", transports.GATEWAY_COMMAND, work / "gateway.log")
+    for name in servers:
+        shutil.copyfile(work / "seed.db", work / f"{'http' if name == BASELINE else name}.db")
+    made = factories(dataclass_codec)
+    results = Results(
+        settings, list(made), shapes(seeded), can_pin(), previous_ref=settings.previous_ref or None
+    )
+    if previous is None:
+        results.previous_ref = None
+    try:
+        ports = {name: await server.start(SERVER_CPUS) for name, server in servers.items()}
+
+        def port_of(transport: str) -> int:
+            return ports[
+                BASELINE if transport == BASELINE else "gateway" if transport == "gateway" else "grpclib"
+            ]
+
+        clients = {name: factory("127.0.0.1", port_of(name)) for name, factory in made.items()}
+        try:
+            await _rounds(results, clients)
+            await _wire_bytes(results, made, port_of)
+            await _server_cpu(results, servers, seeded)
+            results.mixed = await _mixed(settings, ports["grpclib"], seeded)
+        finally:
+            for client in clients.values():
+                await client.close()
+    finally:
+        for server in servers.values():
+            server.stop()
+    results.finished = time.time()
+    return results
+
+
+async def _rounds(results: Results, clients: dict[str, transports.Transport]) -> None:
+    names = list(clients)
+    for client in clients.values():  # connect and warm every path once
+        for shape in results.shapes:
+            await shape.call(client, 0)
+    for round_number in range(results.settings.rounds):
+        order = names[round_number % len(names) :] + names[: round_number % len(names)]
+        for shape in results.shapes:
+            for name in order:
+                client = clients[name]
+                measured = await latencies(partial(shape.call, client), shape.per_round(results.settings), 1)
+                results.latencies.setdefault((shape.name, name), []).append(measured)
+        for name in order:
+            client = clients[name]
+            started = time.perf_counter()
+            measured = await latencies(
+                partial(results.shapes[0].call, client), results.settings.c50_calls, 50
+            )
+            elapsed = time.perf_counter() - started
+            results.c50.setdefault(name, []).append(
+                (percentile(sorted(measured), 50), len(measured) / elapsed)
+            )
+        print(f"round {round_number + 1}/{results.settings.rounds} done", flush=True)
+
+
+async def _wire_bytes(
+    results: Results, made: dict[str, transports.Factory], port_of: Callable[[str], int], calls: int = 20
+) -> None:
+    """Bytes on the wire per call, through a counting proxy, after a warm-up call per shape."""
+    for name, factory in made.items():
+        proxy = CountingProxy(port_of(name))
+        client = factory("127.0.0.1", await proxy.start())
+        try:
+            for shape in results.shapes:
+                await shape.call(client, 0)
+                before = proxy.count.total
+                count = calls if not shape.streamed else 2
+                for i in range(count):
+                    await shape.call(client, i + 1)
+                results.bytes_per_call[(shape.name, name)] = (proxy.count.total - before) / count
+        finally:
+            await client.close()
+            await proxy.close()
+
+
+async def _server_cpu(results: Results, servers: dict[str, ServerProcess], seeded: Seeded) -> None:
+    """Server CPU seconds per GetMessage (small) at 50 in flight, for each server, interleaved."""
+    targets = {name: server for name, server in servers.items() if name in ("grpclib", "previous", BASELINE)}
+    clients = {
+        name: (transports.HttpJsonTransport if name == BASELINE else transports.Pb2Transport)(
+            "127.0.0.1", server.port
+        )
+        for name, server in targets.items()
+    }
+    try:
+        for client in clients.values():
+            await client.get(seeded.small_id)
+        for _ in range(results.settings.rounds):
+            for name, client in clients.items():
+                before = targets[name].cpu_seconds()
+                await latencies(partial(_get, client, seeded.small_id), results.settings.cpu_calls, 50)
+                spent = targets[name].cpu_seconds() - before
+                results.cpu_per_call.setdefault(name, []).append(spent / results.settings.cpu_calls)
+    finally:
+        for client in clients.values():
+            await client.close()
+
+
+async def _get(client: transports.Transport, message_id: str, _number: int) -> None:
+    await client.get(message_id)
+
+
+async def _mixed(settings: Settings, port: int, seeded: Seeded) -> LoadResult:
+    """The mixed load at 50 in flight through the load engine; its success rate is the criterion."""
+
+    def plan(method: str, data: str, weight: int, stream_count: int = 1) -> CallPlan:
+        resolved = resolve(method)
+        return CallPlan(resolved, RequestTemplate(data, resolved.request_type), stream_count, weight)
+
+    send = (
+        '{"message": {"conversationId": "bench-mixed", "authorId": "bench-user",'
+        ' "content": "mixed load message {{.RequestNumber}}.{{.MessageNumber}}",'
+        ' "idempotencyKey": "{{.UUID}}"}}'
+    )
+    calls = [
+        plan(
+            "chat.v1.MessageService/GetMessage",
+            f'{{"messageId": "{seeded.small_id}", "includeUser": true, "includeFiles": true}}',
+            10,
+        ),
+        plan(
+            "chat.v1.MessageService/ListMessages",
+            f'{{"conversationId": "{seeded.page_conversation}", "page": {{"pageSize": 50}}}}',
+            4,
+        ),
+        plan("chat.v1.MessageService/SendMessages", send, 2, stream_count=10),
+        plan(
+            "chat.v1.MessageService/StreamMessages",
+            f'{{"conversationId": "{seeded.replay_conversation}"}}',
+            1,
+        ),
+        plan(
+            "chat.v1.AIService/StreamCompletion",
+            f'{{"conversationId": "{seeded.page_conversation}", "prompt": "{PROMPT}"}}',
+            1,
+        ),
+    ]
+    return await run_load(
+        LoadPlan(
+            host="127.0.0.1",
+            port=port,
+            calls=calls,
+            total=None,
+            duration=settings.mixed_seconds,
+            concurrency=settings.mixed_concurrency,
+            connections=1,
+            timeout=30.0,
+        )
+    )

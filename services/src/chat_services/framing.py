@@ -1,0 +1,263 @@
+"""Reading gRPC request messages off a stream: every framing fault is the client's, and says so.
+
+grpclib's own reader (``grpclib.stream.recv_message``) raises ``AssertionError`` or
+``NotImplementedError`` on a short header, a body shorter than its length prefix or a
+compressed message, before any codec runs, and reads (and acknowledges) a body of any
+claimed length before the size limit is checked. :class:`FramedStream` replaces that
+reader for every call:
+
+- the length prefix is checked against the limit as soon as the 5-byte header arrives
+  (RESOURCE_EXHAUSTED; the body is never read and the stream is reset);
+- the bytes a connection may have in flight for bodies being read are bounded
+  (:class:`ConnectionBudget`, RESOURCE_EXHAUSTED beyond);
+- a call that takes one request message must send it whole within a timeout
+  (DEADLINE_EXCEEDED), so a silent client cannot hold a call open;
+- a truncated header or body, trailing bytes, and zero or several messages on a call
+  that takes one are INVALID_ARGUMENT;
+- gzip and deflate messages are inflated, their inflated size bounded by the same limit;
+  another ``grpc-encoding`` is UNIMPLEMENTED;
+- every status message sent is bounded in length (:func:`chat_services.errors.bounded_message`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any, Generic
+
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
+from grpclib.server import Stream
+from grpclib.stream import _RecvType, _SendType
+
+from chat_services.boundary import too_large
+from chat_services.errors import bounded_message, echo
+
+HEADER_BYTES = 5  # one flag byte, then a big-endian 32-bit length
+IDENTITY = "identity"
+# grpc-encoding → zlib's wbits: gzip framing, or the zlib framing gRPC calls "deflate".
+DECOMPRESSORS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+ACCEPTED_ENCODINGS = ", ".join((IDENTITY, *DECOMPRESSORS))
+ACCEPTED = ",".join((IDENTITY, *DECOMPRESSORS))  # the grpc-accept-encoding header's form
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How big a request message may be, and how long a one-message request may take to arrive."""
+
+    max_message_bytes: int
+    request_timeout: float
+
+
+@dataclass(frozen=True)
+class CallFraming:
+    """What reading one call's requests needs: its connection's budget and its ``grpc-encoding``."""
+
+    budget: ConnectionBudget
+    encoding: str = IDENTITY
+
+
+@dataclass
+class ConnectionBudget:
+    """The request bytes one connection may have buffered for messages being read at once."""
+
+    limit: int
+    in_flight: int = 0
+
+    def reserve(self, size: int) -> bool:
+        """Take ``size`` bytes from the budget; False (taking nothing) if they do not fit."""
+        if self.in_flight + size > self.limit:
+            return False
+        self.in_flight += size
+        return True
+
+    def release(self, size: int) -> None:
+        """Give back bytes taken by :meth:`reserve`."""
+        self.in_flight -= size
+
+
+class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
+    """A grpclib server ``Stream`` whose request reading refuses malformed framing cleanly.
+
+    grpclib builds each call's ``Stream`` inside its request handler with no factory hook,
+    so :meth:`adopt` turns the one it built into this class before the handler runs.
+    """
+
+    _budget: ConnectionBudget
+    _encoding: str
+    _max_message_bytes: int
+    _request_timeout: float
+    _framed_messages = 0
+
+    @classmethod
+    def adopt(cls, stream: Stream[Any, Any], call: CallFraming, limits: ReadLimits) -> FramedStream[Any, Any]:
+        """Make ``stream`` read through this class, with the call's framing and the read limits."""
+        stream.__class__ = cls
+        framed: FramedStream[Any, Any] = stream  # type: ignore[assignment]
+        framed._budget = call.budget
+        framed._encoding = call.encoding
+        framed._max_message_bytes = limits.max_message_bytes
+        framed._request_timeout = limits.request_timeout
+        return framed
+
+    async def recv_message(self) -> _RecvType | None:
+        """The next request message, or None at the end of a streaming request.
+
+        A call that takes one request message gets exactly one: none, or more than one,
+        is INVALID_ARGUMENT (the stream's end is awaited before the handler sees it).
+        """
+        if self._cardinality.client_streaming:
+            return await self._next_message()
+        if self._framed_messages:
+            return None
+        try:
+            async with asyncio.timeout(self._request_timeout):
+                return await self._only_message()
+        except TimeoutError:
+            raise GRPCError(
+                Status.DEADLINE_EXCEEDED,
+                f"{self._method_name}: the request did not arrive whole within {self._request_timeout:g} s",
+            ) from None
+
+    async def _only_message(self) -> _RecvType:
+        """The one request message of a call that takes one, after the request stream ended."""
+        message = await self._next_message()
+        if message is None:
+            raise GRPCError(
+                Status.INVALID_ARGUMENT,
+                f"{self._method_name} takes one request message; the request stream ended without one",
+            )
+        if await self._read_header() is not None:
+            raise GRPCError(
+                Status.INVALID_ARGUMENT,
+                f"{self._method_name} takes one request message; the request stream carried more",
+            )
+        return message
+
+    async def send_trailing_metadata(self, *, status_message: str | None = None, **kwargs: Any) -> None:
+        """grpclib's trailers, with the status message bounded (a long one stalls the event loop)."""
+        if status_message is not None:
+            status_message = bounded_message(status_message)
+        await super().send_trailing_metadata(status_message=status_message, **kwargs)
+
+    async def _next_message(self) -> _RecvType | None:
+        header = await self._read_header()
+        if header is None:
+            return None
+        compressed, length = header
+        if length > self._max_message_bytes:
+            raise too_large(self._request_name, length, self._max_message_bytes)
+        if not self._budget.reserve(length):
+            raise GRPCError(
+                Status.RESOURCE_EXHAUSTED,
+                f"this connection already has {self._budget.in_flight} request bytes in flight"
+                f" (limit {self._budget.limit}); retry, or spread calls over connections",
+            )
+        try:
+            body = await self._read_body(length)
+        finally:
+            self._budget.release(length)
+        if compressed:
+            wbits = await self._decompressor()
+            # Inflating megabytes takes tens of milliseconds; zlib releases the GIL, so a
+            # worker thread keeps the event loop answering other calls meanwhile.
+            body = await asyncio.to_thread(self._inflate, body, wbits)
+        message = self._codec.decode(body, self._recv_type)
+        # What grpclib's Stream.recv_message does with a decoded message.
+        (message,) = await self._dispatch.recv_message(message)
+        self._framed_messages += 1
+        self._messages_received += 1
+        self._stream.connection.messages_received += 1
+        self._stream.connection.last_message_received = time.monotonic()
+        return message  # type: ignore[no-any-return]
+
+    @property
+    def _request_name(self) -> str:
+        descriptor = getattr(self._recv_type, "DESCRIPTOR", None)
+        return str(getattr(descriptor, "full_name", "a request message"))
+
+    async def _read_header(self) -> tuple[bool, int] | None:
+        """The next message's (compressed, length), or None at a clean end of the stream."""
+        header = await self._read(HEADER_BYTES, "a 5-byte message header (trailing bytes after a message?)")
+        if header is None:
+            return None
+        flag, length = struct.unpack(">BI", header)
+        if flag not in (0, 1):
+            raise GRPCError(Status.INVALID_ARGUMENT, f"message header flag {flag} is neither 0 nor 1")
+        return bool(flag), length
+
+    async def _read_body(self, length: int) -> bytes:
+        inside = f"a message: its length prefix says {length} bytes"
+        body = await self._read(length, inside)
+        if body is None and length:
+            raise _ended_inside(inside)
+        return body or b""
+
+    async def _read(self, size: int, inside: str) -> bytes | None:
+        """Exactly ``size`` bytes; None if the stream ended before any; INVALID_ARGUMENT if in between."""
+        try:
+            data = await self._stream.recv_data(size)
+        except AssertionError:  # grpclib's buffer says the stream ended part-way through the read
+            raise _ended_inside(inside) from None
+        if not data:
+            return None
+        if len(data) != size:
+            raise _ended_inside(inside)
+        return data
+
+    async def _decompressor(self) -> int:
+        """zlib's wbits for the call's ``grpc-encoding``; a status if there is none we have.
+
+        As the gRPC spec asks, an unsupported encoding is UNIMPLEMENTED and the response
+        headers carry ``grpc-accept-encoding`` (grpclib refuses ``grpc-*`` metadata keys, so
+        those headers are sent here, before grpclib sends the trailers).
+        """
+        encoding = self._encoding
+        if encoding == IDENTITY:
+            raise GRPCError(
+                Status.INVALID_ARGUMENT, "a message is marked compressed but the call has no grpc-encoding"
+            )
+        wbits = DECOMPRESSORS.get(encoding)
+        if wbits is None:
+            if not self._send_initial_metadata_done:
+                await self._stream.send_headers(
+                    [
+                        (":status", "200"),
+                        ("content-type", self._content_type),
+                        ("grpc-accept-encoding", ACCEPTED),
+                    ]
+                )
+                self._send_initial_metadata_done = True
+            raise GRPCError(
+                Status.UNIMPLEMENTED,
+                f"grpc-encoding {echo(encoding)} is not supported; this server accepts {ACCEPTED_ENCODINGS}",
+            )
+        return wbits
+
+    def _inflate(self, body: bytes, wbits: int) -> bytes:
+        encoding = self._encoding
+        inflater = zlib.decompressobj(wbits)
+        try:
+            inflated = inflater.decompress(body, self._max_message_bytes + 1)
+        except zlib.error as error:
+            raise GRPCError(
+                Status.INVALID_ARGUMENT, f"a {encoding} message does not inflate: {error}"
+            ) from None
+        if len(inflated) > self._max_message_bytes:
+            raise GRPCError(
+                Status.RESOURCE_EXHAUSTED,
+                f"{self._request_name} inflates from {encoding}"
+                f" past the {self._max_message_bytes}-byte message limit",
+            )
+        if not inflater.eof or inflater.unused_data:
+            raise GRPCError(
+                Status.INVALID_ARGUMENT, f"a {encoding} message is truncated or has trailing bytes"
+            )
+        return inflated
+
+
+def _ended_inside(what: str) -> GRPCError:
+    return GRPCError(Status.INVALID_ARGUMENT, f"the request stream ended inside {what}")

@@ -1,0 +1,273 @@
+"""Run mutmut on each mutation target of pyproject.toml, one target at a time, and report.
+
+Each ``[[tool.chat-mutation.target]]`` names the modules mutated together and the only
+tests run against them, so a mutant costs seconds, not a suite. mutmut 3 derives a
+module's import name from its path below the working directory (``src/`` stripped),
+so every target runs in a scratch workspace under ``.nox/mutate/<target>`` where the
+SDK and the services sit at ``src/chat_sdk`` and ``src/chat_services``: their mutants
+then shadow the installed wheel. The verdicts are summed per module, every surviving
+mutant is printed with its diff, and the report is written to ``docs/mutation-report.md``.
+A survivor not listed with a reason in ``tests/mutation/equivalent.toml`` fails the run.
+
+Usage: ``python tests/mutation/mutate.py [TARGET ...]`` (``nox -s mutate -- TARGET``);
+``--report`` writes the report from the workspaces of earlier runs without running anything.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WORK = ROOT / ".nox" / "mutate"
+REPORT = ROOT / "docs" / "mutation-report.md"
+EQUIVALENT = ROOT / "tests" / "mutation" / "equivalent.toml"
+# Where a package's source lives in the repository, and where mutmut must see it.
+RELOCATED = {
+    "sdk/python/src/chat_sdk/": "src/chat_sdk/",
+    "services/src/chat_services/": "src/chat_services/",
+}
+# mutmut's exit codes, by meaning (mutmut.stats.status_by_exit_code).
+KILLED = {1, 3, 36, 24, -24, 152, 255}  # a failing test, or a timeout: the mutant was noticed
+SURVIVED = {0}
+TARGET_FLOOR = 0.90
+
+
+@dataclass(frozen=True)
+class Target:
+    """Modules mutated together, and the tests that must notice their mutants."""
+
+    name: str
+    mutate: tuple[str, ...]
+    tests: tuple[str, ...]
+    functions: tuple[str, ...] = ()  # mutmut name patterns in scope; empty: every function
+
+    def in_scope(self, mutant: str) -> bool:
+        """Whether ``mutant`` is one this target runs."""
+        return not self.functions or any(fnmatch.fnmatch(mutant, pattern) for pattern in self.functions)
+
+
+@dataclass
+class ModuleScore:
+    """Verdicts for one module's mutants."""
+
+    module: str
+    verdicts: Counter[str] = field(default_factory=Counter)
+    out_of_scope: int = 0  # mutants of functions the target leaves out (see its `functions`)
+    survivors: list[tuple[str, str]] = field(default_factory=list)  # (mutant name, diff)
+
+    def rate(self, equivalent: set[str]) -> tuple[float, int, int]:
+        """Kill rate over the mutants that can be killed (equivalent ones set aside)."""
+        excused = sum(1 for name, _ in self.survivors if name in equivalent)
+        total = sum(self.verdicts.values()) - excused - self.verdicts["not checked"]
+        killed = self.verdicts["killed"]
+        return (killed / total if total else 1.0), killed, total
+
+
+def load_targets() -> list[Target]:
+    """The table ``[[tool.chat-mutation.target]]`` of the repository's pyproject.toml."""
+    table = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["chat-mutation"]["target"]
+    return [
+        Target(row["name"], tuple(row["mutate"]), tuple(row["tests"]), tuple(row.get("functions", ())))
+        for row in table
+    ]
+
+
+def load_equivalent() -> dict[str, str]:
+    """Reviewed equivalent mutants: mutant name -> why no test can tell it from the original."""
+    if not EQUIVALENT.is_file():
+        return {}
+    rows = tomllib.loads(EQUIVALENT.read_text()).get("mutant", [])
+    return {row["name"]: row["reason"] for row in rows}
+
+
+def relocated(path: str) -> str:
+    """Where ``path`` (repository-relative) sits in the workspace."""
+    for prefix, target in RELOCATED.items():
+        if path.startswith(prefix):
+            return target + path.removeprefix(prefix)
+    return path
+
+
+def module_name(path: str) -> str:
+    """The import name of a workspace path, as mutmut derives it."""
+    return path.removesuffix(".py").removeprefix("src/").replace("/", ".")
+
+
+def prepare(target: Target) -> Path:
+    """A fresh workspace: the tracked tree, the packages relocated, and mutmut's configuration."""
+    workspace = WORK / target.name
+    shutil.rmtree(workspace, ignore_errors=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            copy = workspace / name
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy)
+    for prefix, target_dir in RELOCATED.items():
+        shutil.copytree(workspace / prefix, workspace / target_dir)
+    mutated = [relocated(path) for path in target.mutate]
+    # Whole top-level packages: a package mutmut copies only in part would lose to the installed one.
+    sources = sorted({"/".join(path.split("/")[: 2 if path.startswith("src/") else 1]) for path in mutated})
+    also = sorted(p.name for p in workspace.iterdir() if p.name not in {"src", "mutants"})
+    config = {
+        "source_paths": sources,
+        "only_mutate": mutated,
+        "also_copy": also,
+        "pytest_add_cli_args_test_selection": list(target.tests),
+        "pytest_add_cli_args": ["-p", "no:cacheprovider"],
+        "use_git_change_detection": False,
+    }
+    lines = ["", "[tool.mutmut]"] + [f"{key} = {json.dumps(value)}" for key, value in config.items()]
+    pyproject = workspace / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n".join(lines) + "\n")
+    return workspace
+
+
+def score(target: Target, workspace: Path) -> list[ModuleScore]:
+    """Read mutmut's verdicts (``mutants/**/*.meta``) and each survivor's diff."""
+    scores = []
+    for path in target.mutate:
+        moved = relocated(path)
+        module = module_name(moved)
+        meta = json.loads((workspace / "mutants" / f"{moved}.meta").read_text())
+        result = ModuleScore(path)
+        for name, code in sorted(meta["exit_code_by_key"].items()):
+            assert name.startswith(module), (name, module)
+            if not target.in_scope(name):
+                result.out_of_scope += 1
+            elif code in KILLED:
+                result.verdicts["killed"] += 1
+            elif code is None:
+                result.verdicts["not checked"] += 1
+            elif code in SURVIVED:
+                result.verdicts["survived"] += 1
+                shown = subprocess.run(
+                    [sys.executable, "-m", "mutmut", "show", name],
+                    cwd=workspace,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                ).stdout
+                result.survivors.append((name, shown.split("\n", 1)[-1].strip()))
+            else:
+                result.verdicts[f"exit {code}"] += 1
+        scores.append(result)
+    return scores
+
+
+def render(scores: list[ModuleScore], equivalent: dict[str, str], seconds: dict[str, float]) -> str:
+    """The Markdown report: the rate per module, then every survivor and its verdict."""
+    lines = [
+        "# Mutation testing report",
+        "",
+        "Written by `python3 -m nox -s mutate` (mutmut, each target against its own tests only;",
+        "targets are the `[[tool.chat-mutation.target]]` table of pyproject.toml). A mutant is",
+        "killed when a test fails or times out. Reviewed equivalent mutants (no test can tell",
+        "them from the original) are listed with their reason in `tests/mutation/equivalent.toml`",
+        "and left out of the rate. A target with a `functions` list mutates only those functions;",
+        "the others' mutants are counted as out of scope (the table's `functions` says why).",
+        "",
+        "| module | mutants | killed | survived | equivalent | kill rate | not checked | out of scope |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    names = set(equivalent)
+    for result in scores:
+        rate, killed, _ = result.rate(names)
+        excused = sum(1 for name, _ in result.survivors if name in names)
+        total = sum(result.verdicts.values())
+        unchecked = result.verdicts["not checked"]
+        lines.append(
+            f"| `{result.module}` | {total} | {killed} | {result.verdicts['survived']} | {excused} "
+            f"| {rate:.0%} | {unchecked} | {result.out_of_scope} |"
+        )
+    lines += ["", "Seconds per target: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()), ""]
+    for result in scores:
+        if not result.survivors:
+            continue
+        lines += [f"## Survivors in `{result.module}`", ""]
+        for name, diff in result.survivors:
+            verdict = f"equivalent: {equivalent[name]}" if name in equivalent else "NOT REVIEWED"
+            lines += [f"### `{name}`", "", verdict, "", "```diff", diff, "```", ""]
+    return "\n".join(lines)
+
+
+def main(selected: list[str]) -> int:
+    """Run the selected targets (all by default), write the report, and judge the result."""
+    if selected == ["--report"]:
+        return report_only()
+    targets = [t for t in load_targets() if not selected or t.name in selected]
+    unknown = set(selected) - {t.name for t in targets}
+    if unknown:
+        print(f"unknown targets: {sorted(unknown)}", file=sys.stderr)
+        return 2
+    equivalent = load_equivalent()
+    scores: list[ModuleScore] = []
+    seconds: dict[str, float] = {}
+    for target in targets:
+        began = time.monotonic()
+        workspace = prepare(target)
+        print(f"== {target.name}: mutating {', '.join(target.mutate)}", flush=True)
+        # The workspace lies inside the repository's .nox/: keep git from finding the outer
+        # checkout, where every copied file would look untracked to the drift check.
+        env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(workspace)}
+        command = [sys.executable, "-m", "mutmut", "run", *target.functions]
+        subprocess.run(command, cwd=workspace, env=env, check=True)
+        scores += score(target, workspace)
+        seconds[target.name] = time.monotonic() - began
+        (workspace / "seconds").write_text(f"{seconds[target.name]:.0f}\n")
+    report = render(scores, equivalent, seconds)
+    (REPORT if not selected else WORK / "report.md").write_text(report)
+    print(report)
+    return judge(scores, equivalent)
+
+
+def report_only() -> int:
+    """Score every target's workspace from earlier runs and write the committed report."""
+    equivalent = load_equivalent()
+    scores: list[ModuleScore] = []
+    seconds: dict[str, float] = {}
+    for target in load_targets():
+        workspace = WORK / target.name
+        if not (workspace / "seconds").is_file():
+            print(f"{target.name}: no finished run in {workspace}", file=sys.stderr)
+            return 2
+        scores += score(target, workspace)
+        seconds[target.name] = float((workspace / "seconds").read_text())
+    REPORT.write_text(render(scores, equivalent, seconds))
+    print(REPORT.read_text())
+    return judge(scores, equivalent)
+
+
+def judge(scores: list[ModuleScore], equivalent: dict[str, str]) -> int:
+    """0 when every module reaches the floor with every survivor reviewed, else 1."""
+    failed = []
+    for result in scores:
+        rate, _, _ = result.rate(set(equivalent))
+        unreviewed = [name for name, _ in result.survivors if name not in equivalent]
+        print(f"{result.module}: {rate:.0%} killed, {len(unreviewed)} unreviewed survivors")
+        if rate < TARGET_FLOOR or unreviewed:
+            failed.append(result.module)
+    if failed:
+        print(f"below {TARGET_FLOOR:.0%} or with unreviewed survivors: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

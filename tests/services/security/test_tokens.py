@@ -1,0 +1,80 @@
+"""Token verification on its own: JWKS key selection, the verified-token memory, the plaintext warning."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+from grpclib.server import Server
+
+from chat_services.interceptors import install
+from chat_services.security.identity import IdentityKind
+from chat_services.security.tls import is_loopback
+from chat_services.security.tokens import JwtVerifier, TokenRejected
+
+from ..conftest import make_config
+from .conftest import AUDIENCE, ISSUER, Issuer
+
+
+def jwks_verifier(issuer: Issuer, kid: str) -> JwtVerifier:
+    """A verifier reading the issuer's public key from a JWKS document under ``kid``."""
+    key = jwt.algorithms.RSAAlgorithm.to_jwk(issuer.private_key.public_key(), as_dict=True)
+    return JwtVerifier(issuer=ISSUER, audience=AUDIENCE, jwks={"keys": [{**key, "kid": kid, "alg": "RS256"}]})
+
+
+def signed(issuer: Issuer, kid: str, expires_in: float = 300) -> str:
+    """A JWT naming its signing key ``kid``."""
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "dana",
+        "exp": now + int(expires_in),
+        "scope": "messages:read",
+    }
+    return jwt.encode(claims, issuer.private_key, algorithm="RS256", headers={"kid": kid})
+
+
+def test_a_jwks_key_is_chosen_by_kid(issuer: Issuer) -> None:
+    verifier = jwks_verifier(issuer, "key-1")
+    identity = verifier.verify(signed(issuer, "key-1"))
+    assert (identity.subject, identity.kind) == ("dana", IdentityKind.USER)
+    assert identity.scopes == frozenset({"messages:read"})
+    with pytest.raises(TokenRejected) as rejected:
+        verifier.verify(signed(issuer, "key-2"))
+    assert rejected.value.reason == "TOKEN_INVALID"
+
+
+def test_a_remembered_token_is_refused_once_it_expires(issuer: Issuer) -> None:
+    verifier = JwtVerifier(issuer=ISSUER, audience=AUDIENCE, public_key=issuer.public_key_file.read_text())
+    token = issuer.token("erin")
+    assert verifier.verify(token).subject == "erin"
+    # Age the remembered entry past its exp, as the clock would.
+    identity, _ = verifier._verified[token]
+    verifier._verified[token] = (identity, time.time() - 1)
+    assert verifier.verify(token).subject == "erin"  # re-verified: the token itself is still valid
+    expired = issuer.token("erin", expires_in=-60)
+    with pytest.raises(TokenRejected):
+        verifier.verify(expired)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"), [("127.0.0.1", True), ("::1", True), ("localhost", True), ("0.0.0.0", False)]
+)
+def test_loopback_addresses(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+async def test_plaintext_on_a_non_loopback_address_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = make_config(tmp_path, host="192.0.2.10")  # never started: only the start-up checks run
+    interceptors = install(Server([]), [], config)
+    with caplog.at_level(logging.WARNING, logger="chat_services.security"):
+        interceptors.start(config)
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("PLAINTEXT" in message for message in messages)
+    assert any("authentication is off" in message for message in messages)

@@ -1,0 +1,158 @@
+"""One ChatStream session over a real store and hub: who hears what, and what a retried send does."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from chat.v1 import message_service_pb2 as pb
+from chat_services.errors import FailedPrecondition, InvalidArgument
+from chat_services.message.chat import ChatSession
+from chat_services.message.hub import ConversationHub, Listener, Presence, PresenceChange, Typing
+from chat_services.message.model import StoredMessage
+from chat_services.message.store import MessageStore
+
+from .test_message_store import open_store
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[MessageStore]:
+    opened = await open_store(tmp_path / "chat.db")
+    try:
+        yield opened
+    finally:
+        await opened.database.close()
+
+
+def heard(listener: Listener) -> list[tuple[str, ...]]:
+    """What a listener has been told so far, in order, as short tuples."""
+    told: list[tuple[str, ...]] = []
+    for event in listener.pending():
+        if isinstance(event, StoredMessage):
+            told.append(("message", event.idempotency_key, str(event.sequence)))
+        elif isinstance(event, PresenceChange):
+            told.append((event.state.name.lower(), event.user_id))
+        elif isinstance(event, Typing):
+            told.append(("typing" if event.typing else "stopped", event.user_id))
+    return told
+
+
+def send(key: str, author: str, conversation: str = "room", content: str = "hi") -> pb.ChatStreamRequest:
+    new = pb.NewMessage(idempotency_key=key, conversation_id=conversation, author_id=author, content=content)
+    return pb.ChatStreamRequest(send=new)
+
+
+def join(user: str, conversation: str = "room") -> pb.ChatStreamRequest:
+    return pb.ChatStreamRequest(join=pb.ChatJoin(conversation_id=conversation, user_id=user))
+
+
+async def two_in_a_room(store: MessageStore) -> tuple[ChatSession, ChatSession, ConversationHub]:
+    hub = ConversationHub()
+    ann, bo = ChatSession(store, hub), ChatSession(store, hub)
+    await ann.apply(join("ann"))
+    await bo.apply(join("bo"))
+    assert heard(ann.listener) == [("joined", "bo")]
+    assert heard(bo.listener) == []
+    return ann, bo, hub
+
+
+async def test_a_new_message_reaches_everyone_in_the_room_and_a_retry_only_its_sender(
+    store: MessageStore,
+) -> None:
+    ann, bo, _ = await two_in_a_room(store)
+    await ann.apply(send("a-1", "ann"))
+    await ann.apply(send("a-1", "ann"))  # the client did not see the acknowledgement and retried
+    await ann.apply(send("a-2", "ann"))
+    assert heard(ann.listener) == [("message", "a-1", "1"), ("message", "a-1", "1"), ("message", "a-2", "2")]
+    assert heard(bo.listener) == [("message", "a-1", "1"), ("message", "a-2", "2")]
+
+
+async def test_typing_reaches_the_others_only(store: MessageStore) -> None:
+    ann, bo, _ = await two_in_a_room(store)
+    await ann.apply(
+        pb.ChatStreamRequest(typing=pb.ChatTyping(conversation_id="room", user_id="ann", typing=True))
+    )
+    await ann.apply(pb.ChatStreamRequest(typing=pb.ChatTyping(conversation_id="room", user_id="ann")))
+    assert heard(bo.listener) == [("typing", "ann"), ("stopped", "ann")]
+    assert heard(ann.listener) == []
+
+
+async def test_leaving_tells_the_others_and_stops_what_the_leaver_hears(store: MessageStore) -> None:
+    ann, bo, hub = await two_in_a_room(store)
+    await bo.apply(pb.ChatStreamRequest(leave=pb.ChatLeave(conversation_id="room")))
+    await ann.apply(send("a-1", "ann"))
+    assert heard(ann.listener) == [("left", "bo"), ("message", "a-1", "1")]
+    assert heard(bo.listener) == []
+    assert hub.listener_count("room") == 1
+    with pytest.raises(FailedPrecondition, match="this stream has not joined conversation 'room'"):
+        await bo.apply(pb.ChatStreamRequest(leave=pb.ChatLeave(conversation_id="room")))
+
+
+async def test_closing_leaves_every_joined_room(store: MessageStore) -> None:
+    ann, bo, hub = await two_in_a_room(store)
+    await bo.apply(join("bo", "hall"))
+    bo.close()
+    assert heard(ann.listener) == [("left", "bo")]
+    assert hub.listener_count("room") == 1 and hub.listener_count("hall") == 0
+    assert bo.members == {}
+
+
+async def test_joining_again_as_the_same_user_changes_nothing_and_as_another_swaps_them(
+    store: MessageStore,
+) -> None:
+    ann, bo, hub = await two_in_a_room(store)
+    await bo.apply(join("bo"))
+    assert heard(ann.listener) == []
+    await bo.apply(join("cy"))
+    assert heard(ann.listener) == [("left", "bo"), ("joined", "cy")]
+    assert bo.members == {"room": "cy"} and hub.listener_count("room") == 2
+
+
+async def test_sending_needs_the_room_joined_as_the_author(store: MessageStore) -> None:
+    ann, _, _ = await two_in_a_room(store)
+    with pytest.raises(FailedPrecondition, match="join conversation 'hall' on this stream first") as raised:
+        await ann.apply(send("a-1", "ann", conversation="hall"))
+    assert raised.value.field == "send.conversation_id"
+    with pytest.raises(InvalidArgument, match="this stream joined 'room' as 'ann', not 'bo'") as wrong:
+        await ann.apply(send("a-1", "bo"))
+    assert wrong.value.field == "send.author_id"
+    with pytest.raises(InvalidArgument) as typing:
+        await ann.apply(pb.ChatStreamRequest(typing=pb.ChatTyping(conversation_id="room", user_id="bo")))
+    assert typing.value.field == "typing.user_id"
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (pb.ChatStreamRequest(), "event"),
+        (join("ann", conversation=""), "join.conversation_id"),
+        (join(""), "join.user_id"),
+        (pb.ChatStreamRequest(leave=pb.ChatLeave()), "leave.conversation_id"),
+        (send("", "ann"), "send.idempotency_key"),
+        (send("a-1", "ann", content=""), "send.content"),
+        (pb.ChatStreamRequest(typing=pb.ChatTyping(user_id="ann")), "typing.conversation_id"),
+    ],
+    ids=[
+        "nothing",
+        "join-no-room",
+        "join-no-user",
+        "leave-no-room",
+        "send-no-key",
+        "send-no-content",
+        "typing-no-room",
+    ],
+)
+async def test_a_bad_request_names_the_chat_request_field(
+    store: MessageStore, request_: pb.ChatStreamRequest, field: str
+) -> None:
+    session = ChatSession(store, ConversationHub())
+    await session.apply(join("ann"))
+    with pytest.raises(InvalidArgument) as raised:
+        await session.apply(request_)
+    assert raised.value.field == field
+
+
+def test_presence_has_two_states() -> None:
+    assert [state.name for state in Presence] == ["JOINED", "LEFT"]

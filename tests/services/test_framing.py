@@ -1,0 +1,183 @@
+"""Malformed gRPC framing is the client's fault: a clear status, no traceback, the server unharmed."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from grpclib.const import Cardinality, Status
+
+from chat.v1 import message_service_pb2
+from chat_services.server import App
+
+from .fuzz.rawh2 import RawConnection, Reply, frame
+
+GET_MESSAGE = "/chat.v1.MessageService/GetMessage"
+CHAT_STREAM = "/chat.v1.MessageService/ChatStream"
+GET_REQUEST = message_service_pb2.GetMessageRequest(message_id="no-such-message").SerializeToString()
+
+
+def chat_methods(app: App) -> dict[str, Cardinality]:
+    """Every chat.v1 method the app serves, with its cardinality."""
+    return {
+        path: handler.cardinality
+        for service in app.services
+        for path, handler in service.__mapping__().items()
+    }
+
+
+@pytest.fixture
+async def raw(app: App) -> AsyncIterator[RawConnection]:
+    """A raw HTTP/2 connection to the app."""
+    connection = await RawConnection.open(app.port)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+def assert_refused(reply: Reply, status: Status, words: str) -> None:
+    """The stream ended with ``status`` and a message containing ``words``."""
+    assert reply.status == status.value, (reply.status, reply.message)
+    assert words in reply.message, reply.message
+
+
+def assert_no_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing was logged with a traceback: a client fault is not a server error."""
+    tracebacks = [record.getMessage() for record in caplog.records if record.exc_info]
+    assert not tracebacks, tracebacks
+
+
+def test_the_server_serves_fourteen_chat_methods(app: App) -> None:
+    assert len(chat_methods(app)) == 14
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        pytest.param(
+            frame(GET_REQUEST)[:3],
+            Status.INVALID_ARGUMENT,
+            "inside a 5-byte message header",
+            id="partial-header",
+        ),
+        pytest.param(
+            frame(GET_REQUEST, length=len(GET_REQUEST) + 10),
+            Status.INVALID_ARGUMENT,
+            "inside a message",
+            id="short-body",
+        ),
+        pytest.param(b"", Status.INVALID_ARGUMENT, "ended without one", id="zero-messages"),
+        pytest.param(frame(GET_REQUEST) * 2, Status.INVALID_ARGUMENT, "carried more", id="two-messages"),
+        pytest.param(
+            frame(GET_REQUEST) + b"\x00\x00",
+            Status.INVALID_ARGUMENT,
+            "5-byte message header",
+            id="trailing-bytes",
+        ),
+        pytest.param(
+            frame(GET_REQUEST, compressed=True),
+            Status.INVALID_ARGUMENT,
+            "no grpc-encoding",
+            id="compressed-flag",
+        ),
+        pytest.param(b"\x07" + frame(GET_REQUEST)[1:], Status.INVALID_ARGUMENT, "flag 7", id="bad-flag"),
+    ],
+)
+async def test_malformed_framing_on_a_unary_call_is_invalid_argument(
+    raw: RawConnection, caplog: pytest.LogCaptureFixture, body: bytes, status: Status, words: str
+) -> None:
+    reply = await raw.call(GET_MESSAGE, body)
+    assert_refused(reply, status, words)
+    assert_no_traceback(caplog)
+
+
+async def test_every_method_refuses_a_partial_header_as_invalid_argument(
+    app: App, raw: RawConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    for method in chat_methods(app):
+        reply = await raw.call(method, b"\x00\x00\x01")
+        assert_refused(reply, Status.INVALID_ARGUMENT, "5-byte message header")
+    assert_no_traceback(caplog)
+
+
+async def test_every_unary_request_method_refuses_zero_messages(
+    app: App, raw: RawConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    unary = [method for method, kind in chat_methods(app).items() if not kind.client_streaming]
+    assert len(unary) == 11
+    for method in unary:
+        reply = await raw.call(method, b"")
+        assert_refused(reply, Status.INVALID_ARGUMENT, "ended without one")
+    assert_no_traceback(caplog)
+
+
+async def test_trailing_garbage_on_a_client_stream_is_invalid_argument(
+    raw: RawConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    join = message_service_pb2.ChatStreamRequest(
+        join=message_service_pb2.ChatJoin(conversation_id="c", user_id="u")
+    ).SerializeToString()
+    reply = await raw.call(CHAT_STREAM, frame(join) + b"\x00\x00\x00")
+    assert_refused(reply, Status.INVALID_ARGUMENT, "5-byte message header")
+    assert_no_traceback(caplog)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [("gzip", gzip.compress), ("deflate", zlib.compress)],
+)
+async def test_a_compressed_request_is_inflated_and_served(
+    raw: RawConnection, encoding: str, compress: object
+) -> None:
+    assert callable(compress)
+    body = frame(compress(GET_REQUEST), compressed=True)
+    reply = await raw.call(GET_MESSAGE, body, extra_headers=(("grpc-encoding", encoding),))
+    assert_refused(reply, Status.NOT_FOUND, "no-such-message")
+
+
+async def test_a_compression_bomb_is_refused_by_its_inflated_size(app: App, raw: RawConnection) -> None:
+    bomb = gzip.compress(b"\x0a" + b"\x00" * (app.config.max_message_bytes + 100))
+    assert len(bomb) < app.config.max_message_bytes // 100
+    reply = await raw.call(
+        GET_MESSAGE, frame(bomb, compressed=True), extra_headers=(("grpc-encoding", "gzip"),)
+    )
+    assert_refused(reply, Status.RESOURCE_EXHAUSTED, "inflates from gzip past")
+
+
+async def test_an_unknown_encoding_is_unimplemented_naming_the_accepted_ones(raw: RawConnection) -> None:
+    body = frame(GET_REQUEST, compressed=True)
+    reply = await raw.call(GET_MESSAGE, body, extra_headers=(("grpc-encoding", "snappy"),))
+    assert_refused(reply, Status.UNIMPLEMENTED, "accepts identity, gzip, deflate")
+    assert reply.headers.get("grpc-accept-encoding") == "identity,gzip,deflate"
+
+
+async def test_a_frame_claiming_4_gib_is_refused_by_its_header_without_reading_the_body(
+    raw: RawConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Only the 5-byte header and a little body are sent and the stream stays open: a server
+    # that buffered up to the claimed length would wait for the rest and never answer.
+    stream_id = raw.start_call(GET_MESSAGE)
+    await raw.send_body(stream_id, frame(b"x" * 1000, length=2**32 - 1), end=False)
+    reply = await raw.wait(stream_id, timeout=10)
+    assert_refused(reply, Status.RESOURCE_EXHAUSTED, "exceeds the 4194304-byte message limit")
+    assert_no_traceback(caplog)
+
+
+async def test_framing_faults_leave_the_connection_usable(raw: RawConnection) -> None:
+    await raw.call(GET_MESSAGE, b"\x00\x00")
+    reply = await raw.call(GET_MESSAGE, frame(GET_REQUEST))
+    assert_refused(reply, Status.NOT_FOUND, "no-such-message")
+
+
+async def test_a_grpcio_client_with_gzip_compression_is_served(app: App) -> None:
+    async with grpc.aio.insecure_channel(
+        f"127.0.0.1:{app.port}", compression=grpc.Compression.Gzip
+    ) as opened:
+        call = opened.unary_unary(GET_MESSAGE)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await call(GET_REQUEST, timeout=10)
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND, raised.value.details()

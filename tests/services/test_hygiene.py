@@ -1,0 +1,207 @@
+"""Connection hygiene: silent, idle and surplus connections are closed; the stream cap is announced."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from grpclib.const import Status
+
+from chat.v1 import message_service_pb2
+from chat_services.config import ServiceConfig, parse_config
+from chat_services.hygiene import TransportLimits
+from chat_services.server import App, build_app
+
+from .conftest import make_config
+from .fuzz.rawh2 import RawConnection, frame
+
+GET_MESSAGE = "/chat.v1.MessageService/GetMessage"
+CHAT_STREAM = "/chat.v1.MessageService/ChatStream"
+GET_REQUEST = frame(message_service_pb2.GetMessageRequest(message_id="none").SerializeToString())
+CLOSED_WITHIN = 10.0  # a bound on waiting for the server to close, not a speed target
+
+
+@pytest.fixture
+async def strict_app(tmp_path: Path) -> AsyncIterator[App]:
+    """A server with short handshake and idle timeouts and a cap of two streams per connection."""
+    async with started(
+        make_config(tmp_path, handshake_timeout=1.0, idle_timeout=0.5, max_concurrent_streams=2)
+    ) as app:
+        yield app
+
+
+@pytest.fixture
+async def capped_app(tmp_path: Path) -> AsyncIterator[App]:
+    """A server that holds at most three connections (and no short timeouts)."""
+    async with started(make_config(tmp_path, max_connections=3)) as app:
+        yield app
+
+
+@asynccontextmanager
+async def started(config: ServiceConfig) -> AsyncIterator[App]:
+    built = await build_app(config)
+    await built.start()
+    try:
+        yield built
+    finally:
+        await built.shutdown()
+
+
+async def closed_by_server(reader: asyncio.StreamReader) -> bool:
+    """True once the server closes the connection (EOF), reading and dropping anything it sends."""
+
+    async def until_eof() -> None:
+        while await reader.read(65536):
+            pass
+
+    await asyncio.wait_for(until_eof(), CLOSED_WITHIN)
+    return True
+
+
+async def test_a_connection_that_never_sends_a_byte_is_closed(strict_app: App) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", strict_app.port)
+    try:
+        assert await closed_by_server(reader)
+    finally:
+        writer.close()
+
+
+async def test_a_connection_with_a_partial_preface_is_closed(strict_app: App) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", strict_app.port)
+    writer.write(b"PRI * HTTP/2.0\r\n")
+    try:
+        assert await closed_by_server(reader)
+    finally:
+        writer.close()
+
+
+async def test_an_idle_connection_gets_goaway_and_is_closed(strict_app: App) -> None:
+    raw = await RawConnection.open(strict_app.port)
+    try:
+        reply = await raw.call(GET_MESSAGE, GET_REQUEST)
+        assert reply.status == Status.NOT_FOUND.value
+        await raw.wait_closed(CLOSED_WITHIN)
+        assert raw.closed
+    finally:
+        await raw.close()
+
+
+async def test_connections_beyond_the_cap_are_closed_and_the_others_keep_working(capped_app: App) -> None:
+    kept = [await RawConnection.open(capped_app.port) for _ in range(3)]
+    for raw in kept:  # each handshake is done, so each connection is counted before the next
+        await raw.call(GET_MESSAGE, GET_REQUEST)
+    surplus = await RawConnection.open(capped_app.port)
+    try:
+        await surplus.wait_closed(CLOSED_WITHIN)
+        for raw in kept:
+            reply = await raw.call(GET_MESSAGE, GET_REQUEST)
+            assert reply.status == Status.NOT_FOUND.value
+    finally:
+        for raw in [*kept, surplus]:
+            await raw.close()
+
+
+async def test_the_stream_cap_is_announced_in_settings(strict_app: App) -> None:
+    raw = await RawConnection.open(strict_app.port)
+    try:
+        await raw.call(GET_MESSAGE, GET_REQUEST)
+        assert raw.h2.remote_settings.max_concurrent_streams == 2
+    finally:
+        await raw.close()
+
+
+def test_each_limit_is_a_flag_and_an_environment_variable() -> None:
+    config = parse_config(
+        ["--idle-timeout", "5", "--max-connections", "7", "--stream-window-bytes", "65535"],
+        {"CHAT_SERVICES_KEEPALIVE_TIME": "30", "CHAT_SERVICES_MAX_CONCURRENT_STREAMS": "9"},
+    )
+    limits = TransportLimits.from_config(config)
+    assert (limits.idle_timeout, limits.max_connections, limits.max_concurrent_streams) == (5.0, 7, 9)
+    grpclib_config = limits.grpclib_config()
+    assert grpclib_config._keepalive_time == 30.0
+    assert grpclib_config.http2_stream_window_size == 65535
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"max_connections": 0},
+        {"idle_timeout": 0.0},
+        {"stream_window_bytes": 1024},
+        {"handshake_timeout": -1.0},
+    ],
+)
+def test_nonsensical_limits_are_refused(overrides: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="must"):
+        ServiceConfig(**overrides)  # type: ignore[arg-type]
+
+
+async def test_a_connection_with_an_open_call_is_not_idle(strict_app: App) -> None:
+    idle = await RawConnection.open(strict_app.port)
+    busy = await RawConnection.open(strict_app.port)
+    try:
+        await idle.call(GET_MESSAGE, GET_REQUEST)
+        join = message_service_pb2.ChatStreamRequest(
+            join=message_service_pb2.ChatJoin(conversation_id="c-1", user_id="u-1")
+        ).SerializeToString()
+        stream_id = busy.start_call(CHAT_STREAM)
+        await busy.send_body(stream_id, frame(join), end=False)
+        # Both connections went quiet at the same time; once the idle one is closed, the
+        # busy one has been quiet as long, and its open call must have kept it.
+        await idle.wait_closed(CLOSED_WITHIN)
+        await busy.send_body(stream_id, b"", end=True)
+        reply = await busy.wait(stream_id, CLOSED_WITHIN)
+        assert reply.status == Status.OK.value, (reply.status, reply.message)
+    finally:
+        await idle.close()
+        await busy.close()
+
+
+async def test_a_unary_request_that_never_arrives_whole_ends_by_the_request_timeout(tmp_path: Path) -> None:
+    async with started(make_config(tmp_path, request_timeout=0.3)) as app:
+        raw = await RawConnection.open(app.port)
+        try:
+            stream_id = raw.start_call(GET_MESSAGE)
+            await raw.send_body(stream_id, GET_REQUEST[:-2], end=False)  # and then nothing more
+            reply = await raw.wait(stream_id, CLOSED_WITHIN)
+            assert reply.status == Status.DEADLINE_EXCEEDED.value, (reply.status, reply.message)
+            assert "did not arrive whole within 0.3 s" in reply.message
+        finally:
+            await raw.close()
+
+
+async def test_request_bytes_in_flight_on_one_connection_are_bounded(tmp_path: Path) -> None:
+    config = make_config(tmp_path, max_message_bytes=1000, connection_buffer_bytes=1500)
+    async with started(config) as app:
+        raw = await RawConnection.open(app.port)
+        try:
+            # One write: the server reads the first call's header (reserving 1000 bytes) and
+            # waits for its body before it starts the second call, which would need 1000 more.
+            first = raw.start_call(GET_MESSAGE)
+            raw.h2.send_data(first, frame(b"\x0a", length=1000))
+            second = raw.start_call(GET_MESSAGE)
+            raw.h2.send_data(second, frame(b"\x0a", length=1000))
+            await raw.flush()
+            reply = await raw.wait(second, CLOSED_WITHIN)
+            assert reply.status == Status.RESOURCE_EXHAUSTED.value, (reply.status, reply.message)
+            assert "request bytes in flight (limit 1500)" in reply.message
+        finally:
+            await raw.close()
+
+
+async def test_a_connection_with_an_open_call_is_pinged_and_kept_while_it_answers(tmp_path: Path) -> None:
+    async with started(make_config(tmp_path, keepalive_time=0.2, keepalive_timeout=5.0)) as app:
+        raw = await RawConnection.open(app.port)
+        try:
+            stream_id = raw.start_call(CHAT_STREAM)
+            await raw.send_body(stream_id, b"", end=False)
+            await raw.wait_ping(CLOSED_WITHIN)
+            assert not raw.closed
+            await raw.send_body(stream_id, b"", end=True)
+            reply = await raw.wait(stream_id, CLOSED_WITHIN)
+            assert reply.status == Status.OK.value, (reply.status, reply.message)
+        finally:
+            await raw.close()

@@ -1,0 +1,105 @@
+"""The database thread: calls in order, results handed back in batches, errors and cancellations apart."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from chat_services.storage import Database, Migration
+
+MIGRATIONS = [Migration("test-001", "CREATE TABLE items (n INTEGER)")]
+
+
+async def test_concurrent_calls_each_get_their_own_result_or_error(tmp_path: Path) -> None:
+    database = Database(tmp_path / "t.db")
+    await database.open(MIGRATIONS)
+    gate = threading.Event()
+    try:
+        # The first call holds the thread, so the others queue up and run as one batch.
+        blocker = asyncio.ensure_future(database.call(lambda _c: gate.wait(10)))
+
+        def fail(_connection: sqlite3.Connection) -> int:
+            raise ValueError("boom")
+
+        def select(number: int) -> Callable[[sqlite3.Connection], int]:
+            return lambda connection: int(connection.execute("SELECT ?", (number,)).fetchone()[0])
+
+        calls = [database.call(select(n)) for n in range(50)]
+        failing = asyncio.ensure_future(database.call(fail))
+        gathered = asyncio.gather(*calls)
+        cancelled = asyncio.ensure_future(database.call(lambda _c: 1))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        gate.set()
+        assert await blocker is True
+        assert await gathered == list(range(50))
+        with pytest.raises(ValueError, match="boom"):
+            await failing
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert await database.call(lambda c: c.execute("SELECT 7").fetchone()[0]) == 7
+    finally:
+        gate.set()
+        await database.close()
+
+
+async def test_a_failed_transaction_leaves_nothing_and_later_ones_commit(tmp_path: Path) -> None:
+    database = Database(tmp_path / "t.db")
+    await database.open(MIGRATIONS)
+    try:
+
+        def insert_then_fail(connection: sqlite3.Connection) -> None:
+            connection.execute("INSERT INTO items VALUES (1)")
+            raise ValueError("rolled back")
+
+        with pytest.raises(ValueError, match="rolled back"):
+            await database.transaction(insert_then_fail)
+        await database.transaction(lambda c: c.execute("INSERT INTO items VALUES (2)"))
+        rows = await database.call(lambda c: [r[0] for r in c.execute("SELECT n FROM items")])
+        assert rows == [2]
+    finally:
+        await database.close()
+    with pytest.raises(RuntimeError):
+        await database.call(lambda c: None)
+
+
+async def test_transactions_waiting_together_commit_together_and_fail_alone(tmp_path: Path) -> None:
+    database = Database(tmp_path / "t.db")
+    await database.open(MIGRATIONS)
+    gate = threading.Event()
+    try:
+        blocker = asyncio.ensure_future(database.call(lambda _c: gate.wait(10)))
+
+        def insert(number: int) -> Callable[[sqlite3.Connection], int]:
+            def work(connection: sqlite3.Connection) -> int:
+                connection.execute("INSERT INTO items VALUES (?)", (number,))
+                if number == 3:
+                    connection.execute("INSERT INTO items VALUES (-3)")
+                    raise ValueError("three is refused")
+                return number
+
+            return work
+
+        # Queued behind the blocker, the ten run as one batch: one transaction, ten savepoints.
+        writes = [asyncio.ensure_future(database.transaction(insert(n))) for n in range(10)]
+        await asyncio.sleep(0)
+        gate.set()
+        await blocker
+        outcomes = await asyncio.gather(*writes, return_exceptions=True)
+        assert [o for o in outcomes if not isinstance(o, BaseException)] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+        assert isinstance(outcomes[3], ValueError)
+        rows = await database.call(lambda c: sorted(r[0] for r in c.execute("SELECT n FROM items")))
+        assert rows == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    finally:
+        gate.set()
+        await database.close()
+    reopened = sqlite3.connect(tmp_path / "t.db")
+    try:
+        assert reopened.execute("SELECT COUNT(*) FROM items").fetchone() == (9,)
+    finally:
+        reopened.close()
