@@ -137,7 +137,18 @@ def run_lint(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Lint the schema (buf lint, buf format) and the Python code (ruff, mypy --strict)."""
-    install_once(session, BUF, *LINTERS, *GATEWAY_TEST_TOOLS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT))
+    install_once(
+        session,
+        BUF,
+        *LINTERS,
+        *GATEWAY_TEST_TOOLS,
+        "-e",
+        str(SDK_DIR),
+        "-e",
+        str(SERVICES_DIR),
+        "-e",
+        str(ROOT),
+    )
     install_once(session, "-e", str(GATEWAY_DIR))
     run_lint(session)
 
