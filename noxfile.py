@@ -137,7 +137,18 @@ def run_lint(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Lint the schema (buf lint, buf format) and the Python code (ruff, mypy --strict)."""
-    install_once(session, BUF, *LINTERS, *GATEWAY_TEST_TOOLS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR), "-e", str(ROOT))
+    install_once(
+        session,
+        BUF,
+        *LINTERS,
+        *GATEWAY_TEST_TOOLS,
+        "-e",
+        str(SDK_DIR),
+        "-e",
+        str(SERVICES_DIR),
+        "-e",
+        str(ROOT),
+    )
     install_once(session, "-e", str(GATEWAY_DIR))
     run_lint(session)
 
@@ -187,7 +198,8 @@ def check(session: nox.Session) -> None:
     Arguments go to the breaking check: `nox -s check -- --base origin/main --error-format github-actions`.
     """
     install_generators(session)
-    install_once(session, *LINTERS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR))
+    install_once(session, *LINTERS, *GATEWAY_TEST_TOOLS, "-e", str(SDK_DIR), "-e", str(SERVICES_DIR))
+    install_once(session, "-e", str(GATEWAY_DIR))  # mypy reads the gateway too
     done: list[str] = []
     run_lint(session)
     done.append("lint: buf lint, buf format, ruff check, ruff format, mypy --strict")
