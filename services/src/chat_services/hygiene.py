@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from grpclib.config import Configuration
-from grpclib.protocol import AbstractHandler, EventsProcessor, H2Protocol
+from grpclib.protocol import AbstractHandler, EventsProcessor
 from grpclib.protocol import Stream as H2Stream
 from grpclib.server import Handler
 from h2.config import H2Configuration
@@ -26,8 +26,8 @@ from h2.events import Event as H2Event
 from h2.events import RemoteSettingsChanged, RequestReceived
 from h2.settings import SettingCodes
 
-from chat_services.config import ServiceConfig
 from chat_services.coalescing import CoalescingH2Protocol
+from chat_services.config import ServiceConfig
 from chat_services.framing import IDENTITY, CallFraming, ConnectionBudget
 
 log = logging.getLogger("chat_services.connections")
@@ -119,7 +119,10 @@ class _HandshakeWatchingProcessor(EventsProcessor):
 
 
 class GuardedProtocol(CoalescingH2Protocol):
-    """grpclib's HTTP/2 protocol (replies coalesced per loop turn, see coalescing.py) with a handshake timeout, an idle timeout and a connection cap."""
+    """grpclib's HTTP/2 protocol with a handshake timeout, an idle timeout and a connection cap.
+
+    Replies written in one loop turn leave in one send (see coalescing.py).
+    """
 
     handshake_done = False
     refused = False

@@ -110,6 +110,7 @@ async def test_a_caller_holds_at_most_the_configured_number_of_streams(
             # The follower holds the one stream alice may have open: a second is refused.
             await until_async(refused)
             await follower.cancel()
+
         # Once it is gone, alice may stream again.
         async def allowed() -> bool:
             return await replay_status() is Status.OK

@@ -98,7 +98,8 @@ class ChatChannel(Channel):
         details = ProtoStatusDetailsCodec()
         super().__init__(host, port, ssl=ssl, codec=codec, status_details_codec=details)
         others = [
-            Channel(host, port, ssl=ssl, codec=codec, status_details_codec=details) for _ in range(pool_size - 1)
+            Channel(host, port, ssl=ssl, codec=codec, status_details_codec=details)
+            for _ in range(pool_size - 1)
         ]
         self.members: list[Channel] = [self, *others]
         self._next = itertools.cycle(self.members)
