@@ -34,4 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         print(f"chat-services: cannot serve on {config.host}:{config.port}: {error}", file=sys.stderr)
         return 1
+    except ValueError as error:  # a malformed key, token or limits file
+        print(f"chat-services: {error}", file=sys.stderr)
+        return 2
     return 0

@@ -107,7 +107,7 @@ class App:
         self.server.close()
         await self.server.wait_closed()
         if self.interceptors is not None:
-            self.interceptors.stop()
+            await asyncio.to_thread(self.interceptors.stop)  # flushing spans and stopping HTTP block
         await self.database.close()
         log.info("stopped")
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import urllib.request
 from collections.abc import AsyncIterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from grpclib.const import Status
 from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -116,3 +120,47 @@ async def test_a_server_span_continues_the_callers_trace(
         "rpc.method": "GetMessage",
         "rpc.grpc.status_code": Status.NOT_FOUND.value,
     }
+
+
+class _Collector(BaseHTTPRequestHandler):
+    """An OTLP/HTTP collector on 127.0.0.1 that keeps every export it receives."""
+
+    received: ClassVar[list[bytes]] = []
+
+    def do_POST(self) -> None:
+        self.received.append(self.rfile.read(int(self.headers.get("content-length", 0))))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+async def test_spans_reach_an_otlp_collector(tmp_path: Path, issuer: Issuer) -> None:
+    collector = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    thread = threading.Thread(target=collector.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{collector.server_port}/v1/traces"
+        app = await build_app(make_config(tmp_path, trace_exporter="otlp", otlp_endpoint=endpoint))
+        await app.start()
+        try:
+            async with channel(app.port) as opened:
+                request = message_service_pb2.GetMessageRequest(message_id="m-none")
+                await expect_status(MessageServiceStub(opened).GetMessage(request), Status.NOT_FOUND)
+        finally:
+            await app.shutdown()  # flushes the batch of spans to the collector
+    finally:
+        collector.shutdown()
+        collector.server_close()
+        thread.join(timeout=5)
+    exported = [ExportTraceServiceRequest.FromString(body) for body in _Collector.received]
+    names = [
+        span.name
+        for batch in exported
+        for rs in batch.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+    ]
+    assert names == ["chat.v1.MessageService/GetMessage"]

@@ -78,3 +78,8 @@ async def test_plaintext_on_a_non_loopback_address_is_warned_about(
     messages = [record.getMessage() for record in caplog.records]
     assert any("PLAINTEXT" in message for message in messages)
     assert any("authentication is off" in message for message in messages)
+
+
+def test_a_malformed_public_key_fails_at_start_not_per_call() -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - cryptography's message varies by version
+        JwtVerifier(issuer=ISSUER, audience=AUDIENCE, public_key="-----BEGIN PUBLIC KEY-----\nnot a key\n")

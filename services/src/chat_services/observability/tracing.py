@@ -13,7 +13,12 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
 from opentelemetry.trace import Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -28,6 +33,7 @@ def make_exporter(kind: str, endpoint: str | None) -> SpanExporter | None:
     if kind == "console":
         return ConsoleSpanExporter(out=sys.stderr)
     if kind == "otlp":
+        # Imported only when chosen: the exporter pulls in requests and the OTLP protos.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         # With no endpoint, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or http://localhost:4318/v1/traces.
@@ -36,13 +42,15 @@ def make_exporter(kind: str, endpoint: str | None) -> SpanExporter | None:
 
 
 class ServerTracing:
-    """The app's tracer provider and tracer; ``shutdown`` flushes what is buffered."""
+    """The app's tracer provider and tracer; ``shutdown`` flushes what is buffered.
+
+    ``batch=False`` exports each span as it ends (tests); the sampler is OpenTelemetry's
+    default, so ``OTEL_TRACES_SAMPLER`` and ``OTEL_TRACES_SAMPLER_ARG`` apply.
+    """
 
     def __init__(
         self, exporter: SpanExporter, *, service_name: str = "chat-services", batch: bool = True
     ) -> None:
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
         self.provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
         processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
         self.provider.add_span_processor(processor)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from chat_services.security.identity import Identity, IdentityKind
 
@@ -133,7 +134,8 @@ class JwtVerifier:
         self.issuer = issuer
         self.audience = audience
         self.algorithms = list(algorithms)
-        self._key = public_key
+        # Parsed once here (a bad file fails at start), not by PyJWT on every decode.
+        self._key = None if public_key is None else load_pem_public_key(public_key.encode())
         self._jwks = None if jwks is None else jwt.PyJWKSet.from_dict(dict(jwks))
         self._verified: dict[str, tuple[Identity, float]] = {}  # token -> (identity, exp)
 
