@@ -121,10 +121,25 @@ def changelog_entry(plan: ReleasePlan, date: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+CHANGELOG_HEADER = (
+    "# Changelog\n\nEvery release of the chat schema and its SDK wheel (`chatplatform-schema-sdk`; "
+    "`chat-sdk`\nbefore 2.0.0), newest first.\n"
+)
+UNRELEASED = "## Unreleased\n"
+
+
 def _prepend_changelog(layout: RepoLayout, entry: str) -> None:
-    header = "# Changelog\n\nEvery release of the chat schema and its `chat-sdk` wheel, newest first.\n"
-    body = layout.changelog.read_text().removeprefix(header).lstrip("\n") if layout.changelog.exists() else ""
-    layout.changelog.write_text(f"{header}\n{entry}" + (f"\n{body}" if body else ""))
+    """Put ``entry`` first; notes written by hand under ``## Unreleased`` become part of it."""
+    text = layout.changelog.read_text() if layout.changelog.exists() else ""
+    first = text.find("\n## ")
+    body = text[first + 1 :] if first >= 0 else ""  # everything from the first section on
+    if body.startswith(UNRELEASED):
+        following = body.find("\n## ", len(UNRELEASED))
+        notes = body[len(UNRELEASED) : following + 1 if following >= 0 else len(body)].strip("\n")
+        body = body[following + 1 :] if following >= 0 else ""
+        if notes:
+            entry = f"{entry.rstrip(chr(10))}\n\n{notes}\n"
+    layout.changelog.write_text(f"{CHANGELOG_HEADER}\n{entry}" + (f"\n{body}" if body else ""))
 
 
 def cut_release(layout: RepoLayout, version: str, *, date: str | None = None) -> ReleasePlan:
