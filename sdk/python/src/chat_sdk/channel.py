@@ -121,19 +121,10 @@ class ChatChannel(Channel):
         if timeout is None and deadline is None:
             timeout = self.timeouts.get(name)
         member = next(self._next)
-        if self._tracer is None:
-            return Channel.request(
-                member,
-                name,
-                cardinality,
-                request_type,
-                reply_type,
-                timeout=timeout,
-                deadline=deadline,
-                metadata=metadata,
-            )
-        pairs = list(metadata.items() if isinstance(metadata, Mapping) else metadata or ())
-        span = start_client_span(self._tracer, name, pairs)
+        span = None
+        if self._tracer is not None:
+            metadata = list(metadata.items() if isinstance(metadata, Mapping) else metadata or ())
+            span = start_client_span(self._tracer, name, metadata)
         stream = Channel.request(
             member,
             name,
@@ -142,8 +133,10 @@ class ChatChannel(Channel):
             reply_type,
             timeout=timeout,
             deadline=deadline,
-            metadata=pairs,
+            metadata=metadata,
         )
+        if span is None:
+            return stream
         # Same interface as the stream; its ``async with`` also ends the span.
         return cast("Stream[_Send, _Recv]", TracedStream(stream, span))
 
