@@ -16,6 +16,7 @@ from registry.fixtures import corpus_digest, pool_of
 from registry.layout import RepoLayout
 from registry.lint import Finding
 from registry.release import (
+    CHANGELOG_HEADER,
     ReleasePlan,
     ReleaseRefused,
     _check_version,
@@ -76,7 +77,7 @@ def test_a_release_records_its_image_version_and_history(first_release: RepoLayo
     assert '__version__ = "1.0.0"' in first_release.version_file.read_text()
     changelog = first_release.changelog.read_text()
     assert changelog.startswith(
-        "# Changelog\n\nEvery release of the chat schema and its `chat-sdk` wheel, newest first.\n\n"
+        CHANGELOG_HEADER + "\n"
         "## 1.0.0 (2026-11-25)\n"
     )
     assert "- `chat.v1.MessageService`: GetMessage, " in changelog
@@ -185,7 +186,7 @@ def test_changelog_entries_go_newest_first_under_one_header(tmp_path: Path) -> N
     _prepend_changelog(layout, "## 1.0.0 (2026-11-25)\n\nfirst\n")
     _prepend_changelog(layout, "## 1.1.0 (2026-11-28)\n\nsecond\n")
     assert layout.changelog.read_text() == (
-        "# Changelog\n\nEvery release of the chat schema and its `chat-sdk` wheel, newest first.\n\n"
+        CHANGELOG_HEADER + "\n"
         "## 1.1.0 (2026-11-28)\n\nsecond\n\n## 1.0.0 (2026-11-25)\n\nfirst\n"
     )
 
