@@ -37,4 +37,5 @@ def test_unreleased_notes_join_the_new_entry_and_older_entries_stay(tmp_path: Pa
 def test_the_first_release_starts_the_file(tmp_path: Path) -> None:
     layout = RepoLayout(tmp_path)
     _prepend_changelog(layout, "## 1.0.0 (2026-01-01)\n\nThe first release.\n")
-    assert layout.changelog.read_text() == f"{CHANGELOG_HEADER}\n## 1.0.0 (2026-01-01)\n\nThe first release.\n"
+    expected = f"{CHANGELOG_HEADER}\n## 1.0.0 (2026-01-01)\n\nThe first release.\n"
+    assert layout.changelog.read_text() == expected
