@@ -185,7 +185,12 @@ def test_a_removed_rpc_passes_the_wire_checks_but_not_the_source_check(tmp_path:
     _edit(
         layout,
         "message_service.proto",
-        "  rpc EditMessage(EditMessageRequest) returns (EditMessageResponse);\n",
+        "  rpc EditMessage(EditMessageRequest) returns (EditMessageResponse) {\n"
+        "    option (google.api.http) = {\n"
+        '      patch: "/v1/messages/{message_id}"\n'
+        '      body: "*"\n'
+        "    };\n"
+        "  }\n",
         "",
     )
     assert all(check.passed for check in check_releases(layout)), "WIRE_JSON says nothing about services"

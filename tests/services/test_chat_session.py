@@ -156,3 +156,33 @@ async def test_a_bad_request_names_the_chat_request_field(
 
 def test_presence_has_two_states() -> None:
     assert [state.name for state in Presence] == ["JOINED", "LEFT"]
+
+
+async def test_events_name_their_conversation(store: MessageStore) -> None:
+    ann, bo, _ = await two_in_a_room(store)
+    await bo.apply(
+        pb.ChatStreamRequest(typing=pb.ChatTyping(conversation_id="room", user_id="bo", typing=True))
+    )
+    await bo.apply(pb.ChatStreamRequest(leave=pb.ChatLeave(conversation_id="room")))
+    await ann.apply(join("ann", "hall"))
+    told = ann.listener.pending()
+    assert [type(event).__name__ for event in told] == ["Typing", "PresenceChange"]
+    assert all(event.conversation_id == "room" for event in told)
+    cy = ChatSession(store, ann.hub)
+    await cy.apply(join("cy", "hall"))
+    [joined] = ann.listener.pending()
+    assert isinstance(joined, PresenceChange) and joined.conversation_id == "hall"
+
+
+async def test_an_empty_request_says_what_it_needs(store: MessageStore) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        await ChatSession(store, ConversationHub()).apply(pb.ChatStreamRequest())
+    assert raised.value.message == "a chat request needs one of join, send, typing or leave"
+
+
+async def test_leaving_a_room_never_joined_blames_the_leave_request(store: MessageStore) -> None:
+    with pytest.raises(FailedPrecondition) as raised:
+        await ChatSession(store, ConversationHub()).apply(
+            pb.ChatStreamRequest(leave=pb.ChatLeave(conversation_id="x"))
+        )
+    assert raised.value.field == "leave.conversation_id"

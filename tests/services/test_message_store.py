@@ -83,6 +83,7 @@ async def test_a_conflict_anywhere_in_a_batch_rolls_the_whole_batch_back(store: 
     with pytest.raises(AlreadyExists) as raised:
         await store.store([draft("fresh-1"), draft("fresh-2"), draft("taken", content="clash")])
     assert raised.value.field == "message.idempotency_key"
+    assert raised.value.message == "idempotency key 'taken' was used for a different message"
     assert [m.idempotency_key for m in await store.after("c-1", 0, 10)] == ["taken"]
     # The rolled-back batch used no sequence numbers.
     [(next_one, created)] = await store.store([draft("fresh-1")])
