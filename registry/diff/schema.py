@@ -80,15 +80,28 @@ class OptionReader:
 
     def _parse(self, options: Message) -> Message:
         if not self._ok:
-            return options
+            return _standard_only(options)
         try:
             descriptor = self._pool.FindMessageTypeByName(options.DESCRIPTOR.full_name)
         except KeyError:
-            return options  # descriptor.proto is not imported: no custom options declared
+            return _standard_only(options)  # descriptor.proto is not imported: no custom options
         try:
             return message_factory.GetMessageClass(descriptor).FromString(options.SerializeToString())
         except DecodeError:
-            return options
+            return _standard_only(options)
+
+
+# descriptor.proto alone, in a pool of its own: options parsed with it know no extension,
+# whatever the process has imported (a generated module registers its extensions in the
+# default pool, and the image, not the process, must decide what the review sees).
+_STANDARD = descriptor_pool.DescriptorPool()
+_STANDARD.Add(dpb.FileDescriptorProto.FromString(dpb.DESCRIPTOR.serialized_pb))
+
+
+def _standard_only(options: Message) -> Message:
+    """``options`` with every extension left as unknown bytes."""
+    descriptor = _STANDARD.FindMessageTypeByName(options.DESCRIPTOR.full_name)
+    return message_factory.GetMessageClass(descriptor).FromString(options.SerializeToString())
 
 
 class Schema:
