@@ -76,10 +76,7 @@ def test_a_release_records_its_image_version_and_history(first_release: RepoLayo
     }
     assert '__version__ = "1.0.0"' in first_release.version_file.read_text()
     changelog = first_release.changelog.read_text()
-    assert changelog.startswith(
-        CHANGELOG_HEADER + "\n"
-        "## 1.0.0 (2026-11-25)\n"
-    )
+    assert changelog.startswith(CHANGELOG_HEADER + "\n## 1.0.0 (2026-11-25)\n")
     assert "- `chat.v1.MessageService`: GetMessage, " in changelog
 
 
@@ -186,8 +183,7 @@ def test_changelog_entries_go_newest_first_under_one_header(tmp_path: Path) -> N
     _prepend_changelog(layout, "## 1.0.0 (2026-11-25)\n\nfirst\n")
     _prepend_changelog(layout, "## 1.1.0 (2026-11-28)\n\nsecond\n")
     assert layout.changelog.read_text() == (
-        CHANGELOG_HEADER + "\n"
-        "## 1.1.0 (2026-11-28)\n\nsecond\n\n## 1.0.0 (2026-11-25)\n\nfirst\n"
+        CHANGELOG_HEADER + "\n## 1.1.0 (2026-11-28)\n\nsecond\n\n## 1.0.0 (2026-11-25)\n\nfirst\n"
     )
 
 
