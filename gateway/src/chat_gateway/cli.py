@@ -1,10 +1,14 @@
-"""The ``chat-gateway`` command: ``chat-gateway serve --upstream-port 50051 --port 8080``."""
+"""The ``chat-gateway`` command: ``chat-gateway serve --upstream-port 50051 --port 8080``.
+
+``serve`` prints ``port N`` once it listens (``--port 0`` picks a free port).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,11 +107,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.error(str(error))
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = app_factory(config.upstream, config)
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        ws_max_size=config.body_limit,
-        log_level=args.log_level.lower(),
+    listening = listen(config.host, config.port)
+    print(f"port {listening.getsockname()[1]}", flush=True)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            ws_max_size=config.body_limit,
+            log_level=args.log_level.lower(),
+        )
     )
+    server.run(sockets=[listening])
     return 0
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (0 picks a free port), so the port is known before serving."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family)
