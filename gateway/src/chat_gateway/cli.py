@@ -107,9 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.error(str(error))
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = app_factory(config.upstream, config)
-    listening = listen(config.host, config.port)
-    print(f"port {listening.getsockname()[1]}", flush=True)
-    server = uvicorn.Server(
+    server = PortReportingServer(
         uvicorn.Config(
             app,
             host=config.host,
@@ -118,11 +116,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_level=args.log_level.lower(),
         )
     )
-    server.run(sockets=[listening])
+    server.run()
     return 0
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (0 picks a free port), so the port is known before serving."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family)
+class PortReportingServer(uvicorn.Server):
+    """uvicorn's server, printing ``port N`` once it listens (the port ``--port 0`` picked)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start as uvicorn does, then print the bound port for whoever started the process."""
+        await super().startup(sockets)
+        if self.started and self.servers and self.servers[0].sockets:
+            print(f"port {self.servers[0].sockets[0].getsockname()[1]}", flush=True)
