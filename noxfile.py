@@ -56,7 +56,9 @@ TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", HYPOTHESIS, *I
 MUTMUT = "mutmut==3.8.1"  # 3.x: runs on pytest 9 and Python 3.11
 BENCH_DIR = ROOT / "bench"
 # The benchmark's own stack: the HTTP/JSON baseline, CPU accounting, plots, the official client.
-BENCH_TOOLS = ("aiohttp==3.14.5", "psutil==7.2.2", "matplotlib==3.11.2", "tqdm==4.70.1", *INTEROP)
+# The benchmark's clients and server processes, which the tests also run (tests/bench).
+BENCH_CLIENT_TOOLS = ("aiohttp==3.14.5", "psutil==7.2.2")
+BENCH_TOOLS = (*BENCH_CLIENT_TOOLS, "matplotlib==3.11.2", "tqdm==4.70.1", *INTEROP)
 # The gateway's tests: an HTTP, SSE and WebSocket client, and a browser driver that
 # runs the system Chromium (never a browser it downloads itself).
 GATEWAY_TEST_TOOLS = (
@@ -219,7 +221,7 @@ def check(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Build the SDK wheel, install it (never the source tree), and run every test, compat_tests included."""
     install_generators(session)
-    session.install(*TEST_TOOLS, *GATEWAY_TEST_TOOLS, *MYPY)  # mypy: the README snippets are type-checked
+    session.install(*TEST_TOOLS, *GATEWAY_TEST_TOOLS, *BENCH_CLIENT_TOOLS, *MYPY)  # mypy: README snippets
     wheel = install_sdk_and_services(session)
     build_typescript(session)
     ensure_chromium(session)  # the API reference is opened in headless Chromium

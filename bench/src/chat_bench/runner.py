@@ -247,8 +247,6 @@ async def run(
         servers["previous"] = grpclib_server(
             "previous", work / "previous.db", work / "previous.log", previous
         )
-    if transports.GATEWAY_COMMAND is not None:
-        servers["gateway"] = ServerProcess("gateway", transports.GATEWAY_COMMAND, work / "gateway.log")
     for name in servers:
         shutil.copyfile(work / "seed.db", work / f"{'http' if name == BASELINE else name}.db")
     made = factories(dataclass_codec)
@@ -259,6 +257,10 @@ async def run(
         results.previous_ref = None
     try:
         ports = {name: await server.start(SERVER_CPUS) for name, server in servers.items()}
+        if transports.GATEWAY_COMMAND is not None:  # in front of this run's chat-services
+            command = transports.GATEWAY_COMMAND(ports["grpclib"])
+            servers["gateway"] = ServerProcess("gateway", command, work / "gateway.log")
+            ports["gateway"] = await servers["gateway"].start(SERVER_CPUS)
 
         def port_of(transport: str) -> int:
             return ports[

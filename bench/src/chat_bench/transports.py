@@ -5,13 +5,14 @@
 ``pb2``        grpclib + the SDK's ``_pb2`` classes (``chat.v1``)
 ``grpcio``     the official grpcio client (``grpc.aio``) + ``_pb2``
 ``http-json``  the pre-ADR baseline: HTTP/1.1 keep-alive, ProtoJSON bodies (aiohttp)
-``gateway``    reserved: the external gateway, once it exists (see :data:`GATEWAY_HOOK`)
+``gateway``    the external gateway (``gateway/``): REST + Server-Sent Events, ProtoJSON (aiohttp)
 =============  =========================================================
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -294,12 +295,86 @@ class HttpJsonTransport:
         await self.session.close()
 
 
+class GatewayTransport(HttpJsonTransport):
+    """The external gateway's REST routes (``google.api.http``) and Server-Sent Events, over aiohttp."""
+
+    name = "gateway"
+
+    async def _read(self, method: str, path: str, reply_type: type[Message], **kwargs: Any) -> Message:
+        async with self.session.request(method, self.base + path, **kwargs) as response:
+            payload = await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{path} answered HTTP {response.status}: {payload[:200]!r}")
+        return json_format.Parse(payload, reply_type())
+
+    async def _events(self, method: str, path: str, reply_type: type[Message], **kwargs: Any) -> int:
+        """Parse every ``message`` event into ``reply_type`` until ``end``; an ``error`` event raises."""
+        count = 0
+        event = "message"
+        async with self.session.request(method, self.base + path, **kwargs) as response:
+            if response.status != 200:
+                raise RuntimeError(f"{path} answered HTTP {response.status}")
+            async for raw in response.content:
+                line = raw.rstrip(b"\r\n")
+                if line.startswith(b"event:"):
+                    event = line[6:].strip().decode()
+                elif line.startswith(b"data:"):
+                    if event == "end":
+                        return count
+                    if event == "error":
+                        raise RuntimeError(f"{path} ended with an error event: {line[5:205]!r}")
+                    if event == "message":
+                        json_format.Parse(line[5:], reply_type())
+                        count += 1
+                elif not line:
+                    event = "message"
+        raise RuntimeError(f"{path} closed before its end event")
+
+    async def get(self, message_id: str) -> None:
+        query = {"includeUser": "true", "includeFiles": "true"}
+        await self._read("GET", f"/v1/messages/{message_id}", pb.GetMessageResponse, params=query)
+
+    async def page(self, conversation_id: str, page_size: int) -> int:
+        query = {"page.pageSize": str(page_size), "includeUser": "true"}
+        path = f"/v1/conversations/{conversation_id}/messages"
+        reply = await self._read("GET", path, pb.ListMessagesResponse, params=query)
+        assert isinstance(reply, pb.ListMessagesResponse)
+        return len(reply.messages)
+
+    async def send(self, conversation_id: str, contents: list[str], key: str) -> None:
+        body = [json_format.MessageToDict(m) for m in _new_messages(conversation_id, contents, key)]
+        data = json.dumps(body, separators=(",", ":"))
+        await self._read("POST", "/v1/messages:send", pb.SendMessagesResponse, data=data, headers=_JSON)
+
+    async def stream(self, conversation_id: str) -> int:
+        path = f"/v1/conversations/{conversation_id}/messages:stream"
+        return await self._events("GET", path, pb.StreamMessagesResponse)
+
+    async def complete(self, conversation_id: str, prompt: str) -> int:
+        data = json.dumps({"conversationId": conversation_id, "prompt": prompt}, separators=(",", ":"))
+        return await self._events(
+            "POST",
+            "/v1/completions:stream",
+            ai_service_pb2.StreamCompletionResponse,
+            data=data,
+            headers=_JSON,
+        )
+
+
 _JSON = {"Content-Type": "application/json"}
 
 Factory = Callable[[str, int], Transport]
 
-# The external gateway's slot: set it to a factory of a Transport speaking to the gateway
-# (``gateway/``) and the benchmark adds a ``gateway`` column against its server. The
-# runner starts that server with the command in ``GATEWAY_COMMAND`` (it must print ``port N``).
-GATEWAY_HOOK: Factory | None = None
-GATEWAY_COMMAND: list[str] | None = None
+
+def gateway_command(upstream_port: int) -> list[str]:
+    """``chat-gateway serve`` on 127.0.0.1, port 0, in front of chat-services at ``upstream_port``."""
+    return [
+        *(sys.executable, "-m", "chat_gateway", "serve", "--host", "127.0.0.1", "--port", "0"),
+        *("--upstream-port", str(upstream_port), "--log-level", "WARNING"),
+    ]
+
+
+# The external gateway: a factory of a Transport speaking to it, and the command that starts it in
+# front of the run's chat-services (given that server's port); the command prints ``port N``.
+GATEWAY_HOOK: Factory | None = GatewayTransport
+GATEWAY_COMMAND: Callable[[int], list[str]] | None = gateway_command

@@ -1,10 +1,14 @@
-"""The ``chat-gateway`` command: ``chat-gateway serve --upstream-port 50051 --port 8080``."""
+"""The ``chat-gateway`` command: ``chat-gateway serve --upstream-port 50051 --port 8080``.
+
+``serve`` prints ``port N`` once it listens (``--port 0`` picks a free port).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,11 +107,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.error(str(error))
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = app_factory(config.upstream, config)
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        ws_max_size=config.body_limit,
-        log_level=args.log_level.lower(),
+    server = PortReportingServer(
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            ws_max_size=config.body_limit,
+            log_level=args.log_level.lower(),
+        )
     )
+    server.run()
     return 0
+
+
+class PortReportingServer(uvicorn.Server):
+    """uvicorn's server, printing ``port N`` once it listens (the port ``--port 0`` picked)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start as uvicorn does, then print the bound port for whoever started the process."""
+        await super().startup(sockets)
+        if self.started and self.servers and self.servers[0].sockets:
+            print(f"port {self.servers[0].sockets[0].getsockname()[1]}", flush=True)
