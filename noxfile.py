@@ -208,7 +208,7 @@ def check(session: nox.Session) -> None:
     session.run("python", "-m", "registry", "generate", "--check")
     done.append("generate --check: committed SDK code, schema image and SDK version match buf's output")
     session.run("python", "-m", "registry", "breaking", *session.posargs)
-    done.append("breaking: WIRE_JSON against every release, FILE against the base")
+    done.append("breaking: WIRE_JSON against every release, FILE and CLIENTS against the base")
     wheel = build_sdk(session)
     done.append(f"build: {wheel.name} and its sdist in dist/")
     report = DIST_DIR / "schema-review.md"
