@@ -32,9 +32,6 @@ ALLOWED_SLEEPS = {
         "tests/services/test_rag_service.py",
         "await asyncio.sleep(0)  # as if reading the next piece of a file",
     ): ("a client generator yields to the loop between pieces as a file reader would: behaviour, not a wait"),
-    ("tests/services/clients.py", "await asyncio.sleep(0.01)  # polling, as until() does"): (
-        "until_async() polls an async condition a test waits for, with a bound: waiting on state"
-    ),
     ("tests/services/test_storage.py", "await asyncio.sleep(0)"): (
         "one loop turn hands the queued calls to the database thread before one is cancelled: the race staged"
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -52,21 +53,15 @@ async def expect_status(
     return error
 
 
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait until ``condition()`` holds, polling; fail after ``timeout`` seconds."""
+async def until(condition: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Wait until ``condition()`` holds (it may be async: a call, say), polling; fail after ``timeout`` s."""
+
+    async def holds() -> bool:
+        result = condition()
+        return bool(await result) if inspect.isawaitable(result) else bool(result)
 
     async def poll() -> None:
-        while not condition():
+        while not await holds():
             await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout)
-
-
-async def until_async(condition: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Wait until ``await condition()`` holds (a call, say), polling; fail after ``timeout`` seconds."""
-
-    async def poll() -> None:
-        while not await condition():
-            await asyncio.sleep(0.01)  # polling, as until() does
 
     await asyncio.wait_for(poll(), timeout)

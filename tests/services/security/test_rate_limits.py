@@ -14,7 +14,7 @@ from chat.v1 import message_service_pb2
 from chat.v1.message_service_grpc import MessageServiceStub
 from chat_services.server import App, build_app
 
-from ..clients import channel, until_async
+from ..clients import channel, until
 from ..conftest import make_config
 from .conftest import AUDIENCE, ISSUER, Issuer
 
@@ -81,7 +81,7 @@ async def test_a_burst_past_the_limit_is_refused_with_retry_info_and_recovers(
         async def recovered() -> bool:
             return (await get_status(stub, alice)).status is Status.NOT_FOUND
 
-        await until_async(recovered)
+        await until(recovered)
 
 
 async def test_a_caller_holds_at_most_the_configured_number_of_streams(
@@ -108,11 +108,11 @@ async def test_a_caller_holds_at_most_the_configured_number_of_streams(
                 return await replay_status() is Status.RESOURCE_EXHAUSTED
 
             # The follower holds the one stream alice may have open: a second is refused.
-            await until_async(refused)
+            await until(refused)
             await follower.cancel()
 
         # Once it is gone, alice may stream again.
         async def allowed() -> bool:
             return await replay_status() is Status.OK
 
-        await until_async(allowed)
+        await until(allowed)
