@@ -34,17 +34,18 @@ def dataclass_class(message: str) -> type[betterproto2.Message]:
     return default_message_pool.url_to_type[f"type.googleapis.com/{message}"]
 
 
-# The dataclass target turns a Duration into a timedelta and back through float
+# betterproto2's own codec turns a Duration into a timedelta and back through float
 # arithmetic: negative durations come back with the wrong sign or are refused in
 # ProtoJSON (its parser only accepts unsigned strings), and durations of 2**53 µs
 # (about 285 years) or more lose precision. Known difference of betterproto2 0.10,
 # no upstream issue found (https://github.com/betterproto/python-betterproto2/issues);
-# recorded in sdk/python/README.md and asserted in test_fixtures.
+# recorded in sdk/python/README.md and asserted in test_fixtures. The SDK's binary
+# codec (upb, chat_sdk._wire) carries them exactly; its ProtoJSON is still betterproto2's.
 DATACLASS_DURATION_LIMIT_MICROS = 2**53
 
 
 def dataclass_mangles_duration(message: Message) -> bool:
-    """Whether ``message`` holds a Duration the dataclass target cannot carry exactly."""
+    """Whether ``message`` holds a Duration betterproto2's own codec cannot carry exactly."""
     return any(
         d.seconds < 0 or d.nanos < 0 or abs(d.seconds) * 1_000_000 >= DATACLASS_DURATION_LIMIT_MICROS  # type: ignore[attr-defined]
         for d in well_known(message, "google.protobuf.Duration")
@@ -97,6 +98,26 @@ def truncate_to_microseconds(message: Message) -> Message:
     copy.CopyFrom(message)
     _truncate(copy)
     return copy
+
+
+def as_the_dataclass_carries(message: Message) -> Message:
+    """What the dataclass target's binary codec gives back of ``message``: whole microseconds.
+
+    Timestamps lose their sub-microsecond nanoseconds (truncated, as betterproto2's
+    ``to_datetime``); Durations are rounded to the nearest microsecond, ties to even, as
+    ``datetime.timedelta`` rounds. Everything else comes back exactly.
+    """
+    expected = type(message)()
+    expected.CopyFrom(message)
+    for found in walk(expected):
+        name = found.DESCRIPTOR.full_name
+        seconds: int = getattr(found, "seconds", 0)
+        nanos: int = getattr(found, "nanos", 0)
+        if name == "google.protobuf.Timestamp":
+            found.nanos = nanos // 1000 * 1000  # type: ignore[attr-defined]
+        elif name == "google.protobuf.Duration":
+            found.FromMicroseconds(seconds * 1_000_000 + round(nanos / 1000))  # type: ignore[attr-defined]
+    return expected
 
 
 def _truncate(message: Message) -> None:

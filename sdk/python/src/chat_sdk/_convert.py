@@ -1,15 +1,17 @@
-"""Converting between the SDK's two targets without betterproto2's pure-Python wire codec.
+"""Converters between the SDK's two targets, generated from the descriptors: upb does the wire work.
 
 For each dataclass, a reader (a ``_pb2`` message in, the dataclass out) and a writer
-(the dataclass in, filling a ``_pb2`` message) are generated from the two classes'
-descriptors the first time they are needed, as Python source compiled once. The bytes
-are then parsed and written by upb, the protobuf runtime's C code: the dataclass client
-pays for building objects, not for decoding varints in Python.
+(the dataclass in, filling a ``_pb2`` message) are generated the first time they are
+needed, as Python source compiled once. The bytes are parsed and written by upb, the
+protobuf runtime's C code, so the dataclass target pays for building objects, not for
+decoding varints in Python.
 
-The result equals what betterproto2 parses from the same bytes, known differences
-included (Timestamps in whole microseconds, the well-known types unwrapped into
-``datetime``, ``timedelta`` and Optional scalars): the targets-agree tests check it.
-Unknown fields are kept: bytes that carry any are handed to betterproto2 whole.
+What comes out equals what betterproto2 builds from the same bytes (Timestamps in whole
+microseconds, Durations rounded to the nearest one, the well-known types unwrapped into
+``datetime``, ``timedelta`` and Optional scalars, unknown enum values kept): the
+targets-agree tests check it. Where betterproto2 0.10 is wrong, the writers follow the
+protobuf runtime instead: a singular ``-0.0`` is kept, negative and huge Durations are
+written exactly, and a oneof with two members set is refused rather than sent twice.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any, TypeVar
 
 import betterproto2
 from google.protobuf import descriptor_pool
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
@@ -32,6 +34,10 @@ from chat_sdk._generated.message_pool import default_message_pool
 
 B = TypeVar("B", bound=betterproto2.Message)
 _URL_PREFIX = "type.googleapis.com/"
+_TIMESTAMP = _URL_PREFIX + "google.protobuf.Timestamp"
+_DURATION = _URL_PREFIX + "google.protobuf.Duration"
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_MICROS = 1_000_000
 
 
 @cache
@@ -70,8 +76,46 @@ class _Compiled(dict[type, Callable[..., Any]]):
         return function
 
 
-def _attribute(name: str) -> str:
-    return f"getattr(m, {name!r})" if keyword.iskeyword(name) else f"m.{name}"
+class _EnumMembers(dict[int, Any]):
+    """An enum's members by value, a dict lookup; a value the enum lacks is built by the enum itself.
+
+    betterproto2's enums keep values they do not know (a newer schema's), so the slow path
+    of ``cls(value)`` is the same one betterproto2's own parser takes.
+    """
+
+    def __init__(self, enum: Any) -> None:
+        super().__init__((member.value, member) for member in enum)
+        self._enum = enum
+
+    def __missing__(self, value: int) -> Any:
+        return self._enum(value)
+
+
+def _compile(source: str, name: str, namespace: dict[str, Any]) -> Callable[..., Any]:
+    exec(compile(source, name, "exec"), namespace)
+    function: Callable[..., Any] = namespace["generated"]
+    return function
+
+
+def _attribute(target: str, name: str) -> str:
+    return f"getattr({target}, {name!r})" if keyword.iskeyword(name) else f"{target}.{name}"
+
+
+def _url(cls: Any) -> str:
+    return default_message_pool.type_to_url.get(cls, "")
+
+
+# Reading: a upb message in, a dataclass out.
+
+
+def read_timestamp(value: Any) -> datetime.datetime:
+    """betterproto2's ``Timestamp.to_datetime``: whole microseconds, truncated."""
+    return _EPOCH + datetime.timedelta(0, value.seconds, value.nanos // 1000)
+
+
+def read_duration(value: Any) -> datetime.timedelta:
+    """betterproto2's ``Duration.to_timedelta``: the nearest microsecond, ties to even."""
+    return datetime.timedelta(0, value.seconds, value.nanos / 1e3)
 
 
 def _build_reader(cls: type[betterproto2.Message]) -> Callable[[Message], Any]:
@@ -81,15 +125,17 @@ def _build_reader(cls: type[betterproto2.Message]) -> Callable[[Message], Any]:
         "_new": object.__new__,
         "_cls": cls,
         "_R": READERS,
+        "_EPOCH": _EPOCH,
+        "_TD": datetime.timedelta,
+        "_read_timestamp": read_timestamp,
+        "_read_duration": read_duration,
     }
     items = []
     for index, (name, field_meta) in enumerate(meta.meta_by_field_name.items()):
         field: FieldDescriptor = descriptor.fields_by_number[field_meta.number]
-        value = _attribute(field.name)
-        kind = field_meta.proto_type
-        if kind == betterproto2.TYPE_MAP:
-            entry = meta.cls_by_field[name]
-            value_meta = _metadata(entry).meta_by_field_name["value"]
+        value = _attribute("m", field.name)
+        if field_meta.proto_type == betterproto2.TYPE_MAP:
+            value_meta = _metadata(meta.cls_by_field[name]).meta_by_field_name["value"]
             convert = _value_reader(value_meta, meta.cls_by_field.get(f"{name}.value"), namespace, index)
             expression = (
                 f"{{k: {convert('v')} for k, v in {value}.items()}}"
@@ -97,17 +143,21 @@ def _build_reader(cls: type[betterproto2.Message]) -> Callable[[Message], Any]:
                 else f"dict({value})"
             )
         elif field.is_repeated:
-            convert = _value_reader(field_meta, meta.cls_by_field[name], namespace, index)
+            convert = _value_reader(field_meta, meta.cls_by_field.get(name), namespace, index)
             expression = f"[{convert('x')} for x in {value}]" if convert("x") != "x" else f"list({value})"
+        elif field.has_presence:
+            convert = _value_reader(field_meta, meta.cls_by_field.get(name), namespace, index)
+            inline = _inline_unwrapped(field_meta)
+            if inline is not None:  # reads the sub-message once
+                expression = f"({inline.format(v=f'(s := {value})')} if m.HasField({field.name!r}) else None)"
+            else:
+                expression = f"({convert(value)} if m.HasField({field.name!r}) else None)"
         else:
-            convert = _value_reader(field_meta, meta.cls_by_field[name], namespace, index)
-            expression = convert(value)
-            if field.has_presence:
-                expression = f"({expression} if m.HasField({field.name!r}) else None)"
+            expression = _value_reader(field_meta, meta.cls_by_field.get(name), namespace, index)(value)
         items.append(f"        {name!r}: {expression},")
     source = "\n".join(
         [
-            "def read(m):",
+            "def generated(m):",
             "    o = _new(_cls)",
             "    o.__dict__ = {",
             *items,
@@ -116,9 +166,19 @@ def _build_reader(cls: type[betterproto2.Message]) -> Callable[[Message], Any]:
             "    return o",
         ]
     )
-    exec(compile(source, f"<chat_sdk reader of {cls.__qualname__}>", "exec"), namespace)
-    reader: Callable[[Message], Any] = namespace["read"]
-    return reader
+    return _compile(source, f"<chat_sdk reader of {cls.__qualname__}>", namespace)
+
+
+def _inline_unwrapped(field_meta: Any) -> str | None:
+    """A Timestamp or Duration read inline (``{v}`` evaluated once, then named ``s``)."""
+    if field_meta.proto_type != betterproto2.TYPE_MESSAGE or not field_meta.unwrap:
+        return None
+    url = _url(field_meta.unwrap())
+    if url == _TIMESTAMP:
+        return "_EPOCH + _TD(0, {v}.seconds, s.nanos // 1000)"
+    if url == _DURATION:
+        return "_TD(0, {v}.seconds, s.nanos / 1e3)"
+    return None
 
 
 def _value_reader(
@@ -127,80 +187,142 @@ def _value_reader(
     """How to turn one upb value (named by the expression it gets) into the dataclass value."""
     kind = field_meta.proto_type
     if kind == betterproto2.TYPE_ENUM:
-        namespace[f"_E{index}"] = value_cls
-        return lambda v: f"_E{index}({v})"
-    if kind == betterproto2.TYPE_MESSAGE:
-        if field_meta.unwrap:
-            wrapper = field_meta.unwrap()
-            special = _UNWRAPPED.get(default_message_pool.type_to_url.get(wrapper, ""))
-            if special is not None:
-                namespace.update(_EPOCH=_EPOCH, _TD=datetime.timedelta)
-                return lambda v: special.format(v=v)
-            namespace[f"_C{index}"] = wrapper
-            return lambda v: f"_R[_C{index}]({v}).to_wrapped()"
-        namespace[f"_C{index}"] = value_cls
-        return lambda v: f"_R[_C{index}]({v})"
-    return lambda v: v
+        namespace[f"_E{index}"] = _EnumMembers(value_cls)
+        return lambda v: f"_E{index}[{v}]"
+    if kind != betterproto2.TYPE_MESSAGE:
+        return lambda v: v
+    if field_meta.unwrap:
+        wrapper = field_meta.unwrap()
+        url = _url(wrapper)
+        if url == _TIMESTAMP:
+            return lambda v: f"_read_timestamp({v})"
+        if url == _DURATION:
+            return lambda v: f"_read_duration({v})"
+        namespace[f"_C{index}"] = wrapper
+        return lambda v: f"_R[_C{index}]({v}).to_wrapped()"
+    namespace[f"_C{index}"] = value_cls
+    return lambda v: f"_R[_C{index}]({v})"
 
 
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
-# The arithmetic of betterproto2's Timestamp.to_datetime and Duration.to_timedelta, inlined.
-_UNWRAPPED = {
-    _URL_PREFIX
-    + "google.protobuf.Timestamp": "_EPOCH + _TD(seconds={v}.seconds, microseconds={v}.nanos // 1000)",
-    _URL_PREFIX + "google.protobuf.Duration": "_TD(seconds={v}.seconds, microseconds={v}.nanos / 1e3)",
-}
+# Writing: a dataclass in, filling a fresh upb message.
+
+
+def write_timestamp(value: datetime.datetime, into: Any) -> None:
+    """betterproto2's ``Timestamp.from_datetime``, in integer arithmetic."""
+    if value.tzinfo is None:
+        raise ValueError("datetime must be timezone aware")
+    offset = value - _EPOCH
+    seconds = offset.days * 86_400 + offset.seconds
+    if seconds or offset.microseconds:
+        into.seconds = seconds
+        into.nanos = offset.microseconds * 1000
+    else:
+        into.SetInParent()  # the epoch itself: set, though every field is zero
+
+
+def write_duration(value: datetime.timedelta, into: Any) -> None:
+    """A ``timedelta`` as a Duration, exactly: seconds and nanos share the sign.
+
+    betterproto2 0.10 gives a negative Duration's nanos the wrong sign and goes through
+    floats for large ones; this is the protobuf runtime's ``FromTimedelta`` in integers.
+    """
+    micros = (value.days * 86_400 + value.seconds) * _MICROS + value.microseconds
+    seconds, rest = divmod(abs(micros), _MICROS)
+    sign = -1 if micros < 0 else 1
+    if micros:
+        into.seconds = sign * seconds
+        into.nanos = sign * rest * 1000
+    else:
+        into.SetInParent()  # zero: set, though every field is zero
 
 
 def _build_writer(cls: type[betterproto2.Message]) -> Callable[[Any, Message], None]:
     descriptor: Any = standard_class(cls).DESCRIPTOR
     meta = _metadata(cls)
-    namespace: dict[str, Any] = {"_W": WRITERS}
-    lines = ["def write(o, m):"]
+    namespace: dict[str, Any] = {
+        "_W": WRITERS,
+        "_write_timestamp": write_timestamp,
+        "_write_duration": write_duration,
+    }
+    lines = ["def generated(o, m):", *_oneof_checks(cls, descriptor)]
     for index, (name, field_meta) in enumerate(meta.meta_by_field_name.items()):
         field: FieldDescriptor = descriptor.fields_by_number[field_meta.number]
-        target = _attribute(field.name)
+        target = _attribute("m", field.name)
         lines.append(f"    v = o.{name}")
         kind = field_meta.proto_type
         if kind == betterproto2.TYPE_MAP:
-            entry = meta.cls_by_field[name]
-            value_meta = _metadata(entry).meta_by_field_name["value"]
+            value_meta = _metadata(meta.cls_by_field[name]).meta_by_field_name["value"]
             if value_meta.proto_type == betterproto2.TYPE_MESSAGE:
-                wrap = _wrap(value_meta, meta.cls_by_field.get(f"{name}.value"), namespace, index)
-                lines += ["    for k, x in v.items():", f"        {wrap('x', f'{target}[k]')}"]
+                wrap = _value_writer(value_meta, meta.cls_by_field.get(f"{name}.value"), namespace, index)
+                lines += [
+                    "    if v:",
+                    f"        t = {target}",
+                    "        for k, x in v.items():",
+                    f"            {wrap('x', 't[k]')}",
+                ]
             else:
-                lines.append(f"    {target}.update(v)")
+                lines += ["    if v:", f"        {target}.update(v)"]
         elif field.is_repeated:
             if kind == betterproto2.TYPE_MESSAGE:
-                wrap = _wrap(field_meta, meta.cls_by_field[name], namespace, index)
-                lines += ["    for x in v:", f"        {wrap('x', f'{target}.add()')}"]
+                wrap = _value_writer(field_meta, meta.cls_by_field.get(name), namespace, index)
+                lines += [
+                    "    if v:",
+                    f"        add = {target}.add",
+                    "        for x in v:",
+                    f"            {wrap('x', 'add()')}",
+                ]
             else:
-                lines.append(f"    {target}.extend(v)")
+                lines += ["    if v:", f"        {target}.extend(v)"]
         elif kind == betterproto2.TYPE_MESSAGE:
-            wrap = _wrap(field_meta, meta.cls_by_field[name], namespace, index)
-            lines += [
-                "    if v is not None:",
-                f"        {target}.SetInParent()",
-                f"        {wrap('v', target)}",
-            ]
+            wrap = _value_writer(field_meta, meta.cls_by_field.get(name), namespace, index)
+            lines += ["    if v is not None:", f"        {wrap('v', target)}"]
         else:
+            # Floats are handed over even when zero: upb keeps a -0.0, as proto3 asks.
+            keep = "v is not None" if field.has_presence or field.cpp_type in _FLOATS else "v"
             assign = f"setattr(m, {field.name!r}, v)" if keyword.iskeyword(field.name) else f"{target} = v"
-            lines += ["    if v is not None:", f"        {assign}"]
+            lines += [f"    if {keep}:", f"        {assign}"]
     lines += ["    if o._unknown_fields:", "        m.MergeFromString(o._unknown_fields)"]
-    exec(compile("\n".join(lines), f"<chat_sdk writer of {cls.__qualname__}>", "exec"), namespace)
-    writer: Callable[[Any, Message], None] = namespace["write"]
-    return writer
+    return _compile("\n".join(lines), f"<chat_sdk writer of {cls.__qualname__}>", namespace)
 
 
-def _wrap(
+_FLOATS = (FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE)
+
+
+def _oneof_checks(cls: type[betterproto2.Message], descriptor: Descriptor) -> list[str]:
+    """Lines refusing a dataclass with two members of one oneof set (betterproto2 would send both)."""
+    lines = []
+    for oneof in descriptor.oneofs:
+        if len(oneof.fields) < 2:
+            continue
+        names = [_dataclass_name(cls, field.number) for field in oneof.fields]
+        count = " + ".join(f"(o.{name} is not None)" for name in names)
+        message = (
+            f"{cls.__qualname__}: more than one member of oneof {oneof.name} is set ({', '.join(names)})"
+        )
+        lines += [f"    if {count} > 1:", f"        raise ValueError({message!r})"]
+    return lines
+
+
+def _dataclass_name(cls: type[betterproto2.Message], number: int) -> str:
+    name: str = _metadata(cls).field_name_by_number[number]
+    return name
+
+
+def _value_writer(
     field_meta: Any, value_cls: Any, namespace: dict[str, Any], index: int
 ) -> Callable[[str, str], str]:
-    """How to write one dataclass message value into a upb sub-message."""
+    """How to write one dataclass message value (``v``) into a upb sub-message (``into``)."""
     if field_meta.unwrap:
-        namespace[f"_U{index}"] = field_meta.unwrap()
-        return lambda v, into: f"_W[_U{index}](_U{index}.from_wrapped({v}), {into})"
+        wrapper = field_meta.unwrap()
+        url = _url(wrapper)
+        if url == _TIMESTAMP:
+            return lambda v, into: f"_write_timestamp({v}, {into})"
+        if url == _DURATION:
+            return lambda v, into: f"_write_duration({v}, {into})"
+        namespace[f"_U{index}"] = wrapper
+        return lambda v, into: f"_W[_U{index}](_U{index}.from_wrapped({v}), s := {into}); s.SetInParent()"
     namespace[f"_C{index}"] = value_cls
-    return lambda v, into: f"_W[_C{index}]({v}, {into})"
+    return lambda v, into: f"_W[_C{index}]({v}, s := {into}); s.SetInParent()"
 
 
 READERS = _Compiled(_build_reader)
@@ -214,27 +336,7 @@ def from_standard(message: Message, cls: type[B]) -> B:
 
 
 def to_standard(message: betterproto2.Message) -> Message:
-    """The ``_pb2`` message holding what the dataclass ``message`` holds."""
+    """The ``_pb2`` message holding what the dataclass ``message`` holds, its unknown fields included."""
     standard = standard_class(type(message))()
     WRITERS[type(message)](message, standard)
     return standard
-
-
-def parse(data: bytes, cls: type[B]) -> B:
-    """Parse ``data`` with upb into the dataclass ``cls``.
-
-    Bytes that carry unknown fields (a newer schema's) go to betterproto2, which keeps
-    them for re-encoding. They are found without walking the message in Python: once
-    upb drops them, the canonical re-encoding is shorter than the input. A
-    non-canonical encoding takes the same slower path, with the same result.
-    """
-    standard = standard_class(cls).FromString(data)
-    standard.DiscardUnknownFields()
-    if standard.ByteSize() != len(data):
-        return cls.parse(data)
-    return from_standard(standard, cls)
-
-
-def serialize(message: betterproto2.Message) -> bytes:
-    """Encode the dataclass ``message`` with upb."""
-    return to_standard(message).SerializeToString()
