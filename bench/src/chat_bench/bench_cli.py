@@ -28,14 +28,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--previous-ref", default=PREVIOUS_SERVICES, help="git ref of the previous server")
     parser.add_argument("--repository", type=Path, default=Path.cwd(), help="git checkout holding that ref")
     parser.add_argument("--notes", default="", help="a paragraph for the report (machine load, caveats)")
-    parser.add_argument("--no-fast-codec", action="store_true", help="skip the dataclass fast-codec client")
     args = parser.parse_args(argv)
     settings = Settings.quick(args.previous_ref) if args.quick else Settings(previous_ref=args.previous_ref)
     overrides = {"rounds": args.rounds, "calls": args.calls, "mixed_seconds": args.mixed_seconds}
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-    codec = None if args.no_fast_codec else _fast_codec()
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as work:
-        results = asyncio.run(run(settings, Path(work), args.repository, codec))
+        results = asyncio.run(run(settings, Path(work), args.repository))
     args.output.mkdir(parents=True, exist_ok=True)
     stem = time.strftime("%Y-%m-%d", time.gmtime(results.started)) + ("-quick" if args.quick else "")
     plot_path = args.output / f"{stem}.png"
@@ -47,16 +45,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.shapes_table(results))
     print(f"\nreport: {args.output / f'{stem}.md'}, plot: {plot_path}")
     return 0
-
-
-def _fast_codec() -> object | None:
-    """The SDK's fast codec for the dataclass client, when this SDK has one."""
-    try:
-        from chat_sdk.codec import FastCodec  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    codec: object = FastCodec()
-    return codec
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 from chat.v1 import common_pb2
 from chat.v1 import message_service_pb2 as pb
 from chat_bench import transports
+from chat_bench.codec_bench import CodecResults, measure
 from chat_bench.engine import CallPlan, LoadPlan, run_load
 from chat_bench.methods import resolve
 from chat_bench.proxy import CountingProxy
@@ -67,6 +68,7 @@ class Seeded:
 
     small_id: str
     large_id: str
+    sample: bytes  # the small message as GetMessage returns it: the codec benchmark's input
     page_conversation: str = "bench-page"
     replay_conversation: str = "bench-replay"
 
@@ -95,6 +97,7 @@ class Results:
     c50: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # transport: (p50, rps) per round
     cpu_per_call: dict[str, list[float]] = field(default_factory=dict)  # server: seconds per GetMessage
     mixed: LoadResult | None = None
+    codec: CodecResults | None = None
     previous_ref: str | None = None
     started: float = field(default_factory=time.time)
     finished: float = 0.0
@@ -189,7 +192,11 @@ async def seed(port: int) -> Seeded:
             for start in range(0, count, 500):
                 contents = [f"{n}: {text * 2}" for n in range(start, min(count, start + 500))]
                 await client.send(conversation, contents, f"seed-{conversation}-{start}")
-        return Seeded(small_id=ids[0], large_id=ids[1])
+        got = await client.messages.GetMessage(
+            pb.GetMessageRequest(message_id=ids[0], include_user=True, include_files=True)
+        )
+        sample = got.message.SerializeToString()
+        return Seeded(small_id=ids[0], large_id=ids[1], sample=sample)
     finally:
         await client.close()
 
@@ -209,26 +216,20 @@ async def latencies(call: Callable[[int], Awaitable[object]], count: int, concur
     return out
 
 
-def factories(dataclass_codec: object | None) -> dict[str, transports.Factory]:
+def factories() -> dict[str, transports.Factory]:
     """Every transport the run compares, by name (the gateway when its hook is set)."""
     found: dict[str, transports.Factory] = {
-        "dataclass": lambda host, port: transports.DataclassTransport(host, port),
+        "dataclass": transports.DataclassTransport,
         "pb2": transports.Pb2Transport,
         "grpcio": transports.GrpcioTransport,
         BASELINE: transports.HttpJsonTransport,
     }
-    if dataclass_codec is not None:
-        found["dataclass-fast"] = lambda host, port: transports.DataclassTransport(
-            host, port, dataclass_codec
-        )
     if transports.GATEWAY_HOOK is not None:
         found["gateway"] = transports.GATEWAY_HOOK
     return found
 
 
-async def run(
-    settings: Settings, work: Path, repository: Path, dataclass_codec: object | None = None
-) -> Results:
+async def run(settings: Settings, work: Path, repository: Path) -> Results:
     """The whole benchmark; servers' files and logs go into ``work``."""
     pin(0, CLIENT_CPUS)
     seed_server = grpclib_server("seed", work / "seed.db", work / "seed.log")
@@ -249,10 +250,11 @@ async def run(
         )
     for name in servers:
         shutil.copyfile(work / "seed.db", work / f"{'http' if name == BASELINE else name}.db")
-    made = factories(dataclass_codec)
+    made = factories()
     results = Results(
         settings, list(made), shapes(seeded), can_pin(), previous_ref=settings.previous_ref or None
     )
+    results.codec = measure(seeded.sample, rounds=settings.rounds)
     if previous is None:
         results.previous_ref = None
     try:

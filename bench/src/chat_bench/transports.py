@@ -68,12 +68,12 @@ def _new_messages(conversation_id: str, contents: list[str], key: str) -> list[p
 
 
 class DataclassTransport:
-    """grpclib with the SDK's dataclass stubs; ``codec`` picks how messages are encoded and parsed."""
+    """grpclib with the SDK's dataclass stubs, on a plain channel (the SDK's codec is the classes' own)."""
 
     name = "dataclass"
 
-    def __init__(self, host: str, port: int, codec: Any = None) -> None:
-        self.channel = Channel(host, port, codec=codec)
+    def __init__(self, host: str, port: int) -> None:
+        self.channel = Channel(host, port)
         self.messages = dc.MessageServiceStub(self.channel, timeout=TIMEOUT)
         self.ai = dc.AiServiceStub(self.channel, timeout=TIMEOUT)
 

@@ -144,7 +144,12 @@ def _build_reader(cls: type[betterproto2.Message]) -> Callable[[Message], Any]:
             )
         elif field.is_repeated:
             convert = _value_reader(field_meta, meta.cls_by_field.get(name), namespace, index)
-            expression = f"[{convert('x')} for x in {value}]" if convert("x") != "x" else f"list({value})"
+            if convert("x") == "x":
+                expression = f"list({value})"
+            elif field_meta.proto_type == betterproto2.TYPE_MESSAGE and not field_meta.unwrap:
+                expression = f"list(map(_R[_C{index}], {value}))"  # map() skips a comprehension's frame
+            else:
+                expression = f"[{convert('x')} for x in {value}]"
         elif field.has_presence:
             convert = _value_reader(field_meta, meta.cls_by_field.get(name), namespace, index)
             inline = _inline_unwrapped(field_meta)
