@@ -168,7 +168,7 @@ def connect(
     ``pool_size`` opens that many HTTP/2 connections, used round-robin. ``timeouts``
     overrides the per-method default deadlines (:func:`default_timeouts`).
     ``tracer_provider`` is an OpenTelemetry provider (the global one by default).
-    ``codec=FastCodec()`` has upb encode and parse the dataclass target's messages.
+    ``codec`` replaces grpclib's protobuf codec (both targets already encode with upb).
     """
     host, port = parse_target(target)
     if isinstance(token, str):
