@@ -64,9 +64,8 @@ def test_a_changelog_with_only_its_title_gets_the_standard_title_and_the_entry(t
 
 
 def test_a_changelog_that_starts_with_its_unreleased_section_keeps_the_notes(tmp_path: Path) -> None:
-    assert prepended(tmp_path, "## Unreleased\n\n- Renamed.\n") == (
-        f"{CHANGELOG_HEADER}\n{ENTRY}\n- Renamed.\n"
-    )
+    # Written by hand: no title, and no newline at the end of the file.
+    assert prepended(tmp_path, "## Unreleased\n\n- Renamed.") == f"{CHANGELOG_HEADER}\n{ENTRY}\n- Renamed.\n"
 
 
 def test_a_changelog_that_starts_with_a_release_keeps_it(tmp_path: Path) -> None:
