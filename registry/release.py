@@ -128,15 +128,21 @@ CHANGELOG_HEADER = (
 UNRELEASED = "## Unreleased\n"
 
 
+def _first_section(text: str) -> int:
+    """Where the first ``## `` heading of ``text`` starts (on any line, the first too); -1 for none."""
+    return f"\n{text}".find("\n## ")
+
+
 def _prepend_changelog(layout: RepoLayout, entry: str) -> None:
     """Put ``entry`` first; notes written by hand under ``## Unreleased`` become part of it."""
     text = layout.changelog.read_text() if layout.changelog.exists() else ""
-    first = text.find("\n## ")
-    body = text[first + 1 :] if first >= 0 else ""  # everything from the first section on
+    first = _first_section(text)
+    body = text[first:] if first >= 0 else ""  # everything from the first section on
     if body.startswith(UNRELEASED):
-        following = body.find("\n## ", len(UNRELEASED))
-        notes = body[len(UNRELEASED) : following + 1 if following >= 0 else len(body)].strip("\n")
-        body = body[following + 1 :] if following >= 0 else ""
+        rest = body[len(UNRELEASED) :]
+        following = _first_section(rest)
+        notes = (rest[:following] if following >= 0 else rest).strip("\n")
+        body = rest[following:] if following >= 0 else ""
         if notes:
             entry = f"{entry.rstrip(chr(10))}\n\n{notes}\n"
     layout.changelog.write_text(f"{CHANGELOG_HEADER}\n{entry}" + (f"\n{body}" if body else ""))

@@ -39,6 +39,7 @@ RELOCATED = {
 # mutmut's exit codes, by meaning (mutmut.stats.status_by_exit_code).
 KILLED = {1, 3, 36, 24, -24, 152, 255}  # a failing test, or a timeout: the mutant was noticed
 SURVIVED = {0}
+NO_TESTS = {5, 33}  # no selected test runs the mutated function: counted, never killed
 TARGET_FLOOR = 0.90
 
 
@@ -64,6 +65,7 @@ class ModuleScore:
     verdicts: Counter[str] = field(default_factory=Counter)
     out_of_scope: int = 0  # mutants of functions the target leaves out (see its `functions`)
     survivors: list[tuple[str, str]] = field(default_factory=list)  # (mutant name, diff)
+    untested: list[str] = field(default_factory=list)  # mutants of functions no selected test runs
 
     def rate(self, equivalent: set[str]) -> tuple[float, int, int]:
         """Kill rate over the mutants that can be killed (equivalent ones set aside)."""
@@ -155,6 +157,9 @@ def score(target: Target, workspace: Path) -> list[ModuleScore]:
                 result.verdicts["killed"] += 1
             elif code is None:
                 result.verdicts["not checked"] += 1
+            elif code in NO_TESTS:
+                result.verdicts["no tests"] += 1
+                result.untested.append(name)
             elif code in SURVIVED:
                 result.verdicts["survived"] += 1
                 shown = subprocess.run(
@@ -182,9 +187,11 @@ def render(scores: list[ModuleScore], equivalent: dict[str, str], seconds: dict[
         "them from the original) are listed with their reason in `tests/mutation/equivalent.toml`",
         "and left out of the rate. A target with a `functions` list mutates only those functions;",
         "the others' mutants are counted as out of scope (the table's `functions` says why).",
+        "A mutant no selected test runs (no tests) counts against the rate, as a survivor does.",
         "",
-        "| module | mutants | killed | survived | equivalent | kill rate | not checked | out of scope |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| module | mutants | killed | survived | equivalent | no tests | kill rate | not checked "
+        "| out of scope |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     names = set(equivalent)
     for result in scores:
@@ -194,10 +201,13 @@ def render(scores: list[ModuleScore], equivalent: dict[str, str], seconds: dict[
         unchecked = result.verdicts["not checked"]
         lines.append(
             f"| `{result.module}` | {total} | {killed} | {result.verdicts['survived']} | {excused} "
-            f"| {rate:.0%} | {unchecked} | {result.out_of_scope} |"
+            f"| {result.verdicts['no tests']} | {rate:.0%} | {unchecked} | {result.out_of_scope} |"
         )
     lines += ["", "Seconds per target: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()), ""]
     for result in scores:
+        if result.untested:
+            lines += [f"## Mutants no test of its target runs in `{result.module}`", ""]
+            lines += [f"- `{name}`" for name in result.untested] + [""]
         if not result.survivors:
             continue
         lines += [f"## Survivors in `{result.module}`", ""]
@@ -260,7 +270,10 @@ def judge(scores: list[ModuleScore], equivalent: dict[str, str]) -> int:
     for result in scores:
         rate, _, _ = result.rate(set(equivalent))
         unreviewed = [name for name, _ in result.survivors if name not in equivalent]
-        print(f"{result.module}: {rate:.0%} killed, {len(unreviewed)} unreviewed survivors")
+        print(
+            f"{result.module}: {rate:.0%} killed, {len(unreviewed)} unreviewed survivors, "
+            f"{len(result.untested)} mutants no test runs"
+        )
         if rate < TARGET_FLOOR or unreviewed:
             failed.append(result.module)
     if failed:

@@ -8,6 +8,7 @@ import pytest
 from google.protobuf import descriptor_pb2
 
 from registry.breaking import (
+    CLIENTS,
     FILE,
     WIRE_JSON,
     BreakingCheck,
@@ -15,10 +16,12 @@ from registry.breaking import (
     _excuse,
     _retired_properly,
     check_base,
+    check_clients,
     check_releases,
     github_annotation,
 )
 from registry.buf import BufError, run_buf
+from registry.diff import Change, diff_schemas
 from registry.layout import RepoLayout
 from registry.lint import Finding
 from registry.waivers import Waiver
@@ -248,3 +251,71 @@ def test_with_only_one_side_known_a_deletion_is_never_permitted() -> None:
     for sides in ((base, None), (None, head)):
         check = _excuse(BreakingCheck("base", "base main", FILE), [_deleted()], [], *sides)
         assert check.findings == [_deleted()] and check.permitted == []
+
+
+def test_a_tightened_limit_and_a_changed_route_fail_the_clients_check_and_a_loosened_limit_does_not(
+    tmp_path: Path,
+) -> None:
+    layout = copy_repo(tmp_path / "repo", with_generated=False)
+    base = _build(layout, tmp_path / "base.binpb")
+    _edit(
+        layout,
+        "common.proto",
+        "string name = 2 [(buf.validate.field).string.max_len = 255];",
+        "string name = 2 [(buf.validate.field).string.max_len = 100];",
+    )
+    _edit(
+        layout,
+        "common.proto",
+        "string url = 5 [(buf.validate.field).string.max_len = 2048];",
+        "string url = 5 [(buf.validate.field).string.max_len = 4096];",
+    )
+    _edit(
+        layout,
+        "message_service.proto",
+        'patch: "/v1/messages/{message_id}"',
+        'put: "/v1/messages/{message_id}"',
+    )
+    changes = diff_schemas(base, _build(layout, tmp_path / "head.binpb"))
+    assert {c.kind for c in changes} >= {"limit_tightened", "limit_loosened", "http_route_changed"}
+    check = check_clients(layout, "base main", changes)
+    assert (check.against, check.label, check.rules, check.passed) == ("base", "base main", CLIENTS, False)
+    assert [(f.rule, f.path, f.column) for f in check.findings] == [
+        ("LIMIT_TIGHTENED", COMMON, 1),
+        ("HTTP_ROUTE_CHANGED", "proto/chat/v1/message_service.proto", 1),
+    ]
+    limit, route = check.findings
+    assert limit.message.startswith("chat.v1.File.name: ") and "255" in limit.message
+    assert route.message.startswith("chat.v1.MessageService.EditMessage: ")
+    lines = (layout.proto_dir / "chat" / "v1" / "common.proto").read_text().splitlines()
+    assert "string name = 2" in lines[limit.line - 1]
+
+
+def _client_change(kind: str, element: str, line: int, *, breaking: bool = True) -> Change:
+    return Change(
+        element, kind, "chat/v1/common.proto", line, "head", False, False, False, f"{kind} here", breaking
+    )
+
+
+def test_a_waiver_excuses_a_clients_finding_and_only_the_one_it_names(tmp_path: Path) -> None:
+    layout = RepoLayout(tmp_path)
+    layout.waivers.write_text(
+        f'[[waiver]]\nrule = "LIMIT_TIGHTENED"\npath = "{COMMON}"\nmatch = "File.name"\n'
+        'reason = "no client sends names that long"\n'
+    )
+    named = _client_change("limit_tightened", "chat.v1.File.name", 32)
+    other = _client_change("limit_tightened", "chat.v1.File.url", 41)
+    check = check_clients(layout, "base main", [named, other])
+    excused = Finding(COMMON, 32, 1, "LIMIT_TIGHTENED", "chat.v1.File.name: limit_tightened here")
+    assert [(finding, waiver.reason) for finding, waiver in check.waived] == [
+        (excused, "no client sends names that long")
+    ]
+    assert check.findings == [
+        Finding(COMMON, 41, 1, "LIMIT_TIGHTENED", "chat.v1.File.url: limit_tightened here")
+    ]
+
+
+def test_no_client_breaking_change_passes_the_clients_check(tmp_path: Path) -> None:
+    loosened = _client_change("limit_loosened", "chat.v1.File.url", 41, breaking=False)
+    check = check_clients(RepoLayout(tmp_path), "base main", [loosened])
+    assert check.passed and not (check.findings or check.waived or check.permitted)

@@ -129,10 +129,12 @@ def test_the_version_must_be_the_bump_the_changes_require(
         assert str(raised.value) == refusal
 
 
-def _change(kind: str, *, wire: bool = False, json: bool = False, source: bool = False) -> Change:
-    return Change(
-        f"chat.v1.{kind}", kind, "chat/v1/common.proto", 1, "head", wire, json, source, f"{kind} detail"
-    )
+def _change(
+    kind: str, *, wire: bool = False, json: bool = False, source: bool = False, clients: bool = False
+) -> Change:
+    element = f"chat.v1.{kind}"
+    detail = f"{kind} detail"
+    return Change(element, kind, "chat/v1/common.proto", 1, "head", wire, json, source, detail, clients)
 
 
 def test_the_changelog_groups_changes_by_effect_in_a_fixed_order() -> None:
@@ -144,6 +146,7 @@ def test_the_changelog_groups_changes_by_effect_in_a_fixed_order() -> None:
             _change("comment_changed"),
             _change("field_deprecated"),
             _change("field_added"),
+            _change("limit_tightened", clients=True),
             _change("method_removed", source=True),
             _change("field_json_name_changed", json=True),
             _change("field_type_changed", wire=True),
@@ -152,11 +155,13 @@ def test_the_changelog_groups_changes_by_effect_in_a_fixed_order() -> None:
         services=[],
     )
     assert changelog_entry(plan, "2026-11-28") == (
-        "## 2.0.0 (2026-11-28)\n\nA major release after 1.0.0: 6 change(s).\n\n"
+        "## 2.0.0 (2026-11-28)\n\nA major release after 1.0.0: 7 change(s).\n\n"
         "### Breaking (wire or JSON)\n\n"
         "- `chat.v1.field_json_name_changed`: field_json_name_changed detail\n"
         "- `chat.v1.field_type_changed`: field_type_changed detail\n\n"
         "### Breaking for generated code\n\n- `chat.v1.method_removed`: method_removed detail\n\n"
+        "### Breaking for clients (limits, HTTP routes)\n\n"
+        "- `chat.v1.limit_tightened`: limit_tightened detail\n\n"
         "### Added\n\n- `chat.v1.field_added`: field_added detail\n\n"
         "### Deprecated\n\n- `chat.v1.field_deprecated`: field_deprecated detail\n\n"
         "### Changed\n\n- `chat.v1.comment_changed`: comment_changed detail\n"

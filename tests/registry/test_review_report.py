@@ -230,3 +230,19 @@ def test_a_check_of_unknown_rules_is_listed_without_a_meaning() -> None:
     review = passing_review()
     review.breaking = [BreakingCheck("1.0.0", "release 1.0.0", "WIRE")]
     assert "- Against release 1.0.0, WIRE (): passed." in review.to_markdown().splitlines()
+
+
+def test_a_finding_the_review_judges_safe_says_why_buf_is_stricter() -> None:
+    # buf's FILE rules guard Java's generated code too; this registry ships no Java SDK.
+    java = Finding("proto/chat/v1/common.proto", 5, 1, "FILE_SAME_JAVA_PACKAGE", "java_package changed")
+    review = passing_review()
+    review.breaking = [BreakingCheck("base", "base main", "FILE", findings=[java, RETYPED])]
+    lines = review.to_markdown().splitlines()
+    [noted] = [line for line in lines if "FILE_SAME_JAVA_PACKAGE" in line]
+    assert noted.startswith(
+        "  - `proto/chat/v1/common.proto:5` FILE_SAME_JAVA_PACKAGE: java_package changed "
+        "(stricter than the review, which judges it safe: "
+    )
+    assert "an option only other languages read breaks no SDK it ships" in noted
+    assert noted.endswith(")")
+    assert "  - `proto/chat/v1/common.proto:17` FIELD_WIRE_JSON_COMPATIBLE_TYPE: changed type" in lines

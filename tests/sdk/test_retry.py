@@ -208,3 +208,20 @@ def test_a_deadline_under_a_second_still_allows_the_call() -> None:
 
     remaining = asyncio.run(call_with_retry(ok, timeout=0.5))
     assert remaining is not None and 0 < remaining <= 0.5
+
+
+@pytest.mark.parametrize(
+    "error", [GRPCError(Status.UNAVAILABLE, "down"), _rate_limited(0.0)], ids=["no-retry-info", "retry-now"]
+)
+def test_without_a_delay_asked_for_the_pause_is_only_the_backoff(error: GRPCError) -> None:
+    # Two retries within half a second: no pause beyond the policy's few milliseconds.
+    calls = 0
+
+    async def flaky(_: float | None) -> int:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise error
+        return calls
+
+    assert asyncio.run(call_with_retry(flaky, timeout=0.5, policy=FAST)) == 3

@@ -10,11 +10,12 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from chat.v1 import message_service_pb2 as pb
-from chat_services.errors import FailedPrecondition, InvalidArgument
+from chat_services.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from chat_services.message.chat import ChatSession
 from chat_services.message.hub import ConversationHub, Listener, Presence, PresenceChange, Typing
 from chat_services.message.model import StoredMessage
 from chat_services.message.store import MessageStore
+from chat_services.security.identity import Identity, IdentityKind, bind_identity, unbind_identity
 from chat_services.validation import RequestValidator
 
 from .test_message_store import open_store
@@ -183,3 +184,24 @@ async def test_leaving_a_room_never_joined_blames_the_leave_request(store: Messa
             pb.ChatStreamRequest(leave=pb.ChatLeave(conversation_id="x"))
         )
     assert raised.value.field == "leave.conversation_id"
+
+
+async def test_typing_in_a_room_not_joined_blames_the_typing_request(store: MessageStore) -> None:
+    ann, _, _ = await two_in_a_room(store)
+    with pytest.raises(FailedPrecondition, match="join conversation 'hall' on this stream first") as raised:
+        await ann.apply(pb.ChatStreamRequest(typing=pb.ChatTyping(conversation_id="hall", user_id="ann")))
+    assert raised.value.field == "typing.conversation_id"
+
+
+async def test_an_authenticated_caller_joins_as_themselves_only(store: MessageStore) -> None:
+    session = ChatSession(store, ConversationHub())
+    token = bind_identity(Identity("ann", IdentityKind.USER))
+    try:
+        with pytest.raises(PermissionDenied, match="the caller 'ann' may not act as another user") as raised:
+            await session.apply(join("bo"))
+        assert raised.value.field == "join.user_id"
+        assert session.members == {}
+        await session.apply(join("ann"))
+    finally:
+        unbind_identity(token)
+    assert session.members == {"room": "ann"}
