@@ -59,6 +59,10 @@ def test_the_codec_parses_like_betterproto2_and_encodes_like_upb(name: str) -> N
         assert dataclass.FromString(data) == reference
         written = bytes(parsed)
         assert written == parsed.SerializeToString()
+        # The writer kept for messages with nested unknown fields writes the same message.
+        by_fields = standard()
+        _convert.WRITERS[dataclass](parsed, by_fields)
+        assert standard.FromString(written) == by_fields
         assert standard.FromString(written) == as_the_dataclass_carries(
             message
         )  # whole microseconds, nothing else lost

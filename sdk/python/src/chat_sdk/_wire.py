@@ -22,7 +22,7 @@ import betterproto2
 from google.protobuf.message import DecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from chat_sdk._convert import READERS, WRITERS, standard_class
+from chat_sdk._convert import FIELDS, READERS, WRITERS, NestedUnknownFields, standard_class
 from chat_sdk._generated.message_pool import default_message_pool
 
 B = TypeVar("B", bound=betterproto2.Message)
@@ -93,12 +93,17 @@ def _build_parser(cls: type[B]) -> Callable[[bytes], B]:
 
 def _build_serializer(cls: type[betterproto2.Message]) -> Callable[[betterproto2.Message], bytes]:
     new = standard_class(cls)
+    fields = FIELDS[cls]
     write = WRITERS[cls]
 
     def serialize(message: betterproto2.Message) -> bytes:
-        standard = new()
-        write(message, standard)
-        return standard.SerializeToString()
+        try:
+            standard = new(**fields(message))
+        except NestedUnknownFields:  # rare: bytes of a newer schema, parsed and re-sent
+            standard = new()
+            write(message, standard)
+        data: bytes = standard.SerializeToString()
+        return data
 
     return serialize
 
