@@ -72,9 +72,11 @@ def _build_parser(cls: type[B]) -> Callable[[bytes], B]:
         def parse(data: bytes) -> B:
             message = decode(data)
             # Unknown fields anywhere inside: once upb drops them, the canonical encoding is
-            # shorter than the input (a non-canonical input takes the same path, same result).
+            # shorter than the input. So is a non-canonical input (a message field sent in
+            # two parts, which protobuf merges): a second parse, kept whole, tells them apart.
             message.DiscardUnknownFields()
-            if message.ByteSize() != len(data):
+            known = message.ByteSize()
+            if known != len(data) and decode(data).ByteSize() != known:
                 return betterproto2_parse(cls, data)
             result: B = read(message)
             return result
