@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from buf.validate import validate_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
+from chat_gateway import limits
 from chat_gateway.schema import Kind, Rpc, comments
 
 OPENAPI_VERSION = "3.1.0"
@@ -107,7 +109,7 @@ class _Builder:
                 "in": "path",
                 "required": True,
                 "description": self.notes.of(f"{request.full_name}.{variable.field_path}"),
-                "schema": {"type": "string"},
+                "schema": {"type": "string", **_path_keywords(request, variable.field_path)},
             }
             for variable in rpc.template.variables
         ]
@@ -185,17 +187,23 @@ class _Builder:
                 schema["description"] = description
             for field in message.fields:
                 schema["properties"][field.json_name] = self.field_schema(field)
+            required = [field.json_name for field in message.fields if limits.is_required(field)]
+            if required:
+                schema["required"] = required
         return _ref(message.full_name)
 
     def field_schema(self, field: FieldDescriptor) -> dict[str, Any]:
-        """The JSON schema of a field's ProtoJSON value, with the field's comment."""
+        """The JSON schema of a field's ProtoJSON value, with its buf.validate limits and comment."""
+        rules = limits.rules_of(field) or validate_pb2.FieldRules()
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            value = self._single(field.message_type.fields_by_name["value"])
+            value = self._single(field.message_type.fields_by_name["value"], rules.map.values)
             schema: dict[str, Any] = {"type": "object", "additionalProperties": value}
+            schema.update(limits.map_keywords(rules.map))
         elif field.is_repeated:
-            schema = {"type": "array", "items": self._single(field)}
+            schema = {"type": "array", "items": self._single(field, rules.repeated.items)}
+            schema.update(limits.list_keywords(rules.repeated))
         else:
-            schema = self._single(field)
+            schema = self._single(field, rules)
         description = self.notes.of(field.full_name)
         if description:
             schema = (
@@ -208,7 +216,12 @@ class _Builder:
             )
         return schema
 
-    def _single(self, field: FieldDescriptor) -> dict[str, Any]:
+    def _single(self, field: FieldDescriptor, rules: validate_pb2.FieldRules) -> dict[str, Any]:
+        schema = self._single_type(field)
+        keywords = limits.value_keywords(rules)
+        return {**schema, **keywords} if keywords and "$ref" not in schema else schema
+
+    def _single_type(self, field: FieldDescriptor) -> dict[str, Any]:
         kind = field.type
         if field.message_type is not None:
             return self.message_schema(field.message_type)
@@ -234,6 +247,19 @@ class _Builder:
                 schema["description"] = description
             self.schemas[enum.full_name] = schema
         return _ref(enum.full_name)
+
+
+def _path_keywords(request: Descriptor, field_path: str) -> dict[str, Any]:
+    """The limits of the (string) field a path variable fills."""
+    descriptor: Descriptor | None = request
+    field: FieldDescriptor | None = None
+    for name in field_path.split("."):
+        field = descriptor.fields_by_name.get(name) if descriptor is not None else None
+        if field is None:
+            return {}
+        descriptor = field.message_type
+    rules = limits.rules_of(field) if field is not None else None
+    return limits.value_keywords(rules) if rules is not None else {}
 
 
 def _ref(name: str) -> dict[str, Any]:
