@@ -48,31 +48,25 @@ def value_keywords(rules: validate_pb2.FieldRules) -> dict[str, Any]:
 
 def list_keywords(rules: validate_pb2.RepeatedRules) -> dict[str, Any]:
     """``minItems`` and ``maxItems`` of a repeated field."""
-    found: dict[str, Any] = {}
-    if rules.HasField("min_items"):
-        found["minItems"] = rules.min_items
-    if rules.HasField("max_items"):
-        found["maxItems"] = rules.max_items
-    return found
+    return _present(rules, {"min_items": "minItems", "max_items": "maxItems"})
 
 
 def map_keywords(rules: validate_pb2.MapRules) -> dict[str, Any]:
     """``minProperties``, ``maxProperties`` and the keys' ``propertyNames`` of a map field."""
-    found: dict[str, Any] = {}
-    if rules.HasField("min_pairs"):
-        found["minProperties"] = rules.min_pairs
-    if rules.HasField("max_pairs"):
-        found["maxProperties"] = rules.max_pairs
+    found = _present(rules, {"min_pairs": "minProperties", "max_pairs": "maxProperties"})
     keys = value_keywords(rules.keys)
     if keys:
         found["propertyNames"] = keys
     return found
 
 
+def _present(rules: Message, keywords: dict[str, str]) -> dict[str, Any]:
+    """Each rule of ``keywords`` that ``rules`` sets, under its JSON Schema keyword."""
+    return {keyword: getattr(rules, name) for name, keyword in keywords.items() if rules.HasField(name)}
+
+
 def _string_keywords(rules: validate_pb2.StringRules) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    if rules.HasField("min_len"):
-        found["minLength"] = rules.min_len
+    found = _present(rules, {"min_len": "minLength"})
     longest = rules.max_len if rules.HasField("max_len") else None
     if rules.HasField("max_bytes"):
         found["x-maxBytes"] = rules.max_bytes
@@ -86,8 +80,4 @@ def _string_keywords(rules: validate_pb2.StringRules) -> dict[str, Any]:
 
 
 def _number_keywords(rules: Message) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for name, keyword in _BOUNDS.items():
-        if rules.HasField(name):
-            found[keyword] = getattr(rules, name)
-    return found
+    return _present(rules, _BOUNDS)
