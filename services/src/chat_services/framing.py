@@ -259,5 +259,17 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
         return inflated
 
 
+async def one_request(stream: Stream[_RecvType, Any]) -> _RecvType:
+    """The request message of a call that takes one (unary and server-streaming handlers).
+
+    The served stream (:class:`FramedStream`) has already refused a call with none or more
+    than one; a stream that was not framed still gets a clear status, never an assertion.
+    """
+    request = await stream.recv_message()
+    if request is None:
+        raise GRPCError(Status.INVALID_ARGUMENT, "the call takes one request message and carried none")
+    return request
+
+
 def _ended_inside(what: str) -> GRPCError:
     return GRPCError(Status.INVALID_ARGUMENT, f"the request stream ended inside {what}")

@@ -15,6 +15,7 @@ from chat.v1.ai_service_pb2 import (
 )
 from chat_services.ai.provider import CompletionProvider, CompletionRequest, Finished, FinishReason, TextPiece
 from chat_services.errors import InvalidArgument, echo, grpc_status
+from chat_services.framing import one_request
 from chat_services.lifecycle import Lifecycle
 
 DEFAULT_MAX_TOKENS = 512
@@ -37,8 +38,7 @@ class AiService(ai_service_grpc.AIServiceBase):
     async def StreamCompletion(
         self, stream: Stream[StreamCompletionRequest, StreamCompletionResponse]
     ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        request = await one_request(stream)
         with grpc_status():
             completion = self._validate(request)
         index = 0
@@ -51,8 +51,7 @@ class AiService(ai_service_grpc.AIServiceBase):
                 await stream.send_message(StreamCompletionResponse(done=_done(item)))
 
     async def Complete(self, stream: Stream[CompleteRequest, CompleteResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        request = await one_request(stream)
         with grpc_status():
             completion = self._validate(request)
         text: list[str] = []

@@ -24,6 +24,7 @@ from chat.v1.message_service_pb2 import (
     StreamMessagesResponse,
 )
 from chat_services.errors import InvalidArgument, NotFound, ResourceExhausted, grpc_status
+from chat_services.framing import one_request
 from chat_services.lifecycle import Lifecycle
 from chat_services.message import wire
 from chat_services.message.chat import ChatSession
@@ -48,8 +49,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
         self.lifecycle = lifecycle
 
     async def GetMessage(self, stream: Stream[GetMessageRequest, GetMessageResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        request = await one_request(stream)
         with grpc_status():
             view = await self.store.view(
                 request.message_id,
@@ -60,8 +60,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
         await stream.send_message(GetMessageResponse(message=message))
 
     async def ListMessages(self, stream: Stream[ListMessagesRequest, ListMessagesResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        request = await one_request(stream)
         with grpc_status():
             conversation_id = request.conversation_id
             size = page_size(request.page.page_size)
@@ -90,8 +89,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
         await stream.send_message(response)
 
     async def StreamMessages(self, stream: Stream[StreamMessagesRequest, StreamMessagesResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        request = await one_request(stream)
         conversation_id = request.conversation_id
         listener = Listener()
         if request.follow:
@@ -160,8 +158,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
         )
 
     async def EditMessage(self, stream: Stream[EditMessageRequest, EditMessageResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        request = await one_request(stream)
         with grpc_status():
             editor_id = _editor(request.editor_id)
             edited = await self.store.edit(request.message_id, editor_id, request.content)

@@ -20,6 +20,7 @@ from chat.v1.plugin_service_pb2 import (
     StreamPluginEventsResponse,
 )
 from chat_services.errors import InvalidArgument, NotFound, echo, grpc_status
+from chat_services.framing import one_request
 from chat_services.lifecycle import Lifecycle
 from chat_services.pagination import decode_token, encode_token, page_size
 from chat_services.plugin.events import EventType, PluginEvent, PluginEventHub, Subscription
@@ -56,8 +57,7 @@ class PluginService(plugin_service_grpc.PluginServiceBase):
         self.max_timeout = max_timeout
 
     async def ListPlugins(self, stream: Stream[ListPluginsRequest, ListPluginsResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        request = await one_request(stream)
         with grpc_status():
             size = page_size(request.page.page_size)
             after = ""
@@ -71,8 +71,7 @@ class PluginService(plugin_service_grpc.PluginServiceBase):
         await stream.send_message(response)
 
     async def InvokePlugin(self, stream: Stream[InvokePluginRequest, InvokePluginResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        request = await one_request(stream)
         with grpc_status():
             plugin = self._plugin(request)
             timeout = self._timeout(request)
@@ -107,8 +106,7 @@ class PluginService(plugin_service_grpc.PluginServiceBase):
     async def StreamPluginEvents(
         self, stream: Stream[StreamPluginEventsRequest, StreamPluginEventsResponse]
     ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        request = await one_request(stream)
         with grpc_status():
             types = set()
             for index, wire_type in enumerate(request.types):

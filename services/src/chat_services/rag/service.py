@@ -14,6 +14,7 @@ from chat.v1.rag_service_pb2 import (
     SearchDocumentsResponse,
 )
 from chat_services.errors import InvalidArgument, ResourceExhausted, grpc_status
+from chat_services.framing import one_request
 from chat_services.rag.store import DocumentInfo, DocumentStore, StoredDocument
 from chat_services.timestamps import timestamp
 
@@ -58,15 +59,13 @@ class RagService(rag_service_grpc.RAGServiceBase):
         await stream.send_message(IngestDocumentResponse(document=_document(document)))
 
     async def DeleteDocument(self, stream: Stream[DeleteDocumentRequest, DeleteDocumentResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        request = await one_request(stream)
         with grpc_status():
             removed = await self.store.delete(request.document_id)
         await stream.send_message(DeleteDocumentResponse(deleted_chunk_count=removed))
 
     async def SearchDocuments(self, stream: Stream[SearchDocumentsRequest, SearchDocumentsResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        request = await one_request(stream)
         with grpc_status():
             top_k = min(request.top_k or DEFAULT_TOP_K, MAX_TOP_K)
             query = request.WhichOneof("query")
