@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
-from functools import cache
 
 import betterproto2
 from google.protobuf import descriptor_pool
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-import chat_sdk.schema
-import chat_sdk.v1
+from chat_sdk._convert import import_standard_target
 from chat_sdk._generated.message_pool import default_message_pool
-
-
-@cache
-def _import_standard_target() -> None:
-    for file in chat_sdk.schema.file_descriptor_set().file:
-        if file.package.startswith("chat."):
-            importlib.import_module(file.name.removesuffix(".proto").replace("/", ".") + "_pb2")
 
 
 def standard_class(message: str) -> type[Message]:
     """The `_pb2` class of ``message`` in the installed SDK."""
-    _import_standard_target()
+    import_standard_target()
     return GetMessageClass(descriptor_pool.Default().FindMessageTypeByName(message))
 
 

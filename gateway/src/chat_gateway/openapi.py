@@ -109,7 +109,7 @@ class _Builder:
                 "in": "path",
                 "required": True,
                 "description": self.notes.of(f"{request.full_name}.{variable.field_path}"),
-                "schema": {"type": "string", **_path_keywords(request, variable.field_path)},
+                "schema": {"type": "string", **_path_keywords(variable.field)},
             }
             for variable in rpc.template.variables
         ]
@@ -249,16 +249,9 @@ class _Builder:
         return _ref(enum.full_name)
 
 
-def _path_keywords(request: Descriptor, field_path: str) -> dict[str, Any]:
-    """The limits of the (string) field a path variable fills."""
-    descriptor: Descriptor | None = request
-    field: FieldDescriptor | None = None
-    for name in field_path.split("."):
-        field = descriptor.fields_by_name.get(name) if descriptor is not None else None
-        if field is None:
-            return {}
-        descriptor = field.message_type
-    rules = limits.rules_of(field) if field is not None else None
+def _path_keywords(field: FieldDescriptor) -> dict[str, Any]:
+    """The limits of the field a path variable fills."""
+    rules = limits.rules_of(field)
     return limits.value_keywords(rules) if rules is not None else {}
 
 

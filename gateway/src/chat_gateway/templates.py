@@ -34,6 +34,7 @@ class Variable:
     field_path: str  # e.g. message.conversation_id
     parameter: str  # e.g. message__conversation_id
     json_path: tuple[str, ...]  # lowerCamel names, e.g. ("message", "conversationId")
+    field: FieldDescriptor  # the request field it fills (conversation_id of the message field)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ class PathTemplate:
             route_parts.append(literal)
             openapi_parts.append(literal)
             field_path, pattern = match.group(1), match.group(2) or "*"
-            variable = Variable(field_path, field_path.replace(".", "__"), _json_path(field_path, request))
+            json_path, field = _resolve(field_path, request)
+            variable = Variable(field_path, field_path.replace(".", "__"), json_path, field)
             variables.append(variable)
             if pattern == "*":
                 route_parts.append("{" + variable.parameter + "}")
@@ -80,7 +82,8 @@ class PathTemplate:
         return frozenset(variable.field_path.split(".", 1)[0] for variable in self.variables)
 
 
-def _json_path(field_path: str, request: Descriptor) -> tuple[str, ...]:
+def _resolve(field_path: str, request: Descriptor) -> tuple[tuple[str, ...], FieldDescriptor]:
+    """The lowerCamel JSON path of ``field_path`` in ``request``, and the field it ends on."""
     message: Descriptor | None = request
     names: list[str] = []
     field: FieldDescriptor | None = None
@@ -92,7 +95,6 @@ def _json_path(field_path: str, request: Descriptor) -> tuple[str, ...]:
             raise ValueError(f"path variable {field_path!r} names no field of {request.full_name}")
         names.append(field.json_name)
         message = field.message_type
-    assert field is not None
-    if field.is_repeated or field.type not in _SCALAR_TYPES:
+    if field is None or field.is_repeated or field.type not in _SCALAR_TYPES:
         raise ValueError(f"path variable {field_path!r} must be a singular string or integer field")
-    return tuple(names)
+    return tuple(names), field

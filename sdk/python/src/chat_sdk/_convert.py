@@ -40,7 +40,7 @@ _MICROS = 1_000_000
 
 
 @cache
-def _import_standard_target() -> None:
+def import_standard_target() -> None:
     """Register every ``_pb2`` module of the schema in protobuf's default pool."""
     for file in chat_sdk.schema.file_descriptor_set().file:
         if file.package.startswith("chat."):
@@ -50,7 +50,7 @@ def _import_standard_target() -> None:
 @cache
 def standard_class(cls: type[betterproto2.Message]) -> type[Message]:
     """The ``_pb2`` class of the same message as the dataclass ``cls``."""
-    _import_standard_target()
+    import_standard_target()
     url = default_message_pool.type_to_url.get(cls)
     if url is None:
         raise TypeError(f"{cls.__qualname__} is not a message of the chat schema")
@@ -183,7 +183,7 @@ def _build_reader(cls: type[betterproto2.Message]) -> Callable[[Message], Any]:
     source = "\n".join(
         [
             "def generated(m):",
-            "    h = m.HasField",
+            *(["    h = m.HasField"] if any(" h(" in item for item in items) else []),
             "    o = _new(_cls)",
             *items,
             "    o._unknown_fields = b''",
@@ -193,14 +193,27 @@ def _build_reader(cls: type[betterproto2.Message]) -> Callable[[Message], Any]:
     return _compile(source, f"<chat_sdk reader of {cls.__qualname__}>", namespace)
 
 
+def _message_value(field_meta: Any, value_cls: Any) -> tuple[str, Any]:
+    """What a message-typed value is to the converters, and its class.
+
+    ``timestamp`` and ``duration`` (unwrapped into ``datetime``/``timedelta``, converted
+    inline), ``wrapped`` (another unwrapped type, through its ``to_wrapped``/``from_wrapped``)
+    or ``message`` (a dataclass of its own).
+    """
+    if not field_meta.unwrap:
+        return "message", value_cls
+    wrapper = field_meta.unwrap()
+    return {_TIMESTAMP: "timestamp", _DURATION: "duration"}.get(_url(wrapper), "wrapped"), wrapper
+
+
 def _inline_unwrapped(field_meta: Any) -> str | None:
     """A Timestamp or Duration read inline (``{v}`` evaluated once: the sub-message is named ``s``)."""
-    if field_meta.proto_type != betterproto2.TYPE_MESSAGE or not field_meta.unwrap:
+    if field_meta.proto_type != betterproto2.TYPE_MESSAGE:
         return None
-    url = _url(field_meta.unwrap())
-    if url == _TIMESTAMP:
+    kind, _ = _message_value(field_meta, None)
+    if kind == "timestamp":
         return _TIMESTAMP_INLINE
-    if url == _DURATION:
+    if kind == "duration":
         return "_TD(0, (s := {v}).seconds, s.nanos / 1e3)"
     return None
 
@@ -215,49 +228,33 @@ def _value_reader(
         return lambda v: f"_E{index}[{v}]"
     if kind != betterproto2.TYPE_MESSAGE:
         return lambda v: v
-    if field_meta.unwrap:
-        wrapper = field_meta.unwrap()
-        url = _url(wrapper)
-        if url == _TIMESTAMP:
-            return lambda v: f"_read_timestamp({v})"
-        if url == _DURATION:
-            return lambda v: f"_read_duration({v})"
-        namespace[f"_C{index}"] = wrapper
-        return lambda v: f"_R[_C{index}]({v}).to_wrapped()"
-    namespace[f"_C{index}"] = value_cls
-    return lambda v: f"_R[_C{index}]({v})"
+    kind, namespace[f"_C{index}"] = _message_value(field_meta, value_cls)
+    return {
+        "timestamp": lambda v: f"_read_timestamp({v})",
+        "duration": lambda v: f"_read_duration({v})",
+        "wrapped": lambda v: f"_R[_C{index}]({v}).to_wrapped()",
+        "message": lambda v: f"_R[_C{index}]({v})",
+    }[kind]
 
 
 # Writing: a dataclass in, filling a fresh upb message.
 
 
 def write_timestamp(value: datetime.datetime, into: Any) -> None:
-    """betterproto2's ``Timestamp.from_datetime``, in integer arithmetic."""
-    if value.tzinfo is None:
-        raise ValueError("datetime must be timezone aware")
-    offset = value - _EPOCH
-    seconds = offset.days * 86_400 + offset.seconds
-    if seconds or offset.microseconds:
-        into.seconds = seconds
-        into.nanos = offset.microseconds * 1000
-    else:
-        into.SetInParent()  # the epoch itself: set, though every field is zero
+    """Fill the Timestamp ``into`` from ``value`` (see :func:`timestamp_fields`)."""
+    _set_fields(into, timestamp_fields(value))
 
 
 def write_duration(value: datetime.timedelta, into: Any) -> None:
-    """A ``timedelta`` as a Duration, exactly: seconds and nanos share the sign.
+    """Fill the Duration ``into`` from ``value`` (see :func:`duration_fields`)."""
+    _set_fields(into, duration_fields(value))
 
-    betterproto2 0.10 gives a negative Duration's nanos the wrong sign and goes through
-    floats for large ones; this is the protobuf runtime's ``FromTimedelta`` in integers.
-    """
-    micros = (value.days * 86_400 + value.seconds) * _MICROS + value.microseconds
-    seconds, rest = divmod(abs(micros), _MICROS)
-    sign = -1 if micros < 0 else 1
-    if micros:
-        into.seconds = sign * seconds
-        into.nanos = sign * rest * 1000
+
+def _set_fields(into: Any, fields: dict[str, int]) -> None:
+    if fields["seconds"] or fields["nanos"]:
+        into.seconds, into.nanos = fields["seconds"], fields["nanos"]
     else:
-        into.SetInParent()  # zero: set, though every field is zero
+        into.SetInParent()  # the epoch, or zero: set, though every field is zero
 
 
 def _build_writer(cls: type[betterproto2.Message]) -> Callable[[Any, Message], None]:
@@ -336,17 +333,15 @@ def _value_writer(
     field_meta: Any, value_cls: Any, namespace: dict[str, Any], index: int
 ) -> Callable[[str, str], str]:
     """How to write one dataclass message value (``v``) into a upb sub-message (``into``)."""
-    if field_meta.unwrap:
-        wrapper = field_meta.unwrap()
-        url = _url(wrapper)
-        if url == _TIMESTAMP:
-            return lambda v, into: f"_write_timestamp({v}, {into})"
-        if url == _DURATION:
-            return lambda v, into: f"_write_duration({v}, {into})"
-        namespace[f"_U{index}"] = wrapper
-        return lambda v, into: f"_W[_U{index}](_U{index}.from_wrapped({v}), s := {into}); s.SetInParent()"
-    namespace[f"_C{index}"] = value_cls
-    return lambda v, into: f"_W[_C{index}]({v}, s := {into}); s.SetInParent()"
+    kind, namespace[f"_C{index}"] = _message_value(field_meta, value_cls)
+    return {
+        "timestamp": lambda v, into: f"_write_timestamp({v}, {into})",
+        "duration": lambda v, into: f"_write_duration({v}, {into})",
+        "wrapped": lambda v, into: (
+            f"_W[_C{index}](_C{index}.from_wrapped({v}), s := {into}); s.SetInParent()"
+        ),
+        "message": lambda v, into: f"_W[_C{index}]({v}, s := {into}); s.SetInParent()",
+    }[kind]
 
 
 # Writing, fast path: the dataclass as keyword arguments of the ``_pb2`` constructor, nested
@@ -368,7 +363,11 @@ def timestamp_fields(value: datetime.datetime) -> dict[str, int]:
 
 
 def duration_fields(value: datetime.timedelta) -> dict[str, int]:
-    """A ``timedelta`` as a Duration's fields, exactly (see :func:`write_duration`)."""
+    """A ``timedelta`` as a Duration's fields, exactly: seconds and nanos share the sign.
+
+    betterproto2 0.10 gives a negative Duration's nanos the wrong sign and goes through
+    floats for large ones; this is the protobuf runtime's ``FromTimedelta`` in integers.
+    """
     micros = (value.days * 86_400 + value.seconds) * _MICROS + value.microseconds
     seconds, rest = divmod(abs(micros), _MICROS)
     sign = -1 if micros < 0 else 1
@@ -418,17 +417,13 @@ def _value_fields(
     field_meta: Any, value_cls: Any, namespace: dict[str, Any], index: int
 ) -> Callable[[str], str]:
     """How to turn one dataclass message value into the dict upb's constructor takes for it."""
-    if field_meta.unwrap:
-        wrapper = field_meta.unwrap()
-        url = _url(wrapper)
-        if url == _TIMESTAMP:
-            return lambda v: f"_timestamp({v})"
-        if url == _DURATION:
-            return lambda v: f"_duration({v})"
-        namespace[f"_U{index}"] = wrapper
-        return lambda v: f"_F[_U{index}](_U{index}.from_wrapped({v}))"
-    namespace[f"_C{index}"] = value_cls
-    return lambda v: f"_F[_C{index}]({v})"
+    kind, namespace[f"_C{index}"] = _message_value(field_meta, value_cls)
+    return {
+        "timestamp": lambda v: f"_timestamp({v})",
+        "duration": lambda v: f"_duration({v})",
+        "wrapped": lambda v: f"_F[_C{index}](_C{index}.from_wrapped({v}))",
+        "message": lambda v: f"_F[_C{index}]({v})",
+    }[kind]
 
 
 READERS = _Compiled(_build_reader)

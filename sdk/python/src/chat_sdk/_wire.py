@@ -16,13 +16,14 @@ betterproto2 accepted truncated input silently.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, TypeVar
 
 import betterproto2
 from google.protobuf.message import DecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from chat_sdk._convert import FIELDS, READERS, WRITERS, NestedUnknownFields, standard_class
+from chat_sdk._convert import FIELDS, READERS, WRITERS, NestedUnknownFields, _Compiled, standard_class
 from chat_sdk._generated.message_pool import default_message_pool
 
 B = TypeVar("B", bound=betterproto2.Message)
@@ -110,24 +111,22 @@ def _build_serializer(cls: type[betterproto2.Message]) -> Callable[[betterproto2
     return serialize
 
 
-class _ByClass(dict[type, Callable[..., Any]]):
-    """Parsers or serializers by class, built on first use; classes outside the schema keep betterproto2's."""
-
-    def __init__(
-        self, build: Callable[[type], Callable[..., Any]], fallback: Callable[[type], Callable[..., Any]]
-    ) -> None:
-        super().__init__()
-        self._build, self._fallback = build, fallback
-
-    def __missing__(self, cls: type) -> Callable[..., Any]:
-        known = default_message_pool.type_to_url.get(cls, "").startswith(_SCHEMA_PREFIX)
-        function = self._build(cls) if known else self._fallback(cls)
-        self[cls] = function
-        return function
+def _in_schema(cls: type) -> bool:
+    """Whether ``cls`` is a dataclass of the schema (a subclass, say, is not)."""
+    return default_message_pool.type_to_url.get(cls, "").startswith(_SCHEMA_PREFIX)
 
 
-PARSERS = _ByClass(_build_parser, lambda cls: lambda data: betterproto2_parse(cls, data))
-SERIALIZERS = _ByClass(_build_serializer, lambda cls: betterproto2_bytes)
+def _parser_of(cls: type[B]) -> Callable[[bytes], B]:
+    return _build_parser(cls) if _in_schema(cls) else partial(betterproto2_parse, cls)
+
+
+def _serializer_of(cls: type[betterproto2.Message]) -> Callable[[betterproto2.Message], bytes]:
+    return _build_serializer(cls) if _in_schema(cls) else betterproto2_bytes
+
+
+# Built on first use, per class; classes outside the schema keep betterproto2's codec.
+PARSERS = _Compiled(_parser_of)
+SERIALIZERS = _Compiled(_serializer_of)
 
 
 def _parse(cls: type[B], data: bytes) -> B:
@@ -150,11 +149,7 @@ _bytes.__doc__ = betterproto2.Message.__bytes__.__doc__
 def install(namespace: Iterable[object]) -> None:
     """Give every schema dataclass among ``namespace`` the upb codec (see the module's docstring)."""
     for cls in namespace:
-        if (
-            isinstance(cls, type)
-            and issubclass(cls, betterproto2.Message)
-            and default_message_pool.type_to_url.get(cls, "").startswith(_SCHEMA_PREFIX)
-        ):
+        if isinstance(cls, type) and issubclass(cls, betterproto2.Message) and _in_schema(cls):
             cls.parse = classmethod(_parse)  # type: ignore[assignment,method-assign]
             cls.FromString = classmethod(_parse)  # type: ignore[assignment,method-assign]
             cls.__bytes__ = _bytes  # type: ignore[method-assign]
