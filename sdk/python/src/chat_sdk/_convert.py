@@ -228,13 +228,13 @@ def _value_reader(
         return lambda v: f"_E{index}[{v}]"
     if kind != betterproto2.TYPE_MESSAGE:
         return lambda v: v
-    kind, namespace[f"_C{index}"] = _message_value(field_meta, value_cls)
+    shape, namespace[f"_C{index}"] = _message_value(field_meta, value_cls)
     return {
         "timestamp": lambda v: f"_read_timestamp({v})",
         "duration": lambda v: f"_read_duration({v})",
         "wrapped": lambda v: f"_R[_C{index}]({v}).to_wrapped()",
         "message": lambda v: f"_R[_C{index}]({v})",
-    }[kind]
+    }[shape]
 
 
 # Writing: a dataclass in, filling a fresh upb message.
