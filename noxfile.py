@@ -51,8 +51,9 @@ BUILD = "build==1.6.1"
 PYTEST_ASYNCIO = "pytest-asyncio==1.5.0"
 # The official stack, as an independent second client of the services.
 INTEROP = ("grpcio==1.85.3", "grpcio-health-checking==1.85.1", "grpcio-reflection==1.85.1")
-# hatchling builds release wheels without isolation in the compatibility suite.
-TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", HYPOTHESIS, *INTEROP)
+# hatchling (and setuptools, which compiles the C codec) build release wheels without
+# isolation in the compatibility suite.
+TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", "setuptools==84.2.1", HYPOTHESIS, *INTEROP)
 MUTMUT = "mutmut==3.8.1"  # 3.x: runs on pytest 9 and Python 3.11
 BENCH_DIR = ROOT / "bench"
 # The benchmark's own stack: the HTTP/JSON baseline, CPU accounting, plots, the official client.
@@ -360,6 +361,15 @@ def fuzz(session: nox.Session) -> None:
     session.install(*TEST_TOOLS)
     install_sdk_and_services(session)
     session.run("python", "-m", "tests.services.fuzz.driver", *session.posargs)
+
+
+@nox.session(name="fuzz_codec")
+def fuzz_codec(session: nox.Session) -> None:
+    """Fuzz the SDK's C codec against its Python path over upb: `-- --budget 300` seconds, `--seed N`."""
+    session.install(*TEST_TOOLS)
+    install_sdk_and_services(session)
+    install_tooling(session)
+    session.run("python", "-m", "compat_tests.fuzz_codec", *session.posargs)
 
 
 @nox.session

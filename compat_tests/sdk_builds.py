@@ -22,7 +22,7 @@ from tests.venvs import cached_venv
 
 SDK = ROOT / "sdk" / "python"
 CACHE = Path(os.environ.get("CHAT_COMPAT_CACHE", ROOT / ".nox" / "compat-cache"))
-HAND_WRITTEN = ("pyproject.toml", "README.md", "wheel", "src/chat_sdk")
+HAND_WRITTEN = ("pyproject.toml", "hatch_build.py", "README.md", "wheel", "src/chat_sdk")
 GENERATED = ("src/chat_sdk/_generated", "pb2")
 # Release wheels are built with today's pyproject.toml, so they carry today's distribution name.
 WHEEL_PREFIX = "chatplatform_schema_sdk"
@@ -40,10 +40,11 @@ def _inputs_digest(version: str) -> str:
     digest.update((RELEASES / version / "schema.binpb").read_bytes())
     digest.update((ROOT / "buf.gen.yaml").read_bytes())
     digest.update((ROOT / "noxfile.py").read_bytes())  # the pinned generator versions
-    for path in sorted((SDK / "src" / "chat_sdk").glob("*.py")):
-        if path.name != "_version.py":
+    for path in sorted((SDK / "src" / "chat_sdk").glob("*.[pc]*")):  # .py, .pyi and the C codec's .c
+        if path.name != "_version.py" and path.suffix in (".py", ".pyi", ".c"):
             digest.update(path.name.encode() + path.read_bytes())
     digest.update((SDK / "pyproject.toml").read_bytes())
+    digest.update((SDK / "hatch_build.py").read_bytes())
     return digest.hexdigest()[:20]
 
 

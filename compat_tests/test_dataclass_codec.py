@@ -1,4 +1,4 @@
-"""The dataclass target's codec (upb underneath, ``chat_sdk._wire``) agrees with betterproto2's own.
+"""The dataclass target's codec (C, then upb underneath, ``chat_sdk._wire``) agrees with betterproto2's own.
 
 For random messages of every type of the current schema: ``Message.parse`` gives a
 dataclass equal to betterproto2's pure-Python parse of the same bytes, and ``bytes()``
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime
 import pickle
+from collections import defaultdict
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -22,7 +24,7 @@ from hypothesis import strategies as st
 
 import chat_sdk.schema
 from chat.v1 import ai_service_pb2, common_pb2, message_service_pb2, plugin_service_pb2
-from chat_sdk import FastCodec, _convert, _wire, v1
+from chat_sdk import FastCodec, _convert, _native, _wire, v1
 from chat_sdk._generated.chat import v1 as generated_v1
 from compat_tests.current import (
     as_the_dataclass_carries,
@@ -46,20 +48,30 @@ NAMES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def fresh_codec() -> None:
+@pytest.fixture(autouse=True, params=["c", "python"])
+def fresh_codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test installs the codec and builds its converters anew, as a fresh process would.
 
     The codec caches what it builds per class for the life of the process; without this,
-    whatever ran first would be what every later test exercises.
+    whatever ran first would be what every later test exercises. Every test runs twice:
+    with the C codec in front (as shipped), and with the Python path over upb alone (a
+    pure-Python wheel, and whatever the C code declines).
     """
-    for built in (_wire.PARSERS, _wire.SERIALIZERS, _convert.READERS, _convert.WRITERS, _convert.FIELDS):
+    caches = (_wire.PARSERS, _wire.SERIALIZERS, _wire.UPB_PARSERS, _wire.UPB_SERIALIZERS, _wire.PLANS)
+    for built in (*caches, _convert.READERS, _convert.WRITERS, _convert.FIELDS):
         built.clear()
+    if request.param == "python":
+        monkeypatch.setattr(_wire, "PLANS", defaultdict(type(None)))
+    elif not _native.AVAILABLE:
+        pytest.skip("no C codec in this build (CHAT_SDK_PURE_PYTHON=1)")
     for cls in vars(generated_v1).values():
         for method in ("parse", "FromString", "__bytes__", "SerializeToString"):
             if isinstance(cls, type) and method in vars(cls):
                 delattr(cls, method)
     _wire.install(vars(generated_v1).values())
+    yield
+    for built in (_wire.PARSERS, _wire.SERIALIZERS):  # later tests start from the shipped codec
+        built.clear()
 
 
 @pytest.mark.parametrize("name", NAMES)

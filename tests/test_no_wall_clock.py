@@ -19,6 +19,10 @@ SLEEPS = re.compile(r"\b(asyncio|time)\.sleep\(")
 # Tools that live beside the tests but test nothing themselves.
 NOT_TESTS = {
     "tests/mutation/mutate.py": "the mutation driver reports how long each target took; it asserts nothing",
+    "compat_tests/fuzz_codec.py": (
+        "the codec fuzzer (`nox -s fuzz_codec`) runs for a time budget and reports its rate; its pytest "
+        "slice runs a fixed number of rounds and asserts only that the two codec paths agreed"
+    ),
     "tests/services/fuzz/driver.py": (
         "the fuzz driver (`nox -s fuzz`) measures health-answer gaps and paces its prober; its pytest "
         "slice asserts on outcomes, answers and memory, never on the times it reports"

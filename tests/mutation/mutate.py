@@ -16,6 +16,7 @@ Usage: ``python tests/mutation/mutate.py [TARGET ...]`` (``nox -s mutate -- TARG
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import json
 import os
 import shutil
@@ -105,6 +106,18 @@ def module_name(path: str) -> str:
     return path.removesuffix(".py").removeprefix("src/").replace("/", ".")
 
 
+def copy_compiled_codec(package: Path) -> None:
+    """The installed wheel's C codec beside the mutated SDK (git tracks only its source).
+
+    Without it the mutated SDK would run its Python path alone, and every mutant of the
+    code that hands messages to the C codec would survive unseen.
+    """
+    spec = importlib.util.find_spec("chat_sdk._fastwire")
+    if spec is None or spec.origin is None:
+        raise SystemExit("chat_sdk._fastwire is not installed: run through `nox -s mutate`")
+    shutil.copy2(spec.origin, package / Path(spec.origin).name)
+
+
 def prepare(target: Target) -> Path:
     """A fresh workspace: the tracked tree, the packages relocated, and mutmut's configuration."""
     workspace = WORK / target.name
@@ -123,6 +136,7 @@ def prepare(target: Target) -> Path:
             shutil.copy2(source, copy)
     for prefix, target_dir in RELOCATED.items():
         shutil.copytree(workspace / prefix, workspace / target_dir)
+    copy_compiled_codec(workspace / "src" / "chat_sdk")
     mutated = [relocated(path) for path in target.mutate]
     # Whole top-level packages: a package mutmut copies only in part would lose to the installed one.
     sources = sorted({"/".join(path.split("/")[: 2 if path.startswith("src/") else 1]) for path in mutated})

@@ -1,11 +1,16 @@
-"""The dataclass target's wire codec: upb parses and writes, the betterproto2 API stays as it is.
+"""The dataclass target's wire codec: native code parses and writes, the betterproto2 API stays as it is.
 
 :func:`install` gives each dataclass of a schema package its own ``parse``,
-``FromString``, ``__bytes__`` and ``SerializeToString``, which go through the ``_pb2``
-twin of the class and the converters of :mod:`chat_sdk._convert`. Everything that
-encodes or decodes a dataclass takes this path with no change on the caller's side:
-``bytes(message)``, ``Message.parse(data)``, pickling, and grpclib's protobuf codec in
-the stubs and servers (it calls ``SerializeToString`` and ``FromString``).
+``FromString``, ``__bytes__`` and ``SerializeToString``. Everything that encodes or
+decodes a dataclass takes this path with no change on the caller's side: ``bytes(message)``,
+``Message.parse(data)``, pickling, and grpclib's protobuf codec in the stubs and servers
+(it calls ``SerializeToString`` and ``FromString``).
+
+Two layers do the work. The C codec (:mod:`chat_sdk._native`) reads and writes the
+common case straight between bytes and dataclasses. What it declines goes to the
+Python path over upb: the ``_pb2`` twin of the class parses or writes the bytes and
+the converters of :mod:`chat_sdk._convert` turn it into the dataclass or back. Both
+give the same result; the second also serves a wheel built without the extension.
 
 Bytes that carry unknown fields (a newer schema's) are parsed by betterproto2's own
 parser, which keeps them for re-encoding; nested messages then come back here. Bytes
@@ -25,6 +30,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 
 from chat_sdk._convert import FIELDS, READERS, WRITERS, NestedUnknownFields, _Compiled, standard_class
 from chat_sdk._generated.message_pool import default_message_pool
+from chat_sdk._native import Plans
 
 B = TypeVar("B", bound=betterproto2.Message)
 _SCHEMA_PREFIX = "type.googleapis.com/chat."
@@ -116,12 +122,24 @@ def _in_schema(cls: type) -> bool:
     return default_message_pool.type_to_url.get(cls, "").startswith(_SCHEMA_PREFIX)
 
 
+# The Python path over upb, per schema class: what the C codec declines, and all of it without the C codec.
+UPB_PARSERS = _Compiled(_build_parser)
+UPB_SERIALIZERS = _Compiled(_build_serializer)
+PLANS = Plans(UPB_PARSERS.__getitem__, UPB_SERIALIZERS.__getitem__)
+
+
 def _parser_of(cls: type[B]) -> Callable[[bytes], B]:
-    return _build_parser(cls) if _in_schema(cls) else partial(betterproto2_parse, cls)
+    if not _in_schema(cls):
+        return partial(betterproto2_parse, cls)
+    plan = PLANS[cls]
+    return UPB_PARSERS[cls] if plan is None else plan.parse
 
 
 def _serializer_of(cls: type[betterproto2.Message]) -> Callable[[betterproto2.Message], bytes]:
-    return _build_serializer(cls) if _in_schema(cls) else betterproto2_bytes
+    if not _in_schema(cls):
+        return betterproto2_bytes
+    plan = PLANS[cls]
+    return UPB_SERIALIZERS[cls] if plan is None else plan.serialize
 
 
 # Built on first use, per class; classes outside the schema keep betterproto2's codec.

@@ -1,0 +1,521 @@
+"""The C codec (``chat_sdk._fastwire``) reads and writes what the Python path over upb does, bit for bit.
+
+The C code takes the common case and declines the rest to the Python path. So two
+things are checked: that canonical messages of every planned type are handled in C
+without declining (otherwise everything below would pass by never running the C
+code), and that on any input, valid or not, the shipped codec's outcome is the
+Python path's: the same dataclass, the same bytes, or the same error.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import gc
+import re
+import tracemalloc
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+import betterproto2
+import pytest
+from google.protobuf import descriptor_pb2, descriptor_pool, duration_pb2, timestamp_pb2
+from google.protobuf.descriptor import Descriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import chat_sdk.schema
+from chat.v1 import common_pb2, message_service_pb2
+from chat_sdk import _convert, _fastwire, _native, _wire, v1
+from chat_sdk._convert import standard_class as standard_class_of
+from compat_tests import fuzz_codec
+from compat_tests.codec_differential import mutations, outcome, parse_outcomes, serialize_outcomes, structure
+from compat_tests.current import dataclass_class, standard_class
+from compat_tests.strategies import messages
+from registry.fixtures import chat_messages
+
+NAMES = [
+    descriptor.full_name
+    for descriptor in chat_messages(chat_sdk.schema.file_descriptor_set(), chat_sdk.schema.descriptor_pool())
+]
+EXAMPLES = settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+class _Declines:
+    """Plans whose fallbacks note every class the C code handed to the Python path."""
+
+    def __init__(self) -> None:
+        self.classes: list[type] = []
+        self.plans = _native.Plans(self._noting(_wire.UPB_PARSERS), self._noting(_wire.UPB_SERIALIZERS))
+
+    def _noting(self, path: dict[type, Callable[[Any], Any]]) -> Callable[[type], Callable[[Any], Any]]:
+        def fallback_of(cls: type) -> Callable[[Any], Any]:
+            def fallback(value: Any) -> Any:
+                self.classes.append(cls)
+                return path[cls](value)
+
+            return fallback
+
+        return fallback_of
+
+
+def _has_map(cls: type[betterproto2.Message]) -> bool:
+    descriptor: Any = standard_class_of(cls).DESCRIPTOR
+    return any(
+        field.message_type is not None and field.message_type.GetOptions().map_entry
+        for field in descriptor.fields
+    )
+
+
+def test_the_extension_is_built_and_shipped_classes_use_it() -> None:
+    assert _native.AVAILABLE, "chat_sdk._fastwire is missing: the wheel was built without its C codec"
+    assert _wire.PARSERS[v1.Message] == _wire.PLANS[v1.Message].parse
+    assert _wire.SERIALIZERS[v1.Message] == _wire.PLANS[v1.Message].serialize
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_canonical_messages_of_every_type_are_read_and_written_in_c(name: str) -> None:
+    standard, dataclass = standard_class(name), dataclass_class(name)
+    declines = _Declines()
+    plan = declines.plans[dataclass]
+    if plan is None:  # only classes with a map keep the Python path
+        assert _has_map(dataclass), name
+        return
+
+    @EXAMPLES
+    @given(messages(cast(Descriptor, standard.DESCRIPTOR)))
+    def handled_in_c(message: Message) -> None:
+        data = message.SerializeToString()
+        parsed = plan.parse(data)
+        assert structure(parsed) == structure(_wire.UPB_PARSERS[dataclass](data))
+        written = plan.serialize(parsed)
+        assert written == _wire.UPB_SERIALIZERS[dataclass](parsed)
+        # Only classes without a plan of their own (inside this one) went to the Python path.
+        assert set(declines.classes) <= {cls for cls in declines.plans if declines.plans[cls] is None}
+
+    handled_in_c()
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), name=st.sampled_from(NAMES))
+def test_any_bytes_read_as_the_python_path_reads_them(data: st.DataObject, name: str) -> None:
+    """Valid encodings corrupted (a byte changed, cut, added, dropped, a tail repeated) and raw bytes."""
+    standard, dataclass = standard_class(name), dataclass_class(name)
+    valid = data.draw(messages(cast(Descriptor, standard.DESCRIPTOR), depth=2)).SerializeToString()
+    choose = lambda n: data.draw(st.integers(0, n - 1))  # noqa: E731
+    for candidate in [valid, *mutations(valid, choose), data.draw(st.binary(max_size=64))]:
+        shipped, python_path = parse_outcomes(dataclass, candidate)
+        assert shipped == python_path, candidate
+
+
+def _odd_values() -> list[Any]:
+    class Other(enum.IntEnum):
+        ONE = 1
+
+    class Text(str):
+        pass
+
+    return [
+        None, True, False, 0, 1, -1, 2**31 - 1, 2**31, -(2**31) - 1, 2**32, 2**63, 2**64, -(2**63) - 1,
+        0.0, -0.0, 1.5, float("inf"), 1e39, "x", "", "\ud800", Text("x"), b"x", b"", bytearray(b"x"),
+        [], [1], [-1, 2**40], ["a", ""], [b"x"], [1.5], [None], (1,),
+        datetime.datetime(2026, 1, 1), datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+        datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=2))),
+        datetime.datetime(1, 1, 1, tzinfo=datetime.UTC), datetime.datetime.max.replace(tzinfo=datetime.UTC),
+        datetime.timedelta(0), datetime.timedelta(days=-1, microseconds=1), datetime.timedelta.max,
+        Other.ONE, v1.FinishReason.STOP, v1.User(user_id="u"), v1.File(file_id="f"), [v1.File(file_id="f")],
+        [v1.User()], v1.Message(id="m"), [datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)],
+    ]  # fmt: skip
+
+
+def _planned_fields() -> Iterator[tuple[type[betterproto2.Message], str]]:
+    for name in NAMES:
+        dataclass = dataclass_class(name)
+        if _wire.PLANS[dataclass] is not None:
+            for field in getattr(dataclass, "_betterproto").meta_by_field_name:  # noqa: B009
+                yield dataclass, field
+
+
+@pytest.mark.parametrize(("dataclass", "field"), list(_planned_fields()))
+def test_any_value_is_written_as_the_python_path_writes_it(
+    dataclass: type[betterproto2.Message], field: str
+) -> None:
+    """Every field of every planned class set to values of every type, in range or not."""
+    for value in _odd_values():
+        message = dataclass()
+        setattr(message, field, value)
+        shipped, python_path = serialize_outcomes(message)
+        assert shipped == python_path, (field, value)
+
+
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 16_383, 16_384, 2_097_152])
+def test_lengths_of_every_varint_width_are_written_in_place(size: int) -> None:
+    """A nested record longer than 127 bytes moves to make room for its length: check every width."""
+    content = "é" * (size // 2) + "x" * (size % 2)
+    page = v1.ListMessagesResponse(
+        messages=[
+            v1.Message(id="a", content=content, author=v1.User(display_name=content)),
+            v1.Message(id="b"),
+        ]
+    )
+    written = bytes(page)
+    assert written == _wire.UPB_SERIALIZERS[v1.ListMessagesResponse](page)
+    assert v1.ListMessagesResponse.parse(written) == page
+    assert message_service_pb2.ListMessagesResponse.FromString(written).messages[0].content == content
+
+
+def test_oneof_members_unknown_fields_and_subclasses_go_to_the_python_path() -> None:
+    declines = _Declines()
+    plan = declines.plans[v1.ChatStreamRequest]
+    both = v1.ChatStreamRequest(join=v1.ChatJoin(conversation_id="c"))
+    both.leave = v1.ChatLeave(conversation_id="c")
+    with pytest.raises(ValueError, match="more than one member of oneof"):
+        plan.serialize(both)
+    unknown = message_service_pb2.ChatStreamRequest(
+        leave=message_service_pb2.ChatLeave(conversation_id="c")
+    ).SerializeToString()
+    parsed = plan.parse(unknown + b"\xf8\x06\x07")
+    assert parsed.leave == v1.ChatLeave(conversation_id="c")
+    assert plan.serialize(parsed) == unknown + b"\xf8\x06\x07"
+    assert declines.classes == [v1.ChatStreamRequest] * 3
+    assert plan.parse(unknown) == v1.ChatStreamRequest(leave=v1.ChatLeave(conversation_id="c"))
+    assert len(declines.classes) == 3  # a canonical one stays in C
+
+
+def test_an_uninitialised_or_invalid_plan_is_a_clear_error() -> None:
+    blank = _fastwire.Plan.__new__(_fastwire.Plan)
+    with pytest.raises(RuntimeError, match="never initialised"):
+        blank.parse(b"")
+    plan = _fastwire.Plan(v1.User, _wire.UPB_PARSERS[v1.User], _wire.UPB_SERIALIZERS[v1.User])
+    for fields in [
+        ((0, 9, "user_id", 0, -1, None, None, ""),),  # field number 0
+        ((1, 11, "user_id", 0, -1, None, None, None),),  # a message with neither plan nor fallback
+        ((1, 14, "user_id", 0, -1, None, None, None),),  # an enum without its members
+        ((1, 9, "user_id", 0, 3, None, None, ""),),  # a oneof the message lacks
+        ((1, 9, "a", 0, -1, None, None, ""), (1, 9, "b", 0, -1, None, None, "")),  # a number twice
+    ]:
+        with pytest.raises(ValueError, match=r"field 1 of|field 0 of|planned twice"):
+            plan.fill(fields, 0)
+    assert plan.parse(common_pb2.User(user_id="u").SerializeToString()) == v1.User(user_id="u")  # declined
+
+
+def test_nothing_is_kept_after_millions_of_bytes_go_through_every_path() -> None:
+    """No reference or buffer leaks: parse and write (in C, declined, failing) often, memory stays put."""
+    page = bytes(
+        v1.ListMessagesResponse(messages=[v1.Message(id=str(n), content="x" * 300) for n in range(20)])
+    )
+    unknown = page + b"\xf8\x06\x07"
+    both = v1.ChatStreamRequest(
+        join=v1.ChatJoin(conversation_id="c"), leave=v1.ChatLeave(conversation_id="c")
+    )
+    parsed = v1.ListMessagesResponse.parse(page)
+
+    def every_path() -> None:
+        v1.ListMessagesResponse.parse(page)
+        v1.ListMessagesResponse.parse(unknown)
+        outcome(lambda: v1.ListMessagesResponse.parse(page[:-5]))
+        bytes(parsed)
+        outcome(lambda: bytes(both))
+
+    for _ in range(50):
+        every_path()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(500):
+            every_path()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * 1024, f"{grown} bytes kept after 500 rounds"
+
+
+# The C code's handling of every protobuf type, on a probe message built here: the chat
+# schema uses only some of them (no sint, fixed or optional fields, no Duration in a
+# planned class), and a later schema may use any. The probe's dataclass stand-in is a
+# plain class; its values are the ones betterproto2 would hold.
+
+_TYPES = {
+    name: getattr(descriptor_pb2.FieldDescriptorProto, f"TYPE_{name.upper()}")
+    for name in (
+        "double", "float", "int64", "uint64", "int32", "fixed64", "fixed32", "bool", "string",
+        "bytes", "uint32", "sfixed32", "sfixed64", "sint32", "sint64", "enum",
+    )
+}  # fmt: skip
+
+
+def _probe_descriptor() -> Descriptor:
+    file = descriptor_pb2.FileDescriptorProto(
+        name="probe.proto",
+        package="probe",
+        syntax="proto3",
+        dependency=["google/protobuf/timestamp.proto", "google/protobuf/duration.proto"],
+    )
+    file.enum_type.add(name="Kind").value.extend(
+        [
+            descriptor_pb2.EnumValueDescriptorProto(name=n, number=i)
+            for i, n in enumerate(["ZERO", "ONE", "TWO"])
+        ]
+    )
+    probe = file.message_type.add(name="Probe")
+    field = descriptor_pb2.FieldDescriptorProto
+    number = 0
+
+    def add(name: str, kind: int, label: int = field.LABEL_OPTIONAL, **extra: Any) -> None:
+        nonlocal number
+        number += 1
+        probe.field.add(name=name, number=number, type=kind, label=label, **extra)
+
+    probe.oneof_decl.add(name="choice")  # a real oneof, declared before the synthetic ones
+    choice = 0
+    for name, kind in _TYPES.items():
+        extra: dict[str, Any] = {"type_name": ".probe.Kind"} if name == "enum" else {}
+        add(f"one_{name}", kind, **extra)
+        add(f"many_{name}", kind, field.LABEL_REPEATED, **extra)
+        probe.oneof_decl.add(name=f"_maybe_{name}")
+        add(f"maybe_{name}", kind, proto3_optional=True, oneof_index=len(probe.oneof_decl) - 1, **extra)
+    add("choice_text", field.TYPE_STRING, oneof_index=choice)
+    add("choice_number", field.TYPE_SINT64, oneof_index=choice)
+    add("choice_probe", field.TYPE_MESSAGE, type_name=".probe.Probe", oneof_index=choice)
+    add("at", field.TYPE_MESSAGE, type_name=".google.protobuf.Timestamp")
+    add("times", field.TYPE_MESSAGE, field.LABEL_REPEATED, type_name=".google.protobuf.Timestamp")
+    add("took", field.TYPE_MESSAGE, type_name=".google.protobuf.Duration")
+    add("durations", field.TYPE_MESSAGE, field.LABEL_REPEATED, type_name=".google.protobuf.Duration")
+    add("child", field.TYPE_MESSAGE, type_name=".probe.Probe")
+    add("children", field.TYPE_MESSAGE, field.LABEL_REPEATED, type_name=".probe.Probe")
+    pool = descriptor_pool.DescriptorPool()
+    for dependency in (timestamp_pb2, duration_pb2):
+        pool.Add(descriptor_pb2.FileDescriptorProto.FromString(dependency.DESCRIPTOR.serialized_pb))
+    pool.Add(file)
+    return pool.FindMessageTypeByName("probe.Probe")
+
+
+PROBE = _probe_descriptor()
+Kind = enum.IntEnum("Kind", [("ZERO", 0), ("ONE", 1), ("TWO", 2)])
+KIND_NAMES = {member.value: member for member in Kind}  # what the plan maps numbers to
+
+
+class Probe:
+    """The dataclass stand-in: attributes only."""
+
+    _unknown_fields = b""
+
+
+class _ProbeDeclined(Exception):
+    pass
+
+
+def _refuse(value: object) -> Any:
+    raise _ProbeDeclined
+
+
+def _probe_plan() -> Any:
+    plan = _fastwire.Plan(Probe, _refuse, _refuse)
+    real_oneofs = [oneof for oneof in PROBE.oneofs if len(oneof.fields) > 1]
+    fields = []
+    for field in PROBE.fields:
+        kind: int = field.type
+        sub: Any = None
+        if field.message_type is not None:
+            kind = {"Timestamp": _fastwire.TIMESTAMP, "Duration": _fastwire.DURATION}.get(
+                field.message_type.name, kind
+            )
+            sub = plan if field.message_type is PROBE else None
+        elif field.enum_type is not None:
+            sub = KIND_NAMES
+        flags = (_fastwire.REPEATED if field.is_repeated else 0) | (
+            _fastwire.PRESENCE if field.has_presence else 0
+        )
+        empty = (
+            None
+            if field.is_repeated or field.has_presence
+            else GetMessageClass(PROBE)().__getattribute__(field.name)
+        )
+        if field.enum_type is not None and empty is not None:
+            empty = KIND_NAMES[empty]
+        oneof = real_oneofs.index(field.containing_oneof) if field.containing_oneof in real_oneofs else -1
+        fields.append((field.number, kind, field.name, flags, oneof, sub, None, empty))
+    plan.fill(tuple(fields), len(real_oneofs))
+    return plan
+
+
+def _expected(message: Message) -> dict[str, Any]:
+    """The values a dataclass holds for ``message``: betterproto2's reading of each field."""
+
+    def value(field: Any, raw: Any) -> Any:
+        if field.message_type is PROBE:
+            return _expected(raw)
+        if field.message_type is not None and field.message_type.name == "Timestamp":
+            return _convert.read_timestamp(raw)
+        if field.message_type is not None:
+            return _convert.read_duration(raw)
+        return KIND_NAMES[raw] if field.enum_type is not None else raw
+
+    values: dict[str, Any] = {}
+    for field in PROBE.fields:
+        raw = getattr(message, field.name)
+        if field.is_repeated:
+            values[field.name] = [value(field, item) for item in raw]
+        elif field.has_presence and not message.HasField(field.name):
+            values[field.name] = None
+        else:
+            values[field.name] = value(field, raw)
+    return values
+
+
+def _read_back(probe: Probe) -> dict[str, Any]:
+    values = {}
+    for field in PROBE.fields:
+        value = getattr(probe, field.name)
+        if field.message_type is PROBE:
+            value = (
+                [_read_back(v) for v in value]
+                if field.is_repeated
+                else None
+                if value is None
+                else _read_back(value)
+            )
+        values[field.name] = value
+    return values
+
+
+def _standard(values: dict[str, Any]) -> Message:
+    """The upb message a dataclass holding ``values`` stands for (the reference encoder)."""
+    message = GetMessageClass(PROBE)()
+    numbers = {v: k for k, v in KIND_NAMES.items()}
+    for field in PROBE.fields:
+        value = values[field.name]
+        items = value if field.is_repeated else [] if value is None else [value]
+        for item in items:
+            if field.message_type is PROBE:
+                target = getattr(message, field.name)
+                (target.add() if field.is_repeated else target).CopyFrom(_standard(item))
+            elif field.message_type is not None:
+                converted = (
+                    _convert.timestamp_fields(item)
+                    if field.message_type.name == "Timestamp"
+                    else _convert.duration_fields(item)
+                )
+                target = getattr(message, field.name)
+                (target.add() if field.is_repeated else target).CopyFrom(
+                    GetMessageClass(field.message_type)(**converted)
+                )
+            else:
+                raw = numbers[item] if field.enum_type is not None else item
+                if field.is_repeated:
+                    getattr(message, field.name).append(raw)
+                else:
+                    setattr(message, field.name, raw)
+    return message
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(messages(PROBE))
+def test_every_protobuf_type_is_read_and_written_in_c_as_upb_does(message: Message) -> None:
+    plan = _probe_plan()
+    data = message.SerializeToString()
+    probe = plan.parse(data)  # never declined: _refuse would raise
+    read = _read_back(probe)
+    assert structure(read) == structure(_expected(message))
+    written = plan.serialize(probe)
+    assert written == _standard(read).SerializeToString()
+
+
+@pytest.mark.parametrize(
+    ("nanos", "micros"),
+    [
+        (500, 0),
+        (1500, 2),
+        (2500, 2),
+        (2501, 3),
+        (-500, 0),
+        (-1500, -2),
+        (-2500, -2),
+        (-2501, -3),
+        (999_999_500, 1_000_000),
+    ],
+)
+def test_durations_round_to_the_nearest_microsecond_ties_to_even(nanos: int, micros: int) -> None:
+    message: Any = GetMessageClass(PROBE)()
+    message.took.seconds, message.took.nanos = 7, nanos
+    took = _probe_plan().parse(message.SerializeToString()).took
+    assert took == datetime.timedelta(seconds=7, microseconds=micros) == _convert.read_duration(message.took)
+
+
+def test_fields_with_presence_are_written_even_when_zero_and_read_as_none_when_absent() -> None:
+    plan = _probe_plan()
+    empty = plan.parse(b"")
+    assert all(getattr(empty, f"maybe_{name}") is None for name in _TYPES)
+    for name in _TYPES:
+        standard = GetMessageClass(PROBE)()
+        setattr(standard, f"maybe_{name}", GetMessageClass(PROBE)().__getattribute__(f"one_{name}"))
+        data = standard.SerializeToString()
+        assert data, name  # set, though zero: on the wire
+        probe = plan.parse(data)
+        assert getattr(probe, f"maybe_{name}") is not None
+        assert plan.serialize(probe) == data
+
+
+def test_two_members_of_a_oneof_on_the_wire_are_declined_for_the_last_one_to_win() -> None:
+    first, second = GetMessageClass(PROBE)(choice_text="a"), GetMessageClass(PROBE)(choice_number=-3)
+    with pytest.raises(_ProbeDeclined):
+        _probe_plan().parse(first.SerializeToString() + second.SerializeToString())
+    both = Probe()
+    for key, value in _expected(GetMessageClass(PROBE)()).items():
+        setattr(both, key, value)
+    both.choice_text, both.choice_number = "a", -3  # type: ignore[attr-defined]
+    with pytest.raises(_ProbeDeclined):
+        _probe_plan().serialize(both)
+
+
+def test_out_of_range_values_are_declined_to_the_python_path() -> None:
+    plan = _probe_plan()
+    out_of_range = [
+        ("one_int32", 2**31), ("one_uint32", -1), ("one_uint64", 2**64), ("one_int64", -(2**63) - 1),
+        ("one_float", 1e39), ("one_bool", 1), ("one_enum", True), ("one_string", "\ud800"),
+        ("one_double", 1), ("many_sint32", [2**31]),
+    ]  # fmt: skip
+    for name, value in out_of_range:
+        probe = plan.parse(b"")
+        setattr(probe, name, value)
+        with pytest.raises(_ProbeDeclined):
+            plan.serialize(probe)
+    probe = plan.parse(b"")
+    probe.one_float = float("inf")
+    assert plan.serialize(probe) == GetMessageClass(PROBE)(one_float=float("inf")).SerializeToString()
+
+
+@pytest.mark.parametrize(
+    "took",
+    [
+        datetime.timedelta(microseconds=-1),
+        datetime.timedelta(days=-1, microseconds=1),
+        datetime.timedelta(seconds=-1, microseconds=999_999),
+        datetime.timedelta(days=-3),
+        datetime.timedelta(days=999_999_999),
+        datetime.timedelta.min,
+    ],
+)
+def test_durations_are_written_with_seconds_and_nanos_of_one_sign(took: datetime.timedelta) -> None:
+    plan = _probe_plan()
+    probe = plan.parse(b"")
+    probe.took = took
+    standard: Any = GetMessageClass(PROBE)()
+    standard.took.FromTimedelta(took)  # the protobuf runtime's own conversion
+    assert plan.serialize(probe) == standard.SerializeToString()
+
+
+def test_a_slice_of_the_codec_fuzzer_finds_the_two_paths_agreeing(capsys: pytest.CaptureFixture[str]) -> None:
+    """`nox -s fuzz_codec` runs the same loop for minutes; here, 300 seeds of it."""
+    assert fuzz_codec.run(budget=float("inf"), seed=1, rounds=300) == 0
+    tried, parsed = re.match(r"(\d+) inputs .*, (\d+) parsed", capsys.readouterr().out).groups()  # type: ignore[union-attr]
+    assert int(tried) >= 300 * 5 and int(parsed) > 0
