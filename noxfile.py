@@ -365,11 +365,40 @@ def fuzz(session: nox.Session) -> None:
 
 @nox.session(name="fuzz_codec")
 def fuzz_codec(session: nox.Session) -> None:
-    """Fuzz the SDK's C codec against its Python path over upb: `-- --budget 300` seconds, `--seed N`."""
+    """Fuzz the SDK's C codec against its Python path over upb: `-- --budget 300 --seed N [--sanitize]`.
+
+    `--sanitize` runs a build of the C codec with AddressSanitizer and UBSan (gcc), so a
+    memory error stops the run with the sanitizer's report.
+    """
     session.install(*TEST_TOOLS)
     install_sdk_and_services(session)
     install_tooling(session)
-    session.run("python", "-m", "compat_tests.fuzz_codec", *session.posargs)
+    args, env = list(session.posargs), {}
+    if "--sanitize" in args:
+        args.remove("--sanitize")
+        env = sanitized_codec(session)
+    session.run("python", "-m", "compat_tests.fuzz_codec", *args, env=env)
+
+
+def sanitized_codec(session: nox.Session) -> dict[str, str]:
+    """Compile the C codec with AddressSanitizer and UBSan; the environment that runs it."""
+    include = session.run(
+        "python", "-c", "import sysconfig; print(sysconfig.get_paths()['include'])", silent=True
+    )
+    built = Path(session.create_tmp()) / "_fastwire_sanitized.so"
+    source = SDK_DIR / "src" / "chat_sdk" / "_fastwire.c"
+    flags = ("-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-shared", "-fPIC")
+    session.run("gcc", *flags, f"-I{str(include).strip()}", str(source), "-o", str(built), external=True)
+    runtimes = [
+        str(session.run("gcc", f"-print-file-name={name}", external=True, silent=True)).strip()
+        for name in ("libasan.so", "libubsan.so")
+    ]
+    return {
+        "CHAT_FASTWIRE_SANITIZED": str(built),
+        "LD_PRELOAD": " ".join(runtimes),  # the sanitizers' runtimes, ahead of the interpreter's allocator
+        "ASAN_OPTIONS": "detect_leaks=0",  # CPython's own allocations at exit are not the codec's
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+    }
 
 
 @nox.session

@@ -15,16 +15,40 @@ prints the message type, the input in hex and both outcomes, and exits 1.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import random
 import sys
 import time
 from typing import Any
 
-import chat_sdk.schema
-import chat_sdk.v1  # noqa: F401 (registers the dataclasses, and installs their codec)
-from compat_tests.codec_differential import mutations, parse_outcomes, serialize_outcomes
-from compat_tests.current import dataclass_class
-from registry.fixtures import cases, chat_messages
+SANITIZED = "CHAT_FASTWIRE_SANITIZED"
+
+
+def _use_the_sanitized_codec() -> None:
+    """Load ``$CHAT_FASTWIRE_SANITIZED`` (a build with AddressSanitizer) as ``chat_sdk._fastwire``.
+
+    ``nox -s fuzz_codec -- --sanitize`` compiles it and preloads the sanitizer runtimes,
+    so an out-of-bounds read or a use after free in the C codec stops the run with a report.
+    """
+    path = os.environ.get(SANITIZED)
+    if not path:
+        return
+    spec = importlib.util.spec_from_file_location("chat_sdk._fastwire", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"{SANITIZED}={path}: not a loadable extension module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["chat_sdk._fastwire"] = module
+    spec.loader.exec_module(module)
+
+
+_use_the_sanitized_codec()  # before chat_sdk.v1 installs the codec
+
+import chat_sdk.schema  # noqa: E402 (after the sanitized codec is in place)
+import chat_sdk.v1  # noqa: E402 (registers the dataclasses and installs their codec)
+from compat_tests.codec_differential import mutations, parse_outcomes, serialize_outcomes  # noqa: E402
+from compat_tests.current import dataclass_class  # noqa: E402
+from registry.fixtures import cases, chat_messages  # noqa: E402
 
 
 def seeds() -> list[tuple[type[Any], bytes]]:
@@ -67,7 +91,9 @@ def run(budget: float, seed: int, rounds: int | None = None) -> int:
                     return _report(dataclass, candidate, written, python_written)
     elapsed = max(time.monotonic() - started, 1e-9)
     rate = tried / elapsed
-    print(f"{tried} inputs in {elapsed:.0f} s ({rate:.0f}/s), {parsed} parsed: the two paths agree")
+    codec = "sanitized C codec" if os.environ.get(SANITIZED) else "C codec"
+    agree = f"the {codec} and the Python path agree"
+    print(f"{tried} inputs in {elapsed:.0f} s ({rate:.0f}/s), {parsed} parsed: {agree}")
     return 0
 
 

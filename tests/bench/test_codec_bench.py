@@ -27,10 +27,14 @@ def test_every_operation_works_on_the_same_message() -> None:
         ("upb", "encode"),
         ("dataclass", "parse"),
         ("dataclass", "encode"),
+        ("python-path", "parse"),
+        ("python-path", "encode"),
     }
     assert operations[("upb", "encode")]() == data
     assert operations[("dataclass", "encode")]() == data
+    assert operations[("python-path", "encode")]() == data
     assert operations[("dataclass", "parse")]() == v1.Message.parse(data)
+    assert operations[("python-path", "parse")]() == v1.Message.parse(data)
 
 
 def test_a_short_run_reports_every_codec_with_betterproto2_measured_apart() -> None:

@@ -7,7 +7,10 @@ and each figure is the median over rounds of the fastest of a few repeats.
 
 ==================  =======================================================
 ``upb``             the standard target (``_pb2``): the protobuf runtime's C code
-``dataclass``       the SDK's dataclass target as shipped (``chat_sdk.v1``)
+``dataclass``       the SDK's dataclass target as shipped (``chat_sdk.v1``):
+                    its C codec, ``chat_sdk._fastwire``
+``python-path``     the same classes through the SDK's Python path over upb
+                    (what a wheel built without the C codec runs)
 ``betterproto2``    betterproto2's own pure-Python codec on the same classes,
                     timed in a fresh interpreter that never imports
                     ``chat_sdk.v1`` (which installs the SDK's codec)
@@ -27,8 +30,9 @@ from dataclasses import dataclass, field
 
 import chat_sdk.v1 as dc
 from chat.v1 import message_service_pb2 as pb
+from chat_sdk import _wire
 
-CODECS = ("upb", "dataclass", "betterproto2")
+CODECS = ("upb", "dataclass", "python-path", "betterproto2")
 PARSE_TARGET = 5.0  # the dataclass target within 5x of upb
 ENCODE_TARGET = 5.0
 
@@ -54,12 +58,17 @@ def operations(data: bytes) -> dict[tuple[str, str], Callable[[], object]]:
     """Every in-process codec's parse and encode of ``data`` (a serialized ``chat.v1.Message``)."""
     standard = pb.Message.FromString(data)
     dataclass_message = dc.Message.parse(data)
-    return {
+    timed: dict[tuple[str, str], Callable[[], object]] = {
         ("upb", "parse"): lambda: pb.Message.FromString(data),
         ("upb", "encode"): standard.SerializeToString,
         ("dataclass", "parse"): lambda: dc.Message.parse(data),
         ("dataclass", "encode"): lambda: bytes(dataclass_message),
     }
+    if hasattr(_wire, "UPB_PARSERS"):  # SDKs with the C codec keep the Python path beside it
+        parse, serialize = _wire.UPB_PARSERS[dc.Message], _wire.UPB_SERIALIZERS[dc.Message]
+        timed[("python-path", "parse")] = lambda: parse(data)
+        timed[("python-path", "encode")] = lambda: serialize(dataclass_message)
+    return timed
 
 
 # Run by a fresh interpreter: betterproto2's own codec on classes the SDK has not touched,

@@ -280,10 +280,13 @@ it is widest.
 
 {codec_section(results)}
 
-`dataclass` is the SDK's dataclass target as shipped: upb parses and writes through the
-`_pb2` twin of each class, and converters generated from the descriptors build the
-dataclasses. `betterproto2` is betterproto2's own pure-Python codec on the same classes
-(what the dataclass target used before); `dataclass-bp2` above is a client using it.
+`dataclass` is the SDK's dataclass target as shipped: its C codec (`chat_sdk._fastwire`)
+reads and writes the bytes straight into and out of the dataclasses. `python-path` is the
+same classes through the SDK's Python path (upb parses and writes through the `_pb2` twin
+of each class, converters generated from the descriptors build the dataclasses): what
+the C codec hands over what it declines, and what a wheel built without it runs.
+`betterproto2` is betterproto2's own pure-Python codec on the same classes (what the
+dataclass target used before 2.1); `dataclass-bp2` above is a client using it.
 
 ![latency CDF and bytes per call]({plot_name})
 """

@@ -28,7 +28,7 @@ enum {
     K_DOUBLE = 1, K_FLOAT = 2, K_INT64 = 3, K_UINT64 = 4, K_INT32 = 5, K_FIXED64 = 6,
     K_FIXED32 = 7, K_BOOL = 8, K_STRING = 9, K_MESSAGE = 11, K_BYTES = 12, K_UINT32 = 13,
     K_ENUM = 14, K_SFIXED32 = 15, K_SFIXED64 = 16, K_SINT32 = 17, K_SINT64 = 18,
-    K_TIMESTAMP = 100, K_DURATION = 101,
+    K_TIMESTAMP = 100, K_DURATION = 101, K_MAP = 102,
 };
 
 enum { F_REPEATED = 1, F_PRESENCE = 2 };
@@ -43,7 +43,7 @@ enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 /* timedelta's range: |days| <= 999999999. */
 #define MAX_TIMEDELTA_SECONDS (999999999LL * SECONDS_PER_DAY)
 
-typedef struct {
+typedef struct Field {
     uint32_t number;
     int kind;
     int flags;
@@ -52,6 +52,7 @@ typedef struct {
     PyObject *sub;      /* a Plan (K_MESSAGE), the enum's members by value (K_ENUM), or NULL */
     PyObject *fallback; /* K_MESSAGE whose class has no Plan: (parse, serialize) of the Python path */
     PyObject *empty;    /* the value of an absent field without presence (NULL: None or a new list) */
+    struct Field *entry; /* K_MAP: the entry's key (number 1) and value (number 2) */
 } Field;
 
 typedef struct {
@@ -120,7 +121,7 @@ static int scalar_wire_type(int kind) {
     switch (kind) {
     case K_DOUBLE: case K_FIXED64: case K_SFIXED64: return WT_I64;
     case K_FLOAT: case K_FIXED32: case K_SFIXED32: return WT_I32;
-    case K_STRING: case K_BYTES: case K_MESSAGE: case K_TIMESTAMP: case K_DURATION: return WT_LEN;
+    case K_STRING: case K_BYTES: case K_MESSAGE: case K_TIMESTAMP: case K_DURATION: case K_MAP: return WT_LEN;
     default: return WT_VARINT;
     }
 }
@@ -282,6 +283,45 @@ static Outcome read_message_value(const Field *f, const uint8_t *start, Py_ssize
     return *out ? OK : declined_by_fallback();
 }
 
+static int is_message_kind(int kind) { return kind == K_MESSAGE || kind == K_TIMESTAMP || kind == K_DURATION; }
+
+/* One entry of a map field into the dict ``*map``: an absent key or value is its default
+ * (an empty message for message values), a key sent twice keeps the last value. */
+static Outcome parse_map_entry(const Field *f, Reader *r, PyObject **map, int depth) {
+    const uint8_t *start;
+    Py_ssize_t length;
+    if (!read_length(r, &start, &length)) return DECLINE;
+    if (*map == NULL && (*map = PyDict_New()) == NULL) return FAILED;
+    Reader entry = {start, start + length};
+    PyObject *read[2] = {NULL, NULL};
+    Outcome outcome = OK;
+    while (entry.at < entry.end && outcome == OK) {
+        uint64_t tag;
+        if (!read_varint(&entry, &tag) || (tag >> 3) < 1 || (tag >> 3) > 2) { outcome = DECLINE; break; }
+        const Field *part = &f->entry[(tag >> 3) - 1];
+        PyObject *item = NULL;
+        if ((int)(tag & 7) != scalar_wire_type(part->kind)) outcome = DECLINE;
+        else if (is_message_kind(part->kind)) {
+            const uint8_t *at;
+            Py_ssize_t size;
+            if (read[1] != NULL || !read_length(&entry, &at, &size)) outcome = DECLINE; /* merged: the fallback */
+            else outcome = read_message_value(part, at, size, depth, &item);
+        } else outcome = read_scalar(&entry, part, &item);
+        if (outcome == OK) Py_XSETREF(read[(tag >> 3) - 1], item);
+    }
+    for (int i = 0; i < 2 && outcome == OK; i++) {
+        if (read[i] != NULL) continue;
+        if (is_message_kind(f->entry[i].kind))
+            outcome = read_message_value(&f->entry[i], (const uint8_t *)"", 0, depth, &read[i]);
+        else if (f->entry[i].empty != NULL) read[i] = Py_NewRef(f->entry[i].empty);
+        else outcome = DECLINE;
+    }
+    if (outcome == OK && PyDict_SetItem(*map, read[0], read[1]) < 0) outcome = FAILED;
+    Py_XDECREF(read[0]);
+    Py_XDECREF(read[1]);
+    return outcome;
+}
+
 static int append_owned(PyObject **list, PyObject *item) {
     if (*list == NULL && (*list = PyList_New(0)) == NULL) {
         Py_DECREF(item);
@@ -297,6 +337,7 @@ static Outcome parse_field(const Field *f, Py_ssize_t index, int wire_type, Read
     PyObject *item = NULL;
     Outcome outcome;
     int expected = scalar_wire_type(f->kind);
+    if (f->kind == K_MAP) return wire_type == WT_LEN ? parse_map_entry(f, r, &values[index], depth) : DECLINE;
     if (f->flags & F_REPEATED) {
         if (wire_type == WT_LEN && expected != WT_LEN) { /* packed */
             const uint8_t *start;
@@ -311,7 +352,7 @@ static Outcome parse_field(const Field *f, Py_ssize_t index, int wire_type, Read
             return OK;
         }
         if (wire_type != expected) return DECLINE;
-        if (expected == WT_LEN && (f->kind == K_MESSAGE || f->kind == K_TIMESTAMP || f->kind == K_DURATION)) {
+        if (is_message_kind(f->kind)) {
             const uint8_t *start;
             Py_ssize_t length;
             if (!read_length(r, &start, &length)) return DECLINE;
@@ -328,7 +369,7 @@ static Outcome parse_field(const Field *f, Py_ssize_t index, int wire_type, Read
         if (oneof_member[f->oneof] >= 0 && oneof_member[f->oneof] != index) return DECLINE;
         oneof_member[f->oneof] = (int)index;
     }
-    if (f->kind == K_MESSAGE || f->kind == K_TIMESTAMP || f->kind == K_DURATION) {
+    if (is_message_kind(f->kind)) {
         const uint8_t *start;
         Py_ssize_t length;
         if (values[index] != NULL) return DECLINE; /* sent in parts: protobuf merges them */
@@ -375,7 +416,8 @@ static Outcome parse_into(Plan *plan, const uint8_t *start, Py_ssize_t length, i
         Field *f = &plan->fields[i];
         PyObject *value = values[i];
         if (value == NULL) {
-            if (f->flags & F_REPEATED) value = PyList_New(0);
+            if (f->kind == K_MAP) value = PyDict_New();
+            else if (f->flags & F_REPEATED) value = PyList_New(0);
             else value = Py_NewRef(f->empty != NULL ? f->empty : Py_None);
             if (value == NULL) { outcome = FAILED; break; }
             values[i] = value;
@@ -638,8 +680,11 @@ static Outcome write_string_or_bytes(Writer *w, const Field *f, PyObject *value,
 }
 
 static Outcome write_field(Writer *w, const Field *f, PyObject *value, int depth) {
-    int is_message = f->kind == K_MESSAGE || f->kind == K_TIMESTAMP || f->kind == K_DURATION;
+    int is_message = is_message_kind(f->kind);
     Outcome outcome;
+    /* upb writes a map's entries in its hash table's order, which only upb knows: for the
+     * same bytes, a map with entries is written by the fallback. */
+    if (f->kind == K_MAP) return PyDict_CheckExact(value) && PyDict_GET_SIZE(value) == 0 ? OK : DECLINE;
     if (f->flags & F_REPEATED) {
         if (!PyList_CheckExact(value)) return DECLINE;
         Py_ssize_t n = PyList_GET_SIZE(value);
@@ -717,13 +762,21 @@ static PyObject *Plan_serialize(Plan *self, PyObject *message) {
 /* ------------------------------------------------------------------------------------ */
 /* Plans                                                                                */
 
-static void clear_fields(Plan *self) {
-    for (Py_ssize_t i = 0; i < self->count; i++) {
-        Py_CLEAR(self->fields[i].name);
-        Py_CLEAR(self->fields[i].sub);
-        Py_CLEAR(self->fields[i].fallback);
-        Py_CLEAR(self->fields[i].empty);
+static void clear_field(Field *f) {
+    Py_CLEAR(f->name);
+    Py_CLEAR(f->sub);
+    Py_CLEAR(f->fallback);
+    Py_CLEAR(f->empty);
+    if (f->entry != NULL) {
+        clear_field(&f->entry[0]);
+        clear_field(&f->entry[1]);
+        PyMem_Free(f->entry);
+        f->entry = NULL;
     }
+}
+
+static void clear_fields(Plan *self) {
+    for (Py_ssize_t i = 0; i < self->count; i++) clear_field(&self->fields[i]);
     PyMem_Free(self->fields);
     PyMem_Free(self->by_number_order);
     PyMem_Free(self->index_of);
@@ -748,7 +801,55 @@ static int Plan_init(Plan *self, PyObject *args, PyObject *kwargs) {
 }
 
 static int valid_kind(int kind) {
-    return (kind >= K_DOUBLE && kind <= K_SINT64 && kind != 10) || kind == K_TIMESTAMP || kind == K_DURATION;
+    return (kind >= K_DOUBLE && kind <= K_SINT64 && kind != 10) || kind == K_TIMESTAMP || kind == K_DURATION ||
+           kind == K_MAP;
+}
+
+/* protobuf's map keys: any integer type, bool or string. */
+static int valid_key_kind(int kind) {
+    return kind != K_DOUBLE && kind != K_FLOAT && kind != K_BYTES && kind != K_ENUM && kind <= K_SINT64 &&
+           kind != K_MESSAGE;
+}
+
+/* One field spec (number, kind, name, flags, oneof, sub, fallback, empty) into ``f``; for a
+ * map, ``sub`` is the pair of its entry's key and value specs. 0 with an exception when invalid. */
+static int read_spec(Field *f, PyObject *spec, int oneofs, PyObject *cls, int in_entry) {
+    PyObject *name, *sub, *fallback, *empty;
+    unsigned int number;
+    if (!PyTuple_Check(spec)) {
+        PyErr_Format(PyExc_TypeError, "a field of %R: a tuple is expected", cls);
+        return 0;
+    }
+    if (!PyArg_ParseTuple(spec, "IiO!iiOOO:field", &number, &f->kind, &PyUnicode_Type, &name, &f->flags,
+                          &f->oneof, &sub, &fallback, &empty))
+        return 0;
+    f->number = number;
+    f->name = Py_NewRef(name);
+    PyUnicode_InternInPlace(&f->name);
+    f->sub = sub == Py_None || f->kind == K_MAP ? NULL : Py_NewRef(sub);
+    f->fallback = fallback == Py_None ? NULL : Py_NewRef(fallback);
+    f->empty = empty == Py_None ? NULL : Py_NewRef(empty);
+    int valid = number != 0 && number <= 536870911 && valid_kind(f->kind) && f->oneof < oneofs && f->oneof >= -1;
+    if (f->kind == K_MESSAGE)
+        valid = valid && (f->sub != NULL ? PyObject_TypeCheck(f->sub, &PlanType)
+                                         : f->fallback != NULL && PyTuple_Check(f->fallback) &&
+                                               PyTuple_GET_SIZE(f->fallback) == 2);
+    if (f->kind == K_ENUM) valid = valid && f->sub != NULL;
+    if (f->kind == K_MAP) {
+        valid = valid && !in_entry && PyTuple_Check(sub) && PyTuple_GET_SIZE(sub) == 2;
+        if (valid) {
+            if ((f->entry = PyMem_Calloc(2, sizeof(Field))) == NULL) {
+                PyErr_NoMemory();
+                return 0;
+            }
+            for (int i = 0; i < 2; i++)
+                if (!read_spec(&f->entry[i], PyTuple_GET_ITEM(sub, i), 0, cls, 1)) return 0;
+            valid = f->entry[0].number == 1 && f->entry[1].number == 2 && valid_key_kind(f->entry[0].kind) &&
+                    f->entry[1].kind != K_MAP && !((f->entry[0].flags | f->entry[1].flags) & F_REPEATED);
+        }
+    }
+    if (!valid) PyErr_Format(PyExc_ValueError, "field %u of %R: an invalid plan", number, cls);
+    return valid;
 }
 
 /* fill(fields, oneofs): each field a tuple (number, kind, name, flags, oneof, sub, fallback, empty). */
@@ -767,29 +868,9 @@ static PyObject *Plan_fill(Plan *self, PyObject *args) {
     }
     uint32_t max_number = 0;
     for (Py_ssize_t i = 0; i < count; i++) {
-        Field *f = &self->fields[i];
-        PyObject *name, *sub, *fallback, *empty;
-        unsigned int number;
-        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(specs, i), "IiO!iiOOO:field", &number, &f->kind, &PyUnicode_Type,
-                              &name, &f->flags, &f->oneof, &sub, &fallback, &empty))
-            goto invalid;
-        self->count = i + 1;
-        f->number = number;
-        f->name = Py_NewRef(name);
-        PyUnicode_InternInPlace(&f->name);
-        f->sub = sub == Py_None ? NULL : Py_NewRef(sub);
-        f->fallback = fallback == Py_None ? NULL : Py_NewRef(fallback);
-        f->empty = empty == Py_None ? NULL : Py_NewRef(empty);
-        int message = f->kind == K_MESSAGE;
-        if (number == 0 || number > 536870911 || !valid_kind(f->kind) || f->oneof >= oneofs || f->oneof < -1 ||
-            (message && !(f->sub != NULL ? PyObject_TypeCheck(f->sub, &PlanType)
-                                          : f->fallback != NULL && PyTuple_Check(f->fallback) &&
-                                                PyTuple_GET_SIZE(f->fallback) == 2)) ||
-            (f->kind == K_ENUM && f->sub == NULL)) {
-            PyErr_Format(PyExc_ValueError, "field %u of %R: an invalid plan", number, self->cls);
-            goto invalid;
-        }
-        if (number > max_number) max_number = number;
+        self->count = i + 1; /* cleared on failure, whatever it holds by then */
+        if (!read_spec(&self->fields[i], PyTuple_GET_ITEM(specs, i), oneofs, self->cls, 0)) goto invalid;
+        if (self->fields[i].number > max_number) max_number = self->fields[i].number;
     }
     if (max_number > 4096) {
         PyErr_Format(PyExc_ValueError, "field numbers above 4096 are not planned (%R)", self->cls);
@@ -823,9 +904,13 @@ static int Plan_traverse(Plan *self, visitproc visit, void *arg) {
     Py_VISIT(self->parse_fallback);
     Py_VISIT(self->serialize_fallback);
     for (Py_ssize_t i = 0; i < self->count; i++) {
-        Py_VISIT(self->fields[i].sub);
-        Py_VISIT(self->fields[i].fallback);
-        Py_VISIT(self->fields[i].empty);
+        const Field *f = &self->fields[i];
+        for (int part = -1; part < (f->entry != NULL ? 2 : 0); part++) {
+            const Field *visited = part < 0 ? f : &f->entry[part];
+            Py_VISIT(visited->sub);
+            Py_VISIT(visited->fallback);
+            Py_VISIT(visited->empty);
+        }
     }
     return 0;
 }
@@ -895,6 +980,7 @@ PyMODINIT_FUNC PyInit__fastwire(void) {
     if (PyModule_AddObjectRef(m, "Plan", (PyObject *)&PlanType) < 0 ||
         PyModule_AddIntConstant(m, "TIMESTAMP", K_TIMESTAMP) < 0 ||
         PyModule_AddIntConstant(m, "DURATION", K_DURATION) < 0 ||
+        PyModule_AddIntConstant(m, "MAP", K_MAP) < 0 ||
         PyModule_AddIntConstant(m, "REPEATED", F_REPEATED) < 0 ||
         PyModule_AddIntConstant(m, "PRESENCE", F_PRESENCE) < 0) {
         Py_DECREF(m);

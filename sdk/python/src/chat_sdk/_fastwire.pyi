@@ -5,6 +5,7 @@ from typing import Any
 
 TIMESTAMP: int
 DURATION: int
+MAP: int
 REPEATED: int
 PRESENCE: int
 

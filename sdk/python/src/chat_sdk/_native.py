@@ -6,10 +6,12 @@ is made of, and the value of an absent field (taken from an empty ``_pb2`` messa
 so it is what the upb path reads). The C code parses and writes the common case and
 declines everything else to the fallbacks it is given, the Python path over upb.
 
-Classes with a map, or with a wrapped well-known type other than Timestamp and
-Duration, get no plan: they keep the Python path, and a plan holding one of them as a
-field calls that path for it. Without the extension (a wheel built with
-``CHAT_SDK_PURE_PYTHON=1``) there are no plans at all.
+Classes with a wrapped well-known type other than Timestamp and Duration get no plan
+(the schema has none today): they keep the Python path, and a plan holding one of
+them as a field calls that path for it. Maps are read in C; a map with entries is
+written by the Python path, since upb writes entries in an order only upb knows.
+Without the extension (a wheel built with ``CHAT_SDK_PURE_PYTHON=1``) there are no
+plans at all.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import betterproto2
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message_factory import GetMessageClass
 
 from chat_sdk._convert import _EnumMembers, _message_value, _metadata, standard_class
 
@@ -33,7 +36,7 @@ Fallback = Callable[[type[Any]], Callable[[Any], Any]]
 
 
 class Unplannable(Exception):
-    """A class the C codec does not take (a map, or another wrapped well-known type)."""
+    """A class the C codec does not take (a wrapped well-known type other than Timestamp and Duration)."""
 
 
 class Plans(dict[type, Any]):
@@ -63,43 +66,52 @@ class Plans(dict[type, Any]):
         return plan
 
     def _fields(self, cls: type[betterproto2.Message]) -> tuple[tuple[tuple[Any, ...], ...], int]:
-        standard = standard_class(cls)
-        descriptor: Any = standard.DESCRIPTOR
-        empty = standard()
+        descriptor: Any = standard_class(cls).DESCRIPTOR
         meta = _metadata(cls)
         oneofs = [oneof for oneof in descriptor.oneofs if len(oneof.fields) > 1]
         fields = []
         for name, field_meta in meta.meta_by_field_name.items():
-            field: FieldDescriptor = descriptor.fields_by_number[field_meta.number]
-            if field_meta.proto_type == betterproto2.TYPE_MAP:
-                raise Unplannable(name)
-            kind: int = field.type
-            sub: Any = None
-            fallback: Any = None
-            value_cls = meta.cls_by_field.get(name)
-            if kind == FieldDescriptor.TYPE_MESSAGE:
-                shape, value_cls = _message_value(field_meta, value_cls)
-                if shape == "wrapped":
-                    raise Unplannable(name)
-                if shape == "timestamp":
-                    kind = _fastwire.TIMESTAMP
-                elif shape == "duration":
-                    kind = _fastwire.DURATION
-                else:
-                    sub = self[value_cls]
-                    if sub is None:
-                        fallback = (self._parse_fallback(value_cls), self._serialize_fallback(value_cls))
-            elif kind == FieldDescriptor.TYPE_ENUM:
-                sub = _EnumMembers(value_cls)
-            flags = (_fastwire.REPEATED if field.is_repeated else 0) | (
-                _fastwire.PRESENCE if field.has_presence else 0
-            )
-            absent = None
-            if not field.is_repeated and not field.has_presence:
-                absent = getattr(empty, field.name)
-                if kind == FieldDescriptor.TYPE_ENUM:
-                    absent = sub[absent]
+            field: Any = descriptor.fields_by_number[field_meta.number]  # a FieldDescriptor
             oneof = field.containing_oneof
             group = oneofs.index(oneof) if oneof in oneofs else -1
-            fields.append((field.number, kind, name, flags, group, sub, fallback, absent))
+            if field_meta.proto_type == betterproto2.TYPE_MAP:
+                entry_meta = _metadata(meta.cls_by_field[name]).meta_by_field_name
+                key, value = (
+                    self._spec(field.message_type.fields_by_name[part], part, entry_meta[part], value_cls, -1)
+                    for part, value_cls in (("key", None), ("value", meta.cls_by_field.get(f"{name}.value")))
+                )
+                entry = (key, value)
+                fields.append(
+                    (field.number, _fastwire.MAP, name, _fastwire.REPEATED, group, entry, None, None)
+                )
+            else:
+                fields.append(self._spec(field, name, field_meta, meta.cls_by_field.get(name), group))
         return tuple(fields), len(oneofs)
+
+    def _spec(self, field: Any, name: str, field_meta: Any, value_cls: Any, group: int) -> tuple[Any, ...]:
+        """One field as the C code takes it: (number, kind, name, flags, oneof, sub, fallback, absent)."""
+        kind: int = field.type
+        sub: Any = None
+        fallback: Any = None
+        if kind == FieldDescriptor.TYPE_MESSAGE:
+            shape, value_cls = _message_value(field_meta, value_cls)
+            if shape == "wrapped":
+                raise Unplannable(name)
+            if shape == "timestamp":
+                kind = _fastwire.TIMESTAMP
+            elif shape == "duration":
+                kind = _fastwire.DURATION
+            else:
+                sub = self[value_cls]
+                if sub is None:
+                    fallback = (self._parse_fallback(value_cls), self._serialize_fallback(value_cls))
+        elif kind == FieldDescriptor.TYPE_ENUM:
+            sub = _EnumMembers(value_cls)
+        repeated = field.is_repeated
+        flags = (_fastwire.REPEATED if repeated else 0) | (_fastwire.PRESENCE if field.has_presence else 0)
+        absent = None
+        if not repeated and not field.has_presence:  # what upb reads for the field when it is not sent
+            absent = getattr(GetMessageClass(field.containing_type)(), field.name)
+            if kind == FieldDescriptor.TYPE_ENUM:
+                absent = sub[absent]
+        return (field.number, kind, name, flags, group, sub, fallback, absent)

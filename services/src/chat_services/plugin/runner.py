@@ -76,7 +76,9 @@ class PluginRunner:
             finally:
                 _kill_group(process)
                 reading.cancel()
-                await process.wait()
+                # Shielded: a second cancellation (the client gone, then the server stopping)
+                # must not drop a killed process before it is reaped, or it lingers unwaited.
+                await asyncio.shield(exited)
                 stderr = await errors
         return _result(name, process.returncode, stdout, stderr)
 
