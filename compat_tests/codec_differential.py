@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import betterproto2
+from google.protobuf.message import Message
 
 from chat_sdk import _wire
 
@@ -81,3 +82,16 @@ def mutations(data: bytes, choices: Callable[[int], int]) -> list[bytes]:
         data[:at] + data[at + 1 :],
         data + data[at:],
     ]
+
+
+def holds_map_entries(message: Message) -> bool:
+    """Whether a map anywhere in ``message`` has entries (which upb, so the Python path, writes)."""
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            return True  # ListFields lists maps with entries only
+        items = value if field.is_repeated else [value]
+        if any(holds_map_entries(item) for item in items):
+            return True
+    return False

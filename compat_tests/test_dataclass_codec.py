@@ -8,16 +8,17 @@ the places the tests below name). Unknown fields and enum values survive both wa
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import pickle
-from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any, cast
 
+import betterproto2
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, duration_pb2, timestamp_pb2
-from google.protobuf.descriptor import Descriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,6 +27,7 @@ import chat_sdk.schema
 from chat.v1 import ai_service_pb2, common_pb2, message_service_pb2, plugin_service_pb2
 from chat_sdk import FastCodec, _convert, _native, _wire, v1
 from chat_sdk._generated.chat import v1 as generated_v1
+from compat_tests.codec_differential import holds_map_entries
 from compat_tests.current import (
     as_the_dataclass_carries,
     dataclass_class,
@@ -48,34 +50,57 @@ NAMES = [
 ]
 
 
+@dataclasses.dataclass
+class Codec:
+    """Which codec a test runs on, and every class the C codec handed to the Python path."""
+
+    mode: str  # "c" or "python"
+    handed_over: list[type] = dataclasses.field(default_factory=list)
+
+    def noting(self, path: dict[type, Callable[[Any], Any]]) -> Callable[[type], Callable[[Any], Any]]:
+        """Fallbacks for :class:`chat_sdk._native.Plans` that note the class, then take ``path``."""
+
+        def fallback_of(cls: type) -> Callable[[Any], Any]:
+            def fallback(value: Any) -> Any:
+                self.handed_over.append(cls)
+                return path[cls](value)
+
+            return fallback
+
+        return fallback_of
+
+
 @pytest.fixture(autouse=True, params=["c", "python"])
-def fresh_codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test installs the codec and builds its converters anew, as a fresh process would.
+def fresh_codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Codec]:
+    """Each test installs the codec and builds its converters and plans anew, as a fresh process would.
 
     The codec caches what it builds per class for the life of the process; without this,
     whatever ran first would be what every later test exercises. Every test runs twice:
     with the C codec in front (as shipped), and with the Python path over upb alone (a
     pure-Python wheel, and whatever the C code declines).
     """
-    caches = (_wire.PARSERS, _wire.SERIALIZERS, _wire.UPB_PARSERS, _wire.UPB_SERIALIZERS, _wire.PLANS)
+    codec = Codec(request.param)
+    caches = (_wire.PARSERS, _wire.SERIALIZERS, _wire.UPB_PARSERS, _wire.UPB_SERIALIZERS)
     for built in (*caches, _convert.READERS, _convert.WRITERS, _convert.FIELDS):
         built.clear()
-    if request.param == "python":
-        monkeypatch.setattr(_wire, "PLANS", defaultdict(type(None)))
+    if codec.mode == "python":
+        monkeypatch.setattr(_native, "_fastwire", None)  # as in a wheel built without it
     elif not _native.AVAILABLE:
         pytest.skip("no C codec in this build (CHAT_SDK_PURE_PYTHON=1)")
+    plans = _native.Plans(codec.noting(_wire.UPB_PARSERS), codec.noting(_wire.UPB_SERIALIZERS))
+    monkeypatch.setattr(_wire, "PLANS", plans)
     for cls in vars(generated_v1).values():
         for method in ("parse", "FromString", "__bytes__", "SerializeToString"):
             if isinstance(cls, type) and method in vars(cls):
                 delattr(cls, method)
     _wire.install(vars(generated_v1).values())
-    yield
+    yield codec
     for built in (_wire.PARSERS, _wire.SERIALIZERS):  # later tests start from the shipped codec
         built.clear()
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_the_codec_parses_like_betterproto2_and_encodes_like_upb(name: str) -> None:
+def test_the_codec_parses_like_betterproto2_and_encodes_like_upb(name: str, fresh_codec: Codec) -> None:
     standard, dataclass = standard_class(name), dataclass_class(name)
 
     @EXAMPLES
@@ -83,11 +108,16 @@ def test_the_codec_parses_like_betterproto2_and_encodes_like_upb(name: str) -> N
     def agree(message: Message) -> None:
         data = message.SerializeToString()
         reference = _wire.betterproto2_parse(dataclass, data)
+        fresh_codec.handed_over.clear()
         parsed = dataclass.parse(data)
+        assert fresh_codec.handed_over == []  # canonical bytes: all in C (or all in Python)
         assert type(parsed) is dataclass
         assert parsed == reference
         assert dataclass.FromString(data) == reference
         written = bytes(parsed)
+        # Only a map with entries goes to the Python path: upb alone knows its order.
+        with_map = fresh_codec.mode == "c" and holds_map_entries(message)
+        assert fresh_codec.handed_over == ([dataclass] if with_map else [])
         assert written == parsed.SerializeToString()
         # The writer kept for messages with nested unknown fields writes the same message.
         by_fields = standard()
@@ -111,6 +141,17 @@ def test_every_schema_dataclass_has_the_upb_codec() -> None:
         dataclass = dataclass_class(name)
         assert dataclass.__dict__["parse"].__func__ is _wire._parse, name
         assert dataclass.__dict__["__bytes__"] is _wire._bytes, name
+
+
+def test_each_class_is_served_by_the_c_codec_when_built_else_by_the_python_path(fresh_codec: Codec) -> None:
+    for name in NAMES:
+        dataclass = dataclass_class(name)
+        if fresh_codec.mode == "c":
+            plan = _wire.PLANS[dataclass]
+            assert (_wire.PARSERS[dataclass], _wire.SERIALIZERS[dataclass]) == (plan.parse, plan.serialize)
+        else:
+            assert _wire.PARSERS[dataclass] is _wire.UPB_PARSERS[dataclass], name
+            assert _wire.SERIALIZERS[dataclass] is _wire.UPB_SERIALIZERS[dataclass], name
 
 
 def test_unknown_fields_survive_at_the_top_and_nested() -> None:
@@ -293,3 +334,67 @@ def test_every_oneof_of_two_or_more_members_is_checked_and_named() -> None:
         "    if (o.c is not None) + (o.d is not None) > 1:",
         "        raise ValueError('Probe: more than one member of oneof second is set (c, d)')",
     ]
+
+
+def test_two_members_of_any_oneof_are_refused(fresh_codec: Codec) -> None:
+    """Every oneof of two or more members in the schema, whatever its members' types."""
+    checked = 0
+    for name in NAMES:
+        standard, dataclass = standard_class(name), dataclass_class(name)
+        for oneof in cast(Descriptor, standard.DESCRIPTOR).oneofs:
+            if len(oneof.fields) < 2:
+                continue
+            first, second = (_member_value(standard, dataclass, field) for field in oneof.fields[:2])
+            both = dataclass()
+            setattr(both, *first)
+            setattr(both, *second)
+            with pytest.raises(ValueError, match=f"more than one member of oneof {oneof.name}"):
+                bytes(both)
+            checked += 1
+    assert checked >= 4
+
+
+def _member_value(standard: type[Message], dataclass: type[Any], field: Any) -> tuple[str, Any]:
+    """(attribute, value) of a dataclass with only oneof member ``field`` set, to a non-default value."""
+    message: Any = standard()
+    if field.message_type is not None:
+        getattr(message, field.name).SetInParent()
+    else:
+        value = {FieldDescriptor.CPPTYPE_STRING: "x", FieldDescriptor.CPPTYPE_BOOL: True}.get(
+            field.cpp_type, 1
+        )
+        setattr(message, field.name, b"x" if field.type == FieldDescriptor.TYPE_BYTES else value)
+    name = getattr(dataclass, "_betterproto").field_name_by_number[field.number]  # noqa: B009
+    return name, getattr(dataclass.parse(message.SerializeToString()), name)
+
+
+class _WithoutUser(_native.Plans):
+    """Plans as for a class the C codec cannot take (a wrapped type, say): User."""
+
+    def _fields(self, cls: type[Any]) -> tuple[tuple[tuple[Any, ...], ...], int]:
+        if cls is v1.User:
+            raise _native.Unplannable("a field of User")
+        return super()._fields(cls)
+
+
+def test_a_class_without_a_plan_is_served_by_the_python_path_inside_a_planned_one(fresh_codec: Codec) -> None:
+    if fresh_codec.mode != "c":
+        pytest.skip("plans exist only with the C codec")
+    plans = _WithoutUser(fresh_codec.noting(_wire.UPB_PARSERS), fresh_codec.noting(_wire.UPB_SERIALIZERS))
+    assert plans[v1.User] is None
+    message = v1.Message(
+        id="m", author=v1.User(user_id="u", display_name="Ada"), files=[v1.File(file_id="f")]
+    )
+    written = plans[v1.Message].serialize(message)
+    assert written == _wire.UPB_SERIALIZERS[v1.Message](message)
+    assert plans[v1.Message].parse(written) == message
+    assert fresh_codec.handed_over == [v1.User, v1.User]  # the author, written then read by the Python path
+
+
+def test_a_wrapped_well_known_type_is_left_to_the_python_path() -> None:
+    """google.protobuf wrappers (StringValue, ...) unwrap into Optional scalars: no plan, by name."""
+    plans = _native.Plans(_wire.UPB_PARSERS.__getitem__, _wire.UPB_SERIALIZERS.__getitem__)
+    field = message_service_pb2.Message.DESCRIPTOR.fields_by_name["author"]
+    wrapped = SimpleNamespace(unwrap=lambda: str, proto_type=betterproto2.TYPE_MESSAGE)
+    with pytest.raises(_native.Unplannable, match=r"^author$"):
+        plans._spec(field, "author", wrapped, None, -1)
