@@ -19,7 +19,7 @@ from typing import Any, cast
 import betterproto2
 from google.protobuf.message import Message
 
-from chat_sdk import _wire
+from chat_sdk import _native, _wire
 
 Outcome = tuple[Any, ...]
 
@@ -95,3 +95,24 @@ def holds_map_entries(message: Message) -> bool:
         if any(holds_map_entries(item) for item in items):
             return True
     return False
+
+
+@dataclasses.dataclass
+class HandOvers:
+    """Plans whose fallbacks note every class the C codec handed to the Python path."""
+
+    classes: list[type] = dataclasses.field(default_factory=list)
+
+    def plans(self, kind: type[_native.Plans] = _native.Plans) -> _native.Plans:
+        """Fresh plans (of ``kind``) falling back to the Python path over upb, noting each hand-over."""
+        return kind(self._noting(_wire.UPB_PARSERS), self._noting(_wire.UPB_SERIALIZERS))
+
+    def _noting(self, path: dict[type, Callable[[Any], Any]]) -> Callable[[type], Callable[[Any], Any]]:
+        def fallback_of(cls: type) -> Callable[[Any], Any]:
+            def fallback(value: Any) -> Any:
+                self.classes.append(cls)
+                return path[cls](value)
+
+            return fallback
+
+        return fallback_of

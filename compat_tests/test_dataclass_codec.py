@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -27,7 +27,7 @@ import chat_sdk.schema
 from chat.v1 import ai_service_pb2, common_pb2, message_service_pb2, plugin_service_pb2
 from chat_sdk import FastCodec, _convert, _native, _wire, v1
 from chat_sdk._generated.chat import v1 as generated_v1
-from compat_tests.codec_differential import holds_map_entries
+from compat_tests.codec_differential import HandOvers, holds_map_entries
 from compat_tests.current import (
     as_the_dataclass_carries,
     dataclass_class,
@@ -51,23 +51,10 @@ NAMES = [
 
 
 @dataclasses.dataclass
-class Codec:
-    """Which codec a test runs on, and every class the C codec handed to the Python path."""
+class Codec(HandOvers):
+    """Which codec a test runs on (``mode``: "c" or "python"), and what the C codec handed over."""
 
-    mode: str  # "c" or "python"
-    handed_over: list[type] = dataclasses.field(default_factory=list)
-
-    def noting(self, path: dict[type, Callable[[Any], Any]]) -> Callable[[type], Callable[[Any], Any]]:
-        """Fallbacks for :class:`chat_sdk._native.Plans` that note the class, then take ``path``."""
-
-        def fallback_of(cls: type) -> Callable[[Any], Any]:
-            def fallback(value: Any) -> Any:
-                self.handed_over.append(cls)
-                return path[cls](value)
-
-            return fallback
-
-        return fallback_of
+    mode: str = "c"
 
 
 @pytest.fixture(autouse=True, params=["c", "python"])
@@ -79,7 +66,7 @@ def fresh_codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     with the C codec in front (as shipped), and with the Python path over upb alone (a
     pure-Python wheel, and whatever the C code declines).
     """
-    codec = Codec(request.param)
+    codec = Codec(mode=request.param)
     caches = (_wire.PARSERS, _wire.SERIALIZERS, _wire.UPB_PARSERS, _wire.UPB_SERIALIZERS)
     for built in (*caches, _convert.READERS, _convert.WRITERS, _convert.FIELDS):
         built.clear()
@@ -87,8 +74,7 @@ def fresh_codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setattr(_native, "_fastwire", None)  # as in a wheel built without it
     elif not _native.AVAILABLE:
         pytest.skip("no C codec in this build (CHAT_SDK_PURE_PYTHON=1)")
-    plans = _native.Plans(codec.noting(_wire.UPB_PARSERS), codec.noting(_wire.UPB_SERIALIZERS))
-    monkeypatch.setattr(_wire, "PLANS", plans)
+    monkeypatch.setattr(_wire, "PLANS", codec.plans())
     for cls in vars(generated_v1).values():
         for method in ("parse", "FromString", "__bytes__", "SerializeToString"):
             if isinstance(cls, type) and method in vars(cls):
@@ -108,16 +94,16 @@ def test_the_codec_parses_like_betterproto2_and_encodes_like_upb(name: str, fres
     def agree(message: Message) -> None:
         data = message.SerializeToString()
         reference = _wire.betterproto2_parse(dataclass, data)
-        fresh_codec.handed_over.clear()
+        fresh_codec.classes.clear()
         parsed = dataclass.parse(data)
-        assert fresh_codec.handed_over == []  # canonical bytes: all in C (or all in Python)
+        assert fresh_codec.classes == []  # canonical bytes: all in C (or all in Python)
         assert type(parsed) is dataclass
         assert parsed == reference
         assert dataclass.FromString(data) == reference
         written = bytes(parsed)
         # Only a map with entries goes to the Python path: upb alone knows its order.
         with_map = fresh_codec.mode == "c" and holds_map_entries(message)
-        assert fresh_codec.handed_over == ([dataclass] if with_map else [])
+        assert fresh_codec.classes == ([dataclass] if with_map else [])
         assert written == parsed.SerializeToString()
         # The writer kept for messages with nested unknown fields writes the same message.
         by_fields = standard()
@@ -380,7 +366,7 @@ class _WithoutUser(_native.Plans):
 def test_a_class_without_a_plan_is_served_by_the_python_path_inside_a_planned_one(fresh_codec: Codec) -> None:
     if fresh_codec.mode != "c":
         pytest.skip("plans exist only with the C codec")
-    plans = _WithoutUser(fresh_codec.noting(_wire.UPB_PARSERS), fresh_codec.noting(_wire.UPB_SERIALIZERS))
+    plans = fresh_codec.plans(_WithoutUser)
     assert plans[v1.User] is None
     message = v1.Message(
         id="m", author=v1.User(user_id="u", display_name="Ada"), files=[v1.File(file_id="f")]
@@ -388,7 +374,7 @@ def test_a_class_without_a_plan_is_served_by_the_python_path_inside_a_planned_on
     written = plans[v1.Message].serialize(message)
     assert written == _wire.UPB_SERIALIZERS[v1.Message](message)
     assert plans[v1.Message].parse(written) == message
-    assert fresh_codec.handed_over == [v1.User, v1.User]  # the author, written then read by the Python path
+    assert fresh_codec.classes == [v1.User, v1.User]  # the author, written then read by the Python path
 
 
 def test_a_wrapped_well_known_type_is_left_to_the_python_path() -> None:

@@ -15,7 +15,7 @@ import enum
 import gc
 import re
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, cast
 
 import betterproto2
@@ -32,6 +32,7 @@ from chat.v1 import common_pb2, message_service_pb2
 from chat_sdk import _convert, _fastwire, _native, _wire, v1
 from compat_tests import fuzz_codec
 from compat_tests.codec_differential import (
+    HandOvers,
     holds_map_entries,
     mutations,
     outcome,
@@ -47,24 +48,6 @@ NAMES = [
     descriptor.full_name
     for descriptor in chat_messages(chat_sdk.schema.file_descriptor_set(), chat_sdk.schema.descriptor_pool())
 ]
-
-
-class _Declines:
-    """Plans whose fallbacks note every class the C code handed to the Python path."""
-
-    def __init__(self) -> None:
-        self.classes: list[type] = []
-        self.plans = _native.Plans(self._noting(_wire.UPB_PARSERS), self._noting(_wire.UPB_SERIALIZERS))
-
-    def _noting(self, path: dict[type, Callable[[Any], Any]]) -> Callable[[type], Callable[[Any], Any]]:
-        def fallback_of(cls: type) -> Callable[[Any], Any]:
-            def fallback(value: Any) -> Any:
-                self.classes.append(cls)
-                return path[cls](value)
-
-            return fallback
-
-        return fallback_of
 
 
 def test_the_extension_is_built_and_shipped_classes_use_it() -> None:
@@ -142,8 +125,8 @@ def test_lengths_of_every_varint_width_are_written_in_place(size: int) -> None:
 
 
 def test_oneof_members_unknown_fields_and_subclasses_go_to_the_python_path() -> None:
-    declines = _Declines()
-    plan = declines.plans[v1.ChatStreamRequest]
+    declines = HandOvers()
+    plan = declines.plans()[v1.ChatStreamRequest]
     both = v1.ChatStreamRequest(join=v1.ChatJoin(conversation_id="c"))
     both.leave = v1.ChatLeave(conversation_id="c")
     with pytest.raises(ValueError, match="more than one member of oneof"):
