@@ -2,9 +2,10 @@
 
 setuptools' ``build_ext`` does the compiling, with the interpreter's own compiler and
 flags; the wheel is then tagged for this interpreter and platform. A machine with no
-C compiler fails the build with the compiler's message: set ``CHAT_SDK_PURE_PYTHON=1``
-to build a pure-Python wheel instead, which serves every message through the slower
-Python path over upb (``chat_sdk._wire``). Editable installs never compile.
+C compiler fails the build with the compiler's message and a hint: set
+``CHAT_SDK_PURE_PYTHON=1`` to build a pure-Python wheel instead, which serves every
+message through the slower Python path over upb (``chat_sdk._wire``). Editable
+installs never compile.
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ class NativeCodecHook(BuildHookInterface):  # type: ignore[type-arg]
             self.app.display_warning("CHAT_SDK_PURE_PYTHON=1: a wheel without the C codec")
             return
         self._scratch = Path(tempfile.mkdtemp(prefix="chat-sdk-native-"))
-        built = self._compile(self._scratch)
+        try:
+            built = self._compile(self._scratch)
+        except Exception as error:  # setuptools' CompileError, LinkError, a missing compiler...
+            raise RuntimeError(
+                f"compiling the SDK's C codec ({SOURCE}) failed: {error}. Install a C compiler and"
+                " the Python headers, or set CHAT_SDK_PURE_PYTHON=1 to build a pure-Python wheel"
+                " (same results, slower dataclass encoding and parsing)."
+            ) from error
         build_data["force_include"][str(built)] = f"chat_sdk/{built.name}"
         build_data["pure_python"] = False
         build_data["infer_tag"] = True

@@ -127,3 +127,17 @@ def test_a_pure_python_wheel_builds_on_request(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("chatplatform_schema_sdk-*.whl")
     assert wheel.name.endswith("-py3-none-any.whl")
     assert not any("_fastwire" in name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".so"))
+
+
+def test_a_build_without_a_working_compiler_fails_naming_the_way_out(tmp_path: Path) -> None:
+    """No silent pure-Python wheel: the build stops and says how to ask for one."""
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path), str(ROOT / "sdk/python")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CC": "/nonexistent/cc", "CHAT_SDK_PURE_PYTHON": ""},
+    )
+    assert built.returncode != 0
+    assert "compiling the SDK's C codec" in built.stdout + built.stderr
+    assert "CHAT_SDK_PURE_PYTHON=1" in built.stdout + built.stderr
+    assert not list(tmp_path.glob("*.whl"))
