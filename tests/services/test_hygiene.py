@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 from grpclib.const import Status
+from grpclib.encoding.proto import ProtoStatusDetailsCodec
 
 from chat.v1 import message_service_pb2
+from chat_services.boundary import BoundedProtoCodec
 from chat_services.config import ServiceConfig, parse_config
+from chat_services.connections import GuardedServer
 from chat_services.hygiene import TransportLimits
 from chat_services.server import App, build_app
 
@@ -205,3 +208,14 @@ async def test_a_connection_with_an_open_call_is_pinged_and_kept_while_it_answer
             assert reply.status == Status.OK.value, (reply.status, reply.message)
         finally:
             await raw.close()
+
+
+async def test_asking_an_unstarted_server_for_its_port_is_a_clear_error() -> None:
+    server = GuardedServer(
+        [],
+        codec=BoundedProtoCodec(1024),
+        status_details_codec=ProtoStatusDetailsCodec(),
+        limits=TransportLimits.from_config(ServiceConfig()),
+    )
+    with pytest.raises(RuntimeError, match="not started"):
+        _ = server.port

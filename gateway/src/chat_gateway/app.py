@@ -97,13 +97,15 @@ def _install_page(app: FastAPI) -> None:
 
 def _install_error_handlers(app: FastAPI) -> None:
     async def gateway_error(_: Request, error: Exception) -> Response:
-        assert isinstance(error, GatewayError)
+        if not isinstance(error, GatewayError):  # registered for GatewayError only
+            raise TypeError(f"the GatewayError handler got a {type(error).__name__}")
         return JSONResponse(
             status_body(error.status, error.message, error.details), status_code=error.http_status
         )
 
     async def http_error(_: Request, error: Exception) -> Response:
-        assert isinstance(error, HTTPException)
+        if not isinstance(error, HTTPException):  # registered for HTTPException only
+            raise TypeError(f"the HTTPException handler got a {type(error).__name__}")
         status = _HTTP_TO_STATUS.get(error.status_code, Status.UNKNOWN)
         message = "no such route" if error.status_code == 404 else str(error.detail)
         return JSONResponse(

@@ -59,5 +59,6 @@ class CoalescingH2Protocol(H2Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the HTTP/2 connection on the wrapped transport."""
-        assert isinstance(transport, asyncio.Transport)
+        if not isinstance(transport, asyncio.Transport):
+            raise TypeError(f"HTTP/2 needs a stream transport, not a {type(transport).__name__}")
         super().connection_made(CoalescingTransport(transport))  # type: ignore[arg-type]

@@ -49,7 +49,8 @@ class GuardedServer(Server):
     @property
     def port(self) -> int:
         """The port the started server listens on (the one picked, when started on port 0)."""
-        assert isinstance(self._server, asyncio.Server), "the server is not started"
+        if not isinstance(self._server, asyncio.Server):
+            raise RuntimeError("the server is not started: no port yet")
         port: int = self._server.sockets[0].getsockname()[1]
         return port
 
