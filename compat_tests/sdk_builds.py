@@ -40,8 +40,8 @@ def _inputs_digest(version: str) -> str:
     digest.update((RELEASES / version / "schema.binpb").read_bytes())
     digest.update((ROOT / "buf.gen.yaml").read_bytes())
     digest.update((ROOT / "noxfile.py").read_bytes())  # the pinned generator versions
-    for path in sorted((SDK / "src" / "chat_sdk").glob("*.[pc]*")):  # .py, .pyi and the C codec's .c
-        if path.name != "_version.py" and path.suffix in (".py", ".pyi", ".c"):
+    for path in sorted((SDK / "src" / "chat_sdk").iterdir()):  # .py, .pyi and the C codec's .c
+        if path.suffix in (".py", ".pyi", ".c") and path.name != "_version.py":
             digest.update(path.name.encode() + path.read_bytes())
     digest.update((SDK / "pyproject.toml").read_bytes())
     digest.update((SDK / "hatch_build.py").read_bytes())

@@ -544,3 +544,12 @@ def test_map_entries_with_parts_missing_or_repeated_are_read_in_c_as_upb_reads_t
     data = _varint(PROBE.fields_by_name[field].number << 3 | 2) + _varint(len(entry)) + entry
     probe = _probe_plan().parse(data)  # never declined: _refuse would raise
     assert structure(_read_back(probe)) == structure(_expected(GetMessageClass(PROBE).FromString(data)))
+
+
+def test_a_map_value_message_sent_in_two_parts_is_declined_for_upb_to_merge() -> None:
+    entry = b"\x08\x02" + b"\x12\x02\x08\x05" + b"\x12\x02\x10\x07"  # key 1; value seconds=5, then nanos=7
+    data = _varint(PROBE.fields_by_name["map_times"].number << 3 | 2) + _varint(len(entry)) + entry
+    merged: Any = GetMessageClass(PROBE).FromString(data)
+    assert (merged.map_times[1].seconds, merged.map_times[1].nanos) == (5, 7)  # what the fallback reads
+    with pytest.raises(_ProbeDeclined):
+        _probe_plan().parse(data)

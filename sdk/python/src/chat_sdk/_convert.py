@@ -220,7 +220,7 @@ def _inline_unwrapped(field_meta: Any) -> str | None:
 
 def _value_reader(
     field_meta: Any, value_cls: Any, namespace: dict[str, Any], index: int
-) -> Callable[[str], str]:
+) -> Callable[..., str]:
     """How to turn one upb value (named by the expression it gets) into the dataclass value."""
     kind = field_meta.proto_type
     if kind == betterproto2.TYPE_ENUM:
@@ -228,13 +228,41 @@ def _value_reader(
         return lambda v: f"_E{index}[{v}]"
     if kind != betterproto2.TYPE_MESSAGE:
         return lambda v: v
+    return _by_shape(field_meta, value_cls, namespace, index, _READ)
+
+
+# Source templates per shape of a message value (see _by_shape).
+_READ = {
+    "timestamp": "_read_timestamp({0})",
+    "duration": "_read_duration({0})",
+    "wrapped": "_R[{C}]({0}).to_wrapped()",
+    "message": "_R[{C}]({0})",
+}
+_WRITE = {
+    "timestamp": "_write_timestamp({0}, {1})",
+    "duration": "_write_duration({0}, {1})",
+    "wrapped": "_W[{C}]({C}.from_wrapped({0}), s := {1}); s.SetInParent()",
+    "message": "_W[{C}]({0}, s := {1}); s.SetInParent()",
+}
+_AS_FIELDS = {
+    "timestamp": "_timestamp({0})",
+    "duration": "_duration({0})",
+    "wrapped": "_F[{C}]({C}.from_wrapped({0}))",
+    "message": "_F[{C}]({0})",
+}
+
+
+def _by_shape(
+    field_meta: Any, value_cls: Any, namespace: dict[str, Any], index: int, templates: dict[str, str]
+) -> Callable[..., str]:
+    """The template for a message value's shape, filled with the expressions it is given.
+
+    ``{0}``, ``{1}``... are the expressions; ``{C}`` names the value's class, which is
+    bound in ``namespace`` as ``_C<index>``.
+    """
     shape, namespace[f"_C{index}"] = _message_value(field_meta, value_cls)
-    return {
-        "timestamp": lambda v: f"_read_timestamp({v})",
-        "duration": lambda v: f"_read_duration({v})",
-        "wrapped": lambda v: f"_R[_C{index}]({v}).to_wrapped()",
-        "message": lambda v: f"_R[_C{index}]({v})",
-    }[shape]
+    template = templates[shape]
+    return lambda *expressions: template.format(*expressions, C=f"_C{index}")
 
 
 # Writing: a dataclass in, filling a fresh upb message.
@@ -331,17 +359,9 @@ def _dataclass_name(cls: type[betterproto2.Message], number: int) -> str:
 
 def _value_writer(
     field_meta: Any, value_cls: Any, namespace: dict[str, Any], index: int
-) -> Callable[[str, str], str]:
+) -> Callable[..., str]:
     """How to write one dataclass message value (``v``) into a upb sub-message (``into``)."""
-    kind, namespace[f"_C{index}"] = _message_value(field_meta, value_cls)
-    return {
-        "timestamp": lambda v, into: f"_write_timestamp({v}, {into})",
-        "duration": lambda v, into: f"_write_duration({v}, {into})",
-        "wrapped": lambda v, into: (
-            f"_W[_C{index}](_C{index}.from_wrapped({v}), s := {into}); s.SetInParent()"
-        ),
-        "message": lambda v, into: f"_W[_C{index}]({v}, s := {into}); s.SetInParent()",
-    }[kind]
+    return _by_shape(field_meta, value_cls, namespace, index, _WRITE)
 
 
 # Writing, fast path: the dataclass as keyword arguments of the ``_pb2`` constructor, nested
@@ -415,15 +435,9 @@ def _build_fields(cls: type[betterproto2.Message]) -> Callable[[Any], dict[str, 
 
 def _value_fields(
     field_meta: Any, value_cls: Any, namespace: dict[str, Any], index: int
-) -> Callable[[str], str]:
+) -> Callable[..., str]:
     """How to turn one dataclass message value into the dict upb's constructor takes for it."""
-    kind, namespace[f"_C{index}"] = _message_value(field_meta, value_cls)
-    return {
-        "timestamp": lambda v: f"_timestamp({v})",
-        "duration": lambda v: f"_duration({v})",
-        "wrapped": lambda v: f"_F[_C{index}](_C{index}.from_wrapped({v}))",
-        "message": lambda v: f"_F[_C{index}]({v})",
-    }[kind]
+    return _by_shape(field_meta, value_cls, namespace, index, _AS_FIELDS)
 
 
 READERS = _Compiled(_build_reader)

@@ -285,6 +285,16 @@ static Outcome read_message_value(const Field *f, const uint8_t *start, Py_ssize
 
 static int is_message_kind(int kind) { return kind == K_MESSAGE || kind == K_TIMESTAMP || kind == K_DURATION; }
 
+/* One value of ``f`` read off ``r`` (its wire type already checked): a scalar, or a
+ * message, Timestamp or Duration after its length. */
+static Outcome read_value(const Field *f, Reader *r, int depth, PyObject **out) {
+    if (!is_message_kind(f->kind)) return read_scalar(r, f, out);
+    const uint8_t *start;
+    Py_ssize_t length;
+    if (!read_length(r, &start, &length)) return DECLINE;
+    return read_message_value(f, start, length, depth, out);
+}
+
 /* One entry of a map field into the dict ``*map``: an absent key or value is its default
  * (an empty message for message values), a key sent twice keeps the last value. */
 static Outcome parse_map_entry(const Field *f, Reader *r, PyObject **map, int depth) {
@@ -299,15 +309,12 @@ static Outcome parse_map_entry(const Field *f, Reader *r, PyObject **map, int de
         uint64_t tag;
         if (!read_varint(&entry, &tag) || (tag >> 3) < 1 || (tag >> 3) > 2) { outcome = DECLINE; break; }
         const Field *part = &f->entry[(tag >> 3) - 1];
+        PyObject **slot = &read[(tag >> 3) - 1];
         PyObject *item = NULL;
         if ((int)(tag & 7) != scalar_wire_type(part->kind)) outcome = DECLINE;
-        else if (is_message_kind(part->kind)) {
-            const uint8_t *at;
-            Py_ssize_t size;
-            if (read[1] != NULL || !read_length(&entry, &at, &size)) outcome = DECLINE; /* merged: the fallback */
-            else outcome = read_message_value(part, at, size, depth, &item);
-        } else outcome = read_scalar(&entry, part, &item);
-        if (outcome == OK) Py_XSETREF(read[(tag >> 3) - 1], item);
+        else if (is_message_kind(part->kind) && *slot != NULL) outcome = DECLINE; /* merged: the fallback */
+        else outcome = read_value(part, &entry, depth, &item);
+        if (outcome == OK) Py_XSETREF(*slot, item);
     }
     for (int i = 0; i < 2 && outcome == OK; i++) {
         if (read[i] != NULL) continue;
@@ -352,15 +359,7 @@ static Outcome parse_field(const Field *f, Py_ssize_t index, int wire_type, Read
             return OK;
         }
         if (wire_type != expected) return DECLINE;
-        if (is_message_kind(f->kind)) {
-            const uint8_t *start;
-            Py_ssize_t length;
-            if (!read_length(r, &start, &length)) return DECLINE;
-            outcome = read_message_value(f, start, length, depth, &item);
-        } else {
-            outcome = read_scalar(r, f, &item);
-        }
-        if (outcome != OK) return outcome;
+        if ((outcome = read_value(f, r, depth, &item)) != OK) return outcome;
         return append_owned(&values[index], item) ? OK : FAILED;
     }
     if (wire_type != expected) return DECLINE;
@@ -369,16 +368,8 @@ static Outcome parse_field(const Field *f, Py_ssize_t index, int wire_type, Read
         if (oneof_member[f->oneof] >= 0 && oneof_member[f->oneof] != index) return DECLINE;
         oneof_member[f->oneof] = (int)index;
     }
-    if (is_message_kind(f->kind)) {
-        const uint8_t *start;
-        Py_ssize_t length;
-        if (values[index] != NULL) return DECLINE; /* sent in parts: protobuf merges them */
-        if (!read_length(r, &start, &length)) return DECLINE;
-        outcome = read_message_value(f, start, length, depth, &item);
-    } else {
-        outcome = read_scalar(r, f, &item);
-    }
-    if (outcome != OK) return outcome;
+    if (is_message_kind(f->kind) && values[index] != NULL) return DECLINE; /* sent in parts: protobuf merges them */
+    if ((outcome = read_value(f, r, depth, &item)) != OK) return outcome;
     Py_XSETREF(values[index], item); /* a scalar sent twice: the last one counts */
     return OK;
 }
