@@ -173,7 +173,8 @@ def _scalar(kind: str, rules: Any, field: FieldDescriptor, *, for_items: bool = 
         # repeated enum (it has no CEL form there): the plan must not be stricter than protovalidate,
         # so for items the handler checks it (PluginService.StreamPluginEvents).
         if rules.defined_only and not for_items:
-            assert field.enum_type is not None
+            if field.enum_type is None:
+                raise TypeError(f"{field.full_name}: enum rules on a field that is not an enum")
             defined = frozenset(field.enum_type.values_by_number)
             checks.append(lambda v: v in defined)
         if "not_in" in names:
@@ -216,7 +217,8 @@ def _map(name: str, rules: validate_pb2.MapRules, field: FieldDescriptor) -> Cal
     names = _known("map", rules)
     most = rules.max_pairs if "max_pairs" in names else math.inf
     entry = field.message_type
-    assert entry is not None, "a map field has an entry type"
+    if entry is None:
+        raise TypeError(f"{field.full_name}: map rules on a field that is not a map")
     key = _item_check(rules.keys, entry.fields_by_name["key"]) if "keys" in names else None
     value = _item_check(rules.values, entry.fields_by_name["value"]) if "values" in names else None
 

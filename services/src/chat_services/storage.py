@@ -173,10 +173,12 @@ class Database:
         self._worker.stop()
 
     def _close(self) -> None:
-        assert self._connection is not None
+        connection = self._connection
+        if connection is None:  # closed already: nothing to checkpoint
+            return
         if self.path != ":memory:":
-            self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._connection.close()
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.close()
         self._connection = None
 
 

@@ -91,7 +91,8 @@ def _checked(value: object) -> float:
         raise PluginArgumentError("the result is too large", argument="expression")
     if isinstance(value, float) and not math.isfinite(value):
         raise PluginArgumentError("the result is too large", argument="expression")
-    assert isinstance(value, int | float)
+    if not isinstance(value, int | float):
+        raise PluginArgumentError("the result is not a number", argument="expression")
     return value
 
 

@@ -58,7 +58,10 @@ class PluginRunner:
                 env=_worker_environment(),
                 start_new_session=True,  # its own process group: killing it kills what it started
             )
-            assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+            if process.stdin is None or process.stdout is None or process.stderr is None:
+                _kill_group(process)
+                await process.wait()
+                raise RuntimeError("the plugin worker started without its pipes")
             errors = asyncio.ensure_future(_tail(process.stderr, STDERR_TAIL_BYTES))
             reading = asyncio.ensure_future(_read_at_most(process.stdout, MAX_RESULT_BYTES))
             exited = asyncio.ensure_future(process.wait())

@@ -64,7 +64,8 @@ class PluginService(plugin_service_grpc.PluginServiceBase):
             if request.page.page_token:
                 after = str(decode_token(request.page.page_token, scope={"list": "plugins"}).get("after", ""))
         names = [name for name in self.registry.names() if name > after]
-        response = ListPluginsResponse(plugins=[_plugin(self.registry.get(n)) for n in names[:size]])
+        installed = [plugin for name in names[:size] if (plugin := self.registry.get(name)) is not None]
+        response = ListPluginsResponse(plugins=[_plugin(plugin) for plugin in installed])
         response.page.SetInParent()  # always present, so clients need not check for None
         if len(names) > size:
             response.page.next_page_token = encode_token({"list": "plugins", "after": names[size - 1]})
@@ -180,8 +181,7 @@ class PluginService(plugin_service_grpc.PluginServiceBase):
         )
 
 
-def _plugin(plugin: InstalledPlugin | None) -> plugin_service_pb2.Plugin:
-    assert plugin is not None
+def _plugin(plugin: InstalledPlugin) -> plugin_service_pb2.Plugin:
     spec = plugin.spec
     return plugin_service_pb2.Plugin(
         name=spec.name,

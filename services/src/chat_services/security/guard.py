@@ -85,24 +85,21 @@ class Guard:
         return identity
 
     def _admitted(self, handler: Handler, identity: Identity | None, caller: str, method: str) -> Handler:
-        streams = self.limiter is not None and method in self.streaming_methods
-        limiter = self.limiter
+        # The limiter that counts this call's open streams, if it is a streaming call.
+        limiter = self.limiter if method in self.streaming_methods else None
 
         async def run(stream: Any) -> None:
-            if streams:
-                assert limiter is not None
-                if not limiter.open_stream(caller):
-                    self._count(method, "TOO_MANY_STREAMS")
-                    raise refusals.rate_limited(
-                        method, 1.0, f"at most {limiter.config.max_streams} open streams per caller"
-                    )
+            if limiter is not None and not limiter.open_stream(caller):
+                self._count(method, "TOO_MANY_STREAMS")
+                raise refusals.rate_limited(
+                    method, 1.0, f"at most {limiter.config.max_streams} open streams per caller"
+                )
             token = bind_identity(identity)
             try:
                 await handler(stream)
             finally:
                 unbind_identity(token)
-                if streams:
-                    assert limiter is not None
+                if limiter is not None:
                     limiter.close_stream(caller)
 
         return run
