@@ -111,7 +111,6 @@ async def test_a_key_repeated_within_one_batch_is_stored_once(store: MessageStor
     [
         draft("k-1", content="other words"),
         draft("k-1", conversation="c-2"),
-        draft("k-1", author="u-2"),
         draft("k-1", files=(Attachment("f-9"),)),
     ],
 )
@@ -119,6 +118,12 @@ async def test_a_key_reused_for_a_different_message_is_refused(store: MessageSto
     await store.store([draft("k-1")])
     with pytest.raises(AlreadyExists):
         await store.store([changed])
+
+
+async def test_the_same_key_of_another_author_is_another_message(store: MessageStore) -> None:
+    [(first, _)] = await store.store([draft("k-1")])
+    [(other, created)] = await store.store([draft("k-1", author="u-2")])
+    assert created and other.id != first.id and other.sequence == first.sequence + 1
 
 
 async def test_reads_by_sequence_and_recent(store: MessageStore) -> None:

@@ -26,6 +26,9 @@ from chat_services.ai.service import AiService
 from chat_services.boundary import BoundedProtoCodec
 from chat_services.config import ServiceConfig
 from chat_services.connections import GuardedServer
+from chat_services.conversation.service import ConversationService
+from chat_services.conversation.store import MIGRATIONS as CONVERSATION_MIGRATIONS
+from chat_services.conversation.store import ConversationStore
 from chat_services.conversations import StoredConversations
 from chat_services.hygiene import TransportLimits
 from chat_services.interceptors import Interceptors, install
@@ -42,6 +45,7 @@ from chat_services.rag.embedding import HashingEmbedder
 from chat_services.rag.service import RagService
 from chat_services.rag.store import MIGRATIONS as RAG_MIGRATIONS
 from chat_services.rag.store import DocumentStore
+from chat_services.security.access import ConversationAccess
 from chat_services.storage import Database
 
 log = logging.getLogger("chat_services.server")
@@ -115,9 +119,11 @@ class App:
 async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None = None) -> App:
     """Open the database and wire every service with its dependencies (``span_exporter``: traces' sink)."""
     database = Database(config.database)
-    await database.open([*MESSAGE_MIGRATIONS, *RAG_MIGRATIONS])
+    await database.open([*MESSAGE_MIGRATIONS, *CONVERSATION_MIGRATIONS, *RAG_MIGRATIONS])
     lifecycle = Lifecycle()
     messages = MessageStore(database)
+    conversations = ConversationStore(database)
+    access = ConversationAccess(conversations)
     documents = DocumentStore(database, HashingEmbedder())
     provider = LocalGroundedProvider(
         conversations=StoredConversations(messages),
@@ -125,8 +131,9 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
         chunk_delay=config.completion_chunk_delay,
     )
     services: list[IServable] = [
-        MessageService(messages, ConversationHub(), lifecycle),
-        AiService(provider, lifecycle),
+        MessageService(messages, ConversationHub(), lifecycle, access),
+        ConversationService(conversations, access),
+        AiService(provider, lifecycle, access),
         RagService(documents),
         PluginService(
             PluginRegistry.discover(),

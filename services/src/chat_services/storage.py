@@ -35,6 +35,10 @@ class Migration:
 
     name: str
     sql: str
+    # A migration that rebuilds a table other tables reference (SQLite's twelve-step
+    # ALTER) must run with foreign keys off, or dropping the old table deletes the rows
+    # that reference it; they are checked before the migration commits.
+    rebuilds_tables: bool = False
 
 
 class Database:
@@ -68,14 +72,21 @@ class Database:
         for migration in migrations:
             if migration.name in applied:
                 continue
-            with connection:
-                connection.execute("BEGIN")
-                for statement in _statements(migration.sql):
-                    connection.execute(statement)
-                connection.execute(
-                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, datetime('now'))",
-                    (migration.name,),
-                )
+            if migration.rebuilds_tables:
+                connection.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction
+            try:
+                with connection:
+                    connection.execute("BEGIN")
+                    for statement in _statements(migration.sql):
+                        connection.execute(statement)
+                    if connection.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                        raise sqlite3.IntegrityError(f"migration {migration.name} broke a foreign key")
+                    connection.execute(
+                        "INSERT INTO schema_migrations (name, applied_at) VALUES (?, datetime('now'))",
+                        (migration.name,),
+                    )
+            finally:
+                connection.execute("PRAGMA foreign_keys = ON")
         self._connection = connection
 
     async def call(self, work: Callable[[sqlite3.Connection], T]) -> T:

@@ -63,7 +63,9 @@ class LocalGroundedProvider:
             else []
         )
         found = (
-            await self.passages.search_text(request.prompt, RETRIEVED_PASSAGES, 0.0)
+            await self.passages.search_text(
+                request.prompt, RETRIEVED_PASSAGES, 0.0, reader=request.reader
+            )
             if request.use_retrieval
             else []
         )

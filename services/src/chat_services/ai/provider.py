@@ -69,6 +69,7 @@ class CompletionRequest:
     max_tokens: int
     model: str
     use_retrieval: bool
+    reader: str | None = None  # whose private documents retrieval may cite; None: every document
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,9 @@ class ConversationSource(Protocol):
 class PassageSource(Protocol):
     """Where a provider retrieves passages relevant to a text."""
 
-    async def search_text(self, text: str, top_k: int, min_score: float) -> list[Passage]: ...
+    async def search_text(
+        self, text: str, top_k: int, min_score: float, *, reader: str | None = None
+    ) -> list[Passage]: ...
 
 
 class CompletionProvider(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from grpclib.server import Stream
 
@@ -17,6 +18,8 @@ from chat_services.ai.provider import CompletionProvider, CompletionRequest, Fin
 from chat_services.errors import InvalidArgument, echo, grpc_status
 from chat_services.framing import one_request
 from chat_services.lifecycle import Lifecycle
+from chat_services.security.access import ConversationAccess, document_reader, require_scope
+from chat_services.security.scopes import DOCUMENTS_READ, MESSAGES_READ
 
 DEFAULT_MAX_TOKENS = 512
 MAX_TOKENS_LIMIT = 8192
@@ -31,16 +34,19 @@ _FINISH_REASONS = {
 class AiService(ai_service_grpc.AIServiceBase):
     """Completions from ``provider``; a draining server ends streams with FINISH_REASON_CANCELLED."""
 
-    def __init__(self, provider: CompletionProvider, lifecycle: Lifecycle) -> None:
+    def __init__(
+        self, provider: CompletionProvider, lifecycle: Lifecycle, access: ConversationAccess | None = None
+    ) -> None:
         self.provider = provider
         self.lifecycle = lifecycle
+        self.access = access  # None: no membership rules (the handler's own tests)
 
     async def StreamCompletion(
         self, stream: Stream[StreamCompletionRequest, StreamCompletionResponse]
     ) -> None:
         request = await one_request(stream)
         with grpc_status():
-            completion = self._validate(request)
+            completion = await self._admit(self._validate(request))
         index = 0
         async for item in self._generate(completion):
             if isinstance(item, TextPiece):
@@ -53,7 +59,7 @@ class AiService(ai_service_grpc.AIServiceBase):
     async def Complete(self, stream: Stream[CompleteRequest, CompleteResponse]) -> None:
         request = await one_request(stream)
         with grpc_status():
-            completion = self._validate(request)
+            completion = await self._admit(self._validate(request))
         text: list[str] = []
         async for item in self._generate(completion):
             if isinstance(item, TextPiece):
@@ -71,6 +77,16 @@ class AiService(ai_service_grpc.AIServiceBase):
 
     def _generate(self, request: CompletionRequest) -> AsyncIterator[TextPiece | Finished]:
         return self.provider.stream(request, self.lifecycle.stopping)
+
+    async def _admit(self, completion: CompletionRequest) -> CompletionRequest:
+        """The data rules: a conversation's history and the documents retrieval may cite."""
+        if completion.conversation_id:
+            require_scope(MESSAGES_READ, field="conversation_id", why="reading the conversation's messages")
+            if self.access is not None:
+                await self.access.require_member(completion.conversation_id)
+        if completion.use_retrieval:
+            require_scope(DOCUMENTS_READ, field="use_retrieval", why="retrieving documents")
+        return replace(completion, reader=document_reader())
 
     def _validate(self, request: StreamCompletionRequest | CompleteRequest) -> CompletionRequest:
         """What the schema's rules cannot say: a prompt of only whitespace, a model this server lacks."""

@@ -6,11 +6,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from chat.v1 import message_service_pb2
-from chat_services.errors import FailedPrecondition, InvalidArgument, ServiceError, echo
+from chat_services.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, ServiceError, echo
 from chat_services.message import wire
 from chat_services.message.hub import ConversationHub, Listener, Presence, PresenceChange, Typing
 from chat_services.message.store import MessageStore
+from chat_services.security.access import ConversationAccess
 from chat_services.security.identity import check_acting_as
+
+MAX_JOINED = 100  # conversations one chat stream may have joined at once
 
 
 @contextmanager
@@ -29,9 +32,10 @@ def _fields_under(request_field: str) -> Iterator[None]:
 class ChatSession:
     """Applies a client's chat requests; every event for the client arrives on ``listener``."""
 
-    def __init__(self, store: MessageStore, hub: ConversationHub) -> None:
+    def __init__(self, store: MessageStore, hub: ConversationHub, access: ConversationAccess | None = None) -> None:
         self.store = store
         self.hub = hub
+        self.access = access  # None: no membership rules (the session's own tests)
         self.listener = Listener()
         self.members: dict[str, str] = {}  # joined conversation → the user who joined it
 
@@ -39,6 +43,7 @@ class ChatSession:
         """Carry out one request; a bad one raises a ``ServiceError`` naming the field."""
         kind = request.WhichOneof("event")
         if kind == "join":
+            await self.admit_join(request.join.conversation_id, request.join.user_id)
             self.join(request.join.conversation_id, request.join.user_id)
         elif kind == "send":
             await self.send(request.send)
@@ -46,6 +51,17 @@ class ChatSession:
             self.typing(request.typing)
         elif kind == "leave":
             self.leave(request.leave.conversation_id)
+
+    async def admit_join(self, conversation_id: str, user_id: str) -> None:
+        """Refuse a join by another user, past the stream's limit, or to a conversation the user is not in."""
+        check_acting_as(user_id, "join.user_id")
+        if conversation_id not in self.members and len(self.members) >= MAX_JOINED:
+            raise ResourceExhausted(
+                f"a chat stream joins at most {MAX_JOINED} conversations; leave one first",
+                field="join.conversation_id",
+            )
+        if self.access is not None:
+            await self.access.admit_writer(conversation_id, user_id, field="join.conversation_id")
 
     def join(self, conversation_id: str, user_id: str) -> None:
         check_acting_as(user_id, "join.user_id")
@@ -64,7 +80,9 @@ class ChatSession:
         with _fields_under("send"):
             draft = wire.draft(new)
             self._member(draft.conversation_id, "send.conversation_id", draft.author_id, "send.author_id")
-            [(stored, created)] = await self.store.store([draft])
+            # Still a member: removal ends the right to post on streams joined before it.
+            admit = None if self.access is None else self.access.writer_rule(field="message.conversation_id")
+            [(stored, created)] = await self.store.store([draft], admit)
         if created:
             self.hub.publish(stored.conversation_id, stored)
         else:

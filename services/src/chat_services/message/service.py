@@ -23,15 +23,17 @@ from chat.v1.message_service_pb2 import (
     StreamMessagesRequest,
     StreamMessagesResponse,
 )
-from chat_services.errors import InvalidArgument, NotFound, ResourceExhausted, grpc_status
+from chat_services.conversation.store import not_found
+from chat_services.errors import InvalidArgument, ResourceExhausted, grpc_status
 from chat_services.framing import one_request
 from chat_services.lifecycle import Lifecycle
 from chat_services.message import wire
 from chat_services.message.chat import ChatSession
 from chat_services.message.hub import ConversationHub, Listener
 from chat_services.message.model import Draft, StoredMessage
-from chat_services.message.store import MessageStore, MessageView
+from chat_services.message.store import MessageStore, MessageView, missing_message
 from chat_services.pagination import decode_token, encode_token, page_size
+from chat_services.security.access import ConversationAccess
 from chat_services.security.identity import check_acting_as, current_identity
 
 REPLAY_BATCH = 500
@@ -43,10 +45,13 @@ _SHUTTING_DOWN = "the server is shutting down; reconnect to another instance"
 class MessageService(message_service_grpc.MessageServiceBase):
     """Stores and reads messages; fans new ones out to live listeners."""
 
-    def __init__(self, store: MessageStore, hub: ConversationHub, lifecycle: Lifecycle) -> None:
+    def __init__(
+        self, store: MessageStore, hub: ConversationHub, lifecycle: Lifecycle, access: ConversationAccess
+    ) -> None:
         self.store = store
         self.hub = hub
         self.lifecycle = lifecycle
+        self.access = access
 
     async def GetMessage(self, stream: Stream[GetMessageRequest, GetMessageResponse]) -> None:
         request = await one_request(stream)
@@ -56,6 +61,10 @@ class MessageService(message_service_grpc.MessageServiceBase):
                 include_user=request.include_user,
                 include_files=request.include_files,
             )
+            # A message of a conversation the caller may not read is as missing as one never stored.
+            await self.access.require_member(
+                view.messages[0].conversation_id, hidden=missing_message(request.message_id)
+            )
             [message] = _wire(view, request.include_files)
         await stream.send_message(GetMessageResponse(message=message))
 
@@ -63,6 +72,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
         request = await one_request(stream)
         with grpc_status():
             conversation_id = request.conversation_id
+            await self.access.require_member(conversation_id)
             size = page_size(request.page.page_size)
             after = 0
             if request.page.page_token:
@@ -76,8 +86,8 @@ class MessageService(message_service_grpc.MessageServiceBase):
                 include_files=request.include_files,
             )
             found = view.messages
-            if not found and not after and not await self.store.conversation_exists(conversation_id):
-                raise NotFound(f"conversation {conversation_id!r} has no messages", field="conversation_id")
+            if not found and not after and not await self.access.store.exists(conversation_id):
+                raise not_found(conversation_id)
             page = found[:size]
             messages = _wire(MessageView(page, view.profiles), request.include_files)
         response = ListMessagesResponse(messages=messages)
@@ -91,6 +101,8 @@ class MessageService(message_service_grpc.MessageServiceBase):
     async def StreamMessages(self, stream: Stream[StreamMessagesRequest, StreamMessagesResponse]) -> None:
         request = await one_request(stream)
         conversation_id = request.conversation_id
+        with grpc_status():
+            await self.access.require_member(conversation_id)
         listener = Listener()
         if request.follow:
             # Subscribe before the replay, so nothing stored in between is missed.
@@ -146,7 +158,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
                 draft = wire.draft(request.message)
                 check_acting_as(draft.author_id, "message.author_id")
                 drafts.append(draft)
-            results = await self.store.store(drafts)
+            results = await self.store.store(drafts, self.access.writer_rule(field="message.conversation_id"))
         for stored, created in results:
             if created:
                 self.hub.publish(stored.conversation_id, stored)
@@ -161,11 +173,16 @@ class MessageService(message_service_grpc.MessageServiceBase):
         request = await one_request(stream)
         with grpc_status():
             editor_id = _editor(request.editor_id)
+            if self.access.acting_user() is not None:
+                stored = await self.store.get(request.message_id)
+                await self.access.require_member(
+                    stored.conversation_id, hidden=missing_message(request.message_id)
+                )
             edited = await self.store.edit(request.message_id, editor_id, request.content)
         await stream.send_message(EditMessageResponse(message=wire.message(edited, include_files=True)))
 
     async def ChatStream(self, stream: Stream[ChatStreamRequest, ChatStreamResponse]) -> None:
-        session = ChatSession(self.store, self.hub)
+        session = ChatSession(self.store, self.hub, self.access)
         reader = asyncio.ensure_future(self._read_chat(stream, session))
         stopping = asyncio.ensure_future(self.lifecycle.stopping.wait())
         next_event = asyncio.ensure_future(session.listener.next())

@@ -5,12 +5,15 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from chat_services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from chat_services.message.model import Attachment, Draft, Profile, StoredMessage
 from chat_services.storage import Database, Migration
+
+# (connection, conversation_id, author_id) → raises when the author may not write there.
+WriterRule = Callable[[sqlite3.Connection, str, str], None]
 
 MIGRATIONS = (
     Migration(
@@ -45,6 +48,33 @@ MIGRATIONS = (
         """,
     ),
     Migration("message-002", "ALTER TABLE messages ADD COLUMN edited_at_ns INTEGER"),
+    # Idempotency keys are scoped by author: two users may use the same key, and one
+    # user's key tells nothing about another's. SQLite cannot drop a UNIQUE column
+    # constraint, so the table is rebuilt (its files are kept: foreign keys are off).
+    Migration(
+        "message-003",
+        """
+        CREATE TABLE messages_by_author (
+            id TEXT PRIMARY KEY,
+            conversation_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            author_id TEXT NOT NULL,
+            content TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            created_at_ns INTEGER NOT NULL,
+            edited_at_ns INTEGER,
+            UNIQUE (conversation_id, sequence),
+            UNIQUE (author_id, idempotency_key)
+        );
+        INSERT INTO messages_by_author
+            SELECT id, conversation_id, sequence, author_id, content, idempotency_key, created_at_ns,
+                   edited_at_ns
+            FROM messages;
+        DROP TABLE messages;
+        ALTER TABLE messages_by_author RENAME TO messages
+        """,
+        rebuilds_tables=True,
+    ),
 )
 
 _COLUMNS = "id, conversation_id, sequence, author_id, content, idempotency_key, created_at_ns, edited_at_ns"
@@ -64,14 +94,26 @@ class MessageStore:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    async def store(self, drafts: Sequence[Draft]) -> list[tuple[StoredMessage, bool]]:
+    async def store(
+        self, drafts: Sequence[Draft], admit: WriterRule | None = None
+    ) -> list[tuple[StoredMessage, bool]]:
         """Store ``drafts`` all or nothing; each result says whether it was newly created.
 
         A draft whose idempotency key is already stored returns that message; the
         same key with a different payload is refused (ALREADY_EXISTS), since it is a
-        client bug rather than a retry.
+        client bug rather than a retry. ``admit`` decides, in the same transaction,
+        whether each draft's author may write in its conversation.
         """
-        return await self.database.transaction(lambda connection: [_store_one(connection, d) for d in drafts])
+
+        def store_all(connection: sqlite3.Connection) -> list[tuple[StoredMessage, bool]]:
+            stored = []
+            for draft in drafts:
+                if admit is not None:
+                    admit(connection, draft.conversation_id, draft.author_id)
+                stored.append(_store_one(connection, draft))
+            return stored
+
+        return await self.database.transaction(store_all)
 
     async def edit(self, message_id: str, editor_id: str, content: str) -> StoredMessage:
         """Replace the content of a message and stamp ``edited_at``; only its author may."""
@@ -175,7 +217,9 @@ class MessageStore:
 
 def _store_one(connection: sqlite3.Connection, draft: Draft) -> tuple[StoredMessage, bool]:
     existing = _select(
-        connection, f"SELECT {_COLUMNS} FROM messages WHERE idempotency_key = ?", (draft.idempotency_key,)
+        connection,
+        f"SELECT {_COLUMNS} FROM messages WHERE author_id = ? AND idempotency_key = ?",
+        (draft.author_id, draft.idempotency_key),
     )
     if existing:
         stored = _attach_files(connection, existing)[0]
@@ -255,11 +299,16 @@ def _after(
     )
 
 
+def missing_message(message_id: str) -> NotFound:
+    """The one answer for a message that does not exist or that the caller may not read."""
+    return NotFound(f"no message has id {message_id!r}", field="message_id")
+
+
 def _by_id(connection: sqlite3.Connection, message_id: str) -> StoredMessage:
     """The message with ``message_id`` (without its files); NOT_FOUND when there is none."""
     found = _select(connection, f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,))
     if not found:
-        raise NotFound(f"no message has id {message_id!r}", field="message_id")
+        raise missing_message(message_id)
     return found[0]
 
 

@@ -28,6 +28,7 @@ class PluginEvent:
     invocation_id: str
     message: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
+    invoker: str | None = None  # the invoking caller's principal; None on an open server
 
 
 @dataclass(eq=False)
@@ -37,8 +38,11 @@ class Subscription:
     plugin_names: Collection[str]
     types: Collection[EventType]
     listener: Listener[PluginEvent] = field(default_factory=Listener)
+    audience: str | None = None  # only events of this principal's invocations; None: everyone's
 
     def wants(self, event: PluginEvent) -> bool:
+        if self.audience is not None and event.invoker != self.audience:
+            return False  # another caller's arguments and failures are not this subscriber's to see
         return (not self.plugin_names or event.plugin_name in self.plugin_names) and (
             not self.types or event.type in self.types
         )

@@ -23,6 +23,7 @@ from chat_services.errors import InvalidArgument, NotFound, echo, grpc_status
 from chat_services.framing import one_request
 from chat_services.lifecycle import Lifecycle
 from chat_services.pagination import decode_token, encode_token, page_size
+from chat_services.security.access import caller_principal, event_audience
 from chat_services.plugin.events import EventType, PluginEvent, PluginEventHub, Subscription
 from chat_services.plugin.registry import InstalledPlugin, PluginRegistry
 from chat_services.plugin.runner import PluginRunner
@@ -117,7 +118,7 @@ class PluginService(plugin_service_grpc.PluginServiceBase):
                         f"event type {wire_type} is not a known type", field=f"types[{index}]"
                     )
                 types.add(_EVENT_TYPES_BY_WIRE[wire_type])
-        subscription = Subscription(set(request.plugin_names), types)
+        subscription = Subscription(set(request.plugin_names), types, audience=event_audience())
         self.events.subscribe(subscription)
         try:
             # Headers now, so the client knows it is subscribed before the first event.
@@ -177,6 +178,7 @@ class PluginService(plugin_service_grpc.PluginServiceBase):
                 invocation_id=invocation_id,
                 message=message,
                 attributes=attributes or {},
+                invoker=caller_principal(),
             )
         )
 

@@ -15,10 +15,16 @@ from chat.v1.rag_service_pb2 import (
 )
 from chat_services.errors import InvalidArgument, ResourceExhausted, grpc_status
 from chat_services.framing import one_request
-from chat_services.rag.store import DocumentInfo, DocumentStore, StoredDocument
+from chat_services.rag.store import DocumentInfo, DocumentStore, StoredDocument, Visibility
+from chat_services.security.access import document_owner, document_reader
 from chat_services.timestamps import timestamp
 
 DOCUMENT_MAX_BYTES = 16 * 1024 * 1024
+# UNSPECIFIED reads as private; the schema refuses values it does not define.
+_VISIBILITY_BY_WIRE = {
+    rag_service_pb2.DOCUMENT_VISIBILITY_PRIVATE: Visibility.PRIVATE,
+    rag_service_pb2.DOCUMENT_VISIBILITY_SHARED: Visibility.SHARED,
+}
 DEFAULT_TOP_K = 5
 MAX_TOP_K = 100
 
@@ -55,13 +61,13 @@ class RagService(rag_service_grpc.RAGServiceBase):
             text = "".join(parts)
             if not text.strip():
                 raise InvalidArgument("the document has no text to index", field="text")
-            document = await self.store.ingest(info, text)
+            document = await self.store.ingest(info, text, replacer=document_reader())
         await stream.send_message(IngestDocumentResponse(document=_document(document)))
 
     async def DeleteDocument(self, stream: Stream[DeleteDocumentRequest, DeleteDocumentResponse]) -> None:
         request = await one_request(stream)
         with grpc_status():
-            removed = await self.store.delete(request.document_id)
+            removed = await self.store.delete(request.document_id, owner=document_reader())
         await stream.send_message(DeleteDocumentResponse(deleted_chunk_count=removed))
 
     async def SearchDocuments(self, stream: Stream[SearchDocumentsRequest, SearchDocumentsResponse]) -> None:
@@ -77,7 +83,9 @@ class RagService(rag_service_grpc.RAGServiceBase):
                     raise InvalidArgument("text has no words to search for", field="text")
             else:  # the schema requires one of text and vector
                 vector = list(request.vector.values)
-            passages = await self.store.search(vector, top_k, request.min_score, request.document_ids)
+            passages = await self.store.search(
+                vector, top_k, request.min_score, request.document_ids, reader=document_reader()
+            )
         await stream.send_message(
             SearchDocumentsResponse(
                 passages=[
@@ -97,6 +105,8 @@ def _info(header: rag_service_pb2.DocumentHeader) -> DocumentInfo:
         source_uri=header.source_uri,
         media_type=header.media_type,
         metadata=dict(header.metadata),
+        visibility=_VISIBILITY_BY_WIRE.get(header.visibility, Visibility.PRIVATE),
+        owner_id=document_owner(),
     )
 
 
@@ -111,4 +121,6 @@ def _document(document: StoredDocument) -> rag_service_pb2.Document:
         chunk_count=document.chunk_count,
         size_bytes=document.size_bytes,
         created_at=timestamp(document.created_at_ns),
+        owner_id=info.owner_id,
+        visibility=info.visibility.value,
     )

@@ -26,6 +26,18 @@ class Identity:
     kind: IdentityKind
     scopes: frozenset[str] = field(default_factory=frozenset)
 
+    @property
+    def principal(self) -> str:
+        """``user:alice`` or ``service:indexer``: the key of what this caller owns and is charged for.
+
+        A user and a service account may share a subject; they never share a principal.
+        """
+        return f"{self.kind.value}:{self.subject}"
+
+    def is_admin(self, scope: str) -> bool:
+        """Whether an admin scope lifts the data rules: only for a service account that holds it."""
+        return self.kind is IdentityKind.SERVICE and scope in self.scopes
+
     def may_act_for_others(self) -> bool:
         """Only a service holding ``messages:impersonate`` may write as another user."""
         return self.kind is IdentityKind.SERVICE and IMPERSONATE_SCOPE in self.scopes

@@ -27,7 +27,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63hat/v1/rag_service.proto\x12\x07\x63hat.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n\x15IngestDocumentRequest\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x17.chat.v1.DocumentHeaderR\x06header\x12\x1d\n\x04text\x18\x02 \x01(\tB\t\xbaH\x06r\x04(\x80\x80@R\x04text\"G\n\x16IngestDocumentResponse\x12-\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x11.chat.v1.DocumentR\x08\x64ocument\"D\n\x15\x44\x65leteDocumentRequest\x12+\n\x0b\x64ocument_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\ndocumentId\"H\n\x16\x44\x65leteDocumentResponse\x12.\n\x13\x64\x65leted_chunk_count\x18\x01 \x01(\x05R\x11\x64\x65letedChunkCount\"\xee\x01\n\x16SearchDocumentsRequest\x12!\n\x04text\x18\x01 \x01(\tB\x0b\xbaH\x08r\x06\x10\x01(\x80\x80\x04H\x00R\x04text\x12)\n\x06vector\x18\x02 \x01(\x0b\x32\x0f.chat.v1.VectorH\x00R\x06vector\x12\x1c\n\x05top_k\x18\x03 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00R\x04topK\x12$\n\tmin_score\x18\x04 \x01(\x02\x42\x07\xbaH\x04\n\x02@\x01R\x08minScore\x12\x32\n\x0c\x64ocument_ids\x18\x05 \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x10\x64\"\x05r\x03\x18\x80\x01R\x0b\x64ocumentIdsB\x0e\n\x05query\x12\x05\xbaH\x02\x08\x01\"M\n\x17SearchDocumentsResponse\x12\x32\n\x08passages\x18\x01 \x03(\x0b\x32\x16.chat.v1.ScoredPassageR\x08passages\"\xc7\x02\n\x0e\x44ocumentHeader\x12)\n\x0b\x64ocument_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01R\ndocumentId\x12\x1e\n\x05title\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\x05title\x12\'\n\nsource_uri\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x10R\tsourceUri\x12\'\n\nmedia_type\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01R\tmediaType\x12[\n\x08metadata\x18\x05 \x03(\x0b\x32%.chat.v1.DocumentHeader.MetadataEntryB\x18\xbaH\x15\x9a\x01\x12\x10@\"\x07r\x05\x10\x01\x18\x80\x01*\x05r\x03\x18\x80\x08R\x08metadata\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xf4\x02\n\x08\x44ocument\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x14\n\x05title\x18\x02 \x01(\tR\x05title\x12\x1d\n\nsource_uri\x18\x03 \x01(\tR\tsourceUri\x12\x1d\n\nmedia_type\x18\x04 \x01(\tR\tmediaType\x12;\n\x08metadata\x18\x05 \x03(\x0b\x32\x1f.chat.v1.Document.MetadataEntryR\x08metadata\x12\x1f\n\x0b\x63hunk_count\x18\x06 \x01(\x05R\nchunkCount\x12\x1d\n\nsize_bytes\x18\x07 \x01(\x03R\tsizeBytes\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"-\n\x06Vector\x12#\n\x06values\x18\x01 \x03(\x02\x42\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\x80 R\x06values\"{\n\rScoredPassage\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x1f\n\x0b\x63hunk_index\x18\x02 \x01(\x05R\nchunkIndex\x12\x12\n\x04text\x18\x03 \x01(\tR\x04text\x12\x14\n\x05score\x18\x04 \x01(\x02R\x05score2\xed\x02\n\nRAGService\x12m\n\x0eIngestDocument\x12\x1e.chat.v1.IngestDocumentRequest\x1a\x1f.chat.v1.IngestDocumentResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/v1/documents:\x01*(\x01\x12v\n\x0e\x44\x65leteDocument\x12\x1e.chat.v1.DeleteDocumentRequest\x1a\x1f.chat.v1.DeleteDocumentResponse\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/v1/documents/{document_id}\x12x\n\x0fSearchDocuments\x12\x1f.chat.v1.SearchDocumentsRequest\x1a .chat.v1.SearchDocumentsResponse\"\"\x90\x02\x01\x82\xd3\xe4\x93\x02\x19\"\x14/v1/documents:search:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63hat/v1/rag_service.proto\x12\x07\x63hat.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n\x15IngestDocumentRequest\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x17.chat.v1.DocumentHeaderR\x06header\x12\x1d\n\x04text\x18\x02 \x01(\tB\t\xbaH\x06r\x04(\x80\x80@R\x04text\"G\n\x16IngestDocumentResponse\x12-\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x11.chat.v1.DocumentR\x08\x64ocument\"D\n\x15\x44\x65leteDocumentRequest\x12+\n\x0b\x64ocument_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\ndocumentId\"H\n\x16\x44\x65leteDocumentResponse\x12.\n\x13\x64\x65leted_chunk_count\x18\x01 \x01(\x05R\x11\x64\x65letedChunkCount\"\xee\x01\n\x16SearchDocumentsRequest\x12!\n\x04text\x18\x01 \x01(\tB\x0b\xbaH\x08r\x06\x10\x01(\x80\x80\x04H\x00R\x04text\x12)\n\x06vector\x18\x02 \x01(\x0b\x32\x0f.chat.v1.VectorH\x00R\x06vector\x12\x1c\n\x05top_k\x18\x03 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00R\x04topK\x12$\n\tmin_score\x18\x04 \x01(\x02\x42\x07\xbaH\x04\n\x02@\x01R\x08minScore\x12\x32\n\x0c\x64ocument_ids\x18\x05 \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x10\x64\"\x05r\x03\x18\x80\x01R\x0b\x64ocumentIdsB\x0e\n\x05query\x12\x05\xbaH\x02\x08\x01\"M\n\x17SearchDocumentsResponse\x12\x32\n\x08passages\x18\x01 \x03(\x0b\x32\x16.chat.v1.ScoredPassageR\x08passages\"\x8e\x03\n\x0e\x44ocumentHeader\x12)\n\x0b\x64ocument_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01R\ndocumentId\x12\x1e\n\x05title\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\x05title\x12\'\n\nsource_uri\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x10R\tsourceUri\x12\'\n\nmedia_type\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01R\tmediaType\x12[\n\x08metadata\x18\x05 \x03(\x0b\x32%.chat.v1.DocumentHeader.MetadataEntryB\x18\xbaH\x15\x9a\x01\x12\x10@\"\x07r\x05\x10\x01\x18\x80\x01*\x05r\x03\x18\x80\x08R\x08metadata\x12\x45\n\nvisibility\x18\x06 \x01(\x0e\x32\x1b.chat.v1.DocumentVisibilityB\x08\xbaH\x05\x82\x01\x02\x10\x01R\nvisibility\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xcc\x03\n\x08\x44ocument\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x14\n\x05title\x18\x02 \x01(\tR\x05title\x12\x1d\n\nsource_uri\x18\x03 \x01(\tR\tsourceUri\x12\x1d\n\nmedia_type\x18\x04 \x01(\tR\tmediaType\x12;\n\x08metadata\x18\x05 \x03(\x0b\x32\x1f.chat.v1.Document.MetadataEntryR\x08metadata\x12\x1f\n\x0b\x63hunk_count\x18\x06 \x01(\x05R\nchunkCount\x12\x1d\n\nsize_bytes\x18\x07 \x01(\x03R\tsizeBytes\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x19\n\x08owner_id\x18\t \x01(\tR\x07ownerId\x12;\n\nvisibility\x18\n \x01(\x0e\x32\x1b.chat.v1.DocumentVisibilityR\nvisibility\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"-\n\x06Vector\x12#\n\x06values\x18\x01 \x03(\x02\x42\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\x80 R\x06values\"{\n\rScoredPassage\x12\x1f\n\x0b\x64ocument_id\x18\x01 \x01(\tR\ndocumentId\x12\x1f\n\x0b\x63hunk_index\x18\x02 \x01(\x05R\nchunkIndex\x12\x12\n\x04text\x18\x03 \x01(\tR\x04text\x12\x14\n\x05score\x18\x04 \x01(\x02R\x05score*z\n\x12\x44ocumentVisibility\x12#\n\x1f\x44OCUMENT_VISIBILITY_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x44OCUMENT_VISIBILITY_PRIVATE\x10\x01\x12\x1e\n\x1a\x44OCUMENT_VISIBILITY_SHARED\x10\x02\x32\xed\x02\n\nRAGService\x12m\n\x0eIngestDocument\x12\x1e.chat.v1.IngestDocumentRequest\x1a\x1f.chat.v1.IngestDocumentResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/v1/documents:\x01*(\x01\x12v\n\x0e\x44\x65leteDocument\x12\x1e.chat.v1.DeleteDocumentRequest\x1a\x1f.chat.v1.DeleteDocumentResponse\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/v1/documents/{document_id}\x12x\n\x0fSearchDocuments\x12\x1f.chat.v1.SearchDocumentsRequest\x1a .chat.v1.SearchDocumentsResponse\"\"\x90\x02\x01\x82\xd3\xe4\x93\x02\x19\"\x14/v1/documents:search:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -60,6 +60,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DOCUMENTHEADER'].fields_by_name['media_type']._serialized_options = b'\272H\005r\003\030\377\001'
   _globals['_DOCUMENTHEADER'].fields_by_name['metadata']._loaded_options = None
   _globals['_DOCUMENTHEADER'].fields_by_name['metadata']._serialized_options = b'\272H\025\232\001\022\020@\"\007r\005\020\001\030\200\001*\005r\003\030\200\010'
+  _globals['_DOCUMENTHEADER'].fields_by_name['visibility']._loaded_options = None
+  _globals['_DOCUMENTHEADER'].fields_by_name['visibility']._serialized_options = b'\272H\005\202\001\002\020\001'
   _globals['_DOCUMENT_METADATAENTRY']._loaded_options = None
   _globals['_DOCUMENT_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_VECTOR'].fields_by_name['values']._loaded_options = None
@@ -70,6 +72,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RAGSERVICE'].methods_by_name['DeleteDocument']._serialized_options = b'\202\323\344\223\002\035*\033/v1/documents/{document_id}'
   _globals['_RAGSERVICE'].methods_by_name['SearchDocuments']._loaded_options = None
   _globals['_RAGSERVICE'].methods_by_name['SearchDocuments']._serialized_options = b'\220\002\001\202\323\344\223\002\031\"\024/v1/documents:search:\001*'
+  _globals['_DOCUMENTVISIBILITY']._serialized_start=1808
+  _globals['_DOCUMENTVISIBILITY']._serialized_end=1930
   _globals['_INGESTDOCUMENTREQUEST']._serialized_start=130
   _globals['_INGESTDOCUMENTREQUEST']._serialized_end=233
   _globals['_INGESTDOCUMENTRESPONSE']._serialized_start=235
@@ -83,17 +87,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEARCHDOCUMENTSRESPONSE']._serialized_start=693
   _globals['_SEARCHDOCUMENTSRESPONSE']._serialized_end=770
   _globals['_DOCUMENTHEADER']._serialized_start=773
-  _globals['_DOCUMENTHEADER']._serialized_end=1100
-  _globals['_DOCUMENTHEADER_METADATAENTRY']._serialized_start=1041
-  _globals['_DOCUMENTHEADER_METADATAENTRY']._serialized_end=1100
-  _globals['_DOCUMENT']._serialized_start=1103
-  _globals['_DOCUMENT']._serialized_end=1475
-  _globals['_DOCUMENT_METADATAENTRY']._serialized_start=1041
-  _globals['_DOCUMENT_METADATAENTRY']._serialized_end=1100
-  _globals['_VECTOR']._serialized_start=1477
-  _globals['_VECTOR']._serialized_end=1522
-  _globals['_SCOREDPASSAGE']._serialized_start=1524
-  _globals['_SCOREDPASSAGE']._serialized_end=1647
-  _globals['_RAGSERVICE']._serialized_start=1650
-  _globals['_RAGSERVICE']._serialized_end=2015
+  _globals['_DOCUMENTHEADER']._serialized_end=1171
+  _globals['_DOCUMENTHEADER_METADATAENTRY']._serialized_start=1112
+  _globals['_DOCUMENTHEADER_METADATAENTRY']._serialized_end=1171
+  _globals['_DOCUMENT']._serialized_start=1174
+  _globals['_DOCUMENT']._serialized_end=1634
+  _globals['_DOCUMENT_METADATAENTRY']._serialized_start=1112
+  _globals['_DOCUMENT_METADATAENTRY']._serialized_end=1171
+  _globals['_VECTOR']._serialized_start=1636
+  _globals['_VECTOR']._serialized_end=1681
+  _globals['_SCOREDPASSAGE']._serialized_start=1683
+  _globals['_SCOREDPASSAGE']._serialized_end=1806
+  _globals['_RAGSERVICE']._serialized_start=1933
+  _globals['_RAGSERVICE']._serialized_end=2298
 # @@protoc_insertion_point(module_scope)

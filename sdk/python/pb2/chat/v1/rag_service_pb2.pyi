@@ -10,6 +10,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -20,6 +21,32 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _DocumentVisibility:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DocumentVisibilityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DocumentVisibility.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DOCUMENT_VISIBILITY_UNSPECIFIED: _DocumentVisibility.ValueType  # 0
+    """DOCUMENT_VISIBILITY_UNSPECIFIED is read as DOCUMENT_VISIBILITY_PRIVATE."""
+    DOCUMENT_VISIBILITY_PRIVATE: _DocumentVisibility.ValueType  # 1
+    """DOCUMENT_VISIBILITY_PRIVATE documents are found only by their owner (and admin services)."""
+    DOCUMENT_VISIBILITY_SHARED: _DocumentVisibility.ValueType  # 2
+    """DOCUMENT_VISIBILITY_SHARED documents are found by every caller allowed to search documents."""
+
+class DocumentVisibility(_DocumentVisibility, metaclass=_DocumentVisibilityEnumTypeWrapper):
+    """DocumentVisibility says who may read a document besides its owner. With
+    authentication off, every caller reads every document.
+    """
+
+DOCUMENT_VISIBILITY_UNSPECIFIED: DocumentVisibility.ValueType  # 0
+"""DOCUMENT_VISIBILITY_UNSPECIFIED is read as DOCUMENT_VISIBILITY_PRIVATE."""
+DOCUMENT_VISIBILITY_PRIVATE: DocumentVisibility.ValueType  # 1
+"""DOCUMENT_VISIBILITY_PRIVATE documents are found only by their owner (and admin services)."""
+DOCUMENT_VISIBILITY_SHARED: DocumentVisibility.ValueType  # 2
+"""DOCUMENT_VISIBILITY_SHARED documents are found by every caller allowed to search documents."""
+Global___DocumentVisibility: _TypeAlias = DocumentVisibility  # noqa: Y015
 
 @_typing.final
 class IngestDocumentRequest(_message.Message):
@@ -238,6 +265,7 @@ class DocumentHeader(_message.Message):
     SOURCE_URI_FIELD_NUMBER: _builtins.int
     MEDIA_TYPE_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
+    VISIBILITY_FIELD_NUMBER: _builtins.int
     document_id: _builtins.str
     """document_id identifies the document. Optional.
     Format: client-chosen string, at most 128 characters; empty means the server assigns one.
@@ -254,6 +282,10 @@ class DocumentHeader(_message.Message):
     """media_type is the type of the original document the text was taken from. Optional.
     Format: IANA media type such as `text/markdown`, at most 255 characters; empty means `text/plain`.
     """
+    visibility: Global___DocumentVisibility.ValueType
+    """visibility says who may find the document in searches and retrieval. Optional.
+    Unset means DOCUMENT_VISIBILITY_PRIVATE; defined values only.
+    """
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """metadata holds free-form labels stored with the document. Optional.
@@ -269,10 +301,11 @@ class DocumentHeader(_message.Message):
         source_uri: _builtins.str = ...,
         media_type: _builtins.str = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        visibility: Global___DocumentVisibility.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "media_type", b"media_type", "metadata", b"metadata", "source_uri", b"source_uri", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "media_type", b"media_type", "metadata", b"metadata", "source_uri", b"source_uri", "title", b"title", "visibility", b"visibility"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -312,6 +345,8 @@ class Document(_message.Message):
     CHUNK_COUNT_FIELD_NUMBER: _builtins.int
     SIZE_BYTES_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    VISIBILITY_FIELD_NUMBER: _builtins.int
     document_id: _builtins.str
     """document_id identifies the document. Output only.
     Format: opaque string, at most 128 characters; the client's ID when it chose one.
@@ -332,6 +367,12 @@ class Document(_message.Message):
     """chunk_count is how many passages the text was split into for search. Output only."""
     size_bytes: _builtins.int
     """size_bytes is the size of the ingested text in bytes, UTF-8 encoded. Output only."""
+    owner_id: _builtins.str
+    """owner_id is the caller who ingested the document; only they (or an admin service) delete or replace it. Output only.
+    Format: opaque string, at most 64 characters; empty when it was ingested without authentication.
+    """
+    visibility: Global___DocumentVisibility.ValueType
+    """visibility says who may find the document. Output only."""
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """metadata holds the labels given at ingestion. Output only."""
@@ -351,10 +392,12 @@ class Document(_message.Message):
         chunk_count: _builtins.int = ...,
         size_bytes: _builtins.int = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        owner_id: _builtins.str = ...,
+        visibility: Global___DocumentVisibility.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_count", b"chunk_count", "created_at", b"created_at", "document_id", b"document_id", "media_type", b"media_type", "metadata", b"metadata", "size_bytes", b"size_bytes", "source_uri", b"source_uri", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_count", b"chunk_count", "created_at", b"created_at", "document_id", b"document_id", "media_type", b"media_type", "metadata", b"metadata", "owner_id", b"owner_id", "size_bytes", b"size_bytes", "source_uri", b"source_uri", "title", b"title", "visibility", b"visibility"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

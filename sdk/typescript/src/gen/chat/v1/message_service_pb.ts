@@ -762,13 +762,15 @@ export const PresenceStateSchema: GenEnum<PresenceState> = /*@__PURE__*/
 /**
  * MessageService stores, reads and streams the messages of conversations,
  * and carries live chat (messages, typing and presence) between users.
+ * With authentication on, every method acts only on conversations the caller is a
+ * member of (see ConversationService); others answer NOT_FOUND.
  *
  * @generated from service chat.v1.MessageService
  */
 export const MessageService: GenService<{
   /**
    * GetMessage returns one message by its ID.
-   * Fails with NOT_FOUND when no message has that ID.
+   * Fails with NOT_FOUND when no message has that ID, or when the caller is not a member of its conversation.
    *
    * @generated from rpc chat.v1.MessageService.GetMessage
    */
@@ -779,7 +781,7 @@ export const MessageService: GenService<{
   },
   /**
    * ListMessages returns one page of a conversation's messages, oldest first.
-   * Fails with NOT_FOUND when the conversation does not exist.
+   * Fails with NOT_FOUND when the conversation does not exist or the caller is not a member.
    *
    * @generated from rpc chat.v1.MessageService.ListMessages
    */

@@ -5,8 +5,8 @@
 // Package chat.v1 is the chat platform's internal gRPC API: messages and live
 // chat, AI completions, retrieval-augmented generation (RAG) documents, and plugins.
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/rag_service.proto.
  */
 export const file_chat_v1_rag_service: GenFile = /*@__PURE__*/
-  fileDesc("ChljaGF0L3YxL3JhZ19zZXJ2aWNlLnByb3RvEgdjaGF0LnYxIlkKFUluZ2VzdERvY3VtZW50UmVxdWVzdBInCgZoZWFkZXIYASABKAsyFy5jaGF0LnYxLkRvY3VtZW50SGVhZGVyEhcKBHRleHQYAiABKAlCCbpIBnIEKICAQCI9ChZJbmdlc3REb2N1bWVudFJlc3BvbnNlEiMKCGRvY3VtZW50GAEgASgLMhEuY2hhdC52MS5Eb2N1bWVudCI4ChVEZWxldGVEb2N1bWVudFJlcXVlc3QSHwoLZG9jdW1lbnRfaWQYASABKAlCCrpIB3IFEAEYgAEiNQoWRGVsZXRlRG9jdW1lbnRSZXNwb25zZRIbChNkZWxldGVkX2NodW5rX2NvdW50GAEgASgFIsMBChZTZWFyY2hEb2N1bWVudHNSZXF1ZXN0EhsKBHRleHQYASABKAlCC7pICHIGEAEogIAESAASIQoGdmVjdG9yGAIgASgLMg8uY2hhdC52MS5WZWN0b3JIABIWCgV0b3BfaxgDIAEoBUIHukgEGgIoABIaCgltaW5fc2NvcmUYBCABKAJCB7pIBAoCQAESJQoMZG9jdW1lbnRfaWRzGAUgAygJQg+6SAySAQkQZCIFcgMYgAFCDgoFcXVlcnkSBbpIAggBIkMKF1NlYXJjaERvY3VtZW50c1Jlc3BvbnNlEigKCHBhc3NhZ2VzGAEgAygLMhYuY2hhdC52MS5TY29yZWRQYXNzYWdlIogCCg5Eb2N1bWVudEhlYWRlchIdCgtkb2N1bWVudF9pZBgBIAEoCUIIukgFcgMYgAESFwoFdGl0bGUYAiABKAlCCLpIBXIDGIAEEhwKCnNvdXJjZV91cmkYAyABKAlCCLpIBXIDGIAQEhwKCm1lZGlhX3R5cGUYBCABKAlCCLpIBXIDGP8BElEKCG1ldGFkYXRhGAUgAygLMiUuY2hhdC52MS5Eb2N1bWVudEhlYWRlci5NZXRhZGF0YUVudHJ5Qhi6SBWaARIQQCIHcgUQARiAASoFcgMYgAgaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpMCCghEb2N1bWVudBITCgtkb2N1bWVudF9pZBgBIAEoCRINCgV0aXRsZRgCIAEoCRISCgpzb3VyY2VfdXJpGAMgASgJEhIKCm1lZGlhX3R5cGUYBCABKAkSMQoIbWV0YWRhdGEYBSADKAsyHy5jaGF0LnYxLkRvY3VtZW50Lk1ldGFkYXRhRW50cnkSEwoLY2h1bmtfY291bnQYBiABKAUSEgoKc2l6ZV9ieXRlcxgHIAEoAxIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiJQoGVmVjdG9yEhsKBnZhbHVlcxgBIAMoAkILukgIkgEFCAEQgCAiVgoNU2NvcmVkUGFzc2FnZRITCgtkb2N1bWVudF9pZBgBIAEoCRITCgtjaHVua19pbmRleBgCIAEoBRIMCgR0ZXh0GAMgASgJEg0KBXNjb3JlGAQgASgCMu0CCgpSQUdTZXJ2aWNlEm0KDkluZ2VzdERvY3VtZW50Eh4uY2hhdC52MS5Jbmdlc3REb2N1bWVudFJlcXVlc3QaHy5jaGF0LnYxLkluZ2VzdERvY3VtZW50UmVzcG9uc2UiGILT5JMCEjoBKiINL3YxL2RvY3VtZW50cygBEnYKDkRlbGV0ZURvY3VtZW50Eh4uY2hhdC52MS5EZWxldGVEb2N1bWVudFJlcXVlc3QaHy5jaGF0LnYxLkRlbGV0ZURvY3VtZW50UmVzcG9uc2UiI4LT5JMCHSobL3YxL2RvY3VtZW50cy97ZG9jdW1lbnRfaWR9EngKD1NlYXJjaERvY3VtZW50cxIfLmNoYXQudjEuU2VhcmNoRG9jdW1lbnRzUmVxdWVzdBogLmNoYXQudjEuU2VhcmNoRG9jdW1lbnRzUmVzcG9uc2UiIpACAYLT5JMCGToBKiIUL3YxL2RvY3VtZW50czpzZWFyY2hiBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("ChljaGF0L3YxL3JhZ19zZXJ2aWNlLnByb3RvEgdjaGF0LnYxIlkKFUluZ2VzdERvY3VtZW50UmVxdWVzdBInCgZoZWFkZXIYASABKAsyFy5jaGF0LnYxLkRvY3VtZW50SGVhZGVyEhcKBHRleHQYAiABKAlCCbpIBnIEKICAQCI9ChZJbmdlc3REb2N1bWVudFJlc3BvbnNlEiMKCGRvY3VtZW50GAEgASgLMhEuY2hhdC52MS5Eb2N1bWVudCI4ChVEZWxldGVEb2N1bWVudFJlcXVlc3QSHwoLZG9jdW1lbnRfaWQYASABKAlCCrpIB3IFEAEYgAEiNQoWRGVsZXRlRG9jdW1lbnRSZXNwb25zZRIbChNkZWxldGVkX2NodW5rX2NvdW50GAEgASgFIsMBChZTZWFyY2hEb2N1bWVudHNSZXF1ZXN0EhsKBHRleHQYASABKAlCC7pICHIGEAEogIAESAASIQoGdmVjdG9yGAIgASgLMg8uY2hhdC52MS5WZWN0b3JIABIWCgV0b3BfaxgDIAEoBUIHukgEGgIoABIaCgltaW5fc2NvcmUYBCABKAJCB7pIBAoCQAESJQoMZG9jdW1lbnRfaWRzGAUgAygJQg+6SAySAQkQZCIFcgMYgAFCDgoFcXVlcnkSBbpIAggBIkMKF1NlYXJjaERvY3VtZW50c1Jlc3BvbnNlEigKCHBhc3NhZ2VzGAEgAygLMhYuY2hhdC52MS5TY29yZWRQYXNzYWdlIsMCCg5Eb2N1bWVudEhlYWRlchIdCgtkb2N1bWVudF9pZBgBIAEoCUIIukgFcgMYgAESFwoFdGl0bGUYAiABKAlCCLpIBXIDGIAEEhwKCnNvdXJjZV91cmkYAyABKAlCCLpIBXIDGIAQEhwKCm1lZGlhX3R5cGUYBCABKAlCCLpIBXIDGP8BElEKCG1ldGFkYXRhGAUgAygLMiUuY2hhdC52MS5Eb2N1bWVudEhlYWRlci5NZXRhZGF0YUVudHJ5Qhi6SBWaARIQQCIHcgUQARiAASoFcgMYgAgSOQoKdmlzaWJpbGl0eRgGIAEoDjIbLmNoYXQudjEuRG9jdW1lbnRWaXNpYmlsaXR5Qgi6SAWCAQIQARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi1gIKCERvY3VtZW50EhMKC2RvY3VtZW50X2lkGAEgASgJEg0KBXRpdGxlGAIgASgJEhIKCnNvdXJjZV91cmkYAyABKAkSEgoKbWVkaWFfdHlwZRgEIAEoCRIxCghtZXRhZGF0YRgFIAMoCzIfLmNoYXQudjEuRG9jdW1lbnQuTWV0YWRhdGFFbnRyeRITCgtjaHVua19jb3VudBgGIAEoBRISCgpzaXplX2J5dGVzGAcgASgDEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCG93bmVyX2lkGAkgASgJEi8KCnZpc2liaWxpdHkYCiABKA4yGy5jaGF0LnYxLkRvY3VtZW50VmlzaWJpbGl0eRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiJQoGVmVjdG9yEhsKBnZhbHVlcxgBIAMoAkILukgIkgEFCAEQgCAiVgoNU2NvcmVkUGFzc2FnZRITCgtkb2N1bWVudF9pZBgBIAEoCRITCgtjaHVua19pbmRleBgCIAEoBRIMCgR0ZXh0GAMgASgJEg0KBXNjb3JlGAQgASgCKnoKEkRvY3VtZW50VmlzaWJpbGl0eRIjCh9ET0NVTUVOVF9WSVNJQklMSVRZX1VOU1BFQ0lGSUVEEAASHwobRE9DVU1FTlRfVklTSUJJTElUWV9QUklWQVRFEAESHgoaRE9DVU1FTlRfVklTSUJJTElUWV9TSEFSRUQQAjLtAgoKUkFHU2VydmljZRJtCg5Jbmdlc3REb2N1bWVudBIeLmNoYXQudjEuSW5nZXN0RG9jdW1lbnRSZXF1ZXN0Gh8uY2hhdC52MS5Jbmdlc3REb2N1bWVudFJlc3BvbnNlIhiC0+STAhI6ASoiDS92MS9kb2N1bWVudHMoARJ2Cg5EZWxldGVEb2N1bWVudBIeLmNoYXQudjEuRGVsZXRlRG9jdW1lbnRSZXF1ZXN0Gh8uY2hhdC52MS5EZWxldGVEb2N1bWVudFJlc3BvbnNlIiOC0+STAh0qGy92MS9kb2N1bWVudHMve2RvY3VtZW50X2lkfRJ4Cg9TZWFyY2hEb2N1bWVudHMSHy5jaGF0LnYxLlNlYXJjaERvY3VtZW50c1JlcXVlc3QaIC5jaGF0LnYxLlNlYXJjaERvY3VtZW50c1Jlc3BvbnNlIiKQAgGC0+STAhk6ASoiFC92MS9kb2N1bWVudHM6c2VhcmNoYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * IngestDocumentRequest is one part of a streamed document: the header first, then text.
@@ -247,6 +247,14 @@ export type DocumentHeader = Message<"chat.v1.DocumentHeader"> & {
    * @generated from field: map<string, string> metadata = 5;
    */
   metadata: { [key: string]: string };
+
+  /**
+   * visibility says who may find the document in searches and retrieval. Optional.
+   * Unset means DOCUMENT_VISIBILITY_PRIVATE; defined values only.
+   *
+   * @generated from field: chat.v1.DocumentVisibility visibility = 6;
+   */
+  visibility: DocumentVisibility;
 };
 
 /**
@@ -321,6 +329,21 @@ export type Document = Message<"chat.v1.Document"> & {
    * @generated from field: google.protobuf.Timestamp created_at = 8;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * owner_id is the caller who ingested the document; only they (or an admin service) delete or replace it. Output only.
+   * Format: opaque string, at most 64 characters; empty when it was ingested without authentication.
+   *
+   * @generated from field: string owner_id = 9;
+   */
+  ownerId: string;
+
+  /**
+   * visibility says who may find the document. Output only.
+   *
+   * @generated from field: chat.v1.DocumentVisibility visibility = 10;
+   */
+  visibility: DocumentVisibility;
 };
 
 /**
@@ -398,6 +421,41 @@ export const ScoredPassageSchema: GenMessage<ScoredPassage> = /*@__PURE__*/
   messageDesc(file_chat_v1_rag_service, 9);
 
 /**
+ * DocumentVisibility says who may read a document besides its owner. With
+ * authentication off, every caller reads every document.
+ *
+ * @generated from enum chat.v1.DocumentVisibility
+ */
+export enum DocumentVisibility {
+  /**
+   * DOCUMENT_VISIBILITY_UNSPECIFIED is read as DOCUMENT_VISIBILITY_PRIVATE.
+   *
+   * @generated from enum value: DOCUMENT_VISIBILITY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * DOCUMENT_VISIBILITY_PRIVATE documents are found only by their owner (and admin services).
+   *
+   * @generated from enum value: DOCUMENT_VISIBILITY_PRIVATE = 1;
+   */
+  PRIVATE = 1,
+
+  /**
+   * DOCUMENT_VISIBILITY_SHARED documents are found by every caller allowed to search documents.
+   *
+   * @generated from enum value: DOCUMENT_VISIBILITY_SHARED = 2;
+   */
+  SHARED = 2,
+}
+
+/**
+ * Describes the enum chat.v1.DocumentVisibility.
+ */
+export const DocumentVisibilitySchema: GenEnum<DocumentVisibility> = /*@__PURE__*/
+  enumDesc(file_chat_v1_rag_service, 0);
+
+/**
  * RAGService stores text documents split into passages, and finds the passages
  * most similar to a query for retrieval-augmented generation.
  *
@@ -407,6 +465,7 @@ export const RAGService: GenService<{
   /**
    * IngestDocument stores a document streamed as a header then text chunks, and
    * answers once the client closes its side and the document is searchable.
+   * The caller becomes the document's owner; a document_id another caller owns fails with PERMISSION_DENIED.
    *
    * @generated from rpc chat.v1.RAGService.IngestDocument
    */
@@ -417,7 +476,8 @@ export const RAGService: GenService<{
   },
   /**
    * DeleteDocument removes a document and all its passages from search.
-   * Fails with NOT_FOUND when no document has that ID.
+   * Only its owner (or an admin service) may: a document the caller cannot see fails
+   * with NOT_FOUND, as one that does not exist; a shared one of another owner with PERMISSION_DENIED.
    *
    * @generated from rpc chat.v1.RAGService.DeleteDocument
    */
@@ -428,6 +488,7 @@ export const RAGService: GenService<{
   },
   /**
    * SearchDocuments returns the passages most similar to a text or vector query, best first.
+   * Only passages of documents the caller may read are searched.
    *
    * @generated from rpc chat.v1.RAGService.SearchDocuments
    */
