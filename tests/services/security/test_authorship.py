@@ -6,6 +6,8 @@ from grpclib.client import Channel
 from grpclib.const import Status
 
 from chat.v1 import message_service_pb2
+from chat.v1.conversation_service_grpc import ConversationServiceStub
+from chat.v1.conversation_service_pb2 import AddMemberRequest
 from chat.v1.message_service_grpc import MessageServiceStub
 from chat_services.server import App
 
@@ -39,6 +41,10 @@ async def test_an_author_edits_only_their_own_message(secure_app: App, issuer: I
         stub = MessageServiceStub(opened)
         [sent] = (await send(opened, alice, "alice", "k-1")).messages
         edit = message_service_pb2.EditMessageRequest(message_id=sent.id, content="by bob")
+        # Not a member: the message is as missing as one never stored.
+        await expect_status(stub.EditMessage(edit, metadata=bearer(bob)), Status.NOT_FOUND, "message_id")
+        members = ConversationServiceStub(opened)
+        await members.AddMember(AddMemberRequest(conversation_id="c-1", user_id="bob"), metadata=bearer(alice))
         await expect_status(stub.EditMessage(edit, metadata=bearer(bob)), Status.PERMISSION_DENIED)
         claimed = message_service_pb2.EditMessageRequest(message_id=sent.id, editor_id="alice", content="x")
         await expect_status(

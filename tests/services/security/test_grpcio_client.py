@@ -20,7 +20,7 @@ EXPECTED = {
     "send": "OK",
     "get": "OK",
     "get_without_token": "UNAUTHENTICATED",
-    "edit_by_another_user": "PERMISSION_DENIED",
+    "edit_by_another_user": "NOT_FOUND",  # not a member of the conversation: as if missing
     "edit_by_author": "OK",
 }
 
@@ -64,6 +64,7 @@ async def test_grpcio_over_tls_with_a_token(
     finally:
         await app.shutdown()
     assert result.returncode == 0, result.stderr
-    # Under mTLS a call without a token is the certificate's service (svc-reader), which may read.
-    expected = {**EXPECTED, "get_without_token": "OK"} if mutual else EXPECTED
+    # Under mTLS a call without a token is the certificate's service (svc-reader): it holds
+    # messages:read but is neither a member of alice's conversation nor an admin.
+    expected = {**EXPECTED, "get_without_token": "NOT_FOUND"} if mutual else EXPECTED
     assert json.loads(result.stdout) == expected

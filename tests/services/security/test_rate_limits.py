@@ -11,6 +11,8 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from chat.v1 import message_service_pb2
+from chat.v1.conversation_service_grpc import ConversationServiceStub
+from chat.v1.conversation_service_pb2 import CreateConversationRequest
 from chat.v1.message_service_grpc import MessageServiceStub
 from chat_services.server import App, build_app
 
@@ -90,6 +92,9 @@ async def test_a_caller_holds_at_most_the_configured_number_of_streams(
     metadata = {"authorization": f"Bearer {issuer.token('alice')}"}
     async with channel(limited_app.port) as opened:
         stub = MessageServiceStub(opened)
+        await ConversationServiceStub(opened).CreateConversation(
+            CreateConversationRequest(conversation_id="c-1"), metadata=metadata
+        )
 
         async def replay_status() -> Status:
             request = message_service_pb2.StreamMessagesRequest(conversation_id="c-1")

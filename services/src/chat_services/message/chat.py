@@ -12,6 +12,8 @@ from chat_services.message.hub import ConversationHub, Listener, Presence, Prese
 from chat_services.message.store import MessageStore
 from chat_services.security.access import ConversationAccess
 from chat_services.security.identity import check_acting_as
+from chat_services.security.meter import charge
+from chat_services.security.ratelimit import Work
 
 MAX_JOINED = 100  # conversations one chat stream may have joined at once
 
@@ -60,6 +62,7 @@ class ChatSession:
                 f"a chat stream joins at most {MAX_JOINED} conversations; leave one first",
                 field="join.conversation_id",
             )
+        await charge(Work.JOINS)
         if self.access is not None:
             await self.access.admit_writer(conversation_id, user_id, field="join.conversation_id")
 
@@ -80,6 +83,7 @@ class ChatSession:
         with _fields_under("send"):
             draft = wire.draft(new)
             self._member(draft.conversation_id, "send.conversation_id", draft.author_id, "send.author_id")
+            await charge(Work.MESSAGES)
             # Still a member: removal ends the right to post on streams joined before it.
             admit = None if self.access is None else self.access.writer_rule(field="message.conversation_id")
             [(stored, created)] = await self.store.store([draft], admit)

@@ -35,6 +35,8 @@ from chat_services.message.store import MessageStore, MessageView, missing_messa
 from chat_services.pagination import decode_token, encode_token, page_size
 from chat_services.security.access import ConversationAccess
 from chat_services.security.identity import check_acting_as, current_identity
+from chat_services.security.meter import charge
+from chat_services.security.ratelimit import Work
 
 REPLAY_BATCH = 500
 SEND_BATCH_LIMIT = 1000  # messages per SendMessages call, all stored in one transaction
@@ -157,6 +159,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
                     )
                 draft = wire.draft(request.message)
                 check_acting_as(draft.author_id, "message.author_id")
+                await charge(Work.MESSAGES)  # rate limits count messages, not only calls
                 drafts.append(draft)
             results = await self.store.store(drafts, self.access.writer_rule(field="message.conversation_id"))
         for stored, created in results:
@@ -176,7 +179,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
             if self.access.acting_user() is not None:
                 stored = await self.store.get(request.message_id)
                 await self.access.require_member(
-                    stored.conversation_id, hidden=missing_message(request.message_id)
+                    stored.conversation_id, hidden=missing_message(request.message_id), user=editor_id
                 )
             edited = await self.store.edit(request.message_id, editor_id, request.content)
         await stream.send_message(EditMessageResponse(message=wire.message(edited, include_files=True)))

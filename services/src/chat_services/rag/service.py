@@ -17,6 +17,8 @@ from chat_services.errors import InvalidArgument, ResourceExhausted, grpc_status
 from chat_services.framing import one_request
 from chat_services.rag.store import DocumentInfo, DocumentStore, StoredDocument, Visibility
 from chat_services.security.access import document_owner, document_reader
+from chat_services.security.meter import charge
+from chat_services.security.ratelimit import Work
 from chat_services.timestamps import timestamp
 
 DOCUMENT_MAX_BYTES = 16 * 1024 * 1024
@@ -50,7 +52,9 @@ class RagService(rag_service_grpc.RAGServiceBase):
                     info = _info(request.header)
                 elif request.HasField("header"):
                     raise InvalidArgument("only the first request may carry a header", field="header")
-                size += len(request.text.encode())
+                chunk_bytes = len(request.text.encode())
+                await charge(Work.DOCUMENT_BYTES, chunk_bytes)
+                size += chunk_bytes
                 if size > self.max_document_bytes:
                     raise ResourceExhausted(
                         f"the document exceeds {self.max_document_bytes} bytes of text", field="text"

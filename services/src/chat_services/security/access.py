@@ -23,13 +23,22 @@ class ConversationAccess:
         self.store = store
 
     async def require_member(
-        self, conversation_id: str, *, field: str = "conversation_id", hidden: NotFound | None = None
+        self,
+        conversation_id: str,
+        *,
+        field: str = "conversation_id",
+        hidden: NotFound | None = None,
+        user: str | None = None,
     ) -> None:
-        """NOT_FOUND (``hidden``, or the conversation's) unless the caller may read the conversation."""
+        """NOT_FOUND (``hidden``, or the conversation's) unless the caller may read the conversation.
+
+        ``user`` is whose membership counts when a service acts for a user (an edit's editor);
+        by default the caller's.
+        """
         caller = current_identity()
         if caller is None or caller.is_admin(MESSAGES_ADMIN):
             return
-        if not await self.store.is_member(conversation_id, caller.subject):
+        if not await self.store.is_member(conversation_id, user or caller.subject):
             raise hidden if hidden is not None else not_found(conversation_id, field)
 
     def writer_rule(self, *, field: str) -> WriterRule:

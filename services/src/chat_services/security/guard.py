@@ -17,6 +17,7 @@ from grpclib.exceptions import GRPCError
 from chat_services.security import refusals
 from chat_services.security.authn import Authenticator
 from chat_services.security.identity import Identity, bind_identity, unbind_identity
+from chat_services.security.meter import Meter, bind_meter, unbind_meter
 from chat_services.security.ratelimit import RateLimiter
 from chat_services.security.scopes import DEFAULT_OPEN_PREFIXES, missing_scopes
 from chat_services.security.tokens import TokenRejected
@@ -52,22 +53,36 @@ class Guard:
     async def on_request(self, event: RecvRequest) -> None:
         """grpclib ``RecvRequest`` listener."""
         method = event.method_name
-        if method.startswith(self.open_prefixes) or not (self.authenticator.enforced or self.limiter):
-            return  # nothing to decide: open methods, or an open server without limits
+        if not (self.authenticator.enforced or self.limiter):
+            return  # nothing to decide: an open server without limits
+        address = "addr:" + _peer_host(event)
+        if method.startswith(self.open_prefixes):
+            # Health and reflection need no credentials, but their streams are capped per address.
+            if self.limiter is not None and method in self.streaming_methods:
+                event.method_func = self._admitted(event.method_func, None, address, method)
+            return
         try:
             identity = self._identify(event)
-            caller = identity.subject if identity else _peer_host(event)
-            if self.limiter is not None:
-                retry_after = await self.limiter.try_acquire(caller, method)
-                if retry_after is not None:
-                    self._count(method, "RATE_LIMITED")
-                    raise refusals.rate_limited(
-                        method, retry_after, f"too many {method} calls; retry in {retry_after:.3g} s"
-                    )
         except GRPCError as refusal:
+            # Calls without valid credentials are rate limited by address, like any other.
+            event.method_func = _refuse(await self._limited(address, method) or refusal)
+            return
+        caller = identity.principal if identity else address
+        refusal = await self._limited(caller, method)
+        if refusal is not None:
             event.method_func = _refuse(refusal)
             return
         event.method_func = self._admitted(event.method_func, identity, caller, method)
+
+    async def _limited(self, caller: str, method: str) -> GRPCError | None:
+        """RESOURCE_EXHAUSTED when ``caller`` has no call of ``method`` left, else None (one is taken)."""
+        if self.limiter is None:
+            return None
+        retry_after = await self.limiter.try_acquire(caller, method)
+        if retry_after is None:
+            return None
+        self._count(method, "RATE_LIMITED")
+        return refusals.rate_limited(method, retry_after, f"too many {method} calls; retry in {retry_after:.3g} s")
 
     def _identify(self, event: RecvRequest) -> Identity | None:
         if not self.authenticator.enforced:
@@ -85,22 +100,26 @@ class Guard:
         return identity
 
     def _admitted(self, handler: Handler, identity: Identity | None, caller: str, method: str) -> Handler:
+        limiter = self.limiter
         # The limiter that counts this call's open streams, if it is a streaming call.
-        limiter = self.limiter if method in self.streaming_methods else None
+        streams = limiter if method in self.streaming_methods else None
+        meter = None if limiter is None else Meter(limiter, caller, method)
 
         async def run(stream: Any) -> None:
-            if limiter is not None and not limiter.open_stream(caller):
+            if streams is not None and not streams.open_stream(caller):
                 self._count(method, "TOO_MANY_STREAMS")
                 raise refusals.rate_limited(
-                    method, 1.0, f"at most {limiter.config.max_streams} open streams per caller"
+                    method, 1.0, f"at most {streams.config.max_streams} open streams per caller"
                 )
             token = bind_identity(identity)
+            metered = bind_meter(meter)
             try:
                 await handler(stream)
             finally:
+                unbind_meter(metered)
                 unbind_identity(token)
-                if limiter is not None:
-                    limiter.close_stream(caller)
+                if streams is not None:
+                    streams.close_stream(caller)
 
         return run
 

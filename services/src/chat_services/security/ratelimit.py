@@ -10,6 +10,15 @@ Configured in one TOML file::
     [methods."/chat.v1.MessageService/SendMessages"]
     rate = 5
     burst = 10
+
+    [work.messages]      # messages stored, however many calls carry them
+    rate = 50
+    burst = 1000
+
+Calls are counted per caller and method; work is charged per caller and kind, whatever
+the method: messages stored (SendMessages and ChatStream sends), conversations joined on
+chat streams, and bytes of document text ingested. Callers are principals
+(``user:alice``, ``service:bridge``) or, for calls without credentials, ``addr:<ip>``.
 """
 
 from __future__ import annotations
@@ -42,13 +51,28 @@ class Limit:
         return 1.0 / self.rate
 
 
+class Work:
+    """The kinds of work charged besides calls, with their default buckets."""
+
+    MESSAGES = "messages"  # messages stored
+    JOINS = "joins"  # conversations joined on chat streams
+    DOCUMENT_BYTES = "document_bytes"  # bytes of document text ingested
+
+    DEFAULTS: Mapping[str, Limit] = {
+        MESSAGES: Limit(rate=50.0, burst=1000),  # one full SendMessages batch, then 50 a second
+        JOINS: Limit(rate=10.0, burst=100),
+        DOCUMENT_BYTES: Limit(rate=1024 * 1024.0, burst=16 * 1024 * 1024),  # one maximal document
+    }
+
+
 @dataclass(frozen=True)
 class RateLimitConfig:
-    """The default bucket, per-method overrides, and the concurrent stream limit."""
+    """The default bucket, per-method overrides, work buckets, and the concurrent stream limit."""
 
     default: Limit = field(default_factory=Limit)
     methods: Mapping[str, Limit] = field(default_factory=dict)
     max_streams: int = 32
+    work: Mapping[str, Limit] = field(default_factory=lambda: dict(Work.DEFAULTS))
 
     @classmethod
     def load(cls, path: Path) -> RateLimitConfig:
@@ -67,7 +91,15 @@ class RateLimitConfig:
         }
         if max_streams < 1:
             raise ValueError("max_streams must be at least 1")
-        return cls(default, methods, max_streams)
+        work = dict(Work.DEFAULTS)
+        for kind, entry in dict(data.get("work", {})).items():
+            if kind not in Work.DEFAULTS:
+                raise ValueError(f"rate limits [work.{kind}]: unknown work; known: {sorted(Work.DEFAULTS)}")
+            work[kind] = _limit(Work.DEFAULTS[kind], dict(entry), f"work.{kind}")
+        unknown = set(data) - {"defaults", "methods", "work"}
+        if unknown:
+            raise ValueError(f"rate limits: unknown tables {sorted(unknown)}")
+        return cls(default, methods, max_streams, work)
 
     def limit_for(self, method: str) -> Limit:
         """The bucket that applies to ``method``."""
@@ -91,16 +123,25 @@ class RateLimiter:
 
     async def try_acquire(self, caller: str, method: str) -> float | None:
         """Take a token; None if taken, else the seconds after which one will be there."""
-        limit = self.config.limit_for(method)
-        key = (caller, method)
+        return await self._take((caller, method), self.config.limit_for(method), 1)
+
+    async def try_charge(self, caller: str, work: str, units: int) -> float | None:
+        """Charge ``units`` of ``work``; None if charged, else the seconds until they fit."""
+        limit = self.config.work.get(work)
+        if limit is None or units <= 0:
+            return None
+        # More than a full bucket never fits: charge what fits and refuse the rest's wait.
+        return await self._take((caller, "work:" + work), limit, min(units, limit.burst))
+
+    async def _take(self, key: tuple[str, str], limit: Limit, units: int) -> float | None:
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= _MAX_BUCKETS:
                 del self._buckets[next(iter(self._buckets))]
             bucket = self._buckets[key] = AsyncLimiter(limit.burst, limit.burst / limit.rate)
-        if not bucket.has_capacity():
-            return limit.refill_seconds
-        await bucket.acquire()  # there is capacity, so this takes the token without waiting
+        if not bucket.has_capacity(units):
+            return units * limit.refill_seconds
+        await bucket.acquire(units)  # there is capacity, so this takes the tokens without waiting
         return None
 
     def open_stream(self, caller: str) -> bool:

@@ -27,6 +27,11 @@ from chat_services.security.identity import Identity, IdentityKind
 API_TOKEN_PREFIX = "chs_"
 DEFAULT_JWT_ALGORITHMS = ("RS256", "ES256", "EdDSA")
 _LEEWAY_SECONDS = 5.0  # clock skew tolerated on exp/nbf/iat
+DEFAULT_MAX_LIFETIME = 24 * 3600.0  # seconds a JWT may live (exp - iat, or exp - now without iat)
+# What PyJWT raises besides InvalidTokenError on a token it cannot judge: a header naming an
+# algorithm of another key family (ES256 or EdDSA against an RSA key) gives TypeError or
+# InvalidKeyError, odd claim types ValueError. Every one is a refusal, never a crash.
+_UNJUDGEABLE = (jwt.PyJWTError, TypeError, ValueError, KeyError, AttributeError)
 _CACHED_TOKENS = 10_000  # verified JWTs remembered until they expire (a signature check costs ~0.1 ms)
 
 
@@ -128,12 +133,16 @@ class JwtVerifier:
         public_key: str | None = None,
         jwks: Mapping[str, Any] | None = None,
         algorithms: tuple[str, ...] = DEFAULT_JWT_ALGORITHMS,
+        max_lifetime: float = DEFAULT_MAX_LIFETIME,
     ) -> None:
         if (public_key is None) == (jwks is None):
             raise ValueError("a JWT verifier needs exactly one of a public key file or a JWKS file")
         self.issuer = issuer
         self.audience = audience
         self.algorithms = list(algorithms)
+        if max_lifetime <= 0:
+            raise ValueError("the maximum JWT lifetime must be positive")
+        self.max_lifetime = max_lifetime
         # Parsed once here (a bad file fails at start), not by PyJWT on every decode.
         self._key = None if public_key is None else load_pem_public_key(public_key.encode())
         self._jwks = None if jwks is None else jwt.PyJWKSet.from_dict(dict(jwks))
@@ -141,7 +150,13 @@ class JwtVerifier:
 
     @classmethod
     def from_files(
-        cls, *, issuer: str, audience: str, public_key: Path | None, jwks: Path | None
+        cls,
+        *,
+        issuer: str,
+        audience: str,
+        public_key: Path | None,
+        jwks: Path | None,
+        max_lifetime: float = DEFAULT_MAX_LIFETIME,
     ) -> JwtVerifier:
         """Read the PEM public key or the JWKS document from disk."""
         return cls(
@@ -149,6 +164,7 @@ class JwtVerifier:
             audience=audience,
             public_key=public_key.read_text() if public_key else None,
             jwks=json.loads(jwks.read_text()) if jwks else None,
+            max_lifetime=max_lifetime,
         )
 
     def _key_for(self, token: str) -> Any:
@@ -156,7 +172,7 @@ class JwtVerifier:
             return self._key
         try:
             kid = jwt.get_unverified_header(token).get("kid")
-        except jwt.InvalidTokenError as error:
+        except _UNJUDGEABLE as error:
             raise TokenRejected("TOKEN_INVALID", "the bearer token is not a well-formed JWT") from error
         for key in self._jwks.keys:
             if kid is None or key.key_id == kid:
@@ -197,12 +213,19 @@ class JwtVerifier:
             raise TokenRejected("WRONG_AUDIENCE", "the bearer token is for another audience") from error
         except jwt.InvalidIssuerError as error:
             raise TokenRejected("WRONG_ISSUER", "the bearer token is from another issuer") from error
-        except jwt.InvalidTokenError as error:
+        except _UNJUDGEABLE as error:
             raise TokenRejected("TOKEN_INVALID", "the bearer token is not valid") from error
         subject = claims["sub"]
-        if not isinstance(subject, str) or not subject:
-            raise TokenRejected("TOKEN_INVALID", "the bearer token names no subject")
-        return Identity(subject, IdentityKind.USER, _scopes(claims)), float(claims["exp"])
+        if not isinstance(subject, str) or not subject or len(subject) > 64:
+            raise TokenRejected("TOKEN_INVALID", "the bearer token names no subject of 1-64 characters")
+        expires = float(claims["exp"])
+        issued = claims.get("iat")
+        start = float(issued) if isinstance(issued, int | float) and not isinstance(issued, bool) else time.time()
+        if expires - start > self.max_lifetime + _LEEWAY_SECONDS:
+            raise TokenRejected(
+                "TOKEN_LIFETIME", f"the bearer token lives longer than this server accepts ({self.max_lifetime:g} s)"
+            )
+        return Identity(subject, IdentityKind.USER, _scopes(claims)), expires
 
 
 def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
