@@ -47,10 +47,15 @@ class ServiceConfig:
     jwt_audience: str | None = None
     jwt_public_key: Path | None = None
     jwt_jwks: Path | None = None
+    jwt_max_lifetime: float = 24 * 3600.0  # seconds; a user JWT that lives longer is refused
     service_accounts: Path | None = None
     open_methods: str = "/grpc.health.v1.,/grpc.reflection."
     rate_limits: Path | None = None
     metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"  # /metrics stays on loopback unless asked
+    metrics_token_file: Path | None = None  # set: a scrape must send this bearer token
+    # Reflection lists the whole schema: "auto" serves it only while authentication is off.
+    reflection: str = "auto"
     trace_exporter: str = "none"
     otlp_endpoint: str | None = None
 
@@ -82,6 +87,16 @@ class ServiceConfig:
             raise ValueError(f"log format {self.log_format!r} is not text or json")
         self._check_security()
 
+    @property
+    def authentication_configured(self) -> bool:
+        """Whether any credential source is set: then every call must authenticate."""
+        return self.jwt_issuer is not None or self.service_accounts is not None or self.tls_client_ca is not None
+
+    @property
+    def serves_reflection(self) -> bool:
+        """Reflection is served when asked, or by default while authentication is off."""
+        return self.reflection == "on" or (self.reflection == "auto" and not self.authentication_configured)
+
     def _check_security(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both --tls-cert and --tls-key")
@@ -96,6 +111,10 @@ class ServiceConfig:
             raise ValueError("give one of --jwt-public-key and --jwt-jwks, not both")
         if self.metrics_port is not None and not 0 <= self.metrics_port < 65536:
             raise ValueError(f"metrics port {self.metrics_port} is outside 0-65535")
+        if self.jwt_max_lifetime <= 0:
+            raise ValueError("--jwt-max-lifetime must be positive")
+        if self.reflection not in ("auto", "on", "off"):
+            raise ValueError(f"reflection {self.reflection!r} is not auto, on or off")
         if self.trace_exporter not in ("none", "console", "otlp"):
             raise ValueError(f"trace exporter {self.trace_exporter!r} is not none, console or otlp")
 
@@ -128,10 +147,14 @@ _FIELDS: dict[str, tuple[type, str]] = {
     "jwt_audience": (str, "required aud claim of user JWTs"),
     "jwt_public_key": (Path, "PEM public key that signs user JWTs"),
     "jwt_jwks": (Path, "JWKS file with the keys that sign user JWTs (read once, never fetched)"),
+    "jwt_max_lifetime": (float, "seconds a user JWT may live (exp - iat); longer ones are refused"),
     "service_accounts": (Path, "TOML file of service accounts: scopes and SHA-256 digests of API tokens"),
     "open_methods": (str, "comma-separated method prefixes callable without credentials"),
     "rate_limits": (Path, "TOML file of rate limits (defaults apply whenever authentication is on)"),
     "metrics_port": (int, "serve Prometheus /metrics over HTTP on this port (0 picks one)"),
+    "metrics_host": (str, "address /metrics listens on (loopback by default)"),
+    "metrics_token_file": (Path, "file holding a bearer token every /metrics scrape must send"),
+    "reflection": (str, "auto (on only while authentication is off), on or off"),
     "trace_exporter": (str, "none, console or otlp"),
     "otlp_endpoint": (str, "OTLP/HTTP traces endpoint (default http://localhost:4318/v1/traces)"),
 }

@@ -18,7 +18,8 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from chat_services.config import ServiceConfig
 from chat_services.observability.calls import CallObserver, all_paths, method_labels, streaming
-from chat_services.observability.metrics import MetricsEndpoint, ServerMetrics
+from chat_services.observability.endpoint import MetricsEndpoint
+from chat_services.observability.metrics import ServerMetrics
 from chat_services.observability.tracing import ServerTracing, make_exporter
 from chat_services.plugin.service import PluginService
 from chat_services.security.authn import Authenticator
@@ -44,9 +45,11 @@ class Interceptors:
     def start(self, config: ServiceConfig) -> None:
         """Serve ``/metrics`` (when a metrics port is set) and say how the server is secured."""
         if self.metrics is not None and config.metrics_port is not None:
-            self.metrics_endpoint = self.metrics.serve(config.host, config.metrics_port)
+            token = config.metrics_token_file.read_text().strip() if config.metrics_token_file else None
+            self.metrics_endpoint = self.metrics.serve(config.metrics_host, config.metrics_port, token)
             log.info(
-                "metrics", extra={"address": f"http://{config.host}:{self.metrics_endpoint.port}/metrics"}
+                "metrics",
+                extra={"address": f"http://{config.metrics_host}:{self.metrics_endpoint.port}/metrics"},
             )
         if not self.guard.authenticator.enforced:
             log.warning(
@@ -76,6 +79,7 @@ def authenticator(config: ServiceConfig) -> Authenticator:
             audience=config.jwt_audience,
             public_key=config.jwt_public_key,
             jwks=config.jwt_jwks,
+            max_lifetime=config.jwt_max_lifetime,
         )
     accounts = ServiceAccounts.load(config.service_accounts) if config.service_accounts else None
     return Authenticator(jwt=verifier, accounts=accounts, mutual_tls=config.tls_client_ca is not None)

@@ -146,8 +146,10 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
     ]
     health = {_service_name(service): ServiceStatus() for service in services}
     health_service = Health({service: [health[_service_name(service)]] for service in services})
-    # extend() returns the handlers given plus the two reflection services (v1, v1alpha).
-    handlers = ServerReflection.extend([*services, health_service], pool=reflection_pool())
+    handlers: list[IServable] = [*services, health_service]
+    if config.serves_reflection:
+        # extend() returns the handlers given plus the two reflection services (v1, v1alpha).
+        handlers = ServerReflection.extend(handlers, pool=reflection_pool())
     server = GuardedServer(
         handlers,
         codec=BoundedProtoCodec(config.max_message_bytes),

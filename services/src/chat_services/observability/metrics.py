@@ -6,11 +6,11 @@ serves it on its own HTTP port.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from chat_services.observability.endpoint import MetricsEndpoint, serve_metrics
 
 _CALL_LABELS = ("grpc_type", "grpc_service", "grpc_method")
 # Seconds; from sub-millisecond unary calls to minute-long streams.
@@ -109,26 +109,9 @@ class ServerMetrics:
         """Record one plugin invocation."""
         self.plugin_seconds.labels(plugin, outcome).observe(seconds)
 
-    def serve(self, host: str, port: int) -> MetricsEndpoint:
-        """Serve ``/metrics`` over HTTP on ``host:port`` (0 picks a free port) in a daemon thread."""
-        server, thread = start_http_server(port, addr=host, registry=self.registry)
-        return MetricsEndpoint(server, thread)
+    def serve(self, host: str, port: int, token: str | None = None) -> MetricsEndpoint:
+        """Serve ``/metrics`` over HTTP on ``host:port`` (0 picks a free port) in a daemon thread.
 
-
-@dataclass
-class MetricsEndpoint:
-    """The running ``/metrics`` HTTP server."""
-
-    server: WSGIServer
-    thread: threading.Thread
-
-    @property
-    def port(self) -> int:
-        """The bound port."""
-        return int(self.server.server_port)
-
-    def close(self) -> None:
-        """Stop serving and release the port."""
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        With ``token``, a scrape must send ``Authorization: Bearer <token>``.
+        """
+        return serve_metrics(self.registry, host, port, token)

@@ -12,9 +12,9 @@ from chat_services.security.tokens import hash_token, new_api_token
 
 def add_security_commands(commands: Any) -> None:
     """Add the subcommands to the ``chat-services`` parser's subparsers."""
-    certs = commands.add_parser("dev-certs", help="write a throwaway CA, server and client certificate")
+    certs = commands.add_parser("dev-certs", help="write throwaway server and client CAs and certificates")
     certs.add_argument(
-        "directory", type=Path, help="folder to write ca.pem, server.pem/.key, client.pem/.key"
+        "directory", type=Path, help="folder to write ca.pem, client-ca.pem, server.pem/.key, client.pem/.key"
     )
     certs.add_argument("--client-name", default="dev-client", help="the client certificate's identity")
     token = commands.add_parser("new-token", help="print a new API token and its service-accounts entry")
@@ -31,7 +31,7 @@ def run_security_command(args: argparse.Namespace) -> int:
             + "\n".join(f"  {name}: {path}" for name, path in paths.items())
             + "\nserve with: chat-services serve"
             f" --tls-cert {paths['server_cert']} --tls-key {paths['server_key']}"
-            f" --tls-client-ca {paths['ca']}"
+            f" --tls-client-ca {paths['client_ca']}"
         )
         return 0
     token = new_api_token()

@@ -1,10 +1,14 @@
-"""Throwaway certificates for local TLS and mTLS (trustme): a CA, a server and a client certificate.
+"""Throwaway certificates for local TLS and mTLS (trustme): two CAs, a server and a client certificate.
 
-Never for production: the CA's key is not even written, so nothing else can be signed with it.
+Never for production: the CAs' keys are not even written, so nothing else can be signed
+with them. Servers and clients have CAs of their own (``ca.pem`` signs the server,
+``client-ca.pem`` the clients), so the server's certificate and key are no client identity.
+Keys are created readable by their owner only, from the first byte.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import trustme
@@ -12,24 +16,33 @@ import trustme
 SERVER_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a key file that is 0600 from its creation: there is no moment others could read it."""
+    path.unlink(missing_ok=True)  # O_CREAT keeps an existing file's mode: start from none
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
+
+
 def write_dev_certs(directory: Path, client_name: str = "dev-client") -> dict[str, Path]:
-    """Write ``ca.pem``, ``server.pem``/``.key`` and ``client.pem``/``.key``; return their paths."""
+    """Write ``ca.pem``, ``client-ca.pem``, ``server.pem``/``.key`` and ``client.pem``/``.key``."""
     directory.mkdir(parents=True, exist_ok=True)
-    ca = trustme.CA(organization_name="chat-services dev CA")
-    server = ca.issue_cert(*SERVER_NAMES, common_name="localhost")
-    client = ca.issue_cert(client_name, common_name=client_name)
+    server_ca = trustme.CA(organization_name="chat-services dev server CA")
+    client_ca = trustme.CA(organization_name="chat-services dev client CA")
+    server = server_ca.issue_cert(*SERVER_NAMES, common_name="localhost")
+    client = client_ca.issue_cert(client_name, common_name=client_name)
     paths = {
         "ca": directory / "ca.pem",
+        "client_ca": directory / "client-ca.pem",
         "server_cert": directory / "server.pem",
         "server_key": directory / "server.key",
         "client_cert": directory / "client.pem",
         "client_key": directory / "client.key",
     }
-    ca.cert_pem.write_to_path(str(paths["ca"]))
+    server_ca.cert_pem.write_to_path(str(paths["ca"]))
+    client_ca.cert_pem.write_to_path(str(paths["client_ca"]))
     server.cert_chain_pems[0].write_to_path(str(paths["server_cert"]))
-    server.private_key_pem.write_to_path(str(paths["server_key"]))
     client.cert_chain_pems[0].write_to_path(str(paths["client_cert"]))
-    client.private_key_pem.write_to_path(str(paths["client_key"]))
-    for key in ("server_key", "client_key"):
-        paths[key].chmod(0o600)
+    _write_private(paths["server_key"], server.private_key_pem.bytes())
+    _write_private(paths["client_key"], client.private_key_pem.bytes())
     return paths
