@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -23,6 +24,8 @@ ISSUER = "https://auth.chat.test"
 AUDIENCE = "chat-services"
 SERVICE_TOKEN = "chs_test-indexer-token-0123456789abcdefghijklmnopqrstuvwxyz"
 IMPERSONATOR_TOKEN = "chs_test-bridge-token-0123456789abcdefghijklmnopqrstuvwxyz0"
+ADMIN_TOKEN = "chs_test-auditor-token-0123456789abcdefghijklmnopqrstuvwxyz01"
+ADMIN_SCOPES = ("messages:admin", "messages:impersonate", "documents:admin", "plugins:admin")
 ALL_SCOPES = (
     "messages:read",
     "messages:write",
@@ -77,7 +80,8 @@ def issuer(tmp_path_factory: pytest.TempPathFactory) -> Issuer:
 
 
 def service_accounts_file(directory: Path) -> Path:
-    """An indexer (documents only), a bridge allowed to write for users, and reader for mTLS clients."""
+    """An indexer (documents only), a bridge allowed to write for users, a reader for mTLS clients,
+    and an auditor holding every scope and the admin scopes."""
     path = directory / "service-accounts.toml"
     path.write_text(
         f"""
@@ -91,6 +95,10 @@ token_sha256 = ["{hash_token(IMPERSONATOR_TOKEN)}"]
 
 [service.svc-reader]
 scopes = ["messages:read"]
+
+[service.auditor]
+scopes = {json.dumps([*ALL_SCOPES, *ADMIN_SCOPES])}
+token_sha256 = ["{hash_token(ADMIN_TOKEN)}"]
 """
     )
     return path

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from grpclib.server import Server
 
 from chat_services.interceptors import install
@@ -83,3 +84,84 @@ async def test_plaintext_on_a_non_loopback_address_is_warned_about(
 def test_a_malformed_public_key_fails_at_start_not_per_call() -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - cryptography's message varies by version
         JwtVerifier(issuer=ISSUER, audience=AUDIENCE, public_key="-----BEGIN PUBLIC KEY-----\nnot a key\n")
+
+
+def foreign_family_token(algorithm: str) -> str:
+    """A JWT signed with an EC or Ed25519 key, its header naming that family, for an RSA verifier."""
+    key = ec.generate_private_key(ec.SECP256R1()) if algorithm == "ES256" else ed25519.Ed25519PrivateKey.generate()
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "mallory", "iat": now, "exp": now + 60}
+    return jwt.encode(claims, key, algorithm=algorithm)
+
+
+@pytest.mark.parametrize("algorithm", ["ES256", "EdDSA"])
+def test_a_header_naming_another_key_family_is_a_refusal_not_a_crash(issuer: Issuer, algorithm: str) -> None:
+    """PyJWT raises TypeError or InvalidKeyError here; the verifier must turn it into TOKEN_INVALID."""
+    verifier = JwtVerifier(issuer=ISSUER, audience=AUDIENCE, public_key=issuer.public_key_file.read_text())
+    with pytest.raises(TokenRejected) as rejected:
+        verifier.verify(foreign_family_token(algorithm))
+    assert rejected.value.reason == "TOKEN_INVALID"
+    assert len(rejected.value.message) < 200
+
+
+def claims_token(issuer: Issuer, **changes: object) -> str:
+    """A JWT from the test issuer with ``changes`` applied to valid claims (None drops a claim)."""
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "frank",
+        "iat": now,
+        "exp": now + 300,
+        "scope": "messages:read",
+    }
+    for name, value in changes.items():
+        if value is None:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    return jwt.encode(claims, issuer.private_key, algorithm="RS256")
+
+
+NOW = int(time.time())
+# An independent claim matrix: what each claim set must give, written from RFC 7519 and
+# the README, not from the verifier's code.
+CLAIM_MATRIX = [
+    ({}, None),
+    ({"iss": "https://evil.example"}, "WRONG_ISSUER"),
+    ({"iss": None}, "TOKEN_INVALID"),
+    ({"aud": "another-service"}, "WRONG_AUDIENCE"),
+    ({"aud": None}, "TOKEN_INVALID"),
+    ({"exp": NOW - 3600}, "TOKEN_EXPIRED"),
+    ({"exp": None}, "TOKEN_INVALID"),
+    ({"nbf": NOW + 3600}, "TOKEN_INVALID"),
+    ({"sub": None}, "TOKEN_INVALID"),
+    ({"sub": ""}, "TOKEN_INVALID"),
+    ({"sub": "x" * 65}, "TOKEN_INVALID"),
+    ({"exp": NOW + 10 * 365 * 24 * 3600}, "TOKEN_LIFETIME"),  # a ten-year token
+    ({"iat": None, "exp": NOW + 10 * 365 * 24 * 3600}, "TOKEN_LIFETIME"),
+    ({"iat": NOW - 23 * 3600, "exp": NOW + 3600}, None),  # 24 h in all: the maximum
+    ({"iat": NOW - 24 * 3600, "exp": NOW + 3600}, "TOKEN_LIFETIME"),  # 25 h in all
+]
+
+
+@pytest.mark.parametrize(("changes", "reason"), CLAIM_MATRIX)
+def test_the_claim_matrix(issuer: Issuer, changes: dict[str, object], reason: str | None) -> None:
+    verifier = JwtVerifier(issuer=ISSUER, audience=AUDIENCE, public_key=issuer.public_key_file.read_text())
+    token = claims_token(issuer, **changes)
+    if reason is None:
+        assert verifier.verify(token).subject == "frank"
+        return
+    with pytest.raises(TokenRejected) as rejected:
+        verifier.verify(token)
+    assert rejected.value.reason == reason
+
+
+def test_the_maximum_lifetime_is_configurable(issuer: Issuer) -> None:
+    verifier = JwtVerifier(
+        issuer=ISSUER, audience=AUDIENCE, public_key=issuer.public_key_file.read_text(), max_lifetime=60
+    )
+    with pytest.raises(TokenRejected) as rejected:
+        verifier.verify(claims_token(issuer))  # 300 s
+    assert rejected.value.reason == "TOKEN_LIFETIME"
+    assert verifier.verify(claims_token(issuer, exp=NOW + 30, iat=NOW)).subject == "frank"
