@@ -210,6 +210,25 @@ def render_changes(version: Version, review: dict[str, Any] | None) -> str:
     return _page(f"{version.title}: changes", body, depth=1)
 
 
+AUTHORIZATION_TABLE = Path("docs") / "authorization.json"  # python -m chat_services.security.scopes --json
+
+
+def render_authorization(rows: Sequence[dict[str, str]]) -> str:
+    """Who may call what: the services' authorization table (method, scopes, data rule, admin scope)."""
+    cells = "".join(
+        f"<tr><td><code>{_e(row['method'])}</code></td><td>{_e(row['scopes'])}</td>"
+        f"<td>{_e(row['data_rule'])}</td><td>{_e(row['admin_scope']) or '—'}</td></tr>"
+        for row in rows
+    )
+    body = (
+        "<h1>Who may call what</h1><p>With authentication on, chat-services checks every method's scopes, "
+        "then its data rule on what the call touches. An admin scope lifts the data rule, for service "
+        "accounts only.</p><table><tr><th>method</th><th>scopes (all required)</th><th>data rule</th>"
+        f"<th>admin scope</th></tr>{cells}</table>"
+    )
+    return _page("authorization", body, depth=0)
+
+
 def render_index(versions: Sequence[Version]) -> str:
     """The site's front page: every version."""
     items = "".join(
@@ -222,6 +241,7 @@ def render_index(versions: Sequence[Version]) -> str:
         "<h1>chat.v1 API reference</h1><p>Generated from the schema images by <code>nox -s docs</code>: "
         "the working tree and every release.</p>"
         f"<ul>{items}</ul>"
+        "<p><a href='authorization.html'>Who may call what</a>: the services' authorization table.</p>"
     )
     return _page("versions", body, depth=0)
 
@@ -305,6 +325,8 @@ def build_site(layout: RepoLayout, output: Path) -> list[Version]:
         directory.mkdir()
         (directory / "index.html").write_text(render_version(version, load_schema(version.image)))
         (directory / "changes.html").write_text(render_changes(version, _review(layout, version)))
+    rows = json.loads((layout.root / AUTHORIZATION_TABLE).read_text())
+    (output / "authorization.html").write_text(render_authorization(rows))
     (output / "index.html").write_text(render_index(versions))
     return versions
 

@@ -24,6 +24,8 @@ from chat.v1 import (
     ai_service_grpc,
     ai_service_pb2,
     common_pb2,
+    conversation_service_grpc,
+    conversation_service_pb2,
     message_service_grpc,
     message_service_pb2,
     plugin_service_grpc,
@@ -54,6 +56,10 @@ class Ctx:
     @property
     def messages(self) -> message_service_grpc.MessageServiceStub:
         return message_service_grpc.MessageServiceStub(self.grpc)
+
+    @property
+    def conversations(self) -> conversation_service_grpc.ConversationServiceStub:
+        return conversation_service_grpc.ConversationServiceStub(self.grpc)
 
     @property
     def ai(self) -> ai_service_grpc.AIServiceStub:
@@ -281,6 +287,53 @@ async def delete_document(ctx: Ctx) -> Pair:
     return pj(grpc), http
 
 
+async def create_conversation(ctx: Ctx) -> Pair:
+    # An open server has no caller to own a conversation: the first member named owns it.
+    grpc = await ctx.conversations.CreateConversation(
+        conversation_service_pb2.CreateConversationRequest(conversation_id="c-grpc", member_ids=[AUTHOR, "u-2"])
+    )
+    http = await ctx.ok(ctx.http.post("/v1/conversations", json={"conversationId": "c-http", "memberIds": [AUTHOR, "u-2"]}))
+    assert http["conversation"]["ownerId"] == AUTHOR and http["conversation"]["memberCount"] == 2
+    paths = ("conversation.conversationId", "conversation.createdAt")
+    return masked(pj(grpc), paths), masked(http, paths)
+
+
+async def add_member(ctx: Ctx) -> Pair:
+    await seed(ctx)
+    grpc = await ctx.conversations.AddMember(
+        conversation_service_pb2.AddMemberRequest(conversation_id=CONVERSATION, user_id="u-a")
+    )
+    http = await ctx.ok(ctx.http.post(f"/v1/conversations/{CONVERSATION}/members", json={"userId": "u-b"}))
+    assert http["member"]["role"] == "MEMBER_ROLE_MEMBER"
+    paths = ("member.userId", "member.joinedAt")
+    return masked(pj(grpc), paths), masked(http, paths)
+
+
+async def remove_member(ctx: Ctx) -> Pair:
+    await seed(ctx)
+    for user in ("u-a", "u-b"):
+        await ctx.conversations.AddMember(
+            conversation_service_pb2.AddMemberRequest(conversation_id=CONVERSATION, user_id=user)
+        )
+    grpc = await ctx.conversations.RemoveMember(
+        conversation_service_pb2.RemoveMemberRequest(conversation_id=CONVERSATION, user_id="u-a")
+    )
+    http = await ctx.ok(ctx.http.delete(f"/v1/conversations/{CONVERSATION}/members/u-b"))
+    assert http == {"removed": True}
+    return pj(grpc), http
+
+
+async def list_members(ctx: Ctx) -> Pair:
+    await seed(ctx)
+    request = conversation_service_pb2.ListMembersRequest(
+        conversation_id=CONVERSATION, page=common_pb2.PageRequest(page_size=1)
+    )
+    grpc = await ctx.conversations.ListMembers(request)
+    http = await ctx.ok(ctx.http.get(f"/v1/conversations/{CONVERSATION}/members", params={"page.pageSize": "1"}))
+    assert [m["userId"] for m in http["members"]] == [AUTHOR]
+    return pj(grpc), http
+
+
 async def search_documents(ctx: Ctx) -> Pair:
     await ingest_both(ctx)
     request = rag_service_pb2.SearchDocumentsRequest(
@@ -340,6 +393,10 @@ CASES: dict[str, Callable[[Ctx], Awaitable[Pair]]] = {
     "MessageService_SendMessages": send_messages,
     "MessageService_ChatStream": chat_stream,
     "MessageService_EditMessage": edit_message,
+    "ConversationService_CreateConversation": create_conversation,
+    "ConversationService_AddMember": add_member,
+    "ConversationService_RemoveMember": remove_member,
+    "ConversationService_ListMembers": list_members,
     "AIService_StreamCompletion": stream_completion,
     "AIService_Complete": complete,
     "RAGService_IngestDocument": ingest_document,
@@ -356,7 +413,7 @@ def test_every_rpc_of_the_schema_has_a_route_and_a_case() -> None:
 
     names = {rpc.operation_id for rpc in rpcs()}
     in_schema = set()
-    for module in (message_service_pb2, ai_service_pb2, rag_service_pb2, plugin_service_pb2):
+    for module in (message_service_pb2, conversation_service_pb2, ai_service_pb2, rag_service_pb2, plugin_service_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
             in_schema |= {f"{service.name}_{method.name}" for method in service.methods}
     assert descriptor_pool.Default() is not None

@@ -16,6 +16,10 @@ EXPECTED_RPCS = {
     ("chat.v1.MessageService", "SendMessages"): CLIENT_STREAM,
     ("chat.v1.MessageService", "ChatStream"): BIDI,
     ("chat.v1.MessageService", "EditMessage"): UNARY,  # since 1.1.0
+    ("chat.v1.ConversationService", "CreateConversation"): UNARY,  # since 2.1.0
+    ("chat.v1.ConversationService", "AddMember"): UNARY,
+    ("chat.v1.ConversationService", "RemoveMember"): UNARY,
+    ("chat.v1.ConversationService", "ListMembers"): UNARY,
     ("chat.v1.AIService", "StreamCompletion"): SERVER_STREAM,
     ("chat.v1.AIService", "Complete"): UNARY,
     ("chat.v1.RAGService", "IngestDocument"): CLIENT_STREAM,
@@ -26,7 +30,7 @@ EXPECTED_RPCS = {
     ("chat.v1.PluginService", "StreamPluginEvents"): SERVER_STREAM,
 }
 
-READ_ONLY = {"GetMessage", "ListMessages", "SearchDocuments", "ListPlugins"}
+READ_ONLY = {"GetMessage", "ListMessages", "ListMembers", "SearchDocuments", "ListPlugins"}
 
 
 def _kind(method: descriptor_pb2.MethodDescriptorProto) -> str:

@@ -26,7 +26,13 @@ from .clients import until
 from .conftest import make_config
 from .harness import serve
 
-SERVICES = ("chat.v1.MessageService", "chat.v1.AIService", "chat.v1.RAGService", "chat.v1.PluginService")
+SERVICES = (
+    "chat.v1.MessageService",
+    "chat.v1.ConversationService",
+    "chat.v1.AIService",
+    "chat.v1.RAGService",
+    "chat.v1.PluginService",
+)
 GET_MESSAGE = "/chat.v1.MessageService/GetMessage"
 
 

@@ -3,6 +3,7 @@
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { AIService } from "./gen/chat/v1/ai_service_pb.js";
+import { ConversationService } from "./gen/chat/v1/conversation_service_pb.js";
 import { MessageService } from "./gen/chat/v1/message_service_pb.js";
 import { PluginService } from "./gen/chat/v1/plugin_service_pb.js";
 import { RAGService } from "./gen/chat/v1/rag_service_pb.js";
@@ -22,6 +23,7 @@ export interface ConnectOptions {
 /** One client per chat.v1 service, sharing one HTTP/2 connection. */
 export interface ChatClients {
   messages: Client<typeof MessageService>;
+  conversations: Client<typeof ConversationService>;
   ai: Client<typeof AIService>;
   rag: Client<typeof RAGService>;
   plugins: Client<typeof PluginService>;
@@ -57,6 +59,7 @@ export function connect(options: ConnectOptions): ChatClients {
   const transport = createChatTransport(options, sessionManager);
   return {
     messages: createClient(MessageService, transport),
+    conversations: createClient(ConversationService, transport),
     ai: createClient(AIService, transport),
     rag: createClient(RAGService, transport),
     plugins: createClient(PluginService, transport),

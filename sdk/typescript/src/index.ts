@@ -2,6 +2,7 @@
 // protoc-gen-es (src/gen, never edited by hand), and a gRPC client for them.
 export * from "./gen/chat/v1/common_pb.js";
 export * from "./gen/chat/v1/message_service_pb.js";
+export * from "./gen/chat/v1/conversation_service_pb.js";
 export * from "./gen/chat/v1/ai_service_pb.js";
 export * from "./gen/chat/v1/rag_service_pb.js";
 export * from "./gen/chat/v1/plugin_service_pb.js";

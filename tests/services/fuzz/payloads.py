@@ -16,11 +16,17 @@ from typing import Any
 from google.protobuf import message_factory
 from google.protobuf.message import Message
 
-from chat.v1 import ai_service_pb2, message_service_pb2, plugin_service_pb2, rag_service_pb2
+from chat.v1 import (
+    ai_service_pb2,
+    conversation_service_pb2,
+    message_service_pb2,
+    plugin_service_pb2,
+    rag_service_pb2,
+)
 
 from .rawh2 import frame
 
-MODULES = (ai_service_pb2, message_service_pb2, plugin_service_pb2, rag_service_pb2)
+MODULES = (ai_service_pb2, conversation_service_pb2, message_service_pb2, plugin_service_pb2, rag_service_pb2)
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # the server's default limit
 DEADLINE = ("grpc-timeout", "2S")  # following streams end by deadline instead of running on
 

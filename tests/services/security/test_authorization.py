@@ -36,6 +36,7 @@ from chat.v1.rag_service_grpc import RAGServiceStub
 from chat_services.server import App, build_app
 
 from ..clients import channel
+from .test_authentication import chat_methods, open_call
 from ..conftest import make_config
 from .conftest import ADMIN_TOKEN, AUDIENCE, ISSUER, Issuer, service_accounts_file
 
@@ -410,3 +411,59 @@ async def test_plugin_events_go_only_to_the_invoker_and_admins(world: World) -> 
     assert all(e.plugin_name == "word_count" for e in seen["bob"])
     assert_secret_free(str(seen["bob"]))
     assert {e.plugin_name for e in seen["admin"]} == {"calculator", "word_count"}
+
+
+# The specification's scope table, written out literally: a changed scope in the server's
+# table fails here, whatever the server's own tests derive from it.
+SPECIFIED_SCOPES = {
+    "/chat.v1.MessageService/GetMessage": {"messages:read"},
+    "/chat.v1.MessageService/ListMessages": {"messages:read"},
+    "/chat.v1.MessageService/StreamMessages": {"messages:read"},
+    "/chat.v1.MessageService/SendMessages": {"messages:write"},
+    "/chat.v1.MessageService/EditMessage": {"messages:write"},
+    "/chat.v1.MessageService/ChatStream": {"messages:read", "messages:write"},
+    "/chat.v1.ConversationService/CreateConversation": {"messages:write"},
+    "/chat.v1.ConversationService/AddMember": {"messages:write"},
+    "/chat.v1.ConversationService/RemoveMember": {"messages:write"},
+    "/chat.v1.ConversationService/ListMembers": {"messages:read"},
+    "/chat.v1.AIService/Complete": {"ai:complete"},
+    "/chat.v1.AIService/StreamCompletion": {"ai:complete"},
+    "/chat.v1.RAGService/IngestDocument": {"documents:write"},
+    "/chat.v1.RAGService/DeleteDocument": {"documents:write"},
+    "/chat.v1.RAGService/SearchDocuments": {"documents:read"},
+    "/chat.v1.PluginService/ListPlugins": {"plugins:read"},
+    "/chat.v1.PluginService/StreamPluginEvents": {"plugins:read"},
+    "/chat.v1.PluginService/InvokePlugin": {"plugins:invoke"},
+}
+
+
+def test_the_scope_table_is_the_specified_one() -> None:
+    from chat_services.security.scopes import METHOD_SCOPES
+
+    assert {method: set(scopes) for method, scopes in METHOD_SCOPES.items()} == SPECIFIED_SCOPES
+
+
+@pytest.mark.parametrize("method", sorted(SPECIFIED_SCOPES))
+async def test_each_specified_scope_is_required(world: World, issuer: Issuer, method: str) -> None:
+    """A token lacking any one of a method's scopes is refused before the handler runs."""
+    handler = chat_methods(world.app)[method]
+    every_scope = {scope for scopes in SPECIFIED_SCOPES.values() for scope in scopes}
+    for missing in sorted(SPECIFIED_SCOPES[method]):
+        token = issuer.token("alice", sorted(every_scope - {missing}))
+        with pytest.raises(GRPCError) as refused:
+            await open_call(world.opened, method, handler, token)
+        assert refused.value.status is Status.PERMISSION_DENIED, (method, missing)
+        assert missing in (refused.value.message or "")
+
+
+def test_the_documented_table_is_the_servers_one() -> None:
+    """README's table and the docs site's JSON are written from the server's table, and current."""
+    import json
+
+    from chat_services.security.scopes import policy_rows, policy_table
+
+    root = Path(__file__).resolve().parents[3]
+    assert json.loads((root / "docs" / "authorization.json").read_text()) == policy_rows(), (
+        "run: python -m chat_services.security.scopes --json > docs/authorization.json"
+    )
+    assert policy_table() in (root / "services" / "README.md").read_text()

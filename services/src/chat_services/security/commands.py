@@ -1,4 +1,4 @@
-"""The security commands of ``chat-services``: ``dev-certs DIR`` and ``new-token NAME``."""
+"""The security commands of ``chat-services``: ``dev-certs DIR``, ``dev-jwt DIR USER`` and ``new-token NAME``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from chat_services.security.devcerts import write_dev_certs
+from chat_services.security.devcerts import dev_jwt, write_dev_certs
 from chat_services.security.tokens import hash_token, new_api_token
 
 
@@ -17,6 +17,11 @@ def add_security_commands(commands: Any) -> None:
         "directory", type=Path, help="folder to write ca.pem, client-ca.pem, server.pem/.key, client.pem/.key"
     )
     certs.add_argument("--client-name", default="dev-client", help="the client certificate's identity")
+    user = commands.add_parser("dev-jwt", help="print a user JWT signed by a throwaway key in DIR")
+    user.add_argument("directory", type=Path, help="folder holding jwt-private.pem/jwt-public.pem (made if missing)")
+    user.add_argument("subject", help="the user id (the sub claim)")
+    user.add_argument("--scope", action="append", default=[], help="a scope to grant (repeatable)")
+    user.add_argument("--lifetime", type=float, default=3600.0, help="seconds until it expires (default 3600)")
     token = commands.add_parser("new-token", help="print a new API token and its service-accounts entry")
     token.add_argument("name", help="the service account's name")
     token.add_argument("--scope", action="append", default=[], help="a scope to grant (repeatable)")
@@ -33,6 +38,9 @@ def run_security_command(args: argparse.Namespace) -> int:
             f" --tls-cert {paths['server_cert']} --tls-key {paths['server_key']}"
             f" --tls-client-ca {paths['client_ca']}"
         )
+        return 0
+    if args.command == "dev-jwt":
+        print(dev_jwt(args.directory, args.subject, args.scope, lifetime=args.lifetime))
         return 0
     token = new_api_token()
     scopes = ", ".join(f'"{scope}"' for scope in args.scope)

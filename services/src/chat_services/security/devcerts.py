@@ -1,4 +1,4 @@
-"""Throwaway certificates for local TLS and mTLS (trustme): two CAs, a server and a client certificate.
+"""Throwaway credentials for local development: TLS/mTLS certificates (trustme) and user JWTs.
 
 Never for production: the CAs' keys are not even written, so nothing else can be signed
 with them. Servers and clients have CAs of their own (``ca.pem`` signs the server,
@@ -9,9 +9,13 @@ Keys are created readable by their owner only, from the first byte.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
+import jwt
 import trustme
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 SERVER_NAMES = ("localhost", "127.0.0.1", "::1")
 
@@ -22,6 +26,48 @@ def _write_private(path: Path, data: bytes) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as file:
         file.write(data)
+
+
+def dev_jwt(
+    directory: Path,
+    subject: str,
+    scopes: list[str],
+    *,
+    issuer: str = "chat-services-dev",
+    audience: str = "chat-services",
+    lifetime: float = 3600.0,
+) -> str:
+    """A user JWT signed by a throwaway RS256 key kept in ``directory`` (made on first use).
+
+    Serve with ``--jwt-public-key DIR/jwt-public.pem --jwt-issuer chat-services-dev
+    --jwt-audience chat-services``. Never for production: the key is not protected.
+    """
+    private_path, public_path = directory / "jwt-private.pem", directory / "jwt-public.pem"
+    if not private_path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        _write_private(
+            private_path,
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+        )
+        public_path.write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+    private_key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+    now = int(time.time())
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "iat": now,
+        "exp": now + int(lifetime),
+        "scope": " ".join(scopes),
+    }
+    return jwt.encode(claims, private_key, algorithm="RS256")  # type: ignore[arg-type]
 
 
 def write_dev_certs(directory: Path, client_name: str = "dev-client") -> dict[str, Path]:

@@ -118,18 +118,35 @@ def missing_scopes(method: str, granted: frozenset[str]) -> frozenset[str] | Non
     return needed - granted
 
 
+def policy_rows() -> list[dict[str, str]]:
+    """The table's rows: method, scopes, data rule and admin scope, as plain strings."""
+    return [
+        {
+            "method": method.strip("/"),
+            "scopes": " ".join(sorted(policy.scopes)),
+            "data_rule": policy.data_rule,
+            "admin_scope": policy.admin_scope or "",
+        }
+        for method, policy in METHOD_POLICY.items()
+    ]
+
+
 def policy_table() -> str:
-    """The table as Markdown: method, scopes, data rule, admin scope."""
+    """The table as Markdown: method, scopes, data rule, admin scope (the README's)."""
     lines = [
         "| method | scopes | data rule | admin scope (service accounts only) |",
         "| --- | --- | --- | --- |",
     ]
-    for method, policy in METHOD_POLICY.items():
-        scopes = ", ".join(f"`{scope}`" for scope in sorted(policy.scopes))
-        admin = f"`{policy.admin_scope}`" if policy.admin_scope else "—"
-        lines.append(f"| `{method.strip('/')}` | {scopes} | {policy.data_rule} | {admin} |")
+    for row in policy_rows():
+        scopes = ", ".join(f"`{scope}`" for scope in row["scopes"].split())
+        admin = f"`{row['admin_scope']}`" if row["admin_scope"] else "—"
+        lines.append(f"| `{row['method']}` | {scopes} | {row['data_rule']} | {admin} |")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    print(policy_table())
+    import json
+    import sys
+
+    # `--json` writes docs/authorization.json, which the docs site renders.
+    print(json.dumps(policy_rows(), indent=2) if "--json" in sys.argv[1:] else policy_table())
