@@ -205,6 +205,8 @@ def _network_problems(manifests: Sequence[Manifest], pods: Sequence[Workload]) -
         covering = [p for p in policies if _policy_selects(p, workload.labels)]
         if not any("Ingress" in p["spec"].get("policyTypes", []) for p in covering):
             found.append(f"no NetworkPolicy isolates the gRPC pods of {workload.name}")
+        if not any(_backend_peer(peer) for p in covering for rule in p["spec"].get("ingress", []) for peer in rule.get("from", [])):
+            found.append(f"no NetworkPolicy lets backend pods reach {workload.name}'s gRPC port")
         for policy in covering:
             for rule in policy["spec"].get("ingress", []):
                 opens_grpc = "ports" not in rule or any(
