@@ -225,7 +225,9 @@ def check(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Build the SDK wheel, install it (never the source tree), and run every test, compat_tests included."""
     install_generators(session)
-    session.install(*TEST_TOOLS, *GATEWAY_TEST_TOOLS, *BENCH_CLIENT_TOOLS, *DEPLOY_TEST_TOOLS, *MYPY)  # mypy: README snippets
+    session.install(
+        *TEST_TOOLS, *GATEWAY_TEST_TOOLS, *BENCH_CLIENT_TOOLS, *DEPLOY_TEST_TOOLS, *MYPY
+    )  # mypy: README snippets
     wheel = install_sdk_and_services(session)
     build_typescript(session)
     ensure_chromium(session)  # the API reference is opened in headless Chromium

@@ -42,7 +42,15 @@ def cached_venv(name: str, requirements: Sequence[str], files: Sequence[Path] = 
     def make(directory: Path) -> None:
         venv.create(directory, with_pip=True)
         subprocess.run(
-            [directory / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements],
+            [
+                directory / "bin" / "python",
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                *requirements,
+            ],
             check=True,
         )
 

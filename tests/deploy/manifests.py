@@ -61,7 +61,7 @@ class RenderError(Exception):
 
 
 def _composed(directory: Path, overlay: Path, components: Sequence[Path]) -> Path:
-    """A kustomization in ``directory`` adding ``components`` to ``overlay`` (kustomize wants relative paths)."""
+    """A kustomization in ``directory`` adding ``components`` to ``overlay`` (by relative paths)."""
     relative = [os.path.relpath(path, directory) for path in (overlay, *components)]
     text = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -180,7 +180,9 @@ def _service_problems(manifests: Sequence[Manifest], pods: Sequence[Workload]) -
             target = port.get("targetPort", port["port"])
             for workload in selected:
                 if target not in workload.ports():
-                    found.append(f"Service {_name(service)} sends port {target} to {workload.name}, which has none")
+                    found.append(
+                        f"Service {_name(service)} sends port {target} to {workload.name}, which has none"
+                    )
     return found
 
 
@@ -205,7 +207,12 @@ def _network_problems(manifests: Sequence[Manifest], pods: Sequence[Workload]) -
         covering = [p for p in policies if _policy_selects(p, workload.labels)]
         if not any("Ingress" in p["spec"].get("policyTypes", []) for p in covering):
             found.append(f"no NetworkPolicy isolates the gRPC pods of {workload.name}")
-        if not any(_backend_peer(peer) for p in covering for rule in p["spec"].get("ingress", []) for peer in rule.get("from", [])):
+        if not any(
+            _backend_peer(peer)
+            for p in covering
+            for rule in p["spec"].get("ingress", [])
+            for peer in rule.get("from", [])
+        ):
             found.append(f"no NetworkPolicy lets backend pods reach {workload.name}'s gRPC port")
         for policy in covering:
             for rule in policy["spec"].get("ingress", []):
@@ -214,7 +221,8 @@ def _network_problems(manifests: Sequence[Manifest], pods: Sequence[Workload]) -
                 )
                 backend_only = bool(rule.get("from")) and all(_backend_peer(peer) for peer in rule["from"])
                 if opens_grpc and not backend_only:
-                    found.append(f"NetworkPolicy {_name(policy)} lets non-backend traffic reach {workload.name}'s gRPC port")
+                    where = f"{workload.name}'s gRPC port"
+                    found.append(f"NetworkPolicy {_name(policy)} lets non-backend traffic reach {where}")
     return found
 
 
@@ -225,7 +233,9 @@ def _policy_selects(policy: Manifest, labels: dict[str, str]) -> bool:
 
 def _backend_peer(peer: Manifest) -> bool:
     """A peer that is only backend pods of the same namespace."""
-    return set(peer) == {"podSelector"} and peer["podSelector"].get("matchLabels", {}).get("tier") == "backend"
+    return (
+        set(peer) == {"podSelector"} and peer["podSelector"].get("matchLabels", {}).get("tier") == "backend"
+    )
 
 
 def memory_bound(container: Manifest) -> int:

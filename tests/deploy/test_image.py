@@ -49,7 +49,9 @@ def installed(project: str) -> Path:
     digest = environment_digest([project], [INSTALL, wheel, *sources])
 
     def make(directory: Path) -> None:
-        subprocess.run(["sh", str(INSTALL), str(directory / "venv"), str(wheel), str(ROOT / project)], check=True)
+        subprocess.run(
+            ["sh", str(INSTALL), str(directory / "venv"), str(wheel), str(ROOT / project)], check=True
+        )
 
     return cached(f"image-{project}", digest, make) / "venv"
 
@@ -58,7 +60,12 @@ def installed(project: str) -> Path:
 @pytest.mark.parametrize(
     ("project", "serve", "listening", "image_port"),
     [
-        ("services", ["chat-services", "serve", "--port", "0"], r"serving address=127\.0\.0\.1:(\d+)", "50051"),
+        (
+            "services",
+            ["chat-services", "serve", "--port", "0"],
+            r"serving address=127\.0\.0\.1:(\d+)",
+            "50051",
+        ),
         ("gateway", ["chat-gateway", "serve", "--port", "0"], r"^port (\d+)$", "8080"),
     ],
 )
@@ -102,9 +109,14 @@ def test_each_environment_serves_and_passes_its_image_health_check(
 @pytest.mark.parametrize(("project", "command"), [("services", "chat-services"), ("gateway", "chat-gateway")])
 def test_the_environment_holds_the_program_and_no_installer(project: str, command: str) -> None:
     venv = installed(project)
-    assert subprocess.run([str(venv / "bin" / command), "--help"], capture_output=True, timeout=60).returncode == 0
+    assert (
+        subprocess.run([str(venv / "bin" / command), "--help"], capture_output=True, timeout=60).returncode
+        == 0
+    )
     assert not (venv / "bin" / "pip").exists()
-    no_pip = subprocess.run([str(venv / "bin" / "python"), "-c", "import pip"], capture_output=True, timeout=60)
+    no_pip = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import pip"], capture_output=True, timeout=60
+    )
     assert no_pip.returncode != 0
 
 
@@ -149,7 +161,9 @@ def test_the_build_stage_installs_with_the_tested_script() -> None:
     assert runs, "the build stage installs something"
     for run in runs:
         for command in run.split("&&"):
-            assert shlex.split(command)[:2] == ["sh", "/build/install.sh"], f"install steps outside install.sh: {run}"
+            assert shlex.split(command)[:2] == ["sh", "/build/install.sh"], (
+                f"install steps outside install.sh: {run}"
+            )
 
 
 @pytest.mark.parametrize("stage", ["services", "gateway"])
@@ -161,7 +175,9 @@ def test_final_stages_run_unprivileged_with_only_the_built_environment(stage: st
     copies = [rest for instruction, rest in instructions if instruction == "COPY"]
     assert copies == [f"--from=build /opt/chat-{stage} /opt/chat-{stage}"]
     runtime = [rest for instruction, rest in stages()["runtime"] if instruction == "RUN"]
-    assert all("install" not in run.replace("useradd", "") for run in runtime), "the runtime stage installs nothing"
+    assert all("install" not in run.replace("useradd", "") for run in runtime), (
+        "the runtime stage installs nothing"
+    )
 
 
 def test_the_services_image_health_check_is_the_grpc_health_command() -> None:

@@ -33,7 +33,10 @@ PENDING_FLAGS = {"--workers": "issue 22 (components/postgres-scale-out)"}
 RENDERINGS = {
     **{f"overlays/{overlay.name}": (overlay, ()) for overlay in OVERLAYS},
     **{
-        f"overlays/production+components/{component.name}": (KUBERNETES / "overlays" / "production", (component,))
+        f"overlays/production+components/{component.name}": (
+            KUBERNETES / "overlays" / "production",
+            (component,),
+        )
         for component in COMPONENTS
     },
 }
@@ -70,7 +73,9 @@ def test_the_pieces_the_issue_asks_for_are_there(rendered: list[Manifest]) -> No
 
 
 def test_the_adr_network_policy_selects_exactly_the_backend_pods(rendered: list[Manifest]) -> None:
-    [policy] = [m for m in of_kind(rendered, "NetworkPolicy") if m["metadata"]["name"] == "grpc-internal-only"]
+    [policy] = [
+        m for m in of_kind(rendered, "NetworkPolicy") if m["metadata"]["name"] == "grpc-internal-only"
+    ]
     selector = policy["spec"]["podSelector"]["matchLabels"]
     selected = {w.name for w in workloads(rendered) if selects(selector, w.labels)}
     assert selected == {"chat-services", "chat-gateway"}
@@ -128,5 +133,7 @@ def test_pending_flags_are_still_missing() -> None:
 def serve_help_flags() -> tuple[str, ...]:
     """The flags `chat-services serve --help` lists, read from the installed command."""
     script = Path(sys.executable).parent / "chat-services"
-    result = subprocess.run([str(script), "serve", "--help"], capture_output=True, text=True, check=True, timeout=60)
+    result = subprocess.run(
+        [str(script), "serve", "--help"], capture_output=True, text=True, check=True, timeout=60
+    )
     return tuple(re.findall(r"(--[a-z][a-z0-9-]*)", result.stdout))

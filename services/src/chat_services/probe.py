@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chat_sdk import tls_context
 from grpclib.client import Channel
 from grpclib.config import Configuration
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.health.v1.health_grpc import HealthStub
 from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
+
+from chat_sdk import tls_context
 
 MAX_SERVICE_NAME = 256  # characters; the name is echoed in the verdict
 
@@ -41,7 +42,9 @@ async def check_health(target: HealthTarget) -> str:
     config = Configuration(ssl_target_name_override=target.server_name)
     channel = Channel(target.host, target.port, ssl=target.tls, config=config)
     try:
-        reply = await HealthStub(channel).Check(HealthCheckRequest(service=target.service), timeout=target.timeout)
+        reply = await HealthStub(channel).Check(
+            HealthCheckRequest(service=target.service), timeout=target.timeout
+        )
     finally:
         channel.close()
     return str(HealthCheckResponse.ServingStatus.Name(reply.status))
@@ -54,9 +57,13 @@ def add_health_command(commands: Any) -> None:
     )
     health.add_argument("--host", default="127.0.0.1", help="the server's address (default: loopback)")
     health.add_argument("--port", type=int, default=50051, help="the server's port")
-    health.add_argument("--service", default="", help='service to ask about, e.g. chat.v1.MessageService ("": all)')
+    health.add_argument(
+        "--service", default="", help='service to ask about, e.g. chat.v1.MessageService ("": all)'
+    )
     health.add_argument("--timeout", type=float, default=5.0, help="seconds the answer may take")
-    health.add_argument("--tls-ca", type=Path, help="PEM CA bundle the server's certificate must chain to: TLS")
+    health.add_argument(
+        "--tls-ca", type=Path, help="PEM CA bundle the server's certificate must chain to: TLS"
+    )
     health.add_argument("--tls-cert", type=Path, help="PEM client certificate, for mutual TLS")
     health.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
     health.add_argument("--server-name", help="name expected in the server's certificate (default: --host)")
@@ -90,7 +97,7 @@ def run_health_command(args: argparse.Namespace) -> int:
     except GRPCError as error:
         print(f"chat-services health: {where}: {error.status.name}")
         return 1
-    except (asyncio.TimeoutError, StreamTerminatedError):
+    except (TimeoutError, StreamTerminatedError):
         print(f"chat-services health: {where}: no answer within {args.timeout} s")
         return 1
     print(f"{where} {target.service or '(server)'}: {status}")

@@ -12,13 +12,20 @@ async def test_the_probe_presents_the_client_certificate(mtls_app: App, certific
     certificates.client.cert_chain_pems[0].write_to_path(str(certificates.directory / "probe.pem"))
     certificates.client.private_key_pem.write_to_path(str(certificates.directory / "probe.key"))
     tls = ["--tls-ca", str(certificates.directory / "ca.pem"), "--server-name", "localhost"]
-    client = ["--tls-cert", str(certificates.directory / "probe.pem"), "--tls-key", str(certificates.directory / "probe.key")]
+    client = [
+        "--tls-cert",
+        str(certificates.directory / "probe.pem"),
+        "--tls-key",
+        str(certificates.directory / "probe.key"),
+    ]
     code, output = await run_probe("--port", str(mtls_app.port), *tls, *client)
     assert code == 0, output
     assert "SERVING" in output
 
 
-async def test_without_a_client_certificate_the_probe_fails(mtls_app: App, certificates: Certificates) -> None:
+async def test_without_a_client_certificate_the_probe_fails(
+    mtls_app: App, certificates: Certificates
+) -> None:
     tls = ["--tls-ca", str(certificates.directory / "ca.pem"), "--server-name", "localhost"]
     code, output = await run_probe("--port", str(mtls_app.port), *tls)
     assert code == 1
