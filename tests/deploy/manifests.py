@@ -8,6 +8,7 @@ schemas. ``problems`` holds the project's own rules, the ones a schema cannot sa
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -164,9 +165,20 @@ def _container_problems(workload: Workload) -> list[str]:
             missing = {"cpu", "memory"} - set(resources.get(bound, {}))
             if missing:
                 found.append(f"{where} has no {bound} for {', '.join(sorted(missing))}")
-        names = [variable["name"] for variable in container.get("env", [])]
-        if len(names) != len(set(names)):
-            found.append(f"{where} sets an environment variable twice")
+        found += _environment_problems(where, container.get("env", []))
+    return found
+
+
+def _environment_problems(where: str, environment: list[Manifest]) -> list[str]:
+    """No variable twice; ``$(VAR)`` only after VAR is defined (Kubernetes leaves it literal otherwise)."""
+    found, defined = [], set()
+    for variable in environment:
+        if variable["name"] in defined:
+            found.append(f"{where} sets {variable['name']} twice")
+        for reference in re.findall(r"(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)", variable.get("value", "")):
+            if reference not in defined:
+                found.append(f"{where}: {variable['name']} refers to $({reference}) before it is defined")
+        defined.add(variable["name"])
     return found
 
 

@@ -139,7 +139,14 @@ def test_a_wrong_field_fails_the_schemas(tmp_path: Path, file: str, old: str, ne
             "overlays/dev/kustomization.yaml",
             "{name: CHAT_SERVICES_LOG_LEVEL,",
             "{name: CHAT_SERVICES_LOG_FORMAT,",
-            "sets an environment variable twice",
+            "sets CHAT_SERVICES_LOG_FORMAT twice",
+        ),
+        # Kubernetes leaves $(POD_NAME) as it is when POD_NAME comes later in the list.
+        (
+            "base/services-deployment.yaml",
+            "            - name: POD_NAME\n",
+            "            - name: EARLY\n              value: pod-$(POD_NAME)\n            - name: POD_NAME\n",
+            "EARLY refers to $(POD_NAME) before it is defined",
         ),
     ],
 )
