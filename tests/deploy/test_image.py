@@ -41,10 +41,12 @@ def sdk_wheel() -> Path:
 def installed(project: str) -> Path:
     """The environment install.sh makes for ``project`` (services or gateway), made once per digest."""
     wheel = sdk_wheel()
+    skipped = {"__pycache__", "build", "dist"}
     sources = sorted(
         path
         for path in (ROOT / project).rglob("*")
-        if path.is_file() and path.suffix in (".py", ".toml", ".html", ".js", ".css", ".json")
+        if path.is_file()
+        and not any(part in skipped or part.endswith(".egg-info") for part in path.relative_to(ROOT).parts)
     )
     digest = environment_digest([project], [INSTALL, wheel, *sources])
 
