@@ -182,6 +182,14 @@ def test_final_stages_run_unprivileged_with_only_the_built_environment(stage: st
     )
 
 
+def test_the_build_context_holds_exactly_what_the_containerfile_copies() -> None:
+    ignore = (IMAGE / "Containerfile.dockerignore").read_text().splitlines()
+    allowed = {line.removeprefix("!") for line in ignore if line.startswith("!")}
+    copied = {rest.split()[0] for instruction, rest in stages()["build"] if instruction == "COPY"}
+    assert allowed == copied
+    assert "*" in ignore  # everything else stays out (.nox, node_modules, var/)
+
+
 def test_the_services_image_health_check_is_the_grpc_health_command() -> None:
     check = healthcheck("services")
     assert check[:2] == ["chat-services", "health"]
