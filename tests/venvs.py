@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import venv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,16 +38,32 @@ def environment_digest(requirements: Sequence[str], files: Sequence[Path]) -> st
 def cached_venv(name: str, requirements: Sequence[str], files: Sequence[Path] = ()) -> Path:
     """The python of a venv with ``requirements`` installed (pip arguments; ``files`` are the local
     files among them, digested by content); made on first use, reused while the digest holds."""
-    directory = CACHE / f"{name}-{environment_digest(requirements, files)}"
-    python = directory / "bin" / "python"
+
+    def make(directory: Path) -> None:
+        venv.create(directory, with_pip=True)
+        subprocess.run(
+            [
+                directory / "bin" / "python",
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                *requirements,
+            ],
+            check=True,
+        )
+
+    return cached(name, environment_digest(requirements, files), make) / "bin" / "python"
+
+
+def cached(name: str, digest: str, make: Callable[[Path], None]) -> Path:
+    """``CACHE/<name>-<digest>``, filled by ``make(directory)`` on first use; stale digests of ``name`` go."""
+    directory = CACHE / f"{name}-{digest}"
     if (directory / MARKER).is_file():
-        return python
+        return directory
     for stale in CACHE.glob(f"{name}-*"):
         shutil.rmtree(stale, ignore_errors=True)
-    venv.create(directory, with_pip=True)
-    subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements],
-        check=True,
-    )
-    (directory / MARKER).write_text("\n".join(requirements) + "\n")
-    return python
+    make(directory)
+    (directory / MARKER).write_text(digest + "\n")
+    return directory

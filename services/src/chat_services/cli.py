@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from chat_services.config import add_arguments, from_sources
 from chat_services.logs import configure_logging
+from chat_services.probe import add_health_command, run_health_command
 from chat_services.security.commands import add_security_commands, run_security_command
 from chat_services.server import serve
 
@@ -21,7 +22,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_parser = commands.add_parser("serve", help="serve on 127.0.0.1 until SIGTERM/SIGINT")
     add_arguments(serve_parser)
     add_security_commands(commands)
+    add_health_command(commands)
     args = parser.parse_args(argv)
+    if args.command == "health":
+        return run_health_command(args)
     if args.command != "serve":
         return run_security_command(args)
     try:

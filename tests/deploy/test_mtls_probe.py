@@ -1,0 +1,74 @@
+"""components/mtls's exec probe, run as written against a mutual-TLS server with the certificate it names."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+from chat_services.server import App, build_app
+
+from ..services.conftest import make_config
+from ..services.test_probe import run_probe
+from .manifests import KUBERNETES, render, workloads
+
+TLS_DIRECTORY = "/etc/chat/tls"
+
+
+@pytest.fixture
+async def pod_certificate_app(tmp_path: Path) -> AsyncIterator[App]:
+    """A server on the pod's one certificate (server and client use), as the component mounts it."""
+    ca = trustme.CA()
+    leaf = ca.issue_cert("chat-services", "chat-services.chat.svc")
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.crt"))
+    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "tls.crt"))
+    leaf.private_key_pem.write_to_path(str(tmp_path / "tls.key"))
+    config = make_config(
+        tmp_path,
+        tls_cert=tmp_path / "tls.crt",
+        tls_key=tmp_path / "tls.key",
+        tls_client_ca=tmp_path / "ca.crt",
+    )
+    app = await build_app(config)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.shutdown()
+
+
+def probe_commands() -> dict[str, list[str]]:
+    """The services' three probe commands with components/mtls on the production overlay."""
+    rendered = render(KUBERNETES / "overlays" / "production", [KUBERNETES / "components" / "mtls"])
+    [services] = [w for w in workloads(rendered) if w.name == "chat-services"]
+    [container] = services.pod["containers"]
+    mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
+    assert mounts["tls"] == TLS_DIRECTORY
+    return {
+        kind: list(container[kind]["exec"]["command"])
+        for kind in ("startupProbe", "readinessProbe", "livenessProbe")
+    }
+
+
+@pytest.mark.parametrize("kind", ["startupProbe", "readinessProbe", "livenessProbe"])
+async def test_the_mtls_probe_passes_against_the_pod_certificate(
+    kind: str, pod_certificate_app: App, tmp_path: Path
+) -> None:
+    command = probe_commands()[kind]
+    assert command[:2] == ["chat-services", "health"]
+    args = [arg.replace(TLS_DIRECTORY, str(tmp_path)) for arg in command[2:]]
+    args[args.index("--port") + 1] = str(pod_certificate_app.port)
+    code, output = await run_probe(*args)
+    assert code == 0, output
+    assert "SERVING" in output
+
+
+async def test_the_mtls_probe_fails_once_the_server_drains(pod_certificate_app: App, tmp_path: Path) -> None:
+    pod_certificate_app.begin_draining()
+    args = [arg.replace(TLS_DIRECTORY, str(tmp_path)) for arg in probe_commands()["readinessProbe"][2:]]
+    args[args.index("--port") + 1] = str(pod_certificate_app.port)
+    code, output = await run_probe(*args)
+    assert code == 1
+    assert "NOT_SERVING" in output
