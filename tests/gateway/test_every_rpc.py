@@ -290,9 +290,13 @@ async def delete_document(ctx: Ctx) -> Pair:
 async def create_conversation(ctx: Ctx) -> Pair:
     # An open server has no caller to own a conversation: the first member named owns it.
     grpc = await ctx.conversations.CreateConversation(
-        conversation_service_pb2.CreateConversationRequest(conversation_id="c-grpc", member_ids=[AUTHOR, "u-2"])
+        conversation_service_pb2.CreateConversationRequest(
+            conversation_id="c-grpc", member_ids=[AUTHOR, "u-2"]
+        )
     )
-    http = await ctx.ok(ctx.http.post("/v1/conversations", json={"conversationId": "c-http", "memberIds": [AUTHOR, "u-2"]}))
+    http = await ctx.ok(
+        ctx.http.post("/v1/conversations", json={"conversationId": "c-http", "memberIds": [AUTHOR, "u-2"]})
+    )
     assert http["conversation"]["ownerId"] == AUTHOR and http["conversation"]["memberCount"] == 2
     paths = ("conversation.conversationId", "conversation.createdAt")
     return masked(pj(grpc), paths), masked(http, paths)
@@ -329,7 +333,9 @@ async def list_members(ctx: Ctx) -> Pair:
         conversation_id=CONVERSATION, page=common_pb2.PageRequest(page_size=1)
     )
     grpc = await ctx.conversations.ListMembers(request)
-    http = await ctx.ok(ctx.http.get(f"/v1/conversations/{CONVERSATION}/members", params={"page.pageSize": "1"}))
+    http = await ctx.ok(
+        ctx.http.get(f"/v1/conversations/{CONVERSATION}/members", params={"page.pageSize": "1"})
+    )
     assert [m["userId"] for m in http["members"]] == [AUTHOR]
     return pj(grpc), http
 
@@ -413,7 +419,13 @@ def test_every_rpc_of_the_schema_has_a_route_and_a_case() -> None:
 
     names = {rpc.operation_id for rpc in rpcs()}
     in_schema = set()
-    for module in (message_service_pb2, conversation_service_pb2, ai_service_pb2, rag_service_pb2, plugin_service_pb2):
+    for module in (
+        message_service_pb2,
+        conversation_service_pb2,
+        ai_service_pb2,
+        rag_service_pb2,
+        plugin_service_pb2,
+    ):
         for service in module.DESCRIPTOR.services_by_name.values():
             in_schema |= {f"{service.name}_{method.name}" for method in service.methods}
     assert descriptor_pool.Default() is not None

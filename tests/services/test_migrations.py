@@ -27,7 +27,9 @@ async def test_a_2_0_database_keeps_its_files_and_gains_members_and_owners(tmp_p
                 "INSERT INTO messages VALUES (?, 'c-1', ?, ?, 'hi', ?, ?, NULL)",
                 (f"m-{sequence}", sequence, author, key, 1_000 + sequence),
             )
-        execute("INSERT INTO message_files VALUES ('m-1', 0, 'f-1', 'a.png', 'image/png', 3, 'https://x', '')")
+        execute(
+            "INSERT INTO message_files VALUES ('m-1', 0, 'f-1', 'a.png', 'image/png', 3, 'https://x', '')"
+        )
         execute("INSERT INTO documents VALUES ('d-1', 't', '', 'text/plain', '{}', 1, 4, 5)")
 
     await old.transaction(seed)
@@ -48,7 +50,9 @@ async def test_a_2_0_database_keeps_its_files_and_gains_members_and_owners(tmp_p
         [(retried, created)] = await messages.store([Draft("k-3", "c-1", "ann", "hi")])
         assert not created and retried.id == "m-3"
         row = await new.call(
-            lambda c: c.execute("SELECT owner_id, visibility FROM documents WHERE document_id = 'd-1'").fetchone()
+            lambda c: c.execute(
+                "SELECT owner_id, visibility FROM documents WHERE document_id = 'd-1'"
+            ).fetchone()
         )
         assert (row["owner_id"], row["visibility"]) == ("", 2)  # readable by all, as before; no owner
     finally:

@@ -90,7 +90,9 @@ class ServiceConfig:
     @property
     def authentication_configured(self) -> bool:
         """Whether any credential source is set: then every call must authenticate."""
-        return self.jwt_issuer is not None or self.service_accounts is not None or self.tls_client_ca is not None
+        return (
+            self.jwt_issuer is not None or self.service_accounts is not None or self.tls_client_ca is not None
+        )
 
     @property
     def serves_reflection(self) -> bool:

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as EventLike
 from pathlib import Path
@@ -29,6 +29,8 @@ from pathlib import Path
 from grpclib.client import Channel
 from grpclib.health.v1.health_grpc import HealthStub
 from grpclib.health.v1.health_pb2 import HealthCheckRequest
+
+from chat_services.security.scopes import METHOD_SCOPES
 
 from .payloads import Payload, PayloadMaker
 from .rawh2 import RawConnection, Reply
@@ -127,8 +129,23 @@ def rss_kb(pid: int) -> int:
 
 
 @asynccontextmanager
-async def server_process(workdir: Path) -> AsyncIterator[tuple[int, int]]:
-    """``chat-services serve --port 0`` as a subprocess; yields (pid, port), stops it with SIGTERM."""
+async def server_process(workdir: Path, *, auth: bool = False) -> AsyncIterator[tuple[int, int]]:
+    """``chat-services serve --port 0`` as a subprocess; yields (pid, port), stops it with SIGTERM.
+
+    With ``auth`` it verifies JWTs signed by the throwaway key in ``workdir/jwt`` (see :func:`tokens`).
+    """
+    secured = (
+        [
+            "--jwt-public-key",
+            str(workdir / "jwt" / "jwt-public.pem"),
+            "--jwt-issuer",
+            "chat-services-dev",
+            "--jwt-audience",
+            "chat-services",
+        ]
+        if auth
+        else []
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -144,6 +161,7 @@ async def server_process(workdir: Path) -> AsyncIterator[tuple[int, int]]:
         "INFO",
         "--grace-period",
         "2",
+        *secured,
         stderr=subprocess.PIPE,
     )
     assert process.stderr is not None
@@ -155,6 +173,17 @@ async def server_process(workdir: Path) -> AsyncIterator[tuple[int, int]]:
         process.terminate()
         await asyncio.wait_for(process.wait(), 30)
         await drain
+
+
+AUTH_USERS = 20  # users whose tokens the payloads take turns with, so no one bucket is drained
+
+
+def tokens(directory: Path) -> list[str]:
+    """A valid JWT of every scope for each of :data:`AUTH_USERS` users (the key is made in ``directory``)."""
+    from chat_services.security.devcerts import dev_jwt
+
+    every_scope = sorted({scope for scopes in METHOD_SCOPES.values() for scope in scopes})
+    return [dev_jwt(directory, f"fuzz-user-{n}", every_scope) for n in range(AUTH_USERS)]
 
 
 async def _bound_port(stderr: asyncio.StreamReader) -> int:
@@ -267,12 +296,19 @@ async def run(
     seed: int = 0,
     stall_threshold: float = 0.1,
     kinds: frozenset[str] | None = None,
+    auth: bool = False,
 ) -> Report:
-    """Fuzz a fresh server for ``budget`` seconds or ``max_payloads`` payloads, whichever ends first."""
+    """Fuzz a fresh server for ``budget`` seconds or ``max_payloads`` payloads, whichever ends first.
+
+    With ``auth`` the server enforces JWTs and rate limits, and every payload carries a valid
+    token of one of :data:`AUTH_USERS` users holding every scope, so payloads reach the handlers
+    and the authorization checks instead of stopping at authentication.
+    """
     report = Report()
     maker = PayloadMaker(seed, kinds)
     with tempfile.TemporaryDirectory() as workdir:
-        async with server_process(Path(workdir)) as (pid, port):
+        bearer = tokens(Path(workdir) / "jwt") if auth else []
+        async with server_process(Path(workdir), auth=auth) as (pid, port):
             report.rss_start_kb = report.rss_peak_kb = rss_kb(pid)
             context = multiprocessing.get_context("spawn")
             stop = context.Event()
@@ -291,6 +327,11 @@ async def run(
                 while time.monotonic() < deadline and issued < max_payloads:
                     issued += 1
                     payload = maker.draw()
+                    if bearer and not any(name == "authorization" for name, _ in payload.headers):
+                        token = bearer[issued % len(bearer)]
+                        payload = replace(
+                            payload, headers=(*payload.headers, ("authorization", f"Bearer {token}"))
+                        )
                     outcome, detail, connection = await send(port, payload, connection)
                     report.record(payload.kind, outcome, detail)
                     if report.payloads % 200 == 0:
@@ -326,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stall-ms", type=float, default=100.0, help="a slower health answer is a stall")
     parser.add_argument("--max-rss-growth-mb", type=float, default=50.0)
     parser.add_argument("--kinds", help="comma-separated payload kinds to send (default: all)")
+    parser.add_argument(
+        "--auth", action="store_true", help="enforce JWTs; every payload carries a valid token"
+    )
     args = parser.parse_args(argv)
     report = asyncio.run(
         run(
@@ -335,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             stall_threshold=args.stall_ms / 1000,
             kinds=frozenset(args.kinds.split(",")) if args.kinds else None,
+            auth=args.auth,
         )
     )
     print(report.table())

@@ -22,3 +22,15 @@ async def test_hostile_payloads_get_client_errors_and_never_stall_or_bloat_the_s
     assert report.rss_growth_mb < RSS_GROWTH_BOUND_MB, report.table()
     kinds = set(report.outcomes)
     assert {"over-claimed", "compressed", "http2-fault", "truncated", "bit-flip"} <= kinds, kinds
+
+
+async def test_with_authentication_on_hostile_payloads_still_get_client_errors() -> None:
+    """The same, with JWTs and rate limits enforced and a valid token on every payload."""
+    report = await run(budget=BUDGET_SECONDS / 2, max_payloads=PAYLOADS // 2, workers=4, seed=9, auth=True)
+    assert report.payloads >= min(PAYLOADS // 2, 100), report.table()
+    assert report.forbidden == 0, report.table()
+    assert report.health_checks > 0 and report.health_unanswered == 0, report.table()
+    # Payloads reached the handlers: not everything was refused at authentication.
+    outcomes = [o for counter in report.outcomes.values() for o in counter.elements()]
+    assert outcomes.count("UNAUTHENTICATED") < len(outcomes) / 2, report.table()
+    assert {"OK", "INVALID_ARGUMENT"} & set(outcomes), report.table()

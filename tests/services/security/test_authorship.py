@@ -44,7 +44,9 @@ async def test_an_author_edits_only_their_own_message(secure_app: App, issuer: I
         # Not a member: the message is as missing as one never stored.
         await expect_status(stub.EditMessage(edit, metadata=bearer(bob)), Status.NOT_FOUND, "message_id")
         members = ConversationServiceStub(opened)
-        await members.AddMember(AddMemberRequest(conversation_id="c-1", user_id="bob"), metadata=bearer(alice))
+        await members.AddMember(
+            AddMemberRequest(conversation_id="c-1", user_id="bob"), metadata=bearer(alice)
+        )
         await expect_status(stub.EditMessage(edit, metadata=bearer(bob)), Status.PERMISSION_DENIED)
         claimed = message_service_pb2.EditMessageRequest(message_id=sent.id, editor_id="alice", content="x")
         await expect_status(

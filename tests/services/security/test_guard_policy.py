@@ -20,7 +20,7 @@ from grpclib.exceptions import GRPCError
 from grpclib.health.v1.health_grpc import HealthStub
 from grpclib.health.v1.health_pb2 import HealthCheckRequest
 from grpclib.reflection.v1.reflection_grpc import ServerReflectionStub
-from grpclib.reflection.v1.reflection_pb2 import ServerReflectionRequest
+from grpclib.reflection.v1.reflection_pb2 import ServerReflectionRequest, ServerReflectionResponse
 
 from chat.v1 import message_service_pb2
 from chat.v1.message_service_grpc import MessageServiceStub
@@ -78,7 +78,9 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
-def new(key: str, author: str = "alice", conversation: str = "c-1") -> message_service_pb2.SendMessagesRequest:
+def new(
+    key: str, author: str = "alice", conversation: str = "c-1"
+) -> message_service_pb2.SendMessagesRequest:
     return message_service_pb2.SendMessagesRequest(
         message=message_service_pb2.NewMessage(
             idempotency_key=key, conversation_id=conversation, author_id=author, content="x"
@@ -111,7 +113,8 @@ async def test_one_call_cannot_store_more_messages_than_the_budget(guarded: App,
         # Nothing of the refused batch was stored: the conversation was not even made.
         with pytest.raises(GRPCError) as missing:
             await stub.ListMessages(
-                message_service_pb2.ListMessagesRequest(conversation_id="c-1"), metadata=bearer(issuer.token("alice"))
+                message_service_pb2.ListMessagesRequest(conversation_id="c-1"),
+                metadata=bearer(issuer.token("alice")),
             )
         assert missing.value.status is Status.NOT_FOUND
 
@@ -171,7 +174,9 @@ async def test_a_forged_algorithm_header_is_unauthenticated_and_counted(guarded:
     key = ec.generate_private_key(ec.SECP256R1())
     now = int(time.time())
     forged = jwt.encode(
-        {"iss": ISSUER, "aud": AUDIENCE, "sub": "mallory", "iat": now, "exp": now + 60}, key, algorithm="ES256"
+        {"iss": ISSUER, "aud": AUDIENCE, "sub": "mallory", "iat": now, "exp": now + 60},
+        key,
+        algorithm="ES256",
     )
     async with channel(guarded.port) as opened:
         with pytest.raises(GRPCError) as refused:
@@ -180,7 +185,26 @@ async def test_a_forged_algorithm_header_is_unauthenticated_and_counted(guarded:
             )
     assert refused.value.status is Status.UNAUTHENTICATED
     page = scrape(guarded)
-    assert 'chat_server_refused_total{grpc_method="/chat.v1.MessageService/GetMessage",reason="TOKEN_INVALID"} 1.0' in page
+    counted = (
+        'chat_server_refused_total{grpc_method="/chat.v1.MessageService/GetMessage",reason="TOKEN_INVALID"}'
+    )
+    assert f"{counted} 1.0" in page
+
+
+async def watch_once(stub: HealthStub) -> None:
+    """Open a health Watch and wait for its first status."""
+    async with stub.Watch.open(timeout=STEP) as stream:
+        await stream.send_message(HealthCheckRequest(), end=True)
+        await stream.recv_message()
+
+
+async def list_services(opened: Channel) -> ServerReflectionResponse:
+    """Ask reflection for the list of services."""
+    async with ServerReflectionStub(opened).ServerReflectionInfo.open(timeout=STEP) as stream:
+        await stream.send_message(ServerReflectionRequest(list_services=""), end=True)
+        reply = await stream.recv_message()
+    assert reply is not None
+    return reply
 
 
 async def test_health_watch_streams_are_capped_per_address(guarded: App) -> None:
@@ -193,9 +217,7 @@ async def test_health_watch_streams_are_capped_per_address(guarded: App) -> None
                 await stream.send_message(HealthCheckRequest(), end=True)
                 await stream.recv_message()  # the first status: the stream is open and counted
             with pytest.raises(GRPCError) as refused:
-                async with stub.Watch.open(timeout=STEP) as third:
-                    await third.send_message(HealthCheckRequest(), end=True)
-                    await third.recv_message()
+                await watch_once(stub)
             assert refused.value.status is Status.RESOURCE_EXHAUSTED
             # Unary health checks are never capped.
             assert (await stub.Check(HealthCheckRequest(), timeout=STEP)).status == 1
@@ -208,9 +230,7 @@ async def test_health_watch_streams_are_capped_per_address(guarded: App) -> None
 async def test_reflection_is_off_by_default_when_authentication_is_on(guarded: App) -> None:
     async with Channel("127.0.0.1", guarded.port) as opened:
         with pytest.raises(GRPCError) as refused:
-            async with ServerReflectionStub(opened).ServerReflectionInfo.open(timeout=STEP) as stream:
-                await stream.send_message(ServerReflectionRequest(list_services=""), end=True)
-                await stream.recv_message()
+            await list_services(opened)
     # grpclib answers an unknown method with grpc-status 12 and no content-type, which its
     # own client reports as UNKNOWN; grpcio reports UNIMPLEMENTED.
     assert refused.value.status in (Status.UNIMPLEMENTED, Status.UNKNOWN)
@@ -218,16 +238,17 @@ async def test_reflection_is_off_by_default_when_authentication_is_on(guarded: A
 
 async def test_reflection_can_be_asked_for_with_authentication_on(tmp_path: Path, issuer: Issuer) -> None:
     config = make_config(
-        tmp_path, jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwt_public_key=issuer.public_key_file, reflection="on"
+        tmp_path,
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+        jwt_public_key=issuer.public_key_file,
+        reflection="on",
     )
     app = await build_app(config)
     await app.start()
     try:
         async with Channel("127.0.0.1", app.port) as opened:
-            async with ServerReflectionStub(opened).ServerReflectionInfo.open(timeout=STEP) as stream:
-                await stream.send_message(ServerReflectionRequest(list_services=""), end=True)
-                reply = await stream.recv_message()
-        assert reply is not None
+            reply = await list_services(opened)
         assert "chat.v1.ConversationService" in {s.name for s in reply.list_services_response.service}
     finally:
         await app.shutdown()
@@ -253,7 +274,11 @@ async def test_silent_metrics_connections_do_not_hold_threads_forever(guarded: A
     port = metrics_port(guarded)
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(metrics_http.MAX_CONNECTIONS + 4)]
     try:
-        server = guarded.interceptors.metrics_endpoint.server if guarded.interceptors and guarded.interceptors.metrics_endpoint else None
+        server = (
+            guarded.interceptors.metrics_endpoint.server
+            if guarded.interceptors and guarded.interceptors.metrics_endpoint
+            else None
+        )
         assert server is not None
 
         def scraped() -> bool:

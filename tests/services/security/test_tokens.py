@@ -88,7 +88,11 @@ def test_a_malformed_public_key_fails_at_start_not_per_call() -> None:
 
 def foreign_family_token(algorithm: str) -> str:
     """A JWT signed with an EC or Ed25519 key, its header naming that family, for an RSA verifier."""
-    key = ec.generate_private_key(ec.SECP256R1()) if algorithm == "ES256" else ed25519.Ed25519PrivateKey.generate()
+    key = (
+        ec.generate_private_key(ec.SECP256R1())
+        if algorithm == "ES256"
+        else ed25519.Ed25519PrivateKey.generate()
+    )
     now = int(time.time())
     claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "mallory", "iat": now, "exp": now + 60}
     return jwt.encode(claims, key, algorithm=algorithm)

@@ -63,9 +63,7 @@ class LocalGroundedProvider:
             else []
         )
         found = (
-            await self.passages.search_text(
-                request.prompt, RETRIEVED_PASSAGES, 0.0, reader=request.reader
-            )
+            await self.passages.search_text(request.prompt, RETRIEVED_PASSAGES, 0.0, reader=request.reader)
             if request.use_retrieval
             else []
         )

@@ -100,7 +100,9 @@ def _owner(member_ids: list[str]) -> str:
             field="member_ids",
         )
     if not member_ids:
-        raise InvalidArgument("name the owner as member_ids[0]: this caller is not a user", field="member_ids")
+        raise InvalidArgument(
+            "name the owner as member_ids[0]: this caller is not a user", field="member_ids"
+        )
     return member_ids[0]
 
 

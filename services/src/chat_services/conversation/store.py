@@ -94,8 +94,10 @@ class ConversationStore:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    async def create(self, conversation_id: str, owner_id: str, member_ids: Sequence[str]) -> ConversationRecord:
-        """Create a conversation owned by ``owner_id`` with ``member_ids`` besides; ALREADY_EXISTS if taken."""
+    async def create(
+        self, conversation_id: str, owner_id: str, member_ids: Sequence[str]
+    ) -> ConversationRecord:
+        """A new conversation owned by ``owner_id``, with ``member_ids``; ALREADY_EXISTS if taken."""
         conversation_id = conversation_id or uuid.uuid4().hex
 
         def create(connection: sqlite3.Connection) -> ConversationRecord:
@@ -211,7 +213,9 @@ def _exists(connection: sqlite3.Connection, conversation_id: str) -> bool:
     return row is not None
 
 
-def _insert_conversation(connection: sqlite3.Connection, conversation_id: str, owner_id: str, now: int) -> None:
+def _insert_conversation(
+    connection: sqlite3.Connection, conversation_id: str, owner_id: str, now: int
+) -> None:
     connection.execute(
         "INSERT INTO conversations (conversation_id, owner_id, created_at_ns) VALUES (?, ?, ?)",
         (conversation_id, owner_id, now),
@@ -220,11 +224,18 @@ def _insert_conversation(connection: sqlite3.Connection, conversation_id: str, o
 
 
 def _insert_member(
-    connection: sqlite3.Connection, conversation_id: str, user_id: str, role: Role, now: int, *, ignore: bool = False
+    connection: sqlite3.Connection,
+    conversation_id: str,
+    user_id: str,
+    role: Role,
+    now: int,
+    *,
+    ignore: bool = False,
 ) -> None:
     verb = "INSERT OR IGNORE" if ignore else "INSERT"
     connection.execute(
-        f"{verb} INTO conversation_members (conversation_id, user_id, role, joined_at_ns) VALUES (?, ?, ?, ?)",
+        f"{verb} INTO conversation_members (conversation_id, user_id, role, joined_at_ns)"
+        " VALUES (?, ?, ?, ?)",
         (conversation_id, user_id, role.value, now),
     )
 
@@ -252,4 +263,6 @@ def _record(connection: sqlite3.Connection, conversation_id: str) -> Conversatio
     ).fetchone()
     if row is None:
         raise not_found(conversation_id)
-    return ConversationRecord(row["conversation_id"], row["owner_id"], row["created_at_ns"], row["member_count"])
+    return ConversationRecord(
+        row["conversation_id"], row["owner_id"], row["created_at_ns"], row["member_count"]
+    )

@@ -34,7 +34,9 @@ def _fields_under(request_field: str) -> Iterator[None]:
 class ChatSession:
     """Applies a client's chat requests; every event for the client arrives on ``listener``."""
 
-    def __init__(self, store: MessageStore, hub: ConversationHub, access: ConversationAccess | None = None) -> None:
+    def __init__(
+        self, store: MessageStore, hub: ConversationHub, access: ConversationAccess | None = None
+    ) -> None:
         self.store = store
         self.hub = hub
         self.access = access  # None: no membership rules (the session's own tests)

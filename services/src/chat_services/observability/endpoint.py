@@ -28,7 +28,7 @@ class _QuietHandler(WSGIRequestHandler):
 
     timeout = REQUEST_TIMEOUT
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: Any) -> None:
         """Requests are not logged: a scrape every few seconds would drown the service's log."""
 
 
@@ -63,7 +63,9 @@ def _guarded(app: Callable[..., Iterable[bytes]], token: str | None) -> Callable
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         presented = str(environ.get("HTTP_AUTHORIZATION", "")).encode()
         if not hmac.compare_digest(presented, expected):
-            start_response("401 Unauthorized", [("WWW-Authenticate", "Bearer"), ("Content-Type", "text/plain")])
+            start_response(
+                "401 Unauthorized", [("WWW-Authenticate", "Bearer"), ("Content-Type", "text/plain")]
+            )
             return [b"this /metrics needs Authorization: Bearer <token>\n"]
         return app(environ, start_response)
 

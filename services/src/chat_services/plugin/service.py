@@ -23,10 +23,10 @@ from chat_services.errors import InvalidArgument, NotFound, echo, grpc_status
 from chat_services.framing import one_request
 from chat_services.lifecycle import Lifecycle
 from chat_services.pagination import decode_token, encode_token, page_size
-from chat_services.security.access import caller_principal, event_audience
 from chat_services.plugin.events import EventType, PluginEvent, PluginEventHub, Subscription
 from chat_services.plugin.registry import InstalledPlugin, PluginRegistry
 from chat_services.plugin.runner import PluginRunner
+from chat_services.security.access import caller_principal, event_audience
 from chat_services.timestamps import timestamp
 
 _EVENT_TYPES = {

@@ -171,7 +171,8 @@ class DocumentStore:
 
         def remove(connection: sqlite3.Connection) -> int:
             row = connection.execute(
-                "SELECT chunk_count, owner_id, visibility FROM documents WHERE document_id = ?", (document_id,)
+                "SELECT chunk_count, owner_id, visibility FROM documents WHERE document_id = ?",
+                (document_id,),
             ).fetchone()
             missing = NotFound(f"no document has id {document_id!r}", field="document_id")
             if row is None:

@@ -54,9 +54,10 @@ class ConversationAccess:
         def admit(connection: sqlite3.Connection, conversation_id: str, user_id: str) -> None:
             if caller is None:
                 claim(connection, conversation_id, user_id, join_existing=True)
-            elif not claim(connection, conversation_id, user_id, join_existing=False):
-                if not caller.is_admin(MESSAGES_ADMIN):
-                    raise not_found(conversation_id, field)
+            elif not claim(connection, conversation_id, user_id, join_existing=False) and not caller.is_admin(
+                MESSAGES_ADMIN
+            ):
+                raise not_found(conversation_id, field)
 
         return admit
 

@@ -1,4 +1,4 @@
-"""The security commands of ``chat-services``: ``dev-certs DIR``, ``dev-jwt DIR USER`` and ``new-token NAME``."""
+"""The security commands of ``chat-services``: ``dev-certs``, ``dev-jwt`` and ``new-token``."""
 
 from __future__ import annotations
 
@@ -18,10 +18,14 @@ def add_security_commands(commands: Any) -> None:
     )
     certs.add_argument("--client-name", default="dev-client", help="the client certificate's identity")
     user = commands.add_parser("dev-jwt", help="print a user JWT signed by a throwaway key in DIR")
-    user.add_argument("directory", type=Path, help="folder holding jwt-private.pem/jwt-public.pem (made if missing)")
+    user.add_argument(
+        "directory", type=Path, help="folder holding jwt-private.pem/jwt-public.pem (made if missing)"
+    )
     user.add_argument("subject", help="the user id (the sub claim)")
     user.add_argument("--scope", action="append", default=[], help="a scope to grant (repeatable)")
-    user.add_argument("--lifetime", type=float, default=3600.0, help="seconds until it expires (default 3600)")
+    user.add_argument(
+        "--lifetime", type=float, default=3600.0, help="seconds until it expires (default 3600)"
+    )
     token = commands.add_parser("new-token", help="print a new API token and its service-accounts entry")
     token.add_argument("name", help="the service account's name")
     token.add_argument("--scope", action="append", default=[], help="a scope to grant (repeatable)")

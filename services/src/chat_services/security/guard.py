@@ -82,7 +82,9 @@ class Guard:
         if retry_after is None:
             return None
         self._count(method, "RATE_LIMITED")
-        return refusals.rate_limited(method, retry_after, f"too many {method} calls; retry in {retry_after:.3g} s")
+        return refusals.rate_limited(
+            method, retry_after, f"too many {method} calls; retry in {retry_after:.3g} s"
+        )
 
     def _identify(self, event: RecvRequest) -> Identity | None:
         if not self.authenticator.enforced:

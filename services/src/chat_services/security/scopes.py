@@ -67,7 +67,8 @@ METHOD_POLICY: dict[str, MethodPolicy] = {
     _CONVERSATION + "CreateConversation": _policy({MESSAGES_WRITE}, "a user: the caller becomes the owner"),
     _CONVERSATION + "AddMember": _policy({MESSAGES_WRITE}, _MEMBER + _HIDDEN, MESSAGES_ADMIN),
     _CONVERSATION + "RemoveMember": _policy(
-        {MESSAGES_WRITE}, "the owner removes anyone but themselves; members remove themselves" + _HIDDEN,
+        {MESSAGES_WRITE},
+        "the owner removes anyone but themselves; members remove themselves" + _HIDDEN,
         MESSAGES_ADMIN,
     ),
     _CONVERSATION + "ListMembers": _policy({MESSAGES_READ}, _MEMBER + _HIDDEN, MESSAGES_ADMIN),

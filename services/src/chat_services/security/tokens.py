@@ -220,10 +220,13 @@ class JwtVerifier:
             raise TokenRejected("TOKEN_INVALID", "the bearer token names no subject of 1-64 characters")
         expires = float(claims["exp"])
         issued = claims.get("iat")
-        start = float(issued) if isinstance(issued, int | float) and not isinstance(issued, bool) else time.time()
+        start = (
+            float(issued) if isinstance(issued, int | float) and not isinstance(issued, bool) else time.time()
+        )
         if expires - start > self.max_lifetime + _LEEWAY_SECONDS:
             raise TokenRejected(
-                "TOKEN_LIFETIME", f"the bearer token lives longer than this server accepts ({self.max_lifetime:g} s)"
+                "TOKEN_LIFETIME",
+                f"the bearer token lives longer than this server accepts ({self.max_lifetime:g} s)",
             )
         return Identity(subject, IdentityKind.USER, _scopes(claims)), expires
 
