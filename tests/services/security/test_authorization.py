@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import pytest
 from grpclib.client import Channel
@@ -47,6 +48,7 @@ SECRET_MARKERS = ("4711", "2.4 million", "Quarterly bonus")
 CONVERSATION = "c-alice"
 DOCUMENT = "doc-alice"
 STEP = 15.0
+Visibility: TypeAlias = rag_service_pb2.DocumentVisibility.ValueType
 
 
 @dataclass
@@ -109,7 +111,7 @@ async def ingest(
     token: str,
     document_id: str,
     text: str,
-    visibility: int = rag_service_pb2.DOCUMENT_VISIBILITY_UNSPECIFIED,
+    visibility: Visibility = rag_service_pb2.DOCUMENT_VISIBILITY_UNSPECIFIED,
 ) -> rag_service_pb2.IngestDocumentResponse:
     header = rag_service_pb2.DocumentHeader(document_id=document_id, title="t", visibility=visibility)
     return await RAGServiceStub(world.opened).IngestDocument(

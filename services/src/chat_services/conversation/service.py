@@ -110,7 +110,7 @@ def _member(membership: Membership) -> conversation_service_pb2.Member:
     return conversation_service_pb2.Member(
         conversation_id=membership.conversation_id,
         user_id=membership.user_id,
-        role=membership.role.value,
+        role=conversation_service_pb2.MemberRole.Value(f"MEMBER_ROLE_{membership.role.name}"),
         joined_at=timestamp(membership.joined_at_ns),
     )
 

@@ -94,8 +94,8 @@ class MetricsEndpoint:
 def serve_metrics(registry: CollectorRegistry, host: str, port: int, token: str | None) -> MetricsEndpoint:
     """Serve ``registry`` on ``host:port`` (0 picks a port) in a daemon thread."""
     family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
-    server_class = type("MetricsServer", (_BoundedServer,), {"address_family": family})
-    server = make_server(
+    server_class: type[_BoundedServer] = type("MetricsServer", (_BoundedServer,), {"address_family": family})
+    server: WSGIServer = make_server(
         host, port, _guarded(make_wsgi_app(registry), token), server_class, handler_class=_QuietHandler
     )
     thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)

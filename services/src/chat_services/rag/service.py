@@ -126,5 +126,5 @@ def _document(document: StoredDocument) -> rag_service_pb2.Document:
         size_bytes=document.size_bytes,
         created_at=timestamp(document.created_at_ns),
         owner_id=info.owner_id,
-        visibility=info.visibility.value,
+        visibility=rag_service_pb2.DocumentVisibility.Value(f"DOCUMENT_VISIBILITY_{info.visibility.name}"),
     )

@@ -63,14 +63,14 @@ class Guard:
             return
         try:
             identity = self._identify(event)
-        except GRPCError as refusal:
+        except GRPCError as unauthenticated:
             # Calls without valid credentials are rate limited by address, like any other.
-            event.method_func = _refuse(await self._limited(address, method) or refusal)
+            event.method_func = _refuse(await self._limited(address, method) or unauthenticated)
             return
         caller = identity.principal if identity else address
-        refusal = await self._limited(caller, method)
-        if refusal is not None:
-            event.method_func = _refuse(refusal)
+        limited = await self._limited(caller, method)
+        if limited is not None:
+            event.method_func = _refuse(limited)
             return
         event.method_func = self._admitted(event.method_func, identity, caller, method)
 
