@@ -388,9 +388,9 @@ async def test_retries_of_a_closed_port_stop_at_the_deadline() -> None:
             given.append(remaining)
             return await stub.get_message(GetMessageRequest(message_id="m-1"), timeout=remaining)
 
-        policy = FixedPause(max_attempts=100_000, initial_backoff=0.02, max_backoff=0.02)
+        policy = FixedPause(max_attempts=100_000, initial_backoff=0.05, max_backoff=0.05)
         with pytest.raises(GRPCError) as raised:
-            await call_with_retry(get, timeout=0.3, policy=policy)
+            await call_with_retry(get, timeout=2.0, policy=policy)
     assert raised.value.status is Status.UNAVAILABLE
     assert 1 < len(given) < policy.max_attempts
     remaining = [r for r in given if r is not None]
