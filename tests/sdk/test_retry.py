@@ -5,19 +5,32 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 from grpclib.const import Status
-from grpclib.exceptions import GRPCError
+from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from chat_sdk import RetryPolicy, call_with_retry, connect, is_retry_safe, retry_delay
-from chat_sdk.v1 import GetMessageRequest, GetMessageResponse, MessageServiceStub
+from chat_sdk.v1 import (
+    GetMessageRequest,
+    GetMessageResponse,
+    MessageServiceStub,
+    NewMessage,
+    SendMessagesRequest,
+)
+from chat_services.server import build_app
+from tests.services.conftest import make_config
+from tests.services.harness import serve
 
-from .server import FlakyMessages, serving
+from .server import FlakyMessages, Hanging, closed_port, serving
 
 FAST = RetryPolicy(max_attempts=4, initial_backoff=0.001, max_backoff=0.01)
+GET_MESSAGE = "/chat.v1.MessageService/GetMessage"
 
 
 def _get_with_retry(service: FlakyMessages, policy: RetryPolicy) -> GetMessageResponse:
@@ -225,3 +238,236 @@ def test_without_a_delay_asked_for_the_pause_is_only_the_backoff(error: GRPCErro
         return calls
 
     assert asyncio.run(call_with_retry(flaky, timeout=0.5, policy=FAST)) == 3
+
+
+# Transport failures: a server that is down, restarting, or drops the connection.
+
+WAIT = 30.0  # seconds: a bound on waiting for an event that must come, never a speed target
+
+
+@dataclass(frozen=True)
+class CountedPauses(RetryPolicy):
+    """The policy's own jittered backoff, recording the number of each retry it pauses before."""
+
+    pauses: list[int] = field(default_factory=list, compare=False)
+
+    def backoff(self, attempt: int) -> float:
+        self.pauses.append(attempt)
+        return super().backoff(attempt)
+
+
+async def test_a_closed_port_takes_every_attempt_and_ends_unavailable() -> None:
+    # The issue's case: RetryPolicy(max_attempts=4) against a closed port gave up at once
+    # with a raw ConnectionRefusedError. A refused connection sent nothing: even a call
+    # not marked idempotent is retried.
+    policy = CountedPauses(max_attempts=4)
+    attempts = 0
+    async with connect(f"127.0.0.1:{closed_port()}") as channel:
+        stub = MessageServiceStub(channel)
+
+        async def get(remaining: float | None) -> GetMessageResponse:
+            nonlocal attempts
+            attempts += 1
+            return await stub.get_message(GetMessageRequest(message_id="m-1"), timeout=remaining)
+
+        with pytest.raises(GRPCError) as raised:
+            await call_with_retry(get, timeout=WAIT, policy=policy)
+    assert raised.value.status is Status.UNAVAILABLE
+    assert raised.value.message is not None and raised.value.message.startswith("connection refused")
+    assert isinstance(raised.value.__cause__, ConnectionRefusedError)
+    assert attempts == 4
+    assert policy.pauses == [1, 2, 3]  # a backoff before each retry, none after the last
+
+
+async def test_calls_in_a_loop_survive_the_server_stopping_and_restarting(tmp_path: Path) -> None:
+    app = await build_app(make_config(tmp_path))
+    port = await app.start()
+    policy = CountedPauses(max_attempts=1000, initial_backoff=0.01, max_backoff=0.1)
+    attempts: list[int] = []  # per turn of the loop
+    two_failed = asyncio.Event()
+    contents: list[str] = []
+    try:
+        # One channel throughout: grpclib opens a new connection on the call after a failure.
+        async with connect(f"127.0.0.1:{port}") as channel:
+            stub = MessageServiceStub(channel, timeout=10)
+            new = NewMessage(
+                idempotency_key="restart-1", conversation_id="c-r", author_id="u-1", content="kept"
+            )
+            sent = await stub.send_messages([SendMessagesRequest(message=new)])
+            request = GetMessageRequest(message_id=sent.messages[0].id)
+
+            async def get(remaining: float | None) -> GetMessageResponse:
+                attempts[-1] += 1
+                if attempts[-1] == 3:
+                    two_failed.set()
+                return await stub.get_message(request, timeout=remaining)
+
+            for turn in range(6):
+                attempts.append(0)
+                if turn == 2:
+                    await app.shutdown()  # closes the clients' connections, then the port
+                call = asyncio.create_task(
+                    call_with_retry(get, timeout=120, policy=policy, idempotent=is_retry_safe(GET_MESSAGE))
+                )
+                if turn == 2:
+                    await asyncio.wait_for(two_failed.wait(), WAIT)
+                    app = await build_app(make_config(tmp_path, port=port))  # same port, same database
+                    await app.start()
+                reply = await call
+                assert reply.message is not None
+                contents.append(reply.message.content)
+    finally:
+        await app.shutdown()
+    assert contents == ["kept"] * 6
+    assert attempts[:2] == [1, 1] and attempts[3:] == [1, 1, 1]
+    assert attempts[2] >= 3
+    assert policy.pauses == list(range(1, attempts[2]))
+
+
+@pytest.mark.parametrize("idempotent", [False, True])
+async def test_a_connection_lost_mid_call_is_retried_only_for_an_idempotent_call(idempotent: bool) -> None:
+    hanging = Hanging()
+    policy = CountedPauses(max_attempts=3, initial_backoff=0.001, max_backoff=0.01)
+    causes: list[BaseException] = []
+    channel = None
+    try:
+        async with serve([hanging]) as port:
+            channel = connect(f"127.0.0.1:{port}")
+            stub = MessageServiceStub(channel)
+
+            async def get(remaining: float | None) -> GetMessageResponse:
+                try:
+                    return await stub.get_message(GetMessageRequest(message_id="m-1"), timeout=remaining)
+                except (OSError, StreamTerminatedError) as error:
+                    causes.append(error)
+                    raise
+
+            call = asyncio.create_task(
+                call_with_retry(get, timeout=WAIT, policy=policy, idempotent=idempotent)
+            )
+            await asyncio.wait_for(hanging.received.wait(), WAIT)
+        # The server has stopped with the request read and unanswered: it may have acted.
+        with pytest.raises(GRPCError) as raised:
+            await call
+    finally:
+        if channel is not None:
+            channel.close()
+    assert raised.value.status is Status.UNAVAILABLE
+    assert isinstance(causes[0], StreamTerminatedError)
+    if idempotent:
+        # Retried; the server is gone, so the later attempts are refused.
+        assert len(causes) == 3 and all(isinstance(c, ConnectionRefusedError) for c in causes[1:])
+    else:
+        assert len(causes) == 1 and policy.pauses == []
+    assert raised.value.__cause__ is causes[-1]
+
+
+async def test_an_attempt_that_passes_its_deadline_is_not_retried() -> None:
+    # grpclib raises the deadline as asyncio.TimeoutError, an OSError: never a transport failure.
+    hanging = Hanging()
+    attempts = 0
+    async with serve([hanging]) as port, connect(f"127.0.0.1:{port}") as channel:
+        stub = MessageServiceStub(channel)
+
+        async def get(remaining: float | None) -> GetMessageResponse:
+            nonlocal attempts
+            attempts += 1
+            return await stub.get_message(GetMessageRequest(message_id="m-1"), timeout=remaining)
+
+        with pytest.raises(TimeoutError):
+            await call_with_retry(get, timeout=0.2, policy=FAST, idempotent=True)
+    assert attempts == 1
+
+
+async def test_retries_of_a_closed_port_stop_at_the_deadline() -> None:
+    given: list[float | None] = []
+    async with connect(f"127.0.0.1:{closed_port()}") as channel:
+        stub = MessageServiceStub(channel)
+
+        async def get(remaining: float | None) -> GetMessageResponse:
+            given.append(remaining)
+            return await stub.get_message(GetMessageRequest(message_id="m-1"), timeout=remaining)
+
+        policy = FixedPause(max_attempts=100_000, initial_backoff=0.05, max_backoff=0.05)
+        with pytest.raises(GRPCError) as raised:
+            await call_with_retry(get, timeout=2.0, policy=policy)
+    assert raised.value.status is Status.UNAVAILABLE
+    assert 1 < len(given) < policy.max_attempts
+    remaining = [r for r in given if r is not None]
+    assert len(remaining) == len(given)
+    assert all(later < earlier for earlier, later in itertools.pairwise(remaining)), remaining
+
+
+async def test_a_refused_connection_is_not_retried_when_the_policy_leaves_out_unavailable() -> None:
+    attempts = 0
+
+    async def refused(_: float | None) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise ConnectionRefusedError(111, "Connect call failed")
+
+    policy = RetryPolicy(
+        initial_backoff=0.001, max_backoff=0.001, retryable=frozenset({Status.RESOURCE_EXHAUSTED})
+    )
+    with pytest.raises(GRPCError) as raised:
+        await call_with_retry(refused, timeout=WAIT, policy=policy, idempotent=True)
+    assert raised.value.status is Status.UNAVAILABLE and attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "plain_attempts", "idempotent_attempts"),
+    [
+        (ConnectionRefusedError(111, "refused"), FAST.max_attempts, FAST.max_attempts),
+        (ConnectionResetError(104, "reset by peer"), 1, FAST.max_attempts),
+        (BrokenPipeError(32, "broken pipe"), 1, FAST.max_attempts),
+        (StreamTerminatedError("Connection lost"), 1, FAST.max_attempts),
+        (OSError(113, "no route to host"), 1, FAST.max_attempts),
+    ],
+    ids=["refused", "reset", "broken-pipe", "stream-terminated", "unreachable"],
+)  # fmt: skip
+@pytest.mark.parametrize("idempotent", [False, True])
+async def test_transport_failures_count_as_unavailable(
+    error: Exception, plain_attempts: int, idempotent_attempts: int, idempotent: bool
+) -> None:
+    attempts = 0
+
+    async def failing(_: float | None) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise error
+
+    with pytest.raises(GRPCError) as raised:
+        await call_with_retry(failing, timeout=WAIT, policy=FAST, idempotent=idempotent)
+    assert raised.value.status is Status.UNAVAILABLE and raised.value.__cause__ is error
+    assert attempts == (idempotent_attempts if idempotent else plain_attempts)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ssl.SSLCertVerificationError("certificate verify failed"),
+        TimeoutError("deadline"),
+        PermissionError(1, "no"),
+    ],
+    ids=["tls", "deadline", "permission"],
+)
+async def test_tls_failures_deadlines_and_local_errors_are_raised_unchanged(error: Exception) -> None:
+    attempts = 0
+
+    async def failing(_: float | None) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise error
+
+    with pytest.raises(type(error)) as raised:
+        await call_with_retry(failing, timeout=WAIT, policy=FAST, idempotent=True)
+    assert raised.value is error and attempts == 1
+
+
+async def test_a_long_transport_error_is_cut_in_the_status_message() -> None:
+    async def failing(_: float | None) -> None:
+        raise ConnectionResetError(104, "x" * 100_000)
+
+    with pytest.raises(GRPCError) as raised:
+        await call_with_retry(failing, policy=RetryPolicy(max_attempts=1))
+    assert raised.value.message is not None and len(raised.value.message) < 300

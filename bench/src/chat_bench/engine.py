@@ -9,15 +9,17 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from ssl import SSLContext
 
 from google.protobuf.message import Message
 from grpclib._typing import IProtoMessage
 from grpclib.client import Channel
+from grpclib.config import Configuration
 from grpclib.encoding.proto import ProtoCodec
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
 from chat_bench.methods import Method
-from chat_bench.stats import LoadResult
+from chat_bench.stats import LoadResult, Outcome
 from chat_bench.templates import RequestTemplate
 
 MAX_CALLS = 1_000_000
@@ -56,6 +58,9 @@ class LoadPlan:
     connections: int = 1
     rps: float | None = None
     timeout: float = 20.0
+    ssl: SSLContext | None = None  # None: plaintext HTTP/2
+    server_name: str | None = None  # the name the server's certificate must carry, if not the host
+    metadata: tuple[tuple[str, str], ...] = ()  # sent with every call (a token as authorization)
 
     def check(self) -> None:
         """Refuse plans outside the tool's bounds, with a message naming the limit."""
@@ -99,11 +104,22 @@ class CountingCodec(ProtoCodec):
         return super().decode(data, message_type)
 
 
-async def call_once(channel: Channel, method: Method, requests: Sequence[Message], timeout: float) -> int:
+async def call_once(
+    channel: Channel,
+    method: Method,
+    requests: Sequence[Message],
+    timeout: float,
+    metadata: Sequence[tuple[str, str]] = (),
+) -> int:
     """Make one call of any kind; return the number of replies. Errors propagate."""
     received = 0
     async with channel.request(
-        method.path, method.cardinality, method.request_type, method.reply_type, timeout=timeout
+        method.path,
+        method.cardinality,
+        method.request_type,
+        method.reply_type,
+        timeout=timeout,
+        metadata=list(metadata) or None,
     ) as stream:
         for message in requests[:-1]:
             await stream.send_message(message)
@@ -113,15 +129,16 @@ async def call_once(channel: Channel, method: Method, requests: Sequence[Message
     return received
 
 
-def status_name(error: BaseException) -> str:
-    """The gRPC status a failed call is counted under."""
+def outcome_of(error: BaseException) -> Outcome:
+    """The gRPC status a failed call is counted under, and its message (ghz's error distribution)."""
     if isinstance(error, GRPCError):
-        return error.status.name
+        return error.status.name, error.message or ""
     if isinstance(error, asyncio.TimeoutError):
-        return "DEADLINE_EXCEEDED"
+        return "DEADLINE_EXCEEDED", "the call's deadline (--timeout) passed"
+    described = f"{type(error).__name__}: {error}"
     if isinstance(error, StreamTerminatedError | ConnectionError | OSError):
-        return "UNAVAILABLE"
-    return "INTERNAL"
+        return "UNAVAILABLE", described
+    return "INTERNAL", described
 
 
 Progress = Callable[[int, float], None]
@@ -132,7 +149,8 @@ async def run_load(plan: LoadPlan, progress: Progress | None = None) -> LoadResu
     plan.check()
     loop = asyncio.get_running_loop()
     codecs = [CountingCodec() for _ in range(plan.connections)]
-    channels = [Channel(plan.host, plan.port, codec=codec) for codec in codecs]
+    config = Configuration(ssl_target_name_override=plan.server_name)
+    channels = [Channel(plan.host, plan.port, ssl=plan.ssl, codec=codec, config=config) for codec in codecs]
     # The mix, expanded by weight and shuffled the same way every run: call i uses mix[i % len(mix)].
     mix = [call for call in plan.calls for _ in range(call.weight)]
     random.Random(0).shuffle(mix)
@@ -151,23 +169,21 @@ async def run_load(plan: LoadPlan, progress: Progress | None = None) -> LoadResu
             if plan.rps is not None:
                 delay = start + number / plan.rps - loop.time()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    # A call paced past the end of a -z run is never made: wait no longer than the run.
+                    await asyncio.sleep(min(delay, deadline - loop.time()))
                     if loop.time() >= deadline:
                         return
             call = mix[number % len(mix)]
             count = call.stream_count if call.method.client_streaming else 1
             requests = call.template.messages(number, count)
             began = time.perf_counter()
+            status, message = "OK", ""
             try:
-                replies = await call_once(channel, call.method, requests, plan.timeout)
+                replies = await call_once(channel, call.method, requests, plan.timeout, plan.metadata)
                 result.messages_received += replies
-                status = "OK"
             except (TimeoutError, GRPCError, StreamTerminatedError, ProtocolError, OSError) as error:
-                status = status_name(error)
-            latency = time.perf_counter() - began
-            result.latencies.append(latency)
-            result.per_call.setdefault(call.label, []).append(latency)
-            result.statuses[status] += 1
+                status, message = outcome_of(error)
+            result.record(call.label, time.perf_counter() - began, status, message)
             if progress is not None:
                 progress(result.count, loop.time() - start)
 

@@ -1,13 +1,26 @@
-"""What a load run measured: latencies, statuses, bytes, and how to print them."""
+"""What a load run measured: latencies, statuses, errors, bytes, and how to print them."""
 
 from __future__ import annotations
 
+import bisect
+import csv
 import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TextIO
 
 PERCENTILES = (50, 90, 95, 99)
+HISTOGRAM_BUCKETS = 10  # ghz's: marks from the fastest to the slowest call, evenly spaced
+BAR_WIDTH = 40
+MAX_ERROR_KINDS = 100  # distinct (status, message) pairs kept; later ones count as OTHER_MESSAGES
+MAX_ERROR_MESSAGE = 200  # characters of a message kept: servers and sockets may say a lot
+OTHER_MESSAGES = "(other messages)"
+TEXT_ERROR_KINDS = 10  # lines of the summary's error distribution; JSON and CSV keep them all
+_OK = ("OK", "")
+
+Outcome = tuple[str, str]
+"""A call's status name and its error message (empty when OK)."""
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:
@@ -16,6 +29,27 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
         return 0.0
     rank = max(1, math.ceil(p / 100 * len(sorted_values)))
     return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def histogram(latencies: Sequence[float], buckets: int = HISTOGRAM_BUCKETS) -> list[tuple[float, int]]:
+    """ghz's response time histogram: ``(mark, count)`` for ``buckets + 1`` marks.
+
+    The marks run evenly from the fastest call to the slowest; each counts the calls
+    slower than the mark before it and no slower than itself (the first: the fastest).
+    """
+    if not latencies:
+        return []
+    fastest, slowest = min(latencies), max(latencies)
+    width = (slowest - fastest) / buckets
+    marks = [fastest + width * i for i in range(buckets)] + [slowest]
+    counts = Counter(min(bisect.bisect_left(marks, latency), buckets) for latency in latencies)
+    return [(mark, counts[i]) for i, mark in enumerate(marks)]
+
+
+def _bounded(message: str) -> str:
+    """``message`` on one line, cut to ``MAX_ERROR_MESSAGE`` characters."""
+    line = " ".join(message.split())
+    return line if len(line) <= MAX_ERROR_MESSAGE else line[:MAX_ERROR_MESSAGE] + "..."
 
 
 @dataclass
@@ -29,6 +63,21 @@ class LoadResult:
     bytes_received: int = 0
     messages_received: int = 0
     per_call: dict[str, list[float]] = field(default_factory=dict)
+    errors: Counter[Outcome] = field(default_factory=Counter)  # (status, message) of failed calls
+    outcomes: list[Outcome] = field(default_factory=list)  # one per finished call, as latencies
+
+    def record(self, label: str, latency: float, status: str = "OK", message: str = "") -> None:
+        """Count one finished call of kind ``label``; a failure's message is kept bounded."""
+        outcome = _OK
+        if status != "OK":
+            outcome = (status, _bounded(message))
+            if outcome not in self.errors and len(self.errors) >= MAX_ERROR_KINDS:
+                outcome = (status, OTHER_MESSAGES)
+            self.errors[outcome] += 1
+        self.latencies.append(latency)
+        self.outcomes.append(outcome)
+        self.per_call.setdefault(label, []).append(latency)
+        self.statuses[status] += 1
 
     @property
     def count(self) -> int:
@@ -65,6 +114,14 @@ class LoadResult:
             "rps": round(self.rps, 2),
             "latency_ms": self.latency_summary(),
             "status_codes": dict(sorted(self.statuses.items())),
+            "histogram": [
+                {"mark_ms": round(mark * 1000, 3), "count": n, "frequency": round(n / count, 4)}
+                for mark, n in histogram(self.latencies)
+            ],
+            "errors": [
+                {"status": status, "message": message, "count": n}
+                for (status, message), n in self.errors.most_common()
+            ],
             "success_rate": self.success_rate,
             "bytes_sent_per_call": round(self.bytes_sent / count, 1),
             "bytes_received_per_call": round(self.bytes_received / count, 1),
@@ -75,10 +132,29 @@ class LoadResult:
             },
         }
 
+    def write_csv(self, out: TextIO) -> None:
+        """ghz's CSV: one row per call, in the order they finished (``--format csv``)."""
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["duration (ms)", "status", "error"])
+        for latency, (status, message) in zip(self.latencies, self.outcomes, strict=True):
+            writer.writerow([f"{latency * 1000:.3f}", status, message])
+
+    def histogram_lines(self) -> list[str]:
+        """The histogram as ghz prints it: mark in ms, count, a bar scaled to the largest count."""
+        buckets = histogram(self.latencies)
+        largest = max((n for _, n in buckets), default=0) or 1
+        return [f"  {mark * 1000:.3f} [{n}]\t|{'∎' * round(n / largest * BAR_WIDTH)}" for mark, n in buckets]
+
     def to_text(self) -> str:
-        """A ghz-style summary for people."""
+        """A ghz-style summary for people (``--format summary``)."""
         count = self.count or 1
         latency = self.latency_summary()
+        kinds = self.errors.most_common()
+        errors = [f"  [{n}]\t{status}: {message}" for (status, message), n in kinds[:TEXT_ERROR_KINDS]]
+        if len(kinds) > TEXT_ERROR_KINDS:
+            rest = sum(n for _, n in kinds[TEXT_ERROR_KINDS:])
+            more = len(kinds) - TEXT_ERROR_KINDS
+            errors.append(f"  [{rest}]\t... {more} more kinds of error (--format json lists them)")
         lines = [
             "Summary:",
             f"  Count:\t{self.count}",
@@ -88,12 +164,16 @@ class LoadResult:
             f"  Average:\t{latency['average']:.2f} ms",
             f"  Requests/sec:\t{self.rps:.2f}",
             "",
+            "Response time histogram (ms):",
+            *self.histogram_lines(),
+            "",
             "Latency distribution:",
             *(f"  {p} % in {latency[f'p{p}']:.2f} ms" for p in PERCENTILES),
             "",
             "Status code distribution:",
             *(f"  [{status}]\t{n} responses" for status, n in sorted(self.statuses.items())),
             "",
+            *(["Error distribution:", *errors, ""] if errors else []),
             "Bytes per call (gRPC messages):",
             f"  sent:\t{self.bytes_sent / count:.1f}",
             f"  received:\t{self.bytes_received / count:.1f}",

@@ -10,7 +10,8 @@ Two targets of the same schema ship side by side:
 Both encode to the same bytes; convert between them through bytes. This package adds
 a small client layer: :func:`connect` (address, TLS and mTLS, token providers, a
 pool of connections, default deadlines, OpenTelemetry client spans when installed)
-and :func:`call_with_retry` (backoff within one deadline, honouring ``RetryInfo``). The
+and :func:`call_with_retry` (backoff within one deadline, honouring ``RetryInfo``; a
+server that is down or restarting counts as ``UNAVAILABLE``). The
 dataclasses encode and parse with upb, the protobuf runtime's C code, on every path
 (:class:`FastCodec`, which asked for it in 2.0.0, is now grpclib's plain codec). The
 compiled schema is available from :mod:`chat_sdk.schema`.
