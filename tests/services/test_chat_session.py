@@ -205,3 +205,19 @@ async def test_an_authenticated_caller_joins_as_themselves_only(store: MessageSt
     finally:
         unbind_identity(token)
     assert session.members == {"room": "ann"}
+
+
+async def test_a_stream_joins_at_most_a_bounded_number_of_conversations(store: MessageStore) -> None:
+    """One stream cannot subscribe itself to unbounded conversations (each join holds a listener)."""
+    from chat_services.errors import ResourceExhausted
+    from chat_services.message.chat import MAX_JOINED
+
+    hub = ConversationHub()
+    session = ChatSession(store, hub)
+    for index in range(MAX_JOINED):
+        await session.apply(join("u-1", conversation=f"c-{index}"))
+    with pytest.raises(ResourceExhausted):
+        await session.apply(join("u-1", conversation="one-too-many"))
+    assert len(session.members) == MAX_JOINED
+    await session.apply(join("u-1", conversation="c-0"))  # rejoining a joined one is no new join
+    session.close()
