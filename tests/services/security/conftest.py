@@ -6,6 +6,7 @@ import json
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from chat_services.config import ServiceConfig
 from chat_services.security.tokens import hash_token
 from chat_services.server import App, build_app
 
@@ -104,22 +106,34 @@ token_sha256 = ["{hash_token(ADMIN_TOKEN)}"]
     return path
 
 
-@pytest.fixture
-async def secure_app(tmp_path: Path, issuer: Issuer) -> AsyncIterator[App]:
-    """The full server, plaintext on loopback, enforcing JWTs and service-account tokens."""
-    config = make_config(
+def secured_config(tmp_path: Path, issuer: Issuer, **overrides: object) -> ServiceConfig:
+    """A config enforcing the test issuer's JWTs and the test service accounts, plus ``overrides``."""
+    return make_config(
         tmp_path,
         jwt_issuer=ISSUER,
         jwt_audience=AUDIENCE,
         jwt_public_key=issuer.public_key_file,
         service_accounts=service_accounts_file(tmp_path),
+        **overrides,
     )
+
+
+@asynccontextmanager
+async def running(config: ServiceConfig) -> AsyncIterator[App]:
+    """The full server built from ``config``, started; shut down on exit."""
     app = await build_app(config)
     await app.start()
     try:
         yield app
     finally:
         await app.shutdown()
+
+
+@pytest.fixture
+async def secure_app(tmp_path: Path, issuer: Issuer) -> AsyncIterator[App]:
+    """The full server, plaintext on loopback, enforcing JWTs and service-account tokens."""
+    async with running(secured_config(tmp_path, issuer)) as app:
+        yield app
 
 
 @dataclass(frozen=True)

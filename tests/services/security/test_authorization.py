@@ -34,11 +34,10 @@ from chat.v1.conversation_service_grpc import ConversationServiceStub
 from chat.v1.message_service_grpc import MessageServiceStub
 from chat.v1.plugin_service_grpc import PluginServiceStub
 from chat.v1.rag_service_grpc import RAGServiceStub
-from chat_services.server import App, build_app
+from chat_services.server import App
 
 from ..clients import channel
-from ..conftest import make_config
-from .conftest import ADMIN_TOKEN, AUDIENCE, ISSUER, Issuer, service_accounts_file
+from .conftest import ADMIN_TOKEN, Issuer, running, secured_config
 from .test_authentication import chat_methods, open_call
 
 # What alice keeps to herself; none of it may reach bob by any path.
@@ -68,31 +67,18 @@ class World:
 @pytest.fixture
 async def world(tmp_path: Path, issuer: Issuer) -> AsyncIterator[World]:
     """A secured server where alice owns a conversation with a secret and a private document."""
-    config = make_config(
-        tmp_path,
-        jwt_issuer=ISSUER,
-        jwt_audience=AUDIENCE,
-        jwt_public_key=issuer.public_key_file,
-        service_accounts=service_accounts_file(tmp_path),
-        metrics_port=0,
-        completion_chunk_delay=0.0,
-    )
-    app = await build_app(config)
-    await app.start()
+    config = secured_config(tmp_path, issuer, metrics_port=0, completion_chunk_delay=0.0)
     alice, bob = issuer.token("alice"), issuer.token("bob")
-    try:
-        async with channel(app.port) as opened:
-            made = World(app, opened, alice, bob, "")
-            await ConversationServiceStub(opened).CreateConversation(
-                conversation_service_pb2.CreateConversationRequest(conversation_id=CONVERSATION),
-                metadata=made.metadata(alice),
-            )
-            sent = await send(made, alice, "alice", "k-secret", SECRET_MESSAGE)
-            made.message_id = sent.messages[0].id
-            await ingest(made, alice, DOCUMENT, SECRET_DOCUMENT)
-            yield made
-    finally:
-        await app.shutdown()
+    async with running(config) as app, channel(app.port) as opened:
+        made = World(app, opened, alice, bob, "")
+        await ConversationServiceStub(opened).CreateConversation(
+            conversation_service_pb2.CreateConversationRequest(conversation_id=CONVERSATION),
+            metadata=made.metadata(alice),
+        )
+        sent = await send(made, alice, "alice", "k-secret", SECRET_MESSAGE)
+        made.message_id = sent.messages[0].id
+        await ingest(made, alice, DOCUMENT, SECRET_DOCUMENT)
+        yield made
 
 
 async def send(

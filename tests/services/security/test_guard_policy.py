@@ -24,11 +24,10 @@ from grpclib.reflection.v1.reflection_pb2 import ServerReflectionRequest, Server
 
 from chat.v1 import message_service_pb2
 from chat.v1.message_service_grpc import MessageServiceStub
-from chat_services.server import App, build_app
+from chat_services.server import App
 
 from ..clients import channel
-from ..conftest import make_config
-from .conftest import AUDIENCE, IMPERSONATOR_TOKEN, ISSUER, Issuer, service_accounts_file
+from .conftest import AUDIENCE, IMPERSONATOR_TOKEN, ISSUER, Issuer, running, secured_config
 
 LIMITS = """
 [defaults]
@@ -56,22 +55,11 @@ async def guarded(tmp_path: Path, issuer: Issuer) -> AsyncIterator[App]:
     limits.write_text(LIMITS)
     token_file = tmp_path / "metrics-token"
     token_file.write_text("scrape-secret\n")
-    config = make_config(
-        tmp_path,
-        jwt_issuer=ISSUER,
-        jwt_audience=AUDIENCE,
-        jwt_public_key=issuer.public_key_file,
-        service_accounts=service_accounts_file(tmp_path),
-        rate_limits=limits,
-        metrics_port=0,
-        metrics_token_file=token_file,
+    config = secured_config(
+        tmp_path, issuer, rate_limits=limits, metrics_port=0, metrics_token_file=token_file
     )
-    app = await build_app(config)
-    await app.start()
-    try:
+    async with running(config) as app:
         yield app
-    finally:
-        await app.shutdown()
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -237,21 +225,10 @@ async def test_reflection_is_off_by_default_when_authentication_is_on(guarded: A
 
 
 async def test_reflection_can_be_asked_for_with_authentication_on(tmp_path: Path, issuer: Issuer) -> None:
-    config = make_config(
-        tmp_path,
-        jwt_issuer=ISSUER,
-        jwt_audience=AUDIENCE,
-        jwt_public_key=issuer.public_key_file,
-        reflection="on",
-    )
-    app = await build_app(config)
-    await app.start()
-    try:
+    async with running(secured_config(tmp_path, issuer, reflection="on")) as app:
         async with Channel("127.0.0.1", app.port) as opened:
             reply = await list_services(opened)
         assert "chat.v1.ConversationService" in {s.name for s in reply.list_services_response.service}
-    finally:
-        await app.shutdown()
 
 
 async def test_metrics_need_the_token_and_listen_on_loopback(guarded: App) -> None:
