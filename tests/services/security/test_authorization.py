@@ -474,3 +474,19 @@ def test_the_documented_table_is_the_servers_one() -> None:
         "run: python -m chat_services.security.scopes --json > docs/authorization.json"
     )
     assert policy_table() in (root / "services" / "README.md").read_text()
+
+
+async def test_a_method_missing_from_the_table_is_refused_to_everyone(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deny by default: a method the server serves but the table lacks is refused, admins included."""
+    from chat_services.security import scopes
+
+    method = "/chat.v1.ConversationService/ListMembers"
+    handler = chat_methods(world.app)[method]
+    monkeypatch.delitem(scopes.METHOD_SCOPES, method)
+    for token in (world.alice, ADMIN_TOKEN):
+        with pytest.raises(GRPCError) as refused:
+            await open_call(world.opened, method, handler, token)
+        assert refused.value.status is Status.PERMISSION_DENIED
+        assert "is not open to any caller" in (refused.value.message or "")
