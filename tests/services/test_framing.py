@@ -51,8 +51,8 @@ def assert_no_traceback(caplog: pytest.LogCaptureFixture) -> None:
     assert not tracebacks, tracebacks
 
 
-def test_the_server_serves_fourteen_chat_methods(app: App) -> None:
-    assert len(chat_methods(app)) == 14
+def test_the_server_serves_eighteen_chat_methods(app: App) -> None:
+    assert len(chat_methods(app)) == 18
 
 
 @pytest.mark.parametrize(
@@ -108,7 +108,7 @@ async def test_every_unary_request_method_refuses_zero_messages(
     app: App, raw: RawConnection, caplog: pytest.LogCaptureFixture
 ) -> None:
     unary = [method for method, kind in chat_methods(app).items() if not kind.client_streaming]
-    assert len(unary) == 11
+    assert len(unary) == 15
     for method in unary:
         reply = await raw.call(method, b"")
         assert_refused(reply, Status.INVALID_ARGUMENT, "ended without one")

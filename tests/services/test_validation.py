@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from chat.v1 import (
     ai_service_pb2,
     common_pb2,
+    conversation_service_pb2,
     message_service_pb2,
     plugin_service_pb2,
     rag_service_pb2,
@@ -42,6 +43,7 @@ from .clients import channel, expect_status, violated_fields
 from .conftest import make_config
 
 M, P, R, A = message_service_pb2, plugin_service_pb2, rag_service_pb2, ai_service_pb2
+C = conversation_service_pb2
 
 
 def _stubs() -> dict[str, tuple[Any, str]]:
@@ -101,6 +103,12 @@ PER_METHOD = [
         id="IngestDocument",
     ),
     pytest.param(R.DeleteDocumentRequest(), "document_id", id="DeleteDocument"),
+    pytest.param(
+        C.CreateConversationRequest(member_ids=["u-1", ""]), "member_ids[1]", id="CreateConversation"
+    ),
+    pytest.param(C.AddMemberRequest(conversation_id="c-1"), "user_id", id="AddMember"),
+    pytest.param(C.RemoveMemberRequest(user_id="u-1"), "conversation_id", id="RemoveMember"),
+    pytest.param(C.ListMembersRequest(conversation_id="c" * 65), "conversation_id", id="ListMembers"),
     pytest.param(R.SearchDocumentsRequest(top_k=3), "query", id="SearchDocuments"),
     pytest.param(
         P.ListPluginsRequest(page=common_pb2.PageRequest(page_token="t" * 1025)),

@@ -26,7 +26,7 @@ from chat.v1 import message_service_pb2
 from chat.v1.message_service_grpc import MessageServiceStub
 from chat_services.server import App
 
-from ..clients import channel
+from ..clients import channel, until
 from .conftest import AUDIENCE, IMPERSONATOR_TOKEN, ISSUER, Issuer, running, secured_config
 
 LIMITS = """
@@ -264,10 +264,7 @@ async def test_silent_metrics_connections_do_not_hold_threads_forever(guarded: A
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 return False
 
-        deadline = time.monotonic() + metrics_http.REQUEST_TIMEOUT * 4
-        while not await asyncio.to_thread(scraped):
-            assert time.monotonic() < deadline, "the metrics endpoint never recovered from idle connections"
-            await asyncio.sleep(0.5)
+        await until(lambda: asyncio.to_thread(scraped), timeout=metrics_http.REQUEST_TIMEOUT * 4)
     finally:
         for connection in idle:
             connection.close()
