@@ -14,9 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import enum
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -25,7 +34,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext, GraphQLRouter
 from strawberry.types import Info
 
-from chat_gateway.rest import forwarded_metadata
+from chat_gateway.rest import caller_of, forwarded_metadata
 from chat_gateway.schema import Kind, Rpc, comments, descriptor_of, rpcs
 from chat_gateway.upstream import Upstream
 
@@ -170,17 +179,20 @@ def _single_input(field: FieldDescriptor, item: Any) -> Any:
 class Calls(BaseContext):
     """The upstream calls of one GraphQL request, deduplicated and sent together by a DataLoader."""
 
-    def __init__(self, upstream: Upstream, by_name: dict[str, Rpc], metadata: dict[str, str]) -> None:
+    def __init__(
+        self, upstream: Upstream, by_name: dict[str, Rpc], metadata: dict[str, str], caller: str
+    ) -> None:
         super().__init__()
         self.upstream = upstream
         self.by_name = by_name
         self.metadata = metadata
+        self.caller = caller
         self.loader: DataLoader[LoaderKey, Message] = DataLoader(load_fn=self._load)
 
     async def _load(self, keys: list[LoaderKey]) -> list[Message | BaseException]:
         async def one(key: LoaderKey) -> Message:
             rpc = self.by_name[key[0]]
-            return await self.upstream.unary(rpc, rpc.request.FromString(key[1]), self.metadata)
+            return await self.upstream.unary(rpc, rpc.request.FromString(key[1]), self.metadata, self.caller)
 
         return list(await asyncio.gather(*(one(key) for key in keys), return_exceptions=True))
 
@@ -198,7 +210,28 @@ def _query_field(rpc: Rpc, factory: TypeFactory) -> Any:
     return strawberry.field(resolver=resolve, description=rpc.comment or None)
 
 
-def build_schema(read_rpcs: list[Rpc]) -> strawberry.Schema:
+@dataclass(frozen=True)
+class GraphQLLimits:
+    """What one GraphQL document may ask: nesting of selections, aliases, tokens; and introspection."""
+
+    max_depth: int = 8
+    max_aliases: int = 15
+    max_tokens: int = 2000
+    introspection: bool = True
+
+    def extensions(self) -> list[Callable[[], SchemaExtension]]:
+        """strawberry's own extensions enforcing these limits (checked before any resolver runs)."""
+        found: list[Callable[[], SchemaExtension]] = [
+            lambda: MaxTokensLimiter(max_token_count=self.max_tokens),
+            lambda: MaxAliasesLimiter(max_alias_count=self.max_aliases),
+            lambda: QueryDepthLimiter(max_depth=self.max_depth),
+        ]
+        if not self.introspection:
+            found.append(DisableIntrospection)
+        return found
+
+
+def build_schema(read_rpcs: list[Rpc], limits: GraphQLLimits | None = None) -> strawberry.Schema:
     """A schema whose Query has one field per read-only unary RPC."""
     factory = TypeFactory()
     namespace: dict[str, Any] = {}
@@ -206,7 +239,7 @@ def build_schema(read_rpcs: list[Rpc]) -> strawberry.Schema:
         field_name = rpc.name[0].lower() + rpc.name[1:]
         namespace[field_name] = _query_field(rpc, factory)
     query = strawberry.type(type("Query", (), namespace), description="Reads of the chat.v1 API.")
-    return strawberry.Schema(query=query)
+    return strawberry.Schema(query=query, extensions=(limits or GraphQLLimits()).extensions())
 
 
 def read_only_rpcs() -> list[Rpc]:
@@ -214,12 +247,17 @@ def read_only_rpcs() -> list[Rpc]:
     return [rpc for rpc in rpcs() if rpc.kind is Kind.UNARY and rpc.read_only]
 
 
-def graphql_router(upstream: Upstream) -> GraphQLRouter[Calls, None]:
-    """The ``/graphql`` endpoint (with GraphiQL in a browser)."""
+def graphql_router(upstream: Upstream, limits: GraphQLLimits | None = None) -> GraphQLRouter[Calls, None]:
+    """The ``/graphql`` endpoint (with GraphiQL in a browser when introspection is on)."""
+    settings = limits or GraphQLLimits()
     read = read_only_rpcs()
     by_name = {rpc.operation_id: rpc for rpc in read}
 
     async def context(request: Request) -> Calls:
-        return Calls(upstream, by_name, forwarded_metadata(request.headers))
+        return Calls(upstream, by_name, forwarded_metadata(request.headers), caller_of(request))
 
-    return GraphQLRouter(build_schema(read), context_getter=context)
+    return GraphQLRouter(
+        build_schema(read, settings),
+        context_getter=context,
+        graphql_ide="graphiql" if settings.introspection else None,
+    )
