@@ -8,7 +8,8 @@ import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, aclosing
+from typing import TypeVar
 
 import protovalidate
 from google.protobuf.message import Message
@@ -23,8 +24,9 @@ from chat_gateway.bodies import parse_json, stream_documents
 from chat_gateway.errors import BadRequest, GatewayError, bounded, status_body
 from chat_gateway.schema import Kind, Rpc, descriptor_of
 from chat_gateway.transcode import build_request, json_path, to_json
-from chat_gateway.upstream import Upstream, UpstreamStream, reply_of, upstream_errors
+from chat_gateway.upstream import Upstream, UpstreamStream, answer_headers, reply_of, upstream_errors
 
+_T = TypeVar("_T")
 WEBSOCKET_INTERNAL_ERROR = 1011  # close code after an upstream error frame
 FORWARDED_HEADERS = ("authorization",)
 
@@ -91,18 +93,20 @@ class RestRoutes:
         """Forward each element of the body as soon as it is parsed; stop at the first refused one.
 
         The call opens first, so a refusal of the call itself (no credentials, no
-        permission) ends the body's reading instead of following it.
+        permission) ends the body's reading at once instead of following it.
         """
         query = request.query_params.multi_items()
-        async with self.upstream.open(rpc, forwarded_metadata(request.headers), caller_of(request)) as stream:
+        async with (
+            self.upstream.open(rpc, forwarded_metadata(request.headers), caller_of(request)) as stream,
+            aclosing(stream_documents(request)) as documents,
+        ):
             with upstream_errors():
                 await stream.send_request()
-            refused = asyncio.ensure_future(stream.recv_initial_metadata())
+            refused = asyncio.ensure_future(answer_headers(stream))
             try:
-                async for index, document in stream_documents(request):
+                while (item := await _unless(refused, anext(documents, None))) is not None:
+                    index, document = item
                     message = build_request(rpc, request.path_params, query, document, index=index)
-                    if refused.done():
-                        break
                     try:
                         with upstream_errors():
                             await stream.send_message(message)
@@ -151,6 +155,19 @@ class RestRoutes:
             await _bridge(self.upstream, rpc, websocket, caller_of(websocket))
 
         return endpoint
+
+
+async def _unless(stop: asyncio.Future[object], step: Awaitable[_T]) -> _T | None:
+    """The result of ``step``, or None (``step`` cancelled) once ``stop`` is done."""
+    if stop.done():
+        return None
+    task = asyncio.ensure_future(step)
+    await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.wait({task})  # let it unwind before its generator is closed
+    return None
 
 
 async def _events(stream: UpstreamStream, call: AsyncExitStack) -> AsyncIterator[ServerSentEvent]:

@@ -164,6 +164,23 @@ class Upstream:
             return await reply_of(stream)
 
 
+async def answer_headers(stream: UpstreamStream) -> None:
+    """Wait for the upstream's first headers; a refusal of the call (trailers-only) raises GRPCError."""
+    try:
+        await stream.recv_initial_metadata()
+    except StreamTerminatedError:
+        # A refusal is trailers-only and then a reset; when both arrive in one read, grpclib
+        # cancels the wait for the headers it has in fact received. Read them (grpclib is
+        # pinned below 0.5, whose Stream keeps them here).
+        headers = stream._stream.headers if stream._stream is not None else None
+        if not headers or "grpc-status" not in dict(headers):
+            raise
+        status, message, details = stream._process_grpc_status(dict(headers))
+        if status is not Status.OK:
+            raise GRPCError(status, message, details) from None
+        raise
+
+
 async def reply_of(stream: UpstreamStream) -> Message:
     """The one reply of a call whose requests are sent."""
     with upstream_errors():
