@@ -197,3 +197,49 @@ async def test_a_websocket_frame_the_schema_refuses_gets_an_error_frame_and_the_
         await socket_.send(json.dumps({"send": new}))
         acknowledged = await receive_json(socket_)
         assert acknowledged["message"]["content"] == "still here"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "field", "description"),
+    [
+        pytest.param(
+            "POST", "/v1/completions", {"json": {"maxTokens": "many"}}, "maxTokens", "expected a 32-bit integer"
+        ),
+        pytest.param("POST", "/v1/completions", {"json": {"prompt": 5}}, "prompt", "expected a string"),
+        pytest.param(
+            "POST",
+            "/v1/messages:send",
+            {"json": [{"message": {"idempotency_key": 5}}]},
+            "[0].message.idempotencyKey",
+            "expected a string",
+        ),
+        pytest.param(
+            "GET",
+            "/v1/conversations/c/messages",
+            {"params": {"page.page_size": "abc"}},
+            "page.pageSize",
+            "expected a 32-bit integer",
+        ),
+        pytest.param(
+            "GET",
+            "/v1/conversations/c/messages",
+            {"params": {"page.page_bogus": "1"}},
+            "page.page_bogus",
+            "no such field",
+        ),
+        pytest.param(
+            "POST",
+            "/v1/documents:search",
+            {"json": {"documentIds": "d"}},
+            "documentIds",
+            "expected a list whose items are each a string",
+        ),
+    ],
+)
+async def test_field_paths_are_protojson_names_and_descriptions_are_the_gateways_own(
+    http: httpx.AsyncClient, method: str, path: str, kwargs: dict[str, Any], field: str, description: str
+) -> None:
+    body = assert_status(await http.request(method, path, **kwargs), 400, 3)
+    [violation] = body["details"][0]["fieldViolations"]
+    assert (violation["field"], violation["description"]) == (field, description)
+    assert "literal" not in body["message"] and "int()" not in body["message"]

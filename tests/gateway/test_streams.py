@@ -97,3 +97,9 @@ async def test_a_stream_request_the_rules_refuse_is_a_400_before_the_stream_star
     status = reply.json()
     assert status["code"] == 3 and status["details"][0]["fieldViolations"][0]["field"] == "afterSequence"
     assert calls == []
+
+
+async def test_a_conversation_without_messages_lists_as_an_empty_page(http: httpx.AsyncClient) -> None:
+    reply = await http.get("/v1/conversations/c-fresh/messages")
+    assert reply.status_code == 200, reply.text
+    assert reply.json().get("messages", []) == []

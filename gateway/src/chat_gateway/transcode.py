@@ -212,9 +212,9 @@ def _expected(field: FieldDescriptor, item: bool) -> str:
 
 def _kind(field: FieldDescriptor, item: bool) -> str:
     if field.message_type is not None and field.message_type.GetOptions().map_entry:
-        return f"an object of {_kind(field.message_type.fields_by_name['value'], True)} values"
+        return f"an object whose values are each {_kind(field.message_type.fields_by_name['value'], True)}"
     if field.is_repeated and not item:
-        return f"a list of {_kind(field, True)} items"
+        return f"a list whose items are each {_kind(field, True)}"
     if field.message_type is not None:
         return _WELL_KNOWN.get(field.message_type.full_name, "an object")
     if field.enum_type is not None:

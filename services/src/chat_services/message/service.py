@@ -23,7 +23,7 @@ from chat.v1.message_service_pb2 import (
     StreamMessagesRequest,
     StreamMessagesResponse,
 )
-from chat_services.errors import InvalidArgument, NotFound, ResourceExhausted, grpc_status
+from chat_services.errors import InvalidArgument, ResourceExhausted, grpc_status
 from chat_services.framing import one_request
 from chat_services.lifecycle import Lifecycle
 from chat_services.message import wire
@@ -75,9 +75,9 @@ class MessageService(message_service_grpc.MessageServiceBase):
                 include_user=request.include_user,
                 include_files=request.include_files,
             )
+            # A conversation without messages is an empty page, not NOT_FOUND: conversations
+            # exist only through their messages, so "empty" and "unknown" are one state.
             found = view.messages
-            if not found and not after and not await self.store.conversation_exists(conversation_id):
-                raise NotFound(f"conversation {conversation_id!r} has no messages", field="conversation_id")
             page = found[:size]
             messages = _wire(MessageView(page, view.profiles), request.include_files)
         response = ListMessagesResponse(messages=messages)
