@@ -28,7 +28,9 @@ def nested(depth: int) -> bytes:
     ("path", "body", "content_type"),
     [
         pytest.param("/v1/completions", b'{"prompt": ' + nested(5000) + b"}", "application/json", id="unary"),
-        pytest.param("/v1/completions", b'{"prompt": ' + nested(40) + b"}", "application/json", id="unary-40"),
+        pytest.param(
+            "/v1/completions", b'{"prompt": ' + nested(40) + b"}", "application/json", id="unary-40"
+        ),
         pytest.param("/v1/messages:send", b"[" + nested(5000) + b"]", "application/json", id="array"),
         pytest.param("/v1/messages:send", nested(5000) + b"\n", "application/x-ndjson", id="ndjson"),
     ],
@@ -50,8 +52,10 @@ async def test_an_element_of_a_stream_that_nests_within_the_limit_is_judged_by_t
     assert status["details"][0]["fieldViolations"][0]["description"] == "expected a string"
 
 
-async def unfinished_post(base_url: str, path: str, first: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-    """POST a chunked body whose first chunk is ``first`` and which never ends; the answer's status and body."""
+async def unfinished_post(
+    base_url: str, path: str, first: bytes, headers: dict[str, str]
+) -> tuple[int, bytes]:
+    """POST a chunked body that starts with ``first`` and never ends; the answer's status and body."""
     address = urlsplit(base_url)
     reader, writer = await asyncio.open_connection(address.hostname, address.port)
     try:
@@ -71,7 +75,9 @@ async def unfinished_post(base_url: str, path: str, first: bytes, headers: dict[
         writer.close()
 
 
-async def test_a_bad_element_is_refused_while_the_rest_is_still_on_the_wire(app: App, gateway_url: str) -> None:
+async def test_a_bad_element_is_refused_while_the_rest_is_still_on_the_wire(
+    app: App, gateway_url: str
+) -> None:
     good = {"message": {"idempotencyKey": "k", "conversationId": "c", "authorId": "u", "content": "a"}}
     first = json.dumps([good, {"messag": {}}])[:-1].encode() + b", "  # the array goes on, never ends
     status, answer = await unfinished_post(gateway_url, "/v1/messages:send", first, {})
@@ -92,7 +98,9 @@ async def test_a_refused_streamed_array_stores_nothing(app: App, http: httpx.Asy
     assert listed.json().get("messages", []) == []
 
 
-ALIASES = " ".join(f'a{n}: getMessage(request: {{messageId: "m{n}"}}) {{ message {{ id }} }}' for n in range(300))
+ALIASES = " ".join(
+    f'a{n}: getMessage(request: {{messageId: "m{n}"}}) {{ message {{ id }} }}' for n in range(300)
+)
 TOKENS = 'getMessage(request: {messageId: "m"}) { message { ' + "id " * 3000 + "} }"
 
 
@@ -111,7 +119,9 @@ async def test_graphql_depth_is_bounded(app: App, gateway_url: str) -> None:
     async with running_gateway(app.port, graphql_max_depth=2) as url, httpx.AsyncClient(base_url=url) as http:
         reply = await http.post(
             "/graphql",
-            json={"query": '{ getMessage(request: {messageId: "m"}) { message { author { displayName } } } }'},
+            json={
+                "query": '{ getMessage(request: {messageId: "m"}) { message { author { displayName } } } }'
+            },
         )
     assert "exceeds maximum operation depth" in reply.json()["errors"][0]["message"]
     assert seen == []
@@ -120,7 +130,12 @@ async def test_graphql_depth_is_bounded(app: App, gateway_url: str) -> None:
 async def test_graphql_introspection_can_be_switched_off(app: App) -> None:
     query = {"query": "{ __schema { queryType { name } } }"}
     async with running_gateway(app.port) as url, httpx.AsyncClient(base_url=url) as http:
-        assert (await http.post("/graphql", json=query)).json()["data"]["__schema"]["queryType"]["name"] == "Query"
-    async with running_gateway(app.port, graphql_introspection=False) as url, httpx.AsyncClient(base_url=url) as http:
+        assert (await http.post("/graphql", json=query)).json()["data"]["__schema"]["queryType"][
+            "name"
+        ] == "Query"
+    async with (
+        running_gateway(app.port, graphql_introspection=False) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
         refused = (await http.post("/graphql", json=query)).json()
         assert refused["errors"] and "introspection" in refused["errors"][0]["message"].lower()

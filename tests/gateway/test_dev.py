@@ -46,7 +46,9 @@ def dev(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], psutil.Process]
             runner.stdout.close()
 
 
-def test_sigterm_stops_the_gateway_and_the_services(dev: tuple[subprocess.Popen[str], psutil.Process]) -> None:
+def test_sigterm_stops_the_gateway_and_the_services(
+    dev: tuple[subprocess.Popen[str], psutil.Process],
+) -> None:
     runner, services = dev
     runner.send_signal(signal.SIGTERM)
     assert runner.wait(STOP_TIMEOUT) == 128 + signal.SIGTERM  # uvicorn hands the signal back once stopped
@@ -54,7 +56,9 @@ def test_sigterm_stops_the_gateway_and_the_services(dev: tuple[subprocess.Popen[
     assert not services.is_running()
 
 
-def test_even_a_killed_runner_takes_the_services_down(dev: tuple[subprocess.Popen[str], psutil.Process]) -> None:
+def test_even_a_killed_runner_takes_the_services_down(
+    dev: tuple[subprocess.Popen[str], psutil.Process],
+) -> None:
     runner, services = dev
     runner.kill()
     runner.wait(STOP_TIMEOUT)

@@ -13,8 +13,8 @@ import pytest
 
 from chat_gateway.errors import HTTP_STATUS
 from tests.gateway.clients import receive_json, websocket
-from tests.gateway.test_graphql import count_calls
 from tests.gateway.harness import running_gateway
+from tests.gateway.test_graphql import count_calls
 
 BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 
@@ -203,7 +203,11 @@ async def test_a_websocket_frame_the_schema_refuses_gets_an_error_frame_and_the_
     ("method", "path", "kwargs", "field", "description"),
     [
         pytest.param(
-            "POST", "/v1/completions", {"json": {"maxTokens": "many"}}, "maxTokens", "expected a 32-bit integer"
+            "POST",
+            "/v1/completions",
+            {"json": {"maxTokens": "many"}},
+            "maxTokens",
+            "expected a 32-bit integer",
         ),
         pytest.param("POST", "/v1/completions", {"json": {"prompt": 5}}, "prompt", "expected a string"),
         pytest.param(

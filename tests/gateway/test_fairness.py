@@ -70,7 +70,10 @@ async def test_a_callers_streams_stop_at_its_share_and_a_full_pool_is_a_503(smal
 
 
 async def test_a_closed_stream_gives_its_room_back(small_app: App) -> None:
-    async with running_gateway(small_app.port, pool=POOL) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+    async with (
+        running_gateway(small_app.port, pool=POOL) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
         async with AsyncExitStack() as streams:
             assert [await follow(streams, http, "alice") for _ in range(2)] == [200, 200]
             await until(lambda: hub_listeners(small_app, "c-fair") == 2)
@@ -80,11 +83,11 @@ async def test_a_closed_stream_gives_its_room_back(small_app: App) -> None:
 
 
 def test_pool_settings_that_leave_no_room_are_refused() -> None:
-    for wrong in (
-        {"connections": 0},
-        {"streams": 10, "unary_reserve": 10},
-        {"unary_reserve": 0},
-        {"caller_streams": 0},
+    for wrong, reason in (
+        ({"connections": 0}, "at least one connection"),
+        ({"streams": 10, "unary_reserve": 10}, "unary reserve"),
+        ({"unary_reserve": 0}, "unary reserve"),
+        ({"caller_streams": 0}, "at least one stream"),
     ):
-        with pytest.raises(ValueError):
-            UpstreamPool(**wrong)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=reason):
+            UpstreamPool(**wrong)

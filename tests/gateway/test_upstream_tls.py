@@ -13,12 +13,12 @@ from chat_gateway import GatewayConfig, UpstreamAddress, UpstreamTls
 from chat_gateway.cli import config_from, parser
 from chat_services.server import App
 from tests.gateway.harness import running_gateway
-from tests.services.security.conftest import Certificates, certificates, mtls_app  # noqa: F401 - fixtures
+from tests.services.security.conftest import Certificates, certificates, mtls_app
 
 __all__ = ["certificates", "mtls_app"]
 
 
-def client_files(certificates: Certificates, directory: Path) -> tuple[Path, Path]:  # noqa: F811
+def client_files(certificates: Certificates, directory: Path) -> tuple[Path, Path]:
     """The test CA's client certificate and key as PEM files."""
     cert, key = directory / "client.pem", directory / "client.key"
     certificates.client.cert_chain_pems[0].write_to_path(str(cert))
@@ -32,8 +32,8 @@ async def list_status(app: App, tls: UpstreamTls | None) -> httpx.Response:
 
 
 async def test_the_gateway_calls_over_mutual_tls(
-    mtls_app: App,  # noqa: F811
-    certificates: Certificates,  # noqa: F811
+    mtls_app: App,
+    certificates: Certificates,
     tmp_path: Path,
 ) -> None:
     cert, key = client_files(certificates, tmp_path)
@@ -44,8 +44,8 @@ async def test_the_gateway_calls_over_mutual_tls(
 
 @pytest.mark.parametrize("case", ["plaintext", "no-client-cert", "foreign-ca", "wrong-server-name"])
 async def test_a_tls_setting_that_does_not_fit_is_a_503_not_a_plaintext_call(
-    mtls_app: App,  # noqa: F811
-    certificates: Certificates,  # noqa: F811
+    mtls_app: App,
+    certificates: Certificates,
     tmp_path: Path,
     case: str,
 ) -> None:
@@ -65,8 +65,8 @@ async def test_a_tls_setting_that_does_not_fit_is_a_503_not_a_plaintext_call(
 
 
 async def test_the_server_name_is_checked_instead_of_the_host(
-    mtls_app: App,  # noqa: F811
-    certificates: Certificates,  # noqa: F811
+    mtls_app: App,
+    certificates: Certificates,
     tmp_path: Path,
 ) -> None:
     cert, key = client_files(certificates, tmp_path)
@@ -80,7 +80,9 @@ def test_plaintext_to_another_machine_needs_to_be_asked_for() -> None:
         GatewayConfig(upstream=UpstreamAddress("10.1.2.3", 50051))
     with pytest.raises(ValueError, match="--upstream-insecure"):
         config_from(parser().parse_args(["serve", "--upstream-host", "chat.internal"]))
-    assert config_from(parser().parse_args(["serve", "--upstream-host", "chat.internal", "--upstream-insecure"]))
+    assert config_from(
+        parser().parse_args(["serve", "--upstream-host", "chat.internal", "--upstream-insecure"])
+    )
     for loopback in ("127.0.0.1", "localhost", "::1"):
         assert GatewayConfig(upstream=UpstreamAddress(loopback, 50051)).upstream_tls is None
 

@@ -11,7 +11,7 @@ is still on the wire.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import ijson
@@ -85,7 +85,7 @@ def parse_json(raw: bytes, where: str = "") -> Any:
         raise BadRequest(where, f"the body is not valid JSON: {bounded(str(error))}") from None
 
 
-async def stream_documents(request: Request) -> AsyncIterator[tuple[int, Any]]:
+async def stream_documents(request: Request) -> AsyncGenerator[tuple[int, Any], None]:
     """Each element (numbered) of the body's JSON array, or each line of NDJSON, as soon as it is whole."""
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip()
     chunks = request.stream()

@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--database",
             str(database),
         ],
-        preexec_fn=_terminated_with_parent(),  # noqa: PLW1509 - only prctl, before exec
+        preexec_fn=_terminated_with_parent(),
     )
     try:
         wait_listening(args.upstream_host, args.upstream_port, services, READY_TIMEOUT)

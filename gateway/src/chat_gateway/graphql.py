@@ -19,6 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import strawberry
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+from starlette.requests import Request
+from strawberry.dataloader import DataLoader
 from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
@@ -26,11 +31,6 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
-from google.protobuf import json_format
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
-from google.protobuf.message import Message
-from starlette.requests import Request
-from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext, GraphQLRouter
 from strawberry.types import Info
 

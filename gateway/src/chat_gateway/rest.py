@@ -9,7 +9,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, aclosing
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import protovalidate
 from google.protobuf.message import Message
@@ -157,12 +157,13 @@ class RestRoutes:
         return endpoint
 
 
-async def _unless(stop: asyncio.Future[object], step: Awaitable[_T]) -> _T | None:
+async def _unless(stop: asyncio.Future[None], step: Awaitable[_T]) -> _T | None:
     """The result of ``step``, or None (``step`` cancelled) once ``stop`` is done."""
     if stop.done():
         return None
     task = asyncio.ensure_future(step)
-    await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    either: set[asyncio.Future[Any]] = {task, stop}
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     if task.done():
         return task.result()
     task.cancel()

@@ -164,7 +164,7 @@ def json_path(request: Descriptor, names: list[str]) -> str:
 
 
 def _resolve(request: Descriptor, names: list[str]) -> tuple[list[str], FieldDescriptor | None, bool]:
-    """``names`` (proto or JSON names, ``x[i]`` for items) as JSON names, the last field, and whether it is an item."""
+    """``names`` (proto or JSON, ``x[i]`` for items) as JSON names; the last field; whether it is an item."""
     resolved: list[str] = []
     message: Descriptor | None = request
     field: FieldDescriptor | None = None

@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 
 import grpclib.client
-from chat_sdk.channel import tls_context
 from google.protobuf.message import Message
 from grpclib.config import Configuration
 from grpclib.const import Cardinality, Status
@@ -26,6 +25,7 @@ from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 from chat_gateway.config import UpstreamAddress, UpstreamPool, UpstreamTls
 from chat_gateway.errors import GatewayError
 from chat_gateway.schema import Kind, Rpc
+from chat_sdk.channel import tls_context
 
 MAX_UPSTREAM_MESSAGE = 200  # characters of an upstream status message passed on
 SATURATED_RETRY_AFTER = 1  # seconds a caller is told to wait when every connection is full
