@@ -98,7 +98,9 @@ async def test_a_refused_streamed_array_stores_nothing(app: App, http: httpx.Asy
     assert listed.json().get("messages", []) == []
 
 
-ALIASES = " ".join(f'a{n}: getMessage(request: {{messageId: "m{n}"}}) {{ message {{ id }} }}' for n in range(20))
+ALIASES = " ".join(
+    f'a{n}: getMessage(request: {{messageId: "m{n}"}}) {{ message {{ id }} }}' for n in range(20)
+)
 LONG = '{ getMessage(request: {messageId: "m"}) { message { ' + "id " * 60 + "} } }"
 
 
@@ -114,7 +116,10 @@ async def test_graphql_tokens_are_bounded_before_any_call(app: App, http: httpx.
     answered = (await http.post("/graphql", json={"query": LONG})).json()
     assert "no message" in answered["errors"][0]["message"]  # within the default limit: called
     assert len(seen) == 1
-    async with running_gateway(app.port, graphql_max_tokens=50) as url, httpx.AsyncClient(base_url=url) as short:
+    async with (
+        running_gateway(app.port, graphql_max_tokens=50) as url,
+        httpx.AsyncClient(base_url=url) as short,
+    ):
         refused = (await short.post("/graphql", json={"query": LONG})).json()
     assert "token" in refused["errors"][0]["message"].lower(), refused
     assert len(seen) == 1

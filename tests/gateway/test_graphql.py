@@ -8,7 +8,7 @@ import httpx
 from grpclib.events import RecvRequest, listen
 
 from chat.v1 import message_service_pb2
-from chat_gateway.graphql import build_schema, read_only_rpcs
+from chat_gateway.graphql import build_schema, read_only_rpcs, write_rpcs
 from chat_services.server import App
 
 
@@ -48,12 +48,17 @@ async def send(http: httpx.AsyncClient, conversation: str, *contents: str) -> li
 
 
 def test_types_are_generated_from_the_descriptors() -> None:
-    sdl = str(build_schema(read_only_rpcs()))
+    sdl = str(build_schema(read_only_rpcs(), None, write_rpcs()))
     for field in message_service_pb2.Message.DESCRIPTOR.fields:
         assert f"  {field.json_name}: " in sdl.split("type Message {", 1)[1].split("}", 1)[0]
     assert "listMessages(request: ListMessagesRequestInput!): ListMessagesResponse!" in sdl
     assert "searchDocuments(" in sdl and "listPlugins(" in sdl and "getMessage(" in sdl
-    assert "sendMessages" not in sdl and "editMessage" not in sdl  # reads only
+    query = sdl.split("type Query {", 1)[1].split("\n}", 1)[0]
+    mutation = sdl.split("type Mutation {", 1)[1].split("\n}", 1)[0]
+    assert "sendMessages" not in query and "editMessage" not in query  # reads only
+    assert "sendMessages(requests: [SendMessagesRequestInput!]!): SendMessagesResponse!" in mutation
+    assert "editMessage(request: EditMessageRequestInput!): EditMessageResponse!" in mutation
+    assert "getMessage" not in mutation and "streamMessages" not in mutation and "chatStream" not in mutation
     assert '"""Message is one stored chat message' in sdl or "Message is" in sdl
 
 
@@ -109,3 +114,40 @@ async def test_an_upstream_error_is_a_graphql_error(http: httpx.AsyncClient) -> 
     )
     body = reply.json()
     assert body["data"] is None and "no message" in body["errors"][0]["message"]
+
+
+async def test_writes_are_mutations_and_reads_see_them(http: httpx.AsyncClient) -> None:
+    sent = await query(
+        http,
+        'mutation { sendMessages(requests: [{message: {idempotencyKey: "g-1", conversationId: "c-mut", '
+        'authorId: "ada", content: "hello"}}, {message: {idempotencyKey: "g-2", conversationId: "c-mut", '
+        'authorId: "ada", content: "again"}}]) { createdCount messages { id sequence } } }',
+    )
+    assert sent["sendMessages"]["createdCount"] == 2
+    first = sent["sendMessages"]["messages"][0]["id"]
+    edited = await query(
+        http,
+        f'mutation {{ editMessage(request: {{messageId: "{first}", editorId: "ada", content: "hi"}}) '
+        "{ message { content } } }",
+    )
+    assert edited["editMessage"]["message"]["content"] == "hi"
+    listed = await query(
+        http, '{ listMessages(request: {conversationId: "c-mut"}) { messages { content } } }'
+    )
+    assert [m["content"] for m in listed["listMessages"]["messages"]] == ["hi", "again"]
+
+
+async def test_a_mutation_the_schema_refuses_names_the_field_and_calls_nothing(
+    app: App, http: httpx.AsyncClient
+) -> None:
+    calls = count_calls(app)
+    reply = await http.post(
+        "/graphql",
+        json={
+            "query": 'mutation { invokePlugin(request: {pluginName: "word_count", timeout: "soon"}) '
+            "{ __typename } }"
+        },
+    )
+    error = reply.json()["errors"][0]["message"]
+    assert error.startswith("invalid request: timeout: expected a duration"), error
+    assert calls == []

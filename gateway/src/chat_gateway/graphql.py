@@ -1,4 +1,4 @@
-"""GraphQL for reads: one query field per read-only unary RPC, with types generated from the descriptors.
+"""GraphQL over the schema: reads as queries, writes as mutations, types generated from the descriptors.
 
 ``getMessage(request: {messageId: "m-1", includeUser: true}) { message { content author { displayName } } }``:
 each RPC marked ``idempotency_level = NO_SIDE_EFFECTS`` becomes a query field named after it,
@@ -8,6 +8,11 @@ gateway code. Calls go through a per-request DataLoader keyed by the request's b
 identical requests in one query (``a: getMessage(...) b: getMessage(...)``, or the same
 conversation listed under several aliases) cost one upstream call, and distinct ones are
 sent together rather than one after another.
+
+Every other unary RPC becomes a mutation field taking its request the same way
+(``editMessage(request: {...})``), and every client-streaming RPC a mutation taking the
+list of its requests (``sendMessages(requests: [{message: {...}}])``). Mutations run one
+after another, as GraphQL specifies, and are never deduplicated.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from strawberry.types import Info
 
 from chat_gateway.rest import caller_of, forwarded_metadata
 from chat_gateway.schema import Kind, Rpc, comments, descriptor_of, rpcs
+from chat_gateway.transcode import build_request
 from chat_gateway.upstream import Upstream
 
 _STRING_TYPES = {"google.protobuf.Timestamp", "google.protobuf.Duration"}  # RFC 3339 / "1.5s" strings
@@ -197,17 +203,57 @@ class Calls(BaseContext):
         return list(await asyncio.gather(*(one(key) for key in keys), return_exceptions=True))
 
 
+def _request_of(rpc: Rpc, value: Any, index: int | None = None) -> Message:
+    """The request message of an input object, refused as REST refuses it (field path, plain words)."""
+    return build_request(
+        rpc, {}, (), _input_to_json(rpc.request_descriptor, value), index=index, body_rule="*"
+    )
+
+
 def _query_field(rpc: Rpc, factory: TypeFactory) -> Any:
     request_input = factory.input_type(rpc.request_descriptor)
     response_type = factory.object_type(rpc.response_descriptor)
 
     async def resolve(info: Info[Calls, None], request: Any) -> Any:
-        message = json_format.ParseDict(_input_to_json(rpc.request_descriptor, request), rpc.request())
+        message = _request_of(rpc, request)
         key = (rpc.operation_id, message.SerializeToString(deterministic=True))
         return factory.to_object(await info.context.loader.load(key))
 
     resolve.__annotations__ = {"info": Info[Calls, None], "request": request_input, "return": response_type}
     return strawberry.field(resolver=resolve, description=rpc.comment or None)
+
+
+def _mutation_field(rpc: Rpc, factory: TypeFactory) -> Any:
+    """A write: a unary RPC takes ``request``, a client-streaming one ``requests`` (sent in order)."""
+    request_input = factory.input_type(rpc.request_descriptor)
+    response_type = factory.object_type(rpc.response_descriptor)
+
+    async def unary(info: Info[Calls, None], request: Any) -> Any:
+        calls = info.context
+        reply = await calls.upstream.unary(rpc, _request_of(rpc, request), calls.metadata, calls.caller)
+        return factory.to_object(reply)
+
+    async def streamed(info: Info[Calls, None], requests: list[Any]) -> Any:
+        calls = info.context
+        messages = [_request_of(rpc, value, index) for index, value in enumerate(requests)]
+        reply = await calls.upstream.client_stream(rpc, messages, calls.metadata, calls.caller)
+        return factory.to_object(reply)
+
+    if rpc.kind is Kind.UNARY:
+        resolve: Any = unary
+        resolve.__annotations__ = {
+            "info": Info[Calls, None],
+            "request": request_input,
+            "return": response_type,
+        }
+    else:
+        resolve = streamed
+        resolve.__annotations__ = {
+            "info": Info[Calls, None],
+            "requests": list[request_input],  # type: ignore[valid-type]
+            "return": response_type,
+        }
+    return strawberry.mutation(resolver=resolve, description=rpc.comment or None)
 
 
 @dataclass(frozen=True)
@@ -231,20 +277,40 @@ class GraphQLLimits:
         return found
 
 
-def build_schema(read_rpcs: list[Rpc], limits: GraphQLLimits | None = None) -> strawberry.Schema:
-    """A schema whose Query has one field per read-only unary RPC."""
+def _field_name(rpc: Rpc) -> str:
+    return rpc.name[0].lower() + rpc.name[1:]
+
+
+def build_schema(
+    read_rpcs: list[Rpc], limits: GraphQLLimits | None = None, write_rpcs: list[Rpc] | None = None
+) -> strawberry.Schema:
+    """A schema whose Query has one field per read-only unary RPC, and Mutation one per write."""
     factory = TypeFactory()
-    namespace: dict[str, Any] = {}
-    for rpc in read_rpcs:
-        field_name = rpc.name[0].lower() + rpc.name[1:]
-        namespace[field_name] = _query_field(rpc, factory)
-    query = strawberry.type(type("Query", (), namespace), description="Reads of the chat.v1 API.")
-    return strawberry.Schema(query=query, extensions=(limits or GraphQLLimits()).extensions())
+    reads = {_field_name(rpc): _query_field(rpc, factory) for rpc in read_rpcs}
+    query = strawberry.type(type("Query", (), reads), description="Reads of the chat.v1 API.")
+    writes = {_field_name(rpc): _mutation_field(rpc, factory) for rpc in write_rpcs or []}
+    mutation = (
+        strawberry.type(type("Mutation", (), writes), description="Writes of the chat.v1 API.")
+        if writes
+        else None
+    )
+    return strawberry.Schema(
+        query=query, mutation=mutation, extensions=(limits or GraphQLLimits()).extensions()
+    )
 
 
 def read_only_rpcs() -> list[Rpc]:
-    """The RPCs GraphQL serves: unary and marked NO_SIDE_EFFECTS."""
+    """The RPCs GraphQL serves as queries: unary and marked NO_SIDE_EFFECTS."""
     return [rpc for rpc in rpcs() if rpc.kind is Kind.UNARY and rpc.read_only]
+
+
+def write_rpcs() -> list[Rpc]:
+    """The RPCs GraphQL serves as mutations: the other unary ones, and the client-streaming ones."""
+    return [
+        rpc
+        for rpc in rpcs()
+        if (rpc.kind is Kind.UNARY and not rpc.read_only) or rpc.kind is Kind.CLIENT_STREAM
+    ]
 
 
 def graphql_router(upstream: Upstream, limits: GraphQLLimits | None = None) -> GraphQLRouter[Calls, None]:
@@ -257,7 +323,7 @@ def graphql_router(upstream: Upstream, limits: GraphQLLimits | None = None) -> G
         return Calls(upstream, by_name, forwarded_metadata(request.headers), caller_of(request))
 
     return GraphQLRouter(
-        build_schema(read, settings),
+        build_schema(read, settings, write_rpcs()),
         context_getter=context,
         graphql_ide="graphiql" if settings.introspection else None,
     )

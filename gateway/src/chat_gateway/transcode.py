@@ -58,6 +58,8 @@ def build_request(
     elif any(True for _ in query):
         raise BadRequest("", "this route takes every field in the body, none in the query")
     for variable in rpc.template.variables:
+        if variable.parameter not in path_params:
+            continue  # not an HTTP route (GraphQL, WebSocket frames): the body carries the field
         target = document
         for name in variable.json_path[:-1]:
             child = target.setdefault(name, {})

@@ -163,6 +163,17 @@ class Upstream:
             await stream.send_message(request, end=True)
             return await reply_of(stream)
 
+    async def client_stream(
+        self, rpc: Rpc, requests: list[Message], metadata: Mapping[str, str], caller: str
+    ) -> Message:
+        """Call a client-streaming RPC with every request, then half-close and read the reply."""
+        async with self.open(rpc, metadata, caller) as stream:
+            await stream.send_request()
+            for request in requests:
+                await stream.send_message(request)
+            await stream.end()
+            return await reply_of(stream)
+
 
 async def answer_headers(stream: UpstreamStream) -> None:
     """Wait for the upstream's first headers; a refusal of the call (trailers-only) raises GRPCError."""
