@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -10,6 +11,9 @@ from grpclib.events import RecvRequest, listen
 from chat.v1 import message_service_pb2
 from chat_gateway.graphql import build_schema, read_only_rpcs, write_rpcs
 from chat_services.server import App
+from tests.gateway.clients import graphql_socket, receive_json
+from tests.services.clients import until
+from tests.services.conftest import hub_listeners
 
 
 def count_calls(app: App) -> list[str]:
@@ -150,4 +154,44 @@ async def test_a_mutation_the_schema_refuses_names_the_field_and_calls_nothing(
     )
     error = reply.json()["errors"][0]["message"]
     assert error.startswith("invalid request: timeout: expected a duration"), error
+    assert calls == []
+
+
+async def test_a_subscription_follows_a_conversation_until_completed(
+    app: App, http: httpx.AsyncClient, gateway_url: str
+) -> None:
+    subscribe = {
+        "id": "1",
+        "type": "subscribe",
+        "payload": {
+            "query": 'subscription { streamMessages(request: {conversationId: "c-sub", follow: true}) '
+            "{ message { content } } }"
+        },
+    }
+    async with graphql_socket(gateway_url) as socket:
+        await socket.send(json.dumps(subscribe))
+        await until(lambda: hub_listeners(app, "c-sub") == 1)
+        await send(http, "c-sub", "live")
+        event = await receive_json(socket)
+        assert event["type"] == "next" and event["payload"]["data"]["streamMessages"]["message"] == {
+            "content": "live"
+        }
+        await socket.send(json.dumps({"id": "1", "type": "complete"}))
+        await until(lambda: hub_listeners(app, "c-sub") == 0)  # unsubscribing cancels the upstream call
+
+
+async def test_a_subscription_the_rules_refuse_is_an_error_without_a_call(app: App, gateway_url: str) -> None:
+    calls = count_calls(app)
+    subscribe = {
+        "id": "1",
+        "type": "subscribe",
+        "payload": {
+            "query": 'subscription { streamMessages(request: {conversationId: ""}) { message { id } } }'
+        },
+    }
+    async with graphql_socket(gateway_url) as socket:
+        await socket.send(json.dumps(subscribe))
+        event = await receive_json(socket)
+        [error] = event["payload"]["errors"]
+        assert error["message"].startswith("invalid request: conversationId: "), error
     assert calls == []

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ import strawberry
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import (
     DisableIntrospection,
@@ -41,8 +41,8 @@ from strawberry.types import Info
 
 from chat_gateway.rest import caller_of, forwarded_metadata
 from chat_gateway.schema import Kind, Rpc, comments, descriptor_of, rpcs
-from chat_gateway.transcode import build_request
-from chat_gateway.upstream import Upstream
+from chat_gateway.transcode import build_request, check_rules
+from chat_gateway.upstream import Upstream, upstream_errors
 
 _STRING_TYPES = {"google.protobuf.Timestamp", "google.protobuf.Duration"}  # RFC 3339 / "1.5s" strings
 _INT32 = {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32}
@@ -256,6 +256,33 @@ def _mutation_field(rpc: Rpc, factory: TypeFactory) -> Any:
     return strawberry.mutation(resolver=resolve, description=rpc.comment or None)
 
 
+def _subscription_field(rpc: Rpc, factory: TypeFactory) -> Any:
+    """A server stream: one event per reply; unsubscribing (or closing the socket) cancels the call."""
+    request_input = factory.input_type(rpc.request_descriptor)
+    response_type = factory.object_type(rpc.response_descriptor)
+
+    async def resolve(info: Info[Calls, None], request: Any) -> AsyncGenerator[Any, None]:
+        calls = info.context
+        message = _request_of(rpc, request)
+        check_rules(message)
+        async with calls.upstream.open(rpc, calls.metadata, calls.caller) as stream:
+            with upstream_errors():
+                await stream.send_message(message, end=True)
+            while True:
+                with upstream_errors():
+                    reply = await stream.recv_message()
+                if reply is None:
+                    return
+                yield factory.to_object(reply)
+
+    resolve.__annotations__ = {
+        "info": Info[Calls, None],
+        "request": request_input,
+        "return": AsyncGenerator[response_type, None],  # type: ignore[valid-type]
+    }
+    return strawberry.subscription(resolver=resolve, description=rpc.comment or None)
+
+
 @dataclass(frozen=True)
 class GraphQLLimits:
     """What one GraphQL document may ask: nesting of selections, aliases, tokens; and introspection."""
@@ -282,26 +309,39 @@ def _field_name(rpc: Rpc) -> str:
 
 
 def build_schema(
-    read_rpcs: list[Rpc], limits: GraphQLLimits | None = None, write_rpcs: list[Rpc] | None = None
+    read_rpcs: list[Rpc],
+    limits: GraphQLLimits | None = None,
+    write_rpcs: list[Rpc] | None = None,
+    stream_rpcs: list[Rpc] | None = None,
 ) -> strawberry.Schema:
-    """A schema whose Query has one field per read-only unary RPC, and Mutation one per write."""
+    """A schema whose Query has one field per read-only unary RPC, Mutation one per write,
+    and Subscription one per server stream."""
     factory = TypeFactory()
     reads = {_field_name(rpc): _query_field(rpc, factory) for rpc in read_rpcs}
     query = strawberry.type(type("Query", (), reads), description="Reads of the chat.v1 API.")
     writes = {_field_name(rpc): _mutation_field(rpc, factory) for rpc in write_rpcs or []}
-    mutation = (
-        strawberry.type(type("Mutation", (), writes), description="Writes of the chat.v1 API.")
-        if writes
-        else None
-    )
+    streams = {_field_name(rpc): _subscription_field(rpc, factory) for rpc in stream_rpcs or []}
     return strawberry.Schema(
-        query=query, mutation=mutation, extensions=(limits or GraphQLLimits()).extensions()
+        query=query,
+        mutation=_root("Mutation", writes, "Writes of the chat.v1 API."),
+        subscription=_root("Subscription", streams, "Streams of the chat.v1 API."),
+        extensions=(limits or GraphQLLimits()).extensions(),
     )
+
+
+def _root(name: str, fields: dict[str, Any], description: str) -> type | None:
+    """A root type with ``fields``, or None when there are none (GraphQL forbids an empty type)."""
+    return strawberry.type(type(name, (), fields), description=description) if fields else None
 
 
 def read_only_rpcs() -> list[Rpc]:
     """The RPCs GraphQL serves as queries: unary and marked NO_SIDE_EFFECTS."""
     return [rpc for rpc in rpcs() if rpc.kind is Kind.UNARY and rpc.read_only]
+
+
+def stream_rpcs() -> list[Rpc]:
+    """The RPCs GraphQL serves as subscriptions: the server-streaming ones."""
+    return [rpc for rpc in rpcs() if rpc.kind is Kind.SERVER_STREAM]
 
 
 def write_rpcs() -> list[Rpc]:
@@ -319,11 +359,11 @@ def graphql_router(upstream: Upstream, limits: GraphQLLimits | None = None) -> G
     read = read_only_rpcs()
     by_name = {rpc.operation_id: rpc for rpc in read}
 
-    async def context(request: Request) -> Calls:
-        return Calls(upstream, by_name, forwarded_metadata(request.headers), caller_of(request))
+    async def context(connection: HTTPConnection) -> Calls:  # a request, or the subscriptions' WebSocket
+        return Calls(upstream, by_name, forwarded_metadata(connection.headers), caller_of(connection))
 
     return GraphQLRouter(
-        build_schema(read, settings, write_rpcs()),
+        build_schema(read, settings, write_rpcs(), stream_rpcs()),
         context_getter=context,
         graphql_ide="graphiql" if settings.introspection else None,
     )

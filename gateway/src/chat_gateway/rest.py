@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, aclosing
 from typing import Any, TypeVar
 
-import protovalidate
 from google.protobuf.message import Message
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
@@ -21,9 +20,9 @@ from starlette.routing import Router
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat_gateway.bodies import parse_json, stream_documents
-from chat_gateway.errors import BadRequest, GatewayError, bounded, status_body
-from chat_gateway.schema import Kind, Rpc, descriptor_of
-from chat_gateway.transcode import build_request, json_path, to_json
+from chat_gateway.errors import BadRequest, GatewayError, status_body
+from chat_gateway.schema import Kind, Rpc
+from chat_gateway.transcode import build_request, check_rules, to_json
 from chat_gateway.upstream import Upstream, UpstreamStream, answer_headers, reply_of, upstream_errors
 
 _T = TypeVar("_T")
@@ -54,7 +53,6 @@ class RestRoutes:
 
     def __init__(self, upstream: Upstream) -> None:
         self.upstream = upstream
-        self._validator = protovalidate.Validator()  # type: ignore[no-untyped-call]
 
     def install(self, router: Router, rpcs: tuple[Rpc, ...]) -> None:
         """Add one route per RPC."""
@@ -126,7 +124,7 @@ class RestRoutes:
 
     async def _server_stream(self, rpc: Rpc, request: Request) -> Response:
         message = await self._single_request(rpc, request)
-        self._validate(message)
+        check_rules(message)  # refused here, a stream's request is a 400 before the event stream starts
         call = AsyncExitStack()
         try:
             stream = await call.enter_async_context(
@@ -140,15 +138,6 @@ class RestRoutes:
             raise
         # The background task resets the call if the generator never ran (the client left first).
         return EventSourceResponse(_events(stream, call), ping=15, background=BackgroundTask(_reset, call))
-
-    def _validate(self, message: Message) -> None:
-        """The schema's buf.validate rules, checked here so that a stream refused for them is a 400
-        before the event stream starts (the services check them again)."""
-        violations = self._validator.collect_violations(message)
-        if violations:
-            first = violations[0].proto
-            names = [element.field_name for element in first.field.elements]
-            raise BadRequest(json_path(descriptor_of(type(message)), names), bounded(first.message))
 
     def _websocket(self, rpc: Rpc) -> Callable[[WebSocket], Awaitable[None]]:
         async def endpoint(websocket: WebSocket) -> None:

@@ -9,18 +9,35 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any
 
+import protovalidate
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from chat_gateway.errors import BadRequest, bounded
-from chat_gateway.schema import Rpc
+from chat_gateway.schema import Rpc, descriptor_of
 
 _NESTED_FIELD = re.compile(r"Failed to parse (\S+) field: ")
 _UNKNOWN_FIELD = re.compile(r'has no field named "([^"]*)"')
 _LOCATION = re.compile(r' at "?([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+|\[[0-9]+\])*)"?\.*$')
+
+
+@cache
+def _validator() -> protovalidate.Validator:
+    return protovalidate.Validator()  # type: ignore[no-untyped-call]
+
+
+def check_rules(message: Message) -> None:
+    """The schema's buf.validate rules, checked at the edge for calls whose refusal must come before
+    they start (streams); the services check them again. The first violation is the BadRequest."""
+    violations = _validator().collect_violations(message)
+    if violations:
+        first = violations[0].proto
+        names = [element.field_name for element in first.field.elements]
+        raise BadRequest(json_path(descriptor_of(type(message)), names), bounded(first.message))
 
 
 def to_json(message: Message) -> dict[str, Any]:
