@@ -43,11 +43,6 @@ def caller_of(connection: HTTPConnection) -> str:
     return "address:" + (connection.client.host if connection.client else "unknown")
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body (its size is bounded by :class:`chat_gateway.bodies.BodyLimit`)."""
-    return await request.body()
-
-
 class RestRoutes:
     """Builds the routes of every RPC onto a Starlette router."""
 
@@ -77,7 +72,7 @@ class RestRoutes:
         return endpoint
 
     async def _single_request(self, rpc: Rpc, request: Request) -> Message:
-        body = parse_json(await read_body(request)) if rpc.body else None
+        body = parse_json(await request.body()) if rpc.body else None  # bounded by BodyLimit
         return build_request(rpc, request.path_params, request.query_params.multi_items(), body)
 
     async def _unary(self, rpc: Rpc, request: Request) -> Response:
