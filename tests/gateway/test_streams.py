@@ -103,3 +103,17 @@ async def test_a_conversation_without_messages_lists_as_an_empty_page(http: http
     reply = await http.get("/v1/conversations/c-fresh/messages")
     assert reply.status_code == 200, reply.text
     assert reply.json().get("messages", []) == []
+
+
+async def test_an_upstream_error_after_the_stream_started_is_an_error_event(
+    app: App, http: httpx.AsyncClient
+) -> None:
+    path = "/v1/conversations/c-drain/messages:stream"
+    async with sse(http, "GET", path, params={"follow": "true"}) as source:
+        assert source.response.status_code == 200
+        await until(lambda: hub_listeners(app, "c-drain") == 1)
+        app.begin_draining()  # the services tell followers to resume elsewhere
+        events = [event async for event in source.aiter_sse()]
+    assert [event.event for event in events] == ["error"]
+    status = json.loads(events[0].data)
+    assert status["code"] == 14 and "after_sequence=0" in status["message"]
