@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from grpclib.events import RecvRequest, listen
 
 from chat.v1 import message_service_pb2
@@ -112,12 +113,18 @@ async def test_documents_and_plugins(http: httpx.AsyncClient) -> None:
     assert {"name": "word_count", "argumentNames": ["text"]} in data["listPlugins"]["plugins"]
 
 
-async def test_an_upstream_error_is_a_graphql_error(http: httpx.AsyncClient) -> None:
+async def test_an_upstream_error_is_a_graphql_error_carrying_the_status_without_a_logged_traceback(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
     reply = await http.post(
         "/graphql", json={"query": '{ getMessage(request: {messageId: "nope"}) { message { id } } }'}
     )
     body = reply.json()
-    assert body["data"] is None and "no message" in body["errors"][0]["message"]
+    [error] = body["errors"]
+    assert body["data"] is None and "no message" in error["message"]
+    status = error["extensions"]["status"]
+    assert status["code"] == 5 and status["message"] == error["message"]
+    assert "Traceback" not in caplog.text
 
 
 async def test_writes_are_mutations_and_reads_see_them(http: httpx.AsyncClient) -> None:

@@ -27,6 +27,7 @@ import strawberry
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
+from graphql import GraphQLError
 from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import (
@@ -37,8 +38,9 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.fastapi import BaseContext, GraphQLRouter
-from strawberry.types import Info
+from strawberry.types import ExecutionContext, Info
 
+from chat_gateway.errors import GatewayError, status_body
 from chat_gateway.rest import caller_of, forwarded_metadata
 from chat_gateway.schema import Kind, Rpc, comments, descriptor_of, rpcs
 from chat_gateway.transcode import build_request, check_rules
@@ -308,6 +310,28 @@ def _field_name(rpc: Rpc) -> str:
     return rpc.name[0].lower() + rpc.name[1:]
 
 
+class _Schema(strawberry.Schema):
+    """strawberry's schema, with the gateway's own errors in the one error shape and not logged.
+
+    A GatewayError (a refused request, an upstream status) is the caller's business: it
+    gets ``extensions.status``, the google.rpc.Status REST answers with, and no traceback
+    in the log per request. Other errors are logged as strawberry does.
+    """
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        unexpected = []
+        for error in errors:
+            cause = error.original_error
+            if isinstance(cause, GatewayError):
+                status = status_body(cause.status, cause.message, cause.details)
+                error.extensions = {**(error.extensions or {}), "status": status}
+            else:
+                unexpected.append(error)
+        super().process_errors(unexpected, execution_context)
+
+
 def build_schema(
     read_rpcs: list[Rpc],
     limits: GraphQLLimits | None = None,
@@ -321,7 +345,7 @@ def build_schema(
     query = strawberry.type(type("Query", (), reads), description="Reads of the chat.v1 API.")
     writes = {_field_name(rpc): _mutation_field(rpc, factory) for rpc in write_rpcs or []}
     streams = {_field_name(rpc): _subscription_field(rpc, factory) for rpc in stream_rpcs or []}
-    return strawberry.Schema(
+    return _Schema(
         query=query,
         mutation=_root("Mutation", writes, "Writes of the chat.v1 API."),
         subscription=_root("Subscription", streams, "Streams of the chat.v1 API."),
