@@ -9,10 +9,13 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from grpclib.const import Cardinality, Handler
+from grpclib.server import Server, Stream
 
+from chat.v1 import message_service_pb2
 from chat_services.server import App
 from tests.gateway.harness import running_gateway
-from tests.gateway.test_errors import assert_status, violations
+from tests.gateway.test_errors import assert_status, closed_port, violations
 from tests.gateway.test_graphql import count_calls
 from tests.services.security.conftest import Issuer, issuer, secure_app  # noqa: F401 - fixtures
 
@@ -150,3 +153,44 @@ async def test_graphql_introspection_can_be_switched_off(app: App) -> None:
     ):
         refused = (await http.post("/graphql", json=query)).json()
         assert refused["errors"] and "introspection" in refused["errors"][0]["message"].lower()
+
+
+SendRequest = message_service_pb2.SendMessagesRequest
+SendResponse = message_service_pb2.SendMessagesResponse
+
+
+class EarlyHeaders:
+    """A SendMessages that answers its headers before reading the requests, as a gRPC server may."""
+
+    async def send_messages(
+        self,
+        stream: Stream[message_service_pb2.SendMessagesRequest, message_service_pb2.SendMessagesResponse],
+    ) -> None:
+        await stream.send_initial_metadata()
+        received = [request async for request in stream]
+        await stream.send_message(SendResponse(created_count=len(received)))
+
+    def __mapping__(self) -> dict[str, Handler]:
+        return {
+            "/chat.v1.MessageService/SendMessages": Handler(
+                self.send_messages,
+                Cardinality.STREAM_UNARY,
+                SendRequest,
+                SendResponse,
+            )
+        }
+
+
+async def test_a_stream_whose_headers_come_early_is_still_read_whole() -> None:
+    server = Server([EarlyHeaders()])
+    port = closed_port()
+    await server.start("127.0.0.1", port)
+    try:
+        async with running_gateway(port, unary_timeout=20.0) as url, httpx.AsyncClient(base_url=url) as http:
+            body = [{"message": {"content": str(n)}} for n in range(3)]
+            reply = await http.post("/v1/messages:send", json=body)
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["createdCount"] == 3
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -104,10 +104,10 @@ class RestRoutes:
                         with upstream_errors():
                             await stream.send_message(message)
                     except GatewayError:
-                        if not refused.done():
+                        if not _failed(refused):
                             raise
                         break  # the upstream's own status, below, says why
-                if not refused.done():
+                if not _failed(refused):
                     with upstream_errors():
                         await stream.end()
                 with upstream_errors():
@@ -141,18 +141,24 @@ class RestRoutes:
         return endpoint
 
 
-async def _unless(stop: asyncio.Future[None], step: Awaitable[_T]) -> _T | None:
-    """The result of ``step``, or None (``step`` cancelled) once ``stop`` is done."""
-    if stop.done():
-        return None
+def _failed(future: asyncio.Future[None]) -> bool:
+    return future.done() and (future.cancelled() or future.exception() is not None)
+
+
+async def _unless(refused: asyncio.Future[None], step: Awaitable[_T]) -> _T | None:
+    """The result of ``step``, or None (``step`` cancelled) once ``refused`` fails.
+
+    ``refused`` finishing without an error (the upstream answered headers early) stops nothing.
+    """
     task = asyncio.ensure_future(step)
-    either: set[asyncio.Future[Any]] = {task, stop}
-    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        return task.result()
-    task.cancel()
-    await asyncio.wait({task})  # let it unwind before its generator is closed
-    return None
+    if not refused.done():
+        either: set[asyncio.Future[Any]] = {task, refused}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    if not task.done() and _failed(refused):
+        task.cancel()
+        await asyncio.wait({task})  # let it unwind before its generator is closed
+        return None
+    return await task
 
 
 async def _events(stream: UpstreamStream, call: AsyncExitStack) -> AsyncIterator[ServerSentEvent]:
