@@ -91,3 +91,15 @@ def test_pool_settings_that_leave_no_room_are_refused() -> None:
     ):
         with pytest.raises(ValueError, match=reason):
             UpstreamPool(**wrong)
+
+
+def test_pool_and_graphql_flags_become_the_configuration() -> None:
+    from chat_gateway.cli import config_from, parser
+
+    flags = ["--upstream-connections", "2", "--upstream-streams", "50", "--unary-reserve", "5"]
+    flags += ["--caller-streams", "3", "--graphql-max-depth", "4", "--no-introspection"]
+    config = config_from(parser().parse_args(["serve", *flags]))
+    assert config.pool == UpstreamPool(connections=2, streams=50, unary_reserve=5, caller_streams=3)
+    assert config.graphql_max_depth == 4 and not config.graphql_introspection
+    with pytest.raises(ValueError, match="unary reserve"):
+        config_from(parser().parse_args(["serve", "--upstream-streams", "5", "--unary-reserve", "5"]))
