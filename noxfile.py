@@ -267,17 +267,22 @@ def serve(session: nox.Session) -> None:
     process with `chat-services`: SIGTERM and Ctrl-C reach the server itself, which drains
     and exits, instead of killing nox and orphaning a server that keeps the port.
     """
-    stamp = Path(session.bin).parent / ".installed-sources.sha256"
-    digest = sources_digest(SDK_DIR, SERVICES_DIR)
-    if not stamp.is_file() or stamp.read_text() != digest:
-        install_sdk_and_services(session)
-        stamp.write_text(digest)
+    install_when_changed(session, SDK_DIR, SERVICES_DIR)
     args = session.posargs or ["--port", "50051"]
     if not any(arg.startswith("--database") for arg in args):
         args = [*args, "--database", str(ROOT / "var" / "chat-services.db")]
     program = str(Path(session.bin) / "chat-services")
     session.log(f"exec {program} serve {' '.join(args)}")
     os.execv(program, [program, "serve", *args])
+
+
+def install_when_changed(session: nox.Session, *directories: Path) -> None:
+    """Build and install the SDK, services, bench and gateway, unless ``directories`` are unchanged since."""
+    stamp = Path(session.bin).parent / ".installed-sources.sha256"
+    digest = sources_digest(*directories)
+    if not stamp.is_file() or stamp.read_text() != digest:
+        install_sdk_and_services(session)
+        stamp.write_text(digest)
 
 
 def install_node_modules(session: nox.Session) -> None:
@@ -440,14 +445,20 @@ def gateway(session: nox.Session) -> None:
 
     `-- --with-services` also starts chat-services (SQLite in var/) for development;
     other flags go to `chat-gateway serve` (`-- --port 9000 --cors-origin http://localhost:3000`).
+    Installs only when the SDK's, services' or gateway's sources changed, then replaces
+    this process with the gateway (as `serve` does), so SIGTERM reaches it, and through
+    it chat-services, instead of leaving them holding their ports.
     """
-    install_sdk_and_services(session)
+    install_when_changed(session, SDK_DIR, SERVICES_DIR, GATEWAY_DIR)
     args = list(session.posargs)
+    python = str(Path(session.bin) / "python")
     if "--with-services" in args:
         args.remove("--with-services")
-        session.run("python", "-m", "chat_gateway.dev", *args)
+        argv = [python, "-m", "chat_gateway.dev", *args]
     else:
-        session.run("chat-gateway", "serve", *args)
+        argv = [python, "-m", "chat_gateway", "serve", *args]
+    session.log(f"exec {' '.join(argv)}")
+    os.execv(python, argv)
 
 
 @nox.session

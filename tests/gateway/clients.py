@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, aconnect_sse
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 FRAME_TIMEOUT = 30.0  # seconds to wait for a WebSocket frame before failing
 
@@ -56,3 +57,16 @@ async def receive_json(socket: ClientConnection) -> dict[str, Any]:
     """The next frame, decoded (failing instead of hanging when none comes)."""
     data: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), FRAME_TIMEOUT))
     return data
+
+
+@asynccontextmanager
+async def graphql_socket(base_url: str) -> AsyncIterator[ClientConnection]:
+    """A WebSocket to ``/graphql`` speaking graphql-transport-ws, past its connection_init handshake."""
+    async with connect(
+        base_url.replace("http://", "ws://", 1) + "/graphql",
+        subprotocols=[Subprotocol("graphql-transport-ws")],
+    ) as socket:
+        await socket.send(json.dumps({"type": "connection_init"}))
+        acknowledged = await receive_json(socket)
+        assert acknowledged["type"] == "connection_ack", acknowledged
+        yield socket

@@ -14,6 +14,7 @@ import pytest
 from chat_gateway.errors import HTTP_STATUS
 from tests.gateway.clients import receive_json, websocket
 from tests.gateway.harness import running_gateway
+from tests.gateway.test_graphql import count_calls
 
 BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 
@@ -101,19 +102,23 @@ async def test_what_the_schema_refuses_is_a_400_naming_the_field(
     assert violations(body) == [field]
 
 
-async def test_an_oversized_body_is_a_400_without_reaching_the_services(app: Any) -> None:
+@pytest.mark.parametrize("path", ["/v1/completions", "/v1/messages:send", "/graphql"])
+async def test_an_oversized_body_is_a_413_without_reaching_the_services(app: Any, path: str) -> None:
+    calls = count_calls(app)
     async with running_gateway(app.port, body_limit=1000) as url, httpx.AsyncClient(base_url=url) as http:
         prompt = "x" * 2000
-        reply = await http.post("/v1/completions", json={"prompt": prompt})
-        body = assert_status(reply, 400, 3)
+        reply = await http.post(path, json={"prompt": prompt})
+        body = assert_status(reply, 413, 3)
         assert "1000 bytes" in body["message"] and prompt not in reply.text
 
         async def chunks() -> Any:  # no Content-Length: the limit holds while reading
+            yield b"["
             for _ in range(10):
                 yield b" " * 500
 
-        reply = await http.post("/v1/completions", content=chunks())
-        assert_status(reply, 400, 3)
+        reply = await http.post(path, content=chunks(), headers={"content-type": "application/json"})
+        assert_status(reply, 413, 3)
+    assert calls == [] or path == "/v1/messages:send"  # a client stream opens its call first
 
 
 async def test_client_values_are_never_echoed_unbounded(http: httpx.AsyncClient) -> None:
@@ -192,3 +197,53 @@ async def test_a_websocket_frame_the_schema_refuses_gets_an_error_frame_and_the_
         await socket_.send(json.dumps({"send": new}))
         acknowledged = await receive_json(socket_)
         assert acknowledged["message"]["content"] == "still here"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "field", "description"),
+    [
+        pytest.param(
+            "POST",
+            "/v1/completions",
+            {"json": {"maxTokens": "many"}},
+            "maxTokens",
+            "expected a 32-bit integer",
+        ),
+        pytest.param("POST", "/v1/completions", {"json": {"prompt": 5}}, "prompt", "expected a string"),
+        pytest.param(
+            "POST",
+            "/v1/messages:send",
+            {"json": [{"message": {"idempotency_key": 5}}]},
+            "[0].message.idempotencyKey",
+            "expected a string",
+        ),
+        pytest.param(
+            "GET",
+            "/v1/conversations/c/messages",
+            {"params": {"page.page_size": "abc"}},
+            "page.pageSize",
+            "expected a 32-bit integer",
+        ),
+        pytest.param(
+            "GET",
+            "/v1/conversations/c/messages",
+            {"params": {"page.page_bogus": "1"}},
+            "page.page_bogus",
+            "no such field",
+        ),
+        pytest.param(
+            "POST",
+            "/v1/documents:search",
+            {"json": {"documentIds": "d"}},
+            "documentIds",
+            "expected a list whose items are each a string",
+        ),
+    ],
+)
+async def test_field_paths_are_protojson_names_and_descriptions_are_the_gateways_own(
+    http: httpx.AsyncClient, method: str, path: str, kwargs: dict[str, Any], field: str, description: str
+) -> None:
+    body = assert_status(await http.request(method, path, **kwargs), 400, 3)
+    [violation] = body["details"][0]["fieldViolations"]
+    assert (violation["field"], violation["description"]) == (field, description)
+    assert "literal" not in body["message"] and "int()" not in body["message"]

@@ -8,7 +8,13 @@ import chat_gateway
 
 
 def test_the_public_surface_is_the_app_factory_and_its_configuration() -> None:
-    assert sorted(chat_gateway.__all__) == ["GatewayConfig", "UpstreamAddress", "app_factory"]
+    assert sorted(chat_gateway.__all__) == [
+        "GatewayConfig",
+        "UpstreamAddress",
+        "UpstreamPool",
+        "UpstreamTls",
+        "app_factory",
+    ]
     public = {
         name
         for name, value in vars(chat_gateway).items()

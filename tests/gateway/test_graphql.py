@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
+import pytest
 from grpclib.events import RecvRequest, listen
 
 from chat.v1 import message_service_pb2
-from chat_gateway.graphql import build_schema, read_only_rpcs
+from chat_gateway.graphql import build_schema, read_only_rpcs, write_rpcs
 from chat_services.server import App
+from tests.gateway.clients import graphql_socket, receive_json
+from tests.services.clients import until
+from tests.services.conftest import hub_listeners
 
 
 def count_calls(app: App) -> list[str]:
@@ -48,12 +53,17 @@ async def send(http: httpx.AsyncClient, conversation: str, *contents: str) -> li
 
 
 def test_types_are_generated_from_the_descriptors() -> None:
-    sdl = str(build_schema(read_only_rpcs()))
+    sdl = str(build_schema(read_only_rpcs(), None, write_rpcs()))
     for field in message_service_pb2.Message.DESCRIPTOR.fields:
         assert f"  {field.json_name}: " in sdl.split("type Message {", 1)[1].split("}", 1)[0]
     assert "listMessages(request: ListMessagesRequestInput!): ListMessagesResponse!" in sdl
     assert "searchDocuments(" in sdl and "listPlugins(" in sdl and "getMessage(" in sdl
-    assert "sendMessages" not in sdl and "editMessage" not in sdl  # reads only
+    query = sdl.split("type Query {", 1)[1].split("\n}", 1)[0]
+    mutation = sdl.split("type Mutation {", 1)[1].split("\n}", 1)[0]
+    assert "sendMessages" not in query and "editMessage" not in query  # reads only
+    assert "sendMessages(requests: [SendMessagesRequestInput!]!): SendMessagesResponse!" in mutation
+    assert "editMessage(request: EditMessageRequestInput!): EditMessageResponse!" in mutation
+    assert "getMessage" not in mutation and "streamMessages" not in mutation and "chatStream" not in mutation
     assert '"""Message is one stored chat message' in sdl or "Message is" in sdl
 
 
@@ -103,9 +113,92 @@ async def test_documents_and_plugins(http: httpx.AsyncClient) -> None:
     assert {"name": "word_count", "argumentNames": ["text"]} in data["listPlugins"]["plugins"]
 
 
-async def test_an_upstream_error_is_a_graphql_error(http: httpx.AsyncClient) -> None:
+async def test_an_upstream_error_is_a_graphql_error_carrying_the_status_without_a_logged_traceback(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
     reply = await http.post(
         "/graphql", json={"query": '{ getMessage(request: {messageId: "nope"}) { message { id } } }'}
     )
     body = reply.json()
-    assert body["data"] is None and "no message" in body["errors"][0]["message"]
+    [error] = body["errors"]
+    assert body["data"] is None and "no message" in error["message"]
+    status = error["extensions"]["status"]
+    assert status["code"] == 5 and status["message"] == error["message"]
+    assert "Traceback" not in caplog.text
+
+
+async def test_writes_are_mutations_and_reads_see_them(http: httpx.AsyncClient) -> None:
+    sent = await query(
+        http,
+        'mutation { sendMessages(requests: [{message: {idempotencyKey: "g-1", conversationId: "c-mut", '
+        'authorId: "ada", content: "hello"}}, {message: {idempotencyKey: "g-2", conversationId: "c-mut", '
+        'authorId: "ada", content: "again"}}]) { createdCount messages { id sequence } } }',
+    )
+    assert sent["sendMessages"]["createdCount"] == 2
+    first = sent["sendMessages"]["messages"][0]["id"]
+    edited = await query(
+        http,
+        f'mutation {{ editMessage(request: {{messageId: "{first}", editorId: "ada", content: "hi"}}) '
+        "{ message { content } } }",
+    )
+    assert edited["editMessage"]["message"]["content"] == "hi"
+    listed = await query(
+        http, '{ listMessages(request: {conversationId: "c-mut"}) { messages { content } } }'
+    )
+    assert [m["content"] for m in listed["listMessages"]["messages"]] == ["hi", "again"]
+
+
+async def test_a_mutation_the_schema_refuses_names_the_field_and_calls_nothing(
+    app: App, http: httpx.AsyncClient
+) -> None:
+    calls = count_calls(app)
+    reply = await http.post(
+        "/graphql",
+        json={
+            "query": 'mutation { invokePlugin(request: {pluginName: "word_count", timeout: "soon"}) '
+            "{ __typename } }"
+        },
+    )
+    error = reply.json()["errors"][0]["message"]
+    assert error.startswith("invalid request: timeout: expected a duration"), error
+    assert calls == []
+
+
+async def test_a_subscription_follows_a_conversation_until_completed(
+    app: App, http: httpx.AsyncClient, gateway_url: str
+) -> None:
+    subscribe = {
+        "id": "1",
+        "type": "subscribe",
+        "payload": {
+            "query": 'subscription { streamMessages(request: {conversationId: "c-sub", follow: true}) '
+            "{ message { content } } }"
+        },
+    }
+    async with graphql_socket(gateway_url) as socket:
+        await socket.send(json.dumps(subscribe))
+        await until(lambda: hub_listeners(app, "c-sub") == 1)
+        await send(http, "c-sub", "live")
+        event = await receive_json(socket)
+        assert event["type"] == "next" and event["payload"]["data"]["streamMessages"]["message"] == {
+            "content": "live"
+        }
+        await socket.send(json.dumps({"id": "1", "type": "complete"}))
+        await until(lambda: hub_listeners(app, "c-sub") == 0)  # unsubscribing cancels the upstream call
+
+
+async def test_a_subscription_the_rules_refuse_is_an_error_without_a_call(app: App, gateway_url: str) -> None:
+    calls = count_calls(app)
+    subscribe = {
+        "id": "1",
+        "type": "subscribe",
+        "payload": {
+            "query": 'subscription { streamMessages(request: {conversationId: ""}) { message { id } } }'
+        },
+    }
+    async with graphql_socket(gateway_url) as socket:
+        await socket.send(json.dumps(subscribe))
+        event = await receive_json(socket)
+        [error] = event["payload"]["errors"]
+        assert error["message"].startswith("invalid request: conversationId: "), error
+    assert calls == []

@@ -8,6 +8,7 @@ import httpx
 
 from chat_services.server import App
 from tests.gateway.clients import next_message, receive_json, sse, websocket
+from tests.gateway.test_graphql import count_calls
 from tests.services.clients import until
 from tests.services.conftest import hub_listeners
 
@@ -87,11 +88,32 @@ async def test_a_finished_stream_ends_with_an_end_event(http: httpx.AsyncClient)
     assert kinds == ["message", "end"]
 
 
-async def test_an_upstream_error_mid_stream_is_an_error_event(http: httpx.AsyncClient) -> None:
-    async with sse(
-        http, "GET", "/v1/conversations/c-missing/messages:stream", params={"afterSequence": "-1"}
-    ) as source:
+async def test_a_stream_request_the_rules_refuse_is_a_400_before_the_stream_starts(
+    app: App, http: httpx.AsyncClient
+) -> None:
+    calls = count_calls(app)
+    reply = await http.get("/v1/conversations/c-missing/messages:stream", params={"afterSequence": "-1"})
+    assert reply.status_code == 400 and reply.headers["content-type"] == "application/json"
+    status = reply.json()
+    assert status["code"] == 3 and status["details"][0]["fieldViolations"][0]["field"] == "afterSequence"
+    assert calls == []
+
+
+async def test_a_conversation_without_messages_lists_as_an_empty_page(http: httpx.AsyncClient) -> None:
+    reply = await http.get("/v1/conversations/c-fresh/messages")
+    assert reply.status_code == 200, reply.text
+    assert reply.json().get("messages", []) == []
+
+
+async def test_an_upstream_error_after_the_stream_started_is_an_error_event(
+    app: App, http: httpx.AsyncClient
+) -> None:
+    path = "/v1/conversations/c-drain/messages:stream"
+    async with sse(http, "GET", path, params={"follow": "true"}) as source:
+        assert source.response.status_code == 200
+        await until(lambda: hub_listeners(app, "c-drain") == 1)
+        app.begin_draining()  # the services tell followers to resume elsewhere
         events = [event async for event in source.aiter_sse()]
     assert [event.event for event in events] == ["error"]
     status = json.loads(events[0].data)
-    assert status["code"] == 3 and status["message"]
+    assert status["code"] == 14 and "after_sequence=0" in status["message"]

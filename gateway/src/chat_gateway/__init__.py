@@ -6,7 +6,6 @@ chat-services; ``chat-gateway serve`` runs it with uvicorn.
 """
 
 from chat_gateway.app import app_factory
-from chat_gateway.config import GatewayConfig
-from chat_gateway.upstream import UpstreamAddress
+from chat_gateway.config import GatewayConfig, UpstreamAddress, UpstreamPool, UpstreamTls
 
-__all__ = ["GatewayConfig", "UpstreamAddress", "app_factory"]
+__all__ = ["GatewayConfig", "UpstreamAddress", "UpstreamPool", "UpstreamTls", "app_factory"]

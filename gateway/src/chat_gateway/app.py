@@ -17,13 +17,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from chat_gateway.config import GatewayConfig
+from chat_gateway.bodies import BodyLimit
+from chat_gateway.config import GatewayConfig, UpstreamAddress
 from chat_gateway.errors import GatewayError, status_body
-from chat_gateway.graphql import graphql_router
+from chat_gateway.graphql import GraphQLLimits, graphql_router
 from chat_gateway.openapi import openapi_document
 from chat_gateway.rest import RestRoutes
 from chat_gateway.schema import rpcs
-from chat_gateway.upstream import Upstream, UpstreamAddress
+from chat_gateway.upstream import Upstream
 
 log = logging.getLogger("chat_gateway")
 
@@ -33,7 +34,15 @@ _HTTP_TO_STATUS = {404: Status.NOT_FOUND, 405: Status.UNIMPLEMENTED}
 def app_factory(upstream: UpstreamAddress, config: GatewayConfig | None = None) -> FastAPI:
     """Build the gateway in front of the gRPC services at ``upstream`` (for tests and benchmarks too)."""
     settings = config or GatewayConfig(upstream=upstream)
-    channel = Upstream(upstream, unary_timeout=settings.unary_timeout)
+    channel = Upstream(
+        upstream, unary_timeout=settings.unary_timeout, tls=settings.upstream_tls, pool=settings.pool
+    )
+    limits = GraphQLLimits(
+        max_depth=settings.graphql_max_depth,
+        max_aliases=settings.graphql_max_aliases,
+        max_tokens=settings.graphql_max_tokens,
+        introspection=settings.graphql_introspection,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -48,12 +57,13 @@ def app_factory(upstream: UpstreamAddress, config: GatewayConfig | None = None) 
         redoc_url=None,
     )
     schema_rpcs = rpcs()
-    RestRoutes(channel, settings.body_limit).install(app.router, schema_rpcs)
-    app.include_router(graphql_router(channel), prefix="/graphql")
+    RestRoutes(channel).install(app.router, schema_rpcs)
+    app.include_router(graphql_router(channel, limits), prefix="/graphql")
     document = openapi_document(schema_rpcs)
     _install_docs(app, document)
     _install_page(app)
     _install_error_handlers(app)
+    app.add_middleware(BodyLimit, limit=settings.body_limit)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -100,7 +110,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         if not isinstance(error, GatewayError):  # registered for GatewayError only
             raise TypeError(f"the GatewayError handler got a {type(error).__name__}")
         return JSONResponse(
-            status_body(error.status, error.message, error.details), status_code=error.http_status
+            status_body(error.status, error.message, error.details),
+            status_code=error.http_status,
+            headers=error.headers,
         )
 
     async def http_error(_: Request, error: Exception) -> Response:

@@ -34,8 +34,13 @@ _WELL_KNOWN: dict[str, dict[str, Any]] = {
 }
 _STATUS = {
     "type": "object",
-    "description": "Status is the error body (google.rpc.Status): code is the gRPC status code, "
-    "details are ProtoJSON Any messages such as google.rpc.BadRequest.",
+    "description": "Status is the one error body of every route (google.rpc.Status): code is the gRPC "
+    "status code, mapped to HTTP as google/rpc/code.proto says; message is bounded text; details are "
+    "ProtoJSON Any messages. A request refused before any call carries a google.rpc.BadRequest whose "
+    "field is the ProtoJSON path (lowerCamel names, [i] for items and for the elements of a streamed "
+    "body) and whose description says what the field expects. A body over the limit is HTTP 413; a "
+    "refusal to come back later (a caller's stream share, a full upstream pool) carries a Retry-After "
+    "header and a google.rpc.RetryInfo.",
     "properties": {
         "code": {"type": "integer", "format": "int32"},
         "message": {"type": "string"},
@@ -60,7 +65,8 @@ def openapi_document(rpcs: tuple[Rpc, ...]) -> dict[str, Any]:
             "version": "v1",
             "description": "REST/JSON over the chat.v1 gRPC API, generated from the schema's google.api.http "
             "routes. Bodies are ProtoJSON. Server streams are Server-Sent Events (`message` events, then "
-            "`end`, or one `error` event carrying a Status). Client streams take a JSON array of requests "
+            "`end`, or one `error` event carrying a Status; a request refused by the schema or its rules "
+            "is an HTTP error before the stream starts). Client streams take a JSON array of requests "
             "(or NDJSON with Content-Type application/x-ndjson). Bidirectional streams are WebSockets "
             "with one JSON object per text frame.",
         },

@@ -5,24 +5,27 @@ client streams as a JSON array (or NDJSON) body, and bidirectional streams as a 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, aclosing
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Router
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from chat_gateway.bodies import parse_json, stream_documents
 from chat_gateway.errors import BadRequest, GatewayError, status_body
 from chat_gateway.schema import Kind, Rpc
-from chat_gateway.transcode import build_request, parse_body, parse_ndjson, to_json
-from chat_gateway.upstream import Upstream, UpstreamStream, upstream_errors
+from chat_gateway.transcode import build_request, check_rules, to_json
+from chat_gateway.upstream import Upstream, UpstreamStream, answer_headers, reply_of, upstream_errors
 
-NDJSON = "application/x-ndjson"
+_T = TypeVar("_T")
 WEBSOCKET_INTERNAL_ERROR = 1011  # close code after an upstream error frame
 FORWARDED_HEADERS = ("authorization",)
 
@@ -32,27 +35,19 @@ def forwarded_metadata(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused once it grows past ``limit`` bytes (whatever Content-Length claims)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BadRequest("", f"the body is larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest("", f"the body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def caller_of(connection: HTTPConnection) -> str:
+    """Who shares the upstream streams fairly: a credential (by digest), else the client's address."""
+    credential = connection.headers.get("authorization")
+    if credential:
+        return "credential:" + hashlib.sha256(credential.encode()).hexdigest()[:32]
+    return "address:" + (connection.client.host if connection.client else "unknown")
 
 
 class RestRoutes:
     """Builds the routes of every RPC onto a Starlette router."""
 
-    def __init__(self, upstream: Upstream, body_limit: int) -> None:
+    def __init__(self, upstream: Upstream) -> None:
         self.upstream = upstream
-        self.body_limit = body_limit
 
     def install(self, router: Router, rpcs: tuple[Rpc, ...]) -> None:
         """Add one route per RPC."""
@@ -77,34 +72,58 @@ class RestRoutes:
         return endpoint
 
     async def _single_request(self, rpc: Rpc, request: Request) -> Message:
-        body = parse_body(await read_body(request, self.body_limit)) if rpc.body else None
+        body = parse_json(await request.body()) if rpc.body else None  # bounded by BodyLimit
         return build_request(rpc, request.path_params, request.query_params.multi_items(), body)
 
     async def _unary(self, rpc: Rpc, request: Request) -> Response:
         message = await self._single_request(rpc, request)
-        reply = await self.upstream.unary(rpc, message, forwarded_metadata(request.headers))
+        reply = await self.upstream.unary(
+            rpc, message, forwarded_metadata(request.headers), caller_of(request)
+        )
         return JSONResponse(to_json(reply))
 
     async def _client_stream(self, rpc: Rpc, request: Request) -> Response:
-        raw = await read_body(request, self.body_limit)
-        content_type = request.headers.get("content-type", "").split(";", 1)[0].strip()
-        documents = parse_ndjson(raw) if content_type == NDJSON else parse_body(raw)
-        if not isinstance(documents, list):
-            raise BadRequest("", "a streaming request is a JSON array of request objects (or NDJSON)")
+        """Forward each element of the body as soon as it is parsed; stop at the first refused one.
+
+        The call opens first, so a refusal of the call itself (no credentials, no
+        permission) ends the body's reading at once instead of following it.
+        """
         query = request.query_params.multi_items()
-        messages = [
-            build_request(rpc, request.path_params, query, document, index=index)
-            for index, document in enumerate(documents)
-        ]
-        reply = await self.upstream.client_stream(rpc, messages, forwarded_metadata(request.headers))
+        async with (
+            self.upstream.open(rpc, forwarded_metadata(request.headers), caller_of(request)) as stream,
+            aclosing(stream_documents(request)) as documents,
+        ):
+            with upstream_errors():
+                await stream.send_request()
+            refused = asyncio.ensure_future(answer_headers(stream))
+            try:
+                while (item := await _unless(refused, anext(documents, None))) is not None:
+                    index, document = item
+                    message = build_request(rpc, request.path_params, query, document, index=index)
+                    try:
+                        with upstream_errors():
+                            await stream.send_message(message)
+                    except GatewayError:
+                        if not _failed(refused):
+                            raise
+                        break  # the upstream's own status, below, says why
+                if not _failed(refused):
+                    with upstream_errors():
+                        await stream.end()
+                with upstream_errors():
+                    await refused
+            finally:
+                refused.cancel()
+            reply = await reply_of(stream)
         return JSONResponse(to_json(reply))
 
     async def _server_stream(self, rpc: Rpc, request: Request) -> Response:
         message = await self._single_request(rpc, request)
+        check_rules(message)  # refused here, a stream's request is a 400 before the event stream starts
         call = AsyncExitStack()
         try:
             stream = await call.enter_async_context(
-                self.upstream.open(rpc, forwarded_metadata(request.headers))
+                self.upstream.open(rpc, forwarded_metadata(request.headers), caller_of(request))
             )
             with upstream_errors():
                 # Connecting happens here, so an unreachable upstream is still a 503, not an event.
@@ -117,9 +136,29 @@ class RestRoutes:
 
     def _websocket(self, rpc: Rpc) -> Callable[[WebSocket], Awaitable[None]]:
         async def endpoint(websocket: WebSocket) -> None:
-            await _bridge(self.upstream, rpc, websocket)
+            await _bridge(self.upstream, rpc, websocket, caller_of(websocket))
 
         return endpoint
+
+
+def _failed(future: asyncio.Future[None]) -> bool:
+    return future.done() and (future.cancelled() or future.exception() is not None)
+
+
+async def _unless(refused: asyncio.Future[None], step: Awaitable[_T]) -> _T | None:
+    """The result of ``step``, or None (``step`` cancelled) once ``refused`` fails.
+
+    ``refused`` finishing without an error (the upstream answered headers early) stops nothing.
+    """
+    task = asyncio.ensure_future(step)
+    if not refused.done():
+        either: set[asyncio.Future[Any]] = {task, refused}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    if not task.done() and _failed(refused):
+        task.cancel()
+        await asyncio.wait({task})  # let it unwind before its generator is closed
+        return None
+    return await task
 
 
 async def _events(stream: UpstreamStream, call: AsyncExitStack) -> AsyncIterator[ServerSentEvent]:
@@ -159,7 +198,7 @@ async def _reset(call: AsyncExitStack) -> None:
     await call.__aexit__(type(stop), stop, None)
 
 
-async def _bridge(upstream: Upstream, rpc: Rpc, websocket: WebSocket) -> None:
+async def _bridge(upstream: Upstream, rpc: Rpc, websocket: WebSocket, caller: str) -> None:
     """Carry a bidirectional stream over a WebSocket: one JSON request or reply per text frame.
 
     A frame that does not fit the schema gets an ``{"error": Status}`` frame and is not
@@ -168,7 +207,7 @@ async def _bridge(upstream: Upstream, rpc: Rpc, websocket: WebSocket) -> None:
     """
     await websocket.accept()
     try:
-        async with upstream.open(rpc, forwarded_metadata(websocket.headers)) as stream:
+        async with upstream.open(rpc, forwarded_metadata(websocket.headers), caller) as stream:
             await stream.send_request()
             receiving = asyncio.create_task(_pump_replies(stream, websocket))
             sending = asyncio.create_task(_pump_requests(rpc, stream, websocket))
@@ -192,7 +231,7 @@ async def _pump_requests(rpc: Rpc, stream: UpstreamStream, websocket: WebSocket)
     while True:
         text = await websocket.receive_text()
         try:
-            message = build_request(rpc, {}, (), parse_body(text.encode()), body_rule="*")
+            message = build_request(rpc, {}, (), parse_json(text.encode()), body_rule="*")
         except BadRequest as error:
             await _send_error(websocket, error)
             continue

@@ -7,49 +7,42 @@ the field, before any gRPC call is made.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any
 
+import protovalidate
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from chat_gateway.errors import BadRequest
-from chat_gateway.schema import Rpc
+from chat_gateway.errors import BadRequest, bounded
+from chat_gateway.schema import Rpc, descriptor_of
 
-MAX_DESCRIPTION = 200  # characters of a parser message echoed back: client values are never echoed unbounded
 _NESTED_FIELD = re.compile(r"Failed to parse (\S+) field: ")
 _UNKNOWN_FIELD = re.compile(r'has no field named "([^"]*)"')
 _LOCATION = re.compile(r' at "?([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+|\[[0-9]+\])*)"?\.*$')
 
 
+@cache
+def _validator() -> protovalidate.Validator:
+    return protovalidate.Validator()  # type: ignore[no-untyped-call]
+
+
+def check_rules(message: Message) -> None:
+    """The schema's buf.validate rules, checked at the edge for calls whose refusal must come before
+    they start (streams); the services check them again. The first violation is the BadRequest."""
+    violations = _validator().collect_violations(message)
+    if violations:
+        first = violations[0].proto
+        names = [element.field_name for element in first.field.elements]
+        raise BadRequest(json_path(descriptor_of(type(message)), names), bounded(first.message))
+
+
 def to_json(message: Message) -> dict[str, Any]:
     """A message as ProtoJSON: lowerCamel names, enums as names, int64 as strings, RFC 3339 times."""
     return json_format.MessageToDict(message)
-
-
-def parse_body(raw: bytes) -> Any:
-    """Decode a JSON body; an empty body is an empty object."""
-    if not raw.strip():
-        return {}
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BadRequest("", f"the body is not valid JSON: {_bounded(str(error))}") from None
-
-
-def parse_ndjson(raw: bytes) -> list[Any]:
-    """Decode newline-delimited JSON: one request object a line, blank lines skipped."""
-    values = []
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if line.strip():
-            try:
-                values.append(json.loads(line))
-            except (UnicodeDecodeError, json.JSONDecodeError) as error:
-                raise BadRequest("", f"line {number} is not valid JSON: {_bounded(str(error))}") from None
-    return values
 
 
 def build_request(
@@ -82,6 +75,8 @@ def build_request(
     elif any(True for _ in query):
         raise BadRequest("", "this route takes every field in the body, none in the query")
     for variable in rpc.template.variables:
+        if variable.parameter not in path_params:
+            continue  # not an HTTP route (GraphQL, WebSocket frames): the body carries the field
         target = document
         for name in variable.json_path[:-1]:
             child = target.setdefault(name, {})
@@ -93,7 +88,7 @@ def build_request(
     try:
         json_format.ParseDict(document, message, ignore_unknown_fields=False)
     except json_format.ParseError as error:
-        field, description = _describe(str(error))
+        field, description = _describe(rpc.request_descriptor, str(error))
         raise BadRequest(where + ("." if where and field else "") + field, description) from None
     return message
 
@@ -108,23 +103,26 @@ def _merge_query(document: dict[str, Any], rpc: Rpc, query: Iterable[tuple[str, 
         target = document
         message: Descriptor | None = rpc.request_descriptor
         names = key.split(".")
+        path: list[str] = []  # the JSON names so far: errors name fields as ProtoJSON does
         for position, name in enumerate(names):
             field = _field(message, name)
             if field is None:
-                raise BadRequest(_bounded(key), "no such field")
+                raise BadRequest(bounded(".".join([*path, name])), "no such field")
+            path.append(field.json_name)
+            where = ".".join(path)
             if position < len(names) - 1:
                 if field.message_type is None or field.is_repeated:
-                    raise BadRequest(_bounded(key), "only singular message fields can be nested in a query")
+                    raise BadRequest(where, "only singular message fields can be nested in a query")
                 target = target.setdefault(field.json_name, {})
                 message = field.message_type
                 continue
             if field.message_type is not None and not _is_well_known_scalar(field.message_type):
-                raise BadRequest(_bounded(key), "a message field cannot be set from the query")
-            converted = _query_value(field, value)
+                raise BadRequest(where, "a message field cannot be set from the query")
+            converted = _query_value(field, value, where)
             if field.is_repeated:
                 target.setdefault(field.json_name, []).append(converted)
             elif field.json_name in target:
-                raise BadRequest(_bounded(key), "given more than once")
+                raise BadRequest(where, "given more than once")
             else:
                 target[field.json_name] = converted
 
@@ -142,20 +140,22 @@ def _is_well_known_scalar(message: Descriptor) -> bool:
     return message.full_name in ("google.protobuf.Timestamp", "google.protobuf.Duration")
 
 
-def _query_value(field: FieldDescriptor, value: str) -> Any:
+def _query_value(field: FieldDescriptor, value: str, where: str) -> Any:
     """A query string as the JSON value ProtoJSON expects (bools are the one type it takes unquoted only)."""
     if field.type == FieldDescriptor.TYPE_BOOL:
         if value in ("true", "false"):
             return value == "true"
-        raise BadRequest(field.json_name, "expected true or false")
+        raise BadRequest(where, "expected true or false")
     return value
 
 
-def _describe(message: str) -> tuple[str, str]:
-    """The field path and a bounded description of a ``json_format.ParseError``.
+def _describe(request: Descriptor, message: str) -> tuple[str, str]:
+    """The ProtoJSON field path and a description written here of a ``json_format.ParseError``.
 
     protobuf names the field two ways: a chain of ``Failed to parse X field:`` prefixes,
     and for some errors a trailing ``at Type.path`` (the more precise: it has indexes).
+    Its own words (``invalid literal for int()``...) are Python's, so the description
+    says instead what the field expects.
     """
     chain: list[str] = []
     position = 0
@@ -168,13 +168,74 @@ def _describe(message: str) -> tuple[str, str]:
     if located:
         path = [name for name in located.group(1).split(".")[1:] if name]
         names = path if path or not chain else chain
-        rest = rest[: located.start()]
     unknown = _UNKNOWN_FIELD.search(rest)
     if unknown:
         names = [*names, unknown.group(1)]
-        rest = "unknown field"
-    return _bounded(".".join(names)), _bounded(rest.rstrip(". "))
+    json_names, field, indexed = _resolve(request, names)
+    if unknown or field is None:
+        return bounded(".".join(json_names)), "unknown field"
+    return bounded(".".join(json_names)), _expected(field, indexed)
 
 
-def _bounded(text: str) -> str:
-    return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
+def json_path(request: Descriptor, names: list[str]) -> str:
+    """The ProtoJSON path (lowerCamel names) of a field path given in proto or JSON names."""
+    return bounded(".".join(_resolve(request, names)[0]))
+
+
+def _resolve(request: Descriptor, names: list[str]) -> tuple[list[str], FieldDescriptor | None, bool]:
+    """``names`` (proto or JSON, ``x[i]`` for items) as JSON names; the last field; whether it is an item."""
+    resolved: list[str] = []
+    message: Descriptor | None = request
+    field: FieldDescriptor | None = None
+    indexed = False
+    for name in names:
+        bare, bracket, index = name.partition("[")
+        field = _field(message, bare)
+        if field is None:
+            resolved.append(name)
+            message = None
+            continue
+        resolved.append(field.json_name + bracket + index)
+        indexed = bool(bracket)
+        message = field.message_type
+    return resolved, field, indexed
+
+
+_SCALARS = {
+    FieldDescriptor.TYPE_STRING: "a string",
+    FieldDescriptor.TYPE_BYTES: "base64 text",
+    FieldDescriptor.TYPE_BOOL: "true or false",
+    FieldDescriptor.TYPE_INT32: "a 32-bit integer",
+    FieldDescriptor.TYPE_SINT32: "a 32-bit integer",
+    FieldDescriptor.TYPE_SFIXED32: "a 32-bit integer",
+    FieldDescriptor.TYPE_UINT32: "an unsigned 32-bit integer",
+    FieldDescriptor.TYPE_FIXED32: "an unsigned 32-bit integer",
+    FieldDescriptor.TYPE_INT64: "a 64-bit integer (a number or a decimal string)",
+    FieldDescriptor.TYPE_SINT64: "a 64-bit integer (a number or a decimal string)",
+    FieldDescriptor.TYPE_SFIXED64: "a 64-bit integer (a number or a decimal string)",
+    FieldDescriptor.TYPE_UINT64: "an unsigned 64-bit integer (a number or a decimal string)",
+    FieldDescriptor.TYPE_FIXED64: "an unsigned 64-bit integer (a number or a decimal string)",
+    FieldDescriptor.TYPE_FLOAT: "a number",
+    FieldDescriptor.TYPE_DOUBLE: "a number",
+}
+_WELL_KNOWN = {
+    "google.protobuf.Timestamp": 'an RFC 3339 timestamp ("2026-01-02T03:04:05Z")',
+    "google.protobuf.Duration": 'a duration in seconds with an "s" suffix ("1.5s")',
+}
+
+
+def _expected(field: FieldDescriptor, item: bool) -> str:
+    """What ``field`` (or one item of it) takes, in the gateway's words."""
+    return bounded("expected " + _kind(field, item))
+
+
+def _kind(field: FieldDescriptor, item: bool) -> str:
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        return f"an object whose values are each {_kind(field.message_type.fields_by_name['value'], True)}"
+    if field.is_repeated and not item:
+        return f"a list whose items are each {_kind(field, True)}"
+    if field.message_type is not None:
+        return _WELL_KNOWN.get(field.message_type.full_name, "an object")
+    if field.enum_type is not None:
+        return "one of " + ", ".join(value.name for value in field.enum_type.values)
+    return _SCALARS.get(field.type, "a value of another type")
