@@ -781,7 +781,8 @@ export const MessageService: GenService<{
   },
   /**
    * ListMessages returns one page of a conversation's messages, oldest first.
-   * Fails with NOT_FOUND when the conversation does not exist or the caller is not a member.
+   * A conversation without messages is an empty page. With authentication on, one the
+   * caller is not a member of, or that does not exist, fails with NOT_FOUND.
    *
    * @generated from rpc chat.v1.MessageService.ListMessages
    */

@@ -2148,7 +2148,8 @@ class MessageServiceStub(betterproto2_grpclib.ServiceStub):
     ) -> "ListMessagesResponse":
         """
         ListMessages returns one page of a conversation's messages, oldest first.
-        Fails with NOT_FOUND when the conversation does not exist or the caller is not a member.
+        A conversation without messages is an empty page. With authentication on, one the
+        caller is not a member of, or that does not exist, fails with NOT_FOUND.
         """
 
         return await self._unary_unary(
@@ -2588,7 +2589,8 @@ class MessageServiceBase(betterproto2_grpclib.ServiceBase):
     async def list_messages(self, message: "ListMessagesRequest") -> "ListMessagesResponse":
         """
         ListMessages returns one page of a conversation's messages, oldest first.
-        Fails with NOT_FOUND when the conversation does not exist or the caller is not a member.
+        A conversation without messages is an empty page. With authentication on, one the
+        caller is not a member of, or that does not exist, fails with NOT_FOUND.
         """
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
