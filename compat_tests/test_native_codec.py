@@ -13,8 +13,14 @@ from __future__ import annotations
 import datetime
 import enum
 import gc
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tracemalloc
+import weakref
+from pathlib import Path
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -22,13 +28,14 @@ import betterproto2
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, duration_pb2, timestamp_pb2
 from google.protobuf.descriptor import Descriptor
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
+from google.protobuf.unknown_fields import UnknownFieldSet
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chat_sdk.schema
-from chat.v1 import common_pb2, message_service_pb2
+from chat.v1 import common_pb2, message_service_pb2, plugin_service_pb2
 from chat_sdk import _convert, _fastwire, _native, _wire, v1
 from compat_tests import fuzz_codec
 from compat_tests.codec_differential import (
@@ -39,6 +46,7 @@ from compat_tests.codec_differential import (
     parse_outcomes,
     serialize_outcomes,
     structure,
+    upb_disagreement,
 )
 from compat_tests.current import dataclass_class, standard_class
 from compat_tests.strategies import messages
@@ -553,3 +561,259 @@ def test_a_map_value_message_sent_in_two_parts_is_declined_for_upb_to_merge() ->
     assert (merged.map_times[1].seconds, merged.map_times[1].nanos) == (5, 7)  # what the fallback reads
     with pytest.raises(_ProbeDeclined):
         _probe_plan().parse(data)
+
+
+# Issue 24: the C codec's contract is upb's, and the Python path reads unknown fields as upb does.
+
+
+def _overlong(value: int, size: int) -> bytes:
+    """``value`` as a varint of exactly ``size`` bytes (padded with continuation bytes)."""
+    out = bytearray()
+    for _ in range(size - 1):
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes([*out, value])
+
+
+def _tag(name: str, wire_type: int) -> bytes:
+    return _varint(PROBE.fields_by_name[name].number << 3 | wire_type)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _overlong(PROBE.fields_by_name["one_int32"].number << 3, 6) + b"\x01",  # a 6-byte tag
+        _tag("one_string", 2) + _overlong(1, 6) + b"a",  # a 6-byte length
+        _tag("child", 2) + _overlong(0, 6),
+        _tag("many_int32", 2) + _overlong(1, 6) + b"\x01",  # packed
+        _tag("map_labels", 2) + b"\x07" + _overlong(1 << 3 | 2, 6) + b"\x00",  # a tag inside a map entry
+        _tag("at", 2) + b"\x07" + _overlong(1 << 3, 6) + b"\x01",  # a tag inside a Timestamp
+    ],
+)
+def test_tags_and_lengths_longer_than_five_bytes_are_declined_for_upb_to_refuse(data: bytes) -> None:
+    with pytest.raises(DecodeError):
+        GetMessageClass(PROBE).FromString(data)
+    with pytest.raises(_ProbeDeclined):
+        _probe_plan().parse(data)
+
+
+def test_tags_and_lengths_of_five_bytes_are_read_in_c_as_upb_reads_them() -> None:
+    data = _overlong(PROBE.fields_by_name["one_int32"].number << 3, 5) + b"\x07"
+    data += _tag("one_string", 2) + _overlong(2, 5) + b"ab"
+    probe = _probe_plan().parse(data)  # never declined: _refuse would raise
+    assert structure(_read_back(probe)) == structure(_expected(GetMessageClass(PROBE).FromString(data)))
+
+
+@pytest.mark.parametrize("parsers", [_wire.PARSERS, _wire.UPB_PARSERS], ids=["shipped", "python"])
+def test_an_overlong_tag_is_a_decode_error_on_both_paths(parsers: dict[type, Any]) -> None:
+    with pytest.raises(_wire.MessageDecodeError, match="not a valid Usage"):
+        parsers[v1.Usage](bytes.fromhex("88808080800001"))
+
+
+def test_a_write_past_two_gib_is_declined_for_upb_to_refuse() -> None:
+    """upb's encoder refuses lengths past 2 GiB; the C code leaves that to it (the bytes are never copied)."""
+    probe = _probe_plan().parse(b"")
+    probe.one_bytes = bytes(2**31)  # calloc'd: the pages are never touched
+    with pytest.raises(_ProbeDeclined):
+        _probe_plan().serialize(probe)
+
+
+@pytest.mark.parametrize(
+    ("dataclass", "data"),
+    [
+        (v1.ChatLeave, "087f"),  # field 1, a string, sent as a varint
+        (v1.Citation, "3b0a01413c"),  # field 7 sent as a group holding field 1
+        (v1.DeleteDocumentRequest, "0d0759f059"),  # field 1, a string, sent as fixed32
+        (v1.CompletionChunk, "0d0597a3e6"),
+        (v1.ChatLeave, "0b0a01410c"),  # a group of field 1, then its end
+    ],
+)
+@pytest.mark.parametrize("parsers", [_wire.PARSERS, _wire.UPB_PARSERS], ids=["shipped", "python"])
+def test_wrong_wire_types_and_groups_are_unknown_fields_as_upb_reads_them(
+    dataclass: type[betterproto2.Message], data: str, parsers: dict[type, Any]
+) -> None:
+    raw = bytes.fromhex(data)
+    assert len(UnknownFieldSet(_convert.standard_class(dataclass).FromString(raw))) == 1  # upb's reading
+    parsed = parsers[dataclass](raw)
+    assert parsed == dataclass()
+    assert parsed._unknown_fields == raw
+    assert bytes(parsed) == raw
+    assert upb_disagreement(dataclass, raw, parsers[dataclass]) is None
+
+
+def test_a_nested_message_keeps_its_own_unknown_fields() -> None:
+    message = message_service_pb2.Message(id="m").SerializeToString() + b"\x10\x05"  # field 2, a string, as a varint
+    data = b"\x0a" + bytes([len(message)]) + message
+    for parsers in (_wire.PARSERS, _wire.UPB_PARSERS):
+        parsed = parsers[v1.GetMessageResponse](data)
+        assert parsed.message is not None and parsed.message.id == "m"
+        assert (parsed._unknown_fields, parsed.message._unknown_fields) == (b"", b"\x10\x05")
+        assert bytes(parsed) == data
+
+
+@pytest.mark.parametrize("parsers", [_wire.PARSERS, _wire.UPB_PARSERS], ids=["shipped", "python"])
+def test_unknown_fields_are_kept_when_a_short_varint_makes_up_for_their_length(parsers: dict[type, Any]) -> None:
+    """An enum of -3792456 in 8 bytes (upb writes 10), then field 2, a string, as a varint (2 bytes)."""
+    raw = bytes.fromhex("18b8c398feffffff011001")
+    known = plugin_service_pb2.PluginEvent.FromString(raw)
+    known.DiscardUnknownFields()
+    assert known.ByteSize() == len(raw)  # without its unknown field, upb writes as many bytes
+    parsed = parsers[v1.PluginEvent](raw)
+    assert (parsed.type, parsed._unknown_fields) == (-3792456, b"\x10\x01")
+    assert upb_disagreement(v1.PluginEvent, raw, parsers[v1.PluginEvent]) is None
+
+
+@pytest.mark.parametrize(
+    ("dataclass", "standard"),
+    [
+        (v1.Message, message_service_pb2.Message(created_at=timestamp_pb2.Timestamp(seconds=10**12))),
+        (v1.Message, message_service_pb2.Message(created_at=timestamp_pb2.Timestamp(seconds=-(10**12)))),
+        (v1.InvokePluginRequest, plugin_service_pb2.InvokePluginRequest(timeout=duration_pb2.Duration(seconds=10**15))),
+        (  # seconds in range, nanos past theirs: overflows once added
+            v1.InvokePluginRequest,
+            plugin_service_pb2.InvokePluginRequest(
+                timeout=duration_pb2.Duration(seconds=-999_999_999 * 86_400 + 1, nanos=-(2**31))
+            ),
+        ),
+
+    ],
+)
+@pytest.mark.parametrize("parsers", [_wire.PARSERS, _wire.UPB_PARSERS], ids=["shipped", "python"])
+def test_times_datetime_cannot_hold_are_a_decode_error_not_an_overflow(
+    dataclass: type[betterproto2.Message], standard: Message, parsers: dict[type, Any]
+) -> None:
+    with pytest.raises(_wire.MessageDecodeError, match="not a valid"):
+        parsers[dataclass](standard.SerializeToString())
+
+
+@pytest.mark.parametrize("seconds", [999_999_999 * 86_400 - 1, -999_999_999 * 86_400 + 1])
+def test_a_duration_at_the_edge_with_nanos_out_of_range_is_declined_not_an_overflow(seconds: int) -> None:
+    message: Any = GetMessageClass(PROBE)()
+    message.took.seconds, message.took.nanos = seconds, 2**31 - 1 if seconds > 0 else -(2**31)
+    with pytest.raises(_ProbeDeclined):
+        _probe_plan().parse(message.SerializeToString())
+
+
+def test_a_repeated_message_is_held_while_python_code_runs_on_it() -> None:
+    """Writing an item runs Python code (its _unknown_fields' __bool__): it may drop the item from its list."""
+    plan = _probe_plan()
+    parent = plan.parse(b"")
+    alive_while_written: list[bool] = []
+
+    class Dropping:
+        def __bool__(self) -> bool:
+            parent.children.clear()  # the list held the only reference to the child
+            gc.collect()
+            alive_while_written.append(child() is not None)
+            return True  # unknown fields: declined, so nothing reads the child afterwards
+
+    item = plan.parse(b"")
+    item._unknown_fields = Dropping()
+    parent.children = [item]
+    child = weakref.ref(item)
+    del item
+    with pytest.raises(_ProbeDeclined):
+        plan.serialize(parent)
+    assert alive_while_written == [True]
+    assert child() is None  # and released once written
+
+
+_ALLOCATION_FAILURE = """
+import sys, _testcapi
+from chat_sdk import _fastwire
+
+class Many:
+    _unknown_fields = b""
+
+def refuse(value):
+    raise AssertionError("declined")
+
+def varint(value):
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes([*out, value])
+
+plan = _fastwire.Plan(Many, refuse, refuse)
+plan.fill(tuple((n, 9, f"f{n}", 0, (n - 1) // 2, None, None, "") for n in range(1, 19)), 9)
+data = b"".join(varint(n << 3 | 2) + b"\\x03abc" for n in range(1, 19, 2))
+
+def parse_twice():
+    first = plan.parse(data)  # leaves pointers to its values on the C stack
+    held = [first.f1] * 3
+    before = sys.getrefcount(first.f1)
+    _testcapi.set_nomemory(0, 1)  # the next allocation fails: the 9 oneofs' table
+    try:
+        plan.parse(data)
+    except MemoryError:
+        pass
+    finally:
+        _testcapi.remove_mem_hooks()
+    print(before, sys.getrefcount(first.f1), len(held))
+
+parse_twice()
+"""
+
+
+def test_a_failed_allocation_in_parse_releases_nothing_it_did_not_take() -> None:
+    """A class with more than 8 oneofs allocates their table; if that fails, the value slots are still empty."""
+    pytest.importorskip("_testcapi")
+    run = subprocess.run(
+        [sys.executable, "-c", _ALLOCATION_FAILURE],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    before, after, _ = run.stdout.split()
+    assert before == after
+
+
+def test_a_plan_is_built_once() -> None:
+    """Parses and writes read a plan without holding its parts: refilling one in use would free them."""
+    plan = _probe_plan()
+    with pytest.raises(RuntimeError, match="already filled"):
+        plan.fill((), 0)
+    with pytest.raises(RuntimeError, match="initialised once"):
+        plan.__init__(Probe, _refuse, _refuse)
+    message: Any = GetMessageClass(PROBE)(one_string="still planned")
+    assert plan.parse(message.SerializeToString()).one_string == "still planned"
+
+
+@pytest.mark.parametrize("parsers", [_wire.PARSERS, _wire.UPB_PARSERS], ids=["shipped", "python"])
+def test_a_packed_enum_of_unknown_values_holds_one_object_per_value_not_per_element(
+    parsers: dict[type, Any],
+) -> None:
+    """upb keeps 100,000 -1s in 400 kB; the dataclass's list must not add an enum object for each (27 MB)."""
+    values = _varint(2**64 - 1) * 100_000
+    data = b"\x12" + _varint(len(values)) + values
+    parse = parsers[v1.StreamPluginEventsRequest]
+    parse(data)  # the enum's table and the converters, built once
+    gc.collect()
+    tracemalloc.start()
+    try:
+        parsed = parse(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(parsed.types) == 100_000 and all(value == -1 for value in parsed.types)
+    assert peak < 4 * 1024 * 1024, f"{peak} bytes to parse 100,000 unknown enum values"
+    assert bytes(parsed) == data
+
+
+def test_a_sanitized_slice_of_the_codec_fuzzer_finds_no_memory_error_and_no_disagreement() -> None:
+    """`nox -s fuzz_codec -- --sanitize` for minutes; here, 15 s of it (AddressSanitizer and UBSan)."""
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc to build the sanitized C codec")
+    run = subprocess.run(
+        [sys.executable, "-m", "compat_tests.fuzz_codec", "--sanitize", "--budget", "15", "--seed", "24"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        cwd=Path(__file__).parent.parent,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "sanitized C codec and the Python path agree" in run.stdout

@@ -102,12 +102,11 @@ def _build_parser(cls: type[B]) -> Callable[[bytes], B]:
 
         def parse(data: bytes) -> B:
             message = decode(data)
-            # Unknown fields anywhere inside: once upb drops them, the canonical encoding is
-            # shorter than the input. So is a non-canonical input (a message field sent in
-            # two parts, which protobuf merges): a second parse, kept whole, tells them apart.
+            # Unknown fields anywhere inside: dropping them shortens the encoding. (The input's
+            # own length tells nothing: overlong or short varints can make up for them.)
+            whole = message.ByteSize()
             message.DiscardUnknownFields()
-            known = message.ByteSize()
-            if known != len(data) and decode(data).ByteSize() != known:
+            if message.ByteSize() != whole:
                 return read_keeping_unknown(decode(data))
             return read(message)
 
