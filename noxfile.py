@@ -166,7 +166,6 @@ def build_sdk(session: nox.Session) -> Path:
     return wheel
 
 
-
 def run_lint(session: nox.Session) -> None:
     """buf lint, buf format, ruff and mypy, each failing the session on a finding."""
     session.run("python", "-m", "registry", "lint")

@@ -147,7 +147,8 @@ def _as_the_dataclass_holds(value: Message) -> None:
         cast(Any, value).FromTimedelta(datetime.timedelta(seconds=seconds, microseconds=micros))
     else:
         for field, held in value.ListFields():
-            if field.cpp_type == FieldDescriptor.CPPTYPE_FLOAT:  # a Python float: a signalling NaN turns quiet
+            # Held as a Python float: a signalling NaN turns quiet.
+            if field.cpp_type == FieldDescriptor.CPPTYPE_FLOAT:
                 if field.is_repeated:
                     held[:] = list(held)
                 else:
@@ -182,7 +183,9 @@ def upb_verdict(cls: type[betterproto2.Message], data: bytes) -> bytes | None:
     return message.SerializeToString(deterministic=True)
 
 
-def upb_disagreement(cls: type[betterproto2.Message], data: bytes, parse: Callable[[bytes], Any]) -> str | None:
+def upb_disagreement(
+    cls: type[betterproto2.Message], data: bytes, parse: Callable[[bytes], Any]
+) -> str | None:
     """How ``parse`` (a path of the codec) differs from upb on ``data``, or None when it does not.
 
     upb refuses: ``parse`` raises MessageDecodeError (a ValueError), nothing else. upb
@@ -198,8 +201,9 @@ def upb_disagreement(cls: type[betterproto2.Message], data: bytes, parse: Callab
         return f"raised {type(error).__qualname__} ({error}), not MessageDecodeError"
     if expected is None:
         return f"read what upb refuses: {parsed!r}"
+    standard = standard_class(_full_name(cls))
     try:
-        written = standard_class(_full_name(cls)).FromString(bytes(parsed)).SerializeToString(deterministic=True)
+        written = standard.FromString(bytes(parsed)).SerializeToString(deterministic=True)
     except Exception as error:  # what was read cannot even be written
         return f"read {parsed!r}, which cannot be written: {type(error).__qualname__} ({error})"
     return None if written == expected else f"read {parsed!r}, upb reads {expected.hex()}"

@@ -136,7 +136,9 @@ def sanitized(scratch: Path) -> dict[str, str]:
     include = sysconfig.get_paths()["include"]
     subprocess.run(["gcc", *flags, f"-I{include}", str(source), "-o", str(built)], check=True)
     runtimes = [
-        subprocess.run(["gcc", f"-print-file-name={name}"], check=True, capture_output=True, text=True).stdout.strip()
+        subprocess.run(
+            ["gcc", f"-print-file-name={name}"], check=True, capture_output=True, text=True
+        ).stdout.strip()
         for name in ("libasan.so", "libubsan.so")
     ]
     return {
@@ -151,7 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=120.0, help="seconds to fuzz (default 120)")
     parser.add_argument("--seed", type=int, default=0, help="the random seed (default 0)")
-    parser.add_argument("--sanitize", action="store_true", help="fuzz a build with AddressSanitizer and UBSan")
+    parser.add_argument("--sanitize", action="store_true", help="fuzz an ASan and UBSan build")
     arguments = parser.parse_args()
     if arguments.sanitize:
         with tempfile.TemporaryDirectory(prefix="chat-fastwire-sanitized-") as scratch:

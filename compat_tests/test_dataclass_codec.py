@@ -68,7 +68,13 @@ def fresh_codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     """
     codec = Codec(mode=request.param)
     caches = (_wire.PARSERS, _wire.SERIALIZERS, _wire.UPB_PARSERS, _wire.UPB_SERIALIZERS)
-    for built in (*caches, _convert.READERS, _convert.WRITERS, _convert.FIELDS):
+    for built in (
+        *caches,
+        _convert.READERS,
+        _convert.READERS_KEEPING_UNKNOWN,
+        _convert.WRITERS,
+        _convert.FIELDS,
+    ):
         built.clear()
     if codec.mode == "python":
         monkeypatch.setattr(_native, "_fastwire", None)  # as in a wheel built without it

@@ -20,8 +20,8 @@ import subprocess
 import sys
 import tracemalloc
 import weakref
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import betterproto2
@@ -67,13 +67,16 @@ def test_the_extension_is_built_and_shipped_classes_use_it() -> None:
 @settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), name=st.sampled_from(NAMES))
 def test_any_bytes_read_as_the_python_path_reads_them(data: st.DataObject, name: str) -> None:
-    """Valid encodings corrupted (a byte changed, cut, added, dropped, a tail repeated) and raw bytes."""
+    """Valid encodings corrupted (a byte changed, cut, added, dropped, a tail repeated) and raw bytes.
+
+    The two paths agree, and with upb's own reading (so they cannot agree on a wrong answer)."""
     standard, dataclass = standard_class(name), dataclass_class(name)
     valid = data.draw(messages(cast(Descriptor, standard.DESCRIPTOR), depth=2)).SerializeToString()
     choose = lambda n: data.draw(st.integers(0, n - 1))  # noqa: E731
     for candidate in [valid, *mutations(valid, choose), data.draw(st.binary(max_size=64))]:
         shipped, python_path = parse_outcomes(dataclass, candidate)
         assert shipped == python_path, candidate
+        assert upb_disagreement(dataclass, candidate, _wire.PARSERS[dataclass]) is None, candidate
 
 
 def _odd_values() -> list[Any]:
@@ -642,7 +645,8 @@ def test_wrong_wire_types_and_groups_are_unknown_fields_as_upb_reads_them(
 
 
 def test_a_nested_message_keeps_its_own_unknown_fields() -> None:
-    message = message_service_pb2.Message(id="m").SerializeToString() + b"\x10\x05"  # field 2, a string, as a varint
+    # Field 2, a string, sent as a varint.
+    message = message_service_pb2.Message(id="m").SerializeToString() + b"\x10\x05"
     data = b"\x0a" + bytes([len(message)]) + message
     for parsers in (_wire.PARSERS, _wire.UPB_PARSERS):
         parsed = parsers[v1.GetMessageResponse](data)
@@ -652,7 +656,9 @@ def test_a_nested_message_keeps_its_own_unknown_fields() -> None:
 
 
 @pytest.mark.parametrize("parsers", [_wire.PARSERS, _wire.UPB_PARSERS], ids=["shipped", "python"])
-def test_unknown_fields_are_kept_when_a_short_varint_makes_up_for_their_length(parsers: dict[type, Any]) -> None:
+def test_unknown_fields_are_kept_when_a_short_varint_makes_up_for_their_length(
+    parsers: dict[type, Any],
+) -> None:
     """An enum of -3792456 in 8 bytes (upb writes 10), then field 2, a string, as a varint (2 bytes)."""
     raw = bytes.fromhex("18b8c398feffffff011001")
     known = plugin_service_pb2.PluginEvent.FromString(raw)
@@ -668,14 +674,16 @@ def test_unknown_fields_are_kept_when_a_short_varint_makes_up_for_their_length(p
     [
         (v1.Message, message_service_pb2.Message(created_at=timestamp_pb2.Timestamp(seconds=10**12))),
         (v1.Message, message_service_pb2.Message(created_at=timestamp_pb2.Timestamp(seconds=-(10**12)))),
-        (v1.InvokePluginRequest, plugin_service_pb2.InvokePluginRequest(timeout=duration_pb2.Duration(seconds=10**15))),
+        (
+            v1.InvokePluginRequest,
+            plugin_service_pb2.InvokePluginRequest(timeout=duration_pb2.Duration(seconds=10**15)),
+        ),
         (  # seconds in range, nanos past theirs: overflows once added
             v1.InvokePluginRequest,
             plugin_service_pb2.InvokePluginRequest(
                 timeout=duration_pb2.Duration(seconds=-999_999_999 * 86_400 + 1, nanos=-(2**31))
             ),
         ),
-
     ],
 )
 @pytest.mark.parametrize("parsers", [_wire.PARSERS, _wire.UPB_PARSERS], ids=["shipped", "python"])
@@ -695,7 +703,7 @@ def test_a_duration_at_the_edge_with_nanos_out_of_range_is_declined_not_an_overf
 
 
 def test_a_repeated_message_is_held_while_python_code_runs_on_it() -> None:
-    """Writing an item runs Python code (its _unknown_fields' __bool__): it may drop the item from its list."""
+    """Writing an item runs Python code (its _unknown_fields' __bool__), which may drop it from its list."""
     plan = _probe_plan()
     parent = plan.parse(b"")
     alive_while_written: list[bool] = []
@@ -757,7 +765,7 @@ parse_twice()
 
 
 def test_a_failed_allocation_in_parse_releases_nothing_it_did_not_take() -> None:
-    """A class with more than 8 oneofs allocates their table; if that fails, the value slots are still empty."""
+    """Past 8 oneofs their table is allocated; if that fails, the value slots are still empty."""
     pytest.importorskip("_testcapi")
     run = subprocess.run(
         [sys.executable, "-c", _ALLOCATION_FAILURE],

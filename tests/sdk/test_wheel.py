@@ -20,7 +20,7 @@ MYPY = "mypy==2.4.1"
 
 @pytest.fixture(scope="module")
 def sdk_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel `nox -s tests` built (CHAT_SDK_WHEEL), or a fresh build of sdk/python, repaired as nox does."""
+    """The wheel `nox -s tests` built (CHAT_SDK_WHEEL), or a fresh build repaired as nox does it."""
     given = os.environ.get("CHAT_SDK_WHEEL")
     if given:
         return Path(given)
@@ -122,11 +122,12 @@ def test_the_wheel_carries_the_compiled_codec_and_says_so_in_its_tag(sdk_wheel: 
 
 
 def test_the_wheel_is_tagged_manylinux_and_auditwheel_agrees(sdk_wheel: Path) -> None:
-    """A linux_x86_64 wheel is accepted by no package index; a manylinux one installs on other distributions."""
+    """No package index takes a linux_x86_64 wheel; a manylinux one installs on other distributions."""
     platform_tag = sdk_wheel.name.removesuffix(".whl").split("-")[-1]
     assert all(tag.startswith("manylinux") for tag in platform_tag.split(".")), sdk_wheel.name
     shown = " ".join(_auditwheel("show", str(sdk_wheel)).split())
-    assert re.search(r'is consistent with the following platform tag: "manylinux_\d+_\d+_x86_64"', shown), shown
+    consistent = r'is consistent with the following platform tag: "manylinux_\d+_\d+_x86_64"'
+    assert re.search(consistent, shown), shown
     assert f'"{platform_tag.split(".")[-1]}"' in shown  # the tag it carries is the one auditwheel names
 
 
