@@ -487,3 +487,14 @@ def test_a_packed_enum_of_unknown_values_holds_one_object_per_value_not_per_elem
     assert len(parsed.types) == 100_000 and all(value == -1 for value in parsed.types)
     assert peak < 4 * 1024 * 1024, f"{peak} bytes to parse 100,000 unknown enum values"
     assert bytes(parsed) == data
+
+
+def test_unknown_enum_values_are_kept_up_to_a_bound() -> None:
+    """Each unknown value is built once, but values from many messages cannot grow the table without limit."""
+    members = _convert._EnumMembers(v1.PluginEventType)
+    known = len(members)
+    unknown = range(1000, 1000 + members.UNKNOWN_KEPT + 2)
+    assert [members[value] for value in unknown] == list(unknown)
+    assert len(members) == known + members.UNKNOWN_KEPT
+    assert members[unknown[0]] is members[unknown[0]]  # kept
+    assert members[unknown[-1]] is not members[unknown[-1]]  # past the bound: built each time
