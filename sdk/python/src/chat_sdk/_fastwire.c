@@ -8,10 +8,15 @@
  * The codec takes the common case only and hands everything else to a fallback, the
  * Python path over upb (chat_sdk/_wire.py), which gives the same result or raises the
  * same error: unknown fields, a wire type other than the field's, a message field
- * sent in two parts, two members of one oneof, invalid UTF-8, truncated input, values
- * of the wrong Python type or out of range, Timestamps and Durations outside what
- * datetime holds. So the C code never decides what is an error: it either builds
- * exactly what the Python path builds, or declines.
+ * sent in two parts, two members of one oneof, invalid UTF-8, truncated input, tags
+ * and lengths longer than upb's 5 bytes, lengths or output of 2 GiB, values of the
+ * wrong Python type or out of range, Timestamps and Durations outside what datetime
+ * holds. So the C code never decides what is an error: it either builds exactly what
+ * the Python path builds, or declines.
+ *
+ * A Plan is filled once and never changes: parses and writes read its fields without
+ * holding them, across calls into Python code (enums, fallbacks, __bool__). Values
+ * taken from the caller's lists are held across such calls.
  *
  * Values are written in field-number order, as upb writes them, so both targets
  * produce the same bytes for the same message.
