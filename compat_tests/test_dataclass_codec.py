@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import gc
 import pickle
+import tracemalloc
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any, cast
@@ -20,6 +22,7 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, duration_pb2, timestamp_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +30,7 @@ import chat_sdk.schema
 from chat.v1 import ai_service_pb2, common_pb2, message_service_pb2, plugin_service_pb2
 from chat_sdk import FastCodec, _convert, _native, _wire, v1
 from chat_sdk._generated.chat import v1 as generated_v1
-from compat_tests.codec_differential import HandOvers, holds_map_entries
+from compat_tests.codec_differential import HandOvers, holds_map_entries, upb_disagreement
 from compat_tests.current import (
     as_the_dataclass_carries,
     dataclass_class,
@@ -68,7 +71,13 @@ def fresh_codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     """
     codec = Codec(mode=request.param)
     caches = (_wire.PARSERS, _wire.SERIALIZERS, _wire.UPB_PARSERS, _wire.UPB_SERIALIZERS)
-    for built in (*caches, _convert.READERS, _convert.WRITERS, _convert.FIELDS):
+    for built in (
+        *caches,
+        _convert.READERS,
+        _convert.READERS_KEEPING_UNKNOWN,
+        _convert.WRITERS,
+        _convert.FIELDS,
+    ):
         built.clear()
     if codec.mode == "python":
         monkeypatch.setattr(_native, "_fastwire", None)  # as in a wheel built without it
@@ -384,3 +393,108 @@ def test_a_wrapped_well_known_type_is_left_to_the_python_path() -> None:
     wrapped = SimpleNamespace(unwrap=lambda: str, proto_type=betterproto2.TYPE_MESSAGE)
     with pytest.raises(_native.Unplannable, match=r"^author$"):
         plans._spec(field, "author", wrapped, None, -1)
+
+
+# Issue 24: unknown fields, wrong wire types and groups read as upb reads them, on both paths;
+# only MessageDecodeError escapes parse.
+
+
+def test_an_overlong_tag_is_a_decode_error() -> None:
+    """A tag of 6 bytes (upb reads at most 5): the C codec declines it, upb refuses it."""
+    with pytest.raises(_wire.MessageDecodeError, match="not a valid Usage"):
+        v1.Usage.parse(bytes.fromhex("88808080800001"))
+
+
+@pytest.mark.parametrize(
+    ("dataclass", "data"),
+    [
+        (v1.ChatLeave, "087f"),  # field 1, a string, sent as a varint
+        (v1.Citation, "3b0a01413c"),  # field 7 sent as a group holding field 1
+        (v1.DeleteDocumentRequest, "0d0759f059"),  # field 1, a string, sent as fixed32
+        (v1.CompletionChunk, "0d0597a3e6"),
+        (v1.ChatLeave, "0b0a01410c"),  # a group of field 1, then its end
+    ],
+)
+def test_wrong_wire_types_and_groups_are_unknown_fields_as_upb_reads_them(
+    dataclass: type[betterproto2.Message], data: str
+) -> None:
+    raw = bytes.fromhex(data)
+    assert len(UnknownFieldSet(_convert.standard_class(dataclass).FromString(raw))) == 1  # upb's reading
+    parsed = dataclass.parse(raw)
+    assert parsed == dataclass()
+    assert parsed._unknown_fields == raw
+    assert bytes(parsed) == raw
+    assert upb_disagreement(dataclass, raw, dataclass.parse) is None
+
+
+def test_a_nested_message_keeps_its_own_unknown_fields() -> None:
+    # Field 2, a string, sent as a varint.
+    message = message_service_pb2.Message(id="m").SerializeToString() + b"\x10\x05"
+    data = b"\x0a" + bytes([len(message)]) + message
+    parsed = v1.GetMessageResponse.parse(data)
+    assert parsed.message is not None and parsed.message.id == "m"
+    assert (parsed._unknown_fields, parsed.message._unknown_fields) == (b"", b"\x10\x05")
+    assert bytes(parsed) == data
+
+
+def test_unknown_fields_are_kept_when_a_short_varint_makes_up_for_their_length() -> None:
+    """An enum of -3792456 in 8 bytes (upb writes 10), then field 2, a string, as a varint (2 bytes)."""
+    raw = bytes.fromhex("18b8c398feffffff011001")
+    known = plugin_service_pb2.PluginEvent.FromString(raw)
+    known.DiscardUnknownFields()
+    assert known.ByteSize() == len(raw)  # without its unknown field, upb writes as many bytes
+    parsed = v1.PluginEvent.parse(raw)
+    assert (parsed.type, parsed._unknown_fields) == (-3792456, b"\x10\x01")
+    assert upb_disagreement(v1.PluginEvent, raw, v1.PluginEvent.parse) is None
+
+
+@pytest.mark.parametrize(
+    ("dataclass", "standard"),
+    [
+        (v1.Message, message_service_pb2.Message(created_at=timestamp_pb2.Timestamp(seconds=10**12))),
+        (v1.Message, message_service_pb2.Message(created_at=timestamp_pb2.Timestamp(seconds=-(10**12)))),
+        (
+            v1.InvokePluginRequest,
+            plugin_service_pb2.InvokePluginRequest(timeout=duration_pb2.Duration(seconds=10**15)),
+        ),
+        (  # seconds in range, nanos past theirs: overflows once added
+            v1.InvokePluginRequest,
+            plugin_service_pb2.InvokePluginRequest(
+                timeout=duration_pb2.Duration(seconds=-999_999_999 * 86_400 + 1, nanos=-(2**31))
+            ),
+        ),
+    ],
+)
+def test_times_datetime_cannot_hold_are_a_decode_error_not_an_overflow(
+    dataclass: type[betterproto2.Message], standard: Message
+) -> None:
+    with pytest.raises(_wire.MessageDecodeError, match="not a valid"):
+        dataclass.parse(standard.SerializeToString())
+
+
+def test_a_packed_enum_of_unknown_values_holds_one_object_per_value_not_per_element() -> None:
+    """upb keeps 100,000 -1s in 400 kB; the dataclass's list must not add an enum object for each (27 MB)."""
+    data = plugin_service_pb2.StreamPluginEventsRequest(types=[-1] * 100_000).SerializeToString()  # type: ignore[list-item]
+    parse = v1.StreamPluginEventsRequest.parse
+    parse(data)  # the enum's table and the converters, built once
+    gc.collect()
+    tracemalloc.start()
+    try:
+        parsed = parse(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(parsed.types) == 100_000 and all(value == -1 for value in parsed.types)
+    assert peak < 4 * 1024 * 1024, f"{peak} bytes to parse 100,000 unknown enum values"
+    assert bytes(parsed) == data
+
+
+def test_unknown_enum_values_are_kept_up_to_a_bound() -> None:
+    """Each unknown value is built once, but values from many messages cannot grow the table without limit."""
+    members = _convert._EnumMembers(v1.PluginEventType)
+    known = len(members)
+    unknown = range(1000, 1000 + members.UNKNOWN_KEPT + 2)
+    assert [members[value] for value in unknown] == list(unknown)
+    assert len(members) == known + members.UNKNOWN_KEPT
+    assert members[unknown[0]] is members[unknown[0]]  # kept
+    assert members[unknown[-1]] is not members[unknown[-1]]  # past the bound: built each time

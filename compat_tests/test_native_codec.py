@@ -13,16 +13,22 @@ from __future__ import annotations
 import datetime
 import enum
 import gc
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tracemalloc
+import weakref
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import betterproto2
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, duration_pb2, timestamp_pb2
 from google.protobuf.descriptor import Descriptor
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -39,6 +45,7 @@ from compat_tests.codec_differential import (
     parse_outcomes,
     serialize_outcomes,
     structure,
+    upb_disagreement,
 )
 from compat_tests.current import dataclass_class, standard_class
 from compat_tests.strategies import messages
@@ -59,13 +66,16 @@ def test_the_extension_is_built_and_shipped_classes_use_it() -> None:
 @settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), name=st.sampled_from(NAMES))
 def test_any_bytes_read_as_the_python_path_reads_them(data: st.DataObject, name: str) -> None:
-    """Valid encodings corrupted (a byte changed, cut, added, dropped, a tail repeated) and raw bytes."""
+    """Valid encodings corrupted (a byte changed, cut, added, dropped, a tail repeated) and raw bytes.
+
+    The two paths agree, and with upb's own reading (so they cannot agree on a wrong answer)."""
     standard, dataclass = standard_class(name), dataclass_class(name)
     valid = data.draw(messages(cast(Descriptor, standard.DESCRIPTOR), depth=2)).SerializeToString()
     choose = lambda n: data.draw(st.integers(0, n - 1))  # noqa: E731
     for candidate in [valid, *mutations(valid, choose), data.draw(st.binary(max_size=64))]:
         shipped, python_path = parse_outcomes(dataclass, candidate)
         assert shipped == python_path, candidate
+        assert upb_disagreement(dataclass, candidate, _wire.PARSERS[dataclass]) is None, candidate
 
 
 def _odd_values() -> list[Any]:
@@ -553,3 +563,164 @@ def test_a_map_value_message_sent_in_two_parts_is_declined_for_upb_to_merge() ->
     assert (merged.map_times[1].seconds, merged.map_times[1].nanos) == (5, 7)  # what the fallback reads
     with pytest.raises(_ProbeDeclined):
         _probe_plan().parse(data)
+
+
+# Issue 24: the C codec's contract is upb's, and the Python path reads unknown fields as upb does.
+
+
+def _overlong(value: int, size: int) -> bytes:
+    """``value`` as a varint of exactly ``size`` bytes (padded with continuation bytes)."""
+    out = bytearray()
+    for _ in range(size - 1):
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes([*out, value])
+
+
+def _tag(name: str, wire_type: int) -> bytes:
+    return _varint(PROBE.fields_by_name[name].number << 3 | wire_type)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _overlong(PROBE.fields_by_name["one_int32"].number << 3, 6) + b"\x01",  # a 6-byte tag
+        _tag("one_string", 2) + _overlong(1, 6) + b"a",  # a 6-byte length
+        _tag("child", 2) + _overlong(0, 6),
+        _tag("many_int32", 2) + _overlong(1, 6) + b"\x01",  # packed
+        _tag("map_labels", 2) + b"\x07" + _overlong(1 << 3 | 2, 6) + b"\x00",  # a tag inside a map entry
+        _tag("at", 2) + b"\x07" + _overlong(1 << 3, 6) + b"\x01",  # a tag inside a Timestamp
+    ],
+)
+def test_tags_and_lengths_longer_than_five_bytes_are_declined_for_upb_to_refuse(data: bytes) -> None:
+    with pytest.raises(DecodeError):
+        GetMessageClass(PROBE).FromString(data)
+    with pytest.raises(_ProbeDeclined):
+        _probe_plan().parse(data)
+
+
+def test_tags_and_lengths_of_five_bytes_are_read_in_c_as_upb_reads_them() -> None:
+    data = _overlong(PROBE.fields_by_name["one_int32"].number << 3, 5) + b"\x07"
+    data += _tag("one_string", 2) + _overlong(2, 5) + b"ab"
+    probe = _probe_plan().parse(data)  # never declined: _refuse would raise
+    assert structure(_read_back(probe)) == structure(_expected(GetMessageClass(PROBE).FromString(data)))
+
+
+def test_a_write_past_two_gib_is_declined_for_upb_to_refuse() -> None:
+    """upb's encoder refuses lengths past 2 GiB; the C code leaves that to it (the bytes are never copied)."""
+    probe = _probe_plan().parse(b"")
+    probe.one_bytes = bytes(2**31)  # calloc'd: the pages are never touched
+    with pytest.raises(_ProbeDeclined):
+        _probe_plan().serialize(probe)
+
+
+@pytest.mark.parametrize("seconds", [999_999_999 * 86_400 - 1, -999_999_999 * 86_400 + 1])
+def test_a_duration_at_the_edge_with_nanos_out_of_range_is_declined_not_an_overflow(seconds: int) -> None:
+    message: Any = GetMessageClass(PROBE)()
+    message.took.seconds, message.took.nanos = seconds, 2**31 - 1 if seconds > 0 else -(2**31)
+    with pytest.raises(_ProbeDeclined):
+        _probe_plan().parse(message.SerializeToString())
+
+
+def test_a_repeated_message_is_held_while_python_code_runs_on_it() -> None:
+    """Writing an item runs Python code (its _unknown_fields' __bool__), which may drop it from its list."""
+    plan = _probe_plan()
+    parent = plan.parse(b"")
+    alive_while_written: list[bool] = []
+
+    class Dropping:
+        def __bool__(self) -> bool:
+            parent.children.clear()  # the list held the only reference to the child
+            gc.collect()
+            alive_while_written.append(child() is not None)
+            return True  # unknown fields: declined, so nothing reads the child afterwards
+
+    item = plan.parse(b"")
+    item._unknown_fields = Dropping()
+    parent.children = [item]
+    child = weakref.ref(item)
+    del item
+    with pytest.raises(_ProbeDeclined):
+        plan.serialize(parent)
+    assert alive_while_written == [True]
+    assert child() is None  # and released once written
+
+
+_ALLOCATION_FAILURE = """
+import sys, _testcapi
+from chat_sdk import _fastwire
+
+class Many:
+    _unknown_fields = b""
+
+def refuse(value):
+    raise AssertionError("declined")
+
+def varint(value):
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes([*out, value])
+
+plan = _fastwire.Plan(Many, refuse, refuse)
+plan.fill(tuple((n, 9, f"f{n}", 0, (n - 1) // 2, None, None, "") for n in range(1, 19)), 9)
+data = b"".join(varint(n << 3 | 2) + b"\\x03abc" for n in range(1, 19, 2))
+
+def parse_twice():
+    first = plan.parse(data)  # leaves pointers to its values on the C stack
+    held = [first.f1] * 3
+    before = sys.getrefcount(first.f1)
+    _testcapi.set_nomemory(0, 1)  # the next allocation fails: the 9 oneofs' table
+    try:
+        plan.parse(data)
+    except MemoryError:
+        pass
+    finally:
+        _testcapi.remove_mem_hooks()
+    print(before, sys.getrefcount(first.f1), len(held))
+
+parse_twice()
+"""
+
+
+def test_a_failed_allocation_in_parse_releases_nothing_it_did_not_take() -> None:
+    """Past 8 oneofs their table is allocated; if that fails, the value slots are still empty."""
+    pytest.importorskip("_testcapi")
+    run = subprocess.run(
+        [sys.executable, "-c", _ALLOCATION_FAILURE],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    before, after, _ = run.stdout.split()
+    assert before == after
+
+
+def test_a_plan_is_built_once() -> None:
+    """Parses and writes read a plan without holding its parts: refilling one in use would free them."""
+    plan = _probe_plan()
+    with pytest.raises(RuntimeError, match="already filled"):
+        plan.fill((), 0)
+    with pytest.raises(RuntimeError, match="initialised once"):
+        plan.__init__(Probe, _refuse, _refuse)
+    message: Any = GetMessageClass(PROBE)(one_string="still planned")
+    assert plan.parse(message.SerializeToString()).one_string == "still planned"
+
+
+def test_a_sanitized_slice_of_the_codec_fuzzer_finds_no_memory_error_and_no_disagreement() -> None:
+    """`nox -s fuzz_codec -- --sanitize` for minutes; here, 15 s of it (AddressSanitizer and UBSan)."""
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc to build the sanitized C codec")
+    run = subprocess.run(
+        [sys.executable, "-m", "compat_tests.fuzz_codec", "--sanitize", "--budget", "15", "--seed", "24"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        cwd=Path(__file__).parent.parent,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "sanitized C codec and the Python path agree" in run.stdout

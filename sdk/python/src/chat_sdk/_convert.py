@@ -20,7 +20,7 @@ import datetime
 import importlib
 import keyword
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import betterproto2
@@ -82,12 +82,21 @@ class _EnumMembers(dict[int, Any]):
     of ``cls(value)`` is the same one betterproto2's own parser takes.
     """
 
+    # Unknown values are kept once built: a packed field of millions of -1s then holds one
+    # object, not millions of them (1.8 GiB for 64 MiB of input). Bounded, so values from
+    # many messages cannot grow an enum's table without limit.
+    UNKNOWN_KEPT = 1024
+
     def __init__(self, enum: Any) -> None:
         super().__init__((member.value, member) for member in enum)
         self._enum = enum
+        self._size = len(self) + self.UNKNOWN_KEPT
 
     def __missing__(self, value: int) -> Any:
-        return self._enum(value)
+        member = self._enum(value)
+        if len(self) < self._size:
+            self[value] = member
+        return member
 
 
 def _compile(source: str, name: str, namespace: dict[str, Any]) -> Callable[..., Any]:
@@ -132,13 +141,32 @@ def read_duration(value: Any) -> datetime.timedelta:
     return datetime.timedelta(0, value.seconds, value.nanos / 1e3)
 
 
-def _build_reader(cls: type[betterproto2.Message]) -> Callable[[Message], Any]:
+def unknown_fields(message: Message) -> bytes:
+    """The unknown fields of ``message`` itself, as upb keeps them: raw, in the order read.
+
+    Fields of numbers the schema lacks, known numbers sent with another wire type, and
+    groups are all unknown to upb; those of the messages inside stay with them.
+    """
+    known = [field.name for field, _ in message.ListFields()]
+    if known:
+        rest = type(message)()
+        rest.CopyFrom(message)
+        for name in known:
+            rest.ClearField(name)
+        message = rest
+    data: bytes = message.SerializeToString()
+    return data
+
+
+def _build_reader(cls: type[betterproto2.Message], keep_unknown: bool = False) -> Callable[[Message], Any]:
+    """The reader of ``cls``; ``keep_unknown``: each message keeps its unknown fields (slower)."""
     descriptor: Any = standard_class(cls).DESCRIPTOR
     meta = _metadata(cls)
     namespace: dict[str, Any] = {
         "_new": object.__new__,
         "_cls": cls,
-        "_R": READERS,
+        "_R": READERS_KEEPING_UNKNOWN if keep_unknown else READERS,
+        "_unknown": unknown_fields,
         "_EPOCH": _EPOCH,
         "_TD": datetime.timedelta,
         "_fts": datetime.datetime.fromtimestamp,
@@ -186,7 +214,7 @@ def _build_reader(cls: type[betterproto2.Message]) -> Callable[[Message], Any]:
             *(["    h = m.HasField"] if any(" h(" in item for item in items) else []),
             "    o = _new(_cls)",
             *items,
-            "    o._unknown_fields = b''",
+            f"    o._unknown_fields = {'_unknown(m)' if keep_unknown else repr(b'')}",
             "    return o",
         ]
     )
@@ -441,5 +469,7 @@ def _value_fields(
 
 
 READERS = _Compiled(_build_reader)
+# For bytes with unknown fields somewhere inside (a newer schema's, a wrong wire type, a group).
+READERS_KEEPING_UNKNOWN = _Compiled(partial(_build_reader, keep_unknown=True))
 WRITERS = _Compiled(_build_writer)
 FIELDS = _Compiled(_build_fields)

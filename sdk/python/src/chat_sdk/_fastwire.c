@@ -8,10 +8,15 @@
  * The codec takes the common case only and hands everything else to a fallback, the
  * Python path over upb (chat_sdk/_wire.py), which gives the same result or raises the
  * same error: unknown fields, a wire type other than the field's, a message field
- * sent in two parts, two members of one oneof, invalid UTF-8, truncated input, values
- * of the wrong Python type or out of range, Timestamps and Durations outside what
- * datetime holds. So the C code never decides what is an error: it either builds
- * exactly what the Python path builds, or declines.
+ * sent in two parts, two members of one oneof, invalid UTF-8, truncated input, tags
+ * and lengths longer than upb's 5 bytes, lengths or output of 2 GiB, values of the
+ * wrong Python type or out of range, Timestamps and Durations outside what datetime
+ * holds. So the C code never decides what is an error: it either builds exactly what
+ * the Python path builds, or declines.
+ *
+ * A Plan is filled once and never changes: parses and writes read its fields without
+ * holding them, across calls into Python code (enums, fallbacks, __bool__). Values
+ * taken from the caller's lists are held across such calls.
  *
  * Values are written in field-number order, as upb writes them, so both targets
  * produce the same bytes for the same message.
@@ -84,9 +89,10 @@ typedef struct {
     const uint8_t *end;
 } Reader;
 
-static int read_varint(Reader *r, uint64_t *value) {
+/* A varint of at most ``max_bytes`` bytes (10 for values; upb reads tags and lengths in 5). */
+static int read_varint_of(Reader *r, int max_bytes, uint64_t *value) {
     uint64_t result = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
+    for (int shift = 0; shift < 7 * max_bytes; shift += 7) {
         if (r->at >= r->end) return 0;
         uint8_t byte = *r->at++;
         result |= (uint64_t)(byte & 0x7F) << shift;
@@ -99,6 +105,11 @@ static int read_varint(Reader *r, uint64_t *value) {
     return 0;
 }
 
+static int read_varint(Reader *r, uint64_t *value) { return read_varint_of(r, 10, value); }
+
+/* A tag as upb reads it: at most 5 bytes, at most 32 bits (anything else: upb's error). */
+static int read_tag(Reader *r, uint64_t *tag) { return read_varint_of(r, 5, tag) && *tag <= UINT32_MAX; }
+
 static int read_fixed(Reader *r, int size, uint64_t *value) {
     if (r->end - r->at < size) return 0;
     uint64_t result = 0;
@@ -110,7 +121,8 @@ static int read_fixed(Reader *r, int size, uint64_t *value) {
 
 static int read_length(Reader *r, const uint8_t **start, Py_ssize_t *length) {
     uint64_t size;
-    if (!read_varint(r, &size) || size > (uint64_t)(r->end - r->at)) return 0;
+    /* upb: at most 5 bytes and below INT32_MAX, whatever follows */
+    if (!read_varint_of(r, 5, &size) || size >= INT32_MAX || size > (uint64_t)(r->end - r->at)) return 0;
     *start = r->at;
     *length = (Py_ssize_t)size;
     r->at += size;
@@ -195,7 +207,7 @@ static int read_seconds_nanos(const uint8_t *start, Py_ssize_t length, int64_t *
     *nanos = 0;
     while (r.at < r.end) {
         uint64_t tag, value;
-        if (!read_varint(&r, &tag) || (tag & 7) != WT_VARINT || !read_varint(&r, &value)) return 0;
+        if (!read_tag(&r, &tag) || (tag & 7) != WT_VARINT || !read_varint(&r, &value)) return 0;
         if (tag >> 3 == 1) *seconds = (int64_t)value;
         else if (tag >> 3 == 2) *nanos = (int32_t)(uint32_t)value;
         else return 0;
@@ -249,7 +261,10 @@ static Outcome make_datetime(const uint8_t *start, Py_ssize_t length, PyObject *
 static Outcome make_timedelta(const uint8_t *start, Py_ssize_t length, PyObject **out) {
     int64_t seconds, nanos;
     if (!read_seconds_nanos(start, length, &seconds, &nanos)) return DECLINE;
-    if (seconds > MAX_TIMEDELTA_SECONDS - 1 || seconds < -MAX_TIMEDELTA_SECONDS + 1) return DECLINE;
+    /* Within a second of timedelta's range, after nanos out of their own range, could overflow. */
+    if (seconds > MAX_TIMEDELTA_SECONDS - 1 || seconds < -MAX_TIMEDELTA_SECONDS + 1 || nanos < -999999999 ||
+        nanos > 999999999)
+        return DECLINE;
     int64_t magnitude = nanos < 0 ? -nanos : nanos;
     int64_t micros = magnitude / 1000, rest = magnitude % 1000;
     if (rest > 500 || (rest == 500 && (micros & 1))) micros += 1;
@@ -307,7 +322,7 @@ static Outcome parse_map_entry(const Field *f, Reader *r, PyObject **map, int de
     Outcome outcome = OK;
     while (entry.at < entry.end && outcome == OK) {
         uint64_t tag;
-        if (!read_varint(&entry, &tag) || (tag >> 3) < 1 || (tag >> 3) > 2) { outcome = DECLINE; break; }
+        if (!read_tag(&entry, &tag) || (tag >> 3) < 1 || (tag >> 3) > 2) { outcome = DECLINE; break; }
         const Field *part = &f->entry[(tag >> 3) - 1];
         PyObject **slot = &read[(tag >> 3) - 1];
         PyObject *item = NULL;
@@ -380,6 +395,7 @@ static Outcome parse_into(Plan *plan, const uint8_t *start, Py_ssize_t length, i
     PyObject *small_values[32];
     int small_oneofs[8];
     PyObject **values = count <= 32 ? small_values : PyMem_Calloc((size_t)count, sizeof(PyObject *));
+    if (values != NULL) memset(values, 0, sizeof(PyObject *) * (size_t)count); /* before any exit */
     int *oneof_member = plan->oneofs <= 8 ? small_oneofs : PyMem_Malloc(sizeof(int) * (size_t)plan->oneofs);
     Outcome outcome = OK;
     PyObject *result = NULL;
@@ -388,12 +404,11 @@ static Outcome parse_into(Plan *plan, const uint8_t *start, Py_ssize_t length, i
         outcome = FAILED;
         goto done;
     }
-    memset(values, 0, sizeof(PyObject *) * (size_t)count);
     for (int i = 0; i < plan->oneofs; i++) oneof_member[i] = -1;
     Reader r = {start, start + length};
     while (r.at < r.end && outcome == OK) {
         uint64_t tag;
-        if (!read_varint(&r, &tag) || tag > UINT32_MAX) { outcome = DECLINE; break; }
+        if (!read_tag(&r, &tag)) { outcome = DECLINE; break; }
         uint32_t number = (uint32_t)(tag >> 3);
         int slot = number <= plan->max_number ? plan->index_of[number] : 0;
         if (slot == 0) { outcome = DECLINE; break; } /* unknown, or field number 0 */
@@ -446,10 +461,15 @@ typedef struct {
     uint8_t *data;
     Py_ssize_t size;
     Py_ssize_t capacity;
+    int too_big; /* past protobuf's 2 GiB: the write stops, no exception set, and the fallback refuses it */
 } Writer;
 
 static int reserve(Writer *w, Py_ssize_t more) {
     if (w->size + more <= w->capacity) return 1;
+    if (more > INT32_MAX - w->size) {
+        w->too_big = 1;
+        return 0;
+    }
     Py_ssize_t capacity = w->capacity ? w->capacity : 256;
     while (capacity < w->size + more) capacity *= 2;
     uint8_t *grown = PyMem_Realloc(w->data, (size_t)capacity);
@@ -682,8 +702,11 @@ static Outcome write_field(Writer *w, const Field *f, PyObject *value, int depth
         if (n == 0) return OK;
         if (is_message || f->kind == K_STRING || f->kind == K_BYTES) {
             for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
-                PyObject *item = PyList_GET_ITEM(value, i);
+                /* Held: writing a message runs Python code (its _unknown_fields' __bool__, a
+                 * fallback), which may empty the list and free a borrowed item. */
+                PyObject *item = Py_NewRef(PyList_GET_ITEM(value, i));
                 outcome = is_message ? write_message_value(w, f, item, depth) : write_string_or_bytes(w, f, item, 0);
+                Py_DECREF(item);
                 if (outcome != OK) return outcome;
             }
             return OK;
@@ -693,7 +716,10 @@ static Outcome write_field(Writer *w, const Field *f, PyObject *value, int depth
         if (mark < 0) return FAILED;
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
             uint64_t bits;
-            if ((outcome = scalar_bits(f, PyList_GET_ITEM(value, i), &bits)) != OK) return outcome;
+            PyObject *item = Py_NewRef(PyList_GET_ITEM(value, i)); /* held, as above */
+            outcome = scalar_bits(f, item, &bits);
+            Py_DECREF(item);
+            if (outcome != OK) return outcome;
             if (!write_scalar_bits(w, f->kind, bits)) return FAILED;
         }
         return close_length(w, mark) ? OK : FAILED;
@@ -741,8 +767,9 @@ static Outcome serialize_into(Plan *plan, PyObject *message, Writer *w, int dept
 
 static PyObject *Plan_serialize(Plan *self, PyObject *message) {
     if (self->cls == NULL) return PyErr_Format(PyExc_RuntimeError, "a Plan that was never initialised");
-    Writer w = {NULL, 0, 0};
+    Writer w = {NULL, 0, 0, 0};
     Outcome outcome = serialize_into(self, message, &w, 0);
+    if (w.too_big) outcome = DECLINE; /* upb's encoder refuses lengths past 2 GiB: the fallback says so */
     PyObject *result = NULL;
     if (outcome == OK) result = PyBytes_FromStringAndSize((const char *)w.data, w.size);
     PyMem_Free(w.data);
@@ -784,6 +811,11 @@ static int Plan_init(Plan *self, PyObject *args, PyObject *kwargs) {
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OO", keywords, &PyType_Type, &cls, &parse_fallback,
                                      &serialize_fallback))
         return -1;
+    /* Plans are immutable once built: a parse or write in progress reads them without holding them. */
+    if (self->cls != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "a Plan is initialised once");
+        return -1;
+    }
     Py_XSETREF(self->cls, Py_NewRef(cls));
     Py_XSETREF(self->parse_fallback, Py_NewRef(parse_fallback));
     Py_XSETREF(self->serialize_fallback, Py_NewRef(serialize_fallback));
@@ -848,6 +880,10 @@ static PyObject *Plan_fill(Plan *self, PyObject *args) {
     PyObject *specs;
     int oneofs;
     if (!PyArg_ParseTuple(args, "O!i:fill", &PyTuple_Type, &specs, &oneofs)) return NULL;
+    if (self->cls == NULL) return PyErr_Format(PyExc_RuntimeError, "a Plan that was never initialised");
+    /* Filled once: a parse or write in progress (which may run Python code) reads its fields
+     * without holding them. Until then the C code declines every message of the class. */
+    if (self->ready) return PyErr_Format(PyExc_RuntimeError, "the plan of %R is already filled", self->cls);
     clear_fields(self);
     Py_ssize_t count = PyTuple_GET_SIZE(specs);
     if (oneofs < 0 || count > INT16_MAX) return PyErr_Format(PyExc_ValueError, "too many fields or oneofs");

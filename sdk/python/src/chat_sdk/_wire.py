@@ -12,9 +12,12 @@ Python path over upb: the ``_pb2`` twin of the class parses or writes the bytes 
 the converters of :mod:`chat_sdk._convert` turn it into the dataclass or back. Both
 give the same result; the second also serves a wheel built without the extension.
 
-Bytes that carry unknown fields (a newer schema's) are parsed by betterproto2's own
-parser, which keeps them for re-encoding; nested messages then come back here. Bytes
-that are not a valid message raise :class:`MessageDecodeError` (a ``ValueError``):
+Unknown fields are what upb says they are: fields of numbers the schema lacks (a newer
+schema's), known numbers sent with another wire type, and groups. Each message keeps its
+own, raw, in ``_unknown_fields`` for re-encoding, as upb does; betterproto2's parser,
+which read some of them as values, never runs for a schema class. Bytes that are not a
+valid message, or hold a Timestamp or Duration that ``datetime`` cannot, raise
+:class:`MessageDecodeError` (a ``ValueError``) and nothing else, on either path:
 betterproto2 accepted truncated input silently.
 """
 
@@ -28,7 +31,15 @@ import betterproto2
 from google.protobuf.message import DecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from chat_sdk._convert import FIELDS, READERS, WRITERS, NestedUnknownFields, _Compiled, standard_class
+from chat_sdk._convert import (
+    FIELDS,
+    READERS,
+    READERS_KEEPING_UNKNOWN,
+    WRITERS,
+    NestedUnknownFields,
+    _Compiled,
+    standard_class,
+)
 from chat_sdk._generated.message_pool import default_message_pool
 from chat_sdk._native import Plans
 
@@ -65,7 +76,6 @@ def _has_nested_messages(cls: type[betterproto2.Message]) -> bool:
 
 def _build_parser(cls: type[B]) -> Callable[[bytes], B]:
     from_string = standard_class(cls).FromString
-    read = READERS[cls]
     name = cls.__qualname__
 
     def decode(data: bytes) -> Any:
@@ -74,28 +84,39 @@ def _build_parser(cls: type[B]) -> Callable[[bytes], B]:
         except DecodeError as error:
             raise MessageDecodeError(f"the bytes are not a valid {name}: {error}") from None
 
+    def converted(readers: dict[type, Callable[[Any], Any]]) -> Callable[[Any], B]:
+        read = readers[cls]
+
+        def convert(message: Any) -> B:
+            try:
+                result: B = read(message)
+            except OverflowError as error:  # a Timestamp or Duration past what datetime holds
+                raise MessageDecodeError(f"the bytes are not a valid {name}: {error}") from None
+            return result
+
+        return convert
+
+    read, read_keeping_unknown = converted(READERS), converted(READERS_KEEPING_UNKNOWN)
+
     if _has_nested_messages(cls):
 
         def parse(data: bytes) -> B:
             message = decode(data)
-            # Unknown fields anywhere inside: once upb drops them, the canonical encoding is
-            # shorter than the input. So is a non-canonical input (a message field sent in
-            # two parts, which protobuf merges): a second parse, kept whole, tells them apart.
+            # Unknown fields anywhere inside: dropping them shortens the encoding. (The input's
+            # own length tells nothing: overlong or short varints can make up for them.)
+            whole = message.ByteSize()
             message.DiscardUnknownFields()
-            known = message.ByteSize()
-            if known != len(data) and decode(data).ByteSize() != known:
-                return betterproto2_parse(cls, data)
-            result: B = read(message)
-            return result
+            if message.ByteSize() != whole:
+                return read_keeping_unknown(decode(data))
+            return read(message)
 
     else:
 
         def parse(data: bytes) -> B:
             message = decode(data)
             if len(UnknownFieldSet(message)):
-                return betterproto2_parse(cls, data)
-            result: B = read(message)
-            return result
+                return read_keeping_unknown(message)
+            return read(message)
 
     return parse
 
