@@ -63,9 +63,13 @@ def closed_port() -> int:
 
 @asynccontextmanager
 async def serving(
-    service: MessageServiceBase, seen: list[dict[str, str | bytes]], events: list[RecvRequest] | None = None
+    service: MessageServiceBase,
+    seen: list[dict[str, str | bytes]],
+    events: list[RecvRequest] | None = None,
+    *,
+    port: int = 0,
 ) -> AsyncIterator[int]:
-    """Serve ``service`` on an ephemeral port of 127.0.0.1; record each call's metadata (and event)."""
+    """Serve ``service`` on ``port`` of 127.0.0.1 (0: an ephemeral one); record each call's metadata."""
     server = grpclib.server.Server([service], status_details_codec=ProtoStatusDetailsCodec())
 
     async def record(event: RecvRequest) -> None:
@@ -75,8 +79,8 @@ async def serving(
 
     listen(server, RecvRequest, record)
     # Bind the socket here, so the port picked is known without grpclib's internals.
-    sock = socket.create_server(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
+    sock = socket.create_server(("127.0.0.1", port))
+    port = sock.getsockname()[1]
     await server.start(sock=sock)
     try:
         yield port
