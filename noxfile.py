@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import nox
@@ -143,14 +144,16 @@ def build_sdk(session: nox.Session) -> Path:
     # Only the previous packages go: other reports in dist/ (schema-review.md) stay.
     for old in (*DIST_DIR.glob("*.whl"), *DIST_DIR.glob("*.tar.gz")):
         old.unlink()
-    platform = Path(session.create_tmp()) / "platform-wheel"
-    shutil.rmtree(platform, ignore_errors=True)
-    session.run("python", "-m", "build", "--outdir", str(platform), str(SDK_DIR), silent=True)
-    (built,) = platform.glob(f"{SDK_WHEEL_PREFIX}-*.whl")
-    (sdist,) = platform.glob(f"{SDK_WHEEL_PREFIX}-*.tar.gz")
-    DIST_DIR.mkdir(exist_ok=True)
-    shutil.move(sdist, DIST_DIR / sdist.name)
-    session.run("auditwheel", "repair", "--wheel-dir", str(DIST_DIR), str(built), silent=True)
+    # Not session.create_tmp(): it also points the session's TMPDIR inside the repository,
+    # where the tests' scratch repositories would then find this checkout's git.
+    with tempfile.TemporaryDirectory(prefix="chat-sdk-wheel-") as scratch:
+        platform = Path(scratch)
+        session.run("python", "-m", "build", "--outdir", str(platform), str(SDK_DIR), silent=True)
+        (built,) = platform.glob(f"{SDK_WHEEL_PREFIX}-*.whl")
+        (sdist,) = platform.glob(f"{SDK_WHEEL_PREFIX}-*.tar.gz")
+        DIST_DIR.mkdir(exist_ok=True)
+        shutil.move(sdist, DIST_DIR / sdist.name)
+        session.run("auditwheel", "repair", "--wheel-dir", str(DIST_DIR), str(built), silent=True)
     session.run(
         "python",
         "-m",
