@@ -43,7 +43,8 @@ from .test_authentication import chat_methods, open_call
 # What alice keeps to herself; none of it may reach bob by any path.
 SECRET_MESSAGE = "My bank PIN is 4711 and nobody else may know it."
 SECRET_DOCUMENT = "The CEO salary is 2.4 million dollars per year. Quarterly bonus plans follow."
-SECRET_MARKERS = ("4711", "2.4 million", "Quarterly bonus")
+# Whole phrases: a bare "4711" also turns up inside a metrics timestamp (1.7965930268347113e+09).
+SECRET_MARKERS = ("PIN is 4711", "2.4 million dollars", "Quarterly bonus")
 CONVERSATION = "c-alice"
 DOCUMENT = "doc-alice"
 STEP = 15.0
