@@ -5,7 +5,7 @@ from __future__ import annotations
 from registry.diff import RULES, deliberate_differences
 from registry.diff.limits import _EXACT, _LOWER, _UNRANKED, _UPPER
 from registry.diff.option_table import CODEGEN_OPTIONS, SHIPPED_LANGUAGES
-from registry.diff.types import JSON_FORMS, WIRE_GROUPS, WIRE_ONE_WAY
+from registry.diff.types import JSON_FORMS, SAME_ENCODING, WIDENINGS
 
 _HEADER = """\
 # Review rules
@@ -44,8 +44,8 @@ def _kinds() -> list[str]:
 
 
 def _types() -> list[str]:
-    groups = "; ".join("{" + ", ".join(sorted(group)) + "}" for group in WIRE_GROUPS)
-    one_way = ", ".join(f"{a} -> {b}" for a, b in sorted(WIRE_ONE_WAY))
+    widenings = ", ".join(f"{a} -> {b}" for a, b in sorted(WIDENINGS))
+    encodings = "; ".join(f"{encoding}: {', '.join(names)}" for encoding, names in SAME_ENCODING)
     forms: dict[str, list[str]] = {}
     for scalar, form in JSON_FORMS.items():
         forms.setdefault(form, []).append(scalar)
@@ -53,10 +53,14 @@ def _types() -> list[str]:
         "",
         "## Field type changes",
         "",
-        "A type change is always source-breaking. It keeps the wire format only within one of",
-        f"these groups: {groups}; and one way only: {one_way} (a proto3 parser rejects",
-        "bytes that are not UTF-8 in a string field). It keeps JSON only between types with",
-        "the same JSON form:",
+        "A type change is always source-breaking. It keeps the wire format only when every value",
+        f"written with the old type reads back unchanged with the new one: {widenings}.",
+        "Types that share an encoding are judged on their values, not on the encoding alone",
+        f"({encodings}): a change of sign or a narrowing (int32 -> uint32 reads -3 as 4294967293,",
+        "uint32 -> int32 reads 4294967295 as -1, fixed32 <-> sfixed32 likewise) breaks the wire,",
+        "though buf's WIRE rules accept it. After a widening, values only the new type holds are",
+        "truncated by old readers, as a new enum value is unknown to them. It keeps JSON only",
+        "between types with the same JSON form:",
         "",
         "| JSON form | types |",
         "| --- | --- |",
