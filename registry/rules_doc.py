@@ -134,6 +134,32 @@ def _differences() -> list[str]:
     return lines
 
 
+def _oracle() -> list[str]:
+    lines = [
+        "",
+        "## What the oracle measured",
+        "",
+        "`tests/registry/test_oracle.py` proves these verdicts with generated code: protoc writes",
+        "the `_pb2` modules of both sides of each scenario, each side runs in a process of its",
+        "own, messages holding values the base's types hold are written by each side and read",
+        "by the other in binary and ProtoJSON, and what the base's generated code used (module",
+        "names, `HasField`, `*_FIELD_NUMBER`, enum `Name()`) is looked up in the head's. The test",
+        "fails when a measurement differs from this table or the verdict misses a measured break.",
+        "Source verdicts also cover the dataclass and TypeScript SDKs, which the oracle does not run.",
+        "",
+        "| kind | scenario | wire | JSON | `_pb2` API | seen |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    mark = {True: "breaks", False: "-"}
+    for rule in RULES.values():
+        for o in rule.oracle:
+            lines.append(
+                f"| `{rule.kind}` | {o.scenario} | {mark[o.wire]} | {mark[o.json]} | {mark[o.python_api]} "
+                f"| {o.note} |"
+            )
+    return lines
+
+
 def render_rules() -> str:
     """The whole of ``docs/review-rules.md``."""
     lines = [
@@ -145,5 +171,6 @@ def render_rules() -> str:
         *_options(),
         *_limits(),
         *_differences(),
+        *_oracle(),
     ]
     return "\n".join(lines) + "\n"

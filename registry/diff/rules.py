@@ -11,7 +11,7 @@ strongest it can be, which the recorder enforces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from registry.diff.change import (
     ALL,
@@ -22,6 +22,7 @@ from registry.diff.change import (
     WIRE_SOURCE,
     Verdict,
 )
+from registry.diff.measured import MEASURED, Oracle
 from registry.diff.option_table import CODEGEN_OPTIONS
 
 
@@ -40,7 +41,7 @@ class Rule:
     differs: str = ""  # a deliberate difference from buf, with its reason
     lenient: tuple[str, ...] = ()  # the buf rules this kind judges more leniently than buf
     check: str = ""  # the rule id `registry breaking` reports for a client-breaking change
-    oracle: str = ""  # what tests/registry/test_oracle.py measured with generated code of both sides
+    oracle: tuple[Oracle, ...] = ()  # what the empirical oracle measured, scenario by scenario
 
 
 _FOREIGN_OPTION_REASON = (
@@ -426,7 +427,9 @@ _DEPRECATIONS = tuple(
     for verb in ("deprecated", "undeprecated")
 )
 
-RULES: dict[str, Rule] = {rule.kind: rule for rule in (*_TABLE, *_DEPRECATIONS)}
+RULES: dict[str, Rule] = {
+    rule.kind: replace(rule, oracle=MEASURED.get(rule.kind, ())) for rule in (*_TABLE, *_DEPRECATIONS)
+}
 
 
 def deliberate_differences() -> list[tuple[str, str, str]]:
