@@ -16,6 +16,8 @@ from registry.diff import Change, deliberate_differences
 from registry.lint import Finding
 from registry.semver import Bump, next_version
 
+# The Python SDK's distribution on the package index (PyPI's `chat-sdk` is somebody else's).
+SDK_DISTRIBUTION = "chatplatform-schema-sdk"
 EFFECT_ORDER = ("wire-breaking", "JSON-breaking", "source-breaking", "client-breaking", "safe")
 _EFFECT_OF_FLAG = {
     "wire": "wire-breaking",
@@ -27,6 +29,7 @@ RULES_MEANING = {
     "WIRE_JSON": "wire and JSON compatibility: released clients and servers still read every message",
     "FILE": "source compatibility: code generated from the base still compiles and runs",
     "CLIENTS": "clients' requests: no tightened buf.validate limit, no removed or changed HTTP route",
+    "WAIVERS": "every waiver excuses a finding, names a release that exists and has not expired",
 }
 _METHOD_API_KINDS = frozenset(
     {
@@ -233,7 +236,7 @@ class Review:
             release = f"Next release: **{self.next_release}** (the first release); "
         out.append(
             f"**Required bump:** {self.bump.value}. {release}"
-            f"the SDK built from this tree is `chat-sdk {self.sdk_version}`."
+            f"the SDK built from this tree is `{SDK_DISTRIBUTION} {self.sdk_version}`."
         )
         out += ["", "## Changes", ""]
         if not self.changes:

@@ -32,6 +32,13 @@ COMMON = "proto/chat/v1/common.proto"
 DELETED = 'Previously present field "4" with name "nickname" on message "{message}" was deleted.'
 
 
+NICKNAME = "chat.v1.User.nickname"
+
+
+def _nickname(finding: Finding) -> str:
+    return NICKNAME
+
+
 def _deleted(message: str = "User", rule: str = "FIELD_NO_DELETE") -> Finding:
     return Finding(COMMON, 7, 1, rule, DELETED.format(message=message))
 
@@ -110,9 +117,15 @@ def test_findings_are_split_into_failing_waived_and_permitted() -> None:
     base, head = _image()
     retyped = Finding(COMMON, 3, 3, "FIELD_SAME_TYPE", "changed type")
     renamed = Finding(COMMON, 5, 3, "FIELD_SAME_NAME", "changed name")
-    waiver = Waiver("FIELD_SAME_TYPE", COMMON, "never used", against="base")
+    waiver = Waiver("chat.v1.User.user_id", "never used", against="base")
+    elements = {retyped: "chat.v1.User.user_id", renamed: "chat.v1.User.name", _deleted(): NICKNAME}
     check = _excuse(
-        BreakingCheck("base", "base main", FILE), [retyped, renamed, _deleted()], [waiver], base, head
+        BreakingCheck("base", "base main", FILE),
+        [retyped, renamed, _deleted()],
+        [waiver],
+        elements.__getitem__,
+        base,
+        head,
     )
     assert check.findings == [renamed]
     assert check.waived == [(retyped, waiver)]
@@ -122,13 +135,13 @@ def test_findings_are_split_into_failing_waived_and_permitted() -> None:
 
 
 def test_without_the_base_and_head_a_deletion_is_never_permitted() -> None:
-    check = _excuse(BreakingCheck("1.0.0", "release 1.0.0", WIRE_JSON), [_deleted()], [])
+    check = _excuse(BreakingCheck("1.0.0", "release 1.0.0", WIRE_JSON), [_deleted()], [], _nickname)
     assert check.findings == [_deleted()] and check.permitted == []
 
 
 def test_a_waiver_for_another_release_does_not_excuse_this_one() -> None:
-    waiver = Waiver("FIELD_NO_DELETE", COMMON, "gone", against="1.1.0")
-    check = _excuse(BreakingCheck("1.0.0", "release 1.0.0", WIRE_JSON), [_deleted()], [waiver])
+    waiver = Waiver(NICKNAME, "gone", against="1.1.0")
+    check = _excuse(BreakingCheck("1.0.0", "release 1.0.0", WIRE_JSON), [_deleted()], [waiver], _nickname)
     assert check.findings == [_deleted()] and check.waived == []
 
 
@@ -201,17 +214,13 @@ def test_a_removed_rpc_passes_the_wire_checks_but_not_the_source_check(tmp_path:
     assert [f.rule for f in source.findings] == ["RPC_NO_DELETE"]
 
 
-def test_waivers_from_waivers_toml_excuse_findings_in_both_checks(tmp_path: Path) -> None:
+def test_one_waiver_of_the_element_excuses_its_change_in_both_checks(tmp_path: Path) -> None:
     layout = copy_repo(tmp_path / "repo", with_generated=False)
     base = _build(layout, tmp_path / "base.binpb")
     _edit(layout, "common.proto", "  string avatar_url = 3;", "  int64 avatar_url = 3;")
-    layout.waivers.write_text(
-        "".join(
-            f'[[waiver]]\nrule = "{rule}"\npath = "{COMMON}"\nreason = "never filled in"\n\n'
-            for rule in ("FIELD_WIRE_JSON_COMPATIBLE_TYPE", "FIELD_SAME_TYPE")
-        )
-    )
-    for check in [*check_releases(layout), check_base(layout, "base main", base, base)]:
+    head = _build(layout, tmp_path / "head.binpb")
+    layout.waivers.write_text('[[waiver]]\nelement = "chat.v1.User.avatar_url"\nreason = "never filled in"\n')
+    for check in [*check_releases(layout, head), check_base(layout, "base main", base, head)]:
         assert check.passed, check.findings
         assert {f.rule for f, _ in check.waived} <= {"FIELD_WIRE_JSON_COMPATIBLE_TYPE", "FIELD_SAME_TYPE"}
         assert check.waived and all(w.reason == "never filled in" for _, w in check.waived)
@@ -249,7 +258,7 @@ def test_a_message_gone_from_the_head_is_not_a_retirement() -> None:
 def test_with_only_one_side_known_a_deletion_is_never_permitted() -> None:
     base, head = _image()
     for sides in ((base, None), (None, head)):
-        check = _excuse(BreakingCheck("base", "base main", FILE), [_deleted()], [], *sides)
+        check = _excuse(BreakingCheck("base", "base main", FILE), [_deleted()], [], _nickname, *sides)
         assert check.findings == [_deleted()] and check.permitted == []
 
 
@@ -300,7 +309,7 @@ def _client_change(kind: str, element: str, line: int, *, breaking: bool = True)
 def test_a_waiver_excuses_a_clients_finding_and_only_the_one_it_names(tmp_path: Path) -> None:
     layout = RepoLayout(tmp_path)
     layout.waivers.write_text(
-        f'[[waiver]]\nrule = "LIMIT_TIGHTENED"\npath = "{COMMON}"\nmatch = "File.name"\n'
+        '[[waiver]]\nrule = "LIMIT_TIGHTENED"\nelement = "chat.v1.File.name"\n'
         'reason = "no client sends names that long"\n'
     )
     named = _client_change("limit_tightened", "chat.v1.File.name", 32)

@@ -170,11 +170,7 @@ def test_a_removed_rpc_passes_wire_checks_but_fails_source_checks(repo_1_0: Repo
 def test_a_waiver_with_a_reason_lets_an_intentional_break_through(repo_1_0: RepoLayout) -> None:
     edit(repo_1_0, "common.proto", AVATAR, "  int64 avatar_url = 3;")
     repo_1_0.waivers.write_text(
-        "[[waiver]]\n"
-        'rule = "FIELD_WIRE_JSON_COMPATIBLE_TYPE"\npath = "proto/chat/v1/common.proto"\n'
-        'reason = "avatar_url was never filled in by any server"\n\n'
-        "[[waiver]]\n"
-        'rule = "FIELD_SAME_TYPE"\npath = "proto/chat/v1/common.proto"\n'
+        '[[waiver]]\nelement = "chat.v1.User.avatar_url"\n'
         'reason = "avatar_url was never filled in by any server"\n'
     )
     result = _registry(repo_1_0, "breaking")
@@ -186,7 +182,7 @@ def test_a_waiver_with_a_reason_lets_an_intentional_break_through(repo_1_0: Repo
 
 
 def test_a_waiver_without_a_reason_is_refused(repo_1_0: RepoLayout) -> None:
-    repo_1_0.waivers.write_text('[[waiver]]\nrule = "FIELD_SAME_TYPE"\npath = "proto/chat/v1/common.proto"\n')
+    repo_1_0.waivers.write_text('[[waiver]]\nelement = "chat.v1.User.avatar_url"\n')
     result = _registry(repo_1_0, "breaking")
     assert result.returncode == 2
     assert "waiver 1 lacks reason" in result.stderr
@@ -196,10 +192,8 @@ def test_every_release_is_checked_not_only_the_latest(repo_1_0: RepoLayout) -> N
     # 1.1.0 drops avatar_url without reserving it, on purpose and waived ...
     edit_regex(repo_1_0, "common.proto", AVATAR_COMMENT, "")
     repo_1_0.waivers.write_text(
-        '[[waiver]]\nrule = "FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED"\npath = "proto/chat/v1/common.proto"\n'
-        'against = "1.0.0"\nreason = "avatar_url is gone for good"\n\n'
-        '[[waiver]]\nrule = "FIELD_NO_DELETE_UNLESS_NAME_RESERVED"\npath = "proto/chat/v1/common.proto"\n'
-        'against = "1.0.0"\nreason = "avatar_url is gone for good"\n'
+        '[[waiver]]\nelement = "chat.v1.User.avatar_url"\nagainst = "1.0.0"\n'
+        'reason = "avatar_url is gone for good"\n'
     )
     generate(repo_1_0)
     cut_release(repo_1_0, "2.0.0")
@@ -301,7 +295,7 @@ def test_a_tightened_limit_fails_the_breaking_check_in_plain_words(repo_1_0: Rep
 def test_a_waived_tightened_limit_passes(repo_1_0: RepoLayout) -> None:
     _limit_avatar_url(repo_1_0, 2048)
     repo_1_0.waivers.write_text(
-        '[[waiver]]\nrule = "LIMIT_TIGHTENED"\npath = "proto/chat/v1/common.proto"\n'
+        '[[waiver]]\nrule = "LIMIT_TIGHTENED"\nelement = "chat.v1.User.avatar_url"\n'
         'reason = "no server ever stored an avatar URL longer than 2048 characters"\n'
     )
 
