@@ -233,10 +233,3 @@ def check_waivers(
             continue
         check.findings.append(Finding(layout.waivers.name, waiver.line, 1, rule, message))
     return check
-
-
-def github_annotation(finding: Finding, check: BreakingCheck) -> str:
-    """The finding as a GitHub Actions error annotation on its file and line."""
-    message = f"{finding.message} (against {check.label}, {check.rules})".replace("\n", " ")
-    where = f"file={finding.path},line={finding.line},col={finding.column}"
-    return f"::error {where},title={finding.rule}::{message}"

@@ -14,6 +14,7 @@ from typing import Any
 from registry.breaking import BreakingCheck
 from registry.diff import Change, deliberate_differences
 from registry.lint import Finding
+from registry.remedies import changes_to_fix
 from registry.semver import Bump, next_version
 
 # The Python SDK's distribution on the package index (PyPI's `chat-sdk` is somebody else's).
@@ -201,6 +202,18 @@ class Review:
                 }
                 for check in self.breaking
             ],
+            "to_fix": [
+                {
+                    "element": item.element,
+                    "file": item.path,
+                    "line": item.line,
+                    "rules": list(item.rules),
+                    "against": list(item.against),
+                    "message": item.message,
+                    "next_step": item.step,
+                }
+                for item in changes_to_fix(self.breaking)
+            ],
             "sdk_api": self.api_changes(),
         }
 
@@ -265,12 +278,18 @@ class Review:
             out.append(
                 f"- Against {check.label}, {check.rules} ({RULES_MEANING.get(check.rules, '')}): {status}."
             )
-            for f in check.findings:
-                why = LENIENT.get(f.rule)
-                note = f" (stricter than the review, which judges it safe: {why})" if why else ""
-                out.append(f"  - `{f.path}:{f.line}` {f.rule}: {f.message}{note}")
             out += [f"  - permitted, `{f.path}:{f.line}` {f.rule}: {reason}" for f, reason in check.permitted]
             out += [f"  - waived, `{f.path}:{f.line}` {f.rule}: {w.reason}" for f, w in check.waived]
+        to_fix = changes_to_fix(self.breaking)
+        if to_fix:
+            out += ["", f"### To fix: {len(to_fix)} change(s), each once with every check it fails", ""]
+        for item in to_fix:
+            notes = [LENIENT[rule] for rule in item.rules if rule in LENIENT]
+            note = f" (stricter than the review, which judges it safe: {notes[0]})" if notes else ""
+            out.append(
+                f"- `{item.path}:{item.line}` `{item.element}`: {', '.join(item.rules)}, against "
+                f"{', '.join(item.against)}: {item.message}{note}  \n  Next: {item.step}"
+            )
         out += ["", "## Lint", ""]
         out += [f"- `{f.path}:{f.line}` {f.rule}: {f.message}" for f in self.lint] or ["No findings."]
         out += ["", "## Generated SDK API", ""]

@@ -18,7 +18,6 @@ from registry.breaking import (
     check_base,
     check_clients,
     check_releases,
-    github_annotation,
 )
 from registry.buf import BufError, run_buf
 from registry.diff import Change, diff_schemas
@@ -143,15 +142,6 @@ def test_a_waiver_for_another_release_does_not_excuse_this_one() -> None:
     waiver = Waiver(NICKNAME, "gone", against="1.1.0")
     check = _excuse(BreakingCheck("1.0.0", "release 1.0.0", WIRE_JSON), [_deleted()], [waiver], _nickname)
     assert check.findings == [_deleted()] and check.waived == []
-
-
-def test_the_github_annotation_names_file_line_column_rule_and_check() -> None:
-    finding = Finding(COMMON, 12, 3, "FIELD_SAME_TYPE", "changed\ntype")
-    check = BreakingCheck("1.0.0", "release 1.0.0", WIRE_JSON)
-    assert github_annotation(finding, check) == (
-        f"::error file={COMMON},line=12,col=3,title=FIELD_SAME_TYPE::"
-        "changed type (against release 1.0.0, WIRE_JSON)"
-    )
 
 
 def test_the_working_schema_passes_wire_checks_against_every_release_oldest_first(repo: RepoLayout) -> None:

@@ -181,6 +181,29 @@ def test_a_waiver_with_a_reason_lets_an_intentional_break_through(repo_1_0: Repo
     assert "avatar_url was never filled in by any server" in report
 
 
+def test_one_line_per_change_names_every_check_it_fails_and_the_next_step(repo_1_0: RepoLayout) -> None:
+    edit_regex(repo_1_0, "common.proto", AVATAR_COMMENT, "")
+
+    result = _registry(repo_1_0, "breaking")
+
+    assert result.returncode == 1
+    [line] = [row for row in result.stdout.splitlines() if ": chat.v1.User.avatar_url: " in row]
+    assert "FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED" in line and "FIELD_NO_DELETE" in line
+    assert "(against release 1.0.0, git " in line
+    assert "next: reserve its number and name in the message" in result.stdout
+    assert 'waive it: [[waiver]] element = "chat.v1.User.avatar_url"' in result.stdout
+
+
+def test_an_unused_waiver_fails_the_check_with_its_line(repo_1_0: RepoLayout) -> None:
+    repo_1_0.waivers.write_text('# none yet\n\n[[waiver]]\nelement = "chat.v1.User.gone"\nreason = "typo"\n')
+
+    result = _registry(repo_1_0, "breaking")
+
+    assert result.returncode == 1
+    assert "WAIVERS against waivers.toml: FAILED, 1 finding(s)" in result.stdout
+    assert "waivers.toml:3: waiver for element chat.v1.User.gone excuses no finding" in result.stdout
+
+
 def test_a_waiver_without_a_reason_is_refused(repo_1_0: RepoLayout) -> None:
     repo_1_0.waivers.write_text('[[waiver]]\nelement = "chat.v1.User.avatar_url"\n')
     result = _registry(repo_1_0, "breaking")

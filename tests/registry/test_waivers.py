@@ -109,6 +109,21 @@ def test_a_deleted_file_is_named_by_its_path(compile_files: Compile) -> None:
     assert finding_element(finding, "proto", head) == "demo/v1/old.proto"
 
 
+def test_a_deleted_file_can_be_waived_by_its_path(compile_files: Compile) -> None:
+    head = compile_files({"demo/v1/demo.proto": proto("message M {}")})
+    gone = Finding("", 1, 1, "FILE_NO_DELETE", 'Previously present file "demo/v1/old.proto" was deleted.')
+    waiver = Waiver("demo/v1/old.proto", "merged into demo.proto before any client used it")
+
+    check = _excuse(
+        BreakingCheck("base", "base main", FILE),
+        [gone],
+        [waiver],
+        lambda f: finding_element(f, "proto", head),
+    )
+
+    assert check.passed and check.waived == [(gone, waiver)]
+
+
 def test_a_finding_without_names_is_about_the_innermost_element_at_its_place(compile_files: Compile) -> None:
     text = proto("message M {\n  string a = 1;\n  int64 big = 2;\n}")
     head = compile_files({"demo/v1/demo.proto": text})
