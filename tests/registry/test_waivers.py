@@ -13,6 +13,7 @@ from registry.layout import RepoLayout
 from registry.lint import Finding
 from registry.waivers import Waiver, WaiverError, load_waivers
 
+from ..conftest import ROOT
 from .schemas import Compile, proto
 
 COMMON = "proto/chat/v1/common.proto"
@@ -238,3 +239,18 @@ def test_unused_expired_and_misdirected_waivers_fail_with_their_line(tmp_path: P
 
 def test_a_waivers_file_without_waivers_means_no_waivers(tmp_path: Path) -> None:
     assert load_waivers(_layout_with(tmp_path, "# nothing waived yet\n")) == []
+
+
+def test_the_readme_s_waivers_example_is_a_valid_waivers_file(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Waivers") :]
+    example = section[section.index("```toml\n") + len("```toml\n") : section.index("```\n", 1)]
+
+    waivers = load_waivers(_layout_with(tmp_path, example))
+
+    assert [(w.element, w.rule, w.against, w.line) for w in waivers] == [
+        ("chat.v1.User.avatar_url", "", "", 1),
+        ("chat.v1.File.name", "LIMIT_TIGHTENED", "base", 5),
+        ("chat/v1/legacy.proto", "", "", 12),
+    ]
+    assert waivers[1].expires == datetime.date(2027, 6, 30)
