@@ -93,6 +93,16 @@ def _presence_and_default(
             "the TypeScript property"
         )
         rec.add("field_presence_changed", at, "head", detail)
+    elif bf.proto3_optional != hf.proto3_optional and not message and _in_oneof(bf) == _in_oneof(hf):
+        # protoc-gen-es makes only proto3 `optional` scalars optional properties; explicit
+        # presence in editions (or proto2) is a plain property that reads its default.
+        shapes = ("`n?: T | undefined`", "`n: T`")
+        before_shape, after_shape = shapes if bf.proto3_optional else shapes[::-1]
+        detail = (
+            f"{label} keeps explicit presence, but its TypeScript property changes from {before_shape} to "
+            f"{after_shape} (protoc-gen-es makes only proto3 `optional` fields optional); _pb2 is unchanged"
+        )
+        rec.add("field_presence_changed", at, "head", detail)
     b_default, h_default = rec.base.default(was.name, bf), rec.head.default(at.name, hf)
     if b_default != h_default and not message:
         detail = (

@@ -47,4 +47,9 @@ def _syntax(rec: Recorder, at: At, before: dpb.FileDescriptorProto, after: dpb.F
         rec.add("syntax_changed", at, "head", detail, old=old, new=new)
         return
     detail += ": judged on the features it resolves to (presence, enum openness, defaults), reported apart"
+    if new not in ("proto2", "proto3"):
+        detail += (
+            "; note that this registry's betterproto2 and grpclib generators refuse editions files, "
+            "so `buf generate` fails until they support them"
+        )
     rec.add("syntax_changed", at, "head", detail, SAFE, old=old, new=new)

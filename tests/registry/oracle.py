@@ -4,13 +4,17 @@ Each side's files are compiled by grpcio-tools' protoc into a directory of their
 and each runs in a process of its own (:mod:`.oracle_driver`). Sample messages,
 holding values the base's types hold, are written by each side that can hold them
 and read by the other, in binary and in ProtoJSON; what generated code offers (module
-names, ``HasField``, ``*_FIELD_NUMBER``, enum ``Name()``) is compared too. The
-measurement says, for the Python ``_pb2`` target, what really breaks.
+names, ``HasField``, ``*_FIELD_NUMBER``, enum ``Name()``) is compared too. protoc-gen-es
+(from PATH, as ``buf generate`` finds it) writes both sides' TypeScript, and every export,
+property declaration and enum member of the base's must be in the head's unchanged.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -36,19 +40,63 @@ class Measured:
     wire: bool
     json: bool
     python_api: bool
+    typescript_api: bool
     evidence: tuple[str, ...]
 
 
-def _generate(files: Mapping[str, str], root: Path) -> Path:
-    source, out = root / "src", root / "out"
+_TS_EXPORT = re.compile(r"^export (?:const|type|enum) (\w+)", re.MULTILINE)
+_TS_MEMBER = re.compile(r"^  (\w+\??: .+;|\w+ = -?\d+,)$", re.MULTILINE)
+
+
+def _generate(files: Mapping[str, str], root: Path) -> tuple[Path, Path]:
+    """protoc's ``_pb2`` modules and protoc-gen-es's TypeScript of ``files``, in two directories."""
+    source, out, ts = root / "src", root / "out", root / "ts"
     for path, text in files.items():
         target = source / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
     out.mkdir(parents=True)
-    command = [sys.executable, "-m", "grpc_tools.protoc", f"-I{source}", f"--python_out={out}", *files]
-    subprocess.run(command, check=True, capture_output=True, text=True)
-    return out
+    ts.mkdir()
+    plugin = shutil.which("protoc-gen-es")
+    assert plugin is not None, (
+        "protoc-gen-es is not on PATH (nox puts sdk/typescript/node_modules/.bin there)"
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{source}",
+        f"--python_out={out}",
+        f"--plugin=protoc-gen-es={plugin}",
+        f"--es_out={ts}",
+        "--es_opt=target=ts",
+        *files,
+    ]
+    result = subprocess.run(command, check=False, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return out, ts
+
+
+def _typescript_api(ts: Path) -> dict[str, set[str]]:
+    """``file:export`` -> its property declarations and enum members, for every generated file."""
+    api: dict[str, set[str]] = {}
+    for path in sorted(ts.rglob("*_pb.ts")):
+        text = path.read_text()
+        starts = [(m.start(), m[1]) for m in _TS_EXPORT.finditer(text)] + [(len(text), "")]
+        for (start, name), (end, _) in itertools.pairwise(starts):
+            members = set(_TS_MEMBER.findall(text[start:end]))
+            api[f"{path.relative_to(ts).as_posix()}:{name}"] = members
+    return api
+
+
+def _typescript_breaks(base: dict[str, set[str]], head: dict[str, set[str]]) -> list[str]:
+    found = []
+    for export, members in base.items():
+        if export not in head:
+            found.append(f"TypeScript `{export}` is gone")
+            continue
+        found += [f"TypeScript `{export}`: `{m}` changed" for m in sorted(members - head[export])]
+    return found
 
 
 def _run(out: Path, module: str, program: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -138,7 +186,7 @@ def measure(
     enums: Sequence[str] = (),
 ) -> Measured:
     """Generate both sides into ``root`` and measure what breaks between them."""
-    base_out, head_out = _generate(base, root / "base"), _generate(head, root / "head")
+    (base_out, base_ts), (head_out, head_ts) = _generate(base, root / "base"), _generate(head, root / "head")
     api = {"op": "api", "messages": list(messages), "enums": list(enums)}
     writes = [{"op": "write", "message": s.message, "fields": dict(s.fields)} for s in samples]
     base_api, *base_writes = _run(base_out, module, [api, *writes])
@@ -149,5 +197,7 @@ def measure(
     forward = _compare("base -> head", base_writes, head_results[1 + len(samples) :], samples)
     backward = _compare("head -> base", head_writes, base_reads, samples)
     api_breaks = _api_breaks(base_api, head_api)
+    ts_breaks = _typescript_breaks(_typescript_api(base_ts), _typescript_api(head_ts))
     wire, text = forward[0] + backward[0], forward[1] + backward[1]
-    return Measured(bool(wire), bool(text), bool(api_breaks), tuple(wire + text + api_breaks))
+    evidence = tuple(wire + text + api_breaks + ts_breaks)
+    return Measured(bool(wire), bool(text), bool(api_breaks), bool(ts_breaks), evidence)

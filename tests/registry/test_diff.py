@@ -410,7 +410,6 @@ ALIASED = ("option allow_alias = true;", "COLOR_UNSPECIFIED = 0;")
 PROTO3_BODY = """
     message M {
       string a = 1;
-      optional int32 n = 2;
       repeated int32 r = 3;
       E e = 4;
       Inner inner = 5;
@@ -420,11 +419,10 @@ PROTO3_BODY = """
       E_UNSPECIFIED = 0;
     }
 """
-# The same schema as PROTO3_BODY, in an editions file: implicit presence by default, `n` explicit.
-EQUIVALENT_EDITION = edition(
-    "option features.field_presence = IMPLICIT;\n"
-    + PROTO3_BODY.replace("optional int32 n = 2;", "int32 n = 2 [features.field_presence = EXPLICIT];")
-)
+# The same schema as PROTO3_BODY, in an editions file: implicit presence, as proto3 has it.
+EQUIVALENT_EDITION = edition("option features.field_presence = IMPLICIT;\n" + PROTO3_BODY)
+PROTO3_OPTIONAL = proto("message M {\n  optional int32 n = 1;\n}")
+EDITION_EXPLICIT = edition("message M {\n  int32 n = 1;\n}")
 OPEN_ENUM = "enum E {\n  E_UNSPECIFIED = 0;\n  E_A = 1;\n}"
 CLOSED_ENUM = OPEN_ENUM.replace("{\n", "{\n  option features.enum_type = CLOSED;\n", 1)
 
@@ -491,9 +489,12 @@ ISSUE_23_CASES = [
          {"option_changed"}, "option_changed", bump=Bump.PATCH),
     Case("proto3_to_equivalent_edition", proto(PROTO3_BODY), EQUIVALENT_EDITION, {"syntax_changed"},
          "syntax_changed", bump=Bump.PATCH, says="from proto3 to 2023"),
-    Case("proto3_to_edition_with_explicit_presence", proto(PROTO3_BODY),
-         edition(PROTO3_BODY.replace("optional ", "")), {"syntax_changed", "field_presence_changed"},
-         "field_presence_changed", {"source"}),
+    Case("proto3_to_edition_with_explicit_presence", proto(PROTO3_BODY), edition(PROTO3_BODY),
+         {"syntax_changed", "field_presence_changed"}, "field_presence_changed", {"source"}),
+    # presence kept, but protoc-gen-es makes only proto3 `optional` fields optional properties
+    Case("proto3_optional_to_editions_explicit", PROTO3_OPTIONAL, EDITION_EXPLICIT,
+         {"syntax_changed", "field_presence_changed"}, "field_presence_changed", {"source"},
+         says="TypeScript property changes from `n?: T | undefined` to `n: T`"),
     # options set to the value they already had; options that only add code
     Case("jstype_set_to_its_default", m("int64 big = 1;"), m("int64 big = 1 [jstype = JS_NORMAL];"),
          {"option_changed"}, "option_changed", bump=Bump.PATCH),
