@@ -55,6 +55,7 @@ class ToFix:
     element: str  # the full name, or a file path
     path: str
     line: int
+    column: int
     rules: tuple[str, ...]
     against: tuple[str, ...]  # the labels of the checks it fails, in check order
     message: str  # buf's sentence of the first finding
@@ -69,7 +70,7 @@ class ToFix:
 
     def __str__(self) -> str:
         return (
-            f"{self.path}:{self.line}: {self.element}: {', '.join(self.rules)} "
+            f"{self.path}:{self.line}:{self.column}: {self.element}: {', '.join(self.rules)} "
             f"(against {', '.join(self.against)}): {self.message}\n    next: {self.step}"
         )
 
@@ -83,18 +84,23 @@ def changes_to_fix(checks: list[BreakingCheck]) -> list[ToFix]:
             seen = found.get(element)
             if seen is None:
                 found[element] = ToFix(
-                    element, finding.path, finding.line, (finding.rule,), (check.label,), finding.message
+                    element,
+                    finding.path,
+                    finding.line,
+                    finding.column,
+                    (finding.rule,),
+                    (check.label,),
+                    finding.message,
                 )
                 continue
             rules = seen.rules + (() if finding.rule in seen.rules else (finding.rule,))
             against = seen.against + (() if check.label in seen.against else (check.label,))
-            found[element] = ToFix(element, seen.path, seen.line, rules, against, seen.message)
+            found[element] = ToFix(element, seen.path, seen.line, seen.column, rules, against, seen.message)
     return list(found.values())
 
 
 def github_annotation(item: ToFix) -> str:
     """The change as a GitHub Actions error annotation on its file and line."""
     message = f"{item.message} (against {', '.join(item.against)}). Next: {item.step}".replace("\n", " ")
-    return (
-        f"::error file={item.path},line={item.line},title={item.element}: {', '.join(item.rules)}::{message}"
-    )
+    where = f"file={item.path},line={item.line},col={item.column}"
+    return f"::error {where},title={item.element}: {', '.join(item.rules)}::{message}"

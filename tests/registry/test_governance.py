@@ -116,8 +116,11 @@ def test_a_type_change_fails_with_file_line_and_rule(repo_1_0: RepoLayout) -> No
     assert result.returncode == 1
     line = line_of(repo_1_0, "common.proto", "int64 avatar_url")
     assert "WIRE_JSON against release 1.0.0: FAILED" in result.stdout
-    assert f"proto/chat/v1/common.proto:{line}:3: FIELD_WIRE_JSON_COMPATIBLE_TYPE" in result.stdout
-    assert f"proto/chat/v1/common.proto:{line}:3: FIELD_SAME_TYPE" in result.stdout
+    # One line for the one change, with both rules and both checks it fails.
+    assert (
+        f"proto/chat/v1/common.proto:{line}:3: chat.v1.User.avatar_url: FIELD_WIRE_JSON_COMPATIBLE_TYPE, "
+        "FIELD_SAME_TYPE (against release 1.0.0, git origin/main)"
+    ) in result.stdout
 
 
 def test_github_actions_annotations_name_file_line_and_rule(repo_1_0: RepoLayout) -> None:
@@ -125,9 +128,9 @@ def test_github_actions_annotations_name_file_line_and_rule(repo_1_0: RepoLayout
     result = _registry(repo_1_0, "breaking", "--error-format", "github-actions")
     line = line_of(repo_1_0, "common.proto", "int64 avatar_url")
     assert (
-        f"::error file=proto/chat/v1/common.proto,line={line},col=3,title=FIELD_WIRE_JSON_COMPATIBLE_TYPE::"
-        in result.stdout
-    )
+        f"::error file=proto/chat/v1/common.proto,line={line},col=3,title=chat.v1.User.avatar_url: "
+        "FIELD_WIRE_JSON_COMPATIBLE_TYPE, FIELD_SAME_TYPE::"
+    ) in result.stdout
 
 
 def test_deprecate_then_delete_with_reserve_is_the_safe_way(repo_1_0: RepoLayout) -> None:

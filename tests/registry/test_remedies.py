@@ -38,6 +38,7 @@ def test_one_change_failing_three_rules_against_three_checks_is_one_line() -> No
         AVATAR,
         COMMON,
         7,
+        1,
         ("FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED", "FIELD_NO_DELETE_UNLESS_NAME_RESERVED", "FIELD_NO_DELETE"),
         ("release 1.0.0", "release 1.1.0", "base main"),
         DELETED,
@@ -65,16 +66,16 @@ def test_each_kind_of_break_gets_its_own_next_step() -> None:
 
 def test_a_waivers_finding_does_not_suggest_another_waiver() -> None:
     item = ToFix(
-        "waivers.toml:3", "waivers.toml", 3, ("WAIVER_UNUSED",), ("waivers.toml",), "excuses nothing"
+        "waivers.toml:3", "waivers.toml", 3, 1, ("WAIVER_UNUSED",), ("waivers.toml",), "excuses nothing"
     )
 
     assert "[[waiver]]" not in item.step
 
 
 def test_the_github_annotation_names_file_line_element_rules_checks_and_next_step() -> None:
-    item = ToFix(AVATAR, COMMON, 7, ("FIELD_SAME_TYPE",), ("release 1.0.0", "base main"), "changed\ntype")
+    item = ToFix(AVATAR, COMMON, 7, 3, ("FIELD_SAME_TYPE",), ("release 1.0.0", "base main"), "changed\ntype")
 
     assert github_annotation(item) == (
-        f"::error file={COMMON},line=7,title={AVATAR}: FIELD_SAME_TYPE::changed type "
+        f"::error file={COMMON},line=7,col=3,title={AVATAR}: FIELD_SAME_TYPE::changed type "
         f"(against release 1.0.0, base main). Next: {item.step}"
     )
