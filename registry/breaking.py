@@ -35,7 +35,6 @@ from google.protobuf import descriptor_pb2
 from registry.buf import BufError, run_buf
 from registry.diff import RULES, Change
 from registry.elements import finding_element
-from registry.images import build_image
 from registry.layout import RepoLayout
 from registry.lint import Finding, parse_findings
 from registry.releases import list_releases
@@ -164,20 +163,15 @@ def _elements(
     return lambda finding: finding_element(finding, module, head, against)
 
 
-def check_releases(
-    layout: RepoLayout, head: descriptor_pb2.FileDescriptorSet | None = None
-) -> list[BreakingCheck]:
-    """WIRE_JSON against every release, oldest first (``head``: the working schema, built when needed)."""
+def check_releases(layout: RepoLayout, head: descriptor_pb2.FileDescriptorSet) -> list[BreakingCheck]:
+    """WIRE_JSON of the working schema ``head`` against every release, oldest first."""
     waivers = load_waivers(layout)
     checks = []
     for release in list_releases(layout):
         release.verify()
         check = BreakingCheck(release.version, f"release {release.version}", WIRE_JSON)
         found = _buf_breaking(layout, release.image, WIRE_JSON)
-        if found and head is None:
-            head = build_image(layout)
-        element_of = _elements(layout, head, release.load()) if head is not None else lambda f: ""
-        checks.append(_excuse(check, found, waivers, element_of))
+        checks.append(_excuse(check, found, waivers, _elements(layout, head, release.load())))
     return checks
 
 

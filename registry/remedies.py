@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from registry.breaking import BreakingCheck
 
 _V2 = "or make it in a new package version beside v1 (proto/chat/v2, package chat.v2)"
-# (rule prefix or name, next step), first match wins.
+# (a part of the rule's name, next step), first match wins.
 _STEPS: tuple[tuple[str, str], ...] = (
     ("WAIVER_", "edit waivers.toml as the finding says"),
     (
@@ -42,8 +42,8 @@ _STEPS: tuple[tuple[str, str], ...] = (
 
 def next_step(rules: tuple[str, ...]) -> str:
     """What to do about a change that fails ``rules`` (the first rule with a specific step decides)."""
-    for prefix, step in _STEPS:
-        if any(prefix in rule if prefix.startswith("_") else rule.startswith(prefix) for rule in rules):
+    for part, step in _STEPS:
+        if any(part in rule for rule in rules):
             return step
     return _STEPS[-1][1]
 

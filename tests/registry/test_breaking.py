@@ -21,6 +21,7 @@ from registry.breaking import (
 )
 from registry.buf import BufError, run_buf
 from registry.diff import Change, diff_schemas
+from registry.images import build_image
 from registry.layout import RepoLayout
 from registry.lint import Finding
 from registry.waivers import Waiver
@@ -145,7 +146,7 @@ def test_a_waiver_for_another_release_does_not_excuse_this_one() -> None:
 
 
 def test_the_working_schema_passes_wire_checks_against_every_release_oldest_first(repo: RepoLayout) -> None:
-    checks = check_releases(repo)
+    checks = check_releases(repo, build_image(repo))
     assert [(c.against, c.label, c.rules) for c in checks][:2] == [
         ("1.0.0", "release 1.0.0", WIRE_JSON),
         ("1.1.0", "release 1.1.0", WIRE_JSON),
@@ -199,7 +200,10 @@ def test_a_removed_rpc_passes_the_wire_checks_but_not_the_source_check(tmp_path:
         "  }\n",
         "",
     )
-    assert all(check.passed for check in check_releases(layout)), "WIRE_JSON says nothing about services"
+    head = build_image(layout)
+    assert all(check.passed for check in check_releases(layout, head)), (
+        "WIRE_JSON says nothing about services"
+    )
     source = check_base(layout, "base main", base, base)
     assert [f.rule for f in source.findings] == ["RPC_NO_DELETE"]
 
@@ -318,3 +322,27 @@ def test_no_client_breaking_change_passes_the_clients_check(tmp_path: Path) -> N
     loosened = _client_change("limit_loosened", "chat.v1.File.url", 41, breaking=False)
     check = check_clients(RepoLayout(tmp_path), "base main", [loosened])
     assert check.passed and not (check.findings or check.waived or check.permitted)
+
+
+def test_a_deleted_enum_value_is_named_from_the_schema_it_was_deleted_from(tmp_path: Path) -> None:
+    layout = copy_repo(tmp_path / "repo", with_generated=False)
+    base = _build(layout, tmp_path / "base.binpb")
+    _edit(
+        layout,
+        "message_service.proto",
+        "  // PRESENCE_STATE_LEFT means the user left, or their chat stream ended.\n"
+        "  PRESENCE_STATE_LEFT = 2;\n",
+        '  reserved "PRESENCE_STATE_LEFT";\n',
+    )
+    head = _build(layout, tmp_path / "head.binpb")
+
+    # buf names the deleted value by its number only: the name comes from the release or the base.
+    checks = [*check_releases(layout, head), check_base(layout, "base main", base, head)]
+
+    found = [(c.against, f.rule, c.elements[f]) for c in checks for f in c.findings if "ENUM_VALUE" in f.rule]
+    assert {against for against, _, _ in found} == {c.against for c in checks}
+    assert {rule for _, rule, _ in found} == {
+        "ENUM_VALUE_NO_DELETE",
+        "ENUM_VALUE_NO_DELETE_UNLESS_NUMBER_RESERVED",
+    }
+    assert {element for _, _, element in found} == {"chat.v1.PresenceState.PRESENCE_STATE_LEFT"}

@@ -79,3 +79,23 @@ def test_the_github_annotation_names_file_line_element_rules_checks_and_next_ste
         f"::error file={COMMON},line=7,col=3,title={AVATAR}: FIELD_SAME_TYPE::changed type "
         f"(against release 1.0.0, base main). Next: {item.step}"
     )
+
+
+def test_every_element_of_one_check_gets_its_line() -> None:
+    retyped = Finding(COMMON, 9, 3, "FIELD_SAME_TYPE", "changed type")
+    renamed = Finding(COMMON, 11, 3, "FIELD_SAME_NAME", "changed name")
+    check = _check("base", "base main", FILE, (retyped, "chat.v1.User.bio"), (renamed, "chat.v1.User.name"))
+
+    assert [item.element for item in changes_to_fix([check])] == ["chat.v1.User.bio", "chat.v1.User.name"]
+
+
+def test_a_change_without_rules_is_reverted() -> None:
+    assert next_step(()) == next_step(("FIELD_SAME_TYPE",))
+
+
+def test_the_annotation_lists_every_rule() -> None:
+    item = ToFix(
+        AVATAR, COMMON, 7, 3, ("FIELD_SAME_TYPE", "FIELD_WIRE_JSON_COMPATIBLE_TYPE"), ("base main",), "x"
+    )
+
+    assert f"title={AVATAR}: FIELD_SAME_TYPE, FIELD_WIRE_JSON_COMPATIBLE_TYPE::" in github_annotation(item)

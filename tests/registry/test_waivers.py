@@ -125,13 +125,37 @@ def test_a_deleted_file_can_be_waived_by_its_path(compile_files: Compile) -> Non
     assert check.passed and check.waived == [(gone, waiver)]
 
 
-def test_a_finding_without_names_is_about_the_innermost_element_at_its_place(compile_files: Compile) -> None:
-    text = proto("message M {\n  string a = 1;\n  int64 big = 2;\n}")
-    head = compile_files({"demo/v1/demo.proto": text})
-    line = next(i for i, row in enumerate(text.splitlines(), start=1) if "big" in row)
-    finding = Finding("proto/demo/v1/demo.proto", line, 3, "FIELD_SAME_JSTYPE", "changed jstype.")
+def test_a_finding_that_names_no_element_is_about_its_file(compile_files: Compile) -> None:
+    head = compile_files({"demo/v1/demo.proto": proto("message M {}")})
+    finding = Finding(
+        "proto/demo/v1/demo.proto", 3, 1, "FILE_SAME_GO_PACKAGE", 'File option "go_package" changed.'
+    )
 
-    assert finding_element(finding, "proto", head) == "demo.v1.M.big"
+    assert finding_element(finding, "proto", head) == "demo/v1/demo.proto"
+
+
+def test_an_enum_value_gone_from_both_sides_is_named_by_its_enum(compile_files: Compile) -> None:
+    head = compile_files({"demo/v1/demo.proto": proto("enum E {\n  E_UNSPECIFIED = 0;\n}")})
+    finding = Finding(
+        "proto/demo/v1/demo.proto", 3, 1, "ENUM_VALUE_NO_DELETE", 'enum value "7" on enum "E" was deleted.'
+    )
+
+    assert finding_element(finding, "proto", head) == "demo.v1.E"
+
+
+def test_an_element_of_a_file_without_package_has_no_leading_dot(compile_files: Compile) -> None:
+    head = compile_files({"root.proto": 'syntax = "proto3";\n\nmessage M {\n  string a = 1;\n}\n'})
+    finding = Finding(
+        "proto/root.proto", 4, 3, "FIELD_SAME_TYPE", 'Field "1" with name "a" on message "M" changed type.'
+    )
+
+    assert finding_element(finding, "proto", head) == "M.a"
+
+
+def test_a_deleted_file_without_its_name_in_the_sentence_is_named_by_nothing(compile_files: Compile) -> None:
+    head = compile_files({"demo/v1/demo.proto": proto("message M {}")})
+
+    assert finding_element(Finding("", 1, 1, "FILE_NO_DELETE", "a file was deleted."), "proto", head) == ""
 
 
 # --- waivers.toml ------------------------------------------------------------------------
@@ -150,7 +174,7 @@ def test_no_waivers_file_means_no_waivers(tmp_path: Path) -> None:
 def test_waivers_are_read_with_their_scope_date_and_line(tmp_path: Path) -> None:
     layout = _layout_with(
         tmp_path,
-        f'# intentional breaks\n\n[[waiver]]\nelement = "{STOCK}"\nreason = "r1"\n\n'
+        f'\n# intentional breaks\n[[waiver]]\nelement = "{STOCK}"\nreason = "r1"\n\n'
         f'[[waiver]]\nelement = "chat/v1/old.proto"\nrule = "FILE_NO_DELETE"\nagainst = "base"\n'
         'expires = 2027-06-30\nreason = "r2"\n',
     )
@@ -175,10 +199,12 @@ def test_waivers_are_read_with_their_scope_date_and_line(tmp_path: Path) -> None
         ('[[waiver]]\nelement = "a.B"\n', "waivers.toml:1: waiver 1 lacks reason"),
         ('[[waiver]]\nelement = "a.B"\nreason = "  "\n', "waivers.toml:1: waiver 1 lacks reason"),
         ('[[waiver]]\nreason = "why"\n', "waivers.toml:1: waiver 1 lacks element"),
+        ('[[waiver]]\nrule = "FIELD_SAME_TYPE"\n', "waivers.toml:1: waiver 1 lacks element, reason"),
         (
             '[[waiver]]\nelement = "a.B"\nreason = "r"\n\n'
             '[[waiver]]\nelement = "a.B"\nreason = "r"\nmatch = "x"\n',
-            "waivers.toml:5: waiver 2 has unknown keys ['match']",
+            "waivers.toml:5: waiver 2 has unknown keys ['match'] (known: against, element, expires, reason, "
+            "rule)",
         ),
         (
             '[[waiver]]\nelement = "a.B"\nreason = "r"\nrule = "FIELD_SAME_TYP"\n',
@@ -195,6 +221,7 @@ def test_waivers_are_read_with_their_scope_date_and_line(tmp_path: Path) -> None
         "no-reason",
         "blank-reason",
         "no-element",
+        "no-element-nor-reason",
         "unknown-key",
         "unknown-rule",
         "bad-date",
