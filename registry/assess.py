@@ -42,7 +42,7 @@ def assess(layout: RepoLayout, base: str | None = None) -> Review:
     """Lint, diff and breaking-check the working schema against ``base`` (default: see above)."""
     head = build_image(layout)
     chosen = base if base is not None else default_base(layout)
-    checks = check_releases(layout, head)
+    checks = check_releases(layout)
     changes = []
     label = "nothing (no base found)"
     if chosen is not None:

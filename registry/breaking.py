@@ -156,22 +156,20 @@ def _module(layout: RepoLayout) -> str:
     return layout.proto_dir.relative_to(layout.root).as_posix()
 
 
-def _elements(
-    layout: RepoLayout, head: descriptor_pb2.FileDescriptorSet, against: descriptor_pb2.FileDescriptorSet
-) -> ElementOf:
+def _elements(layout: RepoLayout, against: descriptor_pb2.FileDescriptorSet) -> ElementOf:
     module = _module(layout)
-    return lambda finding: finding_element(finding, module, head, against)
+    return lambda finding: finding_element(finding, module, against)
 
 
-def check_releases(layout: RepoLayout, head: descriptor_pb2.FileDescriptorSet) -> list[BreakingCheck]:
-    """WIRE_JSON of the working schema ``head`` against every release, oldest first."""
+def check_releases(layout: RepoLayout) -> list[BreakingCheck]:
+    """WIRE_JSON against every recorded release, oldest first."""
     waivers = load_waivers(layout)
     checks = []
     for release in list_releases(layout):
         release.verify()
         check = BreakingCheck(release.version, f"release {release.version}", WIRE_JSON)
         found = _buf_breaking(layout, release.image, WIRE_JSON)
-        checks.append(_excuse(check, found, waivers, _elements(layout, head, release.load())))
+        checks.append(_excuse(check, found, waivers, _elements(layout, release.load())))
     return checks
 
 
@@ -187,7 +185,7 @@ def check_base(
         image.write_bytes(base.SerializeToString())
         found = _buf_breaking(layout, image, FILE)
     check = BreakingCheck("base", label, FILE)
-    return _excuse(check, found, load_waivers(layout), _elements(layout, head, base), base, head)
+    return _excuse(check, found, load_waivers(layout), _elements(layout, base), base, head)
 
 
 def check_clients(layout: RepoLayout, label: str, changes: list[Change]) -> BreakingCheck:

@@ -6,9 +6,10 @@ import datetime
 from pathlib import Path
 
 import pytest
+from google.protobuf import descriptor_pb2 as dpb
 
 from registry.breaking import FILE, WIRE_JSON, BreakingCheck, _excuse, check_waivers
-from registry.elements import finding_element
+from registry.elements import _enum_value_name, finding_element
 from registry.layout import RepoLayout
 from registry.lint import Finding
 from registry.waivers import Waiver, WaiverError, load_waivers
@@ -96,22 +97,22 @@ def test_an_expired_waiver_excuses_nothing() -> None:
 def test_the_element_of_a_finding_is_read_from_buf_s_sentence(
     compile_files: Compile, message: str, element: str
 ) -> None:
+    # The schema checked against: the one that still holds what the head deleted.
     base = compile_files({"demo/v1/demo.proto": proto("enum E {\n  E_UNSPECIFIED = 0;\n  E_A = 1;\n}")})
-    head = compile_files({"demo/v1/demo.proto": proto("enum E {\n  E_UNSPECIFIED = 0;\n}")})
     finding = Finding("proto/demo/v1/demo.proto", 3, 1, "ANY", message)
 
-    assert finding_element(finding, "proto", head, base) == element
+    assert finding_element(finding, "proto", base) == element
 
 
 def test_a_deleted_file_is_named_by_its_path(compile_files: Compile) -> None:
-    head = compile_files({"demo/v1/demo.proto": proto("message M {}")})
+    schema = compile_files({"demo/v1/demo.proto": proto("message M {}")})
     finding = Finding("", 1, 1, "FILE_NO_DELETE", 'Previously present file "demo/v1/old.proto" was deleted.')
 
-    assert finding_element(finding, "proto", head) == "demo/v1/old.proto"
+    assert finding_element(finding, "proto", schema) == "demo/v1/old.proto"
 
 
 def test_a_deleted_file_can_be_waived_by_its_path(compile_files: Compile) -> None:
-    head = compile_files({"demo/v1/demo.proto": proto("message M {}")})
+    schema = compile_files({"demo/v1/demo.proto": proto("message M {}")})
     gone = Finding("", 1, 1, "FILE_NO_DELETE", 'Previously present file "demo/v1/old.proto" was deleted.')
     waiver = Waiver("demo/v1/old.proto", "merged into demo.proto before any client used it")
 
@@ -119,43 +120,73 @@ def test_a_deleted_file_can_be_waived_by_its_path(compile_files: Compile) -> Non
         BreakingCheck("base", "base main", FILE),
         [gone],
         [waiver],
-        lambda f: finding_element(f, "proto", head),
+        lambda f: finding_element(f, "proto", schema),
     )
 
     assert check.passed and check.waived == [(gone, waiver)]
 
 
 def test_a_finding_that_names_no_element_is_about_its_file(compile_files: Compile) -> None:
-    head = compile_files({"demo/v1/demo.proto": proto("message M {}")})
+    schema = compile_files({"demo/v1/demo.proto": proto("message M {}")})
     finding = Finding(
         "proto/demo/v1/demo.proto", 3, 1, "FILE_SAME_GO_PACKAGE", 'File option "go_package" changed.'
     )
 
-    assert finding_element(finding, "proto", head) == "demo/v1/demo.proto"
+    assert finding_element(finding, "proto", schema) == "demo/v1/demo.proto"
 
 
-def test_an_enum_value_gone_from_both_sides_is_named_by_its_enum(compile_files: Compile) -> None:
-    head = compile_files({"demo/v1/demo.proto": proto("enum E {\n  E_UNSPECIFIED = 0;\n}")})
+def test_an_enum_value_the_schema_does_not_hold_is_named_by_its_enum(compile_files: Compile) -> None:
+    schema = compile_files({"demo/v1/demo.proto": proto("enum E {\n  E_UNSPECIFIED = 0;\n}")})
     finding = Finding(
         "proto/demo/v1/demo.proto", 3, 1, "ENUM_VALUE_NO_DELETE", 'enum value "7" on enum "E" was deleted.'
     )
 
-    assert finding_element(finding, "proto", head) == "demo.v1.E"
+    assert finding_element(finding, "proto", schema) == "demo.v1.E"
 
 
 def test_an_element_of_a_file_without_package_has_no_leading_dot(compile_files: Compile) -> None:
-    head = compile_files({"root.proto": 'syntax = "proto3";\n\nmessage M {\n  string a = 1;\n}\n'})
+    schema = compile_files({"root.proto": 'syntax = "proto3";\n\nmessage M {\n  string a = 1;\n}\n'})
     finding = Finding(
         "proto/root.proto", 4, 3, "FIELD_SAME_TYPE", 'Field "1" with name "a" on message "M" changed type.'
     )
 
-    assert finding_element(finding, "proto", head) == "M.a"
+    assert finding_element(finding, "proto", schema) == "M.a"
+
+
+def test_a_reserved_name_in_buf_s_sentence_names_the_value_no_schema_holds(compile_files: Compile) -> None:
+    schema = compile_files({"demo/v1/demo.proto": proto("enum E {\n  E_UNSPECIFIED = 0;\n}")})
+    message = 'enum value "1" on enum "E" was deleted without reserving the name "E_A".'
+    finding = Finding("proto/demo/v1/demo.proto", 3, 1, "ENUM_VALUE_NO_DELETE_UNLESS_NAME_RESERVED", message)
+
+    assert finding_element(finding, "proto", schema) == "demo.v1.E.E_A"
+
+
+def test_a_finding_in_a_file_the_schema_does_not_hold_has_no_package(compile_files: Compile) -> None:
+    schema = compile_files({"demo/v1/demo.proto": proto("message M {}")})
+    finding = Finding(
+        "proto/gone.proto", 4, 3, "FIELD_SAME_TYPE", 'Field "1" with name "a" on message "M" changed.'
+    )
+
+    assert finding_element(finding, "proto", schema) == "M.a"
+
+
+def test_an_enum_value_is_named_only_by_a_schema_that_holds_it(compile_files: Compile) -> None:
+    without = compile_files({"demo/v1/demo.proto": proto("message M {}")})
+    holding = compile_files({"demo/v1/demo.proto": proto("enum E {\n  E_UNSPECIFIED = 0;\n  E_A = 1;\n}")})
+    unreadable = dpb.FileDescriptorSet(
+        file=[dpb.FileDescriptorProto(name="x.proto", dependency=["missing.proto"])]
+    )
+
+    assert _enum_value_name(holding, "demo.v1.E", 1) == "E_A"
+    assert _enum_value_name(holding, "demo.v1.E", 7) is None
+    assert _enum_value_name(without, "demo.v1.E", 1) is None
+    assert _enum_value_name(unreadable, "demo.v1.E", 1) is None
 
 
 def test_a_deleted_file_without_its_name_in_the_sentence_is_named_by_nothing(compile_files: Compile) -> None:
-    head = compile_files({"demo/v1/demo.proto": proto("message M {}")})
+    schema = compile_files({"demo/v1/demo.proto": proto("message M {}")})
 
-    assert finding_element(Finding("", 1, 1, "FILE_NO_DELETE", "a file was deleted."), "proto", head) == ""
+    assert finding_element(Finding("", 1, 1, "FILE_NO_DELETE", "a file was deleted."), "proto", schema) == ""
 
 
 # --- waivers.toml ------------------------------------------------------------------------
@@ -253,15 +284,57 @@ def test_unused_expired_and_misdirected_waivers_fail_with_their_line(tmp_path: P
 
     audit = check_waivers(layout, [check], today=datetime.date(2026, 2, 1))
 
-    assert [(f.path, f.line, f.rule) for f in audit.findings] == [
-        ("waivers.toml", 5, "WAIVER_UNUSED"),
-        ("waivers.toml", 9, "WAIVER_UNKNOWN_RELEASE"),
-        ("waivers.toml", 14, "WAIVER_EXPIRED"),
+    assert [(f.path, f.line, f.column, f.rule) for f in audit.findings] == [
+        ("waivers.toml", 5, 1, "WAIVER_UNUSED"),
+        ("waivers.toml", 9, 1, "WAIVER_UNKNOWN_RELEASE"),
+        ("waivers.toml", 14, 1, "WAIVER_EXPIRED"),
     ]
-    assert not audit.passed
-    assert (
-        "waivers.toml:5: waiver for element chat.v1.Item.gone excuses no finding" in audit.findings[0].message
+    assert (audit.against, audit.label, audit.rules, audit.passed) == (
+        "waivers",
+        "waivers.toml",
+        "WAIVERS",
+        False,
     )
+    assert [f.message for f in audit.findings] == [
+        "waivers.toml:5: waiver for element chat.v1.Item.gone excuses no finding: delete it",
+        "waivers.toml:9: waiver for element chat.v1.Item.stock, against 9.9.9 names release 9.9.9, "
+        "which does not exist",
+        "waivers.toml:14: waiver for element chat.v1.Item.stock expired on 2026-01-31: "
+        "fix the break or renew it",
+    ]
+
+
+def test_a_used_waiver_for_the_base_that_has_not_expired_passes(tmp_path: Path) -> None:
+    layout = _layout_with(
+        tmp_path, f'[[waiver]]\nelement = "{STOCK}"\nagainst = "base"\nexpires = 2030-01-01\nreason = "r"\n'
+    )
+    [waiver] = load_waivers(layout)
+    check = BreakingCheck("base", "base main", FILE, waived=[(RETYPED, waiver)])
+
+    assert check_waivers(layout, [check], today=datetime.date(2030, 1, 1)).passed
+    assert not check_waivers(layout, [check], today=datetime.date(2030, 1, 2)).passed
+
+
+def test_a_waiver_says_its_whole_scope() -> None:
+    waiver = Waiver(STOCK, "r", rule="FIELD_SAME_TYPE", against="1.0.0", line=7)
+
+    assert (
+        str(waiver)
+        == "waivers.toml:7: waiver for element chat.v1.Item.stock, rule FIELD_SAME_TYPE, against 1.0.0"
+    )
+    assert str(Waiver(STOCK, "r", line=2)) == "waivers.toml:2: waiver for element chat.v1.Item.stock"
+
+
+def test_a_release_may_be_written_with_a_v(tmp_path: Path) -> None:
+    layout = _layout_with(tmp_path, '[[waiver]]\nelement = "a.B"\nagainst = "v1.0.0"\nreason = "r"\n')
+
+    assert [w.against for w in load_waivers(layout)] == ["1.0.0"]
+
+
+def test_waivers_written_as_an_inline_array_have_no_header_line(tmp_path: Path) -> None:
+    layout = _layout_with(tmp_path, 'waiver = [{ element = "a.B", reason = "r" }]\n')
+
+    assert [(w.element, w.line) for w in load_waivers(layout)] == [("a.B", 0)]
 
 
 def test_a_waivers_file_without_waivers_means_no_waivers(tmp_path: Path) -> None:
