@@ -99,3 +99,14 @@ def test_the_annotation_lists_every_rule() -> None:
     )
 
     assert f"title={AVATAR}: FIELD_SAME_TYPE, FIELD_WIRE_JSON_COMPATIBLE_TYPE::" in github_annotation(item)
+
+
+def test_a_change_reads_as_one_line_and_its_next_step() -> None:
+    item = ToFix(
+        AVATAR, COMMON, 7, 3, ("FIELD_SAME_TYPE", "FIELD_WIRE_JSON_COMPATIBLE_TYPE"), ("r 1", "b"), "x"
+    )
+
+    assert str(item) == (
+        f"{COMMON}:7:3: {AVATAR}: FIELD_SAME_TYPE, FIELD_WIRE_JSON_COMPATIBLE_TYPE (against r 1, b): x\n"
+        f"    next: {item.step}"
+    )
