@@ -258,3 +258,21 @@ def test_a_finding_the_review_judges_safe_says_why_buf_is_stricter() -> None:
         "- `proto/chat/v1/common.proto:17` `chat.v1.User.avatar_url`: FIELD_WIRE_JSON_COMPATIBLE_TYPE, "
         "against base main: changed type  "
     ) in lines
+
+
+def test_a_change_failing_two_checks_is_one_line_naming_both_rules_and_both_checks() -> None:
+    source = Finding(RETYPED.path, RETYPED.line, RETYPED.column, "FIELD_SAME_TYPE", "changed type")
+    review = passing_review()
+    review.breaking = [
+        BreakingCheck(
+            "1.1.0", "release 1.1.0", "WIRE_JSON", findings=[RETYPED], elements={RETYPED: "chat.v1.User.a"}
+        ),
+        BreakingCheck("base", "base main", "FILE", findings=[source], elements={source: "chat.v1.User.a"}),
+    ]
+
+    [line] = [row for row in review.to_markdown().splitlines() if "`chat.v1.User.a`" in row]
+
+    assert (
+        "FIELD_WIRE_JSON_COMPATIBLE_TYPE, FIELD_SAME_TYPE, against release 1.1.0, base main: "
+        f"{RETYPED.message}" in line
+    )
