@@ -239,7 +239,7 @@ def release(session: nox.Session) -> None:
 
 @nox.session
 def check(session: nox.Session) -> None:
-    """The schema pull request job: lint, drift, breaking checks, build, and the review summary.
+    """The schema pull request job: lint, drift of every generated file, breaking checks, build, review.
 
     Arguments go to the breaking check: `nox -s check -- --base origin/main --error-format github-actions`.
     """
@@ -251,6 +251,10 @@ def check(session: nox.Session) -> None:
     done.append("lint: buf lint, buf format, ruff check, ruff format, mypy --strict")
     session.run("python", "-m", "registry", "generate", "--check")
     done.append("generate --check: committed SDK code, schema image and SDK version match buf's output")
+    session.run("chat-gateway", "openapi", "--output", str(GATEWAY_DIR / "openapi.json"), "--check")
+    done.append("openapi --check: gateway/openapi.json matches the schema")
+    session.run("python", "-m", "registry", "rules", "--check")
+    done.append("rules --check: docs/review-rules.md matches the review engine's rules")
     session.run("python", "-m", "registry", "breaking", *session.posargs)
     done.append("breaking: WIRE_JSON against every release, FILE and CLIENTS against the base")
     wheel = build_sdk(session)

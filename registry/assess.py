@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from registry.breaking import check_base, check_clients, check_releases
+from registry.breaking import check_base, check_clients, check_releases, check_waivers
 from registry.diff import diff_schemas
 from registry.images import build_image, resolve_base
 from registry.layout import RepoLayout
@@ -50,6 +50,8 @@ def assess(layout: RepoLayout, base: str | None = None) -> Review:
         changes = diff_schemas(base_image, head)
         checks.append(check_base(layout, label, base_image, head))
         checks.append(check_clients(layout, label, changes))
+    if layout.waivers.is_file():
+        checks.append(check_waivers(layout, checks))
     last = latest_release(layout)
     since_release = diff_schemas(last.load(), head) if last else []
     return Review(

@@ -15,14 +15,18 @@ this module runs ``buf breaking`` once per recorded release image:
   documented way to retire a field; buf's FILE rules flag it anyway (buf issue 2629),
   so it is reported as *permitted* instead of failing.
 
-Findings excused by a waiver (see :mod:`registry.waivers`) are reported as waived.
+Findings excused by a waiver (see :mod:`registry.waivers`) are reported as waived; a
+waiver names one element (:mod:`registry.elements` reads it from each finding), and
+:func:`check_waivers` fails on waivers that excuse nothing, name no release or expired.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +34,7 @@ from google.protobuf import descriptor_pb2
 
 from registry.buf import BufError, run_buf
 from registry.diff import RULES, Change
+from registry.elements import finding_element
 from registry.layout import RepoLayout
 from registry.lint import Finding, parse_findings
 from registry.releases import list_releases
@@ -38,6 +43,8 @@ from registry.waivers import Waiver, load_waivers
 WIRE_JSON = "WIRE_JSON"
 FILE = "FILE"
 CLIENTS = "CLIENTS"
+WAIVERS = "WAIVERS"
+ElementOf = Callable[[Finding], str]
 _DELETED_FIELD = re.compile(
     r'field "(?P<number>\d+)" with name "(?P<name>\w+)" on message "(?P<message>[\w.]+)"'
 )
@@ -53,6 +60,7 @@ class BreakingCheck:
     findings: list[Finding] = field(default_factory=list)
     waived: list[tuple[Finding, Waiver]] = field(default_factory=list)
     permitted: list[tuple[Finding, str]] = field(default_factory=list)
+    elements: dict[Finding, str] = field(default_factory=dict)  # the element each finding is about
 
     @property
     def passed(self) -> bool:
@@ -123,12 +131,18 @@ def _excuse(
     check: BreakingCheck,
     found: list[Finding],
     waivers: list[Waiver],
+    element_of: ElementOf,
     base: descriptor_pb2.FileDescriptorSet | None = None,
     head: descriptor_pb2.FileDescriptorSet | None = None,
 ) -> BreakingCheck:
+    today = datetime.date.today()
     for finding in found:
+        element = check.elements[finding] = element_of(finding)
         reason = _retired_properly(finding, base, head) if base is not None and head is not None else None
-        waiver = next((w for w in waivers if w.covers(finding, check.against)), None)
+        waiver = next(
+            (w for w in waivers if not w.expired(today) and w.covers(element, finding.rule, check.against)),
+            None,
+        )
         if reason is not None:
             check.permitted.append((finding, reason))
         elif waiver is not None:
@@ -138,6 +152,15 @@ def _excuse(
     return check
 
 
+def _module(layout: RepoLayout) -> str:
+    return layout.proto_dir.relative_to(layout.root).as_posix()
+
+
+def _elements(layout: RepoLayout, against: descriptor_pb2.FileDescriptorSet) -> ElementOf:
+    module = _module(layout)
+    return lambda finding: finding_element(finding, module, against)
+
+
 def check_releases(layout: RepoLayout) -> list[BreakingCheck]:
     """WIRE_JSON against every recorded release, oldest first."""
     waivers = load_waivers(layout)
@@ -145,7 +168,8 @@ def check_releases(layout: RepoLayout) -> list[BreakingCheck]:
     for release in list_releases(layout):
         release.verify()
         check = BreakingCheck(release.version, f"release {release.version}", WIRE_JSON)
-        checks.append(_excuse(check, _buf_breaking(layout, release.image, WIRE_JSON), waivers))
+        found = _buf_breaking(layout, release.image, WIRE_JSON)
+        checks.append(_excuse(check, found, waivers, _elements(layout, release.load())))
     return checks
 
 
@@ -161,22 +185,43 @@ def check_base(
         image.write_bytes(base.SerializeToString())
         found = _buf_breaking(layout, image, FILE)
     check = BreakingCheck("base", label, FILE)
-    return _excuse(check, found, load_waivers(layout), base, head)
+    return _excuse(check, found, load_waivers(layout), _elements(layout, base), base, head)
 
 
 def check_clients(layout: RepoLayout, label: str, changes: list[Change]) -> BreakingCheck:
     """CLIENTS against the base: every change that refuses or misroutes requests that worked."""
-    module = layout.proto_dir.relative_to(layout.root).as_posix()
-    found = [
-        Finding(f"{module}/{c.file}", c.line, 1, RULES[c.kind].check, f"{c.element}: {c.detail}")
+    module = _module(layout)
+    elements = {
+        Finding(f"{module}/{c.file}", c.line, 1, RULES[c.kind].check, f"{c.element}: {c.detail}"): c.element
         for c in changes
         if c.client_breaking
-    ]
-    return _excuse(BreakingCheck("base", label, CLIENTS), found, load_waivers(layout))
+    }
+    check = BreakingCheck("base", label, CLIENTS)
+    return _excuse(check, list(elements), load_waivers(layout), elements.__getitem__)
 
 
-def github_annotation(finding: Finding, check: BreakingCheck) -> str:
-    """The finding as a GitHub Actions error annotation on its file and line."""
-    message = f"{finding.message} (against {check.label}, {check.rules})".replace("\n", " ")
-    where = f"file={finding.path},line={finding.line},col={finding.column}"
-    return f"::error {where},title={finding.rule}::{message}"
+def check_waivers(
+    layout: RepoLayout, checks: list[BreakingCheck], today: datetime.date | None = None
+) -> BreakingCheck:
+    """WAIVERS: every waiver excuses a finding, names a release that exists, and has not expired."""
+    day = today or datetime.date.today()
+    releases = {release.version for release in list_releases(layout)}
+    used = {waiver for check in checks for _, waiver in check.waived}
+    check = BreakingCheck("waivers", layout.waivers.name, WAIVERS)
+    for waiver in load_waivers(layout):
+        if waiver.expired(day):
+            rule, message = (
+                "WAIVER_EXPIRED",
+                f"{waiver} expired on {waiver.expires}: fix the break or renew it",
+            )
+        elif waiver.against not in ("", "base", *releases):
+            rule, message = (
+                "WAIVER_UNKNOWN_RELEASE",
+                f"{waiver} names release {waiver.against}, which does not exist",
+            )
+        elif waiver not in used:
+            rule, message = "WAIVER_UNUSED", f"{waiver} excuses no finding: delete it"
+        else:
+            continue
+        check.findings.append(Finding(layout.waivers.name, waiver.line, 1, rule, message))
+    return check

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from registry.assess import assess
-from registry.breaking import github_annotation
 from registry.buf import BufError
 from registry.codegen import DriftKind, find_drift, generate
 from registry.layout import RepoLayout, find_root
 from registry.lint import format_diff, lint_findings, unformatted_files
 from registry.release import ReleaseRefused, cut_release
+from registry.remedies import changes_to_fix, github_annotation
 from registry.rules_doc import render_rules
 from registry.waivers import WaiverError
 
@@ -58,15 +58,15 @@ def _breaking(layout: RepoLayout, args: argparse.Namespace) -> int:
     for check in review.breaking:
         status = "passed" if check.passed else f"FAILED, {len(check.findings)} finding(s)"
         print(f"{check.rules} against {check.label}: {status}")
-        for finding in check.findings:
-            if args.error_format == "github-actions":
-                print(github_annotation(finding, check))
-            else:
-                print(f"  {finding}")
         for finding, reason in check.permitted:
             print(f"  permitted: {finding.path}:{finding.line}: {finding.rule}: {reason}")
         for finding, waiver in check.waived:
             print(f"  waived: {finding.path}:{finding.line}: {finding.rule}: {waiver.reason}")
+    to_fix = changes_to_fix(review.breaking)
+    if to_fix:
+        print(f"{len(to_fix)} change(s) to fix, each once with every check it fails:")
+    for item in to_fix:
+        print(github_annotation(item) if args.error_format == "github-actions" else f"  {item}")
     if not review.breaking:
         print("no release and no base to compare with: nothing to check")
     return 0 if all(check.passed for check in review.breaking) else 1

@@ -84,7 +84,9 @@ def changelog_entry(plan: ReleasePlan, date: str) -> str:
     """The CHANGELOG.md section of a release: what changed, grouped by effect, and any waivers."""
     lines = [f"## {plan.version} ({date})", ""]
     if plan.previous is None:
-        lines.append("First release of the schema and of the `chat-sdk` wheel, with these services:")
+        lines.append(
+            "First release of the schema and of the `chatplatform-schema-sdk` wheel, with these services:"
+        )
         lines += ["", *(f"- {service}" for service in plan.services)]
     else:
         lines.append(f"A {plan.bump.value} release after {plan.previous}: {len(plan.changes)} change(s).")
@@ -117,7 +119,10 @@ def changelog_entry(plan: ReleasePlan, date: str) -> str:
     waived = [(check, finding, waiver) for check in plan.checks for finding, waiver in check.waived]
     if waived:
         lines += ["", "### Waived breaking changes", ""]
-        lines += [f"- {f.rule} in {f.path}:{f.line} against {c.label}: {w.reason}" for c, f, w in waived]
+        lines += [
+            f"- `{w.element}`: {f.rule} in {f.path}:{f.line} against {c.label}: {w.reason}"
+            for c, f, w in waived
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -169,7 +174,7 @@ def cut_release(layout: RepoLayout, version: str, *, date: str | None = None) ->
         "image_sha256": image_digest((directory / IMAGE_NAME).read_bytes()),
         "fixtures_sha256": fixtures_digest,
         "waivers": [
-            {"rule": f.rule, "path": f.path, "against": c.label, "reason": w.reason}
+            {"element": w.element, "rule": f.rule, "path": f.path, "against": c.label, "reason": w.reason}
             for c in plan.checks
             for f, w in c.waived
         ],

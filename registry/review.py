@@ -14,8 +14,11 @@ from typing import Any
 from registry.breaking import BreakingCheck
 from registry.diff import Change, deliberate_differences
 from registry.lint import Finding
+from registry.remedies import changes_to_fix
 from registry.semver import Bump, next_version
 
+# The Python SDK's distribution on the package index (PyPI's `chat-sdk` is somebody else's).
+SDK_DISTRIBUTION = "chatplatform-schema-sdk"
 EFFECT_ORDER = ("wire-breaking", "JSON-breaking", "source-breaking", "client-breaking", "safe")
 _EFFECT_OF_FLAG = {
     "wire": "wire-breaking",
@@ -27,6 +30,7 @@ RULES_MEANING = {
     "WIRE_JSON": "wire and JSON compatibility: released clients and servers still read every message",
     "FILE": "source compatibility: code generated from the base still compiles and runs",
     "CLIENTS": "clients' requests: no tightened buf.validate limit, no removed or changed HTTP route",
+    "WAIVERS": "every waiver excuses a finding, names a release that exists and has not expired",
 }
 _METHOD_API_KINDS = frozenset(
     {
@@ -198,6 +202,18 @@ class Review:
                 }
                 for check in self.breaking
             ],
+            "to_fix": [
+                {
+                    "element": item.element,
+                    "file": item.path,
+                    "line": item.line,
+                    "rules": list(item.rules),
+                    "against": list(item.against),
+                    "message": item.message,
+                    "next_step": item.step,
+                }
+                for item in changes_to_fix(self.breaking)
+            ],
             "sdk_api": self.api_changes(),
         }
 
@@ -233,7 +249,7 @@ class Review:
             release = f"Next release: **{self.next_release}** (the first release); "
         out.append(
             f"**Required bump:** {self.bump.value}. {release}"
-            f"the SDK built from this tree is `chat-sdk {self.sdk_version}`."
+            f"the SDK built from this tree is `{SDK_DISTRIBUTION} {self.sdk_version}`."
         )
         out += ["", "## Changes", ""]
         if not self.changes:
@@ -262,12 +278,18 @@ class Review:
             out.append(
                 f"- Against {check.label}, {check.rules} ({RULES_MEANING.get(check.rules, '')}): {status}."
             )
-            for f in check.findings:
-                why = LENIENT.get(f.rule)
-                note = f" (stricter than the review, which judges it safe: {why})" if why else ""
-                out.append(f"  - `{f.path}:{f.line}` {f.rule}: {f.message}{note}")
             out += [f"  - permitted, `{f.path}:{f.line}` {f.rule}: {reason}" for f, reason in check.permitted]
             out += [f"  - waived, `{f.path}:{f.line}` {f.rule}: {w.reason}" for f, w in check.waived]
+        to_fix = changes_to_fix(self.breaking)
+        if to_fix:
+            out += ["", f"### To fix: {len(to_fix)} change(s), each once with every check it fails", ""]
+        for item in to_fix:
+            notes = [LENIENT[rule] for rule in item.rules if rule in LENIENT]
+            note = f" (stricter than the review, which judges it safe: {notes[0]})" if notes else ""
+            out.append(
+                f"- `{item.path}:{item.line}` `{item.element}`: {', '.join(item.rules)}, against "
+                f"{', '.join(item.against)}: {item.message}{note}  \n  Next: {item.step}"
+            )
         out += ["", "## Lint", ""]
         out += [f"- `{f.path}:{f.line}` {f.rule}: {f.message}" for f in self.lint] or ["No findings."]
         out += ["", "## Generated SDK API", ""]

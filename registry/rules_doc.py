@@ -5,7 +5,7 @@ from __future__ import annotations
 from registry.diff import RULES, deliberate_differences
 from registry.diff.limits import _EXACT, _LOWER, _UNRANKED, _UPPER
 from registry.diff.option_table import CODEGEN_OPTIONS, SHIPPED_LANGUAGES
-from registry.diff.types import JSON_FORMS, WIRE_GROUPS, WIRE_ONE_WAY
+from registry.diff.types import JSON_FORMS, SAME_ENCODING, WIDENINGS
 
 _HEADER = """\
 # Review rules
@@ -44,8 +44,8 @@ def _kinds() -> list[str]:
 
 
 def _types() -> list[str]:
-    groups = "; ".join("{" + ", ".join(sorted(group)) + "}" for group in WIRE_GROUPS)
-    one_way = ", ".join(f"{a} -> {b}" for a, b in sorted(WIRE_ONE_WAY))
+    widenings = ", ".join(f"{a} -> {b}" for a, b in sorted(WIDENINGS))
+    encodings = "; ".join(f"{encoding}: {', '.join(names)}" for encoding, names in SAME_ENCODING)
     forms: dict[str, list[str]] = {}
     for scalar, form in JSON_FORMS.items():
         forms.setdefault(form, []).append(scalar)
@@ -53,10 +53,14 @@ def _types() -> list[str]:
         "",
         "## Field type changes",
         "",
-        "A type change is always source-breaking. It keeps the wire format only within one of",
-        f"these groups: {groups}; and one way only: {one_way} (a proto3 parser rejects",
-        "bytes that are not UTF-8 in a string field). It keeps JSON only between types with",
-        "the same JSON form:",
+        "A type change is always source-breaking. It keeps the wire format only when every value",
+        f"written with the old type reads back unchanged with the new one: {widenings}.",
+        "Types that share an encoding are judged on their values, not on the encoding alone",
+        f"({encodings}): a change of sign or a narrowing (int32 -> uint32 reads -3 as 4294967293,",
+        "uint32 -> int32 reads 4294967295 as -1, fixed32 <-> sfixed32 likewise) breaks the wire,",
+        "though buf's WIRE rules accept it. After a widening, values only the new type holds are",
+        "truncated by old readers, as a new enum value is unknown to them. It keeps JSON only",
+        "between types with the same JSON form:",
         "",
         "| JSON form | types |",
         "| --- | --- |",
@@ -130,6 +134,33 @@ def _differences() -> list[str]:
     return lines
 
 
+def _oracle() -> list[str]:
+    lines = [
+        "",
+        "## What the oracle measured",
+        "",
+        "`tests/registry/test_oracle.py` proves these verdicts with generated code: protoc writes",
+        "the `_pb2` modules of both sides of each scenario, each side runs in a process of its",
+        "own, messages holding values the base's types hold are written by each side and read",
+        "by the other in binary and ProtoJSON, and what the base's generated code used (module",
+        "names, `HasField`, `*_FIELD_NUMBER`, enum `Name()`) is looked up in the head's; so are the",
+        "exports, property declarations and enum members protoc-gen-es writes in TypeScript. The",
+        "test fails when a measurement differs from this table or the verdict misses a measured",
+        "break. Source verdicts also cover the dataclass SDK (betterproto2), which it does not run.",
+        "",
+        "| kind | scenario | wire | JSON | `_pb2` API | TypeScript API | seen |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    mark = {True: "breaks", False: "-"}
+    for rule in RULES.values():
+        for o in rule.oracle:
+            lines.append(
+                f"| `{rule.kind}` | {o.scenario} | {mark[o.wire]} | {mark[o.json]} | {mark[o.python_api]} "
+                f"| {mark[o.typescript_api]} | {o.note} |"
+            )
+    return lines
+
+
 def render_rules() -> str:
     """The whole of ``docs/review-rules.md``."""
     lines = [
@@ -141,5 +172,6 @@ def render_rules() -> str:
         *_options(),
         *_limits(),
         *_differences(),
+        *_oracle(),
     ]
     return "\n".join(lines) + "\n"

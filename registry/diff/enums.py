@@ -15,7 +15,26 @@ def walk_enums(rec: Recorder) -> None:
     """Compare every enum of the registry's own files."""
     for before, after, was, at in matched(rec, "enum", rec.base.enums, rec.head.enums):
         decorate(rec, "enum", f"enum `{after.name}`", was, at, before.proto.options, after.proto.options)
+        _openness(rec, before, after, at)
         _values(rec, before, after)
+
+
+def _openness(
+    rec: Recorder, before: Def[dpb.EnumDescriptorProto], after: Def[dpb.EnumDescriptorProto], at: At
+) -> None:
+    """Open or closed, as the runtime resolves it from the syntax, edition and ``features.enum_type``."""
+    was, now = rec.base.enum_closed(before.name), rec.head.enum_closed(after.name)
+    if was is None or now is None or was == now:
+        return
+    if now:
+        detail = (
+            f"enum `{after.name}` became closed: a number it does not name is dropped to the unknown "
+            "fields and the field reads its default, where the base kept it"
+        )
+        rec.add("enum_made_closed", at, "head", detail)
+    else:
+        detail = f"enum `{after.name}` became open: fields now keep numbers it does not name"
+        rec.add("enum_made_open", at, "head", detail)
 
 
 def _values(rec: Recorder, before: Def[dpb.EnumDescriptorProto], after: Def[dpb.EnumDescriptorProto]) -> None:
@@ -42,3 +61,36 @@ def _values(rec: Recorder, before: Def[dpb.EnumDescriptorProto], after: Def[dpb.
             rec.add("enum_value_number_changed", at, "head", detail, old=str(bv.number), new=str(hv.number))
         label = f"enum value `{hv.name}` ({hv.number})"
         decorate(rec, "enum_value", label, was, at, bv.options, hv.options)
+    _first_names(rec, before, after)
+
+
+def _first_names(
+    rec: Recorder, before: Def[dpb.EnumDescriptorProto], after: Def[dpb.EnumDescriptorProto]
+) -> None:
+    """Aliases (``allow_alias``): the first name of a number is the one generated code and JSON use.
+
+    ``Name(n)`` returns it and the JSON mapping writes it, so an alias inserted before
+    a name that stays changes the JSON written: old strict readers refuse it.
+    """
+    b_first, h_first = _first_name_of(before.proto), _first_name_of(after.proto)
+    h_names = {v.name: v.number for v in after.proto.value}
+    for number, old in b_first.items():
+        new = h_first.get(number)
+        if new is None or new == old or h_names.get(old) != number:
+            continue  # gone, unchanged, or renamed/removed (reported on its own)
+        j = next(k for k, v in enumerate(after.proto.value) if v.name == new)
+        at = At(f"{after.name}.{new}", after.file, (*after.path, 2, j))
+        detail = (
+            f"number {number} of enum `{after.name}` is now first named `{new}` instead of `{old}` "
+            f"(an alias before it): generated code's Name({number}) and the JSON written say `{new}`, "
+            "which old strict JSON readers refuse"
+        )
+        rec.add("enum_value_alias_first_changed", at, "head", detail, old=old, new=new)
+
+
+def _first_name_of(enum: dpb.EnumDescriptorProto) -> dict[int, str]:
+    """Number -> the first name declared for it."""
+    first: dict[int, str] = {}
+    for value in enum.value:
+        first.setdefault(value.number, value.name)
+    return first

@@ -61,10 +61,52 @@ def compare_field(
     if b_repeated != h_repeated and b_type.entry is None and h_type.entry is None:
         shape = ("singular", "repeated") if h_repeated else ("repeated", "singular")
         rec.add(f"{what}_label_changed", at, "head", f"{label} changed from {shape[0]} to {shape[1]}")
-    # Message fields always have presence: `optional` on them changes nothing.
-    message = "message" in (b_type.kind, h_type.kind)
-    if bf.proto3_optional != hf.proto3_optional and what == "field" and not message:
-        change = "gained" if hf.proto3_optional else "lost"
-        detail = f"{label} {change} explicit presence (`optional`): generated has-methods change"
-        rec.add("field_presence_changed", at, "head", detail)
+    if what == "field" and b_type == h_type and not (b_repeated or h_repeated):
+        _presence_and_default(rec, bf, hf, label, at, was, message=b_type.kind == "message")
     decorate(rec, what, label, was, at, bf.options, hf.options, subject=hf.name)
+
+
+def _in_oneof(fld: dpb.FieldDescriptorProto) -> bool:
+    return fld.HasField("oneof_index") and not fld.proto3_optional
+
+
+def _presence_and_default(
+    rec: Recorder,
+    bf: dpb.FieldDescriptorProto,
+    hf: dpb.FieldDescriptorProto,
+    label: str,
+    at: At,
+    was: At,
+    *,
+    message: bool,
+) -> None:
+    """Presence and default as the runtime resolves them (syntax, edition, features), not as written."""
+    # Message fields always have presence: `optional` on them changes nothing. A field
+    # entering or leaving a real oneof gains or loses presence with it, reported as the move.
+    b_presence, h_presence = rec.base.has_presence(was.name, bf), rec.head.has_presence(at.name, hf)
+    if b_presence != h_presence and not message and _in_oneof(bf) == _in_oneof(hf):
+        change = "gained" if h_presence else "lost"
+        detail = (
+            f"{label} {change} explicit presence: _pb2's HasField "
+            f"{'accepts it' if h_presence else 'raises'}, the dataclass SDK's attribute "
+            f"{'becomes' if h_presence else 'is no longer'} optional (unset reads None), and so does "
+            "the TypeScript property"
+        )
+        rec.add("field_presence_changed", at, "head", detail)
+    elif bf.proto3_optional != hf.proto3_optional and not message and _in_oneof(bf) == _in_oneof(hf):
+        # protoc-gen-es makes only proto3 `optional` scalars optional properties; explicit
+        # presence in editions (or proto2) is a plain property that reads its default.
+        shapes = ("`n?: T | undefined`", "`n: T`")
+        before_shape, after_shape = shapes if bf.proto3_optional else shapes[::-1]
+        detail = (
+            f"{label} keeps explicit presence, but its TypeScript property changes from {before_shape} to "
+            f"{after_shape} (protoc-gen-es makes only proto3 `optional` fields optional); _pb2 is unchanged"
+        )
+        rec.add("field_presence_changed", at, "head", detail)
+    b_default, h_default = rec.base.default(was.name, bf), rec.head.default(at.name, hf)
+    if b_default != h_default and not message:
+        detail = (
+            f"{label} changed its default from {b_default!r} to {h_default!r}: "
+            "an unset field reads another value"
+        )
+        rec.add("field_default_changed", at, "head", detail, old=str(b_default), new=str(h_default))

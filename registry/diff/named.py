@@ -12,6 +12,15 @@ def moved(rec: Recorder, what: str, before: Def[P], after: Def[P]) -> None:
     """A top-level type that moved to another file: generated imports change."""
     if after.parent is None and before.file != after.file:
         detail = f"{what} `{after.name}` moved from `{before.file}` to `{after.file}`"
+        old_file = rec.head.files.get(before.file)
+        if old_file is not None and any(
+            old_file.dependency[i] == after.file for i in old_file.public_dependency
+        ):
+            detail += (
+                f" behind `import public` in `{before.file}`: the Python SDKs keep it where it was "
+                "(the _pb2 module re-exports public imports, the dataclass SDK has one module per "
+                "package), but protoc-gen-es does not re-export them, so TypeScript imports break"
+            )
         at = At(after.name, after.file, after.path)
         rec.add(f"{what}_moved", at, "head", detail, old=before.file, new=after.file)
 

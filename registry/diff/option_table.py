@@ -18,6 +18,7 @@ class CodegenOption:
     language: str
     effect: str  # what changes in that language's generated code
     buf: str  # the buf FILE rule that flags a change
+    additive: bool = False  # turning it on only adds generated code (turning it off removes it)
 
     @property
     def shipped(self) -> bool:
@@ -36,6 +37,7 @@ CODEGEN_OPTIONS: dict[str, CodegenOption] = {
             "Python",
             "the _pb2 module's generic service classes",
             "FILE_SAME_PY_GENERIC_SERVICES",
+            additive=True,
         ),
         CodegenOption("ctype", "C++", "a string field's C++ type", "FIELD_SAME_CPP_STRING_TYPE"),
         CodegenOption(

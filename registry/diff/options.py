@@ -42,8 +42,38 @@ def _idempotency(rec: Recorder, label: str, at: At, b: Message, h: Message) -> N
         rec.add("method_idempotency_changed", at, "head", detail, old=old, new=new)
 
 
+# Features the walkers compare as the runtime resolves them (presence, enum openness),
+# and the one whose change every parser accepts (packed and expanded repeated fields).
+_RESOLVED_FEATURES = frozenset({"field_presence", "enum_type"})
+_SAFE_FEATURES = frozenset({"repeated_field_encoding"})
+
+
+def _features(rec: Recorder, label: str, at: At, old: object, new: object) -> list[str]:
+    """Report feature changes the review does not model; return the names of safe ones."""
+    set_before = dict(old.ListFields()) if isinstance(old, Message) else {}
+    set_after = dict(new.ListFields()) if isinstance(new, Message) else {}
+    plain: list[str] = []
+    for fd in sorted(set_before.keys() | set_after.keys(), key=lambda fd: fd.number):
+        if fd.name in _RESOLVED_FEATURES or set_before.get(fd) == set_after.get(fd):
+            continue
+        if fd.name in _SAFE_FEATURES:
+            plain.append(f"features.{fd.name}")
+            continue
+        detail = (
+            f"feature `{fd.name}` of {label} changed from {set_before.get(fd, 'unset')} to "
+            f"{set_after.get(fd, 'unset')}: the review does not model it; review by hand"
+        )
+        rec.add("feature_changed", at, "head", detail)
+    return plain
+
+
+def _default_of(options: Message, name: str) -> object:
+    fd = options.DESCRIPTOR.fields_by_name.get(name)
+    return fd.default_value if fd is not None else None
+
+
 def _options(
-    rec: Recorder, label: str, at: At, before: dict[str, object], after: dict[str, object]
+    rec: Recorder, label: str, at: At, before: dict[str, object], after: dict[str, object], h: Message
 ) -> list[str]:
     """Report options that change generated code; return the names of the other changed options."""
     plain: list[str] = []
@@ -51,14 +81,21 @@ def _options(
         old, new = before.get(name), after.get(name)
         if name in _OWN or old == new:
             continue
+        if name == "features":
+            plain += _features(rec, label, at, old, new)
+            continue
         option = CODEGEN_OPTIONS.get(name)
-        if option is None:
-            plain.append(name)
+        default = _default_of(h, name)
+        if option is None or (old if old is not None else default) == (new if new is not None else default):
+            plain.append(name)  # set to its default, or unset from it: the generated code is the same
             continue
         change = f"option `{name}` of {label} changed from {old if old is not None else 'unset'} to " + (
             f"{new if new is not None else 'unset'}"
         )
-        if option.shipped:
+        if option.additive and new:
+            detail = f"{change}: adds {option.effect} in the {option.language} SDK; nothing is removed"
+            rec.add("generated_code_added", at, "head", detail, old=str(old), new=str(new))
+        elif option.shipped:
             detail = f"{change}: changes {option.effect} in the {option.language} SDK this registry ships"
             rec.add("generated_code_option_changed", at, "head", detail, old=str(old), new=str(new))
         else:
@@ -87,7 +124,7 @@ def decorate(
     compare_limits(rec, label, subject or label, after, old, new)
     if isinstance(h, dpb.MethodOptions):
         compare_routes(rec, label, after, old, new)
-    plain = _options(rec, label, after, old, new)
+    plain = _options(rec, label, after, old, new, h)
     unnamed = b.SerializeToString(deterministic=True) != h.SerializeToString(deterministic=True)
     if not plain and old == new and unnamed:
         plain = ["custom options"]  # options no pool on either side can name

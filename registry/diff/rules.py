@@ -11,7 +11,7 @@ strongest it can be, which the recorder enforces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from registry.diff.change import (
     ALL,
@@ -22,6 +22,7 @@ from registry.diff.change import (
     WIRE_SOURCE,
     Verdict,
 )
+from registry.diff.measured import MEASURED, Oracle
 from registry.diff.option_table import CODEGEN_OPTIONS
 
 
@@ -40,6 +41,7 @@ class Rule:
     differs: str = ""  # a deliberate difference from buf, with its reason
     lenient: tuple[str, ...] = ()  # the buf rules this kind judges more leniently than buf
     check: str = ""  # the rule id `registry breaking` reports for a client-breaking change
+    oracle: tuple[Oracle, ...] = ()  # what the empirical oracle measured, scenario by scenario
 
 
 _FOREIGN_OPTION_REASON = (
@@ -60,6 +62,27 @@ _TABLE: tuple[Rule, ...] = (
     Rule("file_added", "file", SAFE, "a new file", bump="minor"),
     Rule(
         "file_removed", "file", SOURCE, "a file is deleted (its types are reported too)", ("FILE_NO_DELETE",)
+    ),
+    Rule(
+        "syntax_changed",
+        "file",
+        ALL,
+        "a file's syntax or edition changes",
+        ("FILE_SAME_SYNTAX",),
+        varies="proto3 <-> editions is judged on the features both sides resolve to (presence, "
+        "enum openness, defaults), reported as their own kinds, and is safe itself; to or from "
+        "proto2 (closed enums, no UTF-8 checks, groups) breaks everything: review by hand",
+        differs="buf's FILE rules fail on any syntax change; the review compares what the syntax "
+        "decides (each field's presence, each enum's openness, defaults, encodings), so a proto3 "
+        "file rewritten as an equivalent editions file changes no generated API and no byte",
+        lenient=("FILE_SAME_SYNTAX",),
+    ),
+    Rule(
+        "feature_changed",
+        "any",
+        ALL,
+        "an editions feature the review does not model changes (`utf8_validation`, "
+        "`message_encoding`, `json_format`, ...): review by hand, treated as breaking",
     ),
     Rule(
         "package_changed",
@@ -146,9 +169,19 @@ _TABLE: tuple[Rule, ...] = (
         "field_presence_changed",
         "field",
         SOURCE,
-        "a scalar or enum field gains or loses `optional` (has-methods change); "
-        "on a message field `optional` changes nothing and is not reported",
+        "a scalar or enum field gains or loses explicit presence (proto3 `optional`, editions' "
+        "`features.field_presence`): `_pb2`'s HasField starts or stops raising, the dataclass "
+        "SDK's attribute becomes or stops being `int | None` (unset reads None), and "
+        "TypeScript's property becomes or stops being optional (`n?: number`); on a message "
+        "field presence never changes and nothing is reported",
         ("FIELD_SAME_CARDINALITY",),
+    ),
+    Rule(
+        "field_default_changed",
+        "field",
+        ALL,
+        "a field's default value changes (`[default = ...]`): an unset field reads another value",
+        ("FIELD_SAME_DEFAULT",),
     ),
     Rule("field_moved_into_oneof", "field", ALL, "a field moves into a oneof", ("FIELD_SAME_ONEOF",)),
     Rule("field_moved_out_of_oneof", "field", ALL, "a field leaves its oneof", ("FIELD_SAME_ONEOF",)),
@@ -166,7 +199,30 @@ _TABLE: tuple[Rule, ...] = (
     Rule("enum_added", "enum", SAFE, "a new enum", bump="minor"),
     Rule("enum_removed", "enum", SOURCE, "an enum is deleted", ("ENUM_NO_DELETE",)),
     Rule("enum_moved", "enum", SOURCE, "an enum moves to another file", ("ENUM_NO_DELETE",)),
+    Rule(
+        "enum_made_closed",
+        "enum",
+        ALL,
+        "an open enum becomes closed (proto2, or editions' `features.enum_type = CLOSED`): "
+        "values it does not name are dropped to unknown fields and the field reads its default",
+        ("ENUM_SAME_TYPE",),
+    ),
+    Rule(
+        "enum_made_open",
+        "enum",
+        SOURCE,
+        "a closed enum becomes open: fields keep numbers it does not name, which generated "
+        "code never returned before",
+        ("ENUM_SAME_TYPE",),
+    ),
     Rule("enum_value_added", "enum value", SAFE, "a new enum value", bump="minor"),
+    Rule(
+        "enum_value_alias_first_changed",
+        "enum value",
+        JSON_SOURCE,
+        "an alias (`allow_alias`) is inserted before, or moved in front of, the name a number "
+        "had first: `Name(n)` and the JSON name written change",
+    ),
     Rule(
         "enum_value_removed_reserved",
         "enum value",
@@ -309,6 +365,19 @@ _TABLE: tuple[Rule, ...] = (
         tuple(option.buf for option in CODEGEN_OPTIONS.values() if option.shipped),
     ),
     Rule(
+        "generated_code_added",
+        "any",
+        SAFE,
+        "an option that only adds generated code is turned on (`py_generic_services`: the _pb2 "
+        "module gains service classes; the dataclass and TypeScript SDKs do not read it)",
+        tuple(option.buf for option in CODEGEN_OPTIONS.values() if option.additive),
+        bump="minor",
+        differs="buf's FILE rules fail on any change of the option; turning it on only adds "
+        "classes to the _pb2 module, so code generated from the base still runs (turning it "
+        "off removes them and is `generated_code_option_changed`)",
+        lenient=tuple(option.buf for option in CODEGEN_OPTIONS.values() if option.additive),
+    ),
+    Rule(
         "other_language_option_changed",
         "any",
         SAFE,
@@ -358,7 +427,9 @@ _DEPRECATIONS = tuple(
     for verb in ("deprecated", "undeprecated")
 )
 
-RULES: dict[str, Rule] = {rule.kind: rule for rule in (*_TABLE, *_DEPRECATIONS)}
+RULES: dict[str, Rule] = {
+    rule.kind: replace(rule, oracle=MEASURED.get(rule.kind, ())) for rule in (*_TABLE, *_DEPRECATIONS)
+}
 
 
 def deliberate_differences() -> list[tuple[str, str, str]]:

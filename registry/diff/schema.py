@@ -66,6 +66,11 @@ class OptionReader:
         except (TypeError, ValueError):
             self._ok = False  # an image this pool cannot hold: fall back to the standard options
 
+    @property
+    def pool(self) -> descriptor_pool.DescriptorPool | None:
+        """The pool holding every file of the image, or None when the image did not fit one."""
+        return self._pool if self._ok else None
+
     def fields(self, options: Message) -> dict[str, object]:
         """Option name (``(full.name)`` for an extension) -> value, for every option set."""
         parsed = self._parse(options)
@@ -173,6 +178,43 @@ class Schema:
         if location is None:
             return ("", "")
         return (location.leading_comments.strip(), location.trailing_comments.strip())
+
+    def has_presence(self, full_name: str, fld: dpb.FieldDescriptorProto) -> bool:
+        """Whether the field named ``full_name`` tracks presence, as the protobuf runtime resolves it.
+
+        The runtime applies the file's syntax or edition and every ``features.field_presence``
+        that applies; without a pool, proto3's rules are assumed.
+        """
+        pool = self.options.pool
+        if pool is not None:
+            try:
+                return bool(pool.FindFieldByName(full_name).has_presence)
+            except KeyError:
+                pass
+        if fld.label == dpb.FieldDescriptorProto.LABEL_REPEATED:
+            return False
+        return fld.proto3_optional or fld.HasField("oneof_index") or fld.type == fld.TYPE_MESSAGE
+
+    def default(self, full_name: str, fld: dpb.FieldDescriptorProto) -> object:
+        """The value an unset field ``full_name`` reads (without a pool: its declared default, as text)."""
+        pool = self.options.pool
+        if pool is not None and fld.label != dpb.FieldDescriptorProto.LABEL_REPEATED:
+            try:
+                value: object = pool.FindFieldByName(full_name).default_value
+                return value
+            except KeyError:
+                pass
+        return fld.default_value
+
+    def enum_closed(self, full_name: str) -> bool | None:
+        """Whether the enum named ``full_name`` is closed (None when no pool can tell)."""
+        pool = self.options.pool
+        if pool is None:
+            return None
+        try:
+            return bool(pool.FindEnumTypeByName(full_name).is_closed)
+        except KeyError:
+            return None
 
     def field_type(self, fld: dpb.FieldDescriptorProto) -> FieldType:
         """The type of ``fld``, with map fields resolved to their key and value types."""

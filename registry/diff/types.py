@@ -50,16 +50,46 @@ SCALARS: dict[int, str] = {
     _T.TYPE_SINT64: "sint64",
 }
 
-# Scalar types whose encodings the other parses (values out of range are truncated).
-WIRE_GROUPS: tuple[frozenset[str], ...] = (
-    frozenset({"int32", "uint32", "int64", "uint64", "bool"}),
-    frozenset({"sint32", "sint64"}),
-    frozenset({"fixed32", "sfixed32"}),
-    frozenset({"fixed64", "sfixed64"}),
+# Wire encodings of the integer scalars, and the values each type holds. Within one
+# encoding, every value a type holds is written the same way whatever the type (a
+# negative int32 is sign-extended to 64 bits, as int64 writes it), and a reader
+# recovers each value its own type holds; others are truncated or change sign (an
+# int32 -3 reads as uint32 4294967293, a uint32 4294967295 as int32 -1).
+_INTEGERS: dict[str, tuple[str, int, int]] = {
+    "bool": ("varint", 0, 1),
+    "int32": ("varint", -(2**31), 2**31 - 1),
+    "uint32": ("varint", 0, 2**32 - 1),
+    "int64": ("varint", -(2**63), 2**63 - 1),
+    "uint64": ("varint", 0, 2**64 - 1),
+    "sint32": ("zigzag varint", -(2**31), 2**31 - 1),
+    "sint64": ("zigzag varint", -(2**63), 2**63 - 1),
+    "fixed32": ("4 bytes", 0, 2**32 - 1),
+    "sfixed32": ("4 bytes", -(2**31), 2**31 - 1),
+    "fixed64": ("8 bytes", 0, 2**64 - 1),
+    "sfixed64": ("8 bytes", -(2**63), 2**63 - 1),
+}
+
+
+def _widens(base: str, head: str) -> bool:
+    """True when ``head`` is written like ``base`` and holds every value ``base`` holds."""
+    if base not in _INTEGERS or head not in _INTEGERS:
+        return False
+    (b_encoding, b_low, b_high), (h_encoding, h_low, h_high) = _INTEGERS[base], _INTEGERS[head]
+    return b_encoding == h_encoding and h_low <= b_low and b_high <= h_high
+
+
+# Scalar changes that keep every value written with the base type (base -> head): the
+# integer widenings, and string -> bytes (every string is valid bytes, but a proto3
+# parser rejects bytes that are not UTF-8 in a string field, so not back).
+WIDENINGS: frozenset[tuple[str, str]] = frozenset(
+    {(b, h) for b in _INTEGERS for h in _INTEGERS if b != h and _widens(b, h)} | {("string", "bytes")}
 )
-# One-way compatible (base -> head): every string is valid bytes, but a proto3 parser
-# rejects bytes that are not UTF-8 in a string field.
-WIRE_ONE_WAY: frozenset[tuple[str, str]] = frozenset({("string", "bytes")})
+# Integer types that share an encoding but not their values: buf's WIRE rules accept
+# a change between them, the review does not (values out of the head's range change).
+SAME_ENCODING: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+    (encoding, tuple(name for name, (e, _, _) in _INTEGERS.items() if e == encoding))
+    for encoding in dict.fromkeys(e for e, _, _ in _INTEGERS.values())
+)
 
 # What the proto3 JSON mapping writes for each scalar. Signed and unsigned integers
 # differ: one side's parser rejects the other's negative or too large values.
@@ -96,7 +126,7 @@ def _compatible(base: FieldType, head: FieldType, scalars: Callable[[str, str], 
 
 
 def _wire_scalars(base: str, head: str) -> bool:
-    return (base, head) in WIRE_ONE_WAY or any(base in group and head in group for group in WIRE_GROUPS)
+    return (base, head) in WIDENINGS
 
 
 def _json_scalars(base: str, head: str) -> bool:
@@ -105,7 +135,14 @@ def _json_scalars(base: str, head: str) -> bool:
 
 
 def wire_compatible(base: FieldType, head: FieldType) -> bool:
-    """True when data written with ``base`` parses as ``head`` and back (string -> bytes one way)."""
+    """True when every value written with ``base`` parses as the same value with ``head``.
+
+    The integer widenings (int32 -> int64, uint32 -> int64 or uint64, bool -> any varint
+    integer, sint32 -> sint64) and string -> bytes. Values only the head's type holds are
+    then truncated by the base's readers, as a new enum value is unknown to them; a
+    change of sign (int32 <-> uint32, fixed32 <-> sfixed32) or a narrowing misreads
+    values the base wrote, and breaks the wire.
+    """
     return _compatible(base, head, _wire_scalars)
 
 

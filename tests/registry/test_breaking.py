@@ -18,7 +18,6 @@ from registry.breaking import (
     check_base,
     check_clients,
     check_releases,
-    github_annotation,
 )
 from registry.buf import BufError, run_buf
 from registry.diff import Change, diff_schemas
@@ -30,6 +29,13 @@ from ..conftest import copy_repo
 
 COMMON = "proto/chat/v1/common.proto"
 DELETED = 'Previously present field "4" with name "nickname" on message "{message}" was deleted.'
+
+
+NICKNAME = "chat.v1.User.nickname"
+
+
+def _nickname(finding: Finding) -> str:
+    return NICKNAME
 
 
 def _deleted(message: str = "User", rule: str = "FIELD_NO_DELETE") -> Finding:
@@ -110,9 +116,15 @@ def test_findings_are_split_into_failing_waived_and_permitted() -> None:
     base, head = _image()
     retyped = Finding(COMMON, 3, 3, "FIELD_SAME_TYPE", "changed type")
     renamed = Finding(COMMON, 5, 3, "FIELD_SAME_NAME", "changed name")
-    waiver = Waiver("FIELD_SAME_TYPE", COMMON, "never used", against="base")
+    waiver = Waiver("chat.v1.User.user_id", "never used", against="base")
+    elements = {retyped: "chat.v1.User.user_id", renamed: "chat.v1.User.name", _deleted(): NICKNAME}
     check = _excuse(
-        BreakingCheck("base", "base main", FILE), [retyped, renamed, _deleted()], [waiver], base, head
+        BreakingCheck("base", "base main", FILE),
+        [retyped, renamed, _deleted()],
+        [waiver],
+        elements.__getitem__,
+        base,
+        head,
     )
     assert check.findings == [renamed]
     assert check.waived == [(retyped, waiver)]
@@ -122,23 +134,14 @@ def test_findings_are_split_into_failing_waived_and_permitted() -> None:
 
 
 def test_without_the_base_and_head_a_deletion_is_never_permitted() -> None:
-    check = _excuse(BreakingCheck("1.0.0", "release 1.0.0", WIRE_JSON), [_deleted()], [])
+    check = _excuse(BreakingCheck("1.0.0", "release 1.0.0", WIRE_JSON), [_deleted()], [], _nickname)
     assert check.findings == [_deleted()] and check.permitted == []
 
 
 def test_a_waiver_for_another_release_does_not_excuse_this_one() -> None:
-    waiver = Waiver("FIELD_NO_DELETE", COMMON, "gone", against="1.1.0")
-    check = _excuse(BreakingCheck("1.0.0", "release 1.0.0", WIRE_JSON), [_deleted()], [waiver])
+    waiver = Waiver(NICKNAME, "gone", against="1.1.0")
+    check = _excuse(BreakingCheck("1.0.0", "release 1.0.0", WIRE_JSON), [_deleted()], [waiver], _nickname)
     assert check.findings == [_deleted()] and check.waived == []
-
-
-def test_the_github_annotation_names_file_line_column_rule_and_check() -> None:
-    finding = Finding(COMMON, 12, 3, "FIELD_SAME_TYPE", "changed\ntype")
-    check = BreakingCheck("1.0.0", "release 1.0.0", WIRE_JSON)
-    assert github_annotation(finding, check) == (
-        f"::error file={COMMON},line=12,col=3,title=FIELD_SAME_TYPE::"
-        "changed type (against release 1.0.0, WIRE_JSON)"
-    )
 
 
 def test_the_working_schema_passes_wire_checks_against_every_release_oldest_first(repo: RepoLayout) -> None:
@@ -201,17 +204,13 @@ def test_a_removed_rpc_passes_the_wire_checks_but_not_the_source_check(tmp_path:
     assert [f.rule for f in source.findings] == ["RPC_NO_DELETE"]
 
 
-def test_waivers_from_waivers_toml_excuse_findings_in_both_checks(tmp_path: Path) -> None:
+def test_one_waiver_of_the_element_excuses_its_change_in_both_checks(tmp_path: Path) -> None:
     layout = copy_repo(tmp_path / "repo", with_generated=False)
     base = _build(layout, tmp_path / "base.binpb")
     _edit(layout, "common.proto", "  string avatar_url = 3;", "  int64 avatar_url = 3;")
-    layout.waivers.write_text(
-        "".join(
-            f'[[waiver]]\nrule = "{rule}"\npath = "{COMMON}"\nreason = "never filled in"\n\n'
-            for rule in ("FIELD_WIRE_JSON_COMPATIBLE_TYPE", "FIELD_SAME_TYPE")
-        )
-    )
-    for check in [*check_releases(layout), check_base(layout, "base main", base, base)]:
+    head = _build(layout, tmp_path / "head.binpb")
+    layout.waivers.write_text('[[waiver]]\nelement = "chat.v1.User.avatar_url"\nreason = "never filled in"\n')
+    for check in [*check_releases(layout), check_base(layout, "base main", base, head)]:
         assert check.passed, check.findings
         assert {f.rule for f, _ in check.waived} <= {"FIELD_WIRE_JSON_COMPATIBLE_TYPE", "FIELD_SAME_TYPE"}
         assert check.waived and all(w.reason == "never filled in" for _, w in check.waived)
@@ -249,7 +248,7 @@ def test_a_message_gone_from_the_head_is_not_a_retirement() -> None:
 def test_with_only_one_side_known_a_deletion_is_never_permitted() -> None:
     base, head = _image()
     for sides in ((base, None), (None, head)):
-        check = _excuse(BreakingCheck("base", "base main", FILE), [_deleted()], [], *sides)
+        check = _excuse(BreakingCheck("base", "base main", FILE), [_deleted()], [], _nickname, *sides)
         assert check.findings == [_deleted()] and check.permitted == []
 
 
@@ -300,7 +299,7 @@ def _client_change(kind: str, element: str, line: int, *, breaking: bool = True)
 def test_a_waiver_excuses_a_clients_finding_and_only_the_one_it_names(tmp_path: Path) -> None:
     layout = RepoLayout(tmp_path)
     layout.waivers.write_text(
-        f'[[waiver]]\nrule = "LIMIT_TIGHTENED"\npath = "{COMMON}"\nmatch = "File.name"\n'
+        '[[waiver]]\nrule = "LIMIT_TIGHTENED"\nelement = "chat.v1.File.name"\n'
         'reason = "no client sends names that long"\n'
     )
     named = _client_change("limit_tightened", "chat.v1.File.name", 32)
@@ -319,3 +318,41 @@ def test_no_client_breaking_change_passes_the_clients_check(tmp_path: Path) -> N
     loosened = _client_change("limit_loosened", "chat.v1.File.url", 41, breaking=False)
     check = check_clients(RepoLayout(tmp_path), "base main", [loosened])
     assert check.passed and not (check.findings or check.waived or check.permitted)
+
+
+def test_a_deleted_enum_value_is_named_from_the_schema_it_was_deleted_from(tmp_path: Path) -> None:
+    layout = copy_repo(tmp_path / "repo", with_generated=False)
+    base = _build(layout, tmp_path / "base.binpb")
+    _edit(
+        layout,
+        "message_service.proto",
+        "  // PRESENCE_STATE_LEFT means the user left, or their chat stream ended.\n"
+        "  PRESENCE_STATE_LEFT = 2;\n",
+        '  reserved "PRESENCE_STATE_LEFT";\n',
+    )
+    head = _build(layout, tmp_path / "head.binpb")
+
+    # buf names the deleted value by its number only: the name comes from the release or the base.
+    checks = [*check_releases(layout), check_base(layout, "base main", base, head)]
+
+    found = [(c.against, f.rule, c.elements[f]) for c in checks for f in c.findings if "ENUM_VALUE" in f.rule]
+    assert {against for against, _, _ in found} == {c.against for c in checks}
+    assert {rule for _, rule, _ in found} == {
+        "ENUM_VALUE_NO_DELETE",
+        "ENUM_VALUE_NO_DELETE_UNLESS_NUMBER_RESERVED",
+    }
+    assert {element for _, _, element in found} == {"chat.v1.PresenceState.PRESENCE_STATE_LEFT"}
+
+
+def test_a_deleted_message_is_named_as_the_base_held_it(tmp_path: Path) -> None:
+    layout = RepoLayout(tmp_path)
+    (tmp_path / "buf.yaml").write_text("version: v2\nmodules:\n  - path: proto\n")
+    source = layout.proto_dir / "demo" / "v1" / "demo.proto"
+    source.parent.mkdir(parents=True)
+    source.write_text('syntax = "proto3";\n\npackage demo.v1;\n\nmessage M {}\n\nmessage N {}\n')
+    base = _build(layout, tmp_path / "base.binpb")
+    source.write_text('syntax = "proto3";\n\npackage demo.v1;\n\nmessage M {}\n')
+
+    check = check_base(layout, "base main", base, _build(layout, tmp_path / "head.binpb"))
+
+    assert list(check.elements.values()) == ["demo.v1.N"]

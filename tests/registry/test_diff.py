@@ -8,6 +8,7 @@ what ``buf build`` writes for the registry.
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -281,13 +282,13 @@ ISSUE_9_CASES = [
         says="TypeScript SDK",
     ),
     Case(
-        "py_generic_services_changed",
+        "py_generic_services_turned_on",
         M,
         file_option("py_generic_services = true"),
-        {"generated_code_option_changed"},
-        "generated_code_option_changed",
-        {"source"},
-        says="Python SDK",
+        {"generated_code_added"},
+        "generated_code_added",
+        bump=Bump.MINOR,
+        says="nothing is removed",
     ),
     Case(
         "ctype_changed",
@@ -391,6 +392,115 @@ ISSUE_9_CASES = [
     ),
 ]
 
+
+# --- issue 23: values, aliases, editions; options set to what they already were ---------
+
+
+def edition(body: str) -> str:
+    """An editions 2023 file of package ``demo.v1`` holding ``body`` (dedented)."""
+    return f'edition = "2023";\n\npackage demo.v1;\n\n{textwrap.dedent(body).strip()}\n'
+
+
+def scalar(kind: str) -> str:
+    """M holding one field ``v`` of scalar type ``kind``."""
+    return m(f"{kind} v = 1;")
+
+
+ALIASED = ("option allow_alias = true;", "COLOR_UNSPECIFIED = 0;")
+PROTO3_BODY = """
+    message M {
+      string a = 1;
+      repeated int32 r = 3;
+      E e = 4;
+      Inner inner = 5;
+      message Inner {}
+    }
+    enum E {
+      E_UNSPECIFIED = 0;
+    }
+"""
+# The same schema as PROTO3_BODY, in an editions file: implicit presence, as proto3 has it.
+EQUIVALENT_EDITION = edition("option features.field_presence = IMPLICIT;\n" + PROTO3_BODY)
+PROTO3_OPTIONAL = proto("message M {\n  optional int32 n = 1;\n}")
+EDITION_EXPLICIT = edition("message M {\n  int32 n = 1;\n}")
+OPEN_ENUM = "enum E {\n  E_UNSPECIFIED = 0;\n  E_A = 1;\n}"
+CLOSED_ENUM = OPEN_ENUM.replace("{\n", "{\n  option features.enum_type = CLOSED;\n", 1)
+
+# (base type, head type, what breaks): judged on the values each type holds, not the wire type alone.
+INTEGER_CHANGES = [
+    ("int32", "uint32", ALL),
+    ("uint32", "int32", ALL),
+    ("int64", "uint64", ALL),
+    ("uint64", "int64", ALL),
+    ("int32", "uint64", ALL),
+    ("int64", "int32", ALL),
+    ("uint32", "uint64", {"json", "source"}),
+    ("uint32", "int64", {"json", "source"}),
+    ("sint32", "int32", {"wire", "source"}),
+    ("int64", "sint64", {"wire", "source"}),
+    ("sint32", "sint64", {"json", "source"}),
+    ("sint64", "sint32", ALL),
+    ("fixed32", "sfixed32", ALL),
+    ("sfixed32", "fixed32", ALL),
+    ("fixed64", "sfixed64", ALL),
+    ("sfixed64", "fixed64", ALL),
+    ("bool", "int32", {"json", "source"}),
+    ("int32", "bool", ALL),
+]
+
+ISSUE_23_CASES = [
+    # an alias inserted before a name changes Name(n) and the JSON written; after it, nothing
+    Case("enum_alias_inserted_before_a_name", color("COLOR_UNSPECIFIED = 0;", "COLOR_RED = 1;"),
+         color(*ALIASED, "COLOR_CRIMSON = 1;", "COLOR_RED = 1;"),
+         {"enum_value_added", "enum_value_alias_first_changed", "option_changed"},
+         "enum_value_alias_first_changed", {"json", "source"}, says="`COLOR_CRIMSON` instead of `COLOR_RED`"),
+    Case("enum_alias_appended_after_a_name", color("COLOR_UNSPECIFIED = 0;", "COLOR_RED = 1;"),
+         color(*ALIASED, "COLOR_RED = 1;", "COLOR_CRIMSON = 1;"), {"enum_value_added", "option_changed"},
+         "enum_value_added", bump=Bump.MINOR),
+    Case("enum_aliases_swapped", color(*ALIASED, "COLOR_RED = 1;", "COLOR_CRIMSON = 1;"),
+         color(*ALIASED, "COLOR_CRIMSON = 1;", "COLOR_RED = 1;"), {"enum_value_alias_first_changed"},
+         "enum_value_alias_first_changed", {"json", "source"}),
+    *(
+        Case(f"{old}_to_{new}", scalar(old), scalar(new), {"field_type_changed"}, "field_type_changed",
+             breaks)
+        for old, new, breaks in INTEGER_CHANGES
+    ),
+    # editions: presence, defaults and enum openness as the runtime resolves them
+    Case("editions_presence_explicit_to_implicit", edition("message M {\n  int32 n = 1;\n}"),
+         edition("message M {\n  int32 n = 1 [features.field_presence = IMPLICIT];\n}"),
+         {"field_presence_changed"}, "field_presence_changed", {"source"}, says="HasField raises"),
+    Case("editions_file_presence_implicit", edition("message M {\n  int32 n = 1;\n}"),
+         edition("option features.field_presence = IMPLICIT;\nmessage M {\n  int32 n = 1;\n}"),
+         {"field_presence_changed"}, "field_presence_changed", {"source"}),
+    Case("editions_default_changed", edition("message M {\n  int32 n = 1 [default = 5];\n}"),
+         edition("message M {\n  int32 n = 1 [default = 9];\n}"), {"field_default_changed"},
+         "field_default_changed", ALL, says="from 5 to 9"),
+    Case("editions_enum_open_to_closed", edition(f"{OPEN_ENUM}\nmessage M {{\n  E e = 1;\n}}"),
+         edition(f"{CLOSED_ENUM}\nmessage M {{\n  E e = 1;\n}}"), {"enum_made_closed"},
+         "enum_made_closed", ALL),
+    Case("editions_enum_closed_to_open", edition(f"{CLOSED_ENUM}\nmessage M {{\n  E e = 1;\n}}"),
+         edition(f"{OPEN_ENUM}\nmessage M {{\n  E e = 1;\n}}"), {"enum_made_open"}, "enum_made_open",
+         {"source"}),
+    Case("editions_utf8_validation_off", edition("message M {\n  string s = 1;\n}"),
+         edition("message M {\n  string s = 1 [features.utf8_validation = NONE];\n}"),
+         {"feature_changed"}, "feature_changed", ALL, says="review by hand"),
+    Case("editions_packed_to_expanded", edition("message M {\n  repeated int32 r = 1;\n}"),
+         edition("message M {\n  repeated int32 r = 1 [features.repeated_field_encoding = EXPANDED];\n}"),
+         {"option_changed"}, "option_changed", bump=Bump.PATCH),
+    Case("proto3_to_equivalent_edition", proto(PROTO3_BODY), EQUIVALENT_EDITION, {"syntax_changed"},
+         "syntax_changed", bump=Bump.PATCH, says="from proto3 to 2023"),
+    Case("proto3_to_edition_with_explicit_presence", proto(PROTO3_BODY), edition(PROTO3_BODY),
+         {"syntax_changed", "field_presence_changed"}, "field_presence_changed", {"source"}),
+    # presence kept, but protoc-gen-es makes only proto3 `optional` fields optional properties
+    Case("proto3_optional_to_editions_explicit", PROTO3_OPTIONAL, EDITION_EXPLICIT,
+         {"syntax_changed", "field_presence_changed"}, "field_presence_changed", {"source"},
+         says="TypeScript property changes from `n?: T | undefined` to `n: T`"),
+    # options set to the value they already had; options that only add code
+    Case("jstype_set_to_its_default", m("int64 big = 1;"), m("int64 big = 1 [jstype = JS_NORMAL];"),
+         {"option_changed"}, "option_changed", bump=Bump.PATCH),
+    Case("py_generic_services_turned_off", file_option("py_generic_services = true"), M,
+         {"generated_code_option_changed"}, "generated_code_option_changed", {"source"}, says="Python SDK"),
+]  # fmt: skip
 
 # --- issue 8: buf.validate limits; issue 12: google.api.http routes ------------------------
 
@@ -675,6 +785,8 @@ CASES = [
     Case("map_value_int32_to_string", NESTED, NESTED.replace("int32>", "string>"), {"field_type_changed"},
          "field_type_changed", ALL),
     Case("map_value_int32_to_uint32", NESTED, NESTED.replace("int32>", "uint32>"), {"field_type_changed"},
+         "field_type_changed", ALL),  # a value of -3 reads as 4294967293
+    Case("map_value_int32_to_int64", NESTED, NESTED.replace("int32>", "int64>"), {"field_type_changed"},
          "field_type_changed", {"json", "source"}),
     # enums
     Case("add_enum_value", COLOR, color(*COLOR_VALUES, "COLOR_BLUE = 2;", "COLOR_GREEN = 3;"),
@@ -714,6 +826,7 @@ CASES = [
     Case("change_plain_option", m("repeated int32 r = 1;"), m("repeated int32 r = 1 [packed = false];"),
          {"option_changed"}, "option_changed", bump=Bump.PATCH),
     *ISSUE_9_CASES,
+    *ISSUE_23_CASES,
     *LIMIT_CASES,
     *ROUTE_CASES,
     Case("comments_only", M,
@@ -1019,3 +1132,20 @@ def test_limits_without_the_imported_validate_proto_are_still_seen_as_changed_op
 
     assert (change.kind, change.element) == ("option_changed", "demo.v1.M.a")
     assert change.detail == "options of field `a` (1) changed: custom options"
+
+
+def test_a_message_moved_behind_import_public_names_what_each_sdk_does(compile_files: Compile) -> None:
+    base = compile_files({DEMO: proto("message M {}\nmessage N {}")})
+    head = compile_files(
+        {
+            DEMO: proto('import public "demo/v1/n.proto";\n\nmessage M {}'),
+            "demo/v1/n.proto": proto("message N {}"),
+        }
+    )
+
+    [moved] = [c for c in diff_schemas(base, head) if c.kind == "message_moved"]
+
+    # protoc-gen-es does not re-export public imports: TypeScript imports of demo_pb break.
+    assert moved.breaks == ("source",)
+    assert "the _pb2 module re-exports public imports" in moved.detail
+    assert "TypeScript imports break" in moved.detail

@@ -116,8 +116,11 @@ def test_a_type_change_fails_with_file_line_and_rule(repo_1_0: RepoLayout) -> No
     assert result.returncode == 1
     line = line_of(repo_1_0, "common.proto", "int64 avatar_url")
     assert "WIRE_JSON against release 1.0.0: FAILED" in result.stdout
-    assert f"proto/chat/v1/common.proto:{line}:3: FIELD_WIRE_JSON_COMPATIBLE_TYPE" in result.stdout
-    assert f"proto/chat/v1/common.proto:{line}:3: FIELD_SAME_TYPE" in result.stdout
+    # One line for the one change, with both rules and both checks it fails.
+    assert (
+        f"proto/chat/v1/common.proto:{line}:3: chat.v1.User.avatar_url: FIELD_WIRE_JSON_COMPATIBLE_TYPE, "
+        "FIELD_SAME_TYPE (against release 1.0.0, git origin/main)"
+    ) in result.stdout
 
 
 def test_github_actions_annotations_name_file_line_and_rule(repo_1_0: RepoLayout) -> None:
@@ -125,9 +128,9 @@ def test_github_actions_annotations_name_file_line_and_rule(repo_1_0: RepoLayout
     result = _registry(repo_1_0, "breaking", "--error-format", "github-actions")
     line = line_of(repo_1_0, "common.proto", "int64 avatar_url")
     assert (
-        f"::error file=proto/chat/v1/common.proto,line={line},col=3,title=FIELD_WIRE_JSON_COMPATIBLE_TYPE::"
-        in result.stdout
-    )
+        f"::error file=proto/chat/v1/common.proto,line={line},col=3,title=chat.v1.User.avatar_url: "
+        "FIELD_WIRE_JSON_COMPATIBLE_TYPE, FIELD_SAME_TYPE::"
+    ) in result.stdout
 
 
 def test_deprecate_then_delete_with_reserve_is_the_safe_way(repo_1_0: RepoLayout) -> None:
@@ -170,11 +173,7 @@ def test_a_removed_rpc_passes_wire_checks_but_fails_source_checks(repo_1_0: Repo
 def test_a_waiver_with_a_reason_lets_an_intentional_break_through(repo_1_0: RepoLayout) -> None:
     edit(repo_1_0, "common.proto", AVATAR, "  int64 avatar_url = 3;")
     repo_1_0.waivers.write_text(
-        "[[waiver]]\n"
-        'rule = "FIELD_WIRE_JSON_COMPATIBLE_TYPE"\npath = "proto/chat/v1/common.proto"\n'
-        'reason = "avatar_url was never filled in by any server"\n\n'
-        "[[waiver]]\n"
-        'rule = "FIELD_SAME_TYPE"\npath = "proto/chat/v1/common.proto"\n'
+        '[[waiver]]\nelement = "chat.v1.User.avatar_url"\n'
         'reason = "avatar_url was never filled in by any server"\n'
     )
     result = _registry(repo_1_0, "breaking")
@@ -185,8 +184,31 @@ def test_a_waiver_with_a_reason_lets_an_intentional_break_through(repo_1_0: Repo
     assert "avatar_url was never filled in by any server" in report
 
 
+def test_one_line_per_change_names_every_check_it_fails_and_the_next_step(repo_1_0: RepoLayout) -> None:
+    edit_regex(repo_1_0, "common.proto", AVATAR_COMMENT, "")
+
+    result = _registry(repo_1_0, "breaking")
+
+    assert result.returncode == 1
+    [line] = [row for row in result.stdout.splitlines() if ": chat.v1.User.avatar_url: " in row]
+    assert "FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED" in line and "FIELD_NO_DELETE" in line
+    assert "(against release 1.0.0, git " in line
+    assert "next: reserve its number and name in the message" in result.stdout
+    assert 'waive it: [[waiver]] element = "chat.v1.User.avatar_url"' in result.stdout
+
+
+def test_an_unused_waiver_fails_the_check_with_its_line(repo_1_0: RepoLayout) -> None:
+    repo_1_0.waivers.write_text('# none yet\n\n[[waiver]]\nelement = "chat.v1.User.gone"\nreason = "typo"\n')
+
+    result = _registry(repo_1_0, "breaking")
+
+    assert result.returncode == 1
+    assert "WAIVERS against waivers.toml: FAILED, 1 finding(s)" in result.stdout
+    assert "waivers.toml:3: waiver for element chat.v1.User.gone excuses no finding" in result.stdout
+
+
 def test_a_waiver_without_a_reason_is_refused(repo_1_0: RepoLayout) -> None:
-    repo_1_0.waivers.write_text('[[waiver]]\nrule = "FIELD_SAME_TYPE"\npath = "proto/chat/v1/common.proto"\n')
+    repo_1_0.waivers.write_text('[[waiver]]\nelement = "chat.v1.User.avatar_url"\n')
     result = _registry(repo_1_0, "breaking")
     assert result.returncode == 2
     assert "waiver 1 lacks reason" in result.stderr
@@ -196,10 +218,8 @@ def test_every_release_is_checked_not_only_the_latest(repo_1_0: RepoLayout) -> N
     # 1.1.0 drops avatar_url without reserving it, on purpose and waived ...
     edit_regex(repo_1_0, "common.proto", AVATAR_COMMENT, "")
     repo_1_0.waivers.write_text(
-        '[[waiver]]\nrule = "FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED"\npath = "proto/chat/v1/common.proto"\n'
-        'against = "1.0.0"\nreason = "avatar_url is gone for good"\n\n'
-        '[[waiver]]\nrule = "FIELD_NO_DELETE_UNLESS_NAME_RESERVED"\npath = "proto/chat/v1/common.proto"\n'
-        'against = "1.0.0"\nreason = "avatar_url is gone for good"\n'
+        '[[waiver]]\nelement = "chat.v1.User.avatar_url"\nagainst = "1.0.0"\n'
+        'reason = "avatar_url is gone for good"\n'
     )
     generate(repo_1_0)
     cut_release(repo_1_0, "2.0.0")
@@ -301,7 +321,7 @@ def test_a_tightened_limit_fails_the_breaking_check_in_plain_words(repo_1_0: Rep
 def test_a_waived_tightened_limit_passes(repo_1_0: RepoLayout) -> None:
     _limit_avatar_url(repo_1_0, 2048)
     repo_1_0.waivers.write_text(
-        '[[waiver]]\nrule = "LIMIT_TIGHTENED"\npath = "proto/chat/v1/common.proto"\n'
+        '[[waiver]]\nrule = "LIMIT_TIGHTENED"\nelement = "chat.v1.User.avatar_url"\n'
         'reason = "no server ever stored an avatar URL longer than 2048 characters"\n'
     )
 

@@ -172,7 +172,7 @@ def test_the_first_changelog_entry_lists_the_services() -> None:
     plan = ReleasePlan("1.0.0", None, Bump.MAJOR, [], [], ["`chat.v1.A`: Get", "`chat.v1.B`: Put"])
     assert changelog_entry(plan, "2026-11-25") == (
         "## 1.0.0 (2026-11-25)\n\n"
-        "First release of the schema and of the `chat-sdk` wheel, with these services:\n\n"
+        "First release of the schema and of the `chatplatform-schema-sdk` wheel, with these services:\n\n"
         "- `chat.v1.A`: Get\n- `chat.v1.B`: Put\n"
     )
 
@@ -195,10 +195,11 @@ def test_changelog_entries_go_newest_first_under_one_header(tmp_path: Path) -> N
 def test_the_changelog_lists_waived_breaks_with_their_reason() -> None:
     finding = Finding("proto/chat/v1/common.proto", 17, 3, "FIELD_SAME_TYPE", "changed type")
     check = BreakingCheck("1.0.0", "release 1.0.0", "WIRE_JSON")
-    check.waived.append((finding, Waiver("FIELD_SAME_TYPE", finding.path, "never filled in")))
+    check.waived.append((finding, Waiver("chat.v1.User.avatar_url", "never filled in")))
     plan = ReleasePlan("2.0.0", "1.1.0", Bump.MAJOR, [], [check], [])
     assert changelog_entry(plan, "2026-11-28") == (
         "## 2.0.0 (2026-11-28)\n\nA major release after 1.1.0: 0 change(s).\n\n"
         "### Waived breaking changes\n\n"
-        "- FIELD_SAME_TYPE in proto/chat/v1/common.proto:17 against release 1.0.0: never filled in\n"
+        "- `chat.v1.User.avatar_url`: FIELD_SAME_TYPE in proto/chat/v1/common.proto:17 "
+        "against release 1.0.0: never filled in\n"
     )

@@ -61,12 +61,18 @@ def failing_review() -> Review:
         changes=CHANGES,
         lint=[Finding("proto/chat/v1/common.proto", 3, 1, "COMMENT_FIELD", "Field has no comment.")],
         breaking=[
-            BreakingCheck("1.1.0", "release 1.1.0", "WIRE_JSON", findings=[RETYPED]),
+            BreakingCheck(
+                "1.1.0",
+                "release 1.1.0",
+                "WIRE_JSON",
+                findings=[RETYPED],
+                elements={RETYPED: "chat.v1.User.avatar_url"},
+            ),
             BreakingCheck(
                 "base",
                 "base main",
                 "FILE",
-                waived=[(RENAMED, Waiver("FIELD_SAME_JSON_NAME", RENAMED.path, "no client reads JSON"))],
+                waived=[(RENAMED, Waiver("chat.v1.User.name", "no client reads JSON"))],
                 permitted=[(DELETED, "retired properly")],
             ),
         ],
@@ -236,13 +242,37 @@ def test_a_finding_the_review_judges_safe_says_why_buf_is_stricter() -> None:
     # buf's FILE rules guard Java's generated code too; this registry ships no Java SDK.
     java = Finding("proto/chat/v1/common.proto", 5, 1, "FILE_SAME_JAVA_PACKAGE", "java_package changed")
     review = passing_review()
-    review.breaking = [BreakingCheck("base", "base main", "FILE", findings=[java, RETYPED])]
+    elements = {java: "proto/chat/v1/common.proto", RETYPED: "chat.v1.User.avatar_url"}
+    review.breaking = [
+        BreakingCheck("base", "base main", "FILE", findings=[java, RETYPED], elements=elements)
+    ]
     lines = review.to_markdown().splitlines()
     [noted] = [line for line in lines if "FILE_SAME_JAVA_PACKAGE" in line]
     assert noted.startswith(
-        "  - `proto/chat/v1/common.proto:5` FILE_SAME_JAVA_PACKAGE: java_package changed "
-        "(stricter than the review, which judges it safe: "
+        "- `proto/chat/v1/common.proto:5` `proto/chat/v1/common.proto`: FILE_SAME_JAVA_PACKAGE, "
+        "against base main: java_package changed (stricter than the review, which judges it safe: "
     )
     assert "an option only other languages read breaks no SDK it ships" in noted
-    assert noted.endswith(")")
-    assert "  - `proto/chat/v1/common.proto:17` FIELD_WIRE_JSON_COMPATIBLE_TYPE: changed type" in lines
+    assert noted.endswith(")  ")
+    assert (
+        "- `proto/chat/v1/common.proto:17` `chat.v1.User.avatar_url`: FIELD_WIRE_JSON_COMPATIBLE_TYPE, "
+        "against base main: changed type  "
+    ) in lines
+
+
+def test_a_change_failing_two_checks_is_one_line_naming_both_rules_and_both_checks() -> None:
+    source = Finding(RETYPED.path, RETYPED.line, RETYPED.column, "FIELD_SAME_TYPE", "changed type")
+    review = passing_review()
+    review.breaking = [
+        BreakingCheck(
+            "1.1.0", "release 1.1.0", "WIRE_JSON", findings=[RETYPED], elements={RETYPED: "chat.v1.User.a"}
+        ),
+        BreakingCheck("base", "base main", "FILE", findings=[source], elements={source: "chat.v1.User.a"}),
+    ]
+
+    [line] = [row for row in review.to_markdown().splitlines() if "`chat.v1.User.a`" in row]
+
+    assert (
+        "FIELD_WIRE_JSON_COMPATIBLE_TYPE, FIELD_SAME_TYPE, against release 1.1.0, base main: "
+        f"{RETYPED.message}" in line
+    )
