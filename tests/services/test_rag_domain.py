@@ -187,6 +187,7 @@ async def store(tmp_path: Path) -> AsyncIterator[DocumentStore]:
     try:
         yield opened
     finally:
+        await opened.close()
         await database.close()
 
 
@@ -331,6 +332,7 @@ async def test_documents_survive_closing_and_reopening_the_database(tmp_path: Pa
         await store.ingest(DocumentInfo(document_id="d-2"), RETRIES)
         before = await store.search(store.embedder.embed("deadlines"), 10, -1.0)
     finally:
+        await store.close()
         await database.close()
     database, store = await open_store(tmp_path / "rag.db")  # migrations already applied: skipped
     try:
@@ -339,4 +341,5 @@ async def test_documents_survive_closing_and_reopening_the_database(tmp_path: Pa
             await store.ingest(DocumentInfo(document_id="d-2"), RETRIES)
         assert await store.delete("d-1") == 2
     finally:
+        await store.close()
         await database.close()
