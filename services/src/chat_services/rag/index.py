@@ -73,9 +73,7 @@ class VectorIndex:
         """Live passages."""
         return self._rows - self._dead_rows
 
-    def add(
-        self, document_id: str, owner_id: str, shared: bool, vectors: npt.NDArray[np.float32]
-    ) -> None:
+    def add(self, document_id: str, owner_id: str, shared: bool, vectors: npt.NDArray[np.float32]) -> None:
         """Index a document's passage vectors (row ``i`` is chunk ``i``), replacing any it had."""
         self.remove(document_id)
         count = len(vectors)

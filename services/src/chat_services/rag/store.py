@@ -143,6 +143,7 @@ class DocumentStore:
             owner_id=info.owner_id,
         )
         document = StoredDocument(info, len(passages), len(text.encode()), time.time_ns())
+
         def write(connection: sqlite3.Connection) -> None:
             try:
                 connection.execute(
