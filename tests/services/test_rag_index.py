@@ -6,6 +6,7 @@ import math
 import random
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,13 +16,14 @@ from chat_services.rag.index import Hit, VectorIndex, vectors_of
 DIMENSION = 8
 
 
-def unit_rows(rng: random.Random, count: int) -> np.ndarray:
+def unit_rows(rng: random.Random, count: int) -> npt.NDArray[np.float32]:
     rows = np.array([[rng.gauss(0, 1) for _ in range(DIMENSION)] for _ in range(count)], dtype=np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    units: npt.NDArray[np.float32] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return units
 
 
 def brute_force(
-    documents: dict[str, tuple[str, bool, np.ndarray]],
+    documents: dict[str, tuple[str, bool, npt.NDArray[np.float32]]],
     unit: list[float],
     top_k: int,
     min_score: float,
@@ -63,7 +65,7 @@ def test_search_matches_scoring_every_readable_passage(
 ) -> None:
     rng = random.Random(seed)
     index = VectorIndex(DIMENSION)
-    documents: dict[str, tuple[str, bool, np.ndarray]] = {}
+    documents: dict[str, tuple[str, bool, npt.NDArray[np.float32]]] = {}
     for number in range(12):
         document_id = f"d{rng.randrange(20)}"  # some IDs come twice: the second replaces the first
         owner, shared = rng.choice(["alice", "bob"]), rng.random() < 0.4

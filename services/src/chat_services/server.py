@@ -136,7 +136,9 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
         chunk_delay=config.completion_chunk_delay,
     )
     services: list[IServable] = [
-        MessageService(messages, ConversationHub(), lifecycle, access),
+        MessageService(
+            messages, ConversationHub(), lifecycle, access, follower_timeout=config.follower_timeout
+        ),
         ConversationService(conversations, access),
         AiService(provider, lifecycle, access),
         RagService(documents),

@@ -69,7 +69,8 @@ class EmbeddingWorkers:
     async def embed(self, text: str) -> list[float]:
         """The vector of ``text``, computed in a worker process."""
         buffer = await self._run(embed, text)
-        return np.frombuffer(buffer, dtype=np.float32).tolist()
+        vector: list[float] = np.frombuffer(buffer, dtype=np.float32).tolist()
+        return vector
 
     async def _run(self, function: Callable[[Embedder, str], T], text: str) -> T:
         await self._turns.acquire()
