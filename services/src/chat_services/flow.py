@@ -26,6 +26,7 @@ class _H2Stream(Protocol):
 
     id: int | None
     window_updated: asyncio.Event
+    connection: Any  # grpclib's Connection: ``write_ready`` is clear while the socket is full
     _h2_connection: Any
 
 
@@ -35,15 +36,27 @@ async def send_when_read(stream: Stream[Any, Any], message: Message, timeout: fl
     A message larger than the client's whole stream window is sent as room comes (it
     cannot fit at once); the timeout then bounds the whole send.
     """
+    h2_stream: _H2Stream | None = getattr(stream, "_stream", None)
+    if h2_stream is not None and _has_room(h2_stream, message.ByteSize() + _PREFIX_BYTES):
+        # The usual case: the client keeps up, so the send completes without waiting (no timer).
+        await stream.send_message(message)
+        return True
     try:
         async with asyncio.timeout(timeout):
-            h2_stream: _H2Stream | None = getattr(stream, "_stream", None)
             if h2_stream is not None and h2_stream.id is not None:
                 await _room_for(h2_stream, message.ByteSize() + _PREFIX_BYTES)
             await stream.send_message(message)
     except TimeoutError:
         return False
     return True
+
+
+def _has_room(h2_stream: _H2Stream, size: int) -> bool:
+    """Whether ``size`` bytes go out at once: the window takes them and the socket is writable."""
+    if h2_stream.id is None or not h2_stream.connection.write_ready.is_set():
+        return False
+    connection = h2_stream._h2_connection
+    return bool(connection.local_flow_control_window(h2_stream.id) >= size)
 
 
 async def _room_for(h2_stream: _H2Stream, size: int) -> None:

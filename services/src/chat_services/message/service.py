@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
@@ -42,6 +43,7 @@ from chat_services.security.ratelimit import Work
 REPLAY_BATCH = 500
 SEND_BATCH_LIMIT = 1000  # messages per SendMessages call, all stored in one transaction
 FOLLOWER_TIMEOUT = 60.0
+HANDED_RESPONSES = 256  # responses kept for followers still to be handed the same message
 _FELL_BEHIND = "this chat stream fell too far behind; reconnect"
 _SHUTTING_DOWN = "the server is shutting down; reconnect to another instance"
 
@@ -63,6 +65,8 @@ class MessageService(message_service_grpc.MessageServiceBase):
         self.lifecycle = lifecycle
         self.access = access
         self.follower_timeout = follower_timeout  # seconds a StreamMessages client may leave a message unread
+        # Recently handed-over messages as responses, shared by followers (never mutated once built).
+        self._responses: OrderedDict[tuple[str, bool], StreamMessagesResponse] = OrderedDict()
 
     async def GetMessage(self, stream: Stream[GetMessageRequest, GetMessageResponse]) -> None:
         request = await one_request(stream)
@@ -162,8 +166,12 @@ class MessageService(message_service_grpc.MessageServiceBase):
             if message.sequence != last + 1:
                 last = await self._replay(stream, request, last)
                 continue
-            wired = wire.message(message, profiles=profiles, include_files=request.include_files)
-            await self._send(stream, wired, last)
+            if profiles is None:
+                response = self._handed_response(message, request.include_files)
+            else:
+                wired = wire.message(message, profiles=profiles, include_files=request.include_files)
+                response = StreamMessagesResponse(message=wired)
+            await self._send(stream, response, last)
             last = message.sequence
         return last
 
@@ -183,19 +191,30 @@ class MessageService(message_service_grpc.MessageServiceBase):
                 include_files=request.include_files,
             )
             for message in _wire(view, request.include_files):
-                await self._send(stream, message, last)
+                await self._send(stream, StreamMessagesResponse(message=message), last)
                 last = message.sequence
             if len(view.messages) < REPLAY_BATCH:
                 return last
 
+    def _handed_response(self, message: StoredMessage, include_files: bool) -> StreamMessagesResponse:
+        """The response for a handed-over message, built once for every follower that wants the same."""
+        key = (message.id, include_files)
+        response = self._responses.get(key)
+        if response is None:
+            response = StreamMessagesResponse(message=wire.message(message, include_files=include_files))
+            self._responses[key] = response
+            if len(self._responses) > HANDED_RESPONSES:
+                self._responses.popitem(last=False)
+        return response
+
     async def _send(
         self,
         stream: Stream[StreamMessagesRequest, StreamMessagesResponse],
-        message: message_service_pb2.Message,
+        response: StreamMessagesResponse,
         last: int,
     ) -> None:
         """Send one message; a client that leaves it unread too long is ended, told where to resume."""
-        if not await send_when_read(stream, StreamMessagesResponse(message=message), self.follower_timeout):
+        if not await send_when_read(stream, response, self.follower_timeout):
             raise GRPCError(
                 Status.RESOURCE_EXHAUSTED,
                 f"this stream left messages unread for {self.follower_timeout:g} s;"
