@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 from grpclib.client import Channel
 
 from chat.v1 import message_service_grpc
@@ -65,8 +66,8 @@ async def follow(
 
 
 @contextlib.asynccontextmanager
-async def server(database: Path) -> AsyncIterator[int]:
-    """``chat-services serve`` on a free port of 127.0.0.1, in a child process; yields the port."""
+async def server(database: Path) -> AsyncIterator[tuple[int, psutil.Process]]:
+    """``chat-services serve`` on a free port of 127.0.0.1, in a child process; yields port and process."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -91,7 +92,7 @@ async def server(database: Path) -> AsyncIterator[int]:
                 port = int(found.group(1))
         # Keep reading its log, so a full pipe never blocks the server.
         drain = asyncio.ensure_future(process.stderr.read())
-        yield port
+        yield port, psutil.Process(process.pid)
     finally:
         if process.returncode is None:
             process.terminate()
@@ -102,19 +103,24 @@ async def server(database: Path) -> AsyncIterator[int]:
 
 async def run(followers: int, conversations: int, rate: float, seconds: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
-        async with server(Path(folder) / "fanout.db") as port:
+        async with server(Path(folder) / "fanout.db") as (port, process):
             channels = [
                 Channel("127.0.0.1", port) for _ in range(-(-followers // STREAMS_PER_CONNECTION) + 1)
             ]
             try:
-                return await measure(channels, followers, conversations, rate, seconds)
+                return await measure(channels, process, followers, conversations, rate, seconds)
             finally:
                 for opened in channels:
                     opened.close()
 
 
 async def measure(
-    channels: list[Channel], followers: int, conversations: int, rate: float, seconds: float
+    channels: list[Channel],
+    process: psutil.Process,
+    followers: int,
+    conversations: int,
+    rate: float,
+    seconds: float,
 ) -> dict[str, float]:
     sender = message_service_grpc.MessageServiceStub(channels[0])
     names = [f"fanout-{n}" for n in range(conversations)]
@@ -137,6 +143,7 @@ async def measure(
         await asyncio.wait_for(asyncio.gather(*(ready.wait() for ready in readies)), DRAIN_SECONDS)
         # Sends start on schedule, each on its own, so a slow answer never delays the next one.
         sending: set[asyncio.Future[None]] = set()
+        cpu_before = sum(process.cpu_times()[:2])
         sent = 0
         start = time.monotonic()
         while sent < seconds * rate:
@@ -155,6 +162,7 @@ async def measure(
         deadline = time.monotonic() + DRAIN_SECONDS
         while any(m.last < expected[m.conversation] for m in members) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
+        cpu_seconds = sum(process.cpu_times()[:2]) - cpu_before
     finally:
         for task in tasks:
             task.cancel()
@@ -169,6 +177,7 @@ async def measure(
         "max_ms": latencies[-1],
         "faults": sum(m.faults for m in members),
         "missing": missing,
+        "server_cpu_us": 1e6 * cpu_seconds / max(1, len(latencies)),
     }
 
 
@@ -192,11 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = asyncio.run(run(args.followers, args.conversations, args.rate, args.seconds))
     columns = ("followers", "conversations", "msgs/s", "messages", "deliveries", "p50 ms", "p99 ms", "max ms")
+    columns += ("server CPU µs per delivery",)
     print("| " + " | ".join((*columns, "out of order or twice", "missing")) + " |")
     print("|" + " ---: |" * (len(columns) + 2))
     cells = (args.followers, args.conversations, f"{args.rate:g}", f"{result['messages']:.0f}")
     cells += (f"{result['deliveries']:.0f}", f"{result['p50_ms']:.1f}", f"{result['p99_ms']:.1f}")
-    cells += (f"{result['max_ms']:.1f}", f"{result['faults']:.0f}", f"{result['missing']:.0f}")
+    cells += (f"{result['max_ms']:.1f}", f"{result['server_cpu_us']:.0f}")
+    cells += (f"{result['faults']:.0f}", f"{result['missing']:.0f}")
     print("| " + " | ".join(str(cell) for cell in cells) + " |")
     return 0 if result["faults"] == 0 and result["missing"] == 0 else 1
 
