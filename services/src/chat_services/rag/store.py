@@ -286,12 +286,17 @@ class DocumentStore:
 
 
 def _texts(connection: sqlite3.Connection, hits: Sequence[Hit]) -> dict[tuple[str, int], str]:
-    """The text of each hit's passage, by (document ID, chunk index)."""
-    pairs = ",".join("(?, ?)" for _ in hits)
-    parameters = [value for hit in hits for value in (hit.document_id, hit.chunk_index)]
-    rows = connection.execute(
-        "SELECT document_id, chunk_index, text FROM passages"
-        f" WHERE (document_id, chunk_index) IN (VALUES {pairs})",
-        parameters,
-    )
-    return {(row["document_id"], row["chunk_index"]): row["text"] for row in rows}
+    """The text of each hit's passage, by (document ID, chunk index).
+
+    One primary-key lookup per hit (at most ``top_k``): SQLite plans a row-value ``IN``
+    list over this table as a scan of every passage.
+    """
+    texts = {}
+    for hit in hits:
+        row = connection.execute(
+            "SELECT text FROM passages WHERE document_id = ? AND chunk_index = ?",
+            (hit.document_id, hit.chunk_index),
+        ).fetchone()
+        if row is not None:
+            texts[hit.document_id, hit.chunk_index] = row["text"]
+    return texts
