@@ -200,15 +200,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args(argv)
     result = asyncio.run(run(args.followers, args.conversations, args.rate, args.seconds))
-    columns = ("followers", "conversations", "msgs/s", "messages", "deliveries", "p50 ms", "p99 ms", "max ms")
-    columns += ("server CPU µs per delivery",)
-    print("| " + " | ".join((*columns, "out of order or twice", "missing")) + " |")
-    print("|" + " ---: |" * (len(columns) + 2))
-    cells = (args.followers, args.conversations, f"{args.rate:g}", f"{result['messages']:.0f}")
-    cells += (f"{result['deliveries']:.0f}", f"{result['p50_ms']:.1f}", f"{result['p99_ms']:.1f}")
-    cells += (f"{result['max_ms']:.1f}", f"{result['server_cpu_us']:.0f}")
-    cells += (f"{result['faults']:.0f}", f"{result['missing']:.0f}")
-    print("| " + " | ".join(str(cell) for cell in cells) + " |")
+    columns = ["followers", "conversations", "msgs/s", "messages", "deliveries", "p50 ms", "p99 ms", "max ms"]
+    columns += ["server CPU µs per delivery", "out of order or twice", "missing"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + " ---: |" * len(columns))
+    cells = [str(args.followers), str(args.conversations), f"{args.rate:g}", f"{result['messages']:.0f}"]
+    cells += [f"{result['deliveries']:.0f}", f"{result['p50_ms']:.1f}", f"{result['p99_ms']:.1f}"]
+    cells += [f"{result['max_ms']:.1f}", f"{result['server_cpu_us']:.0f}"]
+    cells += [f"{result['faults']:.0f}", f"{result['missing']:.0f}"]
+    print("| " + " | ".join(cells) + " |")
     return 0 if result["faults"] == 0 and result["missing"] == 0 else 1
 
 
