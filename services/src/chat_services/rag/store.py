@@ -181,9 +181,10 @@ class DocumentStore:
                 [(info.document_id, i, p, vectors[i].tobytes()) for i, p in enumerate(passages)],
             )
 
-        await self.database.transaction(write)
         shared = info.visibility is Visibility.SHARED
-        await self._on_index(lambda index: index.add(info.document_id, info.owner_id, shared, vectors))
+        await self._commit_and_index(
+            write, lambda index: index.add(info.document_id, info.owner_id, shared, vectors)
+        )
         return document
 
     async def delete(self, document_id: str, *, owner: str | None = None) -> int:
@@ -208,9 +209,7 @@ class DocumentStore:
             connection.execute("DELETE FROM documents WHERE document_id = ?", (document_id,))
             return int(row["chunk_count"])
 
-        removed = await self.database.transaction(remove)
-        await self._on_index(lambda index: index.remove(document_id))
-        return removed
+        return await self._commit_and_index(remove, lambda index: index.remove(document_id))
 
     async def search(
         self,
@@ -271,6 +270,25 @@ class DocumentStore:
         """Stop the embedding workers and the index thread; the database stays open."""
         await self.embedding.close()
         await asyncio.to_thread(self._index_thread.shutdown, wait=True)
+
+    async def _commit_and_index(
+        self, write: Callable[[sqlite3.Connection], T], update: Callable[[VectorIndex], None]
+    ) -> T:
+        """Commit ``write``, then apply ``update`` to the index, even if the caller is cancelled meanwhile.
+
+        A call cancelled while its transaction runs still commits it; the index must follow,
+        or a stored document would stay unsearchable (or a deleted one found) until a restart.
+        """
+
+        async def both() -> T:
+            result = await self.database.transaction(write)
+            await self._on_index(update)
+            return result
+
+        task = asyncio.ensure_future(both())
+        # A caller cancelled meanwhile never reads the outcome; reading it here keeps asyncio quiet.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return await asyncio.shield(task)
 
     async def _on_index(self, work: Callable[[VectorIndex], T]) -> T:
         """Run ``work`` on the index thread, loading the index from SQLite the first time."""
