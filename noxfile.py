@@ -459,6 +459,15 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
+def fanout(session: nox.Session) -> None:
+    """Live fan-out p50/p99: 2,000 StreamMessages followers, 100 msgs/s (flags after `--`: `--seconds 30`)."""
+    install_once(session, *BENCH_TOOLS)
+    install_sdk_and_services(session)
+    session.install(f"{BENCH_DIR}[bench]")
+    session.run("python", "-m", "chat_bench.fanout", *session.posargs)
+
+
+@nox.session
 def gateway(session: nox.Session) -> None:
     """The REST/GraphQL gateway on 127.0.0.1:8080 in front of chat-services at 127.0.0.1:50051.
 

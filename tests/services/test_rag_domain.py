@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import math
 import os
@@ -21,6 +23,8 @@ from chat_services.rag.chunking import PASSAGE_MAX_CHARS, split_passages
 from chat_services.rag.embedding import HashingEmbedder, cosine
 from chat_services.rag.store import MIGRATIONS, DocumentInfo, DocumentStore
 from chat_services.storage import Database
+
+from .clients import until
 
 RETRIES = "Retries use exponential backoff with jitter. Each retry waits longer than the last."
 DEADLINES = "Deadlines bound every call. A call past its deadline fails with DEADLINE_EXCEEDED."
@@ -187,6 +191,7 @@ async def store(tmp_path: Path) -> AsyncIterator[DocumentStore]:
     try:
         yield opened
     finally:
+        await opened.close()
         await database.close()
 
 
@@ -331,6 +336,7 @@ async def test_documents_survive_closing_and_reopening_the_database(tmp_path: Pa
         await store.ingest(DocumentInfo(document_id="d-2"), RETRIES)
         before = await store.search(store.embedder.embed("deadlines"), 10, -1.0)
     finally:
+        await store.close()
         await database.close()
     database, store = await open_store(tmp_path / "rag.db")  # migrations already applied: skipped
     try:
@@ -339,4 +345,40 @@ async def test_documents_survive_closing_and_reopening_the_database(tmp_path: Pa
             await store.ingest(DocumentInfo(document_id="d-2"), RETRIES)
         assert await store.delete("d-1") == 2
     finally:
+        await store.close()
         await database.close()
+
+
+async def test_a_cancelled_ingestion_or_deletion_leaves_search_and_storage_agreeing(
+    store: DocumentStore,
+) -> None:
+    query = store.embedder.embed(RETRIES)
+
+    async def stored(document_id: str) -> bool:
+        row = await store.database.call(
+            lambda c: c.execute("SELECT 1 FROM documents WHERE document_id = ?", (document_id,)).fetchone()
+        )
+        return row is not None
+
+    async def agree(document_id: str) -> bool:
+        found = bool(await store.search(query, 1, -1.0, [document_id]))
+        return found == await stored(document_id)
+
+    for turns in range(8):  # cancelled a few event-loop turns apart: before, during, after the commit
+        document_id = f"d-{turns}"
+        ingesting = asyncio.ensure_future(store.ingest(DocumentInfo(document_id=document_id), RETRIES))
+        await until(lambda: store.indexing == 1)
+        while store.indexing:
+            await asyncio.sleep(0)
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        ingesting.cancel()
+        await asyncio.gather(ingesting, return_exceptions=True)
+        await until(functools.partial(agree, document_id))
+        if await stored(document_id):
+            deleting = asyncio.ensure_future(store.delete(document_id))
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            deleting.cancel()
+            await asyncio.gather(deleting, return_exceptions=True)
+            await until(functools.partial(agree, document_id))

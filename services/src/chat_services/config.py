@@ -39,6 +39,9 @@ class ServiceConfig:
     idle_timeout: float = 300.0  # seconds without a call or data before GOAWAY
     keepalive_time: float = 300.0  # seconds between server pings on a connection with calls
     keepalive_timeout: float = 20.0  # seconds a ping may go unanswered before the connection closes
+    # Work kept off the event loop (services/README.md, "Heavy work and slow readers").
+    rag_workers: int = 1  # processes that split and embed documents
+    follower_timeout: float = 60.0  # seconds a StreamMessages client may leave a message unread
     # Security and observability (services/README.md, "Running it securely").
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -83,6 +86,8 @@ class ServiceConfig:
         )
         if any(timeout <= 0 for timeout in timeouts):
             raise ValueError("request, handshake, idle and keepalive timeouts must be positive")
+        if self.rag_workers < 1 or self.follower_timeout <= 0:
+            raise ValueError("rag_workers must be at least 1 and follower_timeout positive")
         if self.log_format not in ("text", "json"):
             raise ValueError(f"log format {self.log_format!r} is not text or json")
         self._check_security()
@@ -142,6 +147,8 @@ _FIELDS: dict[str, tuple[type, str]] = {
     "idle_timeout": (float, "seconds a connection without calls or data stays open"),
     "keepalive_time": (float, "seconds between pings on a connection with calls"),
     "keepalive_timeout": (float, "seconds an unanswered ping waits before the connection closes"),
+    "rag_workers": (int, "processes that split and embed documents, off the event loop"),
+    "follower_timeout": (float, "seconds a StreamMessages client may leave a sent message unread"),
     "tls_cert": (Path, "PEM certificate chain of the server; with --tls-key turns on TLS"),
     "tls_key": (Path, "PEM private key of --tls-cert"),
     "tls_client_ca": (Path, "PEM CA bundle; clients must present a certificate it signed (mutual TLS)"),

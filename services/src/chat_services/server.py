@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from google.protobuf import descriptor_pb2
@@ -72,6 +73,8 @@ class App:
     services: list[IServable]
     health: dict[str, ServiceStatus] = field(default_factory=dict)
     interceptors: Interceptors | None = None
+    # Closed after the server, before the database: worker processes and threads.
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     port: int = 0
     stopped: bool = False
 
@@ -112,6 +115,8 @@ class App:
         await self.server.wait_closed()
         if self.interceptors is not None:
             await asyncio.to_thread(self.interceptors.stop)  # flushing spans and stopping HTTP block
+        for close in self.closers:
+            await close()
         await self.database.close()
         log.info("stopped")
 
@@ -124,14 +129,16 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
     messages = MessageStore(database)
     conversations = ConversationStore(database)
     access = ConversationAccess(conversations)
-    documents = DocumentStore(database, HashingEmbedder())
+    documents = DocumentStore(database, HashingEmbedder(), workers=config.rag_workers)
     provider = LocalGroundedProvider(
         conversations=StoredConversations(messages),
         passages=documents,
         chunk_delay=config.completion_chunk_delay,
     )
     services: list[IServable] = [
-        MessageService(messages, ConversationHub(), lifecycle, access),
+        MessageService(
+            messages, ConversationHub(), lifecycle, access, follower_timeout=config.follower_timeout
+        ),
         ConversationService(conversations, access),
         AiService(provider, lifecycle, access),
         RagService(documents),
@@ -158,7 +165,7 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
     )
     listen(server, RecvRequest, lifecycle.on_request)
     interceptors = install(server, handlers, config, database=database, span_exporter=span_exporter)
-    return App(config, server, lifecycle, database, services, health, interceptors)
+    return App(config, server, lifecycle, database, services, health, interceptors, [documents.close])
 
 
 def _service_name(service: IServable) -> str:

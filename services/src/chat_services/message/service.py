@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
@@ -24,11 +25,12 @@ from chat.v1.message_service_pb2 import (
     StreamMessagesResponse,
 )
 from chat_services.errors import InvalidArgument, ResourceExhausted, grpc_status
+from chat_services.flow import send_when_read
 from chat_services.framing import one_request
 from chat_services.lifecycle import Lifecycle
 from chat_services.message import wire
 from chat_services.message.chat import ChatSession
-from chat_services.message.hub import ConversationHub, Listener
+from chat_services.message.hub import ConversationHub, Event, Listener
 from chat_services.message.model import Draft, StoredMessage
 from chat_services.message.store import MessageStore, MessageView, missing_message
 from chat_services.pagination import decode_token, encode_token, page_size
@@ -39,6 +41,8 @@ from chat_services.security.ratelimit import Work
 
 REPLAY_BATCH = 500
 SEND_BATCH_LIMIT = 1000  # messages per SendMessages call, all stored in one transaction
+FOLLOWER_TIMEOUT = 60.0
+HANDED_RESPONSES = 256  # responses kept for followers still to be handed the same message
 _FELL_BEHIND = "this chat stream fell too far behind; reconnect"
 _SHUTTING_DOWN = "the server is shutting down; reconnect to another instance"
 
@@ -47,12 +51,21 @@ class MessageService(message_service_grpc.MessageServiceBase):
     """Stores and reads messages; fans new ones out to live listeners."""
 
     def __init__(
-        self, store: MessageStore, hub: ConversationHub, lifecycle: Lifecycle, access: ConversationAccess
+        self,
+        store: MessageStore,
+        hub: ConversationHub,
+        lifecycle: Lifecycle,
+        access: ConversationAccess,
+        *,
+        follower_timeout: float = FOLLOWER_TIMEOUT,
     ) -> None:
         self.store = store
         self.hub = hub
         self.lifecycle = lifecycle
         self.access = access
+        self.follower_timeout = follower_timeout  # seconds a StreamMessages client may leave a message unread
+        # Recently handed-over messages as responses, shared by followers (never mutated once built).
+        self._responses: OrderedDict[tuple[str, bool], StreamMessagesResponse] = OrderedDict()
 
     async def GetMessage(self, stream: Stream[GetMessageRequest, GetMessageResponse]) -> None:
         request = await one_request(stream)
@@ -115,18 +128,52 @@ class MessageService(message_service_grpc.MessageServiceBase):
                 event = await self.lifecycle.until_stopping(listener.next())
                 if event is None and self.lifecycle.draining:
                     raise _resume_later(last)
-                if event is None:
+                handed = [] if event is None else [event, *listener.pending()]
+                last = await self._hand_on(stream, request, handed, last)
+                if listener.overflowed:
                     # Cut off for falling behind: the store has everything, so take a fresh
                     # listener and catch up from it instead of failing the stream.
                     self.hub.unsubscribe(conversation_id, listener)
                     listener = Listener()
                     self.hub.subscribe(conversation_id, listener)
                     last = await self._replay(stream, request, last)
-                elif isinstance(event, StoredMessage) and event.sequence > last:
-                    # Anything between the replay and this event is read back from the store.
-                    last = await self._replay(stream, request, last)
         finally:
             self.hub.unsubscribe(conversation_id, listener)
+
+    async def _hand_on(
+        self,
+        stream: Stream[StreamMessagesRequest, StreamMessagesResponse],
+        request: StreamMessagesRequest,
+        events: list[Event],
+        last: int,
+    ) -> int:
+        """Send the messages the hub handed over, as stored; return the last sequence sent.
+
+        Sequences of a conversation have no holes, so a message that is not the next one
+        means an earlier one has not been handed over yet (its sender has not published
+        it): the store has it, and catching up from the store sends both, in order.
+        """
+        messages = [e for e in events if isinstance(e, StoredMessage) and e.sequence > last]
+        if not messages:
+            return last
+        # Authors' profiles are not part of a stored message: one read for the whole batch.
+        profiles = (
+            await self.store.profiles([m.author_id for m in messages]) if request.include_user else None
+        )
+        for message in messages:
+            if message.sequence <= last:
+                continue  # sent by a catch-up from the store
+            if message.sequence != last + 1:
+                last = await self._replay(stream, request, last)
+                continue
+            if profiles is None:
+                response = self._handed_response(message, request.include_files)
+            else:
+                wired = wire.message(message, profiles=profiles, include_files=request.include_files)
+                response = StreamMessagesResponse(message=wired)
+            await self._send(stream, response, last)
+            last = message.sequence
+        return last
 
     async def _replay(
         self,
@@ -144,10 +191,35 @@ class MessageService(message_service_grpc.MessageServiceBase):
                 include_files=request.include_files,
             )
             for message in _wire(view, request.include_files):
-                await stream.send_message(StreamMessagesResponse(message=message))
+                await self._send(stream, StreamMessagesResponse(message=message), last)
                 last = message.sequence
             if len(view.messages) < REPLAY_BATCH:
                 return last
+
+    def _handed_response(self, message: StoredMessage, include_files: bool) -> StreamMessagesResponse:
+        """The response for a handed-over message, built once for every follower that wants the same."""
+        key = (message.id, include_files)
+        response = self._responses.get(key)
+        if response is None:
+            response = StreamMessagesResponse(message=wire.message(message, include_files=include_files))
+            self._responses[key] = response
+            if len(self._responses) > HANDED_RESPONSES:
+                self._responses.popitem(last=False)
+        return response
+
+    async def _send(
+        self,
+        stream: Stream[StreamMessagesRequest, StreamMessagesResponse],
+        response: StreamMessagesResponse,
+        last: int,
+    ) -> None:
+        """Send one message; a client that leaves it unread too long is ended, told where to resume."""
+        if not await send_when_read(stream, response, self.follower_timeout):
+            raise GRPCError(
+                Status.RESOURCE_EXHAUSTED,
+                f"this stream left messages unread for {self.follower_timeout:g} s;"
+                f" resume with after_sequence={last}",
+            )
 
     async def SendMessages(self, stream: Stream[SendMessagesRequest, SendMessagesResponse]) -> None:
         with grpc_status():

@@ -82,7 +82,7 @@ class RagService(rag_service_grpc.RAGServiceBase):
             if query == "text":
                 if not request.text.strip():
                     raise InvalidArgument("text must not be empty", field="text")
-                vector = self.store.embedder.embed(request.text)
+                vector = await self.store.embed_query(request.text)
                 if not any(vector):
                     raise InvalidArgument("text has no words to search for", field="text")
             else:  # the schema requires one of text and vector

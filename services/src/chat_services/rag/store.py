@@ -1,27 +1,33 @@
 """Documents and their passage vectors in the shared SQLite database; exact cosine search.
 
-Search reads every candidate vector and scores it on the database thread: exact,
-and fine up to some hundred thousand passages on one machine. Past that, move
-``passages.vector`` to a dedicated vector store (pgvector, Qdrant, FAISS...) behind
-the same ``search`` method; documents and their text can stay here.
+SQLite keeps documents, passages and vectors. Splitting and embedding run in worker
+processes (:mod:`.workers`); search scores every readable passage at once with numpy
+over an in-memory copy of the vectors (:mod:`.index`), on a thread of its own, and
+reads only the winners' text from SQLite. Neither the event loop nor the database
+thread scans the corpus. The in-memory index costs 4 bytes per dimension per passage
+(1 KiB at 256 dimensions); past some million passages, move ``passages.vector`` to a
+dedicated vector store (pgvector, Qdrant, FAISS...) behind the same ``search`` method.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import sqlite3
 import time
 import uuid
-from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TypeVar
 
 from chat_services.ai.provider import Passage
 from chat_services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
-from chat_services.rag.chunking import split_passages
 from chat_services.rag.embedding import Embedder
+from chat_services.rag.index import Hit, VectorIndex, load_index
+from chat_services.rag.workers import EmbeddingWorkers
 from chat_services.storage import Database, Migration
 
 MIGRATIONS = (
@@ -66,7 +72,10 @@ class Visibility(Enum):
     SHARED = 2
 
 
-SQL_ID_LIST_LIMIT = 500  # document_ids filtered in SQL up to this many; longer lists in Python
+# A query text this short is embedded on the event loop (well under a millisecond); a longer
+# one goes to the workers, where it could wait behind a document being embedded.
+INLINE_QUERY_CHARS = 2000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -93,15 +102,28 @@ class StoredDocument:
 
 
 class DocumentStore:
-    """Ingest, delete and search documents; also the AI provider's ``PassageSource``."""
+    """Ingest, delete and search documents; also the AI provider's ``PassageSource``.
 
-    def __init__(self, database: Database, embedder: Embedder) -> None:
+    ``workers`` processes split and embed; :meth:`close` stops them and the index thread.
+    """
+
+    def __init__(self, database: Database, embedder: Embedder, *, workers: int = 1) -> None:
         self.database = database
         self.embedder = embedder
+        self.embedding = EmbeddingWorkers(embedder, workers)
+        self.searching = 0  # searches waiting for or running on the index thread
+        self._index_thread = ThreadPoolExecutor(1, thread_name_prefix="rag-index")
+        self._index: VectorIndex | None = None
+        self._loading = asyncio.Lock()
 
     @property
     def dimension(self) -> int:
         return self.embedder.dimension
+
+    @property
+    def indexing(self) -> int:
+        """Texts (documents or long queries) being split and embedded by the workers now."""
+        return self.embedding.running
 
     async def ingest(self, info: DocumentInfo, text: str, *, replacer: str | None = None) -> StoredDocument:
         """Split, embed and store a document in one transaction; ALREADY_EXISTS for a taken ID.
@@ -109,8 +131,8 @@ class DocumentStore:
         ``replacer`` (None: may replace any) is the principal whose documents the caller may
         replace: an ID taken by anyone else is PERMISSION_DENIED instead.
         """
-        passages = split_passages(text)
-        vectors = [array("f", self.embedder.embed(p)).tobytes() for p in passages]
+        embedded = await self.embedding.split_and_embed(text)
+        passages, vectors = embedded.passages, embedded.vectors
         info = DocumentInfo(
             document_id=info.document_id or uuid.uuid4().hex,
             title=info.title,
@@ -156,10 +178,13 @@ class DocumentStore:
                 ) from error
             connection.executemany(
                 "INSERT INTO passages (document_id, chunk_index, text, vector) VALUES (?, ?, ?, ?)",
-                [(info.document_id, i, p, v) for i, (p, v) in enumerate(zip(passages, vectors, strict=True))],
+                [(info.document_id, i, p, vectors[i].tobytes()) for i, p in enumerate(passages)],
             )
 
-        await self.database.transaction(write)
+        shared = info.visibility is Visibility.SHARED
+        await self._commit_and_index(
+            write, lambda index: index.add(info.document_id, info.owner_id, shared, vectors)
+        )
         return document
 
     async def delete(self, document_id: str, *, owner: str | None = None) -> int:
@@ -184,7 +209,7 @@ class DocumentStore:
             connection.execute("DELETE FROM documents WHERE document_id = ?", (document_id,))
             return int(row["chunk_count"])
 
-        return await self.database.transaction(remove)
+        return await self._commit_and_index(remove, lambda index: index.remove(document_id))
 
     async def search(
         self,
@@ -210,50 +235,86 @@ class DocumentStore:
         if norm == 0:
             raise InvalidArgument("the vector is all zeros and has no direction", field="vector.values")
         unit = [v / norm for v in query]
-        return await self.database.call(
-            lambda c: _exact_search(c, unit, top_k, min_score, list(document_ids), reader)
-        )
+        wanted = list(document_ids)
+        self.searching += 1
+        try:
+            hits = await self._on_index(lambda index: index.search(unit, top_k, min_score, wanted, reader))
+        finally:
+            self.searching -= 1
+        if not hits:
+            return []
+        texts = await self.database.call(lambda connection: _texts(connection, hits))
+        # A document deleted since the index was read has no text left: it is not reported.
+        return [
+            Passage(hit.document_id, hit.chunk_index, texts[hit.document_id, hit.chunk_index], hit.score)
+            for hit in hits
+            if (hit.document_id, hit.chunk_index) in texts
+        ]
 
     async def search_text(
         self, text: str, top_k: int, min_score: float, *, reader: str | None = None
     ) -> list[Passage]:
         """Search with the embedding of ``text``; nothing when the text has no words."""
-        vector = self.embedder.embed(text)
+        vector = await self.embed_query(text)
         if not any(vector):
             return []
         return await self.search(vector, top_k, min_score, reader=reader)
 
+    async def embed_query(self, text: str) -> list[float]:
+        """The embedding of a search text: a short one at once, a long one by a worker."""
+        if len(text) <= INLINE_QUERY_CHARS:
+            return self.embedder.embed(text)
+        return await self.embedding.embed(text)
 
-def _exact_search(
-    connection: sqlite3.Connection,
-    unit: list[float],
-    top_k: int,
-    min_score: float,
-    document_ids: list[str],
-    reader: str | None,
-) -> list[Passage]:
-    sql = "SELECT p.document_id, p.chunk_index, p.text, p.vector FROM passages p"
-    conditions: list[str] = []
-    parameters: list[object] = []
-    if reader is not None:
-        sql += " JOIN documents d USING (document_id)"
-        conditions.append("(d.owner_id = ? OR d.visibility = ?)")
-        parameters += [reader, Visibility.SHARED.value]
-    wanted = set(document_ids)
-    if wanted and len(wanted) <= SQL_ID_LIST_LIMIT:
-        conditions.append(f"p.document_id IN ({','.join('?' * len(wanted))})")
-        parameters += sorted(wanted)
-    if conditions:
-        sql += " WHERE " + " AND ".join(conditions)
-    scored: list[Passage] = []
-    for row in connection.execute(sql, parameters):
-        if wanted and row["document_id"] not in wanted:
-            continue  # a list too long for one SQL statement is filtered here
-        stored = array("f")
-        stored.frombytes(row["vector"])
-        # Stored vectors are float32: clamp the rounding error so scores stay within [-1, 1].
-        score = max(-1.0, min(1.0, sum(a * b for a, b in zip(unit, stored, strict=True))))
-        if score >= min_score:
-            scored.append(Passage(row["document_id"], row["chunk_index"], row["text"], score))
-    scored.sort(key=lambda p: (-p.score, p.document_id, p.chunk_index))
-    return scored[:top_k]
+    async def close(self) -> None:
+        """Stop the embedding workers and the index thread; the database stays open."""
+        await self.embedding.close()
+        await asyncio.to_thread(self._index_thread.shutdown, wait=True)
+
+    async def _commit_and_index(
+        self, write: Callable[[sqlite3.Connection], T], update: Callable[[VectorIndex], None]
+    ) -> T:
+        """Commit ``write``, then apply ``update`` to the index, even if the caller is cancelled meanwhile.
+
+        A call cancelled while its transaction runs still commits it; the index must follow,
+        or a stored document would stay unsearchable (or a deleted one found) until a restart.
+        """
+
+        async def both() -> T:
+            result = await self.database.transaction(write)
+            await self._on_index(update)
+            return result
+
+        task = asyncio.ensure_future(both())
+        # A caller cancelled meanwhile never reads the outcome; reading it here keeps asyncio quiet.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return await asyncio.shield(task)
+
+    async def _on_index(self, work: Callable[[VectorIndex], T]) -> T:
+        """Run ``work`` on the index thread, loading the index from SQLite the first time."""
+        if self._index is None:
+            async with self._loading:
+                if self._index is None:
+                    dimension, shared = self.dimension, Visibility.SHARED.value
+                    self._index = await self.database.call(
+                        lambda connection: load_index(connection, dimension, shared)
+                    )
+        index = self._index
+        return await asyncio.get_running_loop().run_in_executor(self._index_thread, work, index)
+
+
+def _texts(connection: sqlite3.Connection, hits: Sequence[Hit]) -> dict[tuple[str, int], str]:
+    """The text of each hit's passage, by (document ID, chunk index).
+
+    One primary-key lookup per hit (at most ``top_k``): SQLite plans a row-value ``IN``
+    list over this table as a scan of every passage.
+    """
+    texts = {}
+    for hit in hits:
+        row = connection.execute(
+            "SELECT text FROM passages WHERE document_id = ? AND chunk_index = ?",
+            (hit.document_id, hit.chunk_index),
+        ).fetchone()
+        if row is not None:
+            texts[hit.document_id, hit.chunk_index] = row["text"]
+    return texts
