@@ -407,7 +407,7 @@ async def test_plugin_events_go_only_to_the_invoker_and_admins(world: World) -> 
     ]
     await asyncio.wait_for(asyncio.gather(*(event.wait() for event in ready.values())), STEP)
     secret = plugin_service_pb2.InvokePluginRequest(
-        plugin_name="calculator", arguments={"expression": "4711 +"}
+        plugin_name="calculator", arguments={"expression": "PIN is 4711"}
     )
     with pytest.raises(GRPCError) as failed:
         await stub.InvokePlugin(secret, metadata=world.metadata(world.alice), timeout=STEP)
