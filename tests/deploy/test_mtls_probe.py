@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import trustme
 
-from chat_services.server import App, build_app
+from chat_services.server import App
 
-from ..services.conftest import make_config
+from ..services.conftest import make_config, running
 from ..services.test_probe import run_probe
 from .manifests import KUBERNETES, render, workloads
 
@@ -31,12 +31,8 @@ async def pod_certificate_app(tmp_path: Path) -> AsyncIterator[App]:
         tls_key=tmp_path / "tls.key",
         tls_client_ca=tmp_path / "ca.crt",
     )
-    app = await build_app(config)
-    await app.start()
-    try:
+    async with running(config) as app:
         yield app
-    finally:
-        await app.shutdown()
 
 
 def probe_commands() -> dict[str, list[str]]:

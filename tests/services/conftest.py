@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
@@ -34,12 +35,19 @@ def hub_listeners(app: App, conversation_id: str) -> int:
     return service_of(app, MessageService).hub.listener_count(conversation_id)
 
 
-@pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[App]:
-    """The full server, started; shut down (drained) after the test."""
-    built = await build_app(make_config(tmp_path))
+@asynccontextmanager
+async def running(config: ServiceConfig) -> AsyncIterator[App]:
+    """The full server built from ``config``, started; shut down (drained) on exit."""
+    built = await build_app(config)
     await built.start()
     try:
         yield built
     finally:
         await built.shutdown()
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[App]:
+    """The full server, started; shut down (drained) after the test."""
+    async with running(make_config(tmp_path)) as built:
+        yield built

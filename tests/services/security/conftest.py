@@ -6,7 +6,6 @@ import json
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chat_services.config import ServiceConfig
 from chat_services.security.tokens import hash_token
-from chat_services.server import App, build_app
+from chat_services.server import App
 
-from ..conftest import make_config
+from ..conftest import make_config, running
 
 ISSUER = "https://auth.chat.test"
 AUDIENCE = "chat-services"
@@ -118,17 +117,6 @@ def secured_config(tmp_path: Path, issuer: Issuer, **overrides: object) -> Servi
     )
 
 
-@asynccontextmanager
-async def running(config: ServiceConfig) -> AsyncIterator[App]:
-    """The full server built from ``config``, started; shut down on exit."""
-    app = await build_app(config)
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.shutdown()
-
-
 @pytest.fixture
 async def secure_app(tmp_path: Path, issuer: Issuer) -> AsyncIterator[App]:
     """The full server, plaintext on loopback, enforcing JWTs and service-account tokens."""
@@ -179,9 +167,5 @@ async def mtls_app(tmp_path: Path, certificates: Certificates) -> AsyncIterator[
         tls_client_ca=certificates.directory / "ca.pem",
         service_accounts=service_accounts_file(tmp_path),
     )
-    app = await build_app(config)
-    await app.start()
-    try:
+    async with running(config) as app:
         yield app
-    finally:
-        await app.shutdown()

@@ -37,7 +37,8 @@ from chat.v1.rag_service_grpc import RAGServiceStub
 from chat_services.server import App
 
 from ..clients import channel
-from .conftest import ADMIN_TOKEN, Issuer, running, secured_config
+from ..conftest import running
+from .conftest import ADMIN_TOKEN, Issuer, secured_config
 from .test_authentication import chat_methods, open_call
 
 # What alice keeps to herself; none of it may reach bob by any path.

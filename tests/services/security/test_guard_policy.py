@@ -27,7 +27,8 @@ from chat.v1.message_service_grpc import MessageServiceStub
 from chat_services.server import App
 
 from ..clients import channel, until
-from .conftest import AUDIENCE, IMPERSONATOR_TOKEN, ISSUER, Issuer, running, secured_config
+from ..conftest import running
+from .conftest import AUDIENCE, IMPERSONATOR_TOKEN, ISSUER, Issuer, secured_config
 
 LIMITS = """
 [defaults]

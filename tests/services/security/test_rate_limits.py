@@ -14,10 +14,10 @@ from chat.v1 import message_service_pb2
 from chat.v1.conversation_service_grpc import ConversationServiceStub
 from chat.v1.conversation_service_pb2 import CreateConversationRequest
 from chat.v1.message_service_grpc import MessageServiceStub
-from chat_services.server import App, build_app
+from chat_services.server import App
 
 from ..clients import channel, until
-from ..conftest import make_config
+from ..conftest import make_config, running
 from .conftest import AUDIENCE, ISSUER, Issuer
 
 LIMITS = """
@@ -43,12 +43,8 @@ async def limited_app(tmp_path: Path, issuer: Issuer) -> AsyncIterator[App]:
         jwt_public_key=issuer.public_key_file,
         rate_limits=limits,
     )
-    app = await build_app(config)
-    await app.start()
-    try:
+    async with running(config) as app:
         yield app
-    finally:
-        await app.shutdown()
 
 
 async def get_status(stub: MessageServiceStub, token: str) -> GRPCError:
