@@ -73,7 +73,14 @@ class App:
     health: dict[str, ServiceStatus] = field(default_factory=dict)
     interceptors: Interceptors | None = None
     port: int = 0
+    started: bool = False
     stopped: bool = False
+
+    def update_health(self) -> None:
+        """SERVING once started, unless draining or in a storage fault episode (full disk, I/O error)."""
+        serving = self.started and not self.lifecycle.draining and not self.database.faulted
+        for status in self.health.values():
+            status.set(serving)
 
     async def start(self) -> int:
         """Listen on the configured address; return the bound port (useful with port 0)."""
@@ -82,8 +89,8 @@ class App:
         if self.interceptors is not None:
             self.interceptors.start(self.config)
         self.port = self.server.port
-        for status in self.health.values():
-            status.set(True)
+        self.started = True
+        self.update_health()
         log.info(
             "serving",
             extra={"address": f"{self.config.host}:{self.port}", "services": ",".join(sorted(self.health))},
@@ -96,8 +103,7 @@ class App:
             return
         log.info("draining", extra={"active_calls": self.lifecycle.active_calls})
         self.lifecycle.begin_draining()
-        for status in self.health.values():
-            status.set(False)
+        self.update_health()
 
     async def shutdown(self) -> None:
         """Drain, wait up to the grace period for running calls, close; a second call does nothing."""
@@ -118,7 +124,7 @@ class App:
 
 async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None = None) -> App:
     """Open the database and wire every service with its dependencies (``span_exporter``: traces' sink)."""
-    database = Database(config.database)
+    database = Database(config.database, probe_interval=config.storage_probe_interval)
     await database.open([*MESSAGE_MIGRATIONS, *CONVERSATION_MIGRATIONS, *RAG_MIGRATIONS])
     lifecycle = Lifecycle()
     messages = MessageStore(database)
@@ -158,7 +164,9 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
     )
     listen(server, RecvRequest, lifecycle.on_request)
     interceptors = install(server, handlers, config, database=database, span_exporter=span_exporter)
-    return App(config, server, lifecycle, database, services, health, interceptors)
+    app = App(config, server, lifecycle, database, services, health, interceptors)
+    database.on_fault = lambda _faulted: app.update_health()
+    return app
 
 
 def _service_name(service: IServable) -> str:
