@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chat_services.budget import DEFAULT_CALL_BYTES, DEFAULT_INFLIGHT_BYTES
+
 ENV_PREFIX = "CHAT_SERVICES_"
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # grpcio's default receive limit
 
@@ -29,6 +31,9 @@ class ServiceConfig:
     storage_probe_interval: float = 5.0  # seconds between probe writes while storage is faulted
     # Hostile input: what one client may make the server hold (services/README.md, "Hostile input").
     connection_buffer_bytes: int = 4 * DEFAULT_MAX_MESSAGE_BYTES  # request bytes being read, per connection
+    # Memory: request bytes a SendMessages call may accept, and all running calls together (budget.py).
+    max_call_bytes: int = DEFAULT_CALL_BYTES
+    max_inflight_bytes: int = DEFAULT_INFLIGHT_BYTES
     # HTTP/2 flow-control windows: how much a client may send before the server reads it.
     # Small windows keep a client from pushing megabytes the server will refuse unread.
     stream_window_bytes: int = 256 * 1024
@@ -82,6 +87,8 @@ class ServiceConfig:
                 "connection_buffer_bytes, max_connections, max_connections_per_address and"
                 " max_concurrent_streams must be >= 1"
             )
+        if not 1 <= self.max_call_bytes <= self.max_inflight_bytes:
+            raise ValueError("need 1 <= max_call_bytes <= max_inflight_bytes")
         if self.health_connections < 0:
             raise ValueError("health_connections must be >= 0")
         if self.connection_buffer_bytes < self.max_message_bytes:
@@ -152,6 +159,8 @@ _FIELDS: dict[str, tuple[type, str]] = {
     "log_format": (str, "text or json"),
     "storage_probe_interval": (float, "seconds between probe writes while the disk is full or failing"),
     "connection_buffer_bytes": (int, "request bytes one connection may have buffered while being read"),
+    "max_call_bytes": (int, "request bytes one SendMessages call may accept (summed encoded messages)"),
+    "max_inflight_bytes": (int, "request bytes all running SendMessages calls may hold together"),
     "stream_window_bytes": (int, "HTTP/2 window per stream: bytes a client may send ahead of the server"),
     "connection_window_bytes": (int, "HTTP/2 window per connection, across its streams"),
     "max_connections": (int, "open client connections for calls; past them, the health reserve"),

@@ -24,6 +24,7 @@ import chat_sdk.schema
 from chat_services.ai.local import LocalGroundedProvider
 from chat_services.ai.service import AiService
 from chat_services.boundary import BoundedProtoCodec
+from chat_services.budget import MemoryBudget
 from chat_services.config import ServiceConfig
 from chat_services.connections import GuardedServer
 from chat_services.conversation.service import ConversationService
@@ -137,7 +138,13 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
         chunk_delay=config.completion_chunk_delay,
     )
     services: list[IServable] = [
-        MessageService(messages, ConversationHub(), lifecycle, access),
+        MessageService(
+            messages,
+            ConversationHub(),
+            lifecycle,
+            access,
+            MemoryBudget(config.max_inflight_bytes, config.max_call_bytes),
+        ),
         ConversationService(conversations, access),
         AiService(provider, lifecycle, access),
         RagService(documents),
