@@ -109,6 +109,7 @@ async def test_four_maximal_sends_at_once_stay_within_the_memory_bound(tmp_path:
             await until(lambda: rss_kb(pid) < start_kb + SETTLED_BOUND_MB * 1024, timeout=10)
             settled_kb.append(rss_kb(pid))
         peak_mb = peak_kb(pid) / 1024
+        print(f"RSS {start_kb / 1024:.1f} MB at the start, peak {peak_mb:.1f} MB, then", settled_kb)
         assert peak_mb < PEAK_BOUND_MB, f"peak RSS {peak_mb:.1f} MB"
         # A second round leaves the server about where the first did: nothing accumulates.
         assert settled_kb[1] < settled_kb[0] + LEVEL_BOUND_MB * 1024, (start_kb, settled_kb)
