@@ -26,7 +26,7 @@ from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 from chat.v1 import message_service_grpc, message_service_pb2
 from chat_services.errors import ResourceExhausted
 from chat_services.server import App, build_app
-from chat_services.storage import Database
+from chat_services.storage import Database, storage_fault
 
 from .clients import channel, expect_status, until
 from .conftest import make_config
@@ -200,3 +200,39 @@ def test_a_database_that_cannot_be_opened_is_a_one_line_start_up_error(
     assert f"cannot open the database {database}: " in line
     assert cause in line, line
     assert "serving" not in result.stderr
+
+
+async def test_a_database_turned_read_only_is_unavailable_until_writes_work_again(probing_app: App) -> None:
+    # PRAGMA query_only makes the real engine refuse every write with SQLITE_READONLY,
+    # as a volume remounted read-only would.
+    app = probing_app
+    async with channel(app.port) as opened:
+        stub = message_service_grpc.MessageServiceStub(opened)
+        await app.database.call(lambda c: c.execute("PRAGMA query_only = 1"))
+        error = await expect_status(stub.SendMessages([new_message("k-1")], timeout=10), Status.UNAVAILABLE)
+        assert "storage failed (SQLITE_READONLY)" in (error.message or "")
+        assert await health_status(app.port) == HealthCheckResponse.NOT_SERVING
+        await app.database.call(lambda c: c.execute("PRAGMA query_only = 0"))
+        await until(lambda: not app.database.faulted)
+        assert await health_status(app.port) == HealthCheckResponse.SERVING
+        sent = await stub.SendMessages([new_message("k-1")], timeout=10)
+        assert sent.created_count == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        (sqlite3.SQLITE_FULL, Status.RESOURCE_EXHAUSTED),
+        (sqlite3.SQLITE_IOERR, Status.UNAVAILABLE),
+        (sqlite3.SQLITE_IOERR | (4 << 8), Status.UNAVAILABLE),  # SQLITE_IOERR_FSYNC, an extended code
+        (sqlite3.SQLITE_READONLY, Status.UNAVAILABLE),
+        (sqlite3.SQLITE_CANTOPEN, Status.UNAVAILABLE),
+        (sqlite3.SQLITE_CONSTRAINT, None),  # the data's fault, not the disk's: not a storage fault
+    ],
+)
+def test_storage_errors_map_to_statuses_by_their_primary_code(code: int, status: Status | None) -> None:
+    error = sqlite3.OperationalError("from the engine")
+    error.sqlite_errorcode = code
+    error.sqlite_errorname = "SQLITE_X"
+    fault = storage_fault(error)
+    assert (fault.status if fault is not None else None) is status
