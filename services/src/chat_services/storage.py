@@ -316,7 +316,14 @@ class Database:
         if connection is None:  # closed already: nothing to checkpoint
             return
         if self.path != ":memory:":
-            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except (
+                sqlite3.Error
+            ) as error:  # a full disk: the WAL keeps every commit, the next open replays it
+                log.warning(
+                    "checkpoint on close failed", extra={"database": self.path, "cause": _describe(error)}
+                )
         connection.close()
         self._connection = None
 
