@@ -20,7 +20,7 @@ from chat.v1 import message_service_pb2
 from chat_services.boundary import BoundedProtoCodec
 from chat_services.config import ServiceConfig, parse_config
 from chat_services.connections import GuardedServer
-from chat_services.hygiene import TransportLimits
+from chat_services.hygiene import CLOSED_STREAMS_KEPT, TransportLimits
 from chat_services.server import App, build_app
 
 from .clients import until
@@ -311,3 +311,22 @@ async def test_a_client_that_only_sends_pings_is_closed_after_the_idle_timeout(s
     finally:
         pinger.cancel()
         await raw.close()
+
+
+async def test_a_long_lived_connection_does_not_grow_with_its_calls(app_for_calls: App) -> None:
+    # h2 kept a record of each closed stream, up to 65,536 a connection: the soak's RSS slope.
+    raw = await RawConnection.open(app_for_calls.port)
+    try:
+        for _ in range(CLOSED_STREAMS_KEPT + 200):
+            reply = await raw.call(GET_MESSAGE, GET_REQUEST)
+            assert reply.status == Status.NOT_FOUND.value
+        [protocol] = list(app_for_calls.server._protocols)
+        assert len(protocol.connection._connection._closed_streams) <= CLOSED_STREAMS_KEPT
+    finally:
+        await raw.close()
+
+
+@pytest.fixture
+async def app_for_calls(tmp_path: Path) -> AsyncIterator[App]:
+    async with started(make_config(tmp_path)) as app:
+        yield app
