@@ -417,6 +417,15 @@ def fuzz(session: nox.Session) -> None:
     session.run("python", "-m", "tests.services.fuzz.driver", *session.posargs)
 
 
+@nox.session
+def soak(session: nox.Session) -> None:
+    """Mixed load on a fresh chat-services process: `-- --minutes 30`; RSS, fds, threads, errors sampled."""
+    session.install(*TEST_TOOLS)
+    install_sdk_and_services(session)
+    report = ROOT / "dist" / "soak.md"
+    session.run("python", "-m", "tests.services.soak.driver", "--report", str(report), *session.posargs)
+
+
 @nox.session(name="fuzz_codec")
 def fuzz_codec(session: nox.Session) -> None:
     """Fuzz the SDK's C codec against its Python path and upb: `-- --budget 300 --seed N [--sanitize]`.

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import h2.exceptions
 import pytest
+from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.encoding.proto import ProtoStatusDetailsCodec
+from grpclib.health.v1.health_grpc import HealthStub
+from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 
 from chat.v1 import message_service_pb2
 from chat_services.boundary import BoundedProtoCodec
 from chat_services.config import ServiceConfig, parse_config
 from chat_services.connections import GuardedServer
-from chat_services.hygiene import TransportLimits
+from chat_services.hygiene import CLOSED_STREAMS_KEPT, TransportLimits
 from chat_services.server import App, build_app
 
+from .clients import until
 from .conftest import make_config
 from .fuzz.rawh2 import RawConnection, frame
 
@@ -38,8 +44,8 @@ async def strict_app(tmp_path: Path) -> AsyncIterator[App]:
 
 @pytest.fixture
 async def capped_app(tmp_path: Path) -> AsyncIterator[App]:
-    """A server that holds at most three connections (and no short timeouts)."""
-    async with started(make_config(tmp_path, max_connections=3)) as app:
+    """A server that holds at most three connections, none for health only (and no short timeouts)."""
+    async with started(make_config(tmp_path, max_connections=3, health_connections=0)) as app:
         yield app
 
 
@@ -118,11 +124,15 @@ async def test_the_stream_cap_is_announced_in_settings(strict_app: App) -> None:
 
 def test_each_limit_is_a_flag_and_an_environment_variable() -> None:
     config = parse_config(
-        ["--idle-timeout", "5", "--max-connections", "7", "--stream-window-bytes", "65535"],
+        [
+            *("--idle-timeout", "5", "--max-connections", "7", "--stream-window-bytes", "65535"),
+            *("--health-connections", "3", "--max-connections-per-address", "4"),
+        ],
         {"CHAT_SERVICES_KEEPALIVE_TIME": "30", "CHAT_SERVICES_MAX_CONCURRENT_STREAMS": "9"},
     )
     limits = TransportLimits.from_config(config)
     assert (limits.idle_timeout, limits.max_connections, limits.max_concurrent_streams) == (5.0, 7, 9)
+    assert (limits.health_connections, limits.max_connections_per_address) == (3, 4)
     grpclib_config = limits.grpclib_config()
     assert grpclib_config._keepalive_time == 30.0
     assert grpclib_config.http2_stream_window_size == 65535
@@ -132,6 +142,8 @@ def test_each_limit_is_a_flag_and_an_environment_variable() -> None:
     "overrides",
     [
         {"max_connections": 0},
+        {"max_connections_per_address": 0},
+        {"health_connections": -1},
         {"idle_timeout": 0.0},
         {"stream_window_bytes": 1024},
         {"handshake_timeout": -1.0},
@@ -219,3 +231,102 @@ async def test_asking_an_unstarted_server_for_its_port_is_a_clear_error() -> Non
     )
     with pytest.raises(RuntimeError, match="not started"):
         _ = server.port
+
+
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+HEALTH_REQUEST = frame(HealthCheckRequest(service="").SerializeToString())
+
+
+async def test_idle_connections_at_the_cap_leave_health_reachable_from_a_new_client(tmp_path: Path) -> None:
+    # 1,000 idle connections in production; 20 here, with the cap scaled down to match.
+    config = make_config(tmp_path, max_connections=20, health_connections=2)
+    async with started(config) as app:
+        idle = [await RawConnection.open(app.port) for _ in range(20)]
+        extra: list[RawConnection] = []
+        try:
+            for raw in idle:  # each handshake done, so each connection holds its seat
+                await raw.call(GET_MESSAGE, GET_REQUEST)
+            async with Channel("127.0.0.1", app.port) as channel:
+                reply = await HealthStub(channel).Check(HealthCheckRequest(service=""), timeout=CLOSED_WITHIN)
+                assert reply.status == HealthCheckResponse.SERVING
+            reserve = await RawConnection.open(app.port)
+            extra.append(reserve)
+            health = await reserve.call(HEALTH_CHECK, HEALTH_REQUEST)
+            assert health.status == Status.OK.value, (health.status, health.message)
+            refused = await reserve.call(GET_MESSAGE, GET_REQUEST)
+            assert refused.status == Status.UNAVAILABLE.value, (refused.status, refused.message)
+            assert "for health checks only" in refused.message
+            extra.append(await RawConnection.open(app.port))  # the reserve's second seat
+            await extra[-1].call(HEALTH_CHECK, HEALTH_REQUEST)
+            beyond = await RawConnection.open(app.port)
+            extra.append(beyond)
+            await beyond.wait_closed(CLOSED_WITHIN)  # cap and reserve full: closed at once
+            for raw in idle:  # the connections that hold seats keep working
+                reply_raw = await raw.call(GET_MESSAGE, GET_REQUEST)
+                assert reply_raw.status == Status.NOT_FOUND.value
+        finally:
+            for raw in [*idle, *extra]:
+                await raw.close()
+
+
+async def test_connections_beyond_the_per_address_cap_are_closed(tmp_path: Path) -> None:
+    async with started(make_config(tmp_path, max_connections_per_address=2)) as app:
+        kept = [await RawConnection.open(app.port) for _ in range(2)]
+        for raw in kept:
+            await raw.call(GET_MESSAGE, GET_REQUEST)
+        surplus = await RawConnection.open(app.port)
+        try:
+            await surplus.wait_closed(CLOSED_WITHIN)
+            assert surplus.closed
+            await kept[0].close()
+            await until(lambda: app.server.admission.by_address["127.0.0.1"] == 1)
+            again = await RawConnection.open(app.port)  # a seat was given back
+            kept.append(again)
+            reply = await again.call(GET_MESSAGE, GET_REQUEST)
+            assert reply.status == Status.NOT_FOUND.value
+        finally:
+            for raw in [*kept, surplus]:
+                await raw.close()
+
+
+async def test_a_client_that_only_sends_pings_is_closed_after_the_idle_timeout(strict_app: App) -> None:
+    raw = await RawConnection.open(strict_app.port)
+    sent = 0
+
+    async def keep_pinging() -> None:
+        nonlocal sent
+        while not raw.closed:
+            with contextlib.suppress(h2.exceptions.ProtocolError):
+                raw.h2.ping(sent.to_bytes(8, "big"))
+                sent += 1
+            await raw.flush()
+            await asyncio.sleep(0.05)  # ten PINGs per idle timeout (0.5 s)
+
+    pinger = asyncio.ensure_future(keep_pinging())
+    try:
+        await raw.call(GET_MESSAGE, GET_REQUEST)
+        await raw.wait_closed(CLOSED_WITHIN)
+        assert raw.closed
+        assert sent >= 2, "the client was pinging while it waited"
+    finally:
+        pinger.cancel()
+        await raw.close()
+
+
+async def test_a_long_lived_connection_does_not_grow_with_its_calls(app_for_calls: App) -> None:
+    # h2 kept a record of each closed stream, up to 65,536 a connection: the soak's RSS slope.
+    raw = await RawConnection.open(app_for_calls.port)
+    try:
+        for _ in range(CLOSED_STREAMS_KEPT + 200):
+            reply = await raw.call(GET_MESSAGE, GET_REQUEST)
+            assert reply.status == Status.NOT_FOUND.value
+        [protocol] = list(app_for_calls.server._protocols)
+        assert len(protocol.connection._connection._closed_streams) <= CLOSED_STREAMS_KEPT
+    finally:
+        await raw.close()
+
+
+@pytest.fixture
+async def app_for_calls(tmp_path: Path) -> AsyncIterator[App]:
+    async with started(make_config(tmp_path)) as app:
+        yield app

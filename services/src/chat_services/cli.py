@@ -13,6 +13,7 @@ from chat_services.logs import configure_logging
 from chat_services.probe import add_health_command, run_health_command
 from chat_services.security.commands import add_security_commands, run_security_command
 from chat_services.server import serve
+from chat_services.storage import StorageOpenError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(config.log_level, config.log_format)
     try:
         asyncio.run(serve(config))
+    except StorageOpenError as error:  # one line naming the file and the cause, no traceback
+        print(f"chat-services: {error}", file=sys.stderr)
+        return 1
     except OSError as error:
         print(f"chat-services: cannot serve on {config.host}:{config.port}: {error}", file=sys.stderr)
         return 1

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chat_services.budget import DEFAULT_CALL_BYTES, DEFAULT_INFLIGHT_BYTES
+
 ENV_PREFIX = "CHAT_SERVICES_"
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # grpcio's default receive limit
 
@@ -26,13 +28,19 @@ class ServiceConfig:
     completion_chunk_delay: float = 0.02  # seconds between streamed answer chunks
     log_level: str = "INFO"
     log_format: str = "text"  # or "json"
+    storage_probe_interval: float = 5.0  # seconds between probe writes while storage is faulted
     # Hostile input: what one client may make the server hold (services/README.md, "Hostile input").
     connection_buffer_bytes: int = 4 * DEFAULT_MAX_MESSAGE_BYTES  # request bytes being read, per connection
+    # Memory: request bytes a SendMessages call may accept, and all running calls together (budget.py).
+    max_call_bytes: int = DEFAULT_CALL_BYTES
+    max_inflight_bytes: int = DEFAULT_INFLIGHT_BYTES
     # HTTP/2 flow-control windows: how much a client may send before the server reads it.
     # Small windows keep a client from pushing megabytes the server will refuse unread.
     stream_window_bytes: int = 256 * 1024
     connection_window_bytes: int = 1024 * 1024
     max_connections: int = 1000
+    health_connections: int = 16  # beyond max_connections, for health checks only
+    max_connections_per_address: int = 100
     max_concurrent_streams: int = 100  # per connection, announced in HTTP/2 SETTINGS
     request_timeout: float = 30.0  # seconds a one-message request may take to arrive whole
     handshake_timeout: float = 10.0  # seconds from TCP accept to the client's HTTP/2 SETTINGS
@@ -69,10 +77,23 @@ class ServiceConfig:
             raise ValueError("max message size must be at least 1 byte")
         if self.grace_period < 0 or self.plugin_timeout <= 0 or self.plugin_max_timeout < self.plugin_timeout:
             raise ValueError("need grace_period >= 0 and 0 < plugin_timeout <= plugin_max_timeout")
-        if min(self.connection_buffer_bytes, self.max_connections, self.max_concurrent_streams) < 1:
-            raise ValueError(
-                "connection_buffer_bytes, max_connections and max_concurrent_streams must be >= 1"
+        if (
+            min(
+                self.connection_buffer_bytes,
+                self.max_connections,
+                self.max_concurrent_streams,
+                self.max_connections_per_address,
             )
+            < 1
+        ):
+            raise ValueError(
+                "connection_buffer_bytes, max_connections, max_connections_per_address and"
+                " max_concurrent_streams must be >= 1"
+            )
+        if not 1 <= self.max_call_bytes <= self.max_inflight_bytes:
+            raise ValueError("need 1 <= max_call_bytes <= max_inflight_bytes")
+        if self.health_connections < 0:
+            raise ValueError("health_connections must be >= 0")
         if self.connection_buffer_bytes < self.max_message_bytes:
             raise ValueError("connection_buffer_bytes must be at least max_message_bytes")
         if not all(65535 <= w <= 2**31 - 1 for w in (self.stream_window_bytes, self.connection_window_bytes)):
@@ -83,9 +104,13 @@ class ServiceConfig:
             self.idle_timeout,
             self.keepalive_time,
             self.keepalive_timeout,
+            self.storage_probe_interval,
         )
         if any(timeout <= 0 for timeout in timeouts):
-            raise ValueError("request, handshake, idle and keepalive timeouts must be positive")
+            raise ValueError(
+                "request, handshake, idle and keepalive timeouts and the storage probe interval"
+                " must be positive"
+            )
         if self.rag_workers < 1 or self.follower_timeout <= 0:
             raise ValueError("rag_workers must be at least 1 and follower_timeout positive")
         if self.log_format not in ("text", "json"):
@@ -137,10 +162,15 @@ _FIELDS: dict[str, tuple[type, str]] = {
     "completion_chunk_delay": (float, "pause between streamed completion chunks, seconds"),
     "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
     "log_format": (str, "text or json"),
+    "storage_probe_interval": (float, "seconds between probe writes while the disk is full or failing"),
     "connection_buffer_bytes": (int, "request bytes one connection may have buffered while being read"),
+    "max_call_bytes": (int, "request bytes one SendMessages call may accept (summed encoded messages)"),
+    "max_inflight_bytes": (int, "request bytes all running SendMessages calls may hold together"),
     "stream_window_bytes": (int, "HTTP/2 window per stream: bytes a client may send ahead of the server"),
     "connection_window_bytes": (int, "HTTP/2 window per connection, across its streams"),
-    "max_connections": (int, "open client connections; further ones are closed at once"),
+    "max_connections": (int, "open client connections for calls; past them, the health reserve"),
+    "health_connections": (int, "connections past --max-connections admitted for health checks only"),
+    "max_connections_per_address": (int, "open connections one client address may hold"),
     "max_concurrent_streams": (int, "concurrent calls per connection (HTTP/2 SETTINGS)"),
     "request_timeout": (float, "seconds a call taking one request message has to send it whole"),
     "handshake_timeout": (float, "seconds a new connection gets to send the HTTP/2 preface and SETTINGS"),

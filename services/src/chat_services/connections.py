@@ -4,7 +4,8 @@ On top of grpclib's ``Server`` it reads every request through
 :class:`chat_services.framing.FramedStream`, runs each connection through
 :class:`chat_services.hygiene.GuardedProtocol` (handshake and idle timeouts, connection
 and stream caps, a per-connection buffer budget), and closes the clients' connections
-when it closes: grpclib's ``Server.close`` stops listening and cancels running calls but
+when it closes (and serves only health checks on connections of the health reserve,
+see admission.py): grpclib's ``Server.close`` stops listening and cancels running calls but
 leaves idle client connections open, so their sockets would outlive the server.
 """
 
@@ -16,12 +17,15 @@ from collections.abc import Collection
 from typing import Any
 
 from grpclib._typing import IServable
+from grpclib.const import Status
 from grpclib.encoding.base import CodecBase, StatusDetailsCodecBase
 from grpclib.events import RecvRequest, listen
+from grpclib.exceptions import GRPCError
 from grpclib.protocol import H2Protocol
 from grpclib.protocol import Stream as H2Stream
 from grpclib.server import Server, Stream
 
+from chat_services.admission import HEALTH_PREFIX
 from chat_services.framing import CallFraming, ConnectionBudget, FramedStream, ReadLimits
 from chat_services.hygiene import BudgetedHandler, GuardedProtocol, TransportLimits
 
@@ -41,7 +45,7 @@ class GuardedServer(Server):
             handlers, codec=codec, status_details_codec=status_details_codec, config=limits.grpclib_config()
         )
         self.limits = limits
-        self.open_connections: set[GuardedProtocol] = set()
+        self.admission = limits.admission()
         self._protocols: weakref.WeakSet[H2Protocol] = weakref.WeakSet()
         self._calls: dict[H2Stream, CallFraming] = {}
         listen(self, RecvRequest, self._frame_requests)
@@ -67,7 +71,7 @@ class GuardedServer(Server):
         )
         self._handlers.add(handler)
         protocol = GuardedProtocol(
-            handler, self._config, self._h2_config, limits=self.limits, open_connections=self.open_connections
+            handler, self._config, self._h2_config, limits=self.limits, admission=self.admission
         )
         self._protocols.add(protocol)
         return protocol
@@ -77,12 +81,23 @@ class GuardedServer(Server):
         handler = event.method_func
         read_limits = ReadLimits(self.limits.max_message_bytes, self.limits.request_timeout)
 
+        health = event.method_name.startswith(HEALTH_PREFIX)
+
         async def framed(stream: Stream[Any, Any]) -> None:
             # grpclib's server Stream keeps its HTTP/2 stream private; it keys the call's framing.
             call = self._calls[stream._stream]
+            if call.health_only and not health:
+                raise GRPCError(Status.UNAVAILABLE, self._reserve_message)
             await handler(FramedStream.adopt(stream, call, read_limits))
 
         event.method_func = framed
+
+    @property
+    def _reserve_message(self) -> str:
+        return (
+            f"the server holds its limit of {self.limits.max_connections} connections; this one is"
+            " for health checks only: retry later or on another instance"
+        )
 
     async def wait_closed(self) -> None:
         """grpclib's ``wait_closed``, then close every client connection still open."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
@@ -49,11 +50,13 @@ class ServiceError(Exception):
 
     status = Status.UNKNOWN
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, retry_after: float | None = None) -> None:
         message = bounded_message(message)
         super().__init__(message)
         self.message = message
         self.field = None if field is None else bounded_message(field, limit=ECHO_MAX_CHARS)
+        # Seconds after which a retry may succeed: sent as a ``google.rpc.RetryInfo`` detail.
+        self.retry_after = retry_after
 
 
 class NotFound(ServiceError):
@@ -111,10 +114,23 @@ class Internal(ServiceError):
 
 
 def to_grpc_error(error: ServiceError) -> GRPCError:
-    """The ``GRPCError`` for a domain error, with a ``BadRequest`` detail when a field is at fault."""
-    if error.field is None:
-        return GRPCError(error.status, error.message)
-    return bad_request(error.message, [(error.field, error.message)], status=error.status)
+    """The ``GRPCError`` for a domain error.
+
+    It carries a ``BadRequest`` detail when a field is at fault, and a ``RetryInfo``
+    when the same request may succeed later.
+    """
+    if error.field is not None:
+        return bad_request(error.message, [(error.field, error.message)], status=error.status)
+    if error.retry_after is not None:
+        return GRPCError(error.status, error.message, [retry_info(error.retry_after)])
+    return GRPCError(error.status, error.message)
+
+
+def retry_info(retry_after: float) -> error_details_pb2.RetryInfo:
+    """A ``google.rpc.RetryInfo`` asking the client to wait ``retry_after`` seconds (at least 1 ns)."""
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(max(1, round(retry_after * 1e9)))
+    return error_details_pb2.RetryInfo(retry_delay=delay)
 
 
 def bad_request(

@@ -54,10 +54,14 @@ class ReadLimits:
 
 @dataclass(frozen=True)
 class CallFraming:
-    """What reading one call's requests needs: its connection's budget and its ``grpc-encoding``."""
+    """What reading one call's requests needs: its connection's budget and its ``grpc-encoding``.
+
+    ``health_only``: the call came on a connection of the health reserve (see admission.py).
+    """
 
     budget: ConnectionBudget
     encoding: str = IDENTITY
+    health_only: bool = False
 
 
 @dataclass

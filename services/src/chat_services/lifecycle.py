@@ -16,6 +16,8 @@ from grpclib.const import Status
 from grpclib.events import RecvRequest
 from grpclib.exceptions import GRPCError
 
+from chat_services.errors import ServiceError, to_grpc_error
+
 T = TypeVar("T")
 log = logging.getLogger("chat_services.calls")
 
@@ -88,6 +90,8 @@ class Lifecycle:
                 raise
             except asyncio.CancelledError:
                 raise
+            except ServiceError as error:  # raised outside a handler's grpc_status(), e.g. by storage
+                raise to_grpc_error(error) from None
             except Exception:
                 log.exception("unexpected error in %s from %s", method, peer)
                 raise GRPCError(

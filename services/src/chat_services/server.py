@@ -25,6 +25,7 @@ import chat_sdk.schema
 from chat_services.ai.local import LocalGroundedProvider
 from chat_services.ai.service import AiService
 from chat_services.boundary import BoundedProtoCodec
+from chat_services.budget import MemoryBudget
 from chat_services.config import ServiceConfig
 from chat_services.connections import GuardedServer
 from chat_services.conversation.service import ConversationService
@@ -76,7 +77,14 @@ class App:
     # Closed after the server, before the database: worker processes and threads.
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     port: int = 0
+    started: bool = False
     stopped: bool = False
+
+    def update_health(self) -> None:
+        """SERVING once started, unless draining or in a storage fault episode (full disk, I/O error)."""
+        serving = self.started and not self.lifecycle.draining and not self.database.faulted
+        for status in self.health.values():
+            status.set(serving)
 
     async def start(self) -> int:
         """Listen on the configured address; return the bound port (useful with port 0)."""
@@ -85,8 +93,8 @@ class App:
         if self.interceptors is not None:
             self.interceptors.start(self.config)
         self.port = self.server.port
-        for status in self.health.values():
-            status.set(True)
+        self.started = True
+        self.update_health()
         log.info(
             "serving",
             extra={"address": f"{self.config.host}:{self.port}", "services": ",".join(sorted(self.health))},
@@ -99,8 +107,7 @@ class App:
             return
         log.info("draining", extra={"active_calls": self.lifecycle.active_calls})
         self.lifecycle.begin_draining()
-        for status in self.health.values():
-            status.set(False)
+        self.update_health()
 
     async def shutdown(self) -> None:
         """Drain, wait up to the grace period for running calls, close; a second call does nothing."""
@@ -123,7 +130,7 @@ class App:
 
 async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None = None) -> App:
     """Open the database and wire every service with its dependencies (``span_exporter``: traces' sink)."""
-    database = Database(config.database)
+    database = Database(config.database, probe_interval=config.storage_probe_interval)
     await database.open([*MESSAGE_MIGRATIONS, *CONVERSATION_MIGRATIONS, *RAG_MIGRATIONS])
     lifecycle = Lifecycle()
     messages = MessageStore(database)
@@ -137,7 +144,12 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
     )
     services: list[IServable] = [
         MessageService(
-            messages, ConversationHub(), lifecycle, access, follower_timeout=config.follower_timeout
+            messages,
+            ConversationHub(),
+            lifecycle,
+            access,
+            follower_timeout=config.follower_timeout,
+            budget=MemoryBudget(config.max_inflight_bytes, config.max_call_bytes),
         ),
         ConversationService(conversations, access),
         AiService(provider, lifecycle, access),
@@ -165,7 +177,9 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
     )
     listen(server, RecvRequest, lifecycle.on_request)
     interceptors = install(server, handlers, config, database=database, span_exporter=span_exporter)
-    return App(config, server, lifecycle, database, services, health, interceptors, [documents.close])
+    app = App(config, server, lifecycle, database, services, health, interceptors, [documents.close])
+    database.on_fault = lambda _faulted: app.update_health()
+    return app
 
 
 def _service_name(service: IServable) -> str:

@@ -11,12 +11,21 @@ and a loop wake-up each). Transactions waiting together commit together (group
 commit): each runs in its own savepoint, so one that fails is rolled back alone, and
 the batch costs one fsync instead of one per transaction. No result is handed back
 before its commit is on disk.
+
+Storage faults are statuses, not crashes. A full disk (``SQLITE_FULL``) is
+RESOURCE_EXHAUSTED with a ``RetryInfo``, an I/O error or a file turned read-only
+UNAVAILABLE; either begins a fault episode: one warning is logged, the
+:attr:`Database.on_fault` listener hears it (the server turns health NOT_SERVING),
+and a small probe write runs every ``probe_interval`` seconds until one succeeds, as
+does any transaction, which ends the episode. A database that cannot be opened raises
+:class:`StorageOpenError`, naming the path and the cause.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import sqlite3
 import threading
@@ -26,7 +35,47 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any, TypeVar
 
+from chat_services.errors import ResourceExhausted, ServiceError, Unavailable, bounded_message
+
 T = TypeVar("T")
+log = logging.getLogger("chat_services.storage")
+
+PROBE_INTERVAL = 5.0  # seconds between probe writes while storage is faulted
+# A probe writes this many bytes (and deletes them): enough new pages that its success
+# means ordinary writes fit again, not only an update of a page already there.
+PROBE_BYTES = 64 * 1024
+_FULL = frozenset({sqlite3.SQLITE_FULL})
+_FAILED = frozenset({sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN})
+
+
+class StorageOpenError(Exception):
+    """The database file cannot be opened, migrated or written: says which file and why."""
+
+    def __init__(self, path: str, cause: BaseException) -> None:
+        self.path = path
+        self.cause = bounded_message(_describe(cause), limit=300)
+        super().__init__(f"cannot open the database {path}: {self.cause}")
+
+
+def storage_fault(error: sqlite3.Error) -> ServiceError | None:
+    """The status a storage error of the disk or file (not of the data) deserves; None for others."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+    if code in _FULL:
+        return ResourceExhausted(
+            "the server's storage is full; nothing of this call was stored, retry later",
+            retry_after=PROBE_INTERVAL,
+        )
+    if code in _FAILED:
+        name = getattr(error, "sqlite_errorname", "SQLITE_IOERR")
+        return Unavailable(
+            f"the server's storage failed ({name}); nothing of this call was stored, retry later"
+        )
+    return None
+
+
+def _describe(error: BaseException) -> str:
+    name = getattr(error, "sqlite_errorname", None)
+    return f"{error} ({name})" if name else str(error)
 
 
 @dataclass(frozen=True)
@@ -44,21 +93,46 @@ class Migration:
 class Database:
     """An SQLite file (or ``:memory:``) used from asyncio through one worker thread."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, probe_interval: float = PROBE_INTERVAL) -> None:
         self.path = str(path)
+        self.probe_interval = probe_interval
         self._worker = _Worker(self._execute)
         self._connection: sqlite3.Connection | None = None
         # Told ("call" or "transaction", seconds) after each operation; the server's metrics set it.
         self.observer: Callable[[str, float], None] | None = None
+        # Told True when a storage fault episode begins, False when a write succeeds again.
+        self.on_fault: Callable[[bool], None] | None = None
+        self.fault: ServiceError | None = None  # the status writes get during an episode
+        self._probe: asyncio.Task[None] | None = None
 
     async def open(self, migrations: Sequence[Migration]) -> None:
-        """Open (creating the file and its folder) and apply any migration not yet applied."""
-        await self._run_raw(self._open_and_migrate, list(migrations))
+        """Open (creating the file and its folder), apply new migrations, check that it is writable.
+
+        :class:`StorageOpenError` when any of it fails: a missing or read-only folder, a file
+        that is not a database, a disk that cannot take a write.
+        """
+        try:
+            await self._run_raw(self._open_and_migrate, list(migrations))
+        except (sqlite3.Error, OSError) as error:
+            self._worker.stop()
+            raise StorageOpenError(self.path, error) from error
 
     def _open_and_migrate(self, migrations: list[Migration]) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            self._migrate(connection, migrations)
+            self._connection = connection
+            # A database that opens read-only (a read-only volume, an existing WAL file) would
+            # fail every write later: write once now, so the server does not start at all.
+            self._in_transaction(_probe_write(1))
+        except BaseException:
+            self._connection = None
+            connection.close()
+            raise
+
+    def _migrate(self, connection: sqlite3.Connection, migrations: list[Migration]) -> None:
         connection.row_factory = sqlite3.Row
         connection.execute("PRAGMA foreign_keys = ON")
         if self.path != ":memory:":
@@ -68,6 +142,7 @@ class Database:
         connection.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
         )
+        connection.execute("CREATE TABLE IF NOT EXISTS storage_probe (filler BLOB)")
         applied = {row[0] for row in connection.execute("SELECT name FROM schema_migrations")}
         for migration in migrations:
             if migration.name in applied:
@@ -87,7 +162,6 @@ class Database:
                     )
             finally:
                 connection.execute("PRAGMA foreign_keys = ON")
-        self._connection = connection
 
     async def call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work(connection)`` on the database thread and return its result."""
@@ -95,7 +169,9 @@ class Database:
 
     async def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work(connection)`` in one transaction: all of it is committed, or none."""
-        return await self._timed("transaction", self._in_transaction, work)
+        result = await self._timed("transaction", self._in_transaction, work)
+        self._recovered()
+        return result
 
     async def _timed(
         self,
@@ -103,13 +179,55 @@ class Database:
         run: Callable[[Callable[[sqlite3.Connection], T]], T],
         work: Callable[[sqlite3.Connection], T],
     ) -> T:
-        if self.observer is None:
-            return await self._run_raw(run, work)
         start = perf_counter()
         try:
             return await self._run_raw(run, work)
+        except sqlite3.Error as error:
+            fault = storage_fault(error)
+            if fault is None:
+                raise
+            self._faulted(fault, error)
+            raise fault from error
         finally:
-            self.observer(operation, perf_counter() - start)
+            if self.observer is not None:
+                self.observer(operation, perf_counter() - start)
+
+    @property
+    def faulted(self) -> bool:
+        """True during a storage fault episode (from a full disk or an I/O error to the next write)."""
+        return self.fault is not None
+
+    def _faulted(self, fault: ServiceError, error: sqlite3.Error) -> None:
+        """Begin an episode (once: later faults of the same episode are not logged)."""
+        if self.fault is not None:
+            return
+        self.fault = fault
+        log.warning(
+            "storage fault: writes refused until one succeeds again",
+            extra={"database": self.path, "cause": _describe(error), "status": fault.status.name},
+        )
+        if self.on_fault is not None:
+            self.on_fault(True)
+        if self._probe is None and not self._worker.stopped:
+            self._probe = asyncio.get_running_loop().create_task(self._probe_until_recovered())
+
+    def _recovered(self) -> None:
+        if self.fault is None:
+            return
+        self.fault = None
+        log.info("storage recovered: writes succeed again", extra={"database": self.path})
+        if self._probe is not None and self._probe is not asyncio.current_task():
+            self._probe.cancel()
+        self._probe = None
+        if self.on_fault is not None:
+            self.on_fault(False)
+
+    async def _probe_until_recovered(self) -> None:
+        """While faulted, try a write now and then: freed space ends the episode without client writes."""
+        while self.fault is not None:
+            await asyncio.sleep(self.probe_interval)
+            with contextlib.suppress(ServiceError):  # still faulted: the next probe tries again
+                await self.transaction(_probe_write(PROBE_BYTES))
 
     def _with_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._connection is None:
@@ -124,9 +242,13 @@ class Database:
         try:
             result = work(connection)
         except BaseException:
-            connection.execute("ROLLBACK")
+            _rollback(connection)
             raise
-        connection.execute("COMMIT")
+        try:
+            connection.execute("COMMIT")
+        except sqlite3.Error:
+            _rollback(connection)
+            raise
         return result
 
     def _execute(self, jobs: list[_Job]) -> list[_Settled]:
@@ -159,6 +281,10 @@ class Database:
                 try:
                     value = work(connection)
                 except BaseException as error:
+                    if not connection.in_transaction:
+                        # SQLite rolled the whole transaction back (a full disk, an I/O
+                        # error): the jobs before this one are gone too, so all fail.
+                        raise
                     connection.execute("ROLLBACK TO job")
                     connection.execute("RELEASE job")
                     settled.append((future, False, error))
@@ -167,8 +293,7 @@ class Database:
                 settled.append((future, True, value))
             connection.execute("COMMIT")
         except sqlite3.Error as error:  # the group's BEGIN or COMMIT failed: none of it is stored
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
+            _rollback(connection)
             return [(future, False, error) for future, _ in jobs]
         return settled
 
@@ -179,6 +304,9 @@ class Database:
 
     async def close(self) -> None:
         """Checkpoint and close the file; later calls fail."""
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
         if self._connection is not None:
             await self._run_raw(self._close)
         self._worker.stop()
@@ -188,9 +316,33 @@ class Database:
         if connection is None:  # closed already: nothing to checkpoint
             return
         if self.path != ":memory:":
-            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except (
+                sqlite3.Error
+            ) as error:  # a full disk: the WAL keeps every commit, the next open replays it
+                log.warning(
+                    "checkpoint on close failed", extra={"database": self.path, "cause": _describe(error)}
+                )
         connection.close()
         self._connection = None
+
+
+def _rollback(connection: sqlite3.Connection) -> None:
+    """Roll back what is left of a transaction: SQLite may have rolled it back itself (SQLITE_FULL)."""
+    if connection.in_transaction:
+        with contextlib.suppress(sqlite3.Error):  # the error that got us here is the one to report
+            connection.execute("ROLLBACK")
+
+
+def _probe_write(size: int) -> Callable[[sqlite3.Connection], None]:
+    """A write of ``size`` bytes that leaves nothing behind: can the database take writes?"""
+
+    def probe(connection: sqlite3.Connection) -> None:
+        connection.execute("INSERT INTO storage_probe (filler) VALUES (zeroblob(?))", (size,))
+        connection.execute("DELETE FROM storage_probe")
+
+    return probe
 
 
 _Job = tuple["asyncio.Future[Any]", Callable[..., Any], tuple[object, ...]]
@@ -212,13 +364,13 @@ class _Worker:
         self._execute = execute
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._stopped = False
+        self.stopped = False
 
     def submit(
         self, future: asyncio.Future[Any], function: Callable[..., Any], args: tuple[object, ...]
     ) -> None:
         """Queue ``function(*args)``; its result or exception is set on ``future`` in its loop."""
-        if self._stopped:
+        if self.stopped:
             raise RuntimeError("the database is closed")
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="sqlite", daemon=True)
@@ -227,7 +379,9 @@ class _Worker:
 
     def stop(self) -> None:
         """Finish the queued calls and end the thread."""
-        self._stopped = True
+        if self.stopped:
+            return
+        self.stopped = True
         if self._thread is not None:
             self._jobs.put(_STOP)
             self._thread.join()
@@ -241,7 +395,11 @@ class _Worker:
                 except queue.Empty:
                     break
             stop = _STOP in batch
-            done = self._execute([job for job in batch if job is not None])
+            jobs = [job for job in batch if job is not None]
+            try:
+                done = self._execute(jobs)
+            except BaseException as error:  # a failed ROLLBACK TO: this thread must live on
+                done = [(future, False, error) for future, _, _ in jobs]
             by_loop: dict[asyncio.AbstractEventLoop, list[_Settled]] = {}
             for settled in done:
                 by_loop.setdefault(settled[0].get_loop(), []).append(settled)

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
@@ -129,10 +129,13 @@ def rss_kb(pid: int) -> int:
 
 
 @asynccontextmanager
-async def server_process(workdir: Path, *, auth: bool = False) -> AsyncIterator[tuple[int, int]]:
+async def server_process(
+    workdir: Path, *, auth: bool = False, extra: Sequence[str] = ()
+) -> AsyncIterator[tuple[int, int]]:
     """``chat-services serve --port 0`` as a subprocess; yields (pid, port), stops it with SIGTERM.
 
-    With ``auth`` it verifies JWTs signed by the throwaway key in ``workdir/jwt`` (see :func:`tokens`).
+    With ``auth`` it verifies JWTs signed by the throwaway key in ``workdir/jwt`` (see :func:`tokens`);
+    ``extra`` flags are added to the command line.
     """
     secured = (
         [
@@ -162,6 +165,7 @@ async def server_process(workdir: Path, *, auth: bool = False) -> AsyncIterator[
         "--grace-period",
         "2",
         *secured,
+        *extra,
         stderr=subprocess.PIPE,
     )
     assert process.stderr is not None

@@ -24,6 +24,7 @@ from chat.v1.message_service_pb2 import (
     StreamMessagesRequest,
     StreamMessagesResponse,
 )
+from chat_services.budget import MemoryBudget
 from chat_services.errors import InvalidArgument, ResourceExhausted, grpc_status
 from chat_services.flow import send_when_read
 from chat_services.framing import one_request
@@ -58,6 +59,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
         access: ConversationAccess,
         *,
         follower_timeout: float = FOLLOWER_TIMEOUT,
+        budget: MemoryBudget | None = None,
     ) -> None:
         self.store = store
         self.hub = hub
@@ -66,6 +68,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
         self.follower_timeout = follower_timeout  # seconds a StreamMessages client may leave a message unread
         # Recently handed-over messages as responses, shared by followers (never mutated once built).
         self._responses: OrderedDict[tuple[str, bool], StreamMessagesResponse] = OrderedDict()
+        self.budget = budget or MemoryBudget()  # request bytes SendMessages calls may hold
 
     async def GetMessage(self, stream: Stream[GetMessageRequest, GetMessageResponse]) -> None:
         request = await one_request(stream)
@@ -222,27 +225,30 @@ class MessageService(message_service_grpc.MessageServiceBase):
             )
 
     async def SendMessages(self, stream: Stream[SendMessagesRequest, SendMessagesResponse]) -> None:
-        with grpc_status():
+        # The call's bytes stay held until its reply is sent: the reply echoes every message.
+        with grpc_status(), self.budget.call("SendMessages") as held:
             drafts: list[Draft] = []
             async for request in stream:
                 if len(drafts) == SEND_BATCH_LIMIT:
                     raise ResourceExhausted(
                         f"a SendMessages call stores at most {SEND_BATCH_LIMIT} messages; split the batch"
                     )
+                held.take(request.ByteSize())
                 draft = wire.draft(request.message)
                 check_acting_as(draft.author_id, "message.author_id")
                 await charge(Work.MESSAGES)  # rate limits count messages, not only calls
                 drafts.append(draft)
             results = await self.store.store(drafts, self.access.writer_rule(field="message.conversation_id"))
-        for stored, created in results:
-            if created:
-                self.hub.publish(stored.conversation_id, stored)
-        await stream.send_message(
-            SendMessagesResponse(
+            del drafts
+            for stored, created in results:
+                if created:
+                    self.hub.publish(stored.conversation_id, stored)
+            reply = SendMessagesResponse(
                 messages=[wire.message(stored, include_files=True) for stored, _ in results],
                 created_count=sum(created for _, created in results),
             )
-        )
+            del results
+            await stream.send_message(reply)
 
     async def EditMessage(self, stream: Stream[EditMessageRequest, EditMessageResponse]) -> None:
         request = await one_request(stream)

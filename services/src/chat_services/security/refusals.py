@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
+
+from chat_services.errors import retry_info
 
 DOMAIN = "chat.v1"
 
@@ -32,9 +33,5 @@ def permission_denied(method: str, missing: frozenset[str] | None) -> GRPCError:
 
 def rate_limited(method: str, retry_after: float, message: str) -> GRPCError:
     """RESOURCE_EXHAUSTED with a ``RetryInfo`` saying when to try again, and an ``ErrorInfo``."""
-    delay = duration_pb2.Duration()
-    delay.FromNanoseconds(max(1, round(retry_after * 1e9)))
     info = error_details_pb2.ErrorInfo(reason="RATE_LIMITED", domain=DOMAIN, metadata={"method": method})
-    return GRPCError(
-        Status.RESOURCE_EXHAUSTED, message, [error_details_pb2.RetryInfo(retry_delay=delay), info]
-    )
+    return GRPCError(Status.RESOURCE_EXHAUSTED, message, [retry_info(retry_after), info])
