@@ -23,6 +23,10 @@ NOT_TESTS = {
         "the codec fuzzer (`nox -s fuzz_codec`) runs for a time budget and reports its rate; its pytest "
         "slice runs a fixed number of rounds and asserts only that the two codec paths agreed"
     ),
+    "tests/services/soak/driver.py": (
+        "the soak driver (`nox -s soak`) paces its calls per second and samples each minute; its pytest "
+        "slice asserts on errors, call kinds, descriptors and threads, never on the times it reports"
+    ),
     "tests/services/fuzz/driver.py": (
         "the fuzz driver (`nox -s fuzz`) measures health-answer gaps and paces its prober; its pytest "
         "slice asserts on outcomes, answers and memory, never on the times it reports"
