@@ -43,6 +43,9 @@ ALLOWED_SLEEPS = {
     ("tests/services/test_storage.py", "await asyncio.sleep(0)"): (
         "one loop turn hands the queued calls to the database thread before one is cancelled: the race staged"
     ),
+    ("tests/services/test_hygiene.py", "await asyncio.sleep(0.05)  # ten PINGs per idle timeout (0.5 s)"): (
+        "the client under test pings at a pace: pinging is the behaviour; the test waits for the server's close"
+    ),
     ("tests/services/test_rag_domain.py", "await asyncio.sleep(0)"): (
         "a chosen number of loop turns places the cancellation before, during or after the commit:"
         " the race staged, each turn counted"
