@@ -44,7 +44,7 @@ ALLOWED_SLEEPS = {
         "one loop turn hands the queued calls to the database thread before one is cancelled: the race staged"
     ),
     ("tests/services/test_hygiene.py", "await asyncio.sleep(0.05)  # ten PINGs per idle timeout (0.5 s)"): (
-        "the client under test pings at a pace: pinging is the behaviour; the test waits for the server's close"
+        "the client under test pings at a pace: pinging is the behaviour; the test awaits the server's close"
     ),
     ("tests/services/test_rag_domain.py", "await asyncio.sleep(0)"): (
         "a chosen number of loop turns places the cancellation before, during or after the commit:"
