@@ -1,1 +1,5 @@
 """buf.validate as protobuf ``_pb2`` modules: the rule annotations protovalidate reads at run time."""
+
+# An editable install (`pip install -e sdk/python`, as `nox -s check` does) places this file in
+# site-packages while the generated modules stay in sdk/python/pb2: find them there too.
+__path__ = __import__("pkgutil").extend_path(__path__, __name__)
