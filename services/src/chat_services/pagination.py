@@ -34,6 +34,13 @@ def encode_token(position: Mapping[str, str | int]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def position_after(value: object) -> int:
+    """A token's ``after`` position (a sequence, a row); INVALID_ARGUMENT unless this server wrote it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise InvalidArgument("page token is not one this server issued", field="page.page_token")
+    return value
+
+
 def decode_token(
     token: str, *, scope: Mapping[str, str], field: str = "page.page_token"
 ) -> dict[str, str | int]:

@@ -122,12 +122,6 @@ class ConversationStore:
         """Whether the conversation exists."""
         return await self.database.call(lambda c: _exists(c, conversation_id))
 
-    async def claim(self, conversation_id: str, user_id: str, *, join_existing: bool) -> bool:
-        """:func:`claim` in a transaction of its own."""
-        return await self.database.transaction(
-            lambda connection: claim(connection, conversation_id, user_id, join_existing=join_existing)
-        )
-
     async def add(self, conversation_id: str, user_id: str) -> Membership:
         """Add ``user_id`` (a no-op for a member); NOT_FOUND when the conversation does not exist."""
 

@@ -34,7 +34,7 @@ from chat_services.message.chat import ChatSession
 from chat_services.message.hub import ConversationHub, Event, Listener
 from chat_services.message.model import Draft, StoredMessage
 from chat_services.message.store import MessageStore, MessageView, missing_message
-from chat_services.pagination import decode_token, encode_token, page_size
+from chat_services.pagination import decode_token, encode_token, page_size, position_after
 from chat_services.security.access import ConversationAccess
 from chat_services.security.identity import check_acting_as, current_identity
 from chat_services.security.meter import charge
@@ -94,7 +94,7 @@ class MessageService(message_service_grpc.MessageServiceBase):
             after = 0
             if request.page.page_token:
                 position = decode_token(request.page.page_token, scope={"conversation": conversation_id})
-                after = sequence_position(position.get("after"))
+                after = position_after(position.get("after"))
             view = await self.store.view_after(
                 conversation_id,
                 after,
@@ -314,13 +314,6 @@ def _editor(requested: str) -> str:
         raise InvalidArgument("editor_id is required when the call is not authenticated", field="editor_id")
     check_acting_as(requested, "editor_id")
     return requested
-
-
-def sequence_position(value: object) -> int:
-    """The sequence a page token resumes after; INVALID_ARGUMENT unless it is one this server wrote."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
-        raise InvalidArgument("page token is not one this server issued", field="page.page_token")
-    return value
 
 
 def _resume_later(last: int) -> GRPCError:

@@ -12,7 +12,7 @@ import sqlite3
 from chat_services.conversation.store import ConversationStore, claim, not_found
 from chat_services.errors import NotFound, PermissionDenied
 from chat_services.message.store import WriterRule
-from chat_services.security.identity import current_identity
+from chat_services.security.identity import Identity, current_identity
 from chat_services.security.scopes import DOCUMENTS_ADMIN, MESSAGES_ADMIN, PLUGINS_ADMIN
 
 
@@ -35,10 +35,8 @@ class ConversationAccess:
         ``user`` is whose membership counts when a service acts for a user (an edit's editor);
         by default the caller's.
         """
-        caller = current_identity()
-        if caller is None or caller.is_admin(MESSAGES_ADMIN):
-            return
-        if not await self.store.is_member(conversation_id, user or caller.subject):
+        acting = self.acting_user()
+        if acting is not None and not await self.store.is_member(conversation_id, user or acting):
             raise hidden if hidden is not None else not_found(conversation_id, field)
 
     def writer_rule(self, *, field: str) -> WriterRule:
@@ -68,10 +66,14 @@ class ConversationAccess:
 
     def acting_user(self) -> str | None:
         """The user whose memberships count (None: an open server or an admin service)."""
-        caller = current_identity()
-        if caller is None or caller.is_admin(MESSAGES_ADMIN):
-            return None
-        return caller.subject
+        caller = _ruled(MESSAGES_ADMIN)
+        return None if caller is None else caller.subject
+
+
+def _ruled(admin_scope: str) -> Identity | None:
+    """The caller when data rules apply to it; None on an open server or for an ``admin_scope`` service."""
+    caller = current_identity()
+    return None if caller is None or caller.is_admin(admin_scope) else caller
 
 
 def require_scope(scope: str, *, field: str, why: str) -> None:
@@ -94,15 +96,11 @@ def document_owner() -> str:
 
 def document_reader() -> str | None:
     """Whose private documents the caller reads besides shared ones; None means every document."""
-    caller = current_identity()
-    if caller is None or caller.is_admin(DOCUMENTS_ADMIN):
-        return None
-    return caller.principal
+    caller = _ruled(DOCUMENTS_ADMIN)
+    return None if caller is None else caller.principal
 
 
 def event_audience() -> str | None:
     """Whose plugin invocations' events the caller sees; None means everyone's."""
-    caller = current_identity()
-    if caller is None or caller.is_admin(PLUGINS_ADMIN):
-        return None
-    return caller.principal
+    caller = _ruled(PLUGINS_ADMIN)
+    return None if caller is None else caller.principal
