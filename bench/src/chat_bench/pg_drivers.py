@@ -28,14 +28,24 @@ from chat_services.storage import open_storage
 
 IN_FLIGHT = 50
 CONNECTIONS = 4
-READ = "SELECT id, conversation_id, sequence, author_id, content, idempotency_key, created_at_ns FROM messages WHERE id = $1"
-LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
-BY_KEY = "SELECT id FROM messages WHERE author_id = $1 AND idempotency_key = $2"
-LAST = "SELECT COALESCE(MAX(sequence), 0) FROM messages WHERE conversation_id = $1"
+# psycopg's placeholders; asyncpg gets them numbered ($1, $2...) by numbered().
+READ = (
+    "SELECT id, conversation_id, sequence, author_id, content, idempotency_key, created_at_ns"
+    " FROM messages WHERE id = %s"
+)
+LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+BY_KEY = "SELECT id FROM messages WHERE author_id = %s AND idempotency_key = %s"
+LAST = "SELECT COALESCE(MAX(sequence), 0) FROM messages WHERE conversation_id = %s"
 INSERT = (
     "INSERT INTO messages (id, conversation_id, sequence, author_id, content, idempotency_key, created_at_ns)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
 )
+
+
+def numbered(sql: str) -> str:
+    """``sql`` with asyncpg's placeholders."""
+    parts = sql.split("%s")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], start=1)) + parts[-1]
 
 
 async def timed(calls: int, one: Callable[[int], Awaitable[object]]) -> tuple[float, float, float]:
@@ -53,7 +63,11 @@ async def timed(calls: int, one: Callable[[int], Awaitable[object]]) -> tuple[fl
     await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
     elapsed = time.perf_counter() - start
     latencies.sort()
-    return calls / elapsed, 1000 * latencies[len(latencies) // 2], 1000 * latencies[int(len(latencies) * 0.99)]
+    return (
+        calls / elapsed,
+        1000 * latencies[len(latencies) // 2],
+        1000 * latencies[int(len(latencies) * 0.99)],
+    )
 
 
 async def psycopg_threads(dsn: str, calls: int) -> dict[str, tuple[float, float, float]]:
@@ -63,7 +77,7 @@ async def psycopg_threads(dsn: str, calls: int) -> dict[str, tuple[float, float,
     try:
         prefix = uuid.uuid4().hex[:6]
         sent = await timed(
-            calls, lambda n: store.store([Draft(f"{prefix}-{n}", f"c-{n % 20}", "u-1", "hello there")])
+            calls, lambda n: store.store([Draft(f"{prefix}-{n}", f"c-{n % 20}", "u-1", "hi there")])
         )
         ids = [m.id for m in await store.after("c-1", 0, 100)]
         read = await timed(calls, lambda n: store.get(ids[n % len(ids)]))
@@ -93,7 +107,7 @@ async def psycopg_async(dsn: str, calls: int, ids: list[str]) -> dict[str, tuple
         async def get(n: int) -> object:
             connection = await pool.get()
             try:
-                cursor = await connection.execute(READ.replace("$1", "%s"), (ids[n % len(ids)],))
+                cursor = await connection.execute(READ, (ids[n % len(ids)],))
                 return await cursor.fetchone()
             finally:
                 pool.put_nowait(connection)
@@ -106,12 +120,16 @@ async def psycopg_async(dsn: str, calls: int, ids: list[str]) -> dict[str, tuple
                 conversation, key = f"c-{n % 20}", f"{prefix}-pa-{n}"
                 async with connection.transaction():
                     await connection.execute(LOCK.replace("$1", "%s"), (conversation,))
-                    await (await connection.execute(BY_KEY.replace("$1", "%s").replace("$2", "%s"), ("u-1", key))).fetchone()
-                    row = await (await connection.execute(LAST.replace("$1", "%s"), (conversation,))).fetchone()
+                    await (
+                        await connection.execute(BY_KEY.replace("$1", "%s").replace("$2", "%s"), ("u-1", key))
+                    ).fetchone()
+                    row = await (
+                        await connection.execute(LAST.replace("$1", "%s"), (conversation,))
+                    ).fetchone()
                     await connection.execute(
                         INSERT.replace("$1", "%s").replace("$2", "%s").replace("$3", "%s").replace("$4", "%s")
                         .replace("$5", "%s").replace("$6", "%s").replace("$7", "%s"),
-                        (uuid.uuid4().hex, conversation, row[0] + 1, "u-1", "hello there", key, time.time_ns()),
+                        (uuid.uuid4().hex, conversation, row[0] + 1, "u-1", "hi there", key, time.time_ns()),
                     )  # fmt: skip
             finally:
                 pool.put_nowait(connection)
@@ -127,7 +145,7 @@ async def asyncpg_pool(dsn: str, calls: int, ids: list[str]) -> dict[str, tuple[
     try:
 
         async def get(n: int) -> object:
-            return await pool.fetchrow(READ, ids[n % len(ids)])
+            return await pool.fetchrow(numbered(READ), ids[n % len(ids)])
 
         async def send(n: int) -> None:
             conversation, key = f"c-{n % 20}", f"{prefix}-ap-{n}"
@@ -136,7 +154,14 @@ async def asyncpg_pool(dsn: str, calls: int, ids: list[str]) -> dict[str, tuple[
                 await connection.fetchrow(BY_KEY, "u-1", key)
                 last = await connection.fetchval(LAST, conversation)
                 await connection.execute(
-                    INSERT, uuid.uuid4().hex, conversation, last + 1, "u-1", "hello there", key, time.time_ns()
+                    INSERT,
+                    uuid.uuid4().hex,
+                    conversation,
+                    last + 1,
+                    "u-1",
+                    "hi there",
+                    key,
+                    time.time_ns(),
                 )
 
         return {"get": await timed(calls, get), "send": await timed(calls, send)}
@@ -158,10 +183,13 @@ async def measure(calls: int) -> None:
         except ImportError:
             print("asyncpg is not installed: skipped")
     print(f"{calls} calls each, {IN_FLIGHT} in flight, {CONNECTIONS} connections, PostgreSQL fsync on")
-    print(f"{'driver':<16} {'get/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'send/s':>8} {'p50 ms':>7} {'p99 ms':>7}")
+    print(
+        f"{'driver':<16} {'get/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'send/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
+    )
     for name, figures in results.items():
         get, send = figures["get"], figures["send"]
-        print(f"{name:<16} {get[0]:8.0f} {get[1]:7.2f} {get[2]:7.2f} {send[0]:8.0f} {send[1]:7.2f} {send[2]:7.2f}")
+        row = (f"{get[0]:8.0f}", f"{get[1]:7.2f}", f"{get[2]:7.2f}", f"{send[0]:8.0f}", f"{send[1]:7.2f}")
+        print(f"{name:<16} {' '.join(row)} {send[2]:7.2f}")
 
 
 def main() -> None:
