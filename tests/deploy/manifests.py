@@ -42,6 +42,9 @@ RESIDENT_PER_HELD_BYTE = 4
 # The peak of one --rag-workers process embedding a 16 MiB document (the documented
 # maximum): 306 MiB measured (VmHWM of the spawned worker, 43 MiB idle), rounded up.
 RAG_WORKER_BYTES = 320 * 2**20
+# One `chat-services health` process, the exec probe on TLS (components/mtls): 44 MB measured
+# (its peak RSS, plaintext), rounded up for TLS. Readiness and liveness may run at once.
+EXEC_PROBE_BYTES = 48 * 2**20
 # Values for settings the manifests take from Secrets, by (Secret, key): the checks parse
 # them as the services would. A Secret reference without a sample here is a problem.
 SECRET_SAMPLES = {
@@ -401,12 +404,12 @@ def _value(variable: Manifest) -> str:
     return sample
 
 
-def memory_bound(setting: Settings) -> int:
+def memory_bound(setting: Settings, container: Manifest) -> int:
     """Bytes the services' pod may come to hold: per server process, the process itself, what
     every connection (the health reserve's too) may pin (its unread window plus messages
     being read), the running calls' request bytes as resident memory, and each embedding
-    worker at its peak. The RAG index (1 KiB per stored passage) depends on the data, not
-    on settings, and is not counted."""
+    worker at its peak; then the exec probes that may run beside it. The RAG index (1 KiB
+    per stored passage) depends on the data, not on settings, and is not counted."""
     config = setting.config
     per_connection = config.connection_window_bytes + config.connection_buffer_bytes
     per_process = (
@@ -415,7 +418,8 @@ def memory_bound(setting: Settings) -> int:
         + RESIDENT_PER_HELD_BYTE * config.max_inflight_bytes
         + config.rag_workers * RAG_WORKER_BYTES
     )
-    return setting.workers * per_process
+    probes = sum("exec" in container.get(probe, {}) for probe in ("readinessProbe", "livenessProbe"))
+    return setting.workers * per_process + probes * EXEC_PROBE_BYTES
 
 
 def _chat_services_problems(manifests: Sequence[Manifest], workload: Workload) -> list[str]:
@@ -428,9 +432,10 @@ def _chat_services_problems(manifests: Sequence[Manifest], workload: Workload) -
         return [f"{where}: {error}"]
     found = [f"{where}: {reason}" for reason in refused]
     limits = container.get("resources", {}).get("limits", {})
-    if "memory" in limits and memory_bound(setting) > quantity(str(limits["memory"])):
+    bound = memory_bound(setting, container)
+    if "memory" in limits and bound > quantity(str(limits["memory"])):
         found.append(
-            f"{where}: its settings let it hold {memory_bound(setting) // 2**20} MiB,"
+            f"{where}: its settings let it hold {bound // 2**20} MiB,"
             f" over its memory limit of {limits['memory']}"
         )
     if "cpu" in limits and cores(str(limits["cpu"])) != setting.workers:

@@ -114,7 +114,7 @@ def test_the_services_limits_cover_what_their_settings_allow(rendered: list[Mani
     [services] = [w for w in workloads(rendered) if w.name == "chat-services"]
     [container] = services.pod["containers"]
     setting, _ = read_settings(container)  # refused names: test_every_manifest_keeps_the_project_rules
-    assert memory_bound(setting) <= quantity(container["resources"]["limits"]["memory"])
+    assert memory_bound(setting, container) <= quantity(container["resources"]["limits"]["memory"])
     assert cores(container["resources"]["limits"]["cpu"]) == setting.workers
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from chat_services.server import App
 
 from ..services.conftest import make_config, running
 from ..services.test_probe import run_probe
-from .manifests import KUBERNETES, render, workloads
+from .manifests import EXEC_PROBE_BYTES, KUBERNETES, render, workloads
 
 TLS_DIRECTORY = "/etc/chat/tls"
 
@@ -68,3 +70,27 @@ async def test_the_mtls_probe_fails_once_the_server_drains(pod_certificate_app: 
     code, output = await run_probe(*args)
     assert code == 1
     assert "NOT_SERVING" in output
+
+
+# Runs the command given as its arguments, then prints the peak RSS of that child in KiB.
+PEAK_RSS = (
+    "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode;"
+    " print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
+)
+
+
+async def test_the_mtls_probe_fits_in_what_the_memory_limit_keeps_for_it(
+    pod_certificate_app: App, tmp_path: Path
+) -> None:
+    """Every exec probe is a process in the pod's memory: the installed command, on TLS, as run."""
+    command = probe_commands()["livenessProbe"]
+    args = [arg.replace(TLS_DIRECTORY, str(tmp_path)) for arg in command[2:]]
+    args[args.index("--port") + 1] = str(pod_certificate_app.port)
+    script = Path(sys.executable).parent / command[0]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", PEAK_RSS, str(script), "health", *args, stdout=asyncio.subprocess.PIPE
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, output
+    peak = int(output.split()[-1]) * 1024
+    assert peak < EXEC_PROBE_BYTES, f"the probe peaked at {peak / 2**20:.1f} MiB"

@@ -94,7 +94,7 @@ def test_a_wrong_field_fails_the_schemas(tmp_path: Path, file: str, old: str, ne
         ),
         (
             "base/services-deployment.yaml",
-            "              memory: 1200Mi\n",
+            "              memory: 1280Mi\n",
             "",
             "chat-services/chat-services has no limits for memory",
         ),
@@ -167,7 +167,7 @@ SCALE_OUT = "components/postgres-scale-out/services-postgres.yaml"
             "base/services-deployment.yaml",
             'CHAT_SERVICES_MAX_CONNECTIONS\n              value: "100"',
             'CHAT_SERVICES_MAX_CONNECTIONS\n              value: "1000"',
-            "over its memory limit of 1200Mi",
+            "over its memory limit of 1280Mi",
         ),
         ("base/services-deployment.yaml", 'value: "33554432"', 'value: "134217728"', "over its memory limit"),
         (
@@ -177,7 +177,7 @@ SCALE_OUT = "components/postgres-scale-out/services-postgres.yaml"
             "over its memory limit",
         ),
         (SCALE_OUT, 'value: "2"  # one event loop', 'value: "3"  # one event loop', "over its memory limit"),
-        (SCALE_OUT, "memory: 1664Mi", "memory: 1200Mi", "over its memory limit of 1200Mi"),
+        (SCALE_OUT, "memory: 1792Mi", "memory: 1600Mi", "over its memory limit of 1600Mi"),
         # Workers and cores out of step.
         (SCALE_OUT, 'cpu: "2"', 'cpu: "4"', "2 worker(s) (one event loop each) under a CPU limit of 4"),
         (
