@@ -54,6 +54,8 @@ SECRET_SAMPLES = {
     ): "postgresql://chat:secret@postgres.invalid:5432/chat?sslmode=verify-full",
 }
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# Kinds outside Kubernetes' own schemas that the manifests use: the project's rules judge them.
+CUSTOM_KINDS = {("monitoring.coreos.com/v1", "PodMonitor")}
 
 Manifest = dict[str, Any]
 
@@ -101,6 +103,8 @@ def schema_errors(manifests: Iterable[Manifest]) -> list[str]:
     """Every manifest against the Kubernetes schemas, strictly (unknown fields are errors)."""
     errors = []
     for manifest in manifests:
+        if (manifest["apiVersion"], manifest["kind"]) in CUSTOM_KINDS:
+            continue
         for version in KUBERNETES_VERSIONS:
             try:
                 kubernetes_validate.validate(manifest, version, strict=True)
@@ -443,13 +447,58 @@ def _chat_services_problems(manifests: Sequence[Manifest], workload: Workload) -
             f"{where}: {setting.workers} worker(s) (one event loop each) under a CPU limit of {limits['cpu']}"
         )
     found += _storage_problems(manifests, workload, setting, where)
-    annotations = workload.manifest["spec"]["template"]["metadata"].get("annotations", {})
-    if annotations.get("prometheus.io/scrape") == "true":
-        if str(setting.config.metrics_port) != annotations.get("prometheus.io/port"):
-            found.append(f"{where}: Prometheus scrapes a port other than --metrics-port")
-        if setting.config.metrics_host in LOOPBACK:
-            found.append(f"{where}: /metrics listens on loopback only, where Prometheus cannot scrape it")
+    found += _metrics_problems(manifests, workload, setting, where)
     return found
+
+
+def _metrics_problems(
+    manifests: Sequence[Manifest], workload: Workload, setting: Settings, where: str
+) -> list[str]:
+    """Worker i serves /metrics on --metrics-port + i: each such port declared, scraped once, reachable."""
+    config = setting.config
+    if config.metrics_port is None:
+        return []
+    ports = workload.ports()
+    served = [config.metrics_port + worker for worker in range(setting.workers)]
+    scraped = _scraped_ports(manifests, workload)
+    found = [
+        f"{where}: Prometheus scrapes port {port}, where no worker serves /metrics"
+        for port in sorted(set(scraped) - set(served))
+    ]
+    if scraped and config.metrics_host in LOOPBACK:
+        found.append(f"{where}: /metrics listens on loopback only, where Prometheus cannot scrape it")
+    reachable = {
+        ports.get(rule_port.get("port"))
+        for policy in of_kind(manifests, "NetworkPolicy")
+        if _policy_selects(policy, workload.labels)
+        for rule in policy["spec"].get("ingress", [])
+        if any("namespaceSelector" in peer for peer in rule.get("from", []))
+        for rule_port in rule.get("ports", [])
+    }
+    for worker, port in enumerate(served):
+        if port not in ports.values():
+            found.append(f"{where}: worker {worker}'s /metrics port {port} is not a container port")
+        elif scraped.count(port) != 1:
+            found.append(
+                f"{where}: worker {worker}'s /metrics (port {port}) is scraped {scraped.count(port)} times"
+            )
+        if port not in reachable:
+            found.append(
+                f"{where}: no NetworkPolicy lets Prometheus reach worker {worker}'s /metrics (port {port})"
+            )
+    return found
+
+
+def _scraped_ports(manifests: Sequence[Manifest], workload: Workload) -> list[int]:
+    """The ports Prometheus scrapes on the pods: by their annotations, and by PodMonitors selecting them."""
+    annotations = workload.manifest["spec"]["template"]["metadata"].get("annotations", {})
+    scraped = []
+    if annotations.get("prometheus.io/scrape") == "true":
+        scraped.append(int(annotations.get("prometheus.io/port", 0)))
+    for monitor in of_kind(manifests, "PodMonitor"):
+        if selects(monitor["spec"]["selector"].get("matchLabels", {}), workload.labels):
+            scraped += [workload.ports().get(e["port"], 0) for e in monitor["spec"]["podMetricsEndpoints"]]
+    return scraped
 
 
 def _storage_problems(

@@ -217,7 +217,38 @@ SCALE_OUT = "components/postgres-scale-out/services-postgres.yaml"
             "base/services-deployment.yaml",
             'prometheus.io/port: "9464"',
             'prometheus.io/port: "9090"',
-            "other than",
+            "scrapes port 9090, where no worker",
+        ),
+        # Two workers, two /metrics ports: each declared, scraped once, open to Prometheus.
+        (
+            SCALE_OUT,
+            "            - name: metrics-1  #",
+            "            - name: metrics-2  #",
+            "worker 1's /metrics (port 9465) is scraped 0 times",
+        ),
+        (
+            SCALE_OUT,
+            "containerPort: 9465",
+            "containerPort: 9466",
+            "worker 1's /metrics port 9465 is not a container port",
+        ),
+        (
+            "components/postgres-scale-out/podmonitor.yaml",
+            "    - port: metrics-1\n      path: /metrics\n",
+            "",
+            "worker 1's /metrics (port 9465) is scraped 0 times",
+        ),
+        (
+            SCALE_OUT,
+            'prometheus.io/scrape: "false"',
+            'prometheus.io/scrape: "true"',
+            "(port 9464) is scraped 2 times",
+        ),
+        (
+            "components/postgres-scale-out/kustomization.yaml",
+            "        value: {port: metrics-1, protocol: TCP}",
+            "        value: {port: grpc, protocol: TCP}",
+            "no NetworkPolicy lets Prometheus reach worker 1's /metrics (port 9465)",
         ),
         # SQLite: one pod, one process, replaced rather than rolled, its file on the volume.
         (
