@@ -45,6 +45,9 @@ RAG_WORKER_BYTES = 320 * 2**20
 # One `chat-services health` process, the exec probe on TLS (components/mtls): 44 MB measured
 # (its peak RSS, plaintext), rounded up for TLS. Readiness and liveness may run at once.
 EXEC_PROBE_BYTES = 48 * 2**20
+# The parent of --workers N > 1 (it supervises, serves nothing): the command's imports, as
+# for the probe (46 MB measured with the supervisor's modules), rounded up.
+SUPERVISOR_BYTES = 48 * 2**20
 # Values for settings the manifests take from Secrets, by (Secret, key): the checks parse
 # them as the services would. A Secret reference without a sample here is a problem.
 SECRET_SAMPLES = {
@@ -412,7 +415,8 @@ def memory_bound(setting: Settings, container: Manifest) -> int:
     """Bytes the services' pod may come to hold: per server process, the process itself, what
     every connection (the health reserve's too) may pin (its unread window plus messages
     being read), the running calls' request bytes as resident memory, and each embedding
-    worker at its peak; then the exec probes that may run beside it. The RAG index (1 KiB
+    worker at its peak; then the supervising parent of several workers, and the exec probes
+    that may run beside it. The RAG index (1 KiB
     per stored passage) depends on the data, not on settings, and is not counted."""
     config = setting.config
     per_connection = config.connection_window_bytes + config.connection_buffer_bytes
@@ -423,7 +427,8 @@ def memory_bound(setting: Settings, container: Manifest) -> int:
         + config.rag_workers * RAG_WORKER_BYTES
     )
     probes = sum("exec" in container.get(probe, {}) for probe in ("readinessProbe", "livenessProbe"))
-    return setting.workers * per_process + probes * EXEC_PROBE_BYTES
+    supervisor = SUPERVISOR_BYTES if setting.workers > 1 else 0
+    return setting.workers * per_process + supervisor + probes * EXEC_PROBE_BYTES
 
 
 def _chat_services_problems(manifests: Sequence[Manifest], workload: Workload) -> list[str]:
