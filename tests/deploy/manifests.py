@@ -50,12 +50,8 @@ EXEC_PROBE_BYTES = 48 * 2**20
 SUPERVISOR_BYTES = 64 * 2**20
 # Values for settings the manifests take from Secrets, by (Secret, key): the checks parse
 # them as the services would. A Secret reference without a sample here is a problem.
-SECRET_SAMPLES = {
-    (
-        "chat-services-database",
-        "dsn",
-    ): "postgresql://chat:secret@postgres.invalid:5432/chat?sslmode=verify-full",
-}
+DSN_SAMPLE = "postgresql://chat:secret@postgres.invalid:5432/chat?sslmode=verify-full"
+SECRET_SAMPLES = {("chat-services-database", "dsn"): DSN_SAMPLE}
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # Kinds outside Kubernetes' own schemas that the manifests use: the project's rules judge them.
 CUSTOM_KINDS = {("monitoring.coreos.com/v1", "PodMonitor")}
@@ -416,8 +412,8 @@ def memory_bound(setting: Settings, container: Manifest) -> int:
     every connection (the health reserve's too) may pin (its unread window plus messages
     being read), the running calls' request bytes as resident memory, and each embedding
     worker at its peak; then the supervising parent of several workers, and the exec probes
-    that may run beside it. The RAG index (1 KiB
-    per stored passage) depends on the data, not on settings, and is not counted."""
+    that may run beside them. The RAG index (1 KiB per stored passage) depends on the data,
+    not on settings, and is not counted."""
     config = setting.config
     per_connection = config.connection_window_bytes + config.connection_buffer_bytes
     per_process = (
