@@ -25,6 +25,8 @@ from typing import Any
 import kubernetes_validate
 import yaml
 
+from chat_gateway.cli import config_from as gateway_config
+from chat_gateway.cli import parser as gateway_parser
 from chat_services import cli
 from chat_services.config import ENV_PREFIX, ServiceConfig, add_arguments, from_sources
 
@@ -178,6 +180,39 @@ def problems(manifests: Sequence[Manifest]) -> list[str]:
     for workload in pods:
         if workload.name == "chat-services":
             found += _chat_services_problems(manifests, workload)
+        if workload.name == "chat-gateway":
+            found += _gateway_problems(workload, [w for w in pods if w.name == "chat-services"])
+    return found
+
+
+def _gateway_problems(workload: Workload, services: Sequence[Workload]) -> list[str]:
+    """The gateway's flags as `chat-gateway serve` takes them, and its TLS as the services ask it."""
+    [container] = workload.pod["containers"]
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors):
+            config = gateway_config(gateway_parser().parse_args(container["args"]))
+    except SystemExit:
+        return [f"{workload.name}: chat-gateway refuses its flags: {errors.getvalue().strip()[-300:]}"]
+    except ValueError as error:
+        return [f"{workload.name}: chat-gateway refuses its flags: {error}"]
+    found = []
+    tls = config.upstream_tls
+    mounted = [mount["mountPath"] for mount in container.get("volumeMounts", [])]
+    for path in (tls.ca, tls.client_cert, tls.client_key) if tls is not None else ():
+        if path is not None and not any(path.is_relative_to(folder) for folder in mounted):
+            found.append(f"{workload.name}: reads {path} from no mounted volume")
+    for upstream in services:
+        try:
+            wanted = read_settings(upstream.pod["containers"][0])[0].config
+        except SettingsError:
+            continue  # the services' own rules say why
+        if wanted.tls_cert is not None and tls is None:
+            found.append(f"{workload.name}: speaks plaintext to {upstream.name}, which serves TLS only")
+        if wanted.tls_client_ca is not None and (tls is None or tls.client_cert is None):
+            found.append(f"{workload.name}: presents no client certificate to {upstream.name} (mutual TLS)")
+        if wanted.tls_cert is None and tls is not None:
+            found.append(f"{workload.name}: speaks TLS to {upstream.name}, which serves plaintext")
     return found
 
 

@@ -6,8 +6,6 @@ import itertools
 
 import pytest
 
-from chat_gateway.cli import parser as gateway_parser
-
 from .manifests import (
     KUBERNETES,
     Manifest,
@@ -134,12 +132,6 @@ def test_the_scale_out_runs_several_pods_of_several_workers_on_postgresql() -> N
     assert services.manifest["spec"]["strategy"]["type"] == "RollingUpdate"
     assert not list(of_kind(rendered, "PersistentVolumeClaim"))
     assert "persistentVolumeClaim" not in str(services.pod["volumes"])
-
-
-def test_the_gateway_flags_parse(rendered: list[Manifest]) -> None:
-    [gateway] = [w for w in workloads(rendered) if w.name == "chat-gateway"]
-    [container] = gateway.pod["containers"]
-    gateway_parser().parse_args(container["args"])  # exits on an unknown flag
 
 
 def test_a_flag_the_services_lack_is_refused_and_the_ones_they_have_are_not() -> None:

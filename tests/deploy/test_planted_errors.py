@@ -288,6 +288,45 @@ SCALE_OUT = "components/postgres-scale-out/services-postgres.yaml"
             "  - patch: |-\n",
             "PersistentVolumeClaim chat-services-data is left over on PostgreSQL",
         ),
+        # The gateway refuses plaintext to the services unless told the network is trusted,
+        # and an upstream name check without TLS.
+        (
+            "base/gateway-deployment.yaml",
+            "            - --upstream-insecure\n",
+            "",
+            "chat-gateway: chat-gateway refuses its flags: plaintext to a non-loopback upstream",
+        ),
+        (
+            "components/mtls/gateway-tls.yaml",
+            "    - --upstream-cert=/etc/chat/tls/tls.crt\n",
+            "",
+            "refuses its flags: --upstream-key needs --upstream-cert",
+        ),
+        # On mutual TLS: the gateway's TLS, its own certificate, its Secret mounted where it reads.
+        (
+            "components/mtls/gateway-tls.yaml",
+            "    - --upstream-cert=/etc/chat/tls/tls.crt\n    - --upstream-key=/etc/chat/tls/tls.key\n",
+            "",
+            "chat-gateway: presents no client certificate to chat-services (mutual TLS)",
+        ),
+        (
+            "components/mtls/kustomization.yaml",
+            "  - target:\n      kind: Deployment\n      name: chat-gateway\n    path: gateway-tls.yaml\n",
+            "",
+            "chat-gateway: speaks plaintext to chat-services, which serves TLS only",
+        ),
+        (
+            "components/mtls/gateway-tls.yaml",
+            "mountPath: /etc/chat/tls, readOnly",
+            "mountPath: /etc/chat/gateway, readOnly",
+            "chat-gateway: reads /etc/chat/tls/ca.crt from no mounted volume",
+        ),
+        (
+            "base/gateway-deployment.yaml",
+            "            - --log-level=INFO\n",
+            "            - --log-level=INFO\n            - --upstream-pool=2\n",
+            "chat-gateway refuses its flags: usage: chat-gateway",
+        ),
         # Budgets that block a drain for good, or let every replica go at once (three gateways).
         (
             "base/gateway-pdb.yaml",

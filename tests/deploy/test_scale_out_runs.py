@@ -42,7 +42,7 @@ def free_ports(count: int) -> int:
     for _ in range(100):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
+            first = int(probe.getsockname()[1])
         sockets = []
         try:
             for port in range(first, first + count):
