@@ -136,7 +136,12 @@ DISTRIBUTIONS = (
 @pytest.mark.parametrize("project", ["services", "gateway"])
 def test_the_environment_holds_every_dependency_the_project_declares(project: str) -> None:
     """The image installs what pyproject.toml declares (a new driver comes with it), not a list of its own."""
-    venv = installed(project)
+    declared = tomllib.loads((ROOT / project / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert unmet(declared, distributions(installed(project))) == []
+
+
+def distributions(venv: Path) -> dict[str, str]:
+    """Every distribution in ``venv``, by normalized name, with its version."""
     listing = subprocess.run(
         [str(venv / "bin" / "python"), "-c", DISTRIBUTIONS],
         capture_output=True,
@@ -144,8 +149,7 @@ def test_the_environment_holds_every_dependency_the_project_declares(project: st
         check=True,
         timeout=60,
     )
-    declared = tomllib.loads((ROOT / project / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert unmet(declared, json.loads(listing.stdout)) == []
+    return dict(json.loads(listing.stdout))
 
 
 def unmet(declared: list[str], versions: dict[str, str]) -> list[str]:
@@ -173,14 +177,7 @@ def test_a_declared_dependency_the_environment_lacks_is_unmet() -> None:
 def test_a_postgresql_driver_in_the_image_brings_its_own_libpq() -> None:
     """The slim base has no libpq: psycopg must load the libpq its binary wheel bundles."""
     venv = installed("services")
-    listing = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", DISTRIBUTIONS],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    if "psycopg" not in json.loads(listing.stdout):
+    if "psycopg" not in distributions(venv):
         pytest.skip("the services do not depend on psycopg")
     implementation = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import psycopg; print(psycopg.pq.__impl__)"],
