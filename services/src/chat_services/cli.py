@@ -13,8 +13,6 @@ from chat_services.config import add_arguments, from_sources
 from chat_services.logs import configure_logging
 from chat_services.probe import add_health_command, run_health_command
 from chat_services.security.commands import add_security_commands, run_security_command
-from chat_services.server import serve
-from chat_services.storage import StorageOpenError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,6 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_health_command(args)
     if args.command != "serve":
         return run_security_command(args)
+    # Only serve imports the server (numpy, protovalidate, every service): `chat-services
+    # health`, an exec probe in the pods, then takes 44 MB instead of 77 MB, and no seconds.
+    from chat_services.server import serve
+    from chat_services.storage import StorageOpenError
+
     try:
         config = from_sources(args, os.environ)
     except ValueError as error:
