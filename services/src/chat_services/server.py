@@ -88,7 +88,8 @@ class App:
     async def start(self) -> int:
         """Listen on the configured address; return the bound port (useful with port 0)."""
         ssl = self.interceptors.ssl if self.interceptors else None
-        await self.server.start(self.config.host, self.config.port, ssl=ssl)
+        reuse_port = self.config.reuse_port or None  # None: asyncio's default (off)
+        await self.server.start(self.config.host, self.config.port, ssl=ssl, reuse_port=reuse_port)
         if self.interceptors is not None:
             self.interceptors.start(self.config)
         self.port = self.server.port
