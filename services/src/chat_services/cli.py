@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from chat_services.config import ServiceConfig, add_arguments, from_sources
 from chat_services.logs import configure_logging
@@ -25,7 +26,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(serve_parser)
     add_security_commands(commands)
     add_health_command(commands)
+    dev_postgres = commands.add_parser(
+        "dev-postgres", help="start a throwaway PostgreSQL cluster, print its DSN, stop it on Ctrl-C"
+    )
+    dev_postgres.add_argument(
+        "--dir", type=Path, default=None, help="cluster directory (a temp directory by default)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "dev-postgres":
+        from chat_services.devpostgres import run_dev_postgres
+
+        return run_dev_postgres(args.dir)
     if args.command == "health":
         return run_health_command(args)
     if args.command != "serve":
