@@ -96,7 +96,7 @@ async def shared_fanout(dsn: str, messages: MessageStore, documents: DocumentSto
             document_id = await changed.get()
             try:
                 await documents.refresh(document_id)
-            except Exception as error:  # noqa: BLE001 - a storage fault: searches then miss it until reload
+            except Exception as error:
                 log.warning(
                     "document index refresh failed; reloading on the next search",
                     extra={"error": str(error)[:200]},

@@ -17,6 +17,7 @@ identical ones sent in one transaction: payloads are bounded by their senders
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -33,7 +34,7 @@ MAX_BACKOFF = 5.0  # seconds between attempts to reopen a lost connection, at mo
 OUTBOX_LIMIT = 10_000  # notifications waiting to be sent; past it new ones are dropped (and counted)
 SEND_BATCH = 200  # notifications sent in one statement
 # A peer that vanished without closing (a cut network) is noticed by TCP keepalive.
-_KEEPALIVE = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+_KEEPALIVE: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 
 Handler = Callable[[str], None]
 
@@ -53,6 +54,7 @@ class Notifications:
         self.dropped = 0  # notifications not sent because the outbox was full
         self.reconnects = 0  # times the listening connection was opened again after a loss
         self._listener: psycopg.AsyncConnection[Any] | None = None
+        self._sender: psycopg.AsyncConnection[Any] | None = None
 
     def subscribe(self, channel: str, handler: Handler) -> None:
         """Call ``handler(payload)`` on the event loop for each notification on ``channel``."""
@@ -76,6 +78,7 @@ class Notifications:
     async def start(self) -> None:
         """Listen on every subscribed channel (returns once listening) and start sending."""
         self._listener = await self._listen()
+        self._sender = await self._connect("send")
         self.listening.set()
         self._tasks = [
             asyncio.create_task(self._receive(), name="notifications-listen"),
@@ -92,22 +95,26 @@ class Notifications:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         self._tasks = []
-        if self._listener is not None:
-            await self._listener.close()
-            self._listener = None
+        for connection in (self._listener, self._sender):
+            if connection is not None:
+                await connection.close()
+        self._listener = self._sender = None
+
+    async def _connect(self, role: str) -> psycopg.AsyncConnection[Any]:
+        import psycopg
+
+        name = f"chat-services {role} {self.instance_id}"  # findable in pg_stat_activity
+        return await psycopg.AsyncConnection.connect(
+            self.dsn, autocommit=True, application_name=name, **_KEEPALIVE
+        )
 
     async def _listen(self) -> psycopg.AsyncConnection[Any]:
-        import psycopg
         from psycopg import sql
 
-        connection = await psycopg.AsyncConnection.connect(
-            self.dsn, autocommit=True, application_name=f"chat-services listen {self.instance_id}", **_KEEPALIVE
-        )
+        connection = await self._connect("listen")
         for channel in self._handlers:
             await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
         return connection
@@ -143,7 +150,6 @@ class Notifications:
     async def _send(self) -> None:
         import psycopg
 
-        connection: psycopg.AsyncConnection[Any] | None = None
         backoff = 0.05
         while True:
             batch = [await self._outbox.get()]
@@ -152,12 +158,10 @@ class Notifications:
             channels, payloads = [c for c, _ in batch], [p for _, p in batch]
             while True:
                 try:
-                    if connection is None:
-                        connection = await psycopg.AsyncConnection.connect(
-                            self.dsn, autocommit=True, **_KEEPALIVE
-                        )
+                    if self._sender is None:
+                        self._sender = await self._connect("send")
                     # One statement, one transaction: delivered in this order.
-                    await connection.execute(
+                    await self._sender.execute(
                         "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY"
                         " AS t(c, p, n) ORDER BY n",
                         (channels, payloads),
@@ -166,9 +170,9 @@ class Notifications:
                     break
                 except psycopg.Error as error:
                     log.warning("notifications not sent; retrying", extra={"error": str(error)[:200]})
-                    if connection is not None:
-                        await connection.close()
-                    connection = None
+                    if self._sender is not None:
+                        await self._sender.close()
+                    self._sender = None
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF)
             for _ in batch:
@@ -176,7 +180,7 @@ class Notifications:
 
 
 def bounded_json(fields: dict[str, Any], *, shrink: str) -> str:
-    """``fields`` as compact JSON within :data:`MAX_PAYLOAD_BYTES`, cutting the text of ``shrink`` if needed."""
+    """``fields`` as compact JSON within :data:`MAX_PAYLOAD_BYTES`, cutting the text ``shrink`` if needed."""
     payload = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
     excess = len(payload.encode()) - MAX_PAYLOAD_BYTES
     if excess <= 0:

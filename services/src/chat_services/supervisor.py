@@ -57,7 +57,9 @@ def run_workers(config: ServiceConfig) -> int:
     context = multiprocessing.get_context("spawn")
     workers = [
         context.Process(
-            target=_work, args=(worker_config(config, index, port), index), name=f"chat-services-worker-{index}"
+            target=_work,
+            args=(worker_config(config, index, port), index),
+            name=f"chat-services-worker-{index}",
         )
         for index in range(config.workers)
     ]

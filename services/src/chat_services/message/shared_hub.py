@@ -70,7 +70,7 @@ class SharedHub(ConversationHub):
             self._announce(event)
 
     def notified(self, payload: str) -> None:
-        """A message was stored (``"<sequence> <conversation_id>"``, from any instance): catch up if new here."""
+        """A message was stored (``"<sequence> <conversation_id>"``, by any instance): catch up if new."""
         sequence_text, _, conversation_id = payload.partition(" ")
         try:
             sequence = int(sequence_text)
@@ -111,6 +111,11 @@ class SharedHub(ConversationHub):
             last = self._delivered.get(conversation_id)
             # Without a starting point yet, the read starts from the newest stored message.
             self._catch_up(conversation_id, None if last is None else last + 1)
+
+    async def settle(self) -> None:
+        """Wait until no catch-up read runs (what was heard so far has been handed on)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     async def close(self) -> None:
         """Stop the catch-up reads still running."""
@@ -178,7 +183,7 @@ class SharedHub(ConversationHub):
                     more = await self._read_once(conversation_id)
                 except asyncio.CancelledError:
                     raise
-                except Exception as error:  # noqa: BLE001 - a storage fault: retried, listeners wait
+                except Exception as error:
                     log.warning(
                         "catching up from the store failed; retrying",
                         extra={"conversation": conversation_id[:100], "error": str(error)[:200]},
