@@ -14,8 +14,8 @@ from chat_services.logs import configure_logging
 from chat_services.probe import add_health_command, run_health_command
 from chat_services.security.commands import add_security_commands, run_security_command
 from chat_services.server import serve
-from chat_services.storage import StorageOpenError
-from chat_services.supervisor import is_postgres, run_workers
+from chat_services.storage import StorageOpenError, is_postgres
+from chat_services.supervisor import run_workers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = from_sources(args, os.environ)
     except ValueError as error:
         parser.error(str(error))
-    if config.workers > 1 and not is_postgres(config):
+    if config.workers > 1 and not is_postgres(config.database):
         parser.error(
             f"--workers {config.workers} needs a PostgreSQL --database (postgresql://...);"
             " an SQLite file is served by one process"

@@ -198,7 +198,7 @@ def start_cluster(directory: Path | None = None, *, durable: bool = True) -> Clu
     cluster = Cluster(root, bindir, free_port(), durable=durable, owned_directory=owned)
     try:
         if (cluster.data / "PG_VERSION").exists():  # a --dir kept from an earlier run: start it again
-            result = subprocess.CompletedProcess([], 0)
+            result: subprocess.CompletedProcess[str] = subprocess.CompletedProcess([], 0)
         else:
             result = cluster._run(
             "initdb", "-D", str(cluster.data), "-U", SERVICE_USER, "--auth=trust", "-E", "UTF8",

@@ -47,7 +47,7 @@ from chat_services.rag.service import RagService
 from chat_services.rag.store import MIGRATIONS as RAG_MIGRATIONS
 from chat_services.rag.store import DocumentStore
 from chat_services.security.access import ConversationAccess
-from chat_services.storage import Database
+from chat_services.storage import Storage, open_storage
 
 log = logging.getLogger("chat_services.server")
 
@@ -69,7 +69,7 @@ class App:
     config: ServiceConfig
     server: GuardedServer
     lifecycle: Lifecycle
-    database: Database
+    database: Storage
     services: list[IServable]
     health: dict[str, ServiceStatus] = field(default_factory=dict)
     interceptors: Interceptors | None = None
@@ -130,7 +130,7 @@ class App:
 
 async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None = None) -> App:
     """Open the database and wire every service with its dependencies (``span_exporter``: traces' sink)."""
-    database = Database(config.database, probe_interval=config.storage_probe_interval)
+    database = open_storage(config.database, probe_interval=config.storage_probe_interval)
     await database.open([*MESSAGE_MIGRATIONS, *CONVERSATION_MIGRATIONS, *RAG_MIGRATIONS])
     lifecycle = Lifecycle()
     messages = MessageStore(database)

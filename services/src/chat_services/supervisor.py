@@ -37,11 +37,6 @@ from chat_services.logs import configure_logging
 log = logging.getLogger("chat_services.supervisor")
 
 
-def is_postgres(config: ServiceConfig) -> bool:
-    """Whether the configured database is a PostgreSQL URL rather than an SQLite file."""
-    return str(config.database).startswith(("postgresql:", "postgres:"))
-
-
 def worker_config(config: ServiceConfig, index: int, port: int) -> ServiceConfig:
     """Worker ``index``'s configuration: the shared port, reused, and its own metrics port."""
     metrics_port = config.metrics_port

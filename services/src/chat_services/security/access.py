@@ -7,13 +7,12 @@ so handlers ask here. With authentication off there is no caller, and every rule
 
 from __future__ import annotations
 
-import sqlite3
-
 from chat_services.conversation.store import ConversationStore, claim, not_found
 from chat_services.errors import NotFound, PermissionDenied
 from chat_services.message.store import WriterRule
 from chat_services.security.identity import Identity, current_identity
 from chat_services.security.scopes import DOCUMENTS_ADMIN, MESSAGES_ADMIN, PLUGINS_ADMIN
+from chat_services.storage import Connection
 
 
 class ConversationAccess:
@@ -49,7 +48,7 @@ class ConversationAccess:
         """
         caller = current_identity()  # read here, on the event loop: the rule runs on the database thread
 
-        def admit(connection: sqlite3.Connection, conversation_id: str, user_id: str) -> None:
+        def admit(connection: Connection, conversation_id: str, user_id: str) -> None:
             if caller is None:
                 claim(connection, conversation_id, user_id, join_existing=True)
             elif not claim(connection, conversation_id, user_id, join_existing=False) and not caller.is_admin(
