@@ -34,7 +34,12 @@ MAX_BACKOFF = 5.0  # seconds between attempts to reopen a lost connection, at mo
 OUTBOX_LIMIT = 10_000  # notifications waiting to be sent; past it new ones are dropped (and counted)
 SEND_BATCH = 200  # notifications sent in one statement
 # A peer that vanished without closing (a cut network) is noticed by TCP keepalive.
-_KEEPALIVE: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+_KEEPALIVE: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
 
 Handler = Callable[[str], None]
 
