@@ -59,12 +59,33 @@ def postgres_dsn(postgres_cluster: Cluster) -> Iterator[str]:
         postgres_cluster.drop_database(dsn.rsplit("/", 1)[1])
 
 
+# On a service-level test: run it on both backends (the ``app`` fixture follows ``backend``).
+both_backends = pytest.mark.parametrize("backend", BACKENDS)
+
+
+def target_for(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of ``backend``: an SQLite file path, or a new PostgreSQL database's DSN."""
+    if backend == "sqlite":
+        return str(tmp_path / "chat.db")
+    return str(request.getfixturevalue("postgres_dsn"))
+
+
 @pytest.fixture(params=BACKENDS)
 def database_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """What ``--database`` takes, once per backend: an SQLite file path, then a PostgreSQL DSN."""
-    if request.param == "sqlite":
-        return str(tmp_path / "chat.db")
-    return str(request.getfixturevalue("postgres_dsn"))
+    return target_for(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def backend() -> str:
+    """The ``app`` fixture's backend: SQLite unless a test is marked ``both_backends``."""
+    return "sqlite"
+
+
+@pytest.fixture
+def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of ``backend`` for ``make_config(tmp_path, database=database)``."""
+    return target_for(backend, request, tmp_path)
 
 
 def service_of(app: App, kind: type[S]) -> S:
@@ -90,7 +111,7 @@ async def running(config: ServiceConfig) -> AsyncIterator[App]:
 
 
 @pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[App]:
-    """The full server, started; shut down (drained) after the test."""
-    async with running(make_config(tmp_path)) as built:
+async def app(tmp_path: Path, database: str) -> AsyncIterator[App]:
+    """The full server on ``backend``'s database, started; shut down (drained) after the test."""
+    async with running(make_config(tmp_path, database=database)) as built:
         yield built

@@ -164,6 +164,7 @@ class PostgresDatabase(Storage):
     """A PostgreSQL database used from asyncio through ``connections`` worker threads."""
 
     backend = "postgresql"
+    dsn: str
 
     def __init__(
         self, dsn: str, *, probe_interval: float = PROBE_INTERVAL, connections: int = CONNECTIONS

@@ -175,6 +175,9 @@ class Storage:
     """
 
     backend: ClassVar[str]  # "sqlite" or "postgresql"
+    dsn: str | None = (
+        None  # PostgreSQL's full URL (for a connection of one's own, e.g. LISTEN); None on SQLite
+    )
 
     def __init__(self, path: str, *, probe_interval: float = PROBE_INTERVAL) -> None:
         self.path = path  # what logs and errors name: a file, or a URL without its password
