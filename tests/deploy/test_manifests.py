@@ -28,7 +28,7 @@ from .manifests import (
 OVERLAYS = sorted(path.parent for path in (KUBERNETES / "overlays").glob("*/kustomization.yaml"))
 COMPONENTS = sorted(path.parent for path in (KUBERNETES / "components").glob("*/kustomization.yaml"))
 # Flags the manifests use before `chat-services serve` has them, each with the issue that adds it.
-PENDING_FLAGS = {"--workers": "issue 22 (components/postgres-scale-out)"}
+PENDING_FLAGS: dict[str, str] = {}
 
 RENDERINGS = {
     **{f"overlays/{overlay.name}": (overlay, ()) for overlay in OVERLAYS},

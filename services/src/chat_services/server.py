@@ -143,8 +143,7 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
         chunk_delay=config.completion_chunk_delay,
     )
     # On PostgreSQL, instances sharing the database hear of each other's messages and events.
-    dsn = getattr(database, "dsn", None)
-    fanout = await shared_fanout(dsn, messages, documents) if dsn else local_fanout()
+    fanout = await shared_fanout(database.dsn, messages, documents) if database.dsn else local_fanout()
     services: list[IServable] = [
         MessageService(
             messages,
