@@ -47,6 +47,14 @@ async def received(listener: Listener, count: int) -> list[int]:
     return sequences
 
 
+def listening(store: MessageStore) -> tuple[SharedHub, Listener]:
+    """One instance's hub with a listener on conversation c-1."""
+    hub = SharedHub(store, instance_id="a")
+    listener = Listener()
+    hub.subscribe("c-1", listener)
+    return hub, listener
+
+
 def notification(message: StoredMessage) -> str:
     return f"{message.sequence} {message.conversation_id}"
 
@@ -69,9 +77,7 @@ async def test_messages_of_another_instance_reach_listeners_once_in_order(store:
 async def test_own_messages_published_before_and_after_their_notification_come_once(
     store: MessageStore,
 ) -> None:
-    hub = SharedHub(store, instance_id="a")
-    listener = Listener()
-    hub.subscribe("c-1", listener)
+    hub, listener = listening(store)
     first, second, third = [await send(store, f"k{i}") for i in range(3)]
     hub.notified(notification(first))  # the notification won the race with the publish
     hub.publish("c-1", first)
@@ -85,9 +91,7 @@ async def test_own_messages_published_before_and_after_their_notification_come_o
 
 
 async def test_a_message_past_a_gap_waits_for_the_gap_read_from_the_store(store: MessageStore) -> None:
-    hub = SharedHub(store, instance_id="a")
-    listener = Listener()
-    hub.subscribe("c-1", listener)
+    hub, listener = listening(store)
     first = await send(store, "k0")
     hub.notified(notification(first))
     # Two messages stored through another instance whose notifications are still on their way,
@@ -102,9 +106,7 @@ async def test_a_message_past_a_gap_waits_for_the_gap_read_from_the_store(store:
 async def test_messages_stored_while_notifications_were_lost_are_read_on_reconnect(
     store: MessageStore,
 ) -> None:
-    hub = SharedHub(store, instance_id="a")
-    listener = Listener()
-    hub.subscribe("c-1", listener)
+    hub, listener = listening(store)
     first = await send(store, "k0")
     hub.notified(notification(first))
     assert await received(listener, 1) == [1]
@@ -117,9 +119,7 @@ async def test_messages_stored_while_notifications_were_lost_are_read_on_reconne
 async def test_a_conversations_starting_point_is_its_first_notification(store: MessageStore) -> None:
     for i in range(3):
         await send(store, f"before{i}")  # stored before anyone here listened
-    hub = SharedHub(store, instance_id="a")
-    listener = Listener()
-    hub.subscribe("c-1", listener)
+    hub, listener = listening(store)
     own = await send(store, "own")
     hub.publish("c-1", own)  # held until a notification says where the conversation stands
     await hub.settle()
