@@ -31,6 +31,7 @@ from chat_services.message.store import MessageStore
 log = logging.getLogger("chat_services.message.shared_hub")
 
 CATCH_UP_BATCH = 500  # messages read from the store at a time
+HELD_LIMIT = 1000  # messages held past a gap per conversation; older ones are read again instead
 RETRY_DELAY = 0.5  # seconds before a failed catch-up read is tried again (doubling, at most 5 s)
 
 
@@ -150,7 +151,10 @@ class SharedHub(ConversationHub):
             return
         # Past a gap (read from the store now), or before the first notification since the
         # first listener subscribed says where this conversation stands (held until then).
-        self._held.setdefault(conversation_id, {})[message.sequence] = message
+        held = self._held.setdefault(conversation_id, {})
+        held[message.sequence] = message
+        if len(held) > HELD_LIMIT:
+            del held[min(held)]  # stored all the same: a catch-up reads it again
         if last is not None:
             self._catch_up(conversation_id, message.sequence)
 
