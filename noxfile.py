@@ -362,20 +362,19 @@ def pack_typescript(session: nox.Session) -> Path:
     return tarball
 
 
+def apt_install(session: nox.Session, package: str) -> None:
+    """Install one Debian package with apt-get (CI runs as root)."""
+    session.run("apt-get", "update", "-qq", external=True)
+    session.run(
+        "apt-get", "install", "-y", "-qq", package, external=True, env={"DEBIAN_FRONTEND": "noninteractive"}
+    )
+
+
 def ensure_chromium(session: nox.Session) -> str:
     """Return Debian's headless Chromium, installing it with apt-get (as root, like CI) when missing."""
     found = shutil.which("chromium")
     if found is None:
-        session.run("apt-get", "update", "-qq", external=True)
-        session.run(
-            "apt-get",
-            "install",
-            "-y",
-            "-qq",
-            "chromium",
-            external=True,
-            env={"DEBIAN_FRONTEND": "noninteractive"},
-        )
+        apt_install(session, "chromium")
         found = shutil.which("chromium")
     if found is None:
         session.error("chromium is still missing after apt-get install")
@@ -386,16 +385,7 @@ def ensure_postgresql(session: nox.Session) -> None:
     """Install Debian's PostgreSQL server (as root, like CI) when pg_ctl is missing; tests start their own."""
     if glob.glob("/usr/lib/postgresql/*/bin/pg_ctl") or shutil.which("pg_ctl"):
         return
-    session.run("apt-get", "update", "-qq", external=True)
-    session.run(
-        "apt-get",
-        "install",
-        "-y",
-        "-qq",
-        "postgresql",
-        external=True,
-        env={"DEBIAN_FRONTEND": "noninteractive"},
-    )
+    apt_install(session, "postgresql")
     if not glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"):
         session.error("PostgreSQL's pg_ctl is still missing after apt-get install")
 

@@ -179,6 +179,30 @@ async def test_the_probe_ends_an_episode_without_client_writes(
         await database.close()
 
 
+async def test_a_restarted_server_is_unavailable_while_down_and_serving_once_back(
+    postgres_cluster: Cluster, postgres_dsn: str
+) -> None:
+    database = await opened(postgres_dsn, probe_interval=0.05)
+    changes: asyncio.Queue[bool] = asyncio.Queue()
+    database.on_fault = changes.put_nowait
+    store = MessageStore(database)
+    try:
+        await store.store([draft("k-1", "c-1")])
+        await asyncio.to_thread(postgres_cluster.stop, remove=False)
+        try:
+            with pytest.raises(Unavailable):
+                await store.store([draft("k-2", "c-1")])
+            assert await asyncio.wait_for(changes.get(), STEP) is True
+            assert database.faulted  # the probe cannot connect while the server is down
+        finally:
+            await asyncio.to_thread(postgres_cluster.start)
+        assert await asyncio.wait_for(changes.get(), STEP) is False  # the probe reconnected
+        [(stored, created)] = await store.store([draft("k-2", "c-1")])
+        assert created and stored.sequence == 2
+    finally:
+        await database.close()
+
+
 async def terminate_sessions(cluster: Cluster, dsn: str) -> None:
     """End every session on ``dsn``'s database, as an administrator (or a failover) would."""
     name = dsn.rsplit("/", 1)[1]

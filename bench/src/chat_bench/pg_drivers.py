@@ -138,7 +138,7 @@ async def psycopg_async(dsn: str, calls: int, ids: list[str]) -> dict[str, tuple
 
 
 async def asyncpg_pool(dsn: str, calls: int, ids: list[str]) -> dict[str, tuple[float, float, float]]:
-    import asyncpg  # type: ignore[import-not-found]
+    import asyncpg  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     pool = await asyncpg.create_pool(dsn, min_size=CONNECTIONS, max_size=CONNECTIONS)
     prefix = uuid.uuid4().hex[:6]

@@ -28,7 +28,7 @@ import queue
 import re
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -37,7 +37,7 @@ import psycopg.errors
 from psycopg.rows import RowMaker
 
 from chat_services.errors import ResourceExhausted, ServiceError, Unavailable
-from chat_services.storage import PROBE_INTERVAL, Connection, Migration, Storage, StorageOpenError
+from chat_services.storage import PROBE_INTERVAL, Connection, Migration, Storage, StorageOpenError, deliver
 
 T = TypeVar("T")
 
@@ -220,16 +220,11 @@ class PostgresDatabase(Storage):
                     raw.execute(migration.postgres_sql.encode())  # no parameters: a whole script
                 raw.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (migration.name,))
 
-    async def call(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work(connection)`` on a worker thread (each statement its own transaction)."""
-        result: T = await self._timed("call", lambda: self._submit(self._plain, work))
-        return result
+    def _run_call(self, work: Callable[[Connection], T]) -> Awaitable[T]:
+        return self._submit(self._plain, work)  # on a worker thread, each statement its own transaction
 
-    async def transaction(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work(connection)`` in one transaction: all of it is committed, or none."""
-        result: T = await self._timed("transaction", lambda: self._submit(self._in_transaction, work))
-        self._recovered()
-        return result
+    def _run_transaction(self, work: Callable[[Connection], T]) -> Awaitable[T]:
+        return self._submit(self._in_transaction, work)
 
     @property
     def closed(self) -> bool:
@@ -288,7 +283,7 @@ class PostgresDatabase(Storage):
                 except BaseException as error:  # handed to the awaiting caller
                     outcome = (False, error)
                 with contextlib.suppress(RuntimeError):  # a closed loop waits for nothing any more
-                    future.get_loop().call_soon_threadsafe(_settle, future, *outcome)
+                    future.get_loop().call_soon_threadsafe(deliver, [(future, *outcome)])
         finally:
             if raw is not None:
                 with contextlib.suppress(psycopg.Error):
@@ -312,15 +307,6 @@ class PostgresDatabase(Storage):
 
 
 _Job = tuple["asyncio.Future[Any]", Callable[..., Any], tuple[object, ...]]
-
-
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
 
 
 def _scrub(error: BaseException, dsn: str) -> str:

@@ -51,40 +51,8 @@ MIGRATIONS = (
             avatar_url TEXT NOT NULL
         )
         """,
-        postgres="""
-        CREATE TABLE messages (
-            id TEXT PRIMARY KEY,
-            conversation_id TEXT NOT NULL,
-            sequence BIGINT NOT NULL,
-            author_id TEXT NOT NULL,
-            content TEXT NOT NULL,
-            idempotency_key TEXT NOT NULL UNIQUE,
-            created_at_ns BIGINT NOT NULL,
-            UNIQUE (conversation_id, sequence)
-        );
-        CREATE TABLE message_files (
-            message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
-            position INTEGER NOT NULL,
-            file_id TEXT NOT NULL,
-            name TEXT NOT NULL,
-            media_type TEXT NOT NULL,
-            size_bytes BIGINT NOT NULL,
-            url TEXT NOT NULL,
-            sha256 TEXT NOT NULL,
-            PRIMARY KEY (message_id, position)
-        );
-        CREATE TABLE user_profiles (
-            user_id TEXT PRIMARY KEY,
-            display_name TEXT NOT NULL,
-            avatar_url TEXT NOT NULL
-        )
-        """,
     ),
-    Migration(
-        "message-002",
-        "ALTER TABLE messages ADD COLUMN edited_at_ns INTEGER",
-        postgres="ALTER TABLE messages ADD COLUMN edited_at_ns BIGINT",
-    ),
+    Migration("message-002", "ALTER TABLE messages ADD COLUMN edited_at_ns INTEGER"),
     # Idempotency keys are scoped by author: two users may use the same key, and one
     # user's key tells nothing about another's. SQLite cannot drop a UNIQUE column
     # constraint, so the table is rebuilt (its files are kept: foreign keys are off).

@@ -55,25 +55,6 @@ MIGRATIONS = (
             PRIMARY KEY (document_id, chunk_index)
         )
         """,
-        postgres="""
-        CREATE TABLE documents (
-            document_id TEXT PRIMARY KEY,
-            title TEXT NOT NULL,
-            source_uri TEXT NOT NULL,
-            media_type TEXT NOT NULL,
-            metadata_json TEXT NOT NULL,
-            chunk_count INTEGER NOT NULL,
-            size_bytes BIGINT NOT NULL,
-            created_at_ns BIGINT NOT NULL
-        );
-        CREATE TABLE passages (
-            document_id TEXT NOT NULL REFERENCES documents (document_id) ON DELETE CASCADE,
-            chunk_index INTEGER NOT NULL,
-            text TEXT NOT NULL,
-            vector BYTEA NOT NULL,
-            PRIMARY KEY (document_id, chunk_index)
-        )
-        """,
     ),
     # Owners and visibility. Documents stored before owners existed were readable by every
     # caller: they stay so (shared), with no owner, so only an admin service deletes them.
