@@ -3,7 +3,8 @@
 Two instances share a throwaway database. A follower (StreamMessages) and a ChatStream
 on each see every message sent through either, exactly once and in order, also across
 a lost listening connection; typing crosses instances; a document ingested through one
-is found by a search on the other. One instance killed with SIGKILL in the middle of a
+is found by a search on the other, and a plugin invocation's events reach a subscriber
+on the other. One instance killed with SIGKILL in the middle of a
 load loses no acknowledged message and duplicates none (unacknowledged sends are sent
 again, with the same idempotency keys, and the SDK's balancing client carries on with
 the survivor). ``--workers 2`` serves one port from two processes and drains both on
@@ -32,7 +33,15 @@ from grpclib.client import Channel
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 import chat_sdk
-from chat.v1 import common_pb2, message_service_grpc, message_service_pb2, rag_service_grpc, rag_service_pb2
+from chat.v1 import (
+    common_pb2,
+    message_service_grpc,
+    message_service_pb2,
+    plugin_service_grpc,
+    plugin_service_pb2,
+    rag_service_grpc,
+    rag_service_pb2,
+)
 from chat.v1.message_service_pb2 import NewMessage, SendMessagesRequest, StreamMessagesRequest
 from chat_sdk import v1
 
@@ -215,10 +224,30 @@ async def test_followers_on_every_instance_see_every_message_once_in_order(
     assert "notifications listening again" in "".join(first.lines + second.lines)
 
 
-async def test_a_document_ingested_through_one_instance_is_found_through_the_other(
+async def test_documents_and_plugin_events_of_one_instance_reach_the_other(
     pair: tuple[Instance, Instance],
 ) -> None:
     first, second = pair
+    async with channel(first.port) as a, channel(second.port) as b:
+        plugins_b = plugin_service_grpc.PluginServiceStub(b)
+        async with plugins_b.StreamPluginEvents.open(timeout=120) as events:
+            await events.send_message(plugin_service_pb2.StreamPluginEventsRequest(), end=True)
+            await asyncio.wait_for(events.recv_initial_metadata(), 60)  # subscribed on B
+            invoke = plugin_service_pb2.InvokePluginRequest(
+                plugin_name="word_count", arguments={"text": "a b c"}
+            )
+            reply = await plugin_service_grpc.PluginServiceStub(a).InvokePlugin(invoke)
+            seen = []
+            for _ in range(2):
+                response = await asyncio.wait_for(events.recv_message(), 60)
+                assert response is not None
+                seen.append(response.event)
+            await events.cancel()
+        assert [e.invocation_id for e in seen] == [reply.invocation_id] * 2
+        assert [e.type for e in seen] == [
+            plugin_service_pb2.PLUGIN_EVENT_TYPE_INVOCATION_STARTED,
+            plugin_service_pb2.PLUGIN_EVENT_TYPE_INVOCATION_SUCCEEDED,
+        ]
     text = "Retries use exponential backoff with jitter. Each retry waits longer than the last."
     search = rag_service_pb2.SearchDocumentsRequest(text="retry backoff jitter", min_score=-1)
     async with channel(first.port) as a, channel(second.port) as b:
