@@ -141,8 +141,7 @@ class Notifications:
                         callback()
                 backoff = 0.05
                 async for notify in connection.notifies():
-                    for handler in self._handlers.get(notify.channel, ()):
-                        handler(notify.payload)
+                    self._dispatch(notify.channel, notify.payload)
             except psycopg.Error as error:
                 self.listening.clear()
                 log.warning("notifications connection lost", extra={"error": str(error)[:200]})
@@ -151,6 +150,13 @@ class Notifications:
                     await connection.close()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
+
+    def _dispatch(self, channel: str, payload: str) -> None:
+        for handler in self._handlers.get(channel, ()):
+            try:
+                handler(payload)
+            except Exception:  # one failing handler must not stop fan-out for all
+                log.exception("notification handler failed", extra={"channel": channel})
 
     async def _send(self) -> None:
         import psycopg
