@@ -96,7 +96,7 @@ async def shared_fanout(dsn: str, messages: MessageStore, documents: DocumentSto
             document_id = await changed.get()
             try:
                 await documents.refresh(document_id)
-            except Exception as error:
+            except Exception as error:  # a storage fault: the whole index is read again instead
                 log.warning(
                     "document index refresh failed; reloading on the next search",
                     extra={"error": str(error)[:200]},

@@ -187,7 +187,7 @@ class SharedHub(ConversationHub):
                     more = await self._read_once(conversation_id)
                 except asyncio.CancelledError:
                     raise
-                except Exception as error:
+                except Exception as error:  # a storage fault: retried while listeners wait
                     log.warning(
                         "catching up from the store failed; retrying",
                         extra={"conversation": conversation_id[:100], "error": str(error)[:200]},
