@@ -26,16 +26,6 @@ from .manifests import (
 
 OVERLAYS = sorted(path.parent for path in (KUBERNETES / "overlays").glob("*/kustomization.yaml"))
 COMPONENTS = sorted(path.parent for path in (KUBERNETES / "components").glob("*/kustomization.yaml"))
-# Settings a component uses that `chat-services serve` lacks until another branch lands:
-# flag, then the component and what the services say meanwhile. Once the flag exists the
-# component is held to every rule like the rest; until then, to every rule but that one.
-UNMERGED = {
-    "--workers": (
-        "postgres-scale-out",
-        "chat-services/chat-services: CHAT_SERVICES_WORKERS is not a setting of chat-services serve",
-    ),
-}
-
 # Every overlay with every set of components (none, each, all).
 RENDERINGS = {
     "+".join([f"overlays/{overlay.name}", *(f"components/{c.name}" for c in chosen)]): (overlay, chosen)
@@ -60,19 +50,8 @@ def test_every_manifest_passes_the_kubernetes_schemas(rendered: list[Manifest]) 
     assert schema_errors(rendered) == []
 
 
-def test_every_manifest_keeps_the_project_rules(
-    rendered: list[Manifest], request: pytest.FixtureRequest
-) -> None:
-    assert problems(rendered) == unmerged_problems(request.node.callspec.params["rendered"])
-
-
-def unmerged_problems(rendering: str) -> list[str]:
-    """What the services refuse in ``rendering`` only because a flag it needs has not landed."""
-    return [
-        problem
-        for flag, (component, problem) in UNMERGED.items()
-        if f"components/{component}" in rendering.split("+") and flag not in serve_flags()
-    ]
+def test_every_manifest_keeps_the_project_rules(rendered: list[Manifest]) -> None:
+    assert problems(rendered) == []
 
 
 def test_the_pieces_the_issue_asks_for_are_there(rendered: list[Manifest]) -> None:

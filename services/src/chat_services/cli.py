@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from chat_services.config import add_arguments, from_sources
+from chat_services.config import ServiceConfig, add_arguments, from_sources
 from chat_services.logs import configure_logging
 from chat_services.probe import add_health_command, run_health_command
 from chat_services.security.commands import add_security_commands, run_security_command
@@ -40,14 +40,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_security_command(args)
     # Only serve imports the server (numpy, protovalidate, every service): `chat-services
     # health`, an exec probe in the pods, then takes 44 MB instead of 77 MB, and no seconds.
-    from chat_services.server import serve
-    from chat_services.storage import StorageOpenError
+    from chat_services.storage import is_postgres
+    from chat_services.supervisor import run_workers
 
     try:
         config = from_sources(args, os.environ)
     except ValueError as error:
         parser.error(str(error))
+    if config.workers > 1 and not is_postgres(config.database):
+        parser.error(
+            f"--workers {config.workers} needs a PostgreSQL --database (postgresql://...);"
+            " an SQLite file is served by one process"
+        )
     configure_logging(config.log_level, config.log_format)
+    return run_workers(config) if config.workers > 1 else run_server(config)
+
+
+def run_server(config: ServiceConfig) -> int:
+    """Serve in this process until SIGTERM/SIGINT; the exit code (a start failure is one line on stderr)."""
+    from chat_services.server import serve
+    from chat_services.storage import StorageOpenError
+
     try:
         asyncio.run(serve(config))
     except StorageOpenError as error:  # one line naming the file and the cause, no traceback

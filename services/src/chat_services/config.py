@@ -50,6 +50,9 @@ class ServiceConfig:
     keepalive_timeout: float = 20.0  # seconds a ping may go unanswered before the connection closes
     # Work kept off the event loop (services/README.md, "Heavy work and slow readers").
     rag_workers: int = 1  # processes that split and embed documents
+    # Processes serving the port together (SO_REUSEPORT), on PostgreSQL only (supervisor.py).
+    workers: int = 1
+    reuse_port: bool = False  # set by the supervisor for its workers, not a flag
     follower_timeout: float = 60.0  # seconds a StreamMessages client may leave a message unread
     # Security and observability (services/README.md, "Running it securely").
     tls_cert: Path | None = None
@@ -112,6 +115,8 @@ class ServiceConfig:
                 "request, handshake, idle and keepalive timeouts and the storage probe interval"
                 " must be positive"
             )
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
         if self.rag_workers < 1 or self.follower_timeout <= 0:
             raise ValueError("rag_workers must be at least 1 and follower_timeout positive")
         if self.log_format not in ("text", "json"):
@@ -187,6 +192,7 @@ _FIELDS: dict[str, tuple[Callable[[str], object], str]] = {
     "keepalive_time": (float, "seconds between pings on a connection with calls"),
     "keepalive_timeout": (float, "seconds an unanswered ping waits before the connection closes"),
     "rag_workers": (int, "processes that split and embed documents, off the event loop"),
+    "workers": (int, "server processes sharing the port (SO_REUSEPORT); more than 1 needs PostgreSQL"),
     "follower_timeout": (float, "seconds a StreamMessages client may leave a sent message unread"),
     "tls_cert": (Path, "PEM certificate chain of the server; with --tls-key turns on TLS"),
     "tls_key": (Path, "PEM private key of --tls-cert"),

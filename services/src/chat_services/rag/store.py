@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeVar
 
+import numpy as np
+import numpy.typing as npt
+
 from chat_services.ai.provider import Passage
 from chat_services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from chat_services.rag.embedding import Embedder
-from chat_services.rag.index import Hit, VectorIndex, load_index
+from chat_services.rag.index import Hit, VectorIndex, load_index, vectors_of
 from chat_services.rag.workers import EmbeddingWorkers
 from chat_services.storage import Connection, Migration, Storage
 
@@ -115,6 +118,8 @@ class DocumentStore:
         self._index_thread = ThreadPoolExecutor(1, thread_name_prefix="rag-index")
         self._index: VectorIndex | None = None
         self._loading = asyncio.Lock()
+        # Told a document's ID once it was ingested or deleted here (other instances then refresh it).
+        self.on_change: Callable[[str], None] | None = None
 
     @property
     def dimension(self) -> int:
@@ -184,6 +189,8 @@ class DocumentStore:
         await self._commit_and_index(
             write, lambda index: index.add(info.document_id, info.owner_id, shared, vectors)
         )
+        if self.on_change is not None:
+            self.on_change(info.document_id)
         return document
 
     async def delete(self, document_id: str, *, owner: str | None = None) -> int:
@@ -208,7 +215,28 @@ class DocumentStore:
             connection.execute("DELETE FROM documents WHERE document_id = ?", (document_id,))
             return int(row["chunk_count"])
 
-        return await self._commit_and_index(remove, lambda index: index.remove(document_id))
+        removed = await self._commit_and_index(remove, lambda index: index.remove(document_id))
+        if self.on_change is not None:
+            self.on_change(document_id)
+        return removed
+
+    async def refresh(self, document_id: str) -> None:
+        """Make the in-memory index agree with the store about one document (changed by another instance)."""
+        if self._index is None and not self._loading.locked():
+            return  # not loaded yet: the first search loads what is stored then
+        dimension, shared = self.dimension, Visibility.SHARED.value
+        found = await self.database.call(
+            lambda connection: _document_vectors(connection, document_id, dimension, shared)
+        )
+        if found is None:
+            await self._on_index(lambda index: index.remove(document_id))
+        else:
+            owner_id, is_shared, vectors = found
+            await self._on_index(lambda index: index.add(document_id, owner_id, is_shared, vectors))
+
+    def reload(self) -> None:
+        """Forget the in-memory index: the next search loads it again (changes may have been missed)."""
+        self._index = None
 
     async def search(
         self,
@@ -300,6 +328,21 @@ class DocumentStore:
                     )
         index = self._index
         return await asyncio.get_running_loop().run_in_executor(self._index_thread, work, index)
+
+
+def _document_vectors(
+    connection: Connection, document_id: str, dimension: int, shared_visibility: int
+) -> tuple[str, bool, npt.NDArray[np.float32]] | None:
+    """A stored document's owner, whether it is shared, and its passage vectors; None if not stored."""
+    row = connection.execute(
+        "SELECT owner_id, visibility FROM documents WHERE document_id = ?", (document_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    blobs = connection.execute(
+        "SELECT vector FROM passages WHERE document_id = ? ORDER BY chunk_index", (document_id,)
+    )
+    return str(row[0]), row[1] == shared_visibility, vectors_of((blob[0] for blob in blobs), dimension)
 
 
 def _texts(connection: Connection, hits: Sequence[Hit]) -> dict[tuple[str, int], str]:
