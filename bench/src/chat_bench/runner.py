@@ -23,6 +23,7 @@ from chat_bench import transports
 from chat_bench.codec_bench import CodecResults, measure
 from chat_bench.engine import CallPlan, LoadPlan, run_load
 from chat_bench.methods import resolve
+from chat_bench.prose import prose
 from chat_bench.proxy import CountingProxy
 from chat_bench.servers import ServerProcess, can_pin, extract_services, grpclib_server, http_server, pin
 from chat_bench.stats import LoadResult, percentile
@@ -114,7 +115,7 @@ class Results:
 
 def shapes(seeded: Seeded) -> list[Shape]:
     """The realistic mix: small and large GetMessage, a 50-message page, a batch of 10, replay, AI."""
-    contents = [f"batch message {i}: " + "lorem ipsum dolor sit amet " * 6 for i in range(10)]
+    contents = [f"batch message {i}: " + prose(160, f"batch-{i}") for i in range(10)]
 
     async def send(t: transports.Transport, i: int) -> None:
         await t.send(f"bench-send-{t.name}", contents, f"{t.name}-{i}-{uuid.uuid4().hex}")
@@ -169,7 +170,7 @@ async def seed(port: int) -> Seeded:
             new = pb.NewMessage(
                 conversation_id=conversation,
                 author_id="bench-author",
-                content=("chat message text " * (size // 18 + 1))[:size],
+                content=prose(size, conversation),
                 idempotency_key=f"seed-{conversation}",
                 files=[
                     common_pb2.File(
@@ -187,10 +188,12 @@ async def seed(port: int) -> Seeded:
                 reply = await stream.recv_message()
             assert reply is not None
             ids.append(reply.messages[0].id)
-        text = "a typical chat line, a sentence or two long, about the work at hand. "
         for conversation, count in (("bench-page", 60), ("bench-replay", 1000)):
             for start in range(0, count, 500):
-                contents = [f"{n}: {text * 2}" for n in range(start, min(count, start + 500))]
+                # A line or two each, as chat is: ~140 characters, different in every message.
+                contents = [
+                    f"{n}: {prose(140, f'{conversation}-{n}')}" for n in range(start, min(count, start + 500))
+                ]
                 await client.send(conversation, contents, f"seed-{conversation}-{start}")
         got = await client.messages.GetMessage(
             pb.GetMessageRequest(message_id=ids[0], include_user=True, include_files=True)
