@@ -31,6 +31,21 @@ LEVEL = 1
 _MIN_WINDOW_BITS = 9
 _PREFIX = struct.Struct(">BI")
 
+__all__ = [
+    "ACCEPT_ENCODING",
+    "DEFAULT_MIN_BYTES",
+    "ENCODINGS",
+    "IDENTITY",
+    "DecompressionError",
+    "InflatedTooLarge",
+    "accepted",
+    "check_encoding",
+    "compress",
+    "frame",
+    "inflate",
+    "response_encoding",
+]
+
 
 class DecompressionError(ValueError):
     """A compressed message that does not inflate: corrupt, truncated, or with trailing bytes."""
