@@ -79,7 +79,7 @@ def _read(data: bytes, calls: dict[int, Call], outbound: bool) -> None:
         if isinstance(frame, HeadersFrame | ContinuationFrame):
             block += frame.data
             if "END_HEADERS" in frame.flags:
-                side_of.headers.append(dict(decoder.decode(block)))
+                side_of.headers.append({str(name): str(value) for name, value in decoder.decode(block)})
                 block = b""
         elif isinstance(frame, DataFrame):
             side_of.data += frame.data

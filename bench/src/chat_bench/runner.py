@@ -97,6 +97,8 @@ class Results:
     bytes_per_call: dict[tuple[str, str], float] = field(default_factory=dict)
     c50: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # transport: (p50, rps) per round
     cpu_per_call: dict[str, list[float]] = field(default_factory=dict)  # server: seconds per GetMessage
+    # (shape, client): server CPU seconds per call per round, plain and compressing (_compression_cpu)
+    compression_cpu: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     mixed: LoadResult | None = None
     codec: CodecResults | None = None
     previous_ref: str | None = None
@@ -269,13 +271,19 @@ async def run(settings: Settings, work: Path, repository: Path) -> Results:
 
         def port_of(transport: str) -> int:
             return ports[
-                BASELINE if transport == BASELINE else "gateway" if transport == "gateway" else "grpclib"
+                BASELINE
+                if transport.startswith(BASELINE)
+                else "gateway"
+                if transport == "gateway"
+                else "grpclib"
             ]
 
         clients = {name: factory("127.0.0.1", port_of(name)) for name, factory in made.items()}
         try:
             await _rounds(results, clients)
             await _wire_bytes(results, made, port_of)
+            await _wire_bytes(results, COMPRESSING, port_of)
+            await _compression_cpu(results, servers, port_of)
             await _server_cpu(results, servers, seeded)
             results.mixed = await _mixed(settings, ports["grpclib"], seeded)
         finally:
@@ -331,6 +339,39 @@ async def _wire_bytes(
         finally:
             await client.close()
             await proxy.close()
+
+
+# The compressing clients: bytes and server CPU only (services/README.md, "Compression"); each
+# is measured against its plain twin on the same server.
+COMPRESSING: dict[str, transports.Factory] = {
+    "pb2-gzip": transports.Pb2GzipTransport,
+    "http-json-gzip": transports.HttpJsonGzipTransport,
+}
+PLAIN_TWIN = {"pb2-gzip": "pb2", "http-json-gzip": BASELINE}
+
+
+async def _compression_cpu(
+    results: Results, servers: dict[str, ServerProcess], port_of: Callable[[str], int]
+) -> None:
+    """Server CPU seconds per call of every shape, with and without compression, interleaved by round."""
+    made = {**{twin: factories()[twin] for twin in PLAIN_TWIN.values()}, **COMPRESSING}
+    clients = {name: factory("127.0.0.1", port_of(name)) for name, factory in made.items()}
+    server_of = {name: servers[BASELINE if name.startswith(BASELINE) else "grpclib"] for name in clients}
+    try:
+        for shape in results.shapes:
+            for client in clients.values():
+                await shape.call(client, 0)
+        for _ in range(results.settings.rounds):
+            for shape in results.shapes:
+                count = shape.per_round(results.settings)  # CPU times tick every 10 ms: not fewer
+                for name, client in clients.items():
+                    before = server_of[name].cpu_seconds()
+                    await latencies(partial(shape.call, client), count, 1)
+                    spent = server_of[name].cpu_seconds() - before
+                    results.compression_cpu.setdefault((shape.name, name), []).append(spent / count)
+    finally:
+        for client in clients.values():
+            await client.close()
 
 
 async def _server_cpu(results: Results, servers: dict[str, ServerProcess], seeded: Seeded) -> None:
