@@ -120,7 +120,7 @@ def compression_table(results: Results) -> str:
     clients = ["pb2", "pb2-gzip", BASELINE, f"{BASELINE}-gzip"]
     rows = []
     for shape in results.shapes:
-        sizes = [results.bytes_per_call.get((shape.name, c)) for c in clients]
+        sizes = [results.bytes_per_call.get((shape.name, c), 0.0) for c in clients]
         cpu = [results.compression_cpu.get((shape.name, c)) for c in clients]
         rows.append(
             [

@@ -29,10 +29,11 @@ from h2.events import RemoteSettingsChanged
 from h2.settings import SettingCodes
 from h2.utilities import SizeLimitDict
 
+from chat_sdk.compression import IDENTITY
 from chat_services.admission import ConnectionAdmission, Seat
 from chat_services.coalescing import CoalescingH2Protocol
 from chat_services.config import ServiceConfig
-from chat_services.framing import IDENTITY, CallFraming, ConnectionBudget
+from chat_services.framing import CallFraming, ConnectionBudget
 
 log = logging.getLogger("chat_services.connections")
 CLOSED_STREAMS_KEPT = 1000  # per connection, for h2 to tell late frames of a closed stream apart
