@@ -53,7 +53,6 @@ from chat_services.errors import bounded_message, echo
 
 HEADER_BYTES = 5  # one flag byte, then a big-endian 32-bit length
 ACCEPTED_ENCODINGS = ", ".join((IDENTITY, *ENCODINGS))
-ACCEPTED = ACCEPT_ENCODING  # the grpc-accept-encoding header's form
 
 
 @dataclass(frozen=True)
@@ -185,7 +184,7 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
         headers = [(":status", "200"), ("content-type", self._content_type)]
         if self._reply_encoding != IDENTITY:
             headers.append(("grpc-encoding", self._reply_encoding))
-        headers.append(("grpc-accept-encoding", ACCEPTED))
+        headers.append(("grpc-accept-encoding", ACCEPT_ENCODING))
         (sent,) = await self._dispatch.send_initial_metadata(MultiDict(metadata or ()))
         headers.extend(encode_metadata(sent))
         await self._stream.send_headers(headers)
@@ -280,8 +279,8 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
         """The call's ``grpc-encoding``, if we have it; a status if not.
 
         As the gRPC spec asks, an unsupported encoding is UNIMPLEMENTED and the response
-        headers carry ``grpc-accept-encoding`` (grpclib refuses ``grpc-*`` metadata keys, so
-        those headers are sent here, before grpclib sends the trailers).
+        headers carry ``grpc-accept-encoding`` (so they are sent here, before grpclib would
+        send a trailers-only response without it).
         """
         encoding = self._encoding
         if encoding == IDENTITY:
@@ -290,14 +289,7 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
             )
         if encoding not in WBITS:
             if not self._send_initial_metadata_done:
-                await self._stream.send_headers(
-                    [
-                        (":status", "200"),
-                        ("content-type", self._content_type),
-                        ("grpc-accept-encoding", ACCEPTED),
-                    ]
-                )
-                self._send_initial_metadata_done = True
+                await self.send_initial_metadata()  # it carries grpc-accept-encoding
             raise GRPCError(
                 Status.UNIMPLEMENTED,
                 f"grpc-encoding {echo(encoding)} is not supported; this server accepts {ACCEPTED_ENCODINGS}",
