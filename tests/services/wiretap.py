@@ -11,6 +11,7 @@ import asyncio
 import struct
 from dataclasses import dataclass, field
 
+from chat_bench.proxy import pipe
 from hpack import Decoder
 from hyperframe.frame import ContinuationFrame, DataFrame, Frame, HeadersFrame
 
@@ -124,17 +125,7 @@ class Wiretap:
         up, down = bytearray(), bytearray()
         self.connections.append((up, down))
         await asyncio.gather(
-            _pipe(reader, upstream_writer, up), _pipe(upstream_reader, writer, down), return_exceptions=True
+            pipe(reader, upstream_writer, up.extend),
+            pipe(upstream_reader, writer, down.extend),
+            return_exceptions=True,
         )
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, kept: bytearray) -> None:
-    try:
-        while chunk := await reader.read(65536):
-            kept += chunk
-            writer.write(chunk)
-            await writer.drain()
-    except ConnectionError:
-        pass  # the other side went away: the connection is over either way
-    finally:
-        writer.close()
