@@ -26,7 +26,14 @@ from grpclib.protocol import Stream as H2Stream
 from grpclib.server import Server, Stream
 
 from chat_services.admission import HEALTH_PREFIX
-from chat_services.framing import CallFraming, ConnectionBudget, FramedStream, ReadLimits, ReplyCompression
+from chat_services.framing import (
+    DEFAULT_REPLY_COMPRESSION,
+    CallFraming,
+    ConnectionBudget,
+    FramedStream,
+    ReadLimits,
+    ReplyCompression,
+)
 from chat_services.hygiene import BudgetedHandler, GuardedProtocol, TransportLimits
 
 
@@ -40,7 +47,7 @@ class GuardedServer(Server):
         codec: CodecBase,
         status_details_codec: StatusDetailsCodecBase,
         limits: TransportLimits,
-        replies: ReplyCompression = ReplyCompression(),
+        replies: ReplyCompression = DEFAULT_REPLY_COMPRESSION,
     ) -> None:
         super().__init__(
             handlers, codec=codec, status_details_codec=status_details_codec, config=limits.grpclib_config()

@@ -74,6 +74,9 @@ class ReplyCompression:
     min_bytes: int = DEFAULT_MIN_BYTES
 
 
+DEFAULT_REPLY_COMPRESSION = ReplyCompression()
+
+
 @dataclass(frozen=True)
 class CallFraming:
     """What framing one call needs: its connection's budget and the call's compression headers.
@@ -129,7 +132,7 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
         stream: Stream[Any, Any],
         call: CallFraming,
         limits: ReadLimits,
-        replies: ReplyCompression = ReplyCompression(),
+        replies: ReplyCompression = DEFAULT_REPLY_COMPRESSION,
     ) -> FramedStream[Any, Any]:
         """Make ``stream`` read and write through this class, with the call's framing and the limits."""
         stream.__class__ = cls
