@@ -20,6 +20,7 @@ from chat.v1 import message_service_grpc
 from chat.v1 import message_service_pb2 as pb
 from chat_sdk import connect
 from chat_sdk.compression import ACCEPT_ENCODING, DEFAULT_MIN_BYTES
+from chat_services.framing import OFF_LOOP_COMPRESS_BYTES
 from chat_services.server import App
 
 from .clients import status_of
@@ -99,6 +100,19 @@ async def test_a_compressing_pb2_client_compresses_large_messages_both_ways_and_
     async with Channel("127.0.0.1", tap.target) as plain:
         plain_big = await get_pb2(message_service_grpc.MessageServiceStub(plain), big_id)
     assert big.SerializeToString() == plain_big.SerializeToString()
+
+
+async def test_a_page_too_big_to_compress_on_the_event_loop_comes_back_whole(tap: Wiretap) -> None:
+    async with connect(target(tap)) as channel:
+        stub = message_service_grpc.MessageServiceStub(channel)
+        await send_pb2(stub, *(f"{n} {BIG}" for n in range(30)))
+        request = pb.ListMessagesRequest(conversation_id="c-zip")
+        request.page.page_size = 30
+        page = await stub.ListMessages(request)
+    assert [message.content for message in page.messages] == [f"{n} {BIG}" for n in range(30)]
+    [reply] = tap.call("/ListMessages").reply.messages
+    assert reply.compressed
+    assert len(page.SerializeToString()) >= OFF_LOOP_COMPRESS_BYTES  # so it took the worker thread
 
 
 async def test_the_dataclass_target_compresses_through_the_same_connect(tap: Wiretap) -> None:

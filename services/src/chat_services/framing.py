@@ -52,6 +52,9 @@ from chat_services.boundary import too_large
 from chat_services.errors import bounded_message, echo
 
 HEADER_BYTES = 5  # one flag byte, then a big-endian 32-bit length
+# From this size a reply is compressed off the event loop: 64 kB of chat text take ~1 ms to
+# compress (services/README.md, "Compression"), a hop to a worker thread 50-100 µs.
+OFF_LOOP_COMPRESS_BYTES = 64 * 1024
 ACCEPTED_ENCODINGS = ", ".join((IDENTITY, *ENCODINGS))
 
 
@@ -201,7 +204,12 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
             raise ProtocolError("Message was already sent")
         (message,) = await self._dispatch.send_message(message)
         data = self._codec.encode(message, self._send_type)
-        await self._stream.send_data(frame(data, self._reply_encoding, self._reply_min_bytes))
+        if self._reply_encoding != IDENTITY and len(data) >= OFF_LOOP_COMPRESS_BYTES:
+            # zlib releases the GIL: a big reply compresses on a worker thread, not on the loop.
+            framed = await asyncio.to_thread(frame, data, self._reply_encoding, self._reply_min_bytes)
+        else:
+            framed = frame(data, self._reply_encoding, self._reply_min_bytes)
+        await self._stream.send_data(framed)
         self._send_message_done = True
         self._messages_sent += 1
         self._stream.connection.messages_sent += 1
