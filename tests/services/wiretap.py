@@ -32,6 +32,7 @@ class Side:
 
     headers: list[dict[str, str]] = field(default_factory=list)
     data: bytearray = field(default_factory=bytearray)
+    data_frames: int = 0
 
     @property
     def messages(self) -> list[Message]:
@@ -84,6 +85,7 @@ def _read(data: bytes, calls: dict[int, Call], outbound: bool) -> None:
                 block = b""
         elif isinstance(frame, DataFrame):
             side_of.data += frame.data
+            side_of.data_frames += 1
 
 
 class Wiretap:
