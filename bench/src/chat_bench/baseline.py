@@ -38,6 +38,9 @@ HTTP_STATUS = {
     Status.DEADLINE_EXCEEDED: 504,
 }
 MAX_BODY_BYTES = 4 * 1024 * 1024
+# Replies from this size on are gzipped for a client that sends Accept-Encoding: gzip, as a
+# deployment's proxy would (nginx: gzip on); the same threshold as the gRPC services' own.
+COMPRESS_MIN_BYTES = 512
 
 
 def to_json(message: Message) -> bytes:
@@ -70,6 +73,7 @@ class JsonStream:
         """Start the HTTP response (a server stream's headers go out now)."""
         if self._server_streaming and self.response is None:
             self.response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+            self.response.enable_compression()  # only if the client accepts gzip
             await self.response.prepare(self._http)
 
     async def send_message(self, message: Message) -> None:
@@ -119,7 +123,11 @@ def _endpoint(func: Any, cardinality: Cardinality, request_type: type[Message]) 
             await stream.response.write_eof()
             return stream.response
         (reply,) = stream.replies
-        return web.Response(body=to_json(reply), content_type="application/json")
+        body = to_json(reply)
+        response = web.Response(body=body, content_type="application/json")
+        if len(body) >= COMPRESS_MIN_BYTES:
+            response.enable_compression()  # only if the client accepts gzip
+        return response
 
     return endpoint
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 CHUNK = 64 * 1024
@@ -19,6 +20,21 @@ class WireCount:
     def total(self) -> int:
         """Both directions together."""
         return self.up + self.down
+
+
+async def pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: Callable[[bytes], object]
+) -> None:
+    """Forward ``reader`` to ``writer`` until either side ends, showing ``seen`` every chunk."""
+    try:
+        while chunk := await reader.read(CHUNK):
+            seen(chunk)
+            writer.write(chunk)
+            await writer.drain()
+    except ConnectionError:
+        pass  # the other side went away: the connection is over either way
+    finally:
+        writer.close()
 
 
 class CountingProxy:
@@ -47,18 +63,13 @@ class CountingProxy:
             self._tasks -= {up, down}
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: str) -> None:
-        try:
-            while chunk := await reader.read(CHUNK):
-                if direction == "up":
-                    self.count.up += len(chunk)
-                else:
-                    self.count.down += len(chunk)
-                writer.write(chunk)
-                await writer.drain()
-        except ConnectionError:
-            pass  # the other side went away: the connection is over either way
-        finally:
-            writer.close()
+        def count(chunk: bytes) -> None:
+            if direction == "up":
+                self.count.up += len(chunk)
+            else:
+                self.count.down += len(chunk)
+
+        await pipe(reader, writer, count)
 
     async def close(self) -> None:
         """Stop listening and end every forwarded connection."""

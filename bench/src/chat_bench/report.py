@@ -53,20 +53,7 @@ def criteria_rows(results: Results) -> list[tuple[str, str, str, str]]:
                 _verdict(len(passed) == len(ratios)),
             )
         )
-    bytes_ratios = {
-        shape.name: results.bytes_per_call[(shape.name, "pb2")]
-        / results.bytes_per_call[(shape.name, BASELINE)]
-        for shape in results.shapes
-    }
-    worst = max(bytes_ratios, key=bytes_ratios.__getitem__)
-    rows.append(
-        (
-            "bandwidth (bytes on the wire per call)",
-            "≥ 30% fewer than HTTP/JSON in every shape",
-            f"worst {worst}: {bytes_ratios[worst]:.2f}x the baseline",
-            _verdict(all(r <= BYTES_TARGET for r in bytes_ratios.values())),
-        )
-    )
+    rows += _bytes_rows(results)
     if results.mixed is not None:
         mixed, settings = results.mixed, results.settings
         rows.append(
@@ -96,6 +83,61 @@ def criteria_rows(results: Results) -> list[tuple[str, str, str, str]]:
             )
         )
     return rows
+
+
+def _bytes_ratios(results: Results, client: str, against: str) -> dict[str, float]:
+    return {
+        shape.name: results.bytes_per_call[(shape.name, client)]
+        / results.bytes_per_call[(shape.name, against)]
+        for shape in results.shapes
+        if (shape.name, client) in results.bytes_per_call and (shape.name, against) in results.bytes_per_call
+    }
+
+
+def _bytes_rows(results: Results) -> list[tuple[str, str, str, str]]:
+    """Bytes per call: the SDK's client with compression (pb2-gzip, when measured), else pb2, against
+    plain HTTP/JSON; and against HTTP/JSON behind gzip, when measured."""
+    client = "pb2-gzip" if _bytes_ratios(results, "pb2-gzip", BASELINE) else "pb2"
+    rows = []
+    for against, label in ((BASELINE, "HTTP/JSON"), (f"{BASELINE}-gzip", "HTTP/JSON with gzip")):
+        ratios = _bytes_ratios(results, client, against)
+        if not ratios:
+            continue
+        worst = max(ratios, key=ratios.__getitem__)
+        rows.append(
+            (
+                f"bandwidth (bytes on the wire per call), {client} client",
+                f"≥ 30% fewer than {label} in every shape",
+                f"worst {worst}: {ratios[worst]:.2f}x",
+                _verdict(all(r <= BYTES_TARGET for r in ratios.values())),
+            )
+        )
+    return rows
+
+
+def compression_table(results: Results) -> str:
+    """Per shape: bytes per call of each client, plain and compressing, and the server CPU it costs."""
+    clients = ["pb2", "pb2-gzip", BASELINE, f"{BASELINE}-gzip"]
+    rows = []
+    for shape in results.shapes:
+        sizes = [results.bytes_per_call.get((shape.name, c), 0.0) for c in clients]
+        cpu = [results.compression_cpu.get((shape.name, c)) for c in clients]
+        rows.append(
+            [
+                shape.name,
+                *(f"{size:,.0f}" if size else "-" for size in sizes),
+                *(f"{sizes[1] / sizes[i]:.2f}" if sizes[1] and sizes[i] else "-" for i in (2, 3)),
+                *(f"{statistics.median(c) * 1e6:,.0f}" if c else "-" for c in cpu),
+            ]
+        )
+    header = [
+        "shape",
+        *(f"bytes {c}" for c in clients),
+        "pb2-gzip ÷ http-json",
+        "pb2-gzip ÷ http-json-gzip",
+        *(f"server CPU µs/call {c}" for c in clients),
+    ]
+    return _table(header, rows)
 
 
 def _dataclass_rows(results: Results) -> list[tuple[str, str, str, str]]:
@@ -267,6 +309,15 @@ it is widest.
 ## Per call shape (p50 latency at c=1 and bytes on the wire, ratios against HTTP/JSON)
 
 {shapes_table(results)}
+
+## Compression: bytes per call and the server CPU per call it costs (medians over rounds)
+
+{compression_table(results)}
+
+`pb2-gzip` is the `_pb2` client through the SDK's `connect(compression="gzip")`: gRPC
+compression per message, from 512 bytes, both ways (services/README.md, "Compression").
+`{BASELINE}-gzip` is the baseline as a deployment behind gzip serves it: replies from 512
+bytes and request bodies from 512 bytes gzipped, a reply stream as one gzip stream.
 
 ## GetMessage (small) at 50 in flight
 

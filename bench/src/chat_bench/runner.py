@@ -23,6 +23,7 @@ from chat_bench import transports
 from chat_bench.codec_bench import CodecResults, measure
 from chat_bench.engine import CallPlan, LoadPlan, run_load
 from chat_bench.methods import resolve
+from chat_bench.prose import prose
 from chat_bench.proxy import CountingProxy
 from chat_bench.servers import ServerProcess, can_pin, extract_services, grpclib_server, http_server, pin
 from chat_bench.stats import LoadResult, percentile
@@ -96,6 +97,8 @@ class Results:
     bytes_per_call: dict[tuple[str, str], float] = field(default_factory=dict)
     c50: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # transport: (p50, rps) per round
     cpu_per_call: dict[str, list[float]] = field(default_factory=dict)  # server: seconds per GetMessage
+    # (shape, client): server CPU seconds per call per round, plain and compressing (_compression_cpu)
+    compression_cpu: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     mixed: LoadResult | None = None
     codec: CodecResults | None = None
     previous_ref: str | None = None
@@ -114,7 +117,7 @@ class Results:
 
 def shapes(seeded: Seeded) -> list[Shape]:
     """The realistic mix: small and large GetMessage, a 50-message page, a batch of 10, replay, AI."""
-    contents = [f"batch message {i}: " + "lorem ipsum dolor sit amet " * 6 for i in range(10)]
+    contents = [f"batch message {i}: " + prose(160, f"batch-{i}") for i in range(10)]
 
     async def send(t: transports.Transport, i: int) -> None:
         await t.send(f"bench-send-{t.name}", contents, f"{t.name}-{i}-{uuid.uuid4().hex}")
@@ -169,7 +172,7 @@ async def seed(port: int) -> Seeded:
             new = pb.NewMessage(
                 conversation_id=conversation,
                 author_id="bench-author",
-                content=("chat message text " * (size // 18 + 1))[:size],
+                content=prose(size, conversation),
                 idempotency_key=f"seed-{conversation}",
                 files=[
                     common_pb2.File(
@@ -187,10 +190,12 @@ async def seed(port: int) -> Seeded:
                 reply = await stream.recv_message()
             assert reply is not None
             ids.append(reply.messages[0].id)
-        text = "a typical chat line, a sentence or two long, about the work at hand. "
         for conversation, count in (("bench-page", 60), ("bench-replay", 1000)):
             for start in range(0, count, 500):
-                contents = [f"{n}: {text * 2}" for n in range(start, min(count, start + 500))]
+                # A line or two each, as chat is: ~140 characters, different in every message.
+                contents = [
+                    f"{n}: {prose(140, f'{conversation}-{n}')}" for n in range(start, min(count, start + 500))
+                ]
                 await client.send(conversation, contents, f"seed-{conversation}-{start}")
         got = await client.messages.GetMessage(
             pb.GetMessageRequest(message_id=ids[0], include_user=True, include_files=True)
@@ -266,13 +271,19 @@ async def run(settings: Settings, work: Path, repository: Path) -> Results:
 
         def port_of(transport: str) -> int:
             return ports[
-                BASELINE if transport == BASELINE else "gateway" if transport == "gateway" else "grpclib"
+                BASELINE
+                if transport.startswith(BASELINE)
+                else "gateway"
+                if transport == "gateway"
+                else "grpclib"
             ]
 
         clients = {name: factory("127.0.0.1", port_of(name)) for name, factory in made.items()}
         try:
             await _rounds(results, clients)
             await _wire_bytes(results, made, port_of)
+            await _wire_bytes(results, COMPRESSING, port_of)
+            await _compression_cpu(results, servers, port_of)
             await _server_cpu(results, servers, seeded)
             results.mixed = await _mixed(settings, ports["grpclib"], seeded)
         finally:
@@ -328,6 +339,39 @@ async def _wire_bytes(
         finally:
             await client.close()
             await proxy.close()
+
+
+# The compressing clients: bytes and server CPU only (services/README.md, "Compression"); each
+# is measured against its plain twin on the same server.
+COMPRESSING: dict[str, transports.Factory] = {
+    "pb2-gzip": transports.Pb2GzipTransport,
+    "http-json-gzip": transports.HttpJsonGzipTransport,
+}
+PLAIN_TWIN = {"pb2-gzip": "pb2", "http-json-gzip": BASELINE}
+
+
+async def _compression_cpu(
+    results: Results, servers: dict[str, ServerProcess], port_of: Callable[[str], int]
+) -> None:
+    """Server CPU seconds per call of every shape, with and without compression, interleaved by round."""
+    made = {**{twin: factories()[twin] for twin in PLAIN_TWIN.values()}, **COMPRESSING}
+    clients = {name: factory("127.0.0.1", port_of(name)) for name, factory in made.items()}
+    server_of = {name: servers[BASELINE if name.startswith(BASELINE) else "grpclib"] for name in clients}
+    try:
+        for shape in results.shapes:
+            for client in clients.values():
+                await shape.call(client, 0)
+        for _ in range(results.settings.rounds):
+            for shape in results.shapes:
+                count = shape.per_round(results.settings)  # CPU times tick every 10 ms: not fewer
+                for name, client in clients.items():
+                    before = server_of[name].cpu_seconds()
+                    await latencies(partial(shape.call, client), count, 1)
+                    spent = server_of[name].cpu_seconds() - before
+                    results.compression_cpu.setdefault((shape.name, name), []).append(spent / count)
+    finally:
+        for client in clients.values():
+            await client.close()
 
 
 async def _server_cpu(results: Results, servers: dict[str, ServerProcess], seeded: Seeded) -> None:

@@ -5,12 +5,15 @@
 ``pb2``        grpclib + the SDK's ``_pb2`` classes (``chat.v1``)
 ``grpcio``     the official grpcio client (``grpc.aio``) + ``_pb2``
 ``http-json``  the pre-ADR baseline: HTTP/1.1 keep-alive, ProtoJSON bodies (aiohttp)
+``pb2-gzip``   ``pb2`` through the SDK's ``connect(compression="gzip")``: gRPC compression both ways
+``http-json-gzip``  the baseline as deployed behind gzip: ``Content-Encoding: gzip`` both ways
 ``gateway``    the external gateway (``gateway/``): REST + Server-Sent Events, ProtoJSON (aiohttp)
 =============  =========================================================
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 from collections.abc import Callable
@@ -25,6 +28,8 @@ from grpclib.client import Channel
 import chat_sdk.v1 as dc
 from chat.v1 import ai_service_grpc, ai_service_pb2, message_service_grpc
 from chat.v1 import message_service_pb2 as pb
+from chat_sdk import connect
+from chat_sdk.compression import DEFAULT_MIN_BYTES
 
 TIMEOUT = 60.0
 
@@ -171,6 +176,18 @@ class Pb2Transport:
         self.channel.close()
 
 
+class Pb2GzipTransport(Pb2Transport):
+    """The ``_pb2`` client over the SDK's ``connect``, compressing with gzip (messages from 512 bytes)."""
+
+    name = "pb2-gzip"
+    min_bytes = DEFAULT_MIN_BYTES
+
+    def __init__(self, host: str, port: int) -> None:
+        self.channel = connect(f"{host}:{port}", compression="gzip", compress_min_bytes=self.min_bytes)
+        self.messages = message_service_grpc.MessageServiceStub(self.channel)
+        self.ai = ai_service_grpc.AIServiceStub(self.channel)
+
+
 class GrpcioTransport:
     """The official grpcio asyncio client, with the ``_pb2`` classes."""
 
@@ -239,17 +256,26 @@ class HttpJsonTransport:
     """The pre-ADR baseline's client: HTTP/1.1 keep-alive with ProtoJSON bodies, parsed into ``_pb2``."""
 
     name = "http-json"
+    accept_encoding = "identity"  # aiohttp would ask for gzip: the baseline is uncompressed
+    compress_requests = False
 
     def __init__(self, host: str, port: int) -> None:
         self.base = f"http://{host}:{port}"
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=100, force_close=False),
             timeout=aiohttp.ClientTimeout(total=TIMEOUT),
+            headers={"Accept-Encoding": self.accept_encoding},
         )
 
+    def _body(self, body: object) -> tuple[bytes, dict[str, str]]:
+        data = json.dumps(body, separators=(",", ":")).encode()
+        if self.compress_requests and len(data) >= DEFAULT_MIN_BYTES:
+            return gzip.compress(data, compresslevel=1), {**_JSON, "Content-Encoding": "gzip"}
+        return data, _JSON
+
     async def _call(self, path: str, body: object, reply_type: type[Message]) -> Message:
-        data = json.dumps(body, separators=(",", ":"))
-        async with self.session.post(self.base + path, data=data, headers=_JSON) as response:
+        data, headers = self._body(body)
+        async with self.session.post(self.base + path, data=data, headers=headers) as response:
             payload = await response.read()
             if response.status != 200:
                 raise RuntimeError(f"{path} answered HTTP {response.status}: {payload[:200]!r}")
@@ -257,8 +283,8 @@ class HttpJsonTransport:
 
     async def _lines(self, path: str, body: object, reply_type: type[Message]) -> int:
         count = 0
-        data = json.dumps(body, separators=(",", ":"))
-        async with self.session.post(self.base + path, data=data, headers=_JSON) as response:
+        data, headers = self._body(body)
+        async with self.session.post(self.base + path, data=data, headers=headers) as response:
             if response.status != 200:
                 raise RuntimeError(f"{path} answered HTTP {response.status}")
             async for line in response.content:
@@ -293,6 +319,17 @@ class HttpJsonTransport:
 
     async def close(self) -> None:
         await self.session.close()
+
+
+class HttpJsonGzipTransport(HttpJsonTransport):
+    """The baseline as a deployment behind gzip runs it: gzip replies, and gzip request bodies from 512 bytes.
+
+    A reply stream (NDJSON) is one gzip stream across its messages, as a proxy compresses it.
+    """
+
+    name = "http-json-gzip"
+    accept_encoding = "gzip"
+    compress_requests = True
 
 
 class GatewayTransport(HttpJsonTransport):

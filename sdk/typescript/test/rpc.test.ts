@@ -53,6 +53,14 @@ test("client streaming, unary and server streaming calls of MessageService", asy
   assert.deepEqual(rest, ["m2"], "a bigint position is sent and honoured");
 });
 
+test("a long message comes back whole: the server compresses it for this client (gzip)", async () => {
+  const conversation = `ts-zip-${randomUUID().slice(0, 8)}`;
+  const text = Array.from({ length: 60 }, (_, i) => `line ${i}: the release moves to Friday.`).join(" ");
+  const sent = await chat.messages.sendMessages(each([{ message: newMessage(conversation, `${conversation}-0`, text) }]));
+  const got = await chat.messages.getMessage({ messageId: sent.messages[0]?.id ?? "" });
+  assert.equal(got.message?.content, text);
+});
+
 test("a bidirectional ChatStream: join, send, and receive the message live", async () => {
   const conversation = `ts-live-${randomUUID().slice(0, 8)}`;
   let finish: () => void = () => undefined;

@@ -6,6 +6,10 @@ their replies go out one syscall at a time. :class:`CoalescingTransport` keeps t
 bytes written during one turn of the event loop and sends them together at the start
 of the next, in order. Nothing waits longer than that turn, and back-pressure still
 comes from the real transport, which sees every byte within the same turn.
+
+Consecutive DATA frames of one stream in such a send become one frame
+(:func:`merge_data_frames`): a replay writes a frame per message, whose 9-byte header
+was 3.5% of the bytes of a 250-byte message on the wire.
 """
 
 from __future__ import annotations
@@ -14,6 +18,58 @@ import asyncio
 from typing import Any
 
 from grpclib.protocol import H2Protocol
+
+_FRAME_HEADER_BYTES = 9
+_DATA = 0
+_END_STREAM = 0x1
+_PADDED = 0x8
+MERGED_FRAME_BYTES = 16384  # SETTINGS_MAX_FRAME_SIZE's minimum: every HTTP/2 peer accepts it
+
+
+def merge_data_frames(data: bytes) -> bytes:
+    """HTTP/2 frames ``data``, with runs of unpadded DATA frames of one stream joined.
+
+    A frame is joined to the one before when both are DATA on the same stream, the first
+    does not end the stream, neither is padded, and the joined payload stays within
+    :data:`MERGED_FRAME_BYTES`; the joined frame keeps the flags of the last. Flow control
+    counts payload bytes, so the peer's windows see the same. Anything that does not parse
+    as whole frames is returned unchanged.
+    """
+    view = memoryview(data)
+    frames: list[list[Any]] = []  # [type, flags, stream, payload parts, payload length]
+    at, size, merged = 0, len(data), False
+    while at < size:
+        if at + _FRAME_HEADER_BYTES > size:
+            return data
+        length = int.from_bytes(view[at : at + 3], "big")
+        kind, flags = data[at + 3], data[at + 4]
+        stream = int.from_bytes(view[at + 5 : at + 9], "big")
+        start = at + _FRAME_HEADER_BYTES
+        at = start + length
+        if at > size:
+            return data
+        last = frames[-1] if frames else None
+        if (
+            last is not None
+            and kind == _DATA == last[0]
+            and stream == last[2]
+            and not last[1] & (_END_STREAM | _PADDED)
+            and not flags & _PADDED
+            and last[4] + length <= MERGED_FRAME_BYTES
+        ):
+            last[1] = flags
+            last[3].append(view[start:at])
+            last[4] += length
+            merged = True
+        else:
+            frames.append([kind, flags, stream, [view[start:at]], length])
+    if not merged:
+        return data
+    return b"".join(
+        part
+        for kind, flags, stream, parts, length in frames
+        for part in (length.to_bytes(3, "big") + bytes((kind, flags)) + stream.to_bytes(4, "big"), *parts)
+    )
 
 
 class CoalescingTransport:
@@ -36,7 +92,7 @@ class CoalescingTransport:
         """Send what was gathered, in order, as one write."""
         if not self._pending:
             return
-        data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
+        data = merge_data_frames(b"".join(self._pending)) if len(self._pending) > 1 else self._pending[0]
         self._pending.clear()
         if not self._transport.is_closing():
             self._transport.write(data)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chat_sdk.compression import DEFAULT_MIN_BYTES, ENCODINGS, IDENTITY
 from chat_services.budget import DEFAULT_CALL_BYTES, DEFAULT_INFLIGHT_BYTES
 
 ENV_PREFIX = "CHAT_SERVICES_"
@@ -73,8 +74,25 @@ class ServiceConfig:
     reflection: str = "auto"
     trace_exporter: str = "none"
     otlp_endpoint: str | None = None
+    # Reply compression (services/README.md, "Compression"): encodings in order of preference
+    # ("none": replies always plain), used only when the client lists one in grpc-accept-encoding.
+    reply_compression: str = "gzip,deflate"
+    compress_min_bytes: int = DEFAULT_MIN_BYTES  # replies shorter than this go plain
+
+    @property
+    def reply_encodings(self) -> tuple[str, ...]:
+        """``reply_compression`` as a tuple of encodings (empty for "none")."""
+        if self.reply_compression.strip().lower() in ("", "none", IDENTITY):
+            return ()
+        return tuple(name.strip().lower() for name in self.reply_compression.split(","))
 
     def __post_init__(self) -> None:
+        unknown = [name for name in self.reply_encodings if name not in ENCODINGS]
+        if unknown or self.compress_min_bytes < 0:
+            raise ValueError(
+                f"reply_compression lists {', '.join(ENCODINGS)} or none"
+                f" (got {self.reply_compression[:60]!r}); compress_min_bytes must be >= 0"
+            )
         if not 0 <= self.port < 65536:
             raise ValueError(f"port {self.port} is outside 0-65535")
         if self.max_message_bytes < 1:
@@ -211,6 +229,14 @@ _FIELDS: dict[str, tuple[Callable[[str], object], str]] = {
     "reflection": (str, "auto (on only while authentication is off), on or off"),
     "trace_exporter": (str, "none, console or otlp"),
     "otlp_endpoint": (str, "OTLP/HTTP traces endpoint (default http://localhost:4318/v1/traces)"),
+    "reply_compression": (
+        str,
+        "encodings replies may be compressed in, preferred first (gzip,deflate), or none",
+    ),
+    "compress_min_bytes": (
+        int,
+        "replies of at least this many bytes are compressed, for clients that accept it",
+    ),
 }
 
 

@@ -26,7 +26,14 @@ from grpclib.protocol import Stream as H2Stream
 from grpclib.server import Server, Stream
 
 from chat_services.admission import HEALTH_PREFIX
-from chat_services.framing import CallFraming, ConnectionBudget, FramedStream, ReadLimits
+from chat_services.framing import (
+    DEFAULT_REPLY_COMPRESSION,
+    CallFraming,
+    ConnectionBudget,
+    FramedStream,
+    ReadLimits,
+    ReplyCompression,
+)
 from chat_services.hygiene import BudgetedHandler, GuardedProtocol, TransportLimits
 
 
@@ -40,11 +47,13 @@ class GuardedServer(Server):
         codec: CodecBase,
         status_details_codec: StatusDetailsCodecBase,
         limits: TransportLimits,
+        replies: ReplyCompression = DEFAULT_REPLY_COMPRESSION,
     ) -> None:
         super().__init__(
             handlers, codec=codec, status_details_codec=status_details_codec, config=limits.grpclib_config()
         )
         self.limits = limits
+        self.replies = replies
         self.admission = limits.admission()
         self._protocols: weakref.WeakSet[H2Protocol] = weakref.WeakSet()
         self._calls: dict[H2Stream, CallFraming] = {}
@@ -88,7 +97,7 @@ class GuardedServer(Server):
             call = self._calls[stream._stream]
             if call.health_only and not health:
                 raise GRPCError(Status.UNAVAILABLE, self._reserve_message)
-            await handler(FramedStream.adopt(stream, call, read_limits))
+            await handler(FramedStream.adopt(stream, call, read_limits, self.replies))
 
         event.method_func = framed
 

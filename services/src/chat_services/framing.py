@@ -16,6 +16,8 @@ reader for every call:
   that takes one are INVALID_ARGUMENT;
 - gzip and deflate messages are inflated, their inflated size bounded by the same limit;
   another ``grpc-encoding`` is UNIMPLEMENTED;
+- replies are compressed (:class:`ReplyCompression`) in an encoding the client listed in
+  ``grpc-accept-encoding``, from a size on, and never for a client that listed none;
 - every status message sent is bounded in length (:func:`chat_services.errors.bounded_message`).
 """
 
@@ -24,24 +26,36 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
-import zlib
 from dataclasses import dataclass
 from typing import Any, Generic
 
 from grpclib.const import Status
-from grpclib.exceptions import GRPCError
+from grpclib.exceptions import GRPCError, ProtocolError
+from grpclib.metadata import encode_metadata
 from grpclib.server import Stream
 from grpclib.stream import _RecvType, _SendType
+from multidict import MultiDict
 
+from chat_sdk.compression import (
+    ACCEPT_ENCODING,
+    DEFAULT_MIN_BYTES,
+    ENCODINGS,
+    IDENTITY,
+    WBITS,
+    DecompressionError,
+    InflatedTooLarge,
+    frame,
+    inflate,
+    response_encoding,
+)
 from chat_services.boundary import too_large
 from chat_services.errors import bounded_message, echo
 
 HEADER_BYTES = 5  # one flag byte, then a big-endian 32-bit length
-IDENTITY = "identity"
-# grpc-encoding → zlib's wbits: gzip framing, or the zlib framing gRPC calls "deflate".
-DECOMPRESSORS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
-ACCEPTED_ENCODINGS = ", ".join((IDENTITY, *DECOMPRESSORS))
-ACCEPTED = ",".join((IDENTITY, *DECOMPRESSORS))  # the grpc-accept-encoding header's form
+# From this size a reply is compressed off the event loop: 64 kB of chat text take ~1 ms to
+# compress (services/README.md, "Compression"), a hop to a worker thread 50-100 µs.
+OFF_LOOP_COMPRESS_BYTES = 64 * 1024
+ACCEPTED_ENCODINGS = ", ".join((IDENTITY, *ENCODINGS))
 
 
 @dataclass(frozen=True)
@@ -53,15 +67,32 @@ class ReadLimits:
 
 
 @dataclass(frozen=True)
-class CallFraming:
-    """What reading one call's requests needs: its connection's budget and its ``grpc-encoding``.
+class ReplyCompression:
+    """Which encodings replies may be compressed in (in order of preference), and from what size.
 
-    ``health_only``: the call came on a connection of the health reserve (see admission.py).
+    No encodings: replies always go plain (requests are still inflated).
+    """
+
+    encodings: tuple[str, ...] = ENCODINGS
+    min_bytes: int = DEFAULT_MIN_BYTES
+
+
+DEFAULT_REPLY_COMPRESSION = ReplyCompression()
+
+
+@dataclass(frozen=True)
+class CallFraming:
+    """What framing one call needs: its connection's budget and the call's compression headers.
+
+    ``encoding`` is the request's ``grpc-encoding``, ``accept_encoding`` its
+    ``grpc-accept-encoding`` (None when absent). ``health_only``: the call came on a
+    connection of the health reserve (see admission.py).
     """
 
     budget: ConnectionBudget
     encoding: str = IDENTITY
     health_only: bool = False
+    accept_encoding: str | None = None
 
 
 @dataclass
@@ -92,17 +123,27 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
 
     _budget: ConnectionBudget
     _encoding: str
+    _reply_encoding: str
+    _reply_min_bytes: int
     _max_message_bytes: int
     _request_timeout: float
     _framed_messages = 0
 
     @classmethod
-    def adopt(cls, stream: Stream[Any, Any], call: CallFraming, limits: ReadLimits) -> FramedStream[Any, Any]:
-        """Make ``stream`` read through this class, with the call's framing and the read limits."""
+    def adopt(
+        cls,
+        stream: Stream[Any, Any],
+        call: CallFraming,
+        limits: ReadLimits,
+        replies: ReplyCompression = DEFAULT_REPLY_COMPRESSION,
+    ) -> FramedStream[Any, Any]:
+        """Make ``stream`` read and write through this class, with the call's framing and the limits."""
         stream.__class__ = cls
         framed: FramedStream[Any, Any] = stream  # type: ignore[assignment]
         framed._budget = call.budget
         framed._encoding = call.encoding
+        framed._reply_encoding = response_encoding(call.encoding, call.accept_encoding, replies.encodings)
+        framed._reply_min_bytes = replies.min_bytes
         framed._max_message_bytes = limits.max_message_bytes
         framed._request_timeout = limits.request_timeout
         return framed
@@ -141,6 +182,39 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
             )
         return message
 
+    async def send_initial_metadata(self, *, metadata: Any = None) -> None:
+        """grpclib's response headers, plus ``grpc-encoding`` (when replies are compressed) and
+        ``grpc-accept-encoding`` (grpclib refuses ``grpc-*`` keys in metadata)."""
+        if self._send_initial_metadata_done:
+            raise ProtocolError("Initial metadata was already sent")
+        headers = [(":status", "200"), ("content-type", self._content_type)]
+        if self._reply_encoding != IDENTITY:
+            headers.append(("grpc-encoding", self._reply_encoding))
+        headers.append(("grpc-accept-encoding", ACCEPT_ENCODING))
+        (sent,) = await self._dispatch.send_initial_metadata(MultiDict(metadata or ()))
+        headers.extend(encode_metadata(sent))
+        await self._stream.send_headers(headers)
+        self._send_initial_metadata_done = True
+
+    async def send_message(self, message: _SendType) -> None:
+        """grpclib's ``send_message``, the reply compressed per the call's encoding (see ``frame``)."""
+        if not self._send_initial_metadata_done:
+            await self.send_initial_metadata()
+        if not self._cardinality.server_streaming and self._send_message_done:
+            raise ProtocolError("Message was already sent")
+        (message,) = await self._dispatch.send_message(message)
+        data = self._codec.encode(message, self._send_type)
+        if self._reply_encoding != IDENTITY and len(data) >= OFF_LOOP_COMPRESS_BYTES:
+            # zlib releases the GIL: a big reply compresses on a worker thread, not on the loop.
+            framed = await asyncio.to_thread(frame, data, self._reply_encoding, self._reply_min_bytes)
+        else:
+            framed = frame(data, self._reply_encoding, self._reply_min_bytes)
+        await self._stream.send_data(framed)
+        self._send_message_done = True
+        self._messages_sent += 1
+        self._stream.connection.messages_sent += 1
+        self._stream.connection.last_message_sent = time.monotonic()
+
     async def send_trailing_metadata(self, *, status_message: str | None = None, **kwargs: Any) -> None:
         """grpclib's trailers, with the status message bounded (a long one stalls the event loop)."""
         if status_message is not None:
@@ -165,10 +239,10 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
         finally:
             self._budget.release(length)
         if compressed:
-            wbits = await self._decompressor()
+            encoding = await self._decompressor()
             # Inflating megabytes takes tens of milliseconds; zlib releases the GIL, so a
             # worker thread keeps the event loop answering other calls meanwhile.
-            body = await asyncio.to_thread(self._inflate, body, wbits)
+            body = await asyncio.to_thread(self._inflate, body, encoding)
         message = self._codec.decode(body, self._recv_type)
         # What grpclib's Stream.recv_message does with a decoded message.
         (message,) = await self._dispatch.recv_message(message)
@@ -212,55 +286,34 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
             raise _ended_inside(inside)
         return data
 
-    async def _decompressor(self) -> int:
-        """zlib's wbits for the call's ``grpc-encoding``; a status if there is none we have.
+    async def _decompressor(self) -> str:
+        """The call's ``grpc-encoding``, if we have it; a status if not.
 
         As the gRPC spec asks, an unsupported encoding is UNIMPLEMENTED and the response
-        headers carry ``grpc-accept-encoding`` (grpclib refuses ``grpc-*`` metadata keys, so
-        those headers are sent here, before grpclib sends the trailers).
+        headers carry ``grpc-accept-encoding`` (so they are sent here, before grpclib would
+        send a trailers-only response without it).
         """
         encoding = self._encoding
         if encoding == IDENTITY:
             raise GRPCError(
                 Status.INVALID_ARGUMENT, "a message is marked compressed but the call has no grpc-encoding"
             )
-        wbits = DECOMPRESSORS.get(encoding)
-        if wbits is None:
+        if encoding not in WBITS:
             if not self._send_initial_metadata_done:
-                await self._stream.send_headers(
-                    [
-                        (":status", "200"),
-                        ("content-type", self._content_type),
-                        ("grpc-accept-encoding", ACCEPTED),
-                    ]
-                )
-                self._send_initial_metadata_done = True
+                await self.send_initial_metadata()  # it carries grpc-accept-encoding
             raise GRPCError(
                 Status.UNIMPLEMENTED,
                 f"grpc-encoding {echo(encoding)} is not supported; this server accepts {ACCEPTED_ENCODINGS}",
             )
-        return wbits
+        return encoding
 
-    def _inflate(self, body: bytes, wbits: int) -> bytes:
-        encoding = self._encoding
-        inflater = zlib.decompressobj(wbits)
+    def _inflate(self, body: bytes, encoding: str) -> bytes:
         try:
-            inflated = inflater.decompress(body, self._max_message_bytes + 1)
-        except zlib.error as error:
-            raise GRPCError(
-                Status.INVALID_ARGUMENT, f"a {encoding} message does not inflate: {error}"
-            ) from None
-        if len(inflated) > self._max_message_bytes:
-            raise GRPCError(
-                Status.RESOURCE_EXHAUSTED,
-                f"{self._request_name} inflates from {encoding}"
-                f" past the {self._max_message_bytes}-byte message limit",
-            )
-        if not inflater.eof or inflater.unused_data:
-            raise GRPCError(
-                Status.INVALID_ARGUMENT, f"a {encoding} message is truncated or has trailing bytes"
-            )
-        return inflated
+            return inflate(body, encoding, self._max_message_bytes)
+        except InflatedTooLarge as error:
+            raise GRPCError(Status.RESOURCE_EXHAUSTED, f"{self._request_name} {error}") from None
+        except DecompressionError as error:
+            raise GRPCError(Status.INVALID_ARGUMENT, str(error)) from None
 
 
 async def one_request(stream: Stream[_RecvType, Any]) -> _RecvType:

@@ -29,10 +29,11 @@ from h2.events import RemoteSettingsChanged
 from h2.settings import SettingCodes
 from h2.utilities import SizeLimitDict
 
+from chat_sdk.compression import IDENTITY
 from chat_services.admission import ConnectionAdmission, Seat
 from chat_services.coalescing import CoalescingH2Protocol
 from chat_services.config import ServiceConfig
-from chat_services.framing import IDENTITY, CallFraming, ConnectionBudget
+from chat_services.framing import CallFraming, ConnectionBudget
 
 log = logging.getLogger("chat_services.connections")
 CLOSED_STREAMS_KEPT = 1000  # per connection, for h2 to tell late frames of a closed stream apart
@@ -83,7 +84,8 @@ class BudgetedHandler(Handler):
 
     For each call it records a :class:`CallFraming` in ``calls`` (shared with the server,
     keyed by HTTP/2 stream) until the stream is released: the budget, the call's
-    ``grpc-encoding`` header, which grpclib drops from the metadata a handler sees, and
+    ``grpc-encoding`` and ``grpc-accept-encoding`` headers, which grpclib drops from the
+    metadata a handler sees, and
     whether the connection may carry health checks only. ``on_call`` is told when a call
     starts or ends: that is what the idle timeout counts.
     """
@@ -99,8 +101,13 @@ class BudgetedHandler(Handler):
         self, stream: H2Stream, headers: list[tuple[str, str]], release_stream: Callable[[], Any]
     ) -> None:
         """Start the call, remembering how to read its requests until the stream is released."""
-        encoding = next((value for key, value in headers if key == "grpc-encoding"), IDENTITY)
-        self.calls[stream] = CallFraming(self.budget, encoding, health_only=self.health_only)
+        encoding, accept = IDENTITY, None
+        for key, value in headers:
+            if key == "grpc-encoding":
+                encoding = value
+            elif key == "grpc-accept-encoding":
+                accept = value
+        self.calls[stream] = CallFraming(self.budget, encoding, self.health_only, accept)
         self.on_call()
 
         def release() -> None:

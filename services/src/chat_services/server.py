@@ -32,6 +32,7 @@ from chat_services.conversation.service import ConversationService
 from chat_services.conversation.store import MIGRATIONS as CONVERSATION_MIGRATIONS
 from chat_services.conversation.store import ConversationStore
 from chat_services.conversations import StoredConversations
+from chat_services.framing import ReplyCompression
 from chat_services.hygiene import TransportLimits
 from chat_services.instances import local_fanout, shared_fanout
 from chat_services.interceptors import Interceptors, install
@@ -176,6 +177,7 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
         codec=BoundedProtoCodec(config.max_message_bytes),
         status_details_codec=ProtoStatusDetailsCodec(),
         limits=TransportLimits.from_config(config),
+        replies=ReplyCompression(config.reply_encodings, config.compress_min_bytes),
     )
     listen(server, RecvRequest, lifecycle.on_request)
     interceptors = install(server, handlers, config, database=database, span_exporter=span_exporter)

@@ -9,7 +9,8 @@ Two targets of the same schema ship side by side:
 
 Both encode to the same bytes; convert between them through bytes. This package adds
 a small client layer: :func:`connect` (address, TLS and mTLS, token providers, a
-pool of connections, default deadlines, OpenTelemetry client spans when installed)
+pool of connections, default deadlines, OpenTelemetry client spans when installed,
+gRPC compression negotiated per the spec: :mod:`chat_sdk.compression`)
 and :func:`call_with_retry` (backoff within one deadline, honouring ``RetryInfo``; a
 server that is down or restarting counts as ``UNAVAILABLE``). The
 dataclasses encode and parse with upb, the protobuf runtime's C code, on every path

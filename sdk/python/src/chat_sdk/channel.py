@@ -23,7 +23,9 @@ from grpclib.events import SendRequest, listen
 from grpclib.metadata import Deadline
 from grpclib.protocol import H2Protocol
 
+from chat_sdk._compressed import DEFAULT_MAX_MESSAGE_BYTES, ClientCompression, CompressedStream
 from chat_sdk._tracing import TracedStream, start_client_span, tracer_from
+from chat_sdk.compression import DEFAULT_MIN_BYTES, check_encoding
 from chat_sdk.schema import file_descriptor_set
 
 AUTHORIZATION = "authorization"
@@ -132,7 +134,8 @@ class ChatChannel(_Endpointed):
     again, as gRPC's ``round_robin`` policy does. When every endpoint is failing, the one
     that failed longest ago is tried. Calls without a timeout get the method's default
     deadline; with OpenTelemetry installed each call is a client span whose context travels
-    as ``traceparent``.
+    as ``traceparent``. ``compression`` says how calls compress (see :func:`connect`); None
+    sends and accepts plain messages only, as grpclib does.
     """
 
     def __init__(
@@ -147,6 +150,7 @@ class ChatChannel(_Endpointed):
         codec: CodecBase | None = None,
         endpoints: Sequence[Endpoint] = (),
         server_name: str | None = None,
+        compression: ClientCompression | None = None,
     ) -> None:
         if pool_size < 1:
             raise ValueError("pool_size must be at least 1")
@@ -163,6 +167,7 @@ class ChatChannel(_Endpointed):
         self._next = itertools.cycle(self.members)
         self.timeouts = {**default_timeouts(), **(timeouts or {})}
         self._tracer = tracer_from(tracer_provider)
+        self.compression = compression
 
     def _pick(self) -> _Endpointed:
         """The next member not ejected for a failed connection; the longest-ejected if all are."""
@@ -202,6 +207,8 @@ class ChatChannel(_Endpointed):
             deadline=deadline,
             metadata=metadata,
         )
+        if self.compression is not None:
+            stream = CompressedStream.adopt(stream, self.compression)
         if span is None:
             return stream
         # Same interface as the stream; its ``async with`` also ends the span.
@@ -225,6 +232,10 @@ def connect(
     timeouts: Mapping[str, float] | None = None,
     tracer_provider: Any | None = None,
     codec: CodecBase | None = None,
+    compression: str | None = None,
+    accept_compression: bool = True,
+    compress_min_bytes: int = DEFAULT_MIN_BYTES,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> ChatChannel:
     """Return a channel to ``target`` (``host:port``); close it with ``channel.close()`` or ``async with``.
 
@@ -241,12 +252,29 @@ def connect(
     (:func:`default_timeouts`). ``tracer_provider`` is an OpenTelemetry provider (the
     global one by default). ``codec`` replaces grpclib's protobuf codec (both targets
     already encode with upb).
+
+    Compression (gRPC's, per message): ``compression="gzip"`` (or ``"deflate"``) sends
+    requests of ``compress_min_bytes`` or more compressed, when that makes them shorter
+    (the server must accept the encoding: the chat services do, a plain grpclib server
+    does not, so it is off by default). ``accept_compression`` (on by default) sends
+    ``grpc-accept-encoding: identity,gzip,deflate``, so the server may compress replies;
+    a compressed reply is inflated up to ``max_message_bytes``. With
+    ``accept_compression=False`` and no ``compression`` the channel sends no compression
+    header at all and never receives a compressed message.
     """
     endpoints = [endpoint for one in _targets(target) for endpoint in resolve(*parse_target(one))]
     if isinstance(token, str):
         _check_token(token)
     if ssl is None and (root_certificates or client_cert or client_key):
         ssl = tls_context(root_certificates, client_cert, client_key)
+    encoding = check_encoding(compression)
+    if compress_min_bytes < 0 or max_message_bytes < 1:
+        raise ValueError("compress_min_bytes must be at least 0 and max_message_bytes at least 1")
+    compressing = (
+        ClientCompression(encoding, compress_min_bytes, accept_compression, max_message_bytes)
+        if encoding is not None or accept_compression
+        else None
+    )
     first, *others = endpoints
     channel = ChatChannel(
         first.host,
@@ -258,6 +286,7 @@ def connect(
         codec=codec,
         endpoints=others,
         server_name=first.server_name,
+        compression=compressing,
     )
     if token is not None:
         add_token = _token_listener(token)
