@@ -53,7 +53,8 @@ class GuardedServer(Server):
     @property
     def port(self) -> int:
         """The port the started server listens on (the one picked, when started on port 0)."""
-        if not isinstance(self._server, asyncio.Server):
+        # Not ``isinstance(asyncio.Server)``: uvloop's server is not one, but has ``sockets`` too.
+        if self._server is None:
             raise RuntimeError("the server is not started: no port yet")
         port: int = self._server.sockets[0].getsockname()[1]
         return port
