@@ -11,7 +11,6 @@ leaves idle client connections open, so their sockets would outlive the server.
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from collections.abc import Collection
 from typing import Any
