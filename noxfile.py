@@ -7,6 +7,7 @@ their virtual environments, so a second run is fast.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
@@ -275,6 +276,7 @@ def tests(session: nox.Session) -> None:
     wheel = install_sdk_and_services(session)
     build_typescript(session)
     ensure_chromium(session)  # the API reference is opened in headless Chromium
+    ensure_postgresql(session)  # the storage tests run on a throwaway PostgreSQL cluster too
     session.run("pytest", *session.posargs, env={"CHAT_SDK_WHEEL": str(wheel)})
 
 
@@ -360,24 +362,32 @@ def pack_typescript(session: nox.Session) -> Path:
     return tarball
 
 
+def apt_install(session: nox.Session, package: str) -> None:
+    """Install one Debian package with apt-get (CI runs as root)."""
+    session.run("apt-get", "update", "-qq", external=True)
+    session.run(
+        "apt-get", "install", "-y", "-qq", package, external=True, env={"DEBIAN_FRONTEND": "noninteractive"}
+    )
+
+
 def ensure_chromium(session: nox.Session) -> str:
     """Return Debian's headless Chromium, installing it with apt-get (as root, like CI) when missing."""
     found = shutil.which("chromium")
     if found is None:
-        session.run("apt-get", "update", "-qq", external=True)
-        session.run(
-            "apt-get",
-            "install",
-            "-y",
-            "-qq",
-            "chromium",
-            external=True,
-            env={"DEBIAN_FRONTEND": "noninteractive"},
-        )
+        apt_install(session, "chromium")
         found = shutil.which("chromium")
     if found is None:
         session.error("chromium is still missing after apt-get install")
     return found
+
+
+def ensure_postgresql(session: nox.Session) -> None:
+    """Install Debian's PostgreSQL server (as root, like CI) when pg_ctl is missing; tests start their own."""
+    if glob.glob("/usr/lib/postgresql/*/bin/pg_ctl") or shutil.which("pg_ctl"):
+        return
+    apt_install(session, "postgresql")
+    if not glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"):
+        session.error("PostgreSQL's pg_ctl is still missing after apt-get install")
 
 
 @nox.session

@@ -15,9 +15,12 @@ import shlex
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from ..venvs import cached, environment_digest
 from .manifests import KUBERNETES, render, workloads
@@ -120,6 +123,71 @@ def test_the_environment_holds_the_program_and_no_installer(project: str, comman
         [str(venv / "bin" / "python"), "-c", "import pip"], capture_output=True, timeout=60
     )
     assert no_pip.returncode != 0
+
+
+# Prints every distribution in the environment it runs in, by normalized name, with its version.
+DISTRIBUTIONS = (
+    "import importlib.metadata as m, json, re; print(json.dumps("
+    "{re.sub(r'[-_.]+', '-', d.metadata['Name']).lower(): d.version for d in m.distributions()}))"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("project", ["services", "gateway"])
+def test_the_environment_holds_every_dependency_the_project_declares(project: str) -> None:
+    """The image installs what pyproject.toml declares (a new driver comes with it), not a list of its own."""
+    declared = tomllib.loads((ROOT / project / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert unmet(declared, distributions(installed(project))) == []
+
+
+def distributions(venv: Path) -> dict[str, str]:
+    """Every distribution in ``venv``, by normalized name, with its version."""
+    listing = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", DISTRIBUTIONS],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return dict(json.loads(listing.stdout))
+
+
+def unmet(declared: list[str], versions: dict[str, str]) -> list[str]:
+    """The requirements (for this interpreter) that ``versions``, by normalized name, do not meet."""
+    found = []
+    for requirement in map(Requirement, declared):
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue
+        version = versions.get(canonicalize_name(requirement.name))
+        if version is None or not requirement.specifier.contains(version, prereleases=True):
+            found.append(f"{requirement} (installed: {version})")
+    return found
+
+
+def test_a_declared_dependency_the_environment_lacks_is_unmet() -> None:
+    versions = {"grpclib": "0.4.9", "numpy": "2.3.1"}
+    assert unmet(["grpclib>=0.4.9,<0.5", "numpy>=2.2,<3"], versions) == []
+    assert unmet(["psycopg[binary]>=3.3,<3.4", "grpclib>=0.5"], versions) == [
+        "psycopg[binary]<3.4,>=3.3 (installed: None)",
+        "grpclib>=0.5 (installed: 0.4.9)",
+    ]
+
+
+@pytest.mark.slow
+def test_a_postgresql_driver_in_the_image_brings_its_own_libpq() -> None:
+    """The slim base has no libpq: psycopg must load the libpq its binary wheel bundles."""
+    venv = installed("services")
+    if "psycopg" not in distributions(venv):
+        pytest.skip("the services do not depend on psycopg")
+    implementation = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import psycopg; print(psycopg.pq.__impl__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    # "python" and "c" load the system's libpq.so, which python:3.11-slim does not have.
+    assert implementation.stdout.strip() == "binary", "declare psycopg[binary] (or add libpq5 to the image)"
 
 
 def test_the_install_script_refuses_to_run_without_the_wheel(tmp_path: Path) -> None:

@@ -2,43 +2,36 @@
 
 from __future__ import annotations
 
-import functools
-import re
-import subprocess
-import sys
-from pathlib import Path
+import itertools
 
 import pytest
-
-from chat_gateway.cli import parser as gateway_parser
 
 from .manifests import (
     KUBERNETES,
     Manifest,
+    SettingsError,
+    cores,
     memory_bound,
     of_kind,
     problems,
     quantity,
+    read_settings,
     render,
     schema_errors,
     selects,
+    serve_flags,
+    settings,
     workloads,
 )
 
 OVERLAYS = sorted(path.parent for path in (KUBERNETES / "overlays").glob("*/kustomization.yaml"))
 COMPONENTS = sorted(path.parent for path in (KUBERNETES / "components").glob("*/kustomization.yaml"))
-# Flags the manifests use before `chat-services serve` has them, each with the issue that adds it.
-PENDING_FLAGS = {"--workers": "issue 22 (components/postgres-scale-out)"}
-
+# Every overlay with every set of components (none, each, all).
 RENDERINGS = {
-    **{f"overlays/{overlay.name}": (overlay, ()) for overlay in OVERLAYS},
-    **{
-        f"overlays/production+components/{component.name}": (
-            KUBERNETES / "overlays" / "production",
-            (component,),
-        )
-        for component in COMPONENTS
-    },
+    "+".join([f"overlays/{overlay.name}", *(f"components/{c.name}" for c in chosen)]): (overlay, chosen)
+    for overlay in OVERLAYS
+    for size in range(len(COMPONENTS) + 1)
+    for chosen in itertools.combinations(COMPONENTS, size)
 }
 
 
@@ -94,46 +87,43 @@ def test_services_probe_the_grpc_health_protocol(rendered: list[Manifest]) -> No
             assert container[probe]["grpc"]["port"] == services.ports()["grpc"]
 
 
-def test_the_services_memory_limit_covers_what_clients_may_make_them_hold(rendered: list[Manifest]) -> None:
+def test_the_services_limits_cover_what_their_settings_allow(rendered: list[Manifest]) -> None:
     [services] = [w for w in workloads(rendered) if w.name == "chat-services"]
     [container] = services.pod["containers"]
-    assert memory_bound(container) <= quantity(container["resources"]["limits"]["memory"])
+    setting, _ = read_settings(container)  # refused names: test_every_manifest_keeps_the_project_rules
+    assert memory_bound(setting, container) <= quantity(container["resources"]["limits"]["memory"])
+    assert cores(container["resources"]["limits"]["cpu"]) == setting.workers
 
 
-def test_every_environment_variable_is_a_real_setting(rendered: list[Manifest]) -> None:
-    settings = set(serve_help_flags())
-    for workload in workloads(rendered):
-        for container in workload.containers:
-            for variable in container.get("env", []):
-                name = variable["name"]
-                if name.startswith("CHAT_SERVICES_"):
-                    flag = "--" + name.removeprefix("CHAT_SERVICES_").lower().replace("_", "-")
-                    assert flag in settings, f"{name} is not a setting of chat-services serve"
-
-
-def test_every_flag_is_a_real_flag(rendered: list[Manifest]) -> None:
-    settings = set(serve_help_flags())
-    for workload in workloads(rendered):
-        [container] = workload.pod["containers"]
-        if workload.name == "chat-gateway":
-            gateway_parser().parse_args(container["args"])  # exits on an unknown flag
-            continue
-        for arg in container["args"][1:]:
-            flag = arg.split("=", 1)[0]
-            assert flag in settings or flag in PENDING_FLAGS, f"chat-services serve has no {flag}"
-
-
-def test_pending_flags_are_still_missing() -> None:
-    """When one lands, its component becomes deployable: drop it from PENDING_FLAGS and its PENDING note."""
-    for flag, where in PENDING_FLAGS.items():
-        assert flag not in serve_help_flags(), f"{flag} exists now: {where} is no longer pending"
-
-
-@functools.cache
-def serve_help_flags() -> tuple[str, ...]:
-    """The flags `chat-services serve --help` lists, read from the installed command."""
-    script = Path(sys.executable).parent / "chat-services"
-    result = subprocess.run(
-        [str(script), "serve", "--help"], capture_output=True, text=True, check=True, timeout=60
+def test_the_scale_out_runs_several_pods_of_several_workers_on_postgresql() -> None:
+    rendered = render(
+        KUBERNETES / "overlays" / "production", [KUBERNETES / "components" / "postgres-scale-out"]
     )
-    return tuple(re.findall(r"(--[a-z][a-z0-9-]*)", result.stdout))
+    [services] = [w for w in workloads(rendered) if w.name == "chat-services"]
+    [container] = services.pod["containers"]
+    environment = {variable["name"]: variable for variable in container["env"]}
+    assert environment["CHAT_SERVICES_DATABASE"] == {
+        "name": "CHAT_SERVICES_DATABASE",
+        "valueFrom": {"secretKeyRef": {"name": "chat-services-database", "key": "dsn"}},
+    }
+    assert int(environment["CHAT_SERVICES_WORKERS"]["value"]) > 1
+    assert services.replicas > 1
+    assert services.manifest["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert not list(of_kind(rendered, "PersistentVolumeClaim"))
+    assert "persistentVolumeClaim" not in str(services.pod["volumes"])
+
+
+def test_a_flag_the_services_lack_is_refused_and_the_ones_they_have_are_not() -> None:
+    """The settings check holds each flag to the real `chat-services serve`, not to a list."""
+    [services] = [w for w in workloads(render(KUBERNETES / "overlays" / "dev")) if w.name == "chat-services"]
+    [container] = services.pod["containers"]
+    assert "--max-inflight-bytes" in serve_flags()
+    settings({**container, "args": ["serve", "--max-inflight-bytes=1048576", "--max-call-bytes=1048576"]})
+    for renamed in ("--max-inflight", "--no-such-flag"):
+        with pytest.raises(SettingsError, match=f"chat-services serve has no {renamed}$"):
+            settings({**container, "args": ["serve", f"{renamed}=1"]})
+    renamed_variable = [*container["env"], {"name": "CHAT_SERVICES_MAX_INFLIGHT", "value": "1"}]
+    with pytest.raises(SettingsError, match="CHAT_SERVICES_MAX_INFLIGHT is not a setting"):
+        settings({**container, "env": renamed_variable})
+    with pytest.raises(SettingsError, match="refuses its settings"):
+        settings({**container, "args": ["serve", "--max-call-bytes=2", "--max-inflight-bytes=1"]})

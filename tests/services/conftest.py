@@ -1,8 +1,15 @@
-"""A whole server (every service, health, reflection) on 127.0.0.1 with a fresh SQLite file."""
+"""A whole server (every service, health, reflection) on 127.0.0.1 with a fresh SQLite file.
+
+Also the storage backends: ``postgres_cluster`` (one throwaway PostgreSQL cluster per test
+session), ``postgres_dsn`` (a fresh database in it per test) and ``database_target``
+(parametrized: a fresh SQLite file, then a fresh PostgreSQL database). A missing PostgreSQL
+fails those tests loudly; set ``CHAT_TESTS_SKIP_POSTGRES=1`` to skip them instead.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -11,6 +18,7 @@ from typing import TypeVar
 import pytest
 
 from chat_services.config import ServiceConfig
+from chat_services.devpostgres import Cluster, PostgresUnavailable, start_cluster
 from chat_services.message.service import MessageService
 from chat_services.server import App, build_app
 
@@ -22,6 +30,62 @@ def make_config(tmp_path: Path, **overrides: object) -> ServiceConfig:
 
 
 S = TypeVar("S")
+SKIP_POSTGRES = "CHAT_TESTS_SKIP_POSTGRES"
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster (fsync off) for the whole session, stopped by PID after it."""
+    if os.environ.get(SKIP_POSTGRES) == "1":
+        pytest.skip(f"{SKIP_POSTGRES}=1: PostgreSQL tests skipped on request")
+    try:
+        cluster = start_cluster(durable=False)
+    except PostgresUnavailable as error:  # never a silent skip: CI must have PostgreSQL
+        pytest.fail(f"{error} (or set {SKIP_POSTGRES}=1 to skip the PostgreSQL tests)")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_cluster: Cluster) -> Iterator[str]:
+    """A fresh, empty database in the session's cluster: its ``postgresql://`` DSN."""
+    dsn = postgres_cluster.create_database()
+    try:
+        yield dsn
+    finally:
+        postgres_cluster.drop_database(dsn.rsplit("/", 1)[1])
+
+
+# On a service-level test: run it on both backends (the ``app`` fixture follows ``backend``).
+both_backends = pytest.mark.parametrize("backend", BACKENDS)
+
+
+def target_for(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of ``backend``: an SQLite file path, or a new PostgreSQL database's DSN."""
+    if backend == "sqlite":
+        return str(tmp_path / "chat.db")
+    return str(request.getfixturevalue("postgres_dsn"))
+
+
+@pytest.fixture(params=BACKENDS)
+def database_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """What ``--database`` takes, once per backend: an SQLite file path, then a PostgreSQL DSN."""
+    return target_for(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def backend() -> str:
+    """The ``app`` fixture's backend: SQLite unless a test is marked ``both_backends``."""
+    return "sqlite"
+
+
+@pytest.fixture
+def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of ``backend`` for ``make_config(tmp_path, database=database)``."""
+    return target_for(backend, request, tmp_path)
 
 
 def service_of(app: App, kind: type[S]) -> S:
@@ -47,7 +111,7 @@ async def running(config: ServiceConfig) -> AsyncIterator[App]:
 
 
 @pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[App]:
-    """The full server, started; shut down (drained) after the test."""
-    async with running(make_config(tmp_path)) as built:
+async def app(tmp_path: Path, database: str) -> AsyncIterator[App]:
+    """The full server on ``backend``'s database, started; shut down (drained) after the test."""
+    async with running(make_config(tmp_path, database=database)) as built:
         yield built

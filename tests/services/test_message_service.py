@@ -29,7 +29,7 @@ from chat_services.server import App, build_app
 
 from .clients import channel as connect
 from .clients import expect_status, status_of, until, violated_fields
-from .conftest import hub_listeners, make_config, service_of
+from .conftest import both_backends, hub_listeners, make_config, service_of
 
 T = TypeVar("T")
 STEP = 5.0  # seconds any one call, receive or wait may take before the test fails
@@ -164,6 +164,7 @@ class DataclassChat:
 # GetMessage ---------------------------------------------------------------------------------------
 
 
+@both_backends
 async def test_get_message_returns_the_stored_message(app: App) -> None:
     async with connect(app.port) as channel:
         sent = await send(channel, new("k-1", author="u-7", content="hello there"))
@@ -186,6 +187,7 @@ async def test_get_message_returns_the_stored_message(app: App) -> None:
         assert standard.message.created_at.ToDatetime(tzinfo=datetime.UTC) == stored.created_at
 
 
+@both_backends
 async def test_include_user_fills_the_author_whose_display_name_defaults_to_the_user_id(app: App) -> None:
     await service_of(app, MessageService).store.save_profile(
         Profile("ada", "Ada Lovelace", "https://avatars/ada.png")
@@ -299,6 +301,7 @@ async def test_which_client_channels_decode_the_error_details(app: App) -> None:
 # ListMessages -------------------------------------------------------------------------------------
 
 
+@both_backends
 async def test_list_messages_pages_through_every_message_once_in_order(app: App) -> None:
     async with connect(app.port) as channel:
         # Another conversation's messages are interleaved in the same batches; they never show up.
@@ -465,6 +468,7 @@ async def test_a_page_token_with_a_malformed_position_is_invalid_argument(app: A
 # SendMessages -------------------------------------------------------------------------------------
 
 
+@both_backends
 async def test_send_messages_stores_a_batch_in_request_order(app: App) -> None:
     async with connect(app.port) as channel:
         stub = message_service_grpc.MessageServiceStub(channel)
@@ -507,6 +511,7 @@ async def test_one_invalid_message_in_a_batch_stores_nothing(app: App) -> None:
         assert reply.created_count == 2 and [m.sequence for m in reply.messages] == [1, 2]
 
 
+@both_backends
 async def test_a_conflict_late_in_a_batch_rolls_back_the_messages_before_it(app: App) -> None:
     async with connect(app.port) as channel:
         stub = v1.MessageServiceStub(channel, timeout=STEP)
@@ -524,6 +529,7 @@ async def test_a_conflict_late_in_a_batch_rolls_back_the_messages_before_it(app:
         assert after.messages[0].sequence == 2  # the rolled-back batch used up no sequence numbers
 
 
+@both_backends
 async def test_a_retried_batch_returns_the_same_messages_and_creates_none(app: App) -> None:
     async with connect(app.port) as channel:
         messages = (new("k-1", content="one"), new("k-2", content="two", files=[v1.File(file_id="f")]))
@@ -557,6 +563,7 @@ async def test_the_same_key_for_a_different_message_is_already_exists(
         assert kept == original.messages[0]
 
 
+@both_backends
 async def test_idempotency_keys_are_scoped_by_author(app: App) -> None:
     """Two authors may use the same key; one author's keys say nothing about another's."""
     async with connect(app.port) as channel:
@@ -664,6 +671,7 @@ async def test_stream_messages_refuses_a_negative_resume_point_or_no_conversatio
         assert hub_listeners(app, "") == 0
 
 
+@both_backends
 async def test_a_follower_receives_messages_another_client_sends_afterwards(app: App) -> None:
     async with connect(app.port) as follower_channel, connect(app.port) as writer_channel:
         await send(writer_channel, new("k-1", author="ann"), new("k-2", author="bo"))
@@ -812,6 +820,7 @@ async def test_a_cancelled_follower_leaves_no_task_waiting_behind(app: App) -> N
 # ChatStream ---------------------------------------------------------------------------------------
 
 
+@both_backends
 async def test_two_participants_share_presence_messages_and_typing(app: App) -> None:
     async with connect(app.port) as channel:
         standard = message_service_grpc.MessageServiceStub(channel)
@@ -1016,8 +1025,9 @@ async def test_an_invalid_chat_send_names_the_chat_request_field(app: App) -> No
 # Restart ------------------------------------------------------------------------------------------
 
 
-async def test_every_acknowledged_message_is_there_after_a_restart(tmp_path: Path) -> None:
-    first = await build_app(make_config(tmp_path))
+@both_backends
+async def test_every_acknowledged_message_is_there_after_a_restart(tmp_path: Path, database: str) -> None:
+    first = await build_app(make_config(tmp_path, database=database))
     await first.start()
     try:
         async with connect(first.port) as channel:
@@ -1035,7 +1045,7 @@ async def test_every_acknowledged_message_is_there_after_a_restart(tmp_path: Pat
     finally:
         await first.shutdown()
 
-    second = await build_app(make_config(tmp_path))
+    second = await build_app(make_config(tmp_path, database=database))
     assert second.config.database == first.config.database
     await second.start()
     try:

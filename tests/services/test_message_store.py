@@ -1,10 +1,8 @@
-"""The message domain on a real SQLite file: drafts, the store's transactions, the conversation hub."""
+"""The message domain on a real SQLite file and a real PostgreSQL database: drafts, the store, the hub."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Callable
-from contextlib import closing
 from pathlib import Path
 from typing import TypeVar
 
@@ -14,7 +12,7 @@ from chat_services.errors import AlreadyExists, InvalidArgument, NotFound, Permi
 from chat_services.message.hub import ConversationHub, Listener, Presence, PresenceChange, Typing
 from chat_services.message.model import Attachment, Draft, Profile
 from chat_services.message.store import MIGRATIONS, MessageStore
-from chat_services.storage import Database
+from chat_services.storage import Connection, Database, open_storage
 
 T = TypeVar("T")
 
@@ -31,15 +29,16 @@ def draft(
     )
 
 
-async def open_store(path: Path) -> MessageStore:
-    database = Database(path)
+async def open_store(target: str | Path) -> MessageStore:
+    database = open_storage(target)
     await database.open(MIGRATIONS)
     return MessageStore(database)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[MessageStore]:
-    opened = await open_store(tmp_path / "messages.db")
+async def store(database_target: str) -> AsyncIterator[MessageStore]:
+    """A store on each backend: an SQLite file, then a PostgreSQL database."""
+    opened = await open_store(database_target)
     try:
         yield opened
     finally:
@@ -154,7 +153,7 @@ class CountingDatabase(Database):
 
     trips = 0
 
-    async def call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def call(self, work: Callable[[Connection], T]) -> T:
         self.trips += 1
         return await super().call(work)
 
@@ -216,8 +215,8 @@ async def test_edits_only_by_the_author_and_never_to_nothing(store: MessageStore
     assert not created and retried.content == "better"
 
 
-async def test_messages_and_migrations_survive_reopening_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "messages.db"
+async def test_messages_and_migrations_survive_reopening_the_database(database_target: str) -> None:
+    path = database_target
     first = await open_store(path)
     stored = [m for m, _ in await first.store([draft(f"k-{i}") for i in range(3)])]
     await first.database.close()
@@ -227,11 +226,12 @@ async def test_messages_and_migrations_survive_reopening_the_file(tmp_path: Path
         assert await second.after("c-1", 0, 10) == stored
         [(next_one, _)] = await second.store([draft("k-9")])
         assert next_one.sequence == 4
+        names = await second.database.call(
+            lambda c: [row[0] for row in c.execute("SELECT name FROM schema_migrations ORDER BY name")]
+        )
+        assert names == [m.name for m in MIGRATIONS]
     finally:
         await second.database.close()
-    with closing(sqlite3.connect(path)) as connection:
-        names = [row[0] for row in connection.execute("SELECT name FROM schema_migrations ORDER BY name")]
-    assert names == [m.name for m in MIGRATIONS]
 
 
 # The hub ------------------------------------------------------------------------------------------

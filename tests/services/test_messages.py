@@ -1,4 +1,4 @@
-"""MessageService over real sockets and a real SQLite file, through both SDK client targets."""
+"""MessageService over real sockets and a real database (main tests on both backends), both SDK targets."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from chat_services.message.service import SEND_BATCH_LIMIT
 from chat_services.server import App, build_app
 
 from .clients import channel, expect_status, until
-from .conftest import hub_listeners, make_config
+from .conftest import both_backends, hub_listeners, make_config
 
 
 def new(key: str, conversation: str = "c-1", author: str = "u-1", content: str = "hi") -> v1.NewMessage:
@@ -27,6 +27,7 @@ def sends(*messages: v1.NewMessage) -> list[v1.SendMessagesRequest]:
     return [v1.SendMessagesRequest(message=m) for m in messages]
 
 
+@both_backends
 async def test_a_sent_message_reads_back_with_author_and_files_only_when_asked(app: App) -> None:
     async with channel(app.port) as opened:
         stub = v1.MessageServiceStub(opened, timeout=10)
@@ -84,6 +85,7 @@ async def test_get_message_errors_name_the_field(app: App) -> None:
         assert "absent" in (error.message or "")
 
 
+@both_backends
 async def test_a_retried_send_stores_nothing_twice(app: App) -> None:
     async with channel(app.port) as opened:
         stub = v1.MessageServiceStub(opened, timeout=10)
@@ -97,6 +99,7 @@ async def test_a_retried_send_stores_nothing_twice(app: App) -> None:
         assert [m.content for m in listed.messages] == ["hi", "second", "hi"]
 
 
+@both_backends
 async def test_a_reused_key_with_another_payload_is_already_exists(app: App) -> None:
     async with channel(app.port) as opened:
         stub = v1.MessageServiceStub(opened, timeout=10)
@@ -108,6 +111,7 @@ async def test_a_reused_key_with_another_payload_is_already_exists(app: App) -> 
         )
 
 
+@both_backends
 async def test_a_batch_with_one_bad_message_stores_none_of_it(app: App) -> None:
     async with channel(app.port) as opened:
         stub = v1.MessageServiceStub(opened, timeout=10)
@@ -165,6 +169,7 @@ async def test_a_message_of_only_files_is_accepted(app: App) -> None:
         assert sent.messages[0].content == "" and sent.messages[0].files[0].file_id == "f"
 
 
+@both_backends
 async def test_list_messages_pages_through_everything_once_in_order(app: App) -> None:
     async with channel(app.port) as opened:
         stub = v1.MessageServiceStub(opened, timeout=10)
@@ -221,6 +226,7 @@ async def test_list_messages_refuses_bad_pages_and_unknown_conversations(app: Ap
         assert empty.messages == [] and empty.page is not None and not empty.page.next_page_token
 
 
+@both_backends
 async def test_stream_messages_resumes_after_a_sequence_without_gaps(app: App) -> None:
     async with channel(app.port) as opened:
         stub = v1.MessageServiceStub(opened, timeout=10)
@@ -244,6 +250,7 @@ async def _drain(stream: AsyncIterator[object]) -> list[object]:
     return [item async for item in stream]
 
 
+@both_backends
 async def test_a_following_stream_replays_then_delivers_new_messages_live(app: App) -> None:
     async with channel(app.port) as opened:
         stub = message_service_grpc.MessageServiceStub(opened)
@@ -312,6 +319,7 @@ async def _next_event(stream: object, kind: str) -> message_service_pb2.ChatStre
             return event  # type: ignore[no-any-return]
 
 
+@both_backends
 async def test_chat_stream_fans_out_between_two_participants(app: App) -> None:
     async with channel(app.port) as opened:
         stub = message_service_grpc.MessageServiceStub(opened)
@@ -439,6 +447,7 @@ async def test_chat_senders_speak_only_as_the_user_who_joined(app: App) -> None:
         await expect_status(chat(), Status.INVALID_ARGUMENT, "send.author_id")
 
 
+@both_backends
 async def test_only_the_author_edits_a_message_and_the_edit_is_stamped(app: App) -> None:
     async with channel(app.port) as opened:
         stub = v1.MessageServiceStub(opened, timeout=10)
@@ -472,8 +481,9 @@ async def test_only_the_author_edits_a_message_and_the_edit_is_stamped(app: App)
         assert retry.created_count == 0 and retry.messages[0].content == "final"
 
 
-async def test_acknowledged_messages_survive_a_restart(tmp_path: Path) -> None:
-    first = await build_app(make_config(tmp_path))
+@both_backends
+async def test_acknowledged_messages_survive_a_restart(tmp_path: Path, database: str) -> None:
+    first = await build_app(make_config(tmp_path, database=database))
     await first.start()
     try:
         async with channel(first.port) as opened:
@@ -485,7 +495,7 @@ async def test_acknowledged_messages_survive_a_restart(tmp_path: Path) -> None:
     finally:
         await first.shutdown()
 
-    second = await build_app(make_config(tmp_path))
+    second = await build_app(make_config(tmp_path, database=database))
     await second.start()
     try:
         async with channel(second.port) as opened:

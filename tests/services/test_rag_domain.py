@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -22,7 +21,7 @@ from chat_services.errors import AlreadyExists, InvalidArgument, NotFound
 from chat_services.rag.chunking import PASSAGE_MAX_CHARS, split_passages
 from chat_services.rag.embedding import HashingEmbedder, cosine
 from chat_services.rag.store import MIGRATIONS, DocumentInfo, DocumentStore
-from chat_services.storage import Database
+from chat_services.storage import Storage, open_storage
 
 from .clients import until
 
@@ -176,18 +175,18 @@ def test_cosine() -> None:
         cosine(a, [1.0, 2.0])
 
 
-# --- The document store on a real SQLite file --------------------------------------------------
+# --- The document store on a real SQLite file and a real PostgreSQL database -------------------
 
 
-async def open_store(path: Path) -> tuple[Database, DocumentStore]:
-    database = Database(path)
+async def open_store(target: str) -> tuple[Storage, DocumentStore]:
+    database = open_storage(target)
     await database.open(MIGRATIONS)
     return database, DocumentStore(database, HashingEmbedder())
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[DocumentStore]:
-    database, opened = await open_store(tmp_path / "rag.db")
+async def store(database_target: str) -> AsyncIterator[DocumentStore]:
+    database, opened = await open_store(database_target)
     try:
         yield opened
     finally:
@@ -329,8 +328,8 @@ async def test_searching_text_without_words_finds_nothing(store: DocumentStore) 
     assert found.document_id == "d"
 
 
-async def test_documents_survive_closing_and_reopening_the_database(tmp_path: Path) -> None:
-    database, store = await open_store(tmp_path / "rag.db")
+async def test_documents_survive_closing_and_reopening_the_database(database_target: str) -> None:
+    database, store = await open_store(database_target)
     try:
         await store.ingest(DocumentInfo(document_id="d-1"), long_text("deadlines", 2))
         await store.ingest(DocumentInfo(document_id="d-2"), RETRIES)
@@ -338,7 +337,7 @@ async def test_documents_survive_closing_and_reopening_the_database(tmp_path: Pa
     finally:
         await store.close()
         await database.close()
-    database, store = await open_store(tmp_path / "rag.db")  # migrations already applied: skipped
+    database, store = await open_store(database_target)  # migrations already applied: skipped
     try:
         assert await store.search(store.embedder.embed("deadlines"), 10, -1.0) == before
         with pytest.raises(AlreadyExists):

@@ -25,7 +25,7 @@ from chat_services.server import App, build_app
 from chat_services.storage import Database
 
 from .clients import channel, expect_status, until
-from .conftest import make_config
+from .conftest import both_backends, make_config
 from .harness import serve
 
 RETRIES = "Retries use exponential backoff with jitter. Each retry waits longer than the last."
@@ -67,6 +67,7 @@ def ranked(passages: list[v1.ScoredPassage]) -> list[tuple[str, int]]:
 # --- Ingestion ---------------------------------------------------------------------------------
 
 
+@both_backends
 async def test_a_streamed_document_is_described_by_what_was_sent(app: App) -> None:
     text = "Résumé ✓: " + long_text("retries", 3)
     pieces = [text[:3], text[3:600], "", text[600:]]  # "Résumé" is cut across two requests; one is empty
@@ -186,6 +187,7 @@ async def test_a_cancelled_ingestion_stores_nothing(app: App) -> None:
         assert (await stub.IngestDocument([request], timeout=TIMEOUT)).document.document_id == "r"
 
 
+@both_backends
 async def test_a_taken_id_is_already_exists_and_keeps_the_first_document(app: App) -> None:
     async with channel(app.port) as opened:
         stub = v1.RagServiceStub(opened, timeout=TIMEOUT)
@@ -197,6 +199,7 @@ async def test_a_taken_id_is_already_exists_and_keeps_the_first_document(app: Ap
         assert [(p.document_id, p.text) for p in found.passages] == [("doc", RETRIES)]
 
 
+@both_backends
 async def test_concurrent_ingestions_of_one_id_store_it_once(app: App) -> None:
     async with channel(app.port) as opened:
         stub = v1.RagServiceStub(opened, timeout=TIMEOUT)
@@ -286,6 +289,7 @@ async def test_a_document_over_the_size_limit_is_resource_exhausted(tmp_path: Pa
 # --- Search ------------------------------------------------------------------------------------
 
 
+@both_backends
 async def test_a_text_search_puts_the_relevant_document_first(app: App) -> None:
     async with channel(app.port) as opened:
         stub = v1.RagServiceStub(opened, timeout=TIMEOUT)
@@ -521,6 +525,7 @@ async def test_a_long_list_of_document_ids_still_restricts_the_search(app: App) 
 # --- Deletion and restarts ---------------------------------------------------------------------
 
 
+@both_backends
 async def test_deleting_returns_the_passage_count_and_removes_the_document_from_search(app: App) -> None:
     async with channel(app.port) as opened:
         stub = v1.RagServiceStub(opened, timeout=TIMEOUT)
@@ -570,9 +575,10 @@ async def test_deleting_an_unknown_or_missing_id_fails(app: App) -> None:
         )
 
 
-async def test_documents_survive_a_restart(tmp_path: Path) -> None:
+@both_backends
+async def test_documents_survive_a_restart(tmp_path: Path, database: str) -> None:
     query = v1.SearchDocumentsRequest(text="retries deadlines", top_k=100, min_score=-1)
-    first = await build_app(make_config(tmp_path))
+    first = await build_app(make_config(tmp_path, database=database))
     await first.start()
     try:
         async with channel(first.port) as opened:
@@ -586,7 +592,7 @@ async def test_documents_survive_a_restart(tmp_path: Path) -> None:
         await first.shutdown()
     assert long.document is not None and long.document.chunk_count >= 2
 
-    second = await build_app(make_config(tmp_path))
+    second = await build_app(make_config(tmp_path, database=database))
     await second.start()
     try:
         async with channel(second.port) as opened:

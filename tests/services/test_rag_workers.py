@@ -9,7 +9,6 @@ the database thread.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import numpy as np
 from grpclib.health.v1.health_grpc import HealthStub
@@ -20,6 +19,7 @@ from chat_services.rag.chunking import split_passages
 from chat_services.rag.service import DOCUMENT_MAX_BYTES, RagService
 from chat_services.rag.store import DocumentStore, Visibility
 from chat_services.server import App
+from chat_services.storage import Connection
 
 from .clients import channel, until
 from .conftest import service_of
@@ -74,7 +74,7 @@ async def write_corpus(store: DocumentStore) -> None:
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     per_document = PASSAGES // 600
 
-    def write(connection: sqlite3.Connection) -> None:
+    def write(connection: Connection) -> None:
         connection.executemany(
             "INSERT INTO documents (document_id, title, source_uri, media_type, metadata_json,"
             " chunk_count, size_bytes, created_at_ns, owner_id, visibility)"

@@ -1,32 +1,35 @@
-"""The database thread: calls in order, results handed back in batches, errors and cancellations apart."""
+"""The storage's worker threads, on each backend: calls in order, errors and cancellations apart.
+
+SQLite runs everything on one thread and commits transactions waiting together as one
+group; PostgreSQL runs them on several connections. Either way each call gets its own
+result and a failing transaction rolls back alone.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-from chat_services.storage import Database, Migration
+from chat_services.storage import Connection, Migration, open_storage
 
 MIGRATIONS = [Migration("test-001", "CREATE TABLE items (n INTEGER)")]
 
 
-async def test_concurrent_calls_each_get_their_own_result_or_error(tmp_path: Path) -> None:
-    database = Database(tmp_path / "t.db")
+async def test_concurrent_calls_each_get_their_own_result_or_error(database_target: str) -> None:
+    database = open_storage(database_target)
     await database.open(MIGRATIONS)
     gate = threading.Event()
     try:
-        # The first call holds the thread, so the others queue up and run as one batch.
+        # The first call holds a thread: on SQLite the others queue up and run as one batch.
         blocker = asyncio.ensure_future(database.call(lambda _c: gate.wait(10)))
 
-        def fail(_connection: sqlite3.Connection) -> int:
+        def fail(_connection: Connection) -> int:
             raise ValueError("boom")
 
-        def select(number: int) -> Callable[[sqlite3.Connection], int]:
+        def select(number: int) -> Callable[[Connection], int]:
             return lambda connection: int(connection.execute("SELECT ?", (number,)).fetchone()[0])
 
         calls = [database.call(select(n)) for n in range(50)]
@@ -48,12 +51,12 @@ async def test_concurrent_calls_each_get_their_own_result_or_error(tmp_path: Pat
         await database.close()
 
 
-async def test_a_failed_transaction_leaves_nothing_and_later_ones_commit(tmp_path: Path) -> None:
-    database = Database(tmp_path / "t.db")
+async def test_a_failed_transaction_leaves_nothing_and_later_ones_commit(database_target: str) -> None:
+    database = open_storage(database_target)
     await database.open(MIGRATIONS)
     try:
 
-        def insert_then_fail(connection: sqlite3.Connection) -> None:
+        def insert_then_fail(connection: Connection) -> None:
             connection.execute("INSERT INTO items VALUES (1)")
             raise ValueError("rolled back")
 
@@ -68,15 +71,15 @@ async def test_a_failed_transaction_leaves_nothing_and_later_ones_commit(tmp_pat
         await database.call(lambda c: None)
 
 
-async def test_transactions_waiting_together_commit_together_and_fail_alone(tmp_path: Path) -> None:
-    database = Database(tmp_path / "t.db")
+async def test_transactions_waiting_together_commit_together_and_fail_alone(database_target: str) -> None:
+    database = open_storage(database_target)
     await database.open(MIGRATIONS)
     gate = threading.Event()
     try:
         blocker = asyncio.ensure_future(database.call(lambda _c: gate.wait(10)))
 
-        def insert(number: int) -> Callable[[sqlite3.Connection], int]:
-            def work(connection: sqlite3.Connection) -> int:
+        def insert(number: int) -> Callable[[Connection], int]:
+            def work(connection: Connection) -> int:
                 connection.execute("INSERT INTO items VALUES (?)", (number,))
                 if number == 3:
                     connection.execute("INSERT INTO items VALUES (-3)")
@@ -85,7 +88,8 @@ async def test_transactions_waiting_together_commit_together_and_fail_alone(tmp_
 
             return work
 
-        # Queued behind the blocker, the ten run as one batch: one transaction, ten savepoints.
+        # SQLite: queued behind the blocker, the ten run as one batch (one transaction, ten
+        # savepoints). PostgreSQL: they run on the other connections, one transaction each.
         writes = [asyncio.ensure_future(database.transaction(insert(n))) for n in range(10)]
         await asyncio.sleep(0)
         gate.set()
@@ -98,8 +102,11 @@ async def test_transactions_waiting_together_commit_together_and_fail_alone(tmp_
     finally:
         gate.set()
         await database.close()
-    reopened = sqlite3.connect(tmp_path / "t.db")
+    reopened = open_storage(database_target)
+    await reopened.open(MIGRATIONS)
     try:
-        assert reopened.execute("SELECT COUNT(*) FROM items").fetchone() == (9,)
+        assert await reopened.call(lambda c: tuple(c.execute("SELECT COUNT(*) FROM items").fetchone())) == (
+            9,
+        )
     finally:
-        reopened.close()
+        await reopened.close()

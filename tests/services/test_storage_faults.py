@@ -26,7 +26,7 @@ from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 from chat.v1 import message_service_grpc, message_service_pb2
 from chat_services.errors import ResourceExhausted
 from chat_services.server import App, build_app
-from chat_services.storage import Database, storage_fault
+from chat_services.storage import Connection, Database, Storage, storage_fault
 
 from .clients import channel, expect_status, until
 from .conftest import make_config
@@ -43,10 +43,10 @@ def new_message(key: str, content: str = "hi") -> message_service_pb2.SendMessag
     )
 
 
-async def cap_at_current_size(database: Database, pages: int | None = None) -> None:
+async def cap_at_current_size(database: Storage, pages: int | None = None) -> None:
     """The disk is full: the database may not grow past the pages it has (``pages``: set that cap)."""
 
-    def cap(connection: sqlite3.Connection) -> None:
+    def cap(connection: Connection) -> None:
         limit = pages if pages is not None else connection.execute("PRAGMA page_count").fetchone()[0]
         connection.execute(f"PRAGMA max_page_count = {int(limit)}")
 

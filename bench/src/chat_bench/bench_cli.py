@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from chat_bench import report
+from chat_bench import report, scale
 from chat_bench.runner import Settings, run
 
 # The services as of main when the benchmark work began: "the previous release's server".
@@ -28,6 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--previous-ref", default=PREVIOUS_SERVICES, help="git ref of the previous server")
     parser.add_argument("--repository", type=Path, default=Path.cwd(), help="git checkout holding that ref")
     parser.add_argument("--notes", default="", help="a paragraph for the report (machine load, caveats)")
+    parser.add_argument(
+        "--scale-seconds", type=float, help="load per method in the past-one-process section (0 skips it)"
+    )
     args = parser.parse_args(argv)
     settings = Settings.quick(args.previous_ref) if args.quick else Settings(previous_ref=args.previous_ref)
     overrides = {"rounds": args.rounds, "calls": args.calls, "mixed_seconds": args.mixed_seconds}
@@ -39,10 +42,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     plot_path = args.output / f"{stem}.png"
     report.plot(results, plot_path)
     markdown = report.markdown(results, plot_path.name, args.notes)
+    scale_seconds = args.scale_seconds if args.scale_seconds is not None else (3.0 if args.quick else 10.0)
+    scale_section = scale.report_section(scale_seconds) if scale_seconds > 0 else ""
+    markdown += "\n" + scale_section if scale_section else ""
     (args.output / f"{stem}.md").write_text(markdown, encoding="utf-8")
     print(report.criteria_table(results))
     print()
     print(report.shapes_table(results))
+    print("\n" + scale_section if scale_section else "", end="")
     print(f"\nreport: {args.output / f'{stem}.md'}, plot: {plot_path}")
     return 0
 

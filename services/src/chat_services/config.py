@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,8 @@ class ServiceConfig:
 
     host: str = "127.0.0.1"
     port: int = 50051
-    database: Path = field(default_factory=lambda: Path("chat-services.db"))
+    # An SQLite file, or a PostgreSQL URL (``postgresql://user@host:5432/chat``).
+    database: Path | str = field(default_factory=lambda: Path("chat-services.db"))
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     grace_period: float = 10.0  # seconds running calls get to finish on SIGTERM
     plugin_timeout: float = 10.0  # seconds, when the request sets none
@@ -49,6 +50,9 @@ class ServiceConfig:
     keepalive_timeout: float = 20.0  # seconds a ping may go unanswered before the connection closes
     # Work kept off the event loop (services/README.md, "Heavy work and slow readers").
     rag_workers: int = 1  # processes that split and embed documents
+    # Processes serving the port together (SO_REUSEPORT), on PostgreSQL only (supervisor.py).
+    workers: int = 1
+    reuse_port: bool = False  # set by the supervisor for its workers, not a flag
     follower_timeout: float = 60.0  # seconds a StreamMessages client may leave a message unread
     # Security and observability (services/README.md, "Running it securely").
     tls_cert: Path | None = None
@@ -111,6 +115,8 @@ class ServiceConfig:
                 "request, handshake, idle and keepalive timeouts and the storage probe interval"
                 " must be positive"
             )
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
         if self.rag_workers < 1 or self.follower_timeout <= 0:
             raise ValueError("rag_workers must be at least 1 and follower_timeout positive")
         if self.log_format not in ("text", "json"):
@@ -151,10 +157,18 @@ class ServiceConfig:
             raise ValueError(f"trace exporter {self.trace_exporter!r} is not none, console or otlp")
 
 
-_FIELDS: dict[str, tuple[type, str]] = {
+def database_target(raw: str) -> Path | str:
+    """``--database``: a ``postgresql://`` or ``postgres://`` URL as given, else an SQLite file path."""
+    return raw if raw.startswith(("postgresql://", "postgres://")) else Path(raw)
+
+
+_FIELDS: dict[str, tuple[Callable[[str], object], str]] = {
     "host": (str, "address to listen on (loopback by default)"),
     "port": (int, "port to listen on; 0 picks a free one"),
-    "database": (Path, "SQLite file, created and migrated on start"),
+    "database": (
+        database_target,
+        "SQLite file, created and migrated on start, or a postgresql:// URL (migrated on start)",
+    ),
     "max_message_bytes": (int, "largest request message accepted, in bytes"),
     "grace_period": (float, "seconds running calls get to finish on SIGTERM/SIGINT"),
     "plugin_timeout": (float, "default plugin invocation timeout, seconds"),
@@ -178,6 +192,7 @@ _FIELDS: dict[str, tuple[type, str]] = {
     "keepalive_time": (float, "seconds between pings on a connection with calls"),
     "keepalive_timeout": (float, "seconds an unanswered ping waits before the connection closes"),
     "rag_workers": (int, "processes that split and embed documents, off the event loop"),
+    "workers": (int, "server processes sharing the port (SO_REUSEPORT); more than 1 needs PostgreSQL"),
     "follower_timeout": (float, "seconds a StreamMessages client may leave a sent message unread"),
     "tls_cert": (Path, "PEM certificate chain of the server; with --tls-key turns on TLS"),
     "tls_key": (Path, "PEM private key of --tls-cert"),
@@ -220,7 +235,9 @@ def from_sources(args: argparse.Namespace, environ: Mapping[str, str]) -> Servic
         try:
             values[name] = kind(raw)
         except ValueError as error:
-            raise ValueError(f"{name}: {raw!r} is not a valid {kind.__name__}") from error
+            raise ValueError(
+                f"{name}: {raw!r} is not a valid {getattr(kind, '__name__', 'value')}"
+            ) from error
     return ServiceConfig(**values)  # type: ignore[arg-type]
 
 

@@ -27,7 +27,7 @@ from chat_services.security.guard import Guard
 from chat_services.security.ratelimit import RateLimitConfig, RateLimiter
 from chat_services.security.tls import is_loopback, server_context
 from chat_services.security.tokens import JwtVerifier, ServiceAccounts
-from chat_services.storage import Database
+from chat_services.storage import Storage
 
 log = logging.getLogger("chat_services.security")
 
@@ -90,7 +90,7 @@ def install(
     handlers: Sequence[IServable],
     config: ServiceConfig,
     *,
-    database: Database | None = None,
+    database: Storage | None = None,
     span_exporter: SpanExporter | None = None,
 ) -> Interceptors:
     """Attach the guard and the call observer to ``server``; ``span_exporter`` overrides the config."""
@@ -130,9 +130,7 @@ def install(
     return Interceptors(context, guard, metrics, tracing)
 
 
-def _observe_timings(
-    metrics: ServerMetrics, database: Database | None, handlers: Sequence[IServable]
-) -> None:
+def _observe_timings(metrics: ServerMetrics, database: Storage | None, handlers: Sequence[IServable]) -> None:
     """Time database operations and plugin runs into ``metrics``."""
     if database is not None:
         database.observer = metrics.observe_db

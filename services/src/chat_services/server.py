@@ -33,13 +33,12 @@ from chat_services.conversation.store import MIGRATIONS as CONVERSATION_MIGRATIO
 from chat_services.conversation.store import ConversationStore
 from chat_services.conversations import StoredConversations
 from chat_services.hygiene import TransportLimits
+from chat_services.instances import local_fanout, shared_fanout
 from chat_services.interceptors import Interceptors, install
 from chat_services.lifecycle import Lifecycle
-from chat_services.message.hub import ConversationHub
 from chat_services.message.service import MessageService
 from chat_services.message.store import MIGRATIONS as MESSAGE_MIGRATIONS
 from chat_services.message.store import MessageStore
-from chat_services.plugin.events import PluginEventHub
 from chat_services.plugin.registry import PluginRegistry
 from chat_services.plugin.runner import PluginRunner
 from chat_services.plugin.service import PluginService
@@ -48,7 +47,7 @@ from chat_services.rag.service import RagService
 from chat_services.rag.store import MIGRATIONS as RAG_MIGRATIONS
 from chat_services.rag.store import DocumentStore
 from chat_services.security.access import ConversationAccess
-from chat_services.storage import Database
+from chat_services.storage import Storage, open_storage
 
 log = logging.getLogger("chat_services.server")
 
@@ -70,7 +69,7 @@ class App:
     config: ServiceConfig
     server: GuardedServer
     lifecycle: Lifecycle
-    database: Database
+    database: Storage
     services: list[IServable]
     health: dict[str, ServiceStatus] = field(default_factory=dict)
     interceptors: Interceptors | None = None
@@ -89,7 +88,8 @@ class App:
     async def start(self) -> int:
         """Listen on the configured address; return the bound port (useful with port 0)."""
         ssl = self.interceptors.ssl if self.interceptors else None
-        await self.server.start(self.config.host, self.config.port, ssl=ssl)
+        reuse_port = self.config.reuse_port or None  # None: asyncio's default (off)
+        await self.server.start(self.config.host, self.config.port, ssl=ssl, reuse_port=reuse_port)
         if self.interceptors is not None:
             self.interceptors.start(self.config)
         self.port = self.server.port
@@ -130,7 +130,7 @@ class App:
 
 async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None = None) -> App:
     """Open the database and wire every service with its dependencies (``span_exporter``: traces' sink)."""
-    database = Database(config.database, probe_interval=config.storage_probe_interval)
+    database = open_storage(config.database, probe_interval=config.storage_probe_interval)
     await database.open([*MESSAGE_MIGRATIONS, *CONVERSATION_MIGRATIONS, *RAG_MIGRATIONS])
     lifecycle = Lifecycle()
     messages = MessageStore(database)
@@ -142,10 +142,12 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
         passages=documents,
         chunk_delay=config.completion_chunk_delay,
     )
+    # On PostgreSQL, instances sharing the database hear of each other's messages and events.
+    fanout = await shared_fanout(database.dsn, messages, documents) if database.dsn else local_fanout()
     services: list[IServable] = [
         MessageService(
             messages,
-            ConversationHub(),
+            fanout.hub,
             lifecycle,
             access,
             follower_timeout=config.follower_timeout,
@@ -157,7 +159,7 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
         PluginService(
             PluginRegistry.discover(),
             PluginRunner(),
-            PluginEventHub(),
+            fanout.plugin_events,
             lifecycle,
             default_timeout=config.plugin_timeout,
             max_timeout=config.plugin_max_timeout,
@@ -177,7 +179,9 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
     )
     listen(server, RecvRequest, lifecycle.on_request)
     interceptors = install(server, handlers, config, database=database, span_exporter=span_exporter)
-    app = App(config, server, lifecycle, database, services, health, interceptors, [documents.close])
+    app = App(
+        config, server, lifecycle, database, services, health, interceptors, [fanout.close, documents.close]
+    )
     database.on_fault = lambda _faulted: app.update_health()
     return app
 

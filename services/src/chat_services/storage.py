@@ -19,6 +19,12 @@ UNAVAILABLE; either begins a fault episode: one warning is logged, the
 and a small probe write runs every ``probe_interval`` seconds until one succeeds, as
 does any transaction, which ends the episode. A database that cannot be opened raises
 :class:`StorageOpenError`, naming the path and the cause.
+
+:class:`Storage` is what the stores see: ``call`` and ``transaction`` run a closure
+``work(connection)`` off the event loop, ``connection`` being a :class:`Connection` (the
+DB-API subset every store uses: ``execute`` with ``?`` placeholders, rows read by name or
+position, ``executemany``). :class:`Database` is SQLite; :mod:`chat_services.postgres` is
+PostgreSQL behind the same interface. :func:`open_storage` picks one from ``--database``.
 """
 
 from __future__ import annotations
@@ -27,13 +33,14 @@ import asyncio
 import contextlib
 import logging
 import queue
+import re
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from chat_services.errors import ResourceExhausted, ServiceError, Unavailable, bounded_message
 
@@ -48,8 +55,69 @@ _FULL = frozenset({sqlite3.SQLITE_FULL})
 _FAILED = frozenset({sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN})
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+class Cursor(Protocol):
+    """What ``Connection.execute`` returns: rows by ``fetchone``/``fetchall`` or iteration."""
+
+    @property
+    def rowcount(self) -> int:
+        """Rows changed by an INSERT, UPDATE or DELETE."""
+        ...
+
+    def fetchone(self) -> Any:
+        """The next row (read by name or position), or None."""
+        ...
+
+    def fetchall(self) -> list[Any]:
+        """Every remaining row."""
+        ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """The part of a DB-API connection the stores use, on either backend (``?`` placeholders)."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor:
+        """Run one statement."""
+        ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
+        """Run one statement once per parameter row."""
+        ...
+
+
+def is_postgres(target: str | Path) -> bool:
+    """Whether ``--database`` names a PostgreSQL server (a ``postgresql://`` URL) rather than a file."""
+    return str(target).startswith(POSTGRES_SCHEMES)
+
+
+def open_storage(target: str | Path, *, probe_interval: float = PROBE_INTERVAL) -> Storage:
+    """The storage ``--database`` names: a PostgreSQL URL, else an SQLite file (not yet opened)."""
+    if is_postgres(target):
+        from chat_services.postgres import PostgresDatabase  # psycopg is imported only when used
+
+        return PostgresDatabase(str(target), probe_interval=probe_interval)
+    return Database(target, probe_interval=probe_interval)
+
+
+def lock(connection: Connection, keys: Iterable[str]) -> None:
+    """Serialize this transaction with every other one that locks any of ``keys``, until it ends.
+
+    SQLite has one writer (``BEGIN IMMEDIATE``), so nothing is needed; PostgreSQL takes
+    advisory transaction locks, in a fixed order so that two transactions never deadlock.
+    """
+    if isinstance(connection, sqlite3.Connection):
+        return
+    from chat_services.postgres import advisory_lock
+
+    advisory_lock(connection, keys)
+
+
 class StorageOpenError(Exception):
-    """The database file cannot be opened, migrated or written: says which file and why."""
+    """The database cannot be opened, migrated or written: says which one (no password) and why."""
 
     def __init__(self, path: str, cause: BaseException) -> None:
         self.path = path
@@ -80,7 +148,12 @@ def _describe(error: BaseException) -> str:
 
 @dataclass(frozen=True)
 class Migration:
-    """One schema step, applied once: ``name`` is unique across all stores (``message-001``)."""
+    """One schema step, applied once: ``name`` is unique across all stores (``message-001``).
+
+    ``postgres`` is the same step in PostgreSQL's dialect; None: ``sql`` with its types
+    translated (:attr:`postgres_sql`). An empty script is a step one backend does not need,
+    recorded all the same.
+    """
 
     name: str
     sql: str
@@ -88,22 +161,150 @@ class Migration:
     # ALTER) must run with foreign keys off, or dropping the old table deletes the rows
     # that reference it; they are checked before the migration commits.
     rebuilds_tables: bool = False
+    postgres: str | None = None
+
+    @property
+    def postgres_sql(self) -> str:
+        """The script PostgreSQL runs: ``postgres``, else ``sql`` with PostgreSQL's types."""
+        if self.postgres is not None:
+            return self.postgres
+        sql = re.sub(
+            r"\bINTEGER PRIMARY KEY AUTOINCREMENT\b",
+            "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+            self.sql,
+        )
+        # SQLite's INTEGER holds 64 bits (nanosecond timestamps): PostgreSQL's is 32.
+        return re.sub(r"\bBLOB\b", "BYTEA", re.sub(r"\bINTEGER\b", "BIGINT", sql))
 
 
-class Database:
-    """An SQLite file (or ``:memory:``) used from asyncio through one worker thread."""
+class Storage:
+    """What every store uses: closures run off the event loop, storage faults as statuses.
 
-    def __init__(self, path: Path | str, *, probe_interval: float = PROBE_INTERVAL) -> None:
-        self.path = str(path)
+    Subclasses run the closures (:meth:`_run_raw`) and say which driver errors are faults
+    of the storage itself (:meth:`_fault_of`); the fault episode is common to both.
+    """
+
+    backend: ClassVar[str]  # "sqlite" or "postgresql"
+    dsn: str | None = (
+        None  # PostgreSQL's full URL (for a connection of one's own, e.g. LISTEN); None on SQLite
+    )
+
+    def __init__(self, path: str, *, probe_interval: float = PROBE_INTERVAL) -> None:
+        self.path = path  # what logs and errors name: a file, or a URL without its password
         self.probe_interval = probe_interval
-        self._worker = _Worker(self._execute)
-        self._connection: sqlite3.Connection | None = None
         # Told ("call" or "transaction", seconds) after each operation; the server's metrics set it.
         self.observer: Callable[[str, float], None] | None = None
         # Told True when a storage fault episode begins, False when a write succeeds again.
         self.on_fault: Callable[[bool], None] | None = None
         self.fault: ServiceError | None = None  # the status writes get during an episode
         self._probe: asyncio.Task[None] | None = None
+
+    async def open(self, migrations: Sequence[Migration]) -> None:
+        """Connect, apply new migrations, check that it takes writes; :class:`StorageOpenError` if not."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Close; later calls fail."""
+        raise NotImplementedError
+
+    async def call(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work(connection)`` off the event loop and return its result."""
+        result: T = await self._timed("call", lambda: self._run_call(work))
+        return result
+
+    async def transaction(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work(connection)`` in one transaction: all of it is committed, or none."""
+        result: T = await self._timed("transaction", lambda: self._run_transaction(work))
+        self._recovered()
+        return result
+
+    def _run_call(self, work: Callable[[Connection], T]) -> Awaitable[T]:
+        """Run ``work`` outside any explicit transaction, off the event loop."""
+        raise NotImplementedError
+
+    def _run_transaction(self, work: Callable[[Connection], T]) -> Awaitable[T]:
+        """Run ``work`` in one transaction, off the event loop."""
+        raise NotImplementedError
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has run (no probe is started then)."""
+        raise NotImplementedError
+
+    def _fault_of(self, error: Exception) -> ServiceError | None:
+        """The status a driver error of the storage itself (not of the data) deserves; None for others."""
+        raise NotImplementedError
+
+    def _probe_work(self, size: int) -> Callable[[Connection], None]:
+        """A write of ``size`` bytes that leaves nothing behind."""
+        raise NotImplementedError
+
+    async def _timed(self, operation: str, run: Callable[[], Any]) -> Any:
+        start = perf_counter()
+        try:
+            return await run()
+        except Exception as error:
+            fault = self._fault_of(error)
+            if fault is None:
+                raise
+            self._faulted(fault, error)
+            raise fault from error
+        finally:
+            if self.observer is not None:
+                self.observer(operation, perf_counter() - start)
+
+    @property
+    def faulted(self) -> bool:
+        """True during a storage fault episode (from a full disk or an I/O error to the next write)."""
+        return self.fault is not None
+
+    def _faulted(self, fault: ServiceError, error: BaseException) -> None:
+        """Begin an episode (once: later faults of the same episode are not logged)."""
+        if self.fault is not None:
+            return
+        self.fault = fault
+        log.warning(
+            "storage fault: writes refused until one succeeds again",
+            extra={"database": self.path, "cause": _describe(error), "status": fault.status.name},
+        )
+        if self.on_fault is not None:
+            self.on_fault(True)
+        if self._probe is None and not self.closed:
+            self._probe = asyncio.get_running_loop().create_task(self._probe_until_recovered())
+
+    def _recovered(self) -> None:
+        if self.fault is None:
+            return
+        self.fault = None
+        log.info("storage recovered: writes succeed again", extra={"database": self.path})
+        if self._probe is not None and self._probe is not asyncio.current_task():
+            self._probe.cancel()
+        self._probe = None
+        if self.on_fault is not None:
+            self.on_fault(False)
+
+    async def _probe_until_recovered(self) -> None:
+        """While faulted, try a write now and then: freed space ends the episode without client writes."""
+        while self.fault is not None:
+            await asyncio.sleep(self.probe_interval)
+            with contextlib.suppress(ServiceError):  # still faulted: the next probe tries again
+                await self.transaction(self._probe_work(PROBE_BYTES))
+
+    def _stop_probe(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
+
+
+class Database(Storage):
+    """An SQLite file (or ``:memory:``) used from asyncio through one worker thread."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: Path | str, *, probe_interval: float = PROBE_INTERVAL) -> None:
+        super().__init__(str(path), probe_interval=probe_interval)
+        self._worker = _Worker(self._execute)
+        self._connection: sqlite3.Connection | None = None
 
     async def open(self, migrations: Sequence[Migration]) -> None:
         """Open (creating the file and its folder), apply new migrations, check that it is writable.
@@ -163,78 +364,29 @@ class Database:
             finally:
                 connection.execute("PRAGMA foreign_keys = ON")
 
-    async def call(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work(connection)`` on the database thread and return its result."""
-        return await self._timed("call", self._with_connection, work)
+    def _run_call(self, work: Callable[[Connection], T]) -> Awaitable[T]:
+        return self._run_raw(self._with_connection, work)
 
-    async def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work(connection)`` in one transaction: all of it is committed, or none."""
-        result = await self._timed("transaction", self._in_transaction, work)
-        self._recovered()
-        return result
-
-    async def _timed(
-        self,
-        operation: str,
-        run: Callable[[Callable[[sqlite3.Connection], T]], T],
-        work: Callable[[sqlite3.Connection], T],
-    ) -> T:
-        start = perf_counter()
-        try:
-            return await self._run_raw(run, work)
-        except sqlite3.Error as error:
-            fault = storage_fault(error)
-            if fault is None:
-                raise
-            self._faulted(fault, error)
-            raise fault from error
-        finally:
-            if self.observer is not None:
-                self.observer(operation, perf_counter() - start)
+    def _run_transaction(self, work: Callable[[Connection], T]) -> Awaitable[T]:
+        return self._run_raw(self._in_transaction, work)
 
     @property
-    def faulted(self) -> bool:
-        """True during a storage fault episode (from a full disk or an I/O error to the next write)."""
-        return self.fault is not None
+    def closed(self) -> bool:
+        """Whether :meth:`close` has run."""
+        return self._worker.stopped
 
-    def _faulted(self, fault: ServiceError, error: sqlite3.Error) -> None:
-        """Begin an episode (once: later faults of the same episode are not logged)."""
-        if self.fault is not None:
-            return
-        self.fault = fault
-        log.warning(
-            "storage fault: writes refused until one succeeds again",
-            extra={"database": self.path, "cause": _describe(error), "status": fault.status.name},
-        )
-        if self.on_fault is not None:
-            self.on_fault(True)
-        if self._probe is None and not self._worker.stopped:
-            self._probe = asyncio.get_running_loop().create_task(self._probe_until_recovered())
+    def _fault_of(self, error: Exception) -> ServiceError | None:
+        return storage_fault(error) if isinstance(error, sqlite3.Error) else None
 
-    def _recovered(self) -> None:
-        if self.fault is None:
-            return
-        self.fault = None
-        log.info("storage recovered: writes succeed again", extra={"database": self.path})
-        if self._probe is not None and self._probe is not asyncio.current_task():
-            self._probe.cancel()
-        self._probe = None
-        if self.on_fault is not None:
-            self.on_fault(False)
+    def _probe_work(self, size: int) -> Callable[[Connection], None]:
+        return _probe_write(size)
 
-    async def _probe_until_recovered(self) -> None:
-        """While faulted, try a write now and then: freed space ends the episode without client writes."""
-        while self.fault is not None:
-            await asyncio.sleep(self.probe_interval)
-            with contextlib.suppress(ServiceError):  # still faulted: the next probe tries again
-                await self.transaction(_probe_write(PROBE_BYTES))
-
-    def _with_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _with_connection(self, work: Callable[[Connection], T]) -> T:
         if self._connection is None:
             raise RuntimeError("the database is not open")
         return work(self._connection)
 
-    def _in_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _in_transaction(self, work: Callable[[Connection], T]) -> T:
         connection = self._connection
         if connection is None:
             raise RuntimeError("the database is not open")
@@ -254,7 +406,7 @@ class Database:
     def _execute(self, jobs: list[_Job]) -> list[_Settled]:
         """Run a batch in order on the database thread; consecutive transactions share one commit."""
         done: list[_Settled] = []
-        group: list[tuple[asyncio.Future[Any], Callable[[sqlite3.Connection], Any]]] = []
+        group: list[tuple[asyncio.Future[Any], Callable[[Connection], Any]]] = []
         for future, function, args in jobs:
             if function == self._in_transaction:
                 group.append((future, args[0]))  # type: ignore[arg-type]
@@ -264,7 +416,7 @@ class Database:
         return done + self._commit_group(group)
 
     def _commit_group(
-        self, group: list[tuple[asyncio.Future[Any], Callable[[sqlite3.Connection], Any]]]
+        self, group: list[tuple[asyncio.Future[Any], Callable[[Connection], Any]]]
     ) -> list[_Settled]:
         """Run ``group`` in one transaction, each in a savepoint; empties ``group``."""
         if not group:
@@ -304,9 +456,7 @@ class Database:
 
     async def close(self) -> None:
         """Checkpoint and close the file; later calls fail."""
-        if self._probe is not None:
-            self._probe.cancel()
-            self._probe = None
+        self._stop_probe()
         if self._connection is not None:
             await self._run_raw(self._close)
         self._worker.stop()
@@ -335,10 +485,10 @@ def _rollback(connection: sqlite3.Connection) -> None:
             connection.execute("ROLLBACK")
 
 
-def _probe_write(size: int) -> Callable[[sqlite3.Connection], None]:
+def _probe_write(size: int) -> Callable[[Connection], None]:
     """A write of ``size`` bytes that leaves nothing behind: can the database take writes?"""
 
-    def probe(connection: sqlite3.Connection) -> None:
+    def probe(connection: Connection) -> None:
         connection.execute("INSERT INTO storage_probe (filler) VALUES (zeroblob(?))", (size,))
         connection.execute("DELETE FROM storage_probe")
 
@@ -406,12 +556,12 @@ class _Worker:
             for loop, results in by_loop.items():
                 # A closed loop has nobody waiting for these results any more.
                 with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(_deliver, results)
+                    loop.call_soon_threadsafe(deliver, results)
             if stop:
                 return
 
 
-def _deliver(done: list[_Settled]) -> None:
+def deliver(done: list[_Settled]) -> None:
     """On the loop: settle each future of a batch (a cancelled caller has stopped waiting)."""
     for future, ok, value in done:
         if future.cancelled():

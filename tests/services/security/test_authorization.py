@@ -37,7 +37,7 @@ from chat.v1.rag_service_grpc import RAGServiceStub
 from chat_services.server import App
 
 from ..clients import channel
-from ..conftest import running
+from ..conftest import both_backends, running
 from .conftest import ADMIN_TOKEN, Issuer, secured_config
 from .test_authentication import chat_methods, open_call
 
@@ -67,9 +67,9 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, issuer: Issuer) -> AsyncIterator[World]:
+async def world(tmp_path: Path, issuer: Issuer, database: str) -> AsyncIterator[World]:
     """A secured server where alice owns a conversation with a secret and a private document."""
-    config = secured_config(tmp_path, issuer, metrics_port=0, completion_chunk_delay=0.0)
+    config = secured_config(tmp_path, issuer, database=database, metrics_port=0, completion_chunk_delay=0.0)
     alice, bob = issuer.token("alice"), issuer.token("bob")
     async with running(config) as app, channel(app.port) as opened:
         made = World(app, opened, alice, bob, "")
@@ -270,6 +270,7 @@ async def search(world: World, token: str) -> rag_service_pb2.SearchDocumentsRes
     return await RAGServiceStub(world.opened).SearchDocuments(request, metadata=world.metadata(token))
 
 
+@both_backends
 async def test_search_returns_only_documents_the_caller_may_read(world: World) -> None:
     await ingest(world, world.bob, "doc-bob", "Bob writes about the salary of interns in spring.")
     await ingest(
@@ -287,6 +288,7 @@ async def test_search_returns_only_documents_the_caller_may_read(world: World) -
     assert by_admin == {DOCUMENT, "doc-shared", "doc-bob"}
 
 
+@both_backends
 async def test_a_shared_document_of_another_owner_is_visible_but_not_deletable(world: World) -> None:
     shared = await ingest(
         world, world.alice, "doc-shared", "A shared note.", rag_service_pb2.DOCUMENT_VISIBILITY_SHARED
@@ -343,6 +345,7 @@ async def test_an_outsider_cannot_join_follow_or_post_live(world: World) -> None
     assert "let me in" not in str(listed)
 
 
+@both_backends
 async def test_a_removed_member_loses_access_and_an_added_one_gains_it(world: World) -> None:
     members = ConversationServiceStub(world.opened)
     add = conversation_service_pb2.AddMemberRequest(conversation_id=CONVERSATION, user_id="bob")
@@ -373,6 +376,7 @@ async def test_a_removed_member_loses_access_and_an_added_one_gains_it(world: Wo
     assert hidden.value.status is Status.NOT_FOUND
 
 
+@both_backends
 async def test_a_conversation_nobody_made_is_made_by_its_first_writer(world: World) -> None:
     await send(world, world.bob, "bob", "b-1", "bob's own room", conversation="c-bob")
     listed = await ConversationServiceStub(world.opened).ListMembers(

@@ -1,19 +1,23 @@
-"""Conversations and their members on SQLite.
+"""Conversations and their members on SQLite or PostgreSQL.
 
 A conversation exists once it has a row in ``conversations``: made by CreateConversation,
 or by the first user who posts in or joins a conversation nobody has made yet (who then
 owns it). Conversations stored before members existed are backfilled: whoever wrote in
 one is a member, the author of its first message the owner.
+
+Inserts that can race between instances on PostgreSQL (two first posts in a new
+conversation, two joins of one user) are ``ON CONFLICT DO NOTHING``: the loser reads
+what the winner stored instead of failing.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from chat_services.errors import (
     AlreadyExists,
@@ -23,7 +27,7 @@ from chat_services.errors import (
     ResourceExhausted,
     echo,
 )
-from chat_services.storage import Database, Migration
+from chat_services.storage import Connection, Migration, Storage
 
 MIGRATIONS = (
     Migration(
@@ -91,7 +95,7 @@ def not_found(conversation_id: str, field: str = "conversation_id") -> NotFound:
 class ConversationStore:
     """Every read and write of conversations and members; each method is one trip to the database."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Storage) -> None:
         self.database = database
 
     async def create(
@@ -100,13 +104,12 @@ class ConversationStore:
         """A new conversation owned by ``owner_id``, with ``member_ids``; ALREADY_EXISTS if taken."""
         conversation_id = conversation_id or uuid.uuid4().hex
 
-        def create(connection: sqlite3.Connection) -> ConversationRecord:
-            if _exists(connection, conversation_id):
+        def create(connection: Connection) -> ConversationRecord:
+            now = time.time_ns()
+            if not _insert_conversation(connection, conversation_id, owner_id, now):
                 raise AlreadyExists(
                     f"conversation {echo(conversation_id)} exists already", field="conversation_id"
                 )
-            now = time.time_ns()
-            _insert_conversation(connection, conversation_id, owner_id, now)
             for user_id in dict.fromkeys(member_ids):
                 if user_id != owner_id:
                     _insert_member(connection, conversation_id, user_id, Role.MEMBER, now)
@@ -125,7 +128,7 @@ class ConversationStore:
     async def add(self, conversation_id: str, user_id: str) -> Membership:
         """Add ``user_id`` (a no-op for a member); NOT_FOUND when the conversation does not exist."""
 
-        def add(connection: sqlite3.Connection) -> Membership:
+        def add(connection: Connection) -> Membership:
             if not _exists(connection, conversation_id):
                 raise not_found(conversation_id)
             found = _membership(connection, conversation_id, user_id)
@@ -140,7 +143,7 @@ class ConversationStore:
                 )
             _insert_member(connection, conversation_id, user_id, Role.MEMBER, time.time_ns())
             membership = _membership(connection, conversation_id, user_id)
-            if membership is None:  # inserted just above, in this transaction
+            if membership is None:  # inserted just above (or by a concurrent add), in this transaction
                 raise RuntimeError("a member added in this transaction is missing")
             return membership
 
@@ -149,7 +152,7 @@ class ConversationStore:
     async def remove(self, conversation_id: str, user_id: str, *, by: str | None) -> bool:
         """Remove ``user_id``; ``by`` (None: an admin or an open server) must be them or the owner."""
 
-        def remove(connection: sqlite3.Connection) -> bool:
+        def remove(connection: Connection) -> bool:
             if not _exists(connection, conversation_id):
                 raise not_found(conversation_id)
             record = _record(connection, conversation_id)
@@ -181,7 +184,7 @@ class ConversationStore:
         )
 
 
-def claim(connection: sqlite3.Connection, conversation_id: str, user_id: str, *, join_existing: bool) -> bool:
+def claim(connection: Connection, conversation_id: str, user_id: str, *, join_existing: bool) -> bool:
     """Make a conversation that does not exist yet, owned by ``user_id``; then whether they are a member.
 
     ``join_existing`` adds ``user_id`` to an existing conversation too (servers without
@@ -189,57 +192,59 @@ def claim(connection: sqlite3.Connection, conversation_id: str, user_id: str, *,
     every participant's access). Runs inside the caller's transaction.
     """
     now = time.time_ns()
-    if not _exists(connection, conversation_id):
-        _insert_conversation(connection, conversation_id, user_id, now)
+    if not _exists(connection, conversation_id) and _insert_conversation(
+        connection, conversation_id, user_id, now
+    ):
         return True
     if _membership(connection, conversation_id, user_id) is not None:
         return True
     if join_existing:
-        _insert_member(connection, conversation_id, user_id, Role.MEMBER, now, ignore=True)
+        _insert_member(connection, conversation_id, user_id, Role.MEMBER, now)
         return True
     return False
 
 
-def _exists(connection: sqlite3.Connection, conversation_id: str) -> bool:
+def _exists(connection: Connection, conversation_id: str) -> bool:
     row = connection.execute(
         "SELECT 1 FROM conversations WHERE conversation_id = ?", (conversation_id,)
     ).fetchone()
     return row is not None
 
 
-def _insert_conversation(
-    connection: sqlite3.Connection, conversation_id: str, owner_id: str, now: int
-) -> None:
-    connection.execute(
-        "INSERT INTO conversations (conversation_id, owner_id, created_at_ns) VALUES (?, ?, ?)",
+def _insert_conversation(connection: Connection, conversation_id: str, owner_id: str, now: int) -> bool:
+    """Make the conversation with its owner; False (nothing done) when it exists already."""
+    made = connection.execute(
+        "INSERT INTO conversations (conversation_id, owner_id, created_at_ns) VALUES (?, ?, ?)"
+        " ON CONFLICT (conversation_id) DO NOTHING",
         (conversation_id, owner_id, now),
     )
+    if made.rowcount == 0:
+        return False
     _insert_member(connection, conversation_id, owner_id, Role.OWNER, now)
+    return True
 
 
 def _insert_member(
-    connection: sqlite3.Connection,
+    connection: Connection,
     conversation_id: str,
     user_id: str,
     role: Role,
     now: int,
-    *,
-    ignore: bool = False,
 ) -> None:
-    verb = "INSERT OR IGNORE" if ignore else "INSERT"
+    """Add a member; nothing when they are one already (a concurrent join on another instance)."""
     connection.execute(
-        f"{verb} INTO conversation_members (conversation_id, user_id, role, joined_at_ns)"
-        " VALUES (?, ?, ?, ?)",
+        "INSERT INTO conversation_members (conversation_id, user_id, role, joined_at_ns)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (conversation_id, user_id) DO NOTHING",
         (conversation_id, user_id, role.value, now),
     )
 
 
-def is_member(connection: sqlite3.Connection, conversation_id: str, user_id: str) -> bool:
+def is_member(connection: Connection, conversation_id: str, user_id: str) -> bool:
     """Whether ``user_id`` is a member of the conversation, read in the caller's trip to the database."""
     return _membership(connection, conversation_id, user_id) is not None
 
 
-def _membership(connection: sqlite3.Connection, conversation_id: str, user_id: str) -> Membership | None:
+def _membership(connection: Connection, conversation_id: str, user_id: str) -> Membership | None:
     row = connection.execute(
         "SELECT * FROM conversation_members WHERE conversation_id = ? AND user_id = ?",
         (conversation_id, user_id),
@@ -247,13 +252,13 @@ def _membership(connection: sqlite3.Connection, conversation_id: str, user_id: s
     return None if row is None else _membership_of(row)
 
 
-def _membership_of(row: sqlite3.Row) -> Membership:
+def _membership_of(row: Any) -> Membership:
     return Membership(
         row["conversation_id"], row["user_id"], Role(row["role"]), row["joined_at_ns"], row["position"]
     )
 
 
-def _record(connection: sqlite3.Connection, conversation_id: str) -> ConversationRecord:
+def _record(connection: Connection, conversation_id: str) -> ConversationRecord:
     row = connection.execute(
         "SELECT c.conversation_id, c.owner_id, c.created_at_ns, COUNT(m.user_id) AS member_count"
         " FROM conversations c LEFT JOIN conversation_members m USING (conversation_id)"

@@ -1,1 +1,1 @@
-"""MessageService: stored messages on SQLite, live fan-out through an in-process hub."""
+"""MessageService: stored messages, live fan-out through a hub (shared across instances on PostgreSQL)."""

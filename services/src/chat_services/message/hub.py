@@ -1,7 +1,9 @@
 """Live fan-out: who listens to which conversation, and what they are told.
 
-The hub lives in one process. Each listener (a ChatStream or a following
-StreamMessages call) owns a bounded queue (see :mod:`chat_services.fanout`).
+The hub lives in one process; instances sharing a PostgreSQL database each run a
+:class:`~chat_services.message.shared_hub.SharedHub`, which also hands on what the others
+stored. Each listener (a ChatStream or a following StreamMessages call) owns a bounded
+queue (see :mod:`chat_services.fanout`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,13 @@
-"""Messages on SQLite: atomic, idempotent batches; sequence-ordered reads for paging and streaming."""
+"""Messages on SQLite or PostgreSQL: atomic, idempotent batches; sequence-ordered reads for pages and streams.
+
+On PostgreSQL, where several instances write at once, a batch first locks its conversations
+and idempotency keys (advisory locks, see :func:`chat_services.storage.lock`): the next
+sequence is read and written under the conversation's lock, so sequences stay contiguous,
+and a concurrent retry of the same key waits, then finds the stored message.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -10,12 +15,12 @@ from dataclasses import dataclass, replace
 
 from chat_services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from chat_services.message.model import Attachment, Draft, Profile, StoredMessage
-from chat_services.storage import Database, Migration
+from chat_services.storage import Connection, Migration, Storage, lock
 
 # (connection, conversation_id, author_id) → raises when the author may not write there.
-WriterRule = Callable[[sqlite3.Connection, str, str], None]
+WriterRule = Callable[[Connection, str, str], None]
 # (connection, conversation_id) → raises when the caller may not read there.
-ReaderRule = Callable[[sqlite3.Connection, str], None]
+ReaderRule = Callable[[Connection, str], None]
 
 MIGRATIONS = (
     Migration(
@@ -76,6 +81,27 @@ MIGRATIONS = (
         ALTER TABLE messages_by_author RENAME TO messages
         """,
         rebuilds_tables=True,
+        postgres="""
+        ALTER TABLE messages DROP CONSTRAINT messages_idempotency_key_key;
+        ALTER TABLE messages ADD CONSTRAINT messages_author_id_idempotency_key_key
+            UNIQUE (author_id, idempotency_key)
+        """,
+    ),
+    # PostgreSQL only: every stored message notifies NOTIFY_CHANNEL ("<sequence> <conversation>")
+    # at commit, when it is durable, so other instances' followers are nudged at once.
+    Migration(
+        "message-004",
+        "",
+        postgres="""
+        CREATE FUNCTION notify_chat_message() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('chat_messages', NEW.sequence || ' ' || NEW.conversation_id);
+            RETURN NULL;
+        END;
+        $$;
+        CREATE TRIGGER messages_notify AFTER INSERT ON messages
+            FOR EACH ROW EXECUTE FUNCTION notify_chat_message()
+        """,
     ),
 )
 
@@ -93,7 +119,7 @@ class MessageView:
 class MessageStore:
     """Every read and write of messages; each method is one trip to the database thread."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Storage) -> None:
         self.database = database
 
     async def store(
@@ -107,7 +133,8 @@ class MessageStore:
         whether each draft's author may write in its conversation.
         """
 
-        def store_all(connection: sqlite3.Connection) -> list[tuple[StoredMessage, bool]]:
+        def store_all(connection: Connection) -> list[tuple[StoredMessage, bool]]:
+            lock(connection, _lock_keys(drafts))
             stored = []
             for draft in drafts:
                 if admit is not None:
@@ -120,7 +147,7 @@ class MessageStore:
     async def edit(self, message_id: str, editor_id: str, content: str) -> StoredMessage:
         """Replace the content of a message and stamp ``edited_at``; only its author may."""
 
-        def replace_content(connection: sqlite3.Connection) -> StoredMessage:
+        def replace_content(connection: Connection) -> StoredMessage:
             [stored] = _attach_files(connection, [_by_id(connection, message_id)])
             if stored.author_id != editor_id:
                 raise PermissionDenied(
@@ -151,7 +178,7 @@ class MessageStore:
         is read: a membership check costs no second hop to the database thread.
         """
 
-        def read(connection: sqlite3.Connection) -> MessageView:
+        def read(connection: Connection) -> MessageView:
             message = _by_id(connection, message_id)
             if admit is not None:
                 admit(connection, message.conversation_id)
@@ -220,13 +247,21 @@ class MessageStore:
         """Create or replace a user's profile."""
         await self.database.transaction(
             lambda connection: connection.execute(
-                "INSERT OR REPLACE INTO user_profiles (user_id, display_name, avatar_url) VALUES (?, ?, ?)",
+                "INSERT INTO user_profiles (user_id, display_name, avatar_url) VALUES (?, ?, ?)"
+                " ON CONFLICT (user_id) DO UPDATE"
+                " SET display_name = excluded.display_name, avatar_url = excluded.avatar_url",
                 (profile.user_id, profile.display_name, profile.avatar_url),
             )
         )
 
 
-def _store_one(connection: sqlite3.Connection, draft: Draft) -> tuple[StoredMessage, bool]:
+def _lock_keys(drafts: Sequence[Draft]) -> list[str]:
+    """What a batch locks: each conversation (its next sequence) and each author's idempotency key."""
+    keys = [f"conversation {d.conversation_id}" for d in drafts]
+    return keys + [f"idempotency {d.author_id} {d.idempotency_key}" for d in drafts]
+
+
+def _store_one(connection: Connection, draft: Draft) -> tuple[StoredMessage, bool]:
     existing = _select(
         connection,
         f"SELECT {_COLUMNS} FROM messages WHERE author_id = ? AND idempotency_key = ?",
@@ -278,7 +313,7 @@ def _store_one(connection: sqlite3.Connection, draft: Draft) -> tuple[StoredMess
 
 
 def _view(
-    connection: sqlite3.Connection, messages: list[StoredMessage], include_user: bool, include_files: bool
+    connection: Connection, messages: list[StoredMessage], include_user: bool, include_files: bool
 ) -> MessageView:
     if include_files and messages:
         messages = _attach_files(connection, messages)
@@ -286,7 +321,7 @@ def _view(
     return MessageView(messages, profiles)
 
 
-def _profiles(connection: sqlite3.Connection, user_ids: Sequence[str]) -> dict[str, Profile]:
+def _profiles(connection: Connection, user_ids: Sequence[str]) -> dict[str, Profile]:
     """The profile of each user; a user with no stored profile shows their ID as name."""
     unique = sorted(set(user_ids))
     if not unique:
@@ -300,7 +335,7 @@ def _profiles(connection: sqlite3.Connection, user_ids: Sequence[str]) -> dict[s
 
 
 def _after(
-    connection: sqlite3.Connection, conversation_id: str, after_sequence: int, limit: int
+    connection: Connection, conversation_id: str, after_sequence: int, limit: int
 ) -> list[StoredMessage]:
     return _select(
         connection,
@@ -315,7 +350,7 @@ def missing_message(message_id: str) -> NotFound:
     return NotFound(f"no message has id {message_id!r}", field="message_id")
 
 
-def _by_id(connection: sqlite3.Connection, message_id: str) -> StoredMessage:
+def _by_id(connection: Connection, message_id: str) -> StoredMessage:
     """The message with ``message_id`` (without its files); NOT_FOUND when there is none."""
     found = _select(connection, f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,))
     if not found:
@@ -323,7 +358,7 @@ def _by_id(connection: sqlite3.Connection, message_id: str) -> StoredMessage:
     return found[0]
 
 
-def _select(connection: sqlite3.Connection, sql: str, parameters: tuple[object, ...]) -> list[StoredMessage]:
+def _select(connection: Connection, sql: str, parameters: tuple[object, ...]) -> list[StoredMessage]:
     return [
         StoredMessage(
             id=row["id"],
@@ -339,7 +374,7 @@ def _select(connection: sqlite3.Connection, sql: str, parameters: tuple[object, 
     ]
 
 
-def _attach_files(connection: sqlite3.Connection, messages: Sequence[StoredMessage]) -> list[StoredMessage]:
+def _attach_files(connection: Connection, messages: Sequence[StoredMessage]) -> list[StoredMessage]:
     ids = [m.id for m in messages]
     marks = ",".join("?" * len(ids))
     rows = connection.execute(

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import itertools
 import operator
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from chat_services.storage import Connection
 
 # Candidates within this much of a cut-off (min_score or the k-th score) in float32 are
 # scored again exactly: a float32 dot product of 256 unit values errs by far less.
@@ -195,7 +196,7 @@ class VectorIndex:
         self._flags = None
 
 
-def load_index(connection: sqlite3.Connection, dimension: int, shared_visibility: int) -> VectorIndex:
+def load_index(connection: Connection, dimension: int, shared_visibility: int) -> VectorIndex:
     """Build the index from every stored passage (run on the database thread, once per process)."""
     index = VectorIndex(dimension)
     documents = {

@@ -1,6 +1,7 @@
-"""Documents and their passage vectors in the shared SQLite database; exact cosine search.
+"""Documents and their passage vectors in the shared database; exact cosine search.
 
-SQLite keeps documents, passages and vectors. Splitting and embedding run in worker
+The database (SQLite, or PostgreSQL where vectors are ``bytea``: pgvector is not assumed)
+keeps documents, passages and vectors. Splitting and embedding run in worker
 processes (:mod:`.workers`); search scores every readable passage at once with numpy
 over an in-memory copy of the vectors (:mod:`.index`), on a thread of its own, and
 reads only the winners' text from SQLite. Neither the event loop nor the database
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -23,12 +23,15 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeVar
 
+import numpy as np
+import numpy.typing as npt
+
 from chat_services.ai.provider import Passage
 from chat_services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from chat_services.rag.embedding import Embedder
-from chat_services.rag.index import Hit, VectorIndex, load_index
+from chat_services.rag.index import Hit, VectorIndex, load_index, vectors_of
 from chat_services.rag.workers import EmbeddingWorkers
-from chat_services.storage import Database, Migration
+from chat_services.storage import Connection, Migration, Storage
 
 MIGRATIONS = (
     Migration(
@@ -107,7 +110,7 @@ class DocumentStore:
     ``workers`` processes split and embed; :meth:`close` stops them and the index thread.
     """
 
-    def __init__(self, database: Database, embedder: Embedder, *, workers: int = 1) -> None:
+    def __init__(self, database: Storage, embedder: Embedder, *, workers: int = 1) -> None:
         self.database = database
         self.embedder = embedder
         self.embedding = EmbeddingWorkers(embedder, workers)
@@ -115,6 +118,8 @@ class DocumentStore:
         self._index_thread = ThreadPoolExecutor(1, thread_name_prefix="rag-index")
         self._index: VectorIndex | None = None
         self._loading = asyncio.Lock()
+        # Told a document's ID once it was ingested or deleted here (other instances then refresh it).
+        self.on_change: Callable[[str], None] | None = None
 
     @property
     def dimension(self) -> int:
@@ -144,26 +149,25 @@ class DocumentStore:
         )
         document = StoredDocument(info, len(passages), len(text.encode()), time.time_ns())
 
-        def write(connection: sqlite3.Connection) -> None:
-            try:
-                connection.execute(
-                    "INSERT INTO documents (document_id, title, source_uri, media_type, metadata_json,"
-                    " chunk_count, size_bytes, created_at_ns, owner_id, visibility)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        info.document_id,
-                        info.title,
-                        info.source_uri,
-                        info.media_type,
-                        json.dumps(info.metadata, sort_keys=True),
-                        document.chunk_count,
-                        document.size_bytes,
-                        document.created_at_ns,
-                        info.owner_id,
-                        info.visibility.value,
-                    ),
-                )
-            except sqlite3.IntegrityError as error:
+        def write(connection: Connection) -> None:
+            inserted = connection.execute(
+                "INSERT INTO documents (document_id, title, source_uri, media_type, metadata_json,"
+                " chunk_count, size_bytes, created_at_ns, owner_id, visibility)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (document_id) DO NOTHING",
+                (
+                    info.document_id,
+                    info.title,
+                    info.source_uri,
+                    info.media_type,
+                    json.dumps(info.metadata, sort_keys=True),
+                    document.chunk_count,
+                    document.size_bytes,
+                    document.created_at_ns,
+                    info.owner_id,
+                    info.visibility.value,
+                ),
+            )
+            if inserted.rowcount == 0:  # the ID is taken (a conflict leaves the transaction usable)
                 (taken_by,) = connection.execute(
                     "SELECT owner_id FROM documents WHERE document_id = ?", (info.document_id,)
                 ).fetchone()
@@ -171,11 +175,11 @@ class DocumentStore:
                     raise PermissionDenied(
                         f"document id {info.document_id!r} belongs to another owner; choose another id",
                         field="header.document_id",
-                    ) from error
+                    )
                 raise AlreadyExists(
                     f"document {info.document_id!r} exists; delete it first to replace it",
                     field="header.document_id",
-                ) from error
+                )
             connection.executemany(
                 "INSERT INTO passages (document_id, chunk_index, text, vector) VALUES (?, ?, ?, ?)",
                 [(info.document_id, i, p, vectors[i].tobytes()) for i, p in enumerate(passages)],
@@ -185,6 +189,8 @@ class DocumentStore:
         await self._commit_and_index(
             write, lambda index: index.add(info.document_id, info.owner_id, shared, vectors)
         )
+        if self.on_change is not None:
+            self.on_change(info.document_id)
         return document
 
     async def delete(self, document_id: str, *, owner: str | None = None) -> int:
@@ -194,7 +200,7 @@ class DocumentStore:
         private document of another owner is NOT_FOUND, as one that does not exist.
         """
 
-        def remove(connection: sqlite3.Connection) -> int:
+        def remove(connection: Connection) -> int:
             row = connection.execute(
                 "SELECT chunk_count, owner_id, visibility FROM documents WHERE document_id = ?",
                 (document_id,),
@@ -209,7 +215,28 @@ class DocumentStore:
             connection.execute("DELETE FROM documents WHERE document_id = ?", (document_id,))
             return int(row["chunk_count"])
 
-        return await self._commit_and_index(remove, lambda index: index.remove(document_id))
+        removed = await self._commit_and_index(remove, lambda index: index.remove(document_id))
+        if self.on_change is not None:
+            self.on_change(document_id)
+        return removed
+
+    async def refresh(self, document_id: str) -> None:
+        """Make the in-memory index agree with the store about one document (changed by another instance)."""
+        if self._index is None and not self._loading.locked():
+            return  # not loaded yet: the first search loads what is stored then
+        dimension, shared = self.dimension, Visibility.SHARED.value
+        found = await self.database.call(
+            lambda connection: _document_vectors(connection, document_id, dimension, shared)
+        )
+        if found is None:
+            await self._on_index(lambda index: index.remove(document_id))
+        else:
+            owner_id, is_shared, vectors = found
+            await self._on_index(lambda index: index.add(document_id, owner_id, is_shared, vectors))
+
+    def reload(self) -> None:
+        """Forget the in-memory index: the next search loads it again (changes may have been missed)."""
+        self._index = None
 
     async def search(
         self,
@@ -272,7 +299,7 @@ class DocumentStore:
         await asyncio.to_thread(self._index_thread.shutdown, wait=True)
 
     async def _commit_and_index(
-        self, write: Callable[[sqlite3.Connection], T], update: Callable[[VectorIndex], None]
+        self, write: Callable[[Connection], T], update: Callable[[VectorIndex], None]
     ) -> T:
         """Commit ``write``, then apply ``update`` to the index, even if the caller is cancelled meanwhile.
 
@@ -291,7 +318,7 @@ class DocumentStore:
         return await asyncio.shield(task)
 
     async def _on_index(self, work: Callable[[VectorIndex], T]) -> T:
-        """Run ``work`` on the index thread, loading the index from SQLite the first time."""
+        """Run ``work`` on the index thread, loading the index from the database the first time."""
         if self._index is None:
             async with self._loading:
                 if self._index is None:
@@ -303,7 +330,22 @@ class DocumentStore:
         return await asyncio.get_running_loop().run_in_executor(self._index_thread, work, index)
 
 
-def _texts(connection: sqlite3.Connection, hits: Sequence[Hit]) -> dict[tuple[str, int], str]:
+def _document_vectors(
+    connection: Connection, document_id: str, dimension: int, shared_visibility: int
+) -> tuple[str, bool, npt.NDArray[np.float32]] | None:
+    """A stored document's owner, whether it is shared, and its passage vectors; None if not stored."""
+    row = connection.execute(
+        "SELECT owner_id, visibility FROM documents WHERE document_id = ?", (document_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    blobs = connection.execute(
+        "SELECT vector FROM passages WHERE document_id = ? ORDER BY chunk_index", (document_id,)
+    )
+    return str(row[0]), row[1] == shared_visibility, vectors_of((blob[0] for blob in blobs), dimension)
+
+
+def _texts(connection: Connection, hits: Sequence[Hit]) -> dict[tuple[str, int], str]:
     """The text of each hit's passage, by (document ID, chunk index).
 
     One primary-key lookup per hit (at most ``top_k``): SQLite plans a row-value ``IN``

@@ -7,13 +7,12 @@ so handlers ask here. With authentication off there is no caller, and every rule
 
 from __future__ import annotations
 
-import sqlite3
-
 from chat_services.conversation.store import ConversationStore, claim, is_member, not_found
 from chat_services.errors import NotFound, PermissionDenied
 from chat_services.message.store import ReaderRule, WriterRule
 from chat_services.security.identity import Identity, current_identity
 from chat_services.security.scopes import DOCUMENTS_ADMIN, MESSAGES_ADMIN, PLUGINS_ADMIN
+from chat_services.storage import Connection
 
 
 class ConversationAccess:
@@ -50,7 +49,7 @@ class ConversationAccess:
         if acting is None:
             return None
 
-        def admit(connection: sqlite3.Connection, conversation_id: str) -> None:
+        def admit(connection: Connection, conversation_id: str) -> None:
             if not is_member(connection, conversation_id, acting):
                 raise hidden
 
@@ -66,7 +65,7 @@ class ConversationAccess:
         """
         caller = current_identity()  # read here, on the event loop: the rule runs on the database thread
 
-        def admit(connection: sqlite3.Connection, conversation_id: str, user_id: str) -> None:
+        def admit(connection: Connection, conversation_id: str, user_id: str) -> None:
             if caller is None:
                 claim(connection, conversation_id, user_id, join_existing=True)
             elif not claim(connection, conversation_id, user_id, join_existing=False) and not caller.is_admin(
