@@ -12,7 +12,7 @@ from chat_bench.transports import GATEWAY_COMMAND, GATEWAY_HOOK, GatewayTranspor
 
 from chat.v1 import message_service_pb2 as pb
 from chat_services.server import App
-from tests.services.conftest import app  # noqa: F401 - the services fixture, shared
+from tests.services.conftest import app, backend, database  # noqa: F401 - the services fixture, shared
 
 
 @pytest.fixture

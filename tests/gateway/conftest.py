@@ -9,7 +9,7 @@ import pytest
 
 from chat_services.server import App
 from tests.gateway.harness import running_gateway
-from tests.services.conftest import app  # noqa: F401 - the services fixture, shared
+from tests.services.conftest import app, backend, database  # noqa: F401 - the services fixture, shared
 
 HTTP_TIMEOUT = 30.0
 

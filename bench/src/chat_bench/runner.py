@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from chat_bench.methods import resolve
 from chat_bench.prose import prose
 from chat_bench.proxy import CountingProxy
 from chat_bench.servers import ServerProcess, can_pin, extract_services, grpclib_server, http_server, pin
+from chat_bench.spread import Spread, ratios
 from chat_bench.stats import LoadResult, percentile
 from chat_bench.templates import RequestTemplate
 
@@ -34,6 +34,9 @@ SERVER_CPUS = {0}
 CLIENT_CPUS = {1}
 PROMPT = "How do I reset the password of a shared account?"
 LARGE_CONTENT = 8000
+CPU_CONCURRENCY = 50  # calls in flight while the server's CPU is measured
+CPU_MIN_CALLS = 2
+CPU_SERVERS = ("grpclib", "previous", BASELINE)
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class Settings:
     calls: int = 150  # c=1 unary calls per shape, transport and round
     stream_calls: int = 3  # 1,000-message replays per transport and round
     c50_calls: int = 800  # GetMessage calls at 50 in flight per transport and round
-    cpu_calls: int = 1500  # GetMessage calls per server per round for the CPU figure
+    cpu_calls: int = 1500  # GetMessage calls per server per round for the CPU figure (other shapes: fewer)
     mixed_seconds: float = 60.0
     mixed_concurrency: int = 50
     previous_ref: str = ""
@@ -83,6 +86,13 @@ class Shape:
     call: Callable[[transports.Transport, int], Awaitable[object]]
     per_round: Callable[[Settings], int]
     streamed: int = 0  # messages a call receives, for throughput
+    # Calls per round of the CPU figure: ``Settings.cpu_calls // cpu_share``, so that each
+    # measurement spends about a second of server CPU (the clock ticks at 10 ms).
+    cpu_share: int = 1
+
+    def cpu_calls(self, settings: Settings) -> int:
+        """Calls per server and round for the server-CPU figure."""
+        return max(CPU_MIN_CALLS, settings.cpu_calls // self.cpu_share)
 
 
 @dataclass
@@ -96,7 +106,8 @@ class Results:
     latencies: dict[tuple[str, str], list[list[float]]] = field(default_factory=dict)  # (shape, transport)
     bytes_per_call: dict[tuple[str, str], float] = field(default_factory=dict)
     c50: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # transport: (p50, rps) per round
-    cpu_per_call: dict[str, list[float]] = field(default_factory=dict)  # server: seconds per GetMessage
+    # (shape, server): server CPU seconds (user + system, every thread) per call, one per round
+    cpu_per_call: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     # (shape, client): server CPU seconds per call per round, plain and compressing (_compression_cpu)
     compression_cpu: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     mixed: LoadResult | None = None
@@ -111,8 +122,15 @@ class Results:
 
     def ratio(self, shape: str, transport: str, against: str = BASELINE) -> float:
         """Median over rounds of ``transport``'s p50 divided by ``against``'s in the same round."""
-        pairs = zip(self.p50s(shape, transport), self.p50s(shape, against), strict=True)
-        return statistics.median(mine / theirs for mine, theirs in pairs)
+        return self.ratios(shape, transport, against).median
+
+    def ratios(self, shape: str, transport: str, against: str = BASELINE) -> Spread:
+        """``transport``'s p50 divided by ``against``'s, one ratio per round."""
+        return ratios(self.p50s(shape, transport), self.p50s(shape, against))
+
+    def cpu_ratios(self, shape: str, server: str, against: str = BASELINE) -> Spread:
+        """Server CPU per call of ``server`` divided by ``against``'s, one ratio per round."""
+        return ratios(self.cpu_per_call[(shape, server)], self.cpu_per_call[(shape, against)])
 
 
 def shapes(seeded: Seeded) -> list[Shape]:
@@ -134,18 +152,21 @@ def shapes(seeded: Seeded) -> list[Shape]:
             f"one ~{LARGE_CONTENT // 1000} kB message, author and 1 file",
             lambda t, _i: t.get(seeded.large_id),
             lambda s: s.calls,
+            cpu_share=2,
         ),
         Shape(
             "ListMessages 50",
             "a page of 50 messages with authors",
             lambda t, _i: t.page(seeded.page_conversation, 50),
             lambda s: max(10, s.calls // 4),
+            cpu_share=10,
         ),
         Shape(
             "SendMessages 10",
             "a client stream of 10 new messages (one transaction, fsync)",
             send,
             lambda s: max(10, s.calls // 4),
+            cpu_share=10,
         ),
         Shape(
             "StreamMessages 1000",
@@ -153,12 +174,14 @@ def shapes(seeded: Seeded) -> list[Shape]:
             lambda t, _i: t.stream(seeded.replay_conversation),
             lambda s: s.stream_calls,
             streamed=1000,
+            cpu_share=300,
         ),
         Shape(
             "StreamCompletion",
             "an AI answer streamed in chunks (no model delay)",
             lambda t, _i: t.complete(seeded.page_conversation, PROMPT),
             lambda s: max(10, s.calls // 4),
+            cpu_share=10,
         ),
     ]
 
@@ -284,7 +307,7 @@ async def run(settings: Settings, work: Path, repository: Path) -> Results:
             await _wire_bytes(results, made, port_of)
             await _wire_bytes(results, COMPRESSING, port_of)
             await _compression_cpu(results, servers, port_of)
-            await _server_cpu(results, servers, seeded)
+            await _server_cpu(results, servers)
             results.mixed = await _mixed(settings, ports["grpclib"], seeded)
         finally:
             for client in clients.values():
@@ -374,31 +397,37 @@ async def _compression_cpu(
             await client.close()
 
 
-async def _server_cpu(results: Results, servers: dict[str, ServerProcess], seeded: Seeded) -> None:
-    """Server CPU seconds per GetMessage (small) at 50 in flight, for each server, interleaved."""
-    targets = {name: server for name, server in servers.items() if name in ("grpclib", "previous", BASELINE)}
+async def _server_cpu(results: Results, servers: dict[str, ServerProcess]) -> None:
+    """Server CPU seconds per call of every shape at up to 50 in flight, for each server, interleaved.
+
+    The servers' own CPU time (user + system of every thread, from the kernel), divided by
+    the calls: load on the rest of the machine slows a call but adds little to its CPU time.
+    """
+    targets = {name: server for name, server in servers.items() if name in CPU_SERVERS}
     clients = {
         name: (transports.HttpJsonTransport if name == BASELINE else transports.Pb2Transport)(
             "127.0.0.1", server.port
         )
         for name, server in targets.items()
     }
+    names = list(clients)
     try:
         for client in clients.values():
-            await client.get(seeded.small_id)
-        for _ in range(results.settings.rounds):
-            for name, client in clients.items():
-                before = targets[name].cpu_seconds()
-                await latencies(partial(_get, client, seeded.small_id), results.settings.cpu_calls, 50)
-                spent = targets[name].cpu_seconds() - before
-                results.cpu_per_call.setdefault(name, []).append(spent / results.settings.cpu_calls)
+            for shape in results.shapes:
+                await shape.call(client, 0)
+        for round_number in range(results.settings.rounds):
+            order = names[round_number % len(names) :] + names[: round_number % len(names)]
+            for shape in results.shapes:
+                calls = shape.cpu_calls(results.settings)
+                for name in order:
+                    before = targets[name].cpu_seconds()
+                    await latencies(partial(shape.call, clients[name]), calls, min(CPU_CONCURRENCY, calls))
+                    spent = targets[name].cpu_seconds() - before
+                    results.cpu_per_call.setdefault((shape.name, name), []).append(spent / calls)
+            print(f"server CPU round {round_number + 1}/{results.settings.rounds} done", flush=True)
     finally:
         for client in clients.values():
             await client.close()
-
-
-async def _get(client: transports.Transport, message_id: str, _number: int) -> None:
-    await client.get(message_id)
 
 
 async def _mixed(settings: Settings, port: int, seeded: Seeded) -> LoadResult:

@@ -15,7 +15,7 @@ was 3.5% of the bytes of a 250-byte message on the wire.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from grpclib.protocol import H2Protocol
 
@@ -115,6 +115,7 @@ class CoalescingH2Protocol(H2Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the HTTP/2 connection on the wrapped transport."""
-        if not isinstance(transport, asyncio.Transport):
+        # Duck-typed: uvloop's TCP transport writes like asyncio's but does not subclass it.
+        if not callable(getattr(transport, "write", None)):
             raise TypeError(f"HTTP/2 needs a stream transport, not a {type(transport).__name__}")
-        super().connection_made(CoalescingTransport(transport))  # type: ignore[arg-type]
+        super().connection_made(CoalescingTransport(cast(asyncio.Transport, transport)))  # type: ignore[arg-type]

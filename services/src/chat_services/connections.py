@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Collection
-from typing import Any
+from typing import Any, cast
 
 from grpclib._typing import IServable
 from grpclib.const import Status
@@ -62,9 +62,11 @@ class GuardedServer(Server):
     @property
     def port(self) -> int:
         """The port the started server listens on (the one picked, when started on port 0)."""
-        if not isinstance(self._server, asyncio.Server):
+        if self._server is None:
             raise RuntimeError("the server is not started: no port yet")
-        port: int = self._server.sockets[0].getsockname()[1]
+        # Not ``isinstance(asyncio.Server)``: uvloop's server is not one, but has ``sockets`` too.
+        server = cast(asyncio.Server, self._server)
+        port: int = server.sockets[0].getsockname()[1]
         return port
 
     def _protocol_factory(self) -> H2Protocol:

@@ -114,10 +114,16 @@ def install(
     observer = CallObserver(labels, metrics, tracing)
     if metrics is not None:
         _observe_timings(metrics, database, handlers)
-    listen(server, RecvRequest, guard.on_request)
-    listen(server, RecvRequest, observer.on_request)
-    listen(server, SendMessage, observer.on_send_message)
-    listen(server, RecvMessage, observer.on_recv_message)
+    # Only listeners with work to do: grpclib builds an event object and awaits every listener
+    # for each call and each message (for SendMessage/RecvMessage, only once one listens).
+    # An open server without metrics or traces pays for none of them (services/README.md,
+    # "Server CPU per call").
+    if guard.decides:
+        listen(server, RecvRequest, guard.on_request)
+    if observer.observes:
+        listen(server, RecvRequest, observer.on_request)
+        listen(server, SendMessage, observer.on_send_message)
+        listen(server, RecvMessage, observer.on_recv_message)
     context = None
     if config.tls_cert is not None and config.tls_key is not None:
         context = server_context(config.tls_cert, config.tls_key, config.tls_client_ca)

@@ -79,7 +79,7 @@ class Lifecycle:
             raise GRPCError(Status.UNAVAILABLE, "the server is shutting down; retry on another instance")
         handler = event.method_func
         method = event.method_name
-        peer = event.peer.addr()
+        peer = event.peer  # its address is looked up only for the log of an unexpected error
 
         async def tracked(stream: Any) -> None:
             self._active += 1
@@ -93,7 +93,7 @@ class Lifecycle:
             except ServiceError as error:  # raised outside a handler's grpc_status(), e.g. by storage
                 raise to_grpc_error(error) from None
             except Exception:
-                log.exception("unexpected error in %s from %s", method, peer)
+                log.exception("unexpected error in %s from %s", method, peer.addr())
                 raise GRPCError(
                     Status.INTERNAL, f"internal error in {method}; the server logged it"
                 ) from None

@@ -352,6 +352,7 @@ async def test_a_removed_member_loses_access_and_an_added_one_gains_it(world: Wo
     added = await members.AddMember(add, metadata=world.metadata(world.alice))
     assert added.member.role == conversation_service_pb2.MEMBER_ROLE_MEMBER
     assert SECRET_MESSAGE in str(await list_messages(world, world.bob, "bob"))
+    assert SECRET_MESSAGE in str(await get_message(world, world.bob, "bob"))
     listed = await list_members(world, world.bob, "bob")
     assert [m.user_id for m in listed.members] == ["alice", "bob"]  # type: ignore[attr-defined]
     # bob may not remove the owner, nor may he remove others; he may leave.
@@ -369,6 +370,10 @@ async def test_a_removed_member_loses_access_and_an_added_one_gains_it(world: Wo
     with pytest.raises(GRPCError) as refused:
         await list_messages(world, world.bob, "bob")
     assert refused.value.status is Status.NOT_FOUND
+    # Membership is read afresh by every call, never cached: the very next GetMessage is refused.
+    with pytest.raises(GRPCError) as hidden:
+        await get_message(world, world.bob, "bob")
+    assert hidden.value.status is Status.NOT_FOUND
 
 
 @both_backends

@@ -119,7 +119,7 @@ class ConversationStore:
 
     async def is_member(self, conversation_id: str, user_id: str) -> bool:
         """Whether ``user_id`` is a member of the conversation (False when it does not exist)."""
-        return await self.database.call(lambda c: _membership(c, conversation_id, user_id) is not None)
+        return await self.database.call(lambda c: is_member(c, conversation_id, user_id))
 
     async def exists(self, conversation_id: str) -> bool:
         """Whether the conversation exists."""
@@ -237,6 +237,11 @@ def _insert_member(
         " VALUES (?, ?, ?, ?) ON CONFLICT (conversation_id, user_id) DO NOTHING",
         (conversation_id, user_id, role.value, now),
     )
+
+
+def is_member(connection: Connection, conversation_id: str, user_id: str) -> bool:
+    """Whether ``user_id`` is a member of the conversation, read in the caller's trip to the database."""
+    return _membership(connection, conversation_id, user_id) is not None
 
 
 def _membership(connection: Connection, conversation_id: str, user_id: str) -> Membership | None:

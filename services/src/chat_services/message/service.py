@@ -73,14 +73,13 @@ class MessageService(message_service_grpc.MessageServiceBase):
     async def GetMessage(self, stream: Stream[GetMessageRequest, GetMessageResponse]) -> None:
         request = await one_request(stream)
         with grpc_status():
+            # A message of a conversation the caller may not read is as missing as one never
+            # stored; membership is read in the same trip to the database as the message.
             view = await self.store.view(
                 request.message_id,
                 include_user=request.include_user,
                 include_files=request.include_files,
-            )
-            # A message of a conversation the caller may not read is as missing as one never stored.
-            await self.access.require_member(
-                view.messages[0].conversation_id, hidden=missing_message(request.message_id)
+                admit=self.access.reader_rule(hidden=missing_message(request.message_id)),
             )
             [message] = _wire(view, request.include_files)
         await stream.send_message(GetMessageResponse(message=message))

@@ -19,6 +19,8 @@ from chat_services.storage import Connection, Migration, Storage, lock
 
 # (connection, conversation_id, author_id) → raises when the author may not write there.
 WriterRule = Callable[[Connection, str, str], None]
+# (connection, conversation_id) → raises when the caller may not read there.
+ReaderRule = Callable[[Connection, str], None]
 
 MIGRATIONS = (
     Migration(
@@ -167,13 +169,22 @@ class MessageStore:
         """The message with ``message_id``; NOT_FOUND when there is none."""
         return await self.database.call(lambda connection: _by_id(connection, message_id))
 
-    async def view(self, message_id: str, *, include_user: bool, include_files: bool) -> MessageView:
-        """The message with ``message_id`` with what the reader asked for, in one trip; NOT_FOUND if none."""
-        return await self.database.call(
-            lambda connection: _view(
-                connection, [_by_id(connection, message_id)], include_user, include_files
-            )
-        )
+    async def view(
+        self, message_id: str, *, include_user: bool, include_files: bool, admit: ReaderRule | None = None
+    ) -> MessageView:
+        """The message with ``message_id`` with what the reader asked for, in one trip; NOT_FOUND if none.
+
+        ``admit`` runs in the same trip, on the message's conversation, before anything else
+        is read: a membership check costs no second hop to the database thread.
+        """
+
+        def read(connection: Connection) -> MessageView:
+            message = _by_id(connection, message_id)
+            if admit is not None:
+                admit(connection, message.conversation_id)
+            return _view(connection, [message], include_user, include_files)
+
+        return await self.database.call(read)
 
     async def view_after(
         self,

@@ -90,10 +90,15 @@ class CallObserver:
             {path: _bind(metrics, labels) for path, labels in self.methods.items()} if metrics else {}
         )
 
+    @property
+    def observes(self) -> bool:
+        """Whether metrics or traces are configured: with neither, the listeners have nothing to do."""
+        return self.tracing is not None or bool(self._metrics)
+
     async def on_request(self, event: RecvRequest) -> None:
         """grpclib ``RecvRequest`` listener: wrap the handler."""
         labels = self.methods.get(event.method_name)
-        if labels is None or (self.tracing is None and not self._metrics):
+        if labels is None or not self.observes:
             return  # unknown method, or neither metrics nor traces configured
         parent = parent_context(event.metadata) if self.tracing else None
         event.method_func = self._observed(

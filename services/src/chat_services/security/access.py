@@ -7,9 +7,9 @@ so handlers ask here. With authentication off there is no caller, and every rule
 
 from __future__ import annotations
 
-from chat_services.conversation.store import ConversationStore, claim, not_found
+from chat_services.conversation.store import ConversationStore, claim, is_member, not_found
 from chat_services.errors import NotFound, PermissionDenied
-from chat_services.message.store import WriterRule
+from chat_services.message.store import ReaderRule, WriterRule
 from chat_services.security.identity import Identity, current_identity
 from chat_services.security.scopes import DOCUMENTS_ADMIN, MESSAGES_ADMIN, PLUGINS_ADMIN
 from chat_services.storage import Connection
@@ -37,6 +37,23 @@ class ConversationAccess:
         acting = self.acting_user()
         if acting is not None and not await self.store.is_member(conversation_id, user or acting):
             raise hidden if hidden is not None else not_found(conversation_id, field)
+
+    def reader_rule(self, *, hidden: NotFound) -> ReaderRule | None:
+        """:meth:`require_member` for the caller, run on the database thread inside a read's own trip.
+
+        None when no rule applies (an open server, an admin service). The membership is read
+        afresh on every call, never cached: a member removed from a conversation cannot read
+        it from the next call on.
+        """
+        acting = self.acting_user()  # read here, on the event loop: the rule runs on the database thread
+        if acting is None:
+            return None
+
+        def admit(connection: Connection, conversation_id: str) -> None:
+            if not is_member(connection, conversation_id, acting):
+                raise hidden
+
+        return admit
 
     def writer_rule(self, *, field: str) -> WriterRule:
         """The rule that lets a user write in a conversation, run inside the write's own transaction.

@@ -50,10 +50,15 @@ class Guard:
         self.open_prefixes = open_prefixes
         self.counter = counter
 
+    @property
+    def decides(self) -> bool:
+        """Whether any call can be refused: an open server without limits admits every one."""
+        return self.authenticator.enforced or self.limiter is not None
+
     async def on_request(self, event: RecvRequest) -> None:
         """grpclib ``RecvRequest`` listener."""
         method = event.method_name
-        if not (self.authenticator.enforced or self.limiter):
+        if not self.decides:
             return  # nothing to decide: an open server without limits
         address = "addr:" + _peer_host(event)
         if method.startswith(self.open_prefixes):
