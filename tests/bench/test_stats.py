@@ -1,0 +1,173 @@
+"""Known answers for the load run's figures (chat_bench.stats): the numbers the benchmark publishes.
+
+The project's percentile is the nearest-rank one: the smallest value with at least
+``p`` percent of the values at or below it, never an interpolation between two calls.
+That is numpy's ``method="inverted_cdf"`` (Hyndman and Fan's definition 1), and the
+tests hold it to numpy on fixed data, and to hand-worked answers where the two
+definitions in common use (nearest rank, numpy's default linear) disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Final
+
+import numpy as np
+import pytest
+from chat_bench.report import p99
+from chat_bench.stats import PERCENTILES, LoadResult, histogram, percentile
+
+PERCENTILE_METHOD: Final = "inverted_cdf"  # numpy's name for the nearest-rank percentile
+RANKS = (0, 1, 10, 25, 33.3, 50, 66.7, 75, 90, 95, 99, 99.9, 100)
+
+
+def _fixed_latencies(count: int, seed: int) -> list[float]:
+    """``count`` latencies in seconds, log-normal around 2.5 ms as real calls are, the same every run."""
+    rng = random.Random(seed)
+    return [rng.lognormvariate(-6, 1) for _ in range(count)]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 7, 10, 19, 20, 21, 99, 100, 101, 150, 1000, 1001])
+def test_percentiles_are_numpys_nearest_rank_ones(count: int) -> None:
+    values = sorted(_fixed_latencies(count, seed=count))
+    for p in RANKS:
+        expected = float(np.percentile(values, p, method=PERCENTILE_METHOD))
+        assert percentile(values, p) == expected, (count, p)
+
+
+def test_a_percentile_is_a_measured_value_never_an_interpolation() -> None:
+    values = [float(v) for v in range(1, 11)]  # 1..10
+    assert [percentile(values, p) for p in PERCENTILES] == [5.0, 9.0, 10.0, 10.0]
+    # numpy's default (linear) would publish values no call took: 5.5 and 9.1
+    assert float(np.percentile(values, 50)) == 5.5
+    assert float(np.percentile(values, 90)) == pytest.approx(9.1)
+
+
+def test_percentile_ranks_round_up_at_every_boundary() -> None:
+    values = [float(v) for v in range(1, 101)]  # the p-th percentile of 1..100 is p itself
+    assert [percentile(values, p) for p in (1, 50, 90, 95, 99, 100)] == [1.0, 50.0, 90.0, 95.0, 99.0, 100.0]
+    assert percentile(values, 50.01) == 51.0  # just past a rank: the next value
+    assert percentile(values, 49.99) == 50.0
+    assert percentile(values, 0) == 1.0  # the fastest, not an index before it
+    three = [0.1, 0.2, 0.3]
+    assert [percentile(three, p) for p in (33, 34, 66, 67, 100)] == [0.1, 0.2, 0.2, 0.3, 0.3]
+
+
+def test_the_percentile_of_no_values_is_zero_and_of_one_value_that_value() -> None:
+    assert percentile([], 50) == 0.0
+    assert percentile([], 99) == 0.0
+    assert [percentile([0.25], p) for p in (0, 50, 99, 100)] == [0.25] * 4
+
+
+def test_p99_sorts_what_it_is_given() -> None:
+    values = _fixed_latencies(200, seed=99)
+    assert p99(values) == float(np.percentile(values, 99, method=PERCENTILE_METHOD))
+    assert p99([5.0, 1.0, 3.0, 2.0, 4.0]) == 5.0
+
+
+def test_the_histogram_counts_each_call_once_under_the_first_mark_it_does_not_exceed() -> None:
+    latencies = [0.0, 1.0, 1.0, 2.5, 4.0, 9.0, 10.0]
+    assert histogram(latencies, buckets=5) == [
+        (0.0, 1),  # the fastest call sits on the first mark
+        (2.0, 2),  # (0, 2]
+        (4.0, 2),  # (2, 4]: 2.5 and 4.0 exactly on the mark
+        (6.0, 0),
+        (8.0, 0),
+        (10.0, 2),  # the last mark is the slowest call: 9 and 10
+    ]
+    assert histogram([]) == []
+    assert histogram([0.003, 0.003]) == [(0.003, 2)] + [(0.003, 0)] * 10  # all alike: one bucket holds them
+    counts = [n for _, n in histogram(_fixed_latencies(500, seed=5))]
+    assert len(counts) == 11 and sum(counts) == 500
+
+
+def _result() -> LoadResult:
+    """Ten calls of two kinds in 2 s: 8 OK, 2 failed, with known latencies and bytes."""
+    result = LoadResult(elapsed=2.0, bytes_sent=1000, bytes_received=4005, messages_received=13)
+    for latency in (0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008):
+        result.record("GetMessage", latency)
+    result.record("ListMessages", 0.010, "UNAVAILABLE", "connection\nreset")
+    result.record("ListMessages", 0.100, "DEADLINE_EXCEEDED", "")
+    return result
+
+
+def test_a_runs_rate_and_success_share_are_its_calls_over_its_time_and_count() -> None:
+    result = _result()
+    assert result.count == 10
+    assert result.rps == 5.0
+    assert result.success_rate == 0.8
+    assert LoadResult().success_rate == 1.0 and LoadResult().rps == 0.0
+    assert LoadResult(elapsed=0.0, latencies=[0.1]).rps == 0.0
+
+
+def test_the_latency_summary_is_in_milliseconds_with_nearest_rank_percentiles() -> None:
+    assert _result().latency_summary() == {
+        "fastest": 1.0,
+        "average": 14.6,  # (36 + 10 + 100) ms / 10
+        "p50": 5.0,
+        "p90": 10.0,
+        "p95": 100.0,
+        "p99": 100.0,
+        "slowest": 100.0,
+    }
+    assert LoadResult().latency_summary() == dict.fromkeys(
+        ["fastest", "average", "p50", "p90", "p95", "p99", "slowest"], 0.0
+    )
+
+
+def test_the_json_summary_carries_per_call_figures() -> None:
+    summary = json.loads(json.dumps(_result().to_json()))
+    assert summary["count"] == 10
+    assert summary["total_seconds"] == 2.0
+    assert summary["rps"] == 5.0
+    assert summary["success_rate"] == 0.8
+    assert summary["status_codes"] == {"DEADLINE_EXCEEDED": 1, "OK": 8, "UNAVAILABLE": 1}
+    assert summary["bytes_sent_per_call"] == 100.0
+    assert summary["bytes_received_per_call"] == 400.5
+    assert summary["messages_received_per_call"] == 1.3
+    assert summary["calls"] == {
+        "GetMessage": {"count": 8, "p50_ms": 4.0},
+        "ListMessages": {"count": 2, "p50_ms": 10.0},
+    }
+    assert summary["errors"] == [
+        {"status": "UNAVAILABLE", "message": "connection reset", "count": 1},
+        {"status": "DEADLINE_EXCEEDED", "message": "", "count": 1},
+    ]
+    histogram_rows = summary["histogram"]
+    assert [row["count"] for row in histogram_rows] == [1, 8, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert histogram_rows[1] == {"mark_ms": 10.9, "count": 8, "frequency": 0.8}
+    assert histogram_rows[-1] == {"mark_ms": 100.0, "count": 1, "frequency": 0.1}
+
+
+def test_the_text_summary_prints_the_same_figures() -> None:
+    text = _result().to_text()
+    for line in (
+        "  Count:\t10",
+        "  Total:\t2.00 s",
+        "  Slowest:\t100.00 ms",
+        "  Fastest:\t1.00 ms",
+        "  Average:\t14.60 ms",
+        "  Requests/sec:\t5.00",
+        "  50 % in 5.00 ms",
+        "  90 % in 10.00 ms",
+        "  95 % in 100.00 ms",
+        "  99 % in 100.00 ms",
+        "  [OK]\t8 responses",
+        "  [1]\tUNAVAILABLE: connection reset",
+        "  sent:\t100.0",
+        "  received:\t400.5",
+        "  messages received:\t1.30",
+    ):
+        assert line in text.splitlines(), line
+    bars = _result().histogram_lines()
+    assert bars[1] == "  10.900 [8]\t|" + "∎" * 40  # the largest count fills the bar
+    assert bars[0] == "  1.000 [1]\t|" + "∎" * 5  # 1/8 of 40
+
+
+def test_histogram_bars_are_rounded_to_the_nearest_character() -> None:
+    result = LoadResult(elapsed=1.0)
+    for latency in (0.0, 0.0095, 0.0095, 0.020, 0.020, 0.020):
+        result.record("GetMessage", latency)
+    bars = {line.split("[")[1].split("]")[0]: line.count("∎") for line in result.histogram_lines()}
+    assert bars == {"1": 13, "2": 27, "3": 40, "0": 0}  # 40/3 and 80/3 characters: 13.3 and 26.7
