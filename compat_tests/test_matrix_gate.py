@@ -109,47 +109,64 @@ def test_an_all_green_suite_prints_pass_everywhere_and_passes(
     assert _gate_lines(result) == []
 
 
+FAILED_GATE = "matrix gate: release 1.1.0: forward compatible failed"
+SKIPPED_GATE = "matrix gate: release 1.1.0: forward compatible skipped a test (or one is expected to fail)"
+
+
 @pytest.mark.parametrize(
-    ("body", "fixture", "phase"),
+    ("body", "decorator", "fixture", "pytest_says", "cell", "gate"),
     [
-        pytest.param("assert release != '1.1.0'", "", "failed", id="call"),
-        pytest.param("pass", "assert release != '1.1.0'\n    yield", "errors", id="setup"),
-        pytest.param("pass", "yield\n    assert release != '1.1.0'", "errors", id="teardown"),
+        pytest.param("assert release != '1.1.0'", "", "", "failed", "FAIL", FAILED_GATE, id="fails in call"),
+        pytest.param(
+            "pass",
+            "",
+            "assert release != '1.1.0'\n    yield",
+            "errors",
+            "FAIL",
+            FAILED_GATE,
+            id="fails in setup",
+        ),
+        pytest.param(
+            "pass",
+            "",
+            "yield\n    assert release != '1.1.0'",
+            "errors",
+            "FAIL",
+            FAILED_GATE,
+            id="fails in teardown",
+        ),
+        # pytest alone passes these runs: the gate fails them
+        pytest.param(
+            "pytest.skip('not here')", "", "", "skipped", "skip", SKIPPED_GATE, id="skip in the test"
+        ),
+        pytest.param(
+            "assert False",
+            "@pytest.mark.xfail(reason='known')",
+            "",
+            "xfailed",
+            "skip",
+            SKIPPED_GATE,
+            id="xfail",
+        ),
     ],
 )
-def test_a_test_failing_in_any_phase_prints_its_cell_as_failed(
-    pytester: pytest.Pytester, body: str, fixture: str, phase: str
+def test_a_planted_cell_prints_what_its_test_did_and_the_run_fails(
+    pytester: pytest.Pytester, body: str, decorator: str, fixture: str, pytest_says: str, cell: str, gate: str
 ) -> None:
-    _suite(pytester, body, fixture=fixture)
+    _suite(pytester, body, decorator=decorator, fixture=fixture)
     result = _run(pytester)
+    assert result.parseoutcomes()[pytest_says] == 1
+    assert _printed(result) == _with_planted(cell)
+    assert _gate_lines(result) == [gate]
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    assert result.parseoutcomes()[phase] == 1
-    assert _printed(result) == _with_planted("FAIL")
-    assert _gate_lines(result) == ["matrix gate: release 1.1.0: forward compatible failed"]
 
 
-@pytest.mark.parametrize(
-    ("body", "decorator", "outcome"),
-    [
-        pytest.param("pytest.skip('not here')", "", "skipped", id="skip in the test"),
-        pytest.param("pass", "@pytest.mark.skipif('True', reason='not here')", "skipped", id="skip marker"),
-        pytest.param("assert False", "@pytest.mark.xfail(reason='known')", "xfailed", id="xfail"),
-    ],
-)
-def test_a_skipped_or_xfailed_test_prints_its_cell_as_unproven_and_the_gate_fails(
-    pytester: pytest.Pytester, body: str, decorator: str, outcome: str
-) -> None:
-    _suite(pytester, body, decorator=decorator)
+def test_a_skip_marker_leaves_every_release_it_skips_unproven(pytester: pytest.Pytester) -> None:
+    _suite(pytester, decorator="@pytest.mark.skipif('True', reason='not here')")
     result = _run(pytester)
-    assert result.parseoutcomes().get("failed", 0) == 0 and result.parseoutcomes()[outcome] >= 1
-    expected = _with_planted("skip")
-    if decorator.startswith("@pytest.mark.skipif"):  # the marker skips the test for both releases
-        expected[RELEASES[0]] = expected[PLANTED[0]]
-    assert _printed(result) == expected
-    assert result.ret == pytest.ExitCode.TESTS_FAILED  # pytest alone would pass: the gate fails it
-    assert "matrix gate: release 1.1.0: forward compatible skipped a test (or one is expected to fail)" in (
-        _gate_lines(result)
-    )
+    assert result.parseoutcomes() == {"passed": len(COLUMNS) * 2 - 2, "skipped": 2}
+    assert _printed(result) == dict.fromkeys(RELEASES, _with_planted("skip")[PLANTED[0]])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
 def test_an_unexpected_pass_of_an_xfail_test_counts_as_its_outcome(pytester: pytest.Pytester) -> None:
