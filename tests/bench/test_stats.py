@@ -16,7 +16,15 @@ from typing import Final
 import numpy as np
 import pytest
 from chat_bench.report import p99
-from chat_bench.stats import PERCENTILES, LoadResult, histogram, percentile
+from chat_bench.stats import (
+    MAX_ERROR_KINDS,
+    MAX_ERROR_MESSAGE,
+    OTHER_MESSAGES,
+    PERCENTILES,
+    LoadResult,
+    histogram,
+    percentile,
+)
 
 PERCENTILE_METHOD: Final = "inverted_cdf"  # numpy's name for the nearest-rank percentile
 RANKS = (0, 1, 10, 25, 33.3, 50, 66.7, 75, 90, 95, 99, 99.9, 100)
@@ -77,6 +85,7 @@ def test_the_histogram_counts_each_call_once_under_the_first_mark_it_does_not_ex
         (10.0, 2),  # the last mark is the slowest call: 9 and 10
     ]
     assert histogram([]) == []
+    assert LoadResult().histogram_lines() == []
     assert histogram([0.003, 0.003]) == [(0.003, 2)] + [(0.003, 0)] * 10  # all alike: one bucket holds them
     counts = [n for _, n in histogram(_fixed_latencies(500, seed=5))]
     assert len(counts) == 11 and sum(counts) == 500
@@ -99,6 +108,11 @@ def test_a_runs_rate_and_success_share_are_its_calls_over_its_time_and_count() -
     assert result.success_rate == 0.8
     assert LoadResult().success_rate == 1.0 and LoadResult().rps == 0.0
     assert LoadResult(elapsed=0.0, latencies=[0.1]).rps == 0.0
+
+
+def test_the_latency_summary_keeps_three_decimals_of_a_millisecond() -> None:
+    result = LoadResult(latencies=[0.0012346])
+    assert result.latency_summary()["p50"] == 1.235
 
 
 def test_the_latency_summary_is_in_milliseconds_with_nearest_rank_percentiles() -> None:
@@ -140,29 +154,127 @@ def test_the_json_summary_carries_per_call_figures() -> None:
     assert histogram_rows[-1] == {"mark_ms": 100.0, "count": 1, "frequency": 0.1}
 
 
-def test_the_text_summary_prints_the_same_figures() -> None:
-    text = _result().to_text()
-    for line in (
+def test_the_text_summary_of_a_known_run() -> None:
+    bar = "∎" * 5  # 1/8 of the 40 characters of the largest bucket
+    marks = ["20.800", "30.700", "40.600", "50.500", "60.400", "70.300", "80.200", "90.100"]
+    assert _result().to_text().split("\n") == [
+        "Summary:",
         "  Count:\t10",
         "  Total:\t2.00 s",
         "  Slowest:\t100.00 ms",
         "  Fastest:\t1.00 ms",
         "  Average:\t14.60 ms",
         "  Requests/sec:\t5.00",
+        "",
+        "Response time histogram (ms):",
+        f"  1.000 [1]\t|{bar}",
+        "  10.900 [8]\t|" + "∎" * 40,
+        *(f"  {mark} [0]\t|" for mark in marks),
+        f"  100.000 [1]\t|{bar}",
+        "",
+        "Latency distribution:",
         "  50 % in 5.00 ms",
         "  90 % in 10.00 ms",
         "  95 % in 100.00 ms",
         "  99 % in 100.00 ms",
+        "",
+        "Status code distribution:",
+        "  [DEADLINE_EXCEEDED]\t1 responses",
         "  [OK]\t8 responses",
+        "  [UNAVAILABLE]\t1 responses",
+        "",
+        "Error distribution:",
         "  [1]\tUNAVAILABLE: connection reset",
+        "  [1]\tDEADLINE_EXCEEDED: ",
+        "",
+        "Bytes per call (gRPC messages):",
         "  sent:\t100.0",
         "  received:\t400.5",
         "  messages received:\t1.30",
-    ):
-        assert line in text.splitlines(), line
-    bars = _result().histogram_lines()
-    assert bars[1] == "  10.900 [8]\t|" + "∎" * 40  # the largest count fills the bar
-    assert bars[0] == "  1.000 [1]\t|" + "∎" * 5  # 1/8 of 40
+    ]
+
+
+def test_the_text_summary_lists_ten_kinds_of_error_and_counts_the_rest() -> None:
+    result = LoadResult(elapsed=1.0)
+    for kind in range(12):
+        for _ in range(20 - kind):  # kind 0 is the most common
+            result.record("GetMessage", 0.001, "INTERNAL", f"error {kind}")
+    lines = result.to_text().split("\n")
+    first = lines.index("Error distribution:")
+    assert lines[first + 1 : first + 12] == [
+        *(f"  [{20 - kind}]\tINTERNAL: error {kind}" for kind in range(10)),
+        "  [19]\t... 2 more kinds of error (--format json lists them)",  # 10 + 9 calls
+    ]
+    exactly_ten = LoadResult(elapsed=1.0)
+    for kind in range(10):
+        exactly_ten.record("GetMessage", 0.001, "INTERNAL", f"error {kind}")
+    assert "more kinds of error" not in exactly_ten.to_text()
+    assert "Error distribution:" not in LoadResult(elapsed=1.0, latencies=[0.1]).to_text()
+
+
+def test_the_json_summary_rounds_each_figure_to_its_own_precision() -> None:
+    result = LoadResult(elapsed=0.70001234, bytes_sent=1000, bytes_received=2000, messages_received=10)
+    result.record("GetMessage", 0.0012345)
+    result.record("GetMessage", 0.002)
+    result.record("ListMessages", 0.0041, "UNAVAILABLE", "x")
+    summary = result.to_json()
+    histogram_rows = summary.pop("histogram")
+    assert summary == {
+        "count": 3,
+        "total_seconds": 0.7,
+        "rps": 4.29,  # 3 / 0.70001234 s
+        "latency_ms": {
+            "fastest": 1.234,
+            "average": 2.445,  # 7.3345 ms / 3
+            "p50": 2.0,
+            "p90": 4.1,
+            "p95": 4.1,
+            "p99": 4.1,
+            "slowest": 4.1,
+        },
+        "status_codes": {"OK": 2, "UNAVAILABLE": 1},
+        "errors": [{"status": "UNAVAILABLE", "message": "x", "count": 1}],
+        "success_rate": 2 / 3,
+        "bytes_sent_per_call": 333.3,
+        "bytes_received_per_call": 666.7,
+        "messages_received_per_call": 3.33,
+        "calls": {"GetMessage": {"count": 2, "p50_ms": 1.234}, "ListMessages": {"count": 1, "p50_ms": 4.1}},
+    }
+    assert isinstance(histogram_rows, list)
+    assert [(row["count"], row["frequency"]) for row in histogram_rows if row["count"]] == [
+        (1, 0.3333),
+        (1, 0.3333),
+        (1, 0.3333),
+    ]
+    assert histogram_rows[0]["mark_ms"] == 1.234 and histogram_rows[-1]["mark_ms"] == 4.1
+    assert LoadResult(bytes_sent=10).to_json()["bytes_sent_per_call"] == 10.0  # no calls: per one call
+
+
+def test_error_messages_are_kept_on_one_line_and_bounded() -> None:
+    result = LoadResult()
+    exact = "e" * MAX_ERROR_MESSAGE
+    result.record("GetMessage", 0.001, "INTERNAL", exact)
+    result.record("GetMessage", 0.001, "INTERNAL", exact + "f")
+    result.record("GetMessage", 0.001, "INTERNAL", "two\n  lines\t here")
+    assert list(result.errors) == [
+        ("INTERNAL", exact),
+        ("INTERNAL", exact + "..."),
+        ("INTERNAL", "two lines here"),
+    ]
+
+
+def test_error_kinds_past_the_limit_share_one_entry_and_known_ones_keep_theirs() -> None:
+    result = LoadResult()
+    for kind in range(MAX_ERROR_KINDS):
+        result.record("GetMessage", 0.001, "INTERNAL", f"error {kind}")
+    result.record("GetMessage", 0.001, "INTERNAL", "error 0")  # known: counted under itself
+    result.record("GetMessage", 0.001, "INTERNAL", "a new one")
+    result.record("GetMessage", 0.001, "UNAVAILABLE", "another new one")
+    assert len(result.errors) == MAX_ERROR_KINDS + 2
+    assert result.errors[("INTERNAL", "error 0")] == 2
+    assert result.errors[("INTERNAL", OTHER_MESSAGES)] == 1
+    assert result.errors[("UNAVAILABLE", OTHER_MESSAGES)] == 1
+    assert result.outcomes[-1] == ("UNAVAILABLE", OTHER_MESSAGES)
 
 
 def test_histogram_bars_are_rounded_to_the_nearest_character() -> None:
