@@ -10,6 +10,8 @@ gate's verdict.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from compat_tests.conftest import HERE
@@ -22,13 +24,28 @@ RELEASES = ("1.0.0", "1.1.0")
 CONFTEST = f"""
 from pathlib import Path
 
-from compat_tests.matrix import install
+from compat_tests.matrix import MatrixGate, install
 
 
 def pytest_configure(config):
     install(config, Path(__file__).resolve().parent, lambda: {list(RELEASES)!r})
+
+
+def pytest_sessionstart(session):
+    assert isinstance(session.config.pluginmanager.get_plugin("compat-matrix"), MatrixGate)
 """
-QUIET = ("-p", "no:asyncio", "-p", "no:anyio", "-p", "no:hypothesispytest", "-p", "no:cacheprovider")
+# --strict-markers: the conftest must declare the compat marker, as the suite's does
+QUIET = (
+    "--strict-markers",
+    "-p",
+    "no:asyncio",
+    "-p",
+    "no:anyio",
+    "-p",
+    "no:hypothesispytest",
+    "-p",
+    "no:cacheprovider",
+)
 SUITE = "compat"  # the suite's directory below the one pytest starts in
 PLANTED = ("1.1.0", "forward compatible")
 PASSED_CELLS = {release: ["pass"] * len(COLUMNS) for release in RELEASES}
@@ -67,7 +84,7 @@ def _suite(pytester: pytest.Pytester, body: str = "pass", *, decorator: str = ""
 def _printed(result: pytest.RunResult) -> dict[str, list[str]]:
     """The matrix as the run printed it: release -> its row of cells."""
     lines = [line for line in result.outlines if line.strip()]
-    start = next(i for i, line in enumerate(lines) if "compatibility matrix" in line)
+    start = next(i for i, line in enumerate(lines) if re.fullmatch("=+ compatibility matrix =+", line))
     header = lines[start + 1]
     assert header.startswith("release  ")
     assert [c.strip() for c in header.removeprefix("release  ").split(" | ")] == list(COLUMNS)

@@ -9,6 +9,8 @@ definitions in common use (nearest rank, numpy's default linear) disagree.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import random
 from typing import Final
@@ -104,6 +106,7 @@ def _result() -> LoadResult:
 def test_a_runs_rate_and_success_share_are_its_calls_over_its_time_and_count() -> None:
     result = _result()
     assert result.count == 10
+    assert result.outcomes[0] == ("OK", "") and result.outcomes[-1] == ("DEADLINE_EXCEEDED", "")
     assert result.rps == 5.0
     assert result.success_rate == 0.8
     assert LoadResult().success_rate == 1.0 and LoadResult().rps == 0.0
@@ -283,3 +286,17 @@ def test_histogram_bars_are_rounded_to_the_nearest_character() -> None:
         result.record("GetMessage", latency)
     bars = {line.split("[")[1].split("]")[0]: line.count("∎") for line in result.histogram_lines()}
     assert bars == {"1": 13, "2": 27, "3": 40, "0": 0}  # 40/3 and 80/3 characters: 13.3 and 26.7
+
+
+def test_the_csv_has_one_row_per_call_in_the_order_they_finished() -> None:
+    out = io.StringIO()
+    _result().write_csv(out)
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert rows[0] == ["duration (ms)", "status", "error"]
+    assert rows[1] == ["1.000", "OK", ""]
+    assert rows[9:] == [["10.000", "UNAVAILABLE", "connection reset"], ["100.000", "DEADLINE_EXCEEDED", ""]]
+    assert len(rows) == 11 and out.getvalue().endswith("\n") and "\r" not in out.getvalue()
+
+
+def test_a_run_without_calls_reports_its_bytes_per_one_call() -> None:
+    assert "  sent:\t10.0" in LoadResult(bytes_sent=10).to_text().split("\n")
