@@ -345,6 +345,8 @@ def test_clients_measured_in_different_numbers_of_rounds_are_an_error(figure: st
         return
     if figure == "stream":
         results.latencies[("StreamMessages 1000", "dataclass")] = [[0.5], [0.5]]
+        with pytest.raises(ValueError, match="zip"):
+            report.stream_ratio(results, "dataclass")
     elif figure == "cpu":
         results.cpu_per_call = {"grpclib": [1e-4, 1e-4], "previous": [1e-4]}
     else:
