@@ -1,5 +1,6 @@
 // A gRPC client for the chat.v1 services over HTTP/2 (connect-node's gRPC
 // transport), the same protocol the Python services (grpclib) speak.
+import { isIPv6 } from "node:net";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { AIService } from "./gen/chat/v1/ai_service_pb.js";
@@ -10,9 +11,13 @@ import { RAGService } from "./gen/chat/v1/rag_service_pb.js";
 
 /** Where the services listen, and the defaults every call gets. */
 export interface ConnectOptions {
-  /** Host name or address; the default is 127.0.0.1. */
+  /**
+   * Host name or address; the default is 127.0.0.1. An IPv6 address goes bare or in
+   * brackets (`::1`, `[::1]`). No scheme and no port: `connect` refuses `http://…`,
+   * `https://…` (this client speaks plaintext HTTP/2 only) and `host:port` with a TypeError.
+   */
   host?: string;
-  /** TCP port of the gRPC server (plaintext HTTP/2). */
+  /** TCP port of the gRPC server (plaintext HTTP/2), 1 to 65535. */
   port: number;
   /** Deadline of each call in milliseconds unless the call sets `timeoutMs`; the default is 5000. */
   timeoutMs?: number;
@@ -33,11 +38,30 @@ export interface ChatClients {
   close(): void;
 }
 
-/** The base URL of the chat services at `options` (plaintext HTTP/2). */
+const SHOWN_CHARS = 100; // of a refused host in an error message
+
+/** The base URL of the chat services at `options` (plaintext HTTP/2); a TypeError says what is wrong. */
 function baseUrl(options: ConnectOptions): string {
   const host = options.host ?? "127.0.0.1";
-  const authority = host.includes(":") ? `[${host}]` : host;
-  return `http://${authority}:${options.port}`;
+  const shown = JSON.stringify(host.length > SHOWN_CHARS ? `${host.slice(0, SHOWN_CHARS)}...` : host);
+  if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
+    throw new TypeError(`port must be an integer from 1 to 65535, not ${String(options.port).slice(0, 20)}`);
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(host)?.[1]?.toLowerCase();
+  if (scheme === "https") {
+    throw new TypeError(`host ${shown} asks for TLS: this client speaks plaintext HTTP/2 only`);
+  }
+  if (scheme !== undefined) {
+    throw new TypeError(`host ${shown} has a scheme: give the host name or address alone, and the port as port`);
+  }
+  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  if (isIPv6(bare)) {
+    return `http://[${bare}]:${options.port}`;
+  }
+  if (bare !== host || host === "" || /[:/\s@[\]?#]/.test(host)) {
+    throw new TypeError(`host ${shown} is not a host name or address (a port goes in port, not in host)`);
+  }
+  return `http://${host}:${options.port}`;
 }
 
 /** A gRPC transport (HTTP/2 with prior knowledge, no TLS) to the chat services at `options`. */
