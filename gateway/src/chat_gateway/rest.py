@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from chat_gateway.bodies import parse_json, stream_documents
 from chat_gateway.errors import BadRequest, GatewayError, status_body
 from chat_gateway.schema import Kind, Rpc
-from chat_gateway.transcode import build_request, check_rules, to_json
+from chat_gateway.transcode import build_request, in_json_names, to_json
 from chat_gateway.upstream import Upstream, UpstreamStream, answer_headers, reply_of, upstream_errors
 
 _T = TypeVar("_T")
@@ -118,8 +118,15 @@ class RestRoutes:
         return JSONResponse(to_json(reply))
 
     async def _server_stream(self, rpc: Rpc, request: Request) -> Response:
+        """Answer 200 and the events only once the service has taken the call.
+
+        A service refuses a call (no credentials, no permission, a request its rules
+        refuse, no such conversation) before its first message, with a trailers-only
+        response: waiting for the response headers turns that refusal into an HTTP error
+        with the status body instead of an ``error`` event inside a 200. The services send
+        their headers as soon as they accept a stream, so a follower is not held back.
+        """
         message = await self._single_request(rpc, request)
-        check_rules(message)  # refused here, a stream's request is a 400 before the event stream starts
         call = AsyncExitStack()
         try:
             stream = await call.enter_async_context(
@@ -128,11 +135,17 @@ class RestRoutes:
             with upstream_errors():
                 # Connecting happens here, so an unreachable upstream is still a 503, not an event.
                 await stream.send_message(message, end=True)
+                await answer_headers(stream)
+        except GatewayError as error:
+            await _reset(call)
+            raise in_json_names(error, rpc.request_descriptor) from None
         except BaseException:
-            await call.aclose()
+            await _reset(call)
             raise
         # The background task resets the call if the generator never ran (the client left first).
-        return EventSourceResponse(_events(stream, call), ping=15, background=BackgroundTask(_reset, call))
+        return EventSourceResponse(
+            _events(rpc, stream, call), ping=15, background=BackgroundTask(_reset, call)
+        )
 
     def _websocket(self, rpc: Rpc) -> Callable[[WebSocket], Awaitable[None]]:
         async def endpoint(websocket: WebSocket) -> None:
@@ -161,7 +174,7 @@ async def _unless(refused: asyncio.Future[None], step: Awaitable[_T]) -> _T | No
     return await task
 
 
-async def _events(stream: UpstreamStream, call: AsyncExitStack) -> AsyncIterator[ServerSentEvent]:
+async def _events(rpc: Rpc, stream: UpstreamStream, call: AsyncExitStack) -> AsyncIterator[ServerSentEvent]:
     """Each reply as a ``message`` event, then ``end``; a failure is one ``error`` event with the status.
 
     When the client goes away, sse-starlette cancels this generator: closing ``call``
@@ -173,7 +186,10 @@ async def _events(stream: UpstreamStream, call: AsyncExitStack) -> AsyncIterator
             try:
                 with upstream_errors():
                     reply = await stream.recv_message()
+                    if reply is None:  # the status: a failure after the last reply is an error event too
+                        await stream.recv_trailing_metadata()
             except GatewayError as error:
+                in_json_names(error, rpc.request_descriptor)
                 yield ServerSentEvent(
                     json.dumps(status_body(error.status, error.message, error.details)), event="error"
                 )

@@ -16,12 +16,14 @@ import protovalidate
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
+from google.rpc import error_details_pb2
 
-from chat_gateway.errors import BadRequest, bounded
+from chat_gateway.errors import BadRequest, GatewayError, bounded
 from chat_gateway.schema import Rpc, descriptor_of
 
 _NESTED_FIELD = re.compile(r"Failed to parse (\S+) field: ")
 _UNKNOWN_FIELD = re.compile(r'has no field named "([^"]*)"')
+_PATH_SEGMENT = re.compile(r"([A-Za-z0-9_]+)(\[[0-9]+\])?(?:\.|$)")
 _LOCATION = re.compile(r' at "?([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+|\[[0-9]+\])*)"?\.*$')
 
 
@@ -38,6 +40,35 @@ def check_rules(message: Message) -> None:
         first = violations[0].proto
         names = [element.field_name for element in first.field.elements]
         raise BadRequest(json_path(descriptor_of(type(message)), names), bounded(first.message))
+
+
+def in_json_names(error: GatewayError, request: Descriptor) -> GatewayError:
+    """``error`` with the field paths of its ``google.rpc.BadRequest`` in ProtoJSON names.
+
+    The services name fields as the schema does (``after_sequence``, ``files[2].file_id``);
+    the gateway's clients read lowerCamel ones. A segment that is not a plain name or
+    list item (a map key) ends the rewriting: the rest is kept as the service wrote it.
+    """
+    for detail in error.details:
+        if isinstance(detail, error_details_pb2.BadRequest):
+            for violation in detail.field_violations:
+                violation.field = _rewrite_path(request, violation.field)
+    return error
+
+
+def _rewrite_path(request: Descriptor, path: str) -> str:
+    parts: list[str] = []
+    message: Descriptor | None = request
+    position = 0
+    while position < len(path) and (segment := _PATH_SEGMENT.match(path, position)):
+        field = _field(message, segment.group(1))
+        if field is None:
+            break
+        parts.append(field.json_name + (segment.group(2) or ""))
+        message = field.message_type
+        position = segment.end()
+    rest = path[position:]
+    return bounded(".".join(parts) + ("." if parts and rest else "") + rest)
 
 
 def to_json(message: Message) -> dict[str, Any]:

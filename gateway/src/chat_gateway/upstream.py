@@ -25,6 +25,7 @@ from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 from chat_gateway.config import UpstreamAddress, UpstreamPool, UpstreamTls
 from chat_gateway.errors import GatewayError
 from chat_gateway.schema import Kind, Rpc
+from chat_gateway.transcode import in_json_names
 from chat_sdk.channel import tls_context
 
 MAX_UPSTREAM_MESSAGE = 200  # characters of an upstream status message passed on
@@ -155,7 +156,10 @@ class Upstream:
                 timeout=timeout,
                 metadata=dict(metadata),
             ) as stream:
-                yield stream
+                try:
+                    yield stream
+                except GatewayError as error:
+                    raise in_json_names(error, rpc.request_descriptor) from None
 
     async def unary(self, rpc: Rpc, request: Message, metadata: Mapping[str, str], caller: str) -> Message:
         """Call a unary RPC."""
