@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack, aclosing
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
@@ -174,7 +174,7 @@ async def _unless(refused: asyncio.Future[None], step: Awaitable[_T]) -> _T | No
     return await task
 
 
-async def _events(rpc: Rpc, stream: UpstreamStream, call: AsyncExitStack) -> AsyncIterator[ServerSentEvent]:
+async def _events(rpc: Rpc, stream: UpstreamStream, call: AsyncExitStack) -> AsyncIterator[bytes]:
     """Each reply as a ``message`` event, then ``end``; a failure is one ``error`` event with the status.
 
     When the client goes away, sse-starlette cancels this generator: closing ``call``
@@ -190,20 +190,25 @@ async def _events(rpc: Rpc, stream: UpstreamStream, call: AsyncExitStack) -> Asy
                         await stream.recv_trailing_metadata()
             except GatewayError as error:
                 in_json_names(error, rpc.request_descriptor)
-                yield ServerSentEvent(
-                    json.dumps(status_body(error.status, error.message, error.details)), event="error"
-                )
+                yield _event(b"error", json.dumps(status_body(error.status, error.message, error.details)))
                 return
             if reply is None:
                 finished = True
-                yield ServerSentEvent("{}", event="end")
+                yield _event(b"end", "{}")
                 return
-            yield ServerSentEvent(json.dumps(to_json(reply)), event="message")
+            yield _event(b"message", json.dumps(to_json(reply)))
     finally:
         if finished:
             await call.aclose()
         else:
             await _reset(call)
+
+
+def _event(name: bytes, data: str) -> bytes:
+    """One Server-Sent Event, encoded here: sse-starlette passes bytes through as they are, and its
+    own encoder costs more per event than the rest of the gateway's work on a small reply.
+    ``json.dumps`` writes no line breaks, so the data is one ``data:`` line."""
+    return b"event: " + name + b"\r\ndata: " + data.encode() + b"\r\n\r\n"
 
 
 async def _reset(call: AsyncExitStack) -> None:
