@@ -21,8 +21,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat_gateway.bodies import parse_json, stream_documents
 from chat_gateway.errors import BadRequest, GatewayError, status_body
+from chat_gateway.protojson import to_json
 from chat_gateway.schema import Kind, Rpc
-from chat_gateway.transcode import build_request, in_json_names, to_json
+from chat_gateway.transcode import build_request, in_json_names
 from chat_gateway.upstream import Upstream, UpstreamStream, answer_headers, reply_of, upstream_errors
 
 _T = TypeVar("_T")

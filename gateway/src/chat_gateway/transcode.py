@@ -1,4 +1,4 @@
-"""HTTP request parts (path, query, JSON body) to a request message, and messages to ProtoJSON.
+"""HTTP request parts (path, query, JSON body) to a request message (replies: :mod:`chat_gateway.protojson`).
 
 Everything goes through protobuf's ``json_format`` with ``ignore_unknown_fields=False``:
 the schema decides what is valid, and a violation becomes :class:`BadRequest` naming
@@ -69,11 +69,6 @@ def _rewrite_path(request: Descriptor, path: str) -> str:
         position = segment.end()
     rest = path[position:]
     return bounded(".".join(parts) + ("." if parts and rest else "") + rest)
-
-
-def to_json(message: Message) -> dict[str, Any]:
-    """A message as ProtoJSON: lowerCamel names, enums as names, int64 as strings, RFC 3339 times."""
-    return json_format.MessageToDict(message)
 
 
 def build_request(
