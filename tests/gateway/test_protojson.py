@@ -3,6 +3,7 @@ request and reply type of the schema, for messages hypothesis fills at random.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chat_gateway.protojson import to_json
-from chat_gateway.schema import rpcs
+from chat_gateway.schema import descriptor_of, rpcs
 
 TYPES = sorted(
     {message for rpc in rpcs() for message in (rpc.request, rpc.response)},
@@ -38,7 +39,7 @@ def scalar(field: FieldDescriptor) -> st.SearchStrategy[Any]:
     if field.type in _INTEGERS:
         low, high = _INTEGERS[field.type]
         return st.sampled_from([low, -1, 0, 1, high]) if low < 0 else st.sampled_from([0, 1, high])
-    if field.type == FieldDescriptor.TYPE_ENUM:
+    if field.enum_type is not None:
         return st.sampled_from([value.number for value in field.enum_type.values] + [99])  # 99: unknown
     return {
         FieldDescriptor.TYPE_STRING: st.text(max_size=4),
@@ -49,16 +50,17 @@ def scalar(field: FieldDescriptor) -> st.SearchStrategy[Any]:
     }[field.type]
 
 
-def fill(draw: st.DrawFn, message: Message, depth: int) -> None:
+def fill(draw: Callable[[st.SearchStrategy[Any]], Any], message: Message, depth: int) -> None:
     """Set a random choice of ``message``'s fields, nested messages down to MAX_DEPTH."""
-    name = message.DESCRIPTOR.full_name
+    descriptor = descriptor_of(type(message))
+    name = descriptor.full_name
     if name in ("google.protobuf.Timestamp", "google.protobuf.Duration"):
         message.seconds = draw(st.integers(0, 4_000_000_000))  # type: ignore[attr-defined]
         message.nanos = draw(st.sampled_from([0, 1_000, 5_000_000, 999_999_999]))  # type: ignore[attr-defined]
         return
     if name.startswith("google.protobuf.") or depth > MAX_DEPTH:
         return
-    for field in message.DESCRIPTOR.fields:
+    for field in descriptor.fields:
         if not draw(st.booleans()):
             continue
         target = getattr(message, field.name)

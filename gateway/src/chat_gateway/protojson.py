@@ -65,13 +65,11 @@ def _field_converter(field: FieldDescriptor) -> Convert:
 
 
 def _value_converter(field: FieldDescriptor) -> Convert:
-    kind = field.cpp_type
-    if kind == FieldDescriptor.CPPTYPE_MESSAGE:
-        if field.message_type.full_name in _AS_STRING:
-            return _json_string
-        return _nested
-    if kind == FieldDescriptor.CPPTYPE_ENUM:
-        names = {value.number: value.name for value in field.enum_type.values}
+    kind, message, enum = field.cpp_type, field.message_type, field.enum_type
+    if message is not None:
+        return _json_string if message.full_name in _AS_STRING else _nested
+    if enum is not None:
+        names = {value.number: value.name for value in enum.values}
         return lambda number: names.get(number, number)  # an open enum's unknown value stays a number
     if field.type == FieldDescriptor.TYPE_BYTES:
         return _base64
