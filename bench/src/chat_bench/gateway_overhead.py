@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from functools import partial
 from pathlib import Path
 
@@ -47,24 +48,23 @@ async def run(rounds: int, calls: int, c50_calls: int, work: Path) -> None:
         "services": grpclib_server("grpclib", work / "grpclib.db", work / "grpclib.log"),
         BASELINE: http_server(work / "http.db", work / "http.log"),
     }
-    try:
-        ports = {name: await server.start(SERVER_CPUS) for name, server in servers.items()}
+    async with AsyncExitStack() as started:  # stopped last in, first out: clients, gateway, servers
+        ports: dict[str, int] = {}
+        for name, server in servers.items():
+            started.callback(server.stop)
+            ports[name] = await server.start(SERVER_CPUS)
         command = transports.GATEWAY_COMMAND(ports["services"])
         servers[GATEWAY] = ServerProcess(GATEWAY, command, work / "gateway.log")
+        started.callback(servers[GATEWAY].stop)
         ports[GATEWAY] = await servers[GATEWAY].start(SERVER_CPUS)
         clients: dict[str, transports.Transport] = {
             BASELINE: transports.HttpJsonTransport("127.0.0.1", ports[BASELINE]),
             GATEWAY: transports.GatewayTransport("127.0.0.1", ports[GATEWAY]),
             DIRECT: transports.Pb2Transport("127.0.0.1", ports["services"]),
         }
-        try:
-            await _measure(clients, servers, seeded.small_id, shapes(seeded), rounds, calls, c50_calls)
-        finally:
-            for client in clients.values():
-                await client.close()
-    finally:
-        for server in servers.values():
-            server.stop()
+        for client in clients.values():
+            started.push_async_callback(client.close)
+        await _measure(clients, servers, seeded.small_id, shapes(seeded), rounds, calls, c50_calls)
 
 
 async def _measure(
