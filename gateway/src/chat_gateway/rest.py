@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack, aclosing
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
+from grpclib.const import Status
 from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 from starlette.requests import HTTPConnection, Request
@@ -32,8 +33,20 @@ FORWARDED_HEADERS = ("authorization",)
 
 
 def forwarded_metadata(headers: Mapping[str, str]) -> dict[str, str]:
-    """The caller's credentials, passed on unchanged: the services authorise, never the gateway."""
-    return {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
+    """The caller's credentials, passed on unchanged: the services authorise, never the gateway.
+
+    gRPC metadata values are printable ASCII; any other value is a 400 here rather than an
+    error inside the gRPC client (a 500 and a traceback).
+    """
+    found = {}
+    for name in FORWARDED_HEADERS:
+        value = headers.get(name)
+        if value is None:
+            continue
+        if not (value.isascii() and value.isprintable()):
+            raise GatewayError(Status.INVALID_ARGUMENT, f"the {name} header must be printable ASCII")
+        found[name] = value
+    return found
 
 
 def caller_of(connection: HTTPConnection) -> str:
