@@ -9,37 +9,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from functools import cache
 from typing import Any
 
-import protovalidate
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
 from chat_gateway.errors import BadRequest, GatewayError, bounded
-from chat_gateway.schema import Rpc, descriptor_of
+from chat_gateway.schema import Rpc
 
 _NESTED_FIELD = re.compile(r"Failed to parse (\S+) field: ")
 _UNKNOWN_FIELD = re.compile(r'has no field named "([^"]*)"')
 _PATH_SEGMENT = re.compile(r"([A-Za-z0-9_]+)(\[[0-9]+\])?(?:\.|$)")
 _LOCATION = re.compile(r' at "?([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+|\[[0-9]+\])*)"?\.*$')
-
-
-@cache
-def _validator() -> protovalidate.Validator:
-    return protovalidate.Validator()  # type: ignore[no-untyped-call]
-
-
-def check_rules(message: Message) -> None:
-    """The schema's buf.validate rules, checked at the edge for calls whose refusal must come before
-    they start (streams); the services check them again. The first violation is the BadRequest."""
-    violations = _validator().collect_violations(message)
-    if violations:
-        first = violations[0].proto
-        names = [element.field_name for element in first.field.elements]
-        raise BadRequest(json_path(descriptor_of(type(message)), names), bounded(first.message))
 
 
 def in_json_names(error: GatewayError, request: Descriptor) -> GatewayError:
@@ -201,11 +184,6 @@ def _describe(request: Descriptor, message: str) -> tuple[str, str]:
     if unknown or field is None:
         return bounded(".".join(json_names)), "unknown field"
     return bounded(".".join(json_names)), _expected(field, indexed)
-
-
-def json_path(request: Descriptor, names: list[str]) -> str:
-    """The ProtoJSON path (lowerCamel names) of a field path given in proto or JSON names."""
-    return bounded(".".join(_resolve(request, names)[0]))
 
 
 def _resolve(request: Descriptor, names: list[str]) -> tuple[list[str], FieldDescriptor | None, bool]:
