@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from chat_bench.report import gateway_rows
+from chat_bench.runner import BASELINE, Results, Settings, Shape
 from chat_bench.servers import ServerProcess
 from chat_bench.transports import GATEWAY_COMMAND, GATEWAY_HOOK, GatewayTransport, Pb2Transport
 
@@ -54,3 +57,27 @@ async def test_gateway_transport_raises_on_a_failed_call(gateway: GatewayTranspo
     """A NOT_FOUND from the services is an error of the benchmark call, not a silent success."""
     with pytest.raises(RuntimeError, match="HTTP 404"):
         await gateway.get("no-such-message")
+
+
+def results_with(latency_ratios: dict[str, float], throughput_ratios: list[float]) -> Results:
+    """Results of one round per throughput ratio: the baseline at 1 ms and 100 calls/s, the gateway scaled."""
+    shapes = [Shape(name, name, lambda _t, _i: asyncio.sleep(0), lambda _s: 1) for name in latency_ratios]
+    results = Results(Settings(), ["pb2", BASELINE, "gateway"], shapes, pinned=False)
+    for name, ratio in latency_ratios.items():
+        results.latencies[(name, BASELINE)] = [[0.001]] * len(throughput_ratios)
+        results.latencies[(name, "gateway")] = [[0.001 * ratio]] * len(throughput_ratios)
+    results.c50[BASELINE] = [(0.01, 100.0)] * len(throughput_ratios)
+    results.c50["gateway"] = [(0.01, 100.0 * ratio) for ratio in throughput_ratios]
+    return results
+
+
+def test_the_gateway_is_judged_by_its_own_targets() -> None:
+    """≤ 1.3x the baseline's p50 in every shape and ≥ 0.7x its c=50 throughput, not the ADR's gRPC targets."""
+    missed = gateway_rows(results_with({"a": 1.2, "b": 1.4}, [0.6, 0.65, 0.9]))
+    assert [(row[0], row[3]) for row in missed] == [
+        ("latency, gateway (p50, c=1)", "**FAIL**"),
+        ("throughput, gateway (GetMessage, c=50)", "**FAIL**"),
+    ]
+    assert "worst b: 1.40x" in missed[0][2] and missed[1][2] == "0.65x (rounds 0.60-0.90)"
+    met = gateway_rows(results_with({"a": 1.2, "b": 1.25}, [0.7, 0.8, 0.9]))
+    assert [row[3] for row in met] == ["**pass**", "**pass**"]

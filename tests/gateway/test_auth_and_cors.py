@@ -54,6 +54,19 @@ async def test_without_a_header_nothing_is_invented(app: App, http: httpx.AsyncC
     assert seen == [("/chat.v1.PluginService/ListPlugins", None)]
 
 
+async def test_a_header_grpc_cannot_carry_is_a_400_before_any_call(app: App, http: httpx.AsyncClient) -> None:
+    seen = record_authorization(app)
+    for value in ("Bearer \u00e9t\u00e9".encode("latin-1"), b"Bearer a\tb"):
+        headers = {b"authorization": value}
+        for reply in (
+            await http.get("/v1/messages/m", headers=headers),
+            await http.get("/v1/conversations/c/messages:stream", headers=headers),
+        ):
+            assert reply.status_code == 400, reply.text
+            assert reply.json() == {"code": 3, "message": "the authorization header must be printable ASCII"}
+    assert seen == []
+
+
 async def test_cors_is_off_by_default(http: httpx.AsyncClient) -> None:
     reply = await http.get("/v1/plugins", headers={"origin": "https://example.test"})
     assert reply.status_code == 200

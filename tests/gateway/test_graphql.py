@@ -187,8 +187,8 @@ async def test_a_subscription_follows_a_conversation_until_completed(
         await until(lambda: hub_listeners(app, "c-sub") == 0)  # unsubscribing cancels the upstream call
 
 
-async def test_a_subscription_the_rules_refuse_is_an_error_without_a_call(app: App, gateway_url: str) -> None:
-    calls = count_calls(app)
+async def test_a_subscription_the_rules_refuse_is_an_error_before_any_event(gateway_url: str) -> None:
+    """The service refuses it before its first reply; the field path is in ProtoJSON names."""
     subscribe = {
         "id": "1",
         "type": "subscribe",
@@ -199,6 +199,8 @@ async def test_a_subscription_the_rules_refuse_is_an_error_without_a_call(app: A
     async with graphql_socket(gateway_url) as socket:
         await socket.send(json.dumps(subscribe))
         event = await receive_json(socket)
+        assert event["payload"]["data"] is None, event
         [error] = event["payload"]["errors"]
-        assert error["message"].startswith("invalid request: conversationId: "), error
-    assert calls == []
+        status = error["extensions"]["status"]
+        [detail] = status["details"]
+        assert status["code"] == 3 and detail["fieldViolations"][0]["field"] == "conversationId", status

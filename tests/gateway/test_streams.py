@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
 from chat_services.server import App
 from tests.gateway.clients import next_message, receive_json, sse, websocket
-from tests.gateway.test_graphql import count_calls
+from tests.gateway.harness import running_gateway
+from tests.gateway.test_errors import assert_status, violations
 from tests.services.clients import until
 from tests.services.conftest import hub_listeners
+from tests.services.security.conftest import Issuer, issuer, secure_app
+
+__all__ = ["issuer", "secure_app"]
 
 
 def new(key: str, conversation: str, content: str = "hi") -> dict[str, object]:
@@ -26,6 +31,7 @@ def new(key: str, conversation: str, content: str = "hi") -> dict[str, object]:
 
 async def test_closing_an_sse_follow_cancels_the_upstream_stream(app: App, http: httpx.AsyncClient) -> None:
     path = "/v1/conversations/c-sse/messages:stream"
+    # Nothing is stored yet: the 200 comes with the service's headers, before any message.
     async with sse(http, "GET", path, params={"follow": "true"}) as source:
         assert source.response.status_code == 200
         assert source.response.headers["content-type"].startswith("text/event-stream")
@@ -89,14 +95,31 @@ async def test_a_finished_stream_ends_with_an_end_event(http: httpx.AsyncClient)
 
 
 async def test_a_stream_request_the_rules_refuse_is_a_400_before_the_stream_starts(
-    app: App, http: httpx.AsyncClient
+    http: httpx.AsyncClient,
 ) -> None:
-    calls = count_calls(app)
+    """The service refuses it before its first message; the field path is in ProtoJSON names."""
     reply = await http.get("/v1/conversations/c-missing/messages:stream", params={"afterSequence": "-1"})
-    assert reply.status_code == 400 and reply.headers["content-type"] == "application/json"
-    status = reply.json()
-    assert status["code"] == 3 and status["details"][0]["fieldViolations"][0]["field"] == "afterSequence"
-    assert calls == []
+    status = assert_status(reply, 400, 3)
+    assert violations(status) == ["afterSequence"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/v1/conversations/c-auth/messages:stream", None),
+        ("POST", "/v1/completions:stream", {"conversationId": "c-auth", "prompt": "hi"}),
+    ],
+)
+async def test_a_stream_the_services_refuse_is_an_http_error_before_the_stream_starts(
+    secure_app: App, issuer: Issuer, method: str, path: str, body: dict[str, str] | None
+) -> None:
+    """No credentials: 401; credentials without the scope the call needs: 403; both a Status body."""
+    async with running_gateway(secure_app.port) as url, httpx.AsyncClient(base_url=url) as http:
+        anonymous = await http.request(method, path, json=body)
+        assert_status(anonymous, 401, 16)
+        token = {"authorization": f"Bearer {issuer.token(scopes=['messages:write'])}"}
+        unscoped = await http.request(method, path, json=body, headers=token)
+        assert_status(unscoped, 403, 7)
 
 
 async def test_a_conversation_without_messages_lists_as_an_empty_page(http: httpx.AsyncClient) -> None:

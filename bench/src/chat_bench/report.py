@@ -252,11 +252,46 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+GATEWAY = "gateway"  # judged by its own targets (issue 25), not the ADR's gRPC ones
+GATEWAY_LATENCY_TARGET = 1.3  # the gateway's p50 within 1.3x of HTTP/JSON in every shape
+GATEWAY_THROUGHPUT_TARGET = 0.7  # its GetMessage calls/s at c=50 at least 0.7x HTTP/JSON's
+
+
+def gateway_rows(results: Results) -> list[tuple[str, str, str, str]]:
+    """The gateway's overhead targets: p50 within 1.3x of HTTP/JSON in every shape at c=1, and at
+    least 0.7x its GetMessage throughput at c=50 (both medians of in-round ratios)."""
+    if GATEWAY not in results.transports:
+        return []
+    ratios = {shape.name: results.ratio(shape.name, GATEWAY) for shape in results.shapes}
+    passed = [name for name, ratio in ratios.items() if ratio <= GATEWAY_LATENCY_TARGET]
+    worst = max(ratios, key=ratios.__getitem__)
+    rows = [
+        (
+            "latency, gateway (p50, c=1)",
+            f"≤ {GATEWAY_LATENCY_TARGET}x HTTP/JSON in every shape",
+            f"{len(passed)}/{len(ratios)} shapes; worst {worst}: {ratios[worst]:.2f}x the baseline",
+            _verdict(len(passed) == len(ratios)),
+        )
+    ]
+    rounds = zip(results.c50.get(GATEWAY, []), results.c50.get(BASELINE, []), strict=True)
+    throughput = [mine / theirs for (_, mine), (_, theirs) in rounds]
+    if throughput:
+        ratio = statistics.median(throughput)
+        rows.append(
+            (
+                "throughput, gateway (GetMessage, c=50)",
+                f"≥ {GATEWAY_THROUGHPUT_TARGET}x HTTP/JSON's calls/s",
+                f"{ratio:.2f}x (rounds {min(throughput):.2f}-{max(throughput):.2f})",
+                _verdict(ratio >= GATEWAY_THROUGHPUT_TARGET),
+            )
+        )
+    return rows
+
+
 def criteria_table(results: Results) -> str:
-    """The criteria as a Markdown table."""
-    return _table(
-        ["criterion", "target", "measured", "result"], [list(row) for row in criteria_rows(results)]
-    )
+    """The criteria as a Markdown table (the gateway's own targets last)."""
+    rows = criteria_rows(results) + gateway_rows(results)
+    return _table(["criterion", "target", "measured", "result"], [list(row) for row in rows])
 
 
 def shapes_table(results: Results) -> str:

@@ -47,7 +47,7 @@ def app_factory(upstream: UpstreamAddress, config: GatewayConfig | None = None) 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        channel.close()
+        await channel.close()
 
     app = FastAPI(
         title="chat.v1 gateway",

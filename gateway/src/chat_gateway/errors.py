@@ -10,6 +10,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpclib.const import Status
 
 MAX_DESCRIPTION = 200  # characters of a text that may carry client values: never echoed unbounded
+MAX_UPSTREAM_MESSAGE = 200  # characters of an upstream status message passed on
 
 # The HTTP mapping written beside each code in google/rpc/code.proto.
 HTTP_STATUS: dict[Status, int] = {

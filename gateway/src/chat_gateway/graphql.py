@@ -43,7 +43,7 @@ from strawberry.types import ExecutionContext, Info
 from chat_gateway.errors import GatewayError, status_body
 from chat_gateway.rest import caller_of, forwarded_metadata
 from chat_gateway.schema import Kind, Rpc, comments, descriptor_of, rpcs
-from chat_gateway.transcode import build_request, check_rules
+from chat_gateway.transcode import build_request
 from chat_gateway.upstream import Upstream, upstream_errors
 
 _STRING_TYPES = {"google.protobuf.Timestamp", "google.protobuf.Duration"}  # RFC 3339 / "1.5s" strings
@@ -266,7 +266,7 @@ def _subscription_field(rpc: Rpc, factory: TypeFactory) -> Any:
     async def resolve(info: Info[Calls, None], request: Any) -> AsyncGenerator[Any, None]:
         calls = info.context
         message = _request_of(rpc, request)
-        check_rules(message)
+        # A request the service's rules refuse fails the first read, before any event.
         async with calls.upstream.open(rpc, calls.metadata, calls.caller) as stream:
             with upstream_errors():
                 await stream.send_message(message, end=True)

@@ -65,10 +65,10 @@ def openapi_document(rpcs: tuple[Rpc, ...]) -> dict[str, Any]:
             "version": "v1",
             "description": "REST/JSON over the chat.v1 gRPC API, generated from the schema's google.api.http "
             "routes. Bodies are ProtoJSON. Server streams are Server-Sent Events (`message` events, then "
-            "`end`, or one `error` event carrying a Status; a request refused by the schema or its rules "
-            "is an HTTP error before the stream starts). Client streams take a JSON array of requests "
-            "(or NDJSON with Content-Type application/x-ndjson). Bidirectional streams are WebSockets "
-            "with one JSON object per text frame.",
+            "`end`, or one `error` event carrying a Status; a call refused before its first reply, for its "
+            "request, credentials or permissions, is an HTTP error before the stream starts). Client "
+            "streams take a JSON array of requests (or NDJSON with Content-Type application/x-ndjson). "
+            "Bidirectional streams are WebSockets with one JSON object per text frame.",
         },
         "paths": dict(sorted(paths.items())),
         "components": {"schemas": dict(sorted(builder.schemas.items()))},

@@ -12,7 +12,8 @@ from contextlib import AsyncExitStack, aclosing
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from grpclib.const import Status
+from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
@@ -21,8 +22,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat_gateway.bodies import parse_json, stream_documents
 from chat_gateway.errors import BadRequest, GatewayError, status_body
+from chat_gateway.protojson import to_json
 from chat_gateway.schema import Kind, Rpc
-from chat_gateway.transcode import build_request, check_rules, to_json
+from chat_gateway.transcode import build_request, in_json_names
 from chat_gateway.upstream import Upstream, UpstreamStream, answer_headers, reply_of, upstream_errors
 
 _T = TypeVar("_T")
@@ -31,8 +33,20 @@ FORWARDED_HEADERS = ("authorization",)
 
 
 def forwarded_metadata(headers: Mapping[str, str]) -> dict[str, str]:
-    """The caller's credentials, passed on unchanged: the services authorise, never the gateway."""
-    return {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
+    """The caller's credentials, passed on unchanged: the services authorise, never the gateway.
+
+    gRPC metadata values are printable ASCII; any other value is a 400 here rather than an
+    error inside the gRPC client (a 500 and a traceback).
+    """
+    found = {}
+    for name in FORWARDED_HEADERS:
+        value = headers.get(name)
+        if value is None:
+            continue
+        if not (value.isascii() and value.isprintable()):
+            raise GatewayError(Status.INVALID_ARGUMENT, f"the {name} header must be printable ASCII")
+        found[name] = value
+    return found
 
 
 def caller_of(connection: HTTPConnection) -> str:
@@ -118,8 +132,15 @@ class RestRoutes:
         return JSONResponse(to_json(reply))
 
     async def _server_stream(self, rpc: Rpc, request: Request) -> Response:
+        """Answer 200 and the events only once the service has taken the call.
+
+        A service refuses a call (no credentials, no permission, a request its rules
+        refuse, no such conversation) before its first message, with a trailers-only
+        response: waiting for the response headers turns that refusal into an HTTP error
+        with the status body instead of an ``error`` event inside a 200. The services send
+        their headers as soon as they accept a stream, so a follower is not held back.
+        """
         message = await self._single_request(rpc, request)
-        check_rules(message)  # refused here, a stream's request is a 400 before the event stream starts
         call = AsyncExitStack()
         try:
             stream = await call.enter_async_context(
@@ -128,11 +149,17 @@ class RestRoutes:
             with upstream_errors():
                 # Connecting happens here, so an unreachable upstream is still a 503, not an event.
                 await stream.send_message(message, end=True)
+                await answer_headers(stream)
+        except GatewayError as error:
+            await _reset(call)
+            raise in_json_names(error, rpc.request_descriptor) from None
         except BaseException:
-            await call.aclose()
+            await _reset(call)
             raise
         # The background task resets the call if the generator never ran (the client left first).
-        return EventSourceResponse(_events(stream, call), ping=15, background=BackgroundTask(_reset, call))
+        return EventSourceResponse(
+            _events(rpc, stream, call), ping=15, background=BackgroundTask(_reset, call)
+        )
 
     def _websocket(self, rpc: Rpc) -> Callable[[WebSocket], Awaitable[None]]:
         async def endpoint(websocket: WebSocket) -> None:
@@ -161,7 +188,7 @@ async def _unless(refused: asyncio.Future[None], step: Awaitable[_T]) -> _T | No
     return await task
 
 
-async def _events(stream: UpstreamStream, call: AsyncExitStack) -> AsyncIterator[ServerSentEvent]:
+async def _events(rpc: Rpc, stream: UpstreamStream, call: AsyncExitStack) -> AsyncIterator[bytes]:
     """Each reply as a ``message`` event, then ``end``; a failure is one ``error`` event with the status.
 
     When the client goes away, sse-starlette cancels this generator: closing ``call``
@@ -173,21 +200,29 @@ async def _events(stream: UpstreamStream, call: AsyncExitStack) -> AsyncIterator
             try:
                 with upstream_errors():
                     reply = await stream.recv_message()
+                    if reply is None:  # the status: a failure after the last reply is an error event too
+                        await stream.recv_trailing_metadata()
             except GatewayError as error:
-                yield ServerSentEvent(
-                    json.dumps(status_body(error.status, error.message, error.details)), event="error"
-                )
+                in_json_names(error, rpc.request_descriptor)
+                yield _event(b"error", json.dumps(status_body(error.status, error.message, error.details)))
                 return
             if reply is None:
                 finished = True
-                yield ServerSentEvent("{}", event="end")
+                yield _event(b"end", "{}")
                 return
-            yield ServerSentEvent(json.dumps(to_json(reply)), event="message")
+            yield _event(b"message", json.dumps(to_json(reply)))
     finally:
         if finished:
             await call.aclose()
         else:
             await _reset(call)
+
+
+def _event(name: bytes, data: str) -> bytes:
+    """One Server-Sent Event, encoded here: sse-starlette passes bytes through as they are, and its
+    own encoder costs more per event than the rest of the gateway's work on a small reply.
+    ``json.dumps`` writes no line breaks, so the data is one ``data:`` line."""
+    return b"event: " + name + b"\r\ndata: " + data.encode() + b"\r\n\r\n"
 
 
 async def _reset(call: AsyncExitStack) -> None:

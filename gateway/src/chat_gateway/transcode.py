@@ -1,4 +1,4 @@
-"""HTTP request parts (path, query, JSON body) to a request message, and messages to ProtoJSON.
+"""HTTP request parts (path, query, JSON body) to a request message (replies: :mod:`chat_gateway.protojson`).
 
 Everything goes through protobuf's ``json_format`` with ``ignore_unknown_fields=False``:
 the schema decides what is valid, and a violation becomes :class:`BadRequest` naming
@@ -9,40 +9,49 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from functools import cache
 from typing import Any
 
-import protovalidate
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
+from google.rpc import error_details_pb2
 
-from chat_gateway.errors import BadRequest, bounded
-from chat_gateway.schema import Rpc, descriptor_of
+from chat_gateway.errors import BadRequest, GatewayError, bounded
+from chat_gateway.schema import Rpc
 
 _NESTED_FIELD = re.compile(r"Failed to parse (\S+) field: ")
 _UNKNOWN_FIELD = re.compile(r'has no field named "([^"]*)"')
+_PATH_SEGMENT = re.compile(r"([A-Za-z0-9_]+)(\[[0-9]+\])?(?:\.|$)")
 _LOCATION = re.compile(r' at "?([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+|\[[0-9]+\])*)"?\.*$')
 
 
-@cache
-def _validator() -> protovalidate.Validator:
-    return protovalidate.Validator()  # type: ignore[no-untyped-call]
+def in_json_names(error: GatewayError, request: Descriptor) -> GatewayError:
+    """``error`` with the field paths of its ``google.rpc.BadRequest`` in ProtoJSON names.
+
+    The services name fields as the schema does (``after_sequence``, ``files[2].file_id``);
+    the gateway's clients read lowerCamel ones. A segment that is not a plain name or
+    list item (a map key) ends the rewriting: the rest is kept as the service wrote it.
+    """
+    for detail in error.details:
+        if isinstance(detail, error_details_pb2.BadRequest):
+            for violation in detail.field_violations:
+                violation.field = _rewrite_path(request, violation.field)
+    return error
 
 
-def check_rules(message: Message) -> None:
-    """The schema's buf.validate rules, checked at the edge for calls whose refusal must come before
-    they start (streams); the services check them again. The first violation is the BadRequest."""
-    violations = _validator().collect_violations(message)
-    if violations:
-        first = violations[0].proto
-        names = [element.field_name for element in first.field.elements]
-        raise BadRequest(json_path(descriptor_of(type(message)), names), bounded(first.message))
-
-
-def to_json(message: Message) -> dict[str, Any]:
-    """A message as ProtoJSON: lowerCamel names, enums as names, int64 as strings, RFC 3339 times."""
-    return json_format.MessageToDict(message)
+def _rewrite_path(request: Descriptor, path: str) -> str:
+    parts: list[str] = []
+    message: Descriptor | None = request
+    position = 0
+    while position < len(path) and (segment := _PATH_SEGMENT.match(path, position)):
+        field = _field(message, segment.group(1))
+        if field is None:
+            break
+        parts.append(field.json_name + (segment.group(2) or ""))
+        message = field.message_type
+        position = segment.end()
+    rest = path[position:]
+    return bounded(".".join(parts) + ("." if parts and rest else "") + rest)
 
 
 def build_request(
@@ -175,11 +184,6 @@ def _describe(request: Descriptor, message: str) -> tuple[str, str]:
     if unknown or field is None:
         return bounded(".".join(json_names)), "unknown field"
     return bounded(".".join(json_names)), _expected(field, indexed)
-
-
-def json_path(request: Descriptor, names: list[str]) -> str:
-    """The ProtoJSON path (lowerCamel names) of a field path given in proto or JSON names."""
-    return bounded(".".join(_resolve(request, names)[0]))
 
 
 def _resolve(request: Descriptor, names: list[str]) -> tuple[list[str], FieldDescriptor | None, bool]:

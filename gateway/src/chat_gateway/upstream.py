@@ -23,11 +23,12 @@ from grpclib.encoding.proto import ProtoStatusDetailsCodec
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
 from chat_gateway.config import UpstreamAddress, UpstreamPool, UpstreamTls
-from chat_gateway.errors import GatewayError
+from chat_gateway.errors import MAX_UPSTREAM_MESSAGE, GatewayError
 from chat_gateway.schema import Kind, Rpc
+from chat_gateway.transcode import in_json_names
+from chat_gateway.unary import UnaryCalls, grpcio_channel
 from chat_sdk.channel import tls_context
 
-MAX_UPSTREAM_MESSAGE = 200  # characters of an upstream status message passed on
 SATURATED_RETRY_AFTER = 1  # seconds a caller is told to wait when every connection is full
 CALLER_RETRY_AFTER = 5  # seconds a caller at its share of streams is told to wait
 
@@ -51,9 +52,11 @@ def upstream_ssl(settings: UpstreamTls | None) -> ssl.SSLContext | None:
 
 @dataclass
 class _Member:
-    """One connection of the pool and the calls it carries now."""
+    """One member of the pool (a grpclib connection for streams, a grpcio one for unary calls)
+    and the calls it carries now."""
 
     channel: grpclib.client.Channel
+    unary: UnaryCalls
     calls: int = 0
 
 
@@ -66,7 +69,7 @@ class Pool:
     streams_by_caller: Counter[str] = field(default_factory=Counter)
 
     @contextmanager
-    def lease(self, caller: str, long_lived: bool) -> Iterator[grpclib.client.Channel]:
+    def lease(self, caller: str, long_lived: bool) -> Iterator[_Member]:
         """A connection with room for one call of ``caller``; refused (429/503) instead of waiting."""
         if long_lived and self.streams_by_caller[caller] >= self.settings.caller_streams:
             raise GatewayError(
@@ -87,7 +90,7 @@ class Pool:
         if long_lived:
             self.streams_by_caller[caller] += 1
         try:
-            yield member.channel
+            yield member
         finally:
             member.calls -= 1
             if long_lived:
@@ -128,26 +131,28 @@ class Upstream:
                         ssl=self.ssl,
                         config=config,
                         status_details_codec=ProtoStatusDetailsCodec(),
-                    )
+                    ),
+                    UnaryCalls(grpcio_channel(self.address, self.tls)),
                 )
                 for _ in range(self.settings.connections)
             ]
             self._pool = Pool(self.settings, members)
         return self._pool
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Close every connection; a later call opens new ones."""
         if self._pool is not None:
-            for member in self._pool.members:
+            members, self._pool = self._pool.members, None
+            for member in members:
                 member.channel.close()
-            self._pool = None
+                await member.unary.close()
 
     @asynccontextmanager
     async def open(self, rpc: Rpc, metadata: Mapping[str, str], caller: str) -> AsyncIterator[UpstreamStream]:
         """Open a call of ``rpc`` for ``caller``; upstream failures leave as :class:`GatewayError`."""
         timeout = self.unary_timeout if rpc.kind in (Kind.UNARY, Kind.CLIENT_STREAM) else None
-        with self.pool.lease(caller, rpc.kind in LONG_LIVED) as channel, upstream_errors():
-            async with channel.request(
+        with self.pool.lease(caller, rpc.kind in LONG_LIVED) as member, upstream_errors():
+            async with member.channel.request(
                 rpc.grpc_path,
                 _CARDINALITY[rpc.kind],
                 rpc.request,
@@ -155,13 +160,18 @@ class Upstream:
                 timeout=timeout,
                 metadata=dict(metadata),
             ) as stream:
-                yield stream
+                try:
+                    yield stream
+                except GatewayError as error:
+                    raise in_json_names(error, rpc.request_descriptor) from None
 
     async def unary(self, rpc: Rpc, request: Message, metadata: Mapping[str, str], caller: str) -> Message:
-        """Call a unary RPC."""
-        async with self.open(rpc, metadata, caller) as stream:
-            await stream.send_message(request, end=True)
-            return await reply_of(stream)
+        """Call a unary RPC (over grpcio: see :mod:`chat_gateway.unary`)."""
+        with self.pool.lease(caller, False) as member:
+            try:
+                return await member.unary.call(rpc, request, tuple(metadata.items()), self.unary_timeout)
+            except GatewayError as error:
+                raise in_json_names(error, rpc.request_descriptor) from None
 
     async def client_stream(
         self, rpc: Rpc, requests: list[Message], metadata: Mapping[str, str], caller: str

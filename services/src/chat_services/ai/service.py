@@ -47,6 +47,7 @@ class AiService(ai_service_grpc.AIServiceBase):
         request = await one_request(stream)
         with grpc_status():
             completion = await self._admit(self._validate(request))
+        await stream.send_initial_metadata()  # accepted: headers before the model's first piece
         index = 0
         async for item in self._generate(completion):
             if isinstance(item, TextPiece):

@@ -125,6 +125,9 @@ class MessageService(message_service_grpc.MessageServiceBase):
             # Subscribe before the replay, so nothing stored in between is missed.
             self.hub.subscribe(conversation_id, listener)
         try:
+            # Headers now: the call is accepted (a gateway answers 200 only then), even when
+            # nothing is stored yet and the first message is a live one.
+            await stream.send_initial_metadata()
             last = await self._replay(stream, request, request.after_sequence)
             while request.follow:
                 event = await self.lifecycle.until_stopping(listener.next())
