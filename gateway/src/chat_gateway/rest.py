@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, aclosing
 from typing import Any, TypeVar
 
+from google.protobuf import json_format
 from google.protobuf.message import Message
 from grpclib.const import Status
 from sse_starlette import EventSourceResponse
@@ -22,7 +23,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat_gateway.bodies import parse_json, stream_documents
 from chat_gateway.errors import BadRequest, GatewayError, status_body
-from chat_gateway.protojson import to_json
 from chat_gateway.schema import Kind, Rpc
 from chat_gateway.transcode import build_request, in_json_names
 from chat_gateway.upstream import Upstream, UpstreamStream, answer_headers, reply_of, upstream_errors
@@ -94,7 +94,7 @@ class RestRoutes:
         reply = await self.upstream.unary(
             rpc, message, forwarded_metadata(request.headers), caller_of(request)
         )
-        return JSONResponse(to_json(reply))
+        return JSONResponse(json_format.MessageToDict(reply))
 
     async def _client_stream(self, rpc: Rpc, request: Request) -> Response:
         """Forward each element of the body as soon as it is parsed; stop at the first refused one.
@@ -129,7 +129,7 @@ class RestRoutes:
             finally:
                 refused.cancel()
             reply = await reply_of(stream)
-        return JSONResponse(to_json(reply))
+        return JSONResponse(json_format.MessageToDict(reply))
 
     async def _server_stream(self, rpc: Rpc, request: Request) -> Response:
         """Answer 200 and the events only once the service has taken the call.
@@ -210,7 +210,7 @@ async def _events(rpc: Rpc, stream: UpstreamStream, call: AsyncExitStack) -> Asy
                 finished = True
                 yield _event(b"end", "{}")
                 return
-            yield _event(b"message", json.dumps(to_json(reply)))
+            yield _event(b"message", json.dumps(json_format.MessageToDict(reply)))
     finally:
         if finished:
             await call.aclose()
@@ -280,7 +280,7 @@ async def _pump_replies(stream: UpstreamStream, websocket: WebSocket) -> None:
             reply = await stream.recv_message()
         if reply is None:
             return
-        await websocket.send_json(to_json(reply))
+        await websocket.send_json(json_format.MessageToDict(reply))
 
 
 async def _send_error(websocket: WebSocket, error: GatewayError) -> None:
