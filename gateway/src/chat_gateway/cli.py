@@ -28,7 +28,7 @@ def parser() -> argparse.ArgumentParser:
         prog="chat-gateway", description="REST, SSE, WebSocket and GraphQL over chat.v1."
     )
     commands = top.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve until SIGTERM/SIGINT")
+    serve = commands.add_parser("serve", help="serve until SIGTERM/SIGINT", allow_abbrev=False)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks a free one")
     serve.add_argument("--upstream-host", default="127.0.0.1", help="where chat-services listens")

@@ -19,7 +19,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run it; returns the process exit code."""
     parser = argparse.ArgumentParser(prog="chat-services", description="Serve every chat.v1 service.")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve_parser = commands.add_parser("serve", help="serve on 127.0.0.1 until SIGTERM/SIGINT")
+    serve_parser = commands.add_parser(
+        "serve", help="serve on 127.0.0.1 until SIGTERM/SIGINT", allow_abbrev=False
+    )
     add_arguments(serve_parser)
     add_security_commands(commands)
     add_health_command(commands)

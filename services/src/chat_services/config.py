@@ -269,7 +269,7 @@ def from_sources(args: argparse.Namespace, environ: Mapping[str, str]) -> Servic
 
 def parse_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> ServiceConfig:
     """Build the configuration from command-line flags and the environment."""
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     add_arguments(parser)
     args, _ = parser.parse_known_args(argv)
     return from_sources(args, os.environ if environ is None else environ)
