@@ -4,7 +4,10 @@ reaches the client before the socket closes, and a page holds at most the maximu
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import logging
+import struct
 import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,10 +23,10 @@ from chat_services.hygiene import BudgetedHandler
 from chat_services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_size
 from chat_services.server import App
 
-from .clients import channel
+from .clients import channel, until
 from .conftest import make_config
 from .fuzz.rawh2 import RawConnection, Reply, frame
-from .test_hygiene import CLOSED_WITHIN, GET_MESSAGE, GET_REQUEST, started
+from .test_hygiene import CHAT_STREAM, CLOSED_WITHIN, GET_MESSAGE, GET_REQUEST, closed_by_server, started
 
 MESSAGE_LIMIT = 64 * 1024  # the bomb server's max_message_bytes: small, so a bomb dwarfs it
 BOMB_INFLATED = 64 * 1024 * 1024  # what the bomb would inflate to: a thousand times the limit
@@ -31,6 +34,9 @@ SMALL_MESSAGE_LIMIT = 1000  # the budget server's max_message_bytes
 BUFFER_LIMIT = 1500  # and the request bytes one of its connections may have in flight
 
 
+JOIN = message_service_pb2.ChatStreamRequest(
+    join=message_service_pb2.ChatJoin(conversation_id="c-1", user_id="u-1")
+).SerializeToString()
 # What the server answers a GetMessageRequest it read whole: its id is too long for the rules.
 READ_WHOLE = "message_id: value length must be at most 64 characters"
 
@@ -194,3 +200,74 @@ async def test_a_page_never_holds_more_than_the_cap(app: App) -> None:
             )
         )
         assert len(rest.messages) == 1 and not rest.page.next_page_token
+
+
+async def test_idle_and_handshake_timeouts_are_logged_with_the_peer(
+    small_app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="chat_services"):
+        raw = await RawConnection.open(small_app.port)
+        silent_reader, silent = await asyncio.open_connection("127.0.0.1", small_app.port)
+        try:
+            await raw.call(GET_MESSAGE, GET_REQUEST)
+            await raw.wait_closed(CLOSED_WITHIN)
+            assert await closed_by_server(silent_reader)
+        finally:
+            await raw.close()
+            silent.close()
+    logged = {record.getMessage(): record for record in caplog.records}
+    for message in ("idle timeout", "handshake timeout"):
+        assert message in logged, sorted(logged)
+        assert getattr(logged[message], "peer", None) is not None
+
+
+async def test_a_connection_idle_after_its_last_call_ended_is_closed(small_app: App) -> None:
+    """An open call holds the connection past the idle timeout; once it ends, the idle time runs."""
+    idle = await RawConnection.open(small_app.port)
+    busy = await RawConnection.open(small_app.port)
+    try:
+        await idle.call(GET_MESSAGE, GET_REQUEST)
+        stream_id = busy.start_call(CHAT_STREAM)
+        await busy.send_body(stream_id, frame(JOIN), end=False)
+        await idle.wait_closed(CLOSED_WITHIN)  # the busy one has been quiet as long
+        assert not busy.closed
+        await busy.send_body(stream_id, b"", end=True)
+        assert (await busy.wait(stream_id, CLOSED_WITHIN)).status == Status.OK.value
+        await busy.wait_closed(CLOSED_WITHIN)
+        assert busy.goaway is not None
+    finally:
+        await idle.close()
+        await busy.close()
+
+
+async def test_a_closed_connection_gives_back_its_seat_and_its_calls_table(tmp_path: Path) -> None:
+    async with started(make_config(tmp_path, max_connections=1, health_connections=0)) as app:
+        for _ in range(3):  # one seat: each connection gets it only if the last one gave it back
+            raw = await RawConnection.open(app.port)
+            try:
+                assert (await raw.call(GET_MESSAGE, GET_REQUEST)).status == Status.NOT_FOUND.value
+                for protocol in list(app.server._protocols):  # the closed ones may linger, unreferenced
+                    handler = protocol.handler
+                    assert isinstance(handler, BudgetedHandler)
+                    assert handler.calls == {}  # each call's framing is forgotten when it ends
+            finally:
+                await raw.close()
+            await until(lambda: app.server.admission.open_connections == 0, timeout=CLOSED_WITHIN)
+
+
+async def test_an_unknown_frame_type_is_ignored_and_logged(
+    small_app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RFC 9113 §4.1: implementations must ignore frames of unknown types."""
+    raw = await RawConnection.open(small_app.port)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="chat_services"):
+            # A 3-byte frame of type 0xFA on stream 0: length (24 bits), type, flags, stream id, payload.
+            await raw.write_raw(struct.pack(">I", 3)[1:] + bytes([0xFA, 0]) + struct.pack(">I", 0) + b"abc")
+            reply = await raw.call(GET_MESSAGE, GET_REQUEST)
+        assert reply.status == Status.NOT_FOUND.value, reply
+        assert not raw.closed
+    finally:
+        await raw.close()
+    ignored = [r for r in caplog.records if r.getMessage() == "ignored HTTP/2 event"]
+    assert [getattr(r, "event", None) for r in ignored] == ["UnknownFrameReceived"]
