@@ -123,13 +123,13 @@ def test_a_method_missing_from_the_table_is_refused_as_open_to_no_caller() -> No
 
 
 def test_missing_scopes_are_named_sorted() -> None:
-    error = refusals.permission_denied(SEND, frozenset({"messages:write", "messages:read"}))
-    assert error.message == f"{SEND} needs the scope(s) messages:read messages:write"
+    # Five scopes: a set's own order is sorted by chance once in 120 runs at most.
+    missing = frozenset({"plugins:read", "messages:write", "ai:complete", "messages:read", "documents:read"})
+    named = "ai:complete documents:read messages:read messages:write plugins:read"
+    error = refusals.permission_denied(SEND, missing)
+    assert error.message == f"{SEND} needs the scope(s) {named}"
     info = error_info(error)
-    assert (info.reason, dict(info.metadata)) == (
-        "MISSING_SCOPE",
-        {"method": SEND, "missing_scopes": "messages:read messages:write"},
-    )
+    assert (info.reason, dict(info.metadata)) == ("MISSING_SCOPE", {"method": SEND, "missing_scopes": named})
 
 
 def test_unauthenticated_and_rate_limited_carry_their_details() -> None:
