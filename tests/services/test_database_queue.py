@@ -70,6 +70,10 @@ def insert(number: int) -> Callable[[sqlite3.Connection], int]:
     return work
 
 
+def constant(value: int) -> Callable[[sqlite3.Connection], int]:
+    return lambda _connection: value
+
+
 async def rows(database: Database) -> list[int]:
     return await database.call(lambda c: sorted(r[0] for r in c.execute("SELECT n FROM items")))
 
@@ -164,7 +168,7 @@ async def test_a_transaction_sqlite_rolled_back_fails_its_whole_batch_and_the_th
 async def test_a_caller_that_stopped_waiting_holds_up_nobody_behind_it(database: Database) -> None:
     held = await Held.start(database)
     cancelled = asyncio.ensure_future(database.call(lambda _c: 1))
-    behind = [asyncio.ensure_future(database.call(lambda _c, n=n: n)) for n in range(3)]
+    behind = [asyncio.ensure_future(database.call(constant(n))) for n in range(3)]
     await asyncio.sleep(0)  # queued
     cancelled.cancel()
     await held.release()
