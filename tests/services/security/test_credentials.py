@@ -9,10 +9,12 @@ import hashlib
 import hmac
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from chat_services.errors import PermissionDenied
 from chat_services.security.authn import Authenticator
@@ -36,15 +38,20 @@ from .conftest import AUDIENCE, ISSUER, Issuer
 
 BRIDGE = "chs_bridge-0000000000000000000000000000000000000000"
 INDEXER = "chs_indexer-111111111111111111111111111111111111111"
-ACCOUNTS = ServiceAccounts.from_mapping(
-    {
-        "service": {
-            "bridge": {"scopes": ["messages:read", "messages:write"], "token_sha256": hash_token(BRIDGE)},
-            "indexer": {"scopes": ["documents:write"], "token_sha256": [hash_token(INDEXER)]},
-            "svc-reader": {"scopes": ["messages:read"]},
-        }
+ACCOUNTS_FILE = {
+    "service": {
+        "bridge": {"scopes": ["messages:read", "messages:write"], "token_sha256": hash_token(BRIDGE)},
+        "indexer": {"scopes": ["documents:write"], "token_sha256": [hash_token(INDEXER)]},
+        "svc-reader": {"scopes": ["messages:read"]},
     }
-)
+}
+
+
+def accounts() -> ServiceAccounts:
+    """The accounts of ACCOUNTS_FILE, read anew by each test."""
+    return ServiceAccounts.from_mapping(ACCOUNTS_FILE)
+
+
 CLIENT_CERT = {"subject": ((("commonName", "svc-reader"),),), "subjectAltName": ()}
 
 
@@ -87,26 +94,26 @@ def test_authentication_is_enforced_as_soon_as_any_source_is_configured(issuer: 
 def test_the_authorization_header_is_bearer_and_a_bounded_token(
     issuer: Issuer, header: str, reason: str
 ) -> None:
-    authenticator = Authenticator(jwt=verifier(issuer), accounts=ACCOUNTS)
+    authenticator = Authenticator(jwt=verifier(issuer), accounts=accounts())
     assert refusal(authenticator, {"authorization": header}) == reason
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
 def test_the_scheme_is_case_insensitive(scheme: str) -> None:
-    identity = Authenticator(accounts=ACCOUNTS).authenticate(bearer(BRIDGE, scheme), None)
+    identity = Authenticator(accounts=accounts()).authenticate(bearer(BRIDGE, scheme), None)
     assert identity == Identity(
         "bridge", IdentityKind.SERVICE, frozenset({"messages:read", "messages:write"})
     )
 
 
 def test_no_credentials_at_all_is_credentials_missing(issuer: Issuer) -> None:
-    assert refusal(Authenticator(jwt=verifier(issuer), accounts=ACCOUNTS), {}) == "CREDENTIALS_MISSING"
+    assert refusal(Authenticator(jwt=verifier(issuer), accounts=accounts()), {}) == "CREDENTIALS_MISSING"
     # A certificate counts only where mutual TLS is on.
-    assert refusal(Authenticator(accounts=ACCOUNTS), {}, CLIENT_CERT) == "CREDENTIALS_MISSING"
+    assert refusal(Authenticator(accounts=accounts()), {}, CLIENT_CERT) == "CREDENTIALS_MISSING"
 
 
 def test_api_tokens_name_their_account_and_jwts_their_user(issuer: Issuer) -> None:
-    authenticator = Authenticator(jwt=verifier(issuer), accounts=ACCOUNTS)
+    authenticator = Authenticator(jwt=verifier(issuer), accounts=accounts())
     indexer = authenticator.authenticate(bearer(INDEXER), None)
     assert (indexer.principal, indexer.scopes) == ("service:indexer", frozenset({"documents:write"}))
     user = authenticator.authenticate(bearer(issuer.token("alice", ["messages:read"])), None)
@@ -117,11 +124,11 @@ def test_an_api_token_is_never_read_as_a_jwt_nor_a_jwt_as_an_api_token(issuer: I
     # A chs_ token with JWTs on and no accounts file: unknown, not "malformed JWT".
     assert refusal(Authenticator(jwt=verifier(issuer)), bearer(BRIDGE)) == "TOKEN_INVALID"
     # A JWT on a server without JWTs is looked up as an API token: unknown.
-    assert refusal(Authenticator(accounts=ACCOUNTS), bearer(issuer.token())) == "TOKEN_INVALID"
+    assert refusal(Authenticator(accounts=accounts()), bearer(issuer.token())) == "TOKEN_INVALID"
 
 
 def test_a_verified_client_certificate_is_its_service_account(issuer: Issuer) -> None:
-    authenticator = Authenticator(accounts=ACCOUNTS, mutual_tls=True)
+    authenticator = Authenticator(accounts=accounts(), mutual_tls=True)
     reader = authenticator.authenticate({}, CLIENT_CERT)
     assert reader == Identity("svc-reader", IdentityKind.SERVICE, frozenset({"messages:read"}))
     stranger = {"subject": ((("commonName", "svc-unlisted"),),)}
@@ -303,3 +310,143 @@ def test_a_jwks_token_without_kid_uses_the_sets_key_and_garbage_is_refused(issue
     with pytest.raises(TokenRejected) as rejected:
         jwks_verifier.verify("not.a-jwt")
     assert rejected.value.reason == "TOKEN_INVALID"
+
+
+def test_spaces_between_the_scheme_and_the_token_are_tolerated() -> None:
+    """RFC 7235: one or more spaces separate the scheme from the credentials."""
+    assert Authenticator(accounts=accounts()).authenticate(bearer(" " + BRIDGE), None).subject == "bridge"
+
+
+# What each refusal tells the caller, word for word: these are the status messages clients see.
+REFUSAL_MESSAGES = {
+    "no header": "this call needs an authorization: Bearer <token> header",
+    "Basic": "the authorization header is not Bearer <token>",
+    "too long": "the bearer token is too long",
+    "unknown API token": "the API token is not one this server knows",
+    "expired": "the bearer token has expired",
+    "audience": "the bearer token is for another audience",
+    "issuer": "the bearer token is from another issuer",
+    "bad signature": "the bearer token is not valid",
+    "no subject": "the bearer token names no subject of 1-64 characters",
+    "lifetime": "the bearer token lives longer than this server accepts (86400 s)",
+}
+
+
+def test_each_refusal_says_why_in_its_own_words(issuer: Issuer) -> None:
+    authenticator = Authenticator(jwt=verifier(issuer), accounts=accounts())
+    now = int(time.time())
+
+    def jwt_with(**changes: Any) -> dict[str, str]:
+        return bearer(jwt.encode({**valid_claims(), **changes}, issuer.private_key, algorithm="RS256"))
+
+    presented = {
+        "no header": {},
+        "Basic": {"authorization": "Basic abc"},
+        "too long": bearer("chs_" + "x" * 9000),
+        "unknown API token": bearer("chs_unknown"),
+        "expired": jwt_with(exp=now - 3600),
+        "audience": jwt_with(aud="elsewhere"),
+        "issuer": jwt_with(iss="https://elsewhere.test"),
+        "bad signature": bearer(issuer.token()[:-4] + "AAAA"),
+        "no subject": jwt_with(sub=""),
+        "lifetime": jwt_with(exp=now + 10 * 24 * 3600),
+    }
+    said = {}
+    for case, metadata in presented.items():
+        with pytest.raises(TokenRejected) as rejected:
+            authenticator.authenticate(metadata, None)
+        assert str(rejected.value) == rejected.value.message
+        said[case] = rejected.value.message
+    assert said == REFUSAL_MESSAGES
+
+
+def test_a_jwks_refusal_says_whether_the_token_or_its_key_is_wrong(issuer: Issuer) -> None:
+    key = jwt.algorithms.RSAAlgorithm.to_jwk(issuer.private_key.public_key(), as_dict=True)
+    jwks_verifier = JwtVerifier(issuer=ISSUER, audience=AUDIENCE, jwks={"keys": [{**key, "kid": "k1"}]})
+    with pytest.raises(TokenRejected) as malformed:
+        jwks_verifier.verify("not.a-jwt")
+    assert malformed.value.message == "the bearer token is not a well-formed JWT"
+    other_kid = jwt.encode(valid_claims(), issuer.private_key, algorithm="RS256", headers={"kid": "k2"})
+    with pytest.raises(TokenRejected) as unknown_key:
+        jwks_verifier.verify(other_kid)
+    assert unknown_key.value.message == "the JWT is signed with a key this server does not know"
+
+
+def test_a_misconfigured_verifier_says_what_is_wrong(issuer: Issuer) -> None:
+    pem = issuer.public_key_file.read_text()
+    with pytest.raises(
+        ValueError, match=r"^a JWT verifier needs exactly one of a public key file or a JWKS file$"
+    ):
+        JwtVerifier(issuer=ISSUER, audience=AUDIENCE)
+    with pytest.raises(ValueError, match=r"^the maximum JWT lifetime must be positive$"):
+        JwtVerifier(issuer=ISSUER, audience=AUDIENCE, public_key=pem, max_lifetime=0)
+    assert JwtVerifier(issuer=ISSUER, audience=AUDIENCE, public_key=pem, max_lifetime=0.5).max_lifetime == 0.5
+
+
+def test_the_longest_subject_and_lifetime_are_accepted(issuer: Issuer) -> None:
+    now = int(time.time())
+    longest = jwt.encode({**valid_claims(), "sub": "s" * 64}, issuer.private_key, algorithm="RS256")
+    assert verifier(issuer).verify(longest).subject == "s" * 64
+    # exp - iat of exactly the maximum plus the 5 s of tolerated skew.
+    edge = {**valid_claims(), "iat": now, "exp": now + 24 * 3600 + 5}
+    assert (
+        verifier(issuer).verify(jwt.encode(edge, issuer.private_key, algorithm="RS256")).subject == "mallory"
+    )
+
+
+def test_a_verified_token_is_answered_from_memory(issuer: Issuer) -> None:
+    remembering = verifier(issuer)
+    token = issuer.token("erin")
+    assert remembering.verify(token).subject == "erin"
+    # Another key from now on: only a token verified before still passes.
+    remembering._key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    assert remembering.verify(token) == Identity("erin", IdentityKind.USER, remembering.verify(token).scopes)
+    with pytest.raises(TokenRejected):
+        remembering.verify(issuer.token("frank"))
+
+
+def test_the_memory_of_verified_tokens_is_bounded(issuer: Issuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chat_services.security import tokens
+
+    monkeypatch.setattr(tokens, "_CACHED_TOKENS", 2)
+    remembering = verifier(issuer)
+    for subject in ("a", "b", "c", "d"):
+        assert remembering.verify(issuer.token(subject)).subject == subject
+        assert len(remembering._verified) <= 2
+
+
+def test_keys_and_accounts_are_read_from_their_files(issuer: Issuer, tmp_path: Path) -> None:
+    from_pem = JwtVerifier.from_files(
+        issuer=ISSUER, audience=AUDIENCE, public_key=issuer.public_key_file, jwks=None, max_lifetime=600
+    )
+    assert (from_pem.issuer, from_pem.audience, from_pem.max_lifetime) == (ISSUER, AUDIENCE, 600)
+    assert from_pem.verify(issuer.token("gina")).subject == "gina"
+    jwks = tmp_path / "jwks.json"
+    key = jwt.algorithms.RSAAlgorithm.to_jwk(issuer.private_key.public_key(), as_dict=True)
+    jwks.write_text(json.dumps({"keys": [key]}))
+    from_jwks = JwtVerifier.from_files(issuer=ISSUER, audience=AUDIENCE, public_key=None, jwks=jwks)
+    assert from_jwks.verify(issuer.token("hana")).subject == "hana"
+    assert from_jwks.max_lifetime == 24 * 3600
+    listed = tmp_path / "accounts.toml"
+    listed.write_text(
+        f'[service.bridge]\nscopes = ["messages:read"]\ntoken_sha256 = ["{hash_token(BRIDGE)}"]\n'
+    )
+    identity = ServiceAccounts.load(listed).by_token(BRIDGE)
+    assert identity == Identity("bridge", IdentityKind.SERVICE, frozenset({"messages:read"}))
+
+
+def test_an_account_file_may_leave_out_services_scopes_and_tokens() -> None:
+    assert ServiceAccounts.from_mapping({}).accounts == ()
+    [bare] = ServiceAccounts.from_mapping({"service": {"bare": {}}}).accounts
+    assert (bare.scopes, bare.token_digests) == (frozenset(), ())
+
+
+def test_a_refused_impersonation_names_at_most_128_characters_of_the_caller() -> None:
+    subject = "u" * 200
+    token = bind_identity(Identity(subject, IdentityKind.USER))
+    try:
+        with pytest.raises(PermissionDenied) as denied:
+            check_acting_as("someone-else", "author_id")
+    finally:
+        unbind_identity(token)
+    assert denied.value.message == f"the caller {subject[:128]!r} may not act as another user"
