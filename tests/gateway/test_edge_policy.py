@@ -20,7 +20,7 @@ from grpclib.exceptions import GRPCError
 from grpclib.server import Server, Stream
 
 from chat.v1 import message_service_pb2
-from chat_gateway.errors import GatewayError
+from chat_gateway.errors import MAX_DESCRIPTION, GatewayError, bounded
 from chat_services.server import App
 from tests.gateway.clients import graphql_socket, receive_json
 from tests.gateway.harness import running_gateway
@@ -147,6 +147,17 @@ async def test_a_client_stream_the_services_answer_is_not_cut_by_the_deadline(
     assert reply.json()["createdCount"] == 3
 
 
+@pytest.mark.parametrize(
+    ("length", "kept"),
+    [(MAX_DESCRIPTION, MAX_DESCRIPTION), (MAX_DESCRIPTION + 1, MAX_DESCRIPTION - 1)],
+)
+def test_a_description_is_cut_to_the_bound_with_an_ellipsis(length: int, kept: int) -> None:
+    text = "d" * length
+    cut = bounded(text)
+    assert len(cut) == MAX_DESCRIPTION
+    assert cut == text if length == kept else cut == text[:kept] + "…"
+
+
 async def test_graphql_forwards_the_callers_credential_on_queries_mutations_and_subscriptions(
     app: App, gateway_url: str
 ) -> None:
@@ -211,7 +222,11 @@ async def test_a_chunked_upload_is_refused_by_its_size_alone(app: App, size: int
         )
     assert "content-length" not in reply.request.headers
     if refused:
-        assert_status(reply, 413, Status.INVALID_ARGUMENT.value)
+        body = assert_status(reply, 413, Status.INVALID_ARGUMENT.value)
+        assert body["message"] == f"invalid request: the body is larger than {LIMIT} bytes"
+        [detail] = body["details"]
+        # The body as a whole: an empty field, which ProtoJSON leaves out.
+        assert detail["fieldViolations"] == [{"description": f"the body is larger than {LIMIT} bytes"}]
         assert calls == []
     else:
         assert reply.status_code == 200, reply.text
