@@ -222,9 +222,9 @@ async def test_a_chunked_upload_is_refused_by_its_size_alone(app: App, size: int
         )
     assert "content-length" not in reply.request.headers
     if refused:
-        body = assert_status(reply, 413, Status.INVALID_ARGUMENT.value)
-        assert body["message"] == f"invalid request: the body is larger than {LIMIT} bytes"
-        [detail] = body["details"]
+        status = assert_status(reply, 413, Status.INVALID_ARGUMENT.value)
+        assert status["message"] == f"invalid request: the body is larger than {LIMIT} bytes"
+        [detail] = status["details"]
         # The body as a whole: an empty field, which ProtoJSON leaves out.
         assert detail["fieldViolations"] == [{"description": f"the body is larger than {LIMIT} bytes"}]
         assert calls == []
