@@ -18,9 +18,11 @@ import pytest
 from grpclib.const import Cardinality, Handler, Status
 from grpclib.exceptions import GRPCError
 from grpclib.server import Server, Stream
+from starlette.requests import HTTPConnection
 
 from chat.v1 import message_service_pb2
 from chat_gateway.errors import MAX_DESCRIPTION, GatewayError, bounded
+from chat_gateway.rest import caller_of
 from chat_services.server import App
 from tests.gateway.clients import graphql_socket, receive_json
 from tests.gateway.harness import running_gateway
@@ -231,3 +233,23 @@ async def test_a_chunked_upload_is_refused_by_its_size_alone(app: App, size: int
     else:
         assert reply.status_code == 200, reply.text
         assert calls == ["/chat.v1.AIService/Complete"]
+
+
+def connection(client: tuple[str, int] | None, authorization: str | None = None) -> HTTPConnection:
+    """A request's connection as Starlette builds it from the ASGI scope."""
+    headers = [] if authorization is None else [(b"authorization", authorization.encode())]
+    return HTTPConnection({"type": "http", "headers": headers, "client": client})
+
+
+def test_streams_are_shared_per_credential_else_per_address() -> None:
+    """A share of upstream streams belongs to a credential, wherever it calls from, else to an address."""
+    alice_home = caller_of(connection(("10.0.0.1", 5000), "Bearer alice"))
+    alice_away = caller_of(connection(("10.0.0.2", 6000), "Bearer alice"))
+    bob = caller_of(connection(("10.0.0.1", 5000), "Bearer bob"))
+    anonymous_one = caller_of(connection(("10.0.0.1", 5001)))
+    anonymous_two = caller_of(connection(("10.0.0.2", 5001)))
+    assert alice_home == alice_away
+    assert len({alice_home, bob, anonymous_one, anonymous_two}) == 4
+    assert anonymous_one == caller_of(connection(("10.0.0.1", 7000)))  # the port does not matter
+    assert "alice" not in alice_home  # the credential itself is never kept
+    assert caller_of(connection(None)) == caller_of(connection(None))  # no address known: one share
