@@ -15,13 +15,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from google.rpc import error_details_pb2
 from grpclib.const import Cardinality, Handler, Status
 from grpclib.exceptions import GRPCError
 from grpclib.server import Server, Stream
 from starlette.requests import HTTPConnection
 
 from chat.v1 import message_service_pb2
-from chat_gateway.errors import MAX_DESCRIPTION, GatewayError, bounded
+from chat_gateway.errors import MAX_DESCRIPTION, BadRequest, GatewayError, bounded
 from chat_gateway.rest import caller_of
 from chat_services.server import App
 from tests.gateway.clients import graphql_socket, receive_json
@@ -137,7 +138,8 @@ async def test_a_call_the_services_never_answer_ends_by_the_deadline(
     else:
         body = [{"message": {"content": "one"}}, {"message": {"content": HANG}}]
         reply = await scripted_gateway.post("/v1/messages:send", json=body)
-    assert_status(reply, 504, Status.DEADLINE_EXCEEDED.value)
+    status = assert_status(reply, 504, Status.DEADLINE_EXCEEDED.value)
+    assert status["message"] == "the service did not answer in time"
 
 
 async def test_a_client_stream_the_services_answer_is_not_cut_by_the_deadline(
@@ -253,3 +255,26 @@ def test_streams_are_shared_per_credential_else_per_address() -> None:
     assert anonymous_one == caller_of(connection(("10.0.0.1", 7000)))  # the port does not matter
     assert "alice" not in alice_home  # the credential itself is never kept
     assert caller_of(connection(None)) == caller_of(connection(None))  # no address known: one share
+
+
+def test_an_error_carries_its_retry_delay_as_header_and_detail() -> None:
+    error = GatewayError(Status.UNAVAILABLE, "full", retry_after=3)
+    assert (str(error), error.http_status, error.headers) == ("full", 503, {"retry-after": "3"})
+    [retry] = error.details
+    assert isinstance(retry, error_details_pb2.RetryInfo) and retry.retry_delay.seconds == 3
+    assert GatewayError(Status.NOT_FOUND, "gone").headers == {}
+    assert GatewayError(Status.INVALID_ARGUMENT, "big", http_status=413).http_status == 413
+
+
+def test_a_bad_request_names_its_field_when_it_has_one() -> None:
+    assert BadRequest("prompt", "too long").message == "invalid request: prompt: too long"
+    assert BadRequest("", "not JSON").message == "invalid request: not JSON"
+
+
+async def test_unreachable_services_are_503_saying_so() -> None:
+    async with (
+        running_gateway(closed_port()) as url,
+        httpx.AsyncClient(base_url=url, timeout=ANSWER_TIMEOUT) as http,
+    ):
+        body = assert_status(await http.get("/v1/messages/m"), 503, Status.UNAVAILABLE.value)
+    assert body["message"] == "the chat services are unavailable"
