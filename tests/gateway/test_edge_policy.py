@@ -278,3 +278,39 @@ async def test_unreachable_services_are_503_saying_so() -> None:
     ):
         body = assert_status(await http.get("/v1/messages/m"), 503, Status.UNAVAILABLE.value)
     assert body["message"] == "the chat services are unavailable"
+
+
+async def test_a_declared_length_over_the_limit_is_refused_before_any_body_is_sent(app: App) -> None:
+    """Content-Length says 1 GB and no byte follows: the 413 comes at once, its details complete."""
+    async with running_gateway(app.port, body_limit=LIMIT) as url:
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write(
+                b"POST /v1/completions HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n"
+                b"content-length: 1000000000\r\n\r\n"
+            )
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), ANSWER_TIMEOUT)
+            length = int(
+                next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))[15:]
+            )
+            body = json.loads(await asyncio.wait_for(reader.readexactly(length), ANSWER_TIMEOUT))
+        finally:
+            writer.close()
+    assert head.startswith(b"HTTP/1.1 413 ")
+    assert body["message"] == f"invalid request: the body is larger than {LIMIT} bytes"
+    [detail] = body["details"]
+    assert detail["fieldViolations"] == [{"description": f"the body is larger than {LIMIT} bytes"}]
+
+
+async def test_a_body_of_exactly_the_declared_limit_is_read(app: App) -> None:
+    async with (
+        running_gateway(app.port, body_limit=LIMIT) as url,
+        httpx.AsyncClient(base_url=url, timeout=ANSWER_TIMEOUT) as http,
+    ):
+        reply = await http.post(
+            "/v1/completions", content=completion_body(LIMIT), headers={"content-type": "application/json"}
+        )
+    assert reply.request.headers["content-length"] == str(LIMIT)
+    assert reply.status_code == 200, reply.text
