@@ -60,11 +60,14 @@ async def receive_json(socket: ClientConnection) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def graphql_socket(base_url: str) -> AsyncIterator[ClientConnection]:
+async def graphql_socket(
+    base_url: str, headers: dict[str, str] | None = None
+) -> AsyncIterator[ClientConnection]:
     """A WebSocket to ``/graphql`` speaking graphql-transport-ws, past its connection_init handshake."""
     async with connect(
         base_url.replace("http://", "ws://", 1) + "/graphql",
         subprotocols=[Subprotocol("graphql-transport-ws")],
+        additional_headers=headers,
     ) as socket:
         await socket.send(json.dumps({"type": "connection_init"}))
         acknowledged = await receive_json(socket)

@@ -4,8 +4,8 @@ Each ``[[tool.chat-mutation.target]]`` names the modules mutated together and th
 tests run against them, so a mutant costs seconds, not a suite. mutmut 3 derives a
 module's import name from its path below the working directory (``src/`` stripped),
 so every target runs in a scratch workspace under ``.nox/mutate/<target>`` where the
-SDK and the services sit at ``src/chat_sdk`` and ``src/chat_services``: their mutants
-then shadow the installed wheel. The verdicts are summed per module, every surviving
+SDK, the services, the gateway and the benchmark sit at ``src/<package>``: their mutants
+then shadow the installed wheels. The verdicts are summed per module, every surviving
 mutant is printed with its diff, and the report is written to ``docs/mutation-report.md``.
 A survivor not listed with a reason in ``tests/mutation/equivalent.toml`` fails the run.
 
@@ -36,6 +36,8 @@ EQUIVALENT = ROOT / "tests" / "mutation" / "equivalent.toml"
 RELOCATED = {
     "sdk/python/src/chat_sdk/": "src/chat_sdk/",
     "services/src/chat_services/": "src/chat_services/",
+    "gateway/src/chat_gateway/": "src/chat_gateway/",
+    "bench/src/chat_bench/": "src/chat_bench/",
 }
 # mutmut's exit codes, by meaning (mutmut.stats.status_by_exit_code).
 KILLED = {1, 3, 36, 24, -24, 152, 255}  # a failing test, or a timeout: the mutant was noticed

@@ -51,6 +51,7 @@ class RawConnection:
         self.ended: set[int] = set()
         self.closed = False
         self.pings_received = 0
+        self.goaway: h2.events.ConnectionTerminated | None = None  # the server's GOAWAY, if one came
 
     @classmethod
     async def open(cls, port: int) -> RawConnection:
@@ -190,6 +191,7 @@ class RawConnection:
         elif isinstance(event, h2.events.PingReceived):
             self.pings_received += 1  # h2 queues the acknowledgement itself
         elif isinstance(event, h2.events.ConnectionTerminated):
+            self.goaway = event
             self._close()
 
     def _close(self) -> None:
