@@ -460,7 +460,8 @@ def security_overhead(session: nox.Session) -> None:
 def mutate(session: nox.Session) -> None:
     """Mutation testing of the critical modules (pyproject's chat-mutation table); `-- TARGET` runs one."""
     install_generators(session)
-    session.install(*TEST_TOOLS, MUTMUT)
+    # The gateway's and the benchmark's targets import their clients (aiohttp, psutil, httpx...).
+    session.install(*TEST_TOOLS, *GATEWAY_TEST_TOOLS, *BENCH_CLIENT_TOOLS, MUTMUT)
     install_sdk_and_services(session)
     session.run("python", str(ROOT / "tests" / "mutation" / "mutate.py"), *session.posargs)
 
