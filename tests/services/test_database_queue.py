@@ -165,6 +165,30 @@ async def test_a_transaction_sqlite_rolled_back_fails_its_whole_batch_and_the_th
     assert await asyncio.wait_for(rows(database), BOUND) == []
 
 
+async def test_a_group_sqlite_rolled_back_fails_only_itself_not_what_the_batch_committed_before(
+    database: Database,
+) -> None:
+    """A committed write's caller is told it succeeded, even when a later group of its batch is lost."""
+
+    def rolled_back(connection: sqlite3.Connection) -> int:
+        connection.execute("ROLLBACK")  # what SQLite does on SQLITE_FULL
+        raise ValueError("disk full")
+
+    held = await Held.start(database)
+    committed = asyncio.ensure_future(database.transaction(insert(5)))
+    plain = asyncio.ensure_future(database.call(constant(7)))  # commits the write before it
+    group = [
+        asyncio.ensure_future(database.transaction(work)) for work in (insert(1), rolled_back, insert(2))
+    ]
+    await held.release()
+    assert await asyncio.wait_for(committed, BOUND) == 5
+    assert await asyncio.wait_for(plain, BOUND) == 7
+    for write in group:
+        with pytest.raises(ValueError, match="disk full"):
+            await asyncio.wait_for(write, BOUND)
+    assert await asyncio.wait_for(rows(database), BOUND) == [5]
+
+
 async def test_a_caller_that_stopped_waiting_holds_up_nobody_behind_it(database: Database) -> None:
     held = await Held.start(database)
     cancelled = asyncio.ensure_future(database.call(lambda _c: 1))

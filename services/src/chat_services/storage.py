@@ -435,8 +435,10 @@ class Database(Storage):
                 except BaseException as error:
                     if not connection.in_transaction:
                         # SQLite rolled the whole transaction back (a full disk, an I/O
-                        # error): the jobs before this one are gone too, so all fail.
-                        raise
+                        # error): the jobs before this one are gone too, so all of this
+                        # group fail, and only they (the batch's other calls and groups
+                        # are settled already, some committed).
+                        return [(future, False, error) for future, _ in jobs]
                     connection.execute("ROLLBACK TO job")
                     connection.execute("RELEASE job")
                     settled.append((future, False, error))
