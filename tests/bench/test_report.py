@@ -567,6 +567,7 @@ def test_the_codec_section_is_the_codec_table_or_says_it_was_not_run() -> None:
         pytest.param(2.0, "slower than", id="twice the baseline"),
         pytest.param(1.5, "slower than", id="slower"),
         pytest.param(0.75, "ahead of, but by less than half,", id="ahead by a quarter"),
+        pytest.param(1.0, "level with", id="level"),  # read "ahead of" until this case
     ],
 )
 def test_the_losses_say_whether_grpc_is_slower_or_only_not_ahead_enough(ratio: float, words: str) -> None:
@@ -634,3 +635,151 @@ def test_clients_measured_in_different_numbers_of_rounds_are_an_error(figure: st
         results.latencies[("GetMessage small", "pb2")] = [[0.5], [0.5]]
     with pytest.raises(ValueError, match="zip"):
         report.criteria_rows(results)
+
+
+def _gateway_run(latency: dict[str, float], throughput: list[float]) -> Results:
+    """pb2 at 0.25x everywhere; the gateway's p50 per shape at ``latency`` times HTTP/JSON's, and its
+    c=50 calls/s per round at ``throughput`` times HTTP/JSON's 1,000/s."""
+    results = _two_client_run(baseline=2.0, pb2=0.5)
+    results.transports.append(report.GATEWAY)
+    for shape, ratio in latency.items():
+        results.latencies[(shape, report.GATEWAY)] = [[2.0 * ratio]]
+    results.c50 = {
+        "http-json": [(0.1, 1000.0)] * len(throughput),
+        report.GATEWAY: [(0.1, 1000.0 * ratio) for ratio in throughput],
+    }
+    return results
+
+
+GATEWAY_LATENCY = {"GetMessage small": 1.3, report.PAGE_SHAPE: 1.0, "StreamMessages 1000": 1.2}
+
+
+def test_the_gateway_rows_of_a_known_run() -> None:
+    """1.3x exactly passes its latency target; 0.7x exactly (median of 0.7, 0.9, 0.6) its throughput."""
+    rows = report.gateway_rows(_gateway_run(GATEWAY_LATENCY, [0.7, 0.9, 0.6]))
+    assert rows == [
+        (
+            "latency, gateway (p50, c=1)",
+            "≤ 1.3x HTTP/JSON in every shape",
+            "3/3 shapes; worst GetMessage small: 1.30x the baseline",
+            PASS,
+        ),
+        (
+            "throughput, gateway (GetMessage, c=50)",
+            "≥ 0.7x HTTP/JSON's calls/s",
+            "0.70x (rounds 0.60-0.90)",
+            PASS,
+        ),
+    ]
+    table = report.criteria_table(_gateway_run(GATEWAY_LATENCY, [0.7, 0.9, 0.6]))
+    assert table.splitlines()[-2:] == ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def test_the_gateway_fails_a_hair_past_either_target() -> None:
+    latency = {**GATEWAY_LATENCY, report.PAGE_SHAPE: 1.3 * (1 + NUDGE)}
+    latency_row, throughput_row = report.gateway_rows(_gateway_run(latency, [0.7 * (1 - NUDGE)]))
+    assert latency_row[2:] == ("2/3 shapes; worst ListMessages 50: 1.30x the baseline", FAIL)
+    assert throughput_row[2:] == ("0.70x (rounds 0.70-0.70)", FAIL)
+
+
+def test_no_gateway_throughput_row_without_its_c50_rounds_and_no_rows_without_the_gateway() -> None:
+    results = _gateway_run(GATEWAY_LATENCY, [])
+    results.c50 = {}
+    assert [row[0] for row in report.gateway_rows(results)] == ["latency, gateway (p50, c=1)"]
+    assert report.gateway_rows(_two_client_run(baseline=2.0, pb2=0.5)) == []
+
+
+def test_gateway_rounds_must_pair_one_to_one() -> None:
+    results = _gateway_run(GATEWAY_LATENCY, [0.7, 0.9])
+    results.c50["http-json"] = results.c50["http-json"][:1]
+    with pytest.raises(ValueError, match="zip"):
+        report.gateway_rows(results)
+
+
+def test_two_rounds_spanning_a_shapes_own_target_are_marked() -> None:
+    """GetMessage small spans 1.0 (its target), not 0.5; the page spans 0.5. Two rounds make a range."""
+    results = _two_client_run(baseline=1.0, pb2=0.2)
+    for key in list(results.latencies):
+        results.latencies[key] *= 2
+    results.latencies[("GetMessage small", "pb2")] = [[0.9], [1.1]]
+    results.latencies[(report.PAGE_SHAPE, "pb2")] = [[0.4], [0.6]]
+    rows = report.shapes_table(results).splitlines()[2:]
+    assert [row.split(" | ")[2] for row in rows] == [
+        "1.00 (0.90-1.10)" + report.NOISE,
+        "0.50 (0.40-0.60)" + report.NOISE,
+        "0.20 (0.20-0.20)",
+    ]
+
+
+def test_the_c50_table_marks_a_ratio_whose_rounds_span_the_baseline() -> None:
+    results = _two_client_run(baseline=2.0, pb2=0.5)
+    results.c50 = {"http-json": [(0.1, 1000.0)] * 2, "pb2": [(0.09, 1000.0), (0.11, 1500.0)]}
+    assert report.c50_table(results).splitlines()[3] == (
+        "| pb2 | 100.0 | 1250 | 1.00 (0.90-1.10)† | 1.25 (1.00-1.50)† |"
+    )
+
+
+def test_the_cpu_table_marks_grpclib_against_the_previous_release_by_its_own_target() -> None:
+    """0.70-0.80 spans 0.75 (the previous release's target), not 1.0 (HTTP/JSON's)."""
+    results = _two_client_run(baseline=2.0, pb2=0.5)
+    results.cpu_per_call = {
+        ("GetMessage small", "grpclib"): [7e-4, 8e-4],
+        ("GetMessage small", "previous"): [1e-3] * 2,
+    }
+    assert report.cpu_table(results).splitlines()[2] == (
+        "| GetMessage small | 750 (700-800) | 1000 (1000-1000) | 0.75 (0.70-0.80)† lower |"
+    )
+
+
+def test_cpu_figures_of_whole_seconds_are_in_exact_microseconds() -> None:
+    results = _two_client_run(baseline=2.0, pb2=0.5)
+    results.cpu_per_call = {("GetMessage small", "grpclib"): [1.5], ("GetMessage small", "previous"): [3.0]}
+    results.compression_cpu = {("GetMessage small", "pb2"): [1.5]}
+    row = _row(results, "server CPU per GetMessage, this server / previous release's")
+    assert row[2] == "0.50 (0.50-0.50) (1500000 (1500000-1500000) µs against 3000000 (3000000-3000000) µs)"
+    assert report.cpu_table(results).splitlines()[2] == (
+        "| GetMessage small | 1500000 (1500000-1500000) | 3000000 (3000000-3000000) "
+        "| 0.50 (0.50-0.50) lower |"
+    )
+    assert report.compression_table(results).splitlines()[2] == (
+        "| GetMessage small | 50 | - | 100 | - | - | - | 1,500,000 | - | - | - |"
+    )
+
+
+def test_the_losses_skip_server_cpu_without_the_http_json_servers_figure() -> None:
+    results = _two_client_run(baseline=2.0, pb2=0.5)
+    results.cpu_per_call = {("GetMessage small", "grpclib"): [2e-3], ("GetMessage small", "previous"): [1e-3]}
+    assert report.losses(results) == "- nowhere in this run."
+
+
+def test_a_bandwidth_row_against_gzipped_http_json_alone() -> None:
+    """Plain HTTP/JSON's bytes not measured: the row against the gzipped baseline still stands."""
+    results = _two_client_run(baseline=2.0, pb2=0.5)
+    for shape in results.shapes:
+        results.bytes_per_call[(shape.name, "http-json-gzip")] = results.bytes_per_call.pop(
+            (shape.name, "http-json")
+        )
+    assert [row for row in report.criteria_rows(results) if row[0].startswith("bandwidth")] == [
+        (
+            "bandwidth (bytes on the wire per call), pb2 client",
+            "≥ 30% fewer than HTTP/JSON with gzip in every shape",
+            "worst GetMessage small: 0.50x",
+            PASS,
+        )
+    ]
+
+
+def test_latency_rows_for_other_shapes_without_small_calls() -> None:
+    results = _two_client_run(baseline=2.0, pb2=0.5)
+    results.shapes = [shape for shape in results.shapes if shape.name not in report.SMALL_CALLS]
+    names = [row[0] for row in report.criteria_rows(results)]
+    assert f"{LATENCY}, every other shape" in names
+    assert f"{LATENCY}, small calls" not in names
+
+
+def test_the_markdown_report_says_when_server_and_client_are_pinned() -> None:
+    results = load_results()
+    results.pinned = True
+    text = report.markdown(results, "run.png", "")
+    assert "Server and client pinned to separate cores: yes (server CPU 0, client CPU 1).\n" in text
+    assert "is not settled by this run.\nPrevious release's server:" in text  # no few-rounds line

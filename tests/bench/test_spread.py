@@ -80,3 +80,37 @@ def test_the_report_marks_latencies_inside_the_noise() -> None:
     rows = {row[0]: row for row in report.criteria_rows(results)}
     assert rows["latency, pb2 client (p50, c=1), every other shape"][3] == "**pass** (inside the noise)"
     assert "inside the noise: ListMessages 50" in rows["latency, pb2 client (p50, c=1)"][2]
+
+
+def test_a_spread_of_nothing_is_refused_with_a_message() -> None:
+    with pytest.raises(ValueError, match=r"^a spread needs at least one value$"):
+        Spread.of([])
+
+
+def test_two_rounds_already_have_a_range_to_be_inside_the_noise() -> None:
+    assert verdict(Spread.of([0.45, 0.55]), 0.5) == "**pass** (inside the noise)"
+    assert verdict(Spread.of([0.45, 0.49]), 0.5) == "**pass**"
+    assert difference(Spread.of([0.9, 1.1])) == "inside the noise"
+    assert difference(Spread.of([0.9, 0.95])) == "lower"
+
+
+@pytest.mark.parametrize(
+    ("rounds", "expected"),
+    [
+        ([0.7], "**pass**"),  # at least 0.7: on the target passes
+        ([0.8, 0.9, 0.85], "**pass**"),
+        ([0.7 * (1 - 1e-9)], "**FAIL**"),
+        ([0.5, 0.6, 0.65], "**FAIL**"),
+        ([0.6, 0.75, 0.8], "**pass** (inside the noise)"),
+        ([0.6, 0.65, 0.8], "**FAIL** (inside the noise)"),
+    ],
+)
+def test_an_at_least_verdict_passes_on_or_above_its_target(rounds: list[float], expected: str) -> None:
+    assert verdict(Spread.of(rounds), 0.7, at_most=False) == expected
+
+
+def test_one_round_exactly_level_is_no_difference() -> None:
+    """One round at exactly 1.0 is neither lower nor higher (it read "higher" until this test)."""
+    assert difference(Spread.of([1.0])) == "inside the noise"
+    assert difference(Spread.of([1.0 + 1e-9])) == "higher"
+    assert difference(Spread.of([1.0 - 1e-9])) == "lower"

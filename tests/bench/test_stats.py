@@ -300,3 +300,18 @@ def test_the_csv_has_one_row_per_call_in_the_order_they_finished() -> None:
 
 def test_a_run_without_calls_reports_its_bytes_per_one_call() -> None:
     assert "  sent:\t10.0" in LoadResult(bytes_sent=10).to_text().split("\n")
+
+
+def test_a_failure_recorded_without_a_message_has_an_empty_one() -> None:
+    result = LoadResult(elapsed=1.0)
+    result.record("GetMessage", 0.002, "UNAVAILABLE")
+    assert result.errors == {("UNAVAILABLE", ""): 1}
+    out = io.StringIO()
+    result.write_csv(out)
+    assert out.getvalue().splitlines()[1] == "2.000,UNAVAILABLE,"
+
+
+def test_the_csv_refuses_latencies_without_their_outcomes() -> None:
+    """A row per call: a result whose outcomes are short of its latencies must not lose rows silently."""
+    with pytest.raises(ValueError, match="zip"):
+        LoadResult(latencies=[0.001, 0.002], outcomes=[("OK", "")]).write_csv(io.StringIO())

@@ -372,7 +372,13 @@ def losses(results: Results) -> str:
     for shape in results.shapes:
         ratio = results.ratio(shape.name, "pb2")
         if ratio > LATENCY_TARGET:  # at the target the criterion passes: no loss
-            verdict = "slower than" if ratio > 1 else "ahead of, but by less than half,"
+            verdict = (
+                "slower than"
+                if ratio > 1
+                else "ahead of, but by less than half,"
+                if ratio < 1
+                else "level with"
+            )
             lines.append(
                 f"- {shape.name}: the `_pb2` client's p50 is {ratio:.2f}x the baseline's ({verdict} it)."
             )

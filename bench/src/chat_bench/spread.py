@@ -70,7 +70,8 @@ def verdict(spread: Spread, target: float, *, at_most: bool = True) -> str:
 
 
 def difference(spread: Spread) -> str:
-    """How a ratio of two figures reads: ``inside the noise`` when its range spans 1.0."""
-    if len(spread.values) > 1 and spread.spans(1.0):
+    """How a ratio of two figures reads: ``inside the noise`` when its range spans 1.0 (one round
+    exactly at 1.0 included: it is neither lower nor higher)."""
+    if spread.spans(1.0):
         return "inside the noise"
     return "lower" if spread.median < 1.0 else "higher"
