@@ -131,17 +131,17 @@ async def test_the_gateway_reaches_the_mtls_services_with_its_certificate(
     )  # the name checked: --upstream-server-name
     upstream = Upstream(address, unary_timeout=10, tls=config.upstream_tls, pool=config.pool)
     try:
-        with upstream.pool.lease("test", long_lived=False) as channel:
-            reply = await HealthStub(channel).Check(HealthCheckRequest())
+        with upstream.pool.lease("test", long_lived=False) as member:
+            reply = await HealthStub(member.channel).Check(HealthCheckRequest())
         assert reply.status == HealthCheckResponse.SERVING
     finally:
-        upstream.close()
+        await upstream.close()
     # Without its client certificate the services refuse the gateway: the TLS is mutual.
     server_only = UpstreamTls(config.upstream_tls.ca, None, None, config.upstream_tls.server_name)
     anonymous = Upstream(address, unary_timeout=10, tls=server_only, pool=config.pool)
     try:
         refused = pytest.raises((ssl.SSLError, ConnectionError, StreamTerminatedError))
-        with refused, anonymous.pool.lease("test", long_lived=False) as channel:
-            await HealthStub(channel).Check(HealthCheckRequest())
+        with refused, anonymous.pool.lease("test", long_lived=False) as member:
+            await HealthStub(member.channel).Check(HealthCheckRequest())
     finally:
-        anonymous.close()
+        await anonymous.close()

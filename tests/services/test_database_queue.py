@@ -10,11 +10,11 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from chat_services.storage import Database, Migration
+from chat_services.storage import Connection, Database, Migration
 
 MIGRATIONS = [
     Migration("test-001", "CREATE TABLE items (n INTEGER)"),
@@ -49,7 +49,7 @@ class Held:
         """Occupy the thread (and wait until it is, so the blocker runs in a batch of its own)."""
         gate, started = threading.Event(), threading.Event()
 
-        def hold(_connection: sqlite3.Connection) -> bool:
+        def hold(_connection: Connection) -> bool:
             started.set()
             return gate.wait(BOUND)
 
@@ -62,15 +62,15 @@ class Held:
         assert await asyncio.wait_for(self.blocker, BOUND) is True
 
 
-def insert(number: int) -> Callable[[sqlite3.Connection], int]:
-    def work(connection: sqlite3.Connection) -> int:
+def insert(number: int) -> Callable[[Connection], int]:
+    def work(connection: Connection) -> int:
         connection.execute("INSERT INTO items VALUES (?)", (number,))
         return number
 
     return work
 
 
-def constant(value: int) -> Callable[[sqlite3.Connection], int]:
+def constant(value: int) -> Callable[[Connection], int]:
     return lambda _connection: value
 
 
@@ -81,7 +81,10 @@ async def rows(database: Database) -> list[int]:
 async def traced(database: Database) -> list[str]:
     """Every statement the connection runs from now on, upper-cased (SQL keywords have no case)."""
     statements: list[str] = []
-    await database.call(lambda c: c.set_trace_callback(lambda s: statements.append(s.upper())))
+    # The SQLite backend hands its work the sqlite3 connection itself.
+    await database.call(
+        lambda c: cast(sqlite3.Connection, c).set_trace_callback(lambda s: statements.append(s.upper()))
+    )
     return statements
 
 
@@ -111,7 +114,7 @@ async def test_a_plain_call_sees_the_writes_queued_before_it(database: Database)
 
 
 async def test_a_failed_transaction_of_a_group_is_raised_to_its_caller(database: Database) -> None:
-    def refused(connection: sqlite3.Connection) -> int:
+    def refused(connection: Connection) -> int:
         connection.execute("INSERT INTO items VALUES (-1)")
         raise ValueError("refused")
 
@@ -130,7 +133,7 @@ async def test_a_group_whose_commit_fails_stores_nothing_and_the_next_commits(da
     """A deferred foreign key fails the COMMIT itself: every transaction of the group fails with it."""
     await database.call(lambda c: c.execute("PRAGMA foreign_keys = ON"))
 
-    def orphan(connection: sqlite3.Connection) -> int:
+    def orphan(connection: Connection) -> int:
         connection.execute("INSERT INTO children VALUES (42)")  # no parent 42: refused at COMMIT
         return 0
 
@@ -150,7 +153,7 @@ async def test_a_transaction_sqlite_rolled_back_fails_its_whole_batch_and_the_th
 ) -> None:
     """When SQLite itself rolls the group back (a full disk), the writes before it are gone too."""
 
-    def rolled_back(connection: sqlite3.Connection) -> int:
+    def rolled_back(connection: Connection) -> int:
         connection.execute("ROLLBACK")  # what SQLite does on SQLITE_FULL
         raise ValueError("disk full")
 
@@ -170,7 +173,7 @@ async def test_a_group_sqlite_rolled_back_fails_only_itself_not_what_the_batch_c
 ) -> None:
     """A committed write's caller is told it succeeded, even when a later group of its batch is lost."""
 
-    def rolled_back(connection: sqlite3.Connection) -> int:
+    def rolled_back(connection: Connection) -> int:
         connection.execute("ROLLBACK")  # what SQLite does on SQLITE_FULL
         raise ValueError("disk full")
 
@@ -221,7 +224,7 @@ async def test_a_result_for_a_loop_that_closed_is_dropped_and_the_thread_lives_o
         loop = asyncio.new_event_loop()
         future: asyncio.Future[Any] = loop.create_future()
 
-        def hold(_connection: sqlite3.Connection) -> bool:
+        def hold(_connection: Connection) -> bool:
             ready.set()
             return gate.wait(BOUND)
 
