@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -59,9 +58,13 @@ async def test_gateway_transport_raises_on_a_failed_call(gateway: GatewayTranspo
         await gateway.get("no-such-message")
 
 
+async def never_called(_transport: object, _index: int) -> None:
+    """A shape's call, for results made by hand: nothing runs it."""
+
+
 def results_with(latency_ratios: dict[str, float], throughput_ratios: list[float]) -> Results:
     """Results of one round per throughput ratio: the baseline at 1 ms and 100 calls/s, the gateway scaled."""
-    shapes = [Shape(name, name, lambda _t, _i: asyncio.sleep(0), lambda _s: 1) for name in latency_ratios]
+    shapes = [Shape(name, name, never_called, lambda _s: 1) for name in latency_ratios]
     results = Results(Settings(), ["pb2", BASELINE, "gateway"], shapes, pinned=False)
     for name, ratio in latency_ratios.items():
         results.latencies[(name, BASELINE)] = [[0.001]] * len(throughput_ratios)

@@ -186,6 +186,10 @@ class PostgresDatabase(Storage):
         ]
         self._started = False
         self._stopped = False
+        # Bumped when a fault episode is seen: every connection opened before it may be as dead
+        # as the one that failed (a restarted server ends them all), so each thread opens a new
+        # one before its next job instead of failing that job on a dead connection.
+        self._generation = 0
 
     def connect(self, *, autocommit: bool = True) -> psycopg.Connection[Row]:
         """A new connection to this database (rows by name or position)."""
@@ -234,6 +238,10 @@ class PostgresDatabase(Storage):
     def _fault_of(self, error: Exception) -> ServiceError | None:
         return postgres_fault(error)
 
+    def _faulted(self, fault: ServiceError, error: BaseException) -> None:
+        self._generation += 1
+        super()._faulted(fault, error)
+
     def _probe_work(self, size: int) -> Callable[[Connection], None]:
         def probe(connection: Connection) -> None:
             connection.execute("INSERT INTO storage_probe (filler) VALUES (?)", (bytes(size),))
@@ -270,14 +278,16 @@ class PostgresDatabase(Storage):
     def _run(self) -> None:
         """A worker thread: one connection, (re)opened when a job finds it missing or broken."""
         raw: psycopg.Connection[Row] | None = None
+        opened_in = self._generation
         try:
             while (job := self._jobs.get()) is not None:
                 future, function, args = job
                 try:
-                    if raw is None or raw.closed or raw.broken:
+                    if raw is None or raw.closed or raw.broken or opened_in != self._generation:
                         with contextlib.suppress(psycopg.Error):
                             raw.close() if raw is not None else None
                         raw = None
+                        opened_in = self._generation
                         raw = self.connect()
                     outcome: tuple[bool, Any] = (True, function(_Adapter(raw), *args))
                 except BaseException as error:  # handed to the awaiting caller
