@@ -79,12 +79,15 @@ async def test_followers_receive_every_message_once_in_order_without_reading_the
             observed(operation, seconds)
 
     total = SENDERS * PER_SENDER
+    app.database.observer = count
     async with channel(app.port) as following, channel(app.port) as sending:
         stub = message_service_grpc.MessageServiceStub(following)
         request = StreamMessagesRequest(conversation_id="c", follow=True, include_files=True)
         followers = [asyncio.ensure_future(follow(stub, request, total)) for _ in range(FOLLOWERS)]
-        await until(lambda: hub_listeners(app, "c") == FOLLOWERS)
-        app.database.observer = count  # from here on, only sends and what followers do
+        # Each follower subscribes, sends its headers, then replays the empty conversation:
+        # one read each. Once all those are done, count only what sends and followers do.
+        await until(lambda: hub_listeners(app, "c") == FOLLOWERS and reads == FOLLOWERS)
+        reads = 0
         try:
             writer = message_service_grpc.MessageServiceStub(sending)
             await asyncio.gather(*(send_each(writer, sender) for sender in range(SENDERS)))
