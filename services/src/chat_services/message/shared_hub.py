@@ -68,7 +68,7 @@ class SharedHub(ConversationHub):
             return
         super().publish(conversation_id, event, skip=skip)
         if self.announce is not None:
-            self._announce(event)
+            self._announce(self.announce, event)
 
     def notified(self, payload: str) -> None:
         """A message was stored (``"<sequence> <conversation_id>"``, by any instance): catch up if new."""
@@ -125,15 +125,14 @@ class SharedHub(ConversationHub):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _announce(self, event: Typing | PresenceChange) -> None:
-        assert self.announce is not None
+    def _announce(self, announce: Callable[[str], None], event: Typing | PresenceChange) -> None:
         fields: dict[str, object] = {"i": self.instance_id, "c": event.conversation_id, "u": event.user_id}
         if isinstance(event, Typing):
             fields.update(k="typing", t=event.typing)
         else:
             fields["k"] = event.state.name
         try:
-            self.announce(json.dumps(fields, separators=(",", ":"), ensure_ascii=False))
+            announce(json.dumps(fields, separators=(",", ":"), ensure_ascii=False))
         except ValueError as error:  # IDs too long for a notification: other instances miss this one
             log.warning("presence not sent to other instances", extra={"error": str(error)[:100]})
 
