@@ -8,7 +8,7 @@ import statistics
 import time
 from pathlib import Path
 
-from chat_bench import codec_bench
+from chat_bench import codec_bench, floor_report
 from chat_bench.runner import BASELINE, CPU_SERVERS, Results
 from chat_bench.spread import MIN_ROUNDS, Spread, difference, ratios, verdict
 from chat_bench.stats import percentile
@@ -91,6 +91,7 @@ def criteria_rows(results: Results) -> list[tuple[str, str, str, str]]:
         )
     rows += _dataclass_rows(results)
     rows += _cpu_rows(results)
+    rows += floor_report.criteria_rows(results)
     return rows
 
 
@@ -393,6 +394,7 @@ def losses(results: Results) -> str:
             lines.append(
                 f"- server CPU per {CPU_SHAPE}: {spread.text()}x the HTTP/JSON server's"
                 f" ({difference(spread)}); the per-shape table below has the rest."
+                + (f" {floor_report.floor_sentence(results)}" if floor_report.measured(results) else "")
             )
     return "\n".join(lines) or "- nowhere in this run."
 
@@ -457,6 +459,17 @@ client's (HTTP/JSON's for the baseline) only load while it is measured. Medians 
 range (min-max) over the rounds; the ratio columns are in-round ratios.
 
 {cpu_table(results)}
+
+## Server CPU floor: the protocol stacks alone (GetMessage small, c=50)
+
+Measured in the same rounds as the table above: (a) a bare `grpclib.server.Server` and
+(b) the HTTP/JSON baseline's own stack (aiohttp's HTTP/1.1, ProtoJSON), each running one
+handler that reads the request and sends the small GetMessage's reply, built once: no
+storage, no guard, none of this repository's layers (`chat_bench.floor_servers`); (c) the
+two real servers' whole calls. Each stack decodes the request and encodes the reply with
+its own codec. Ratios are in-round ratios against the HTTP/JSON server's whole call.
+
+{floor_report.section(results)}
 
 ## Codecs: one stored Message (author, a file, timestamps), encoded and parsed in-process
 

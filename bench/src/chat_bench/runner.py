@@ -21,6 +21,7 @@ from chat.v1 import message_service_pb2 as pb
 from chat_bench import transports
 from chat_bench.codec_bench import CodecResults, measure
 from chat_bench.engine import CallPlan, LoadPlan, run_load
+from chat_bench.floor_servers import FLOOR_HTTP_JSON, FLOOR_SHAPE, STACKS, floor_server
 from chat_bench.methods import resolve
 from chat_bench.prose import prose
 from chat_bench.proxy import CountingProxy
@@ -278,6 +279,11 @@ async def run(settings: Settings, work: Path, repository: Path) -> Results:
         )
     for name in servers:
         shutil.copyfile(work / "seed.db", work / f"{'http' if name == BASELINE else name}.db")
+    reply = pb.GetMessageResponse()  # the small GetMessage's reply, for the floor servers to repeat
+    reply.message.ParseFromString(seeded.sample)
+    (work / "floor-reply.bin").write_bytes(reply.SerializeToString())
+    for name in STACKS:
+        servers[name] = floor_server(name, work / "floor-reply.bin", work / f"{name}.log")
     made = factories()
     results = Results(
         settings, list(made), shapes(seeded), can_pin(), previous_ref=settings.previous_ref or None
@@ -402,24 +408,31 @@ async def _server_cpu(results: Results, servers: dict[str, ServerProcess]) -> No
 
     The servers' own CPU time (user + system of every thread, from the kernel), divided by
     the calls: load on the rest of the machine slows a call but adds little to its CPU time.
+    The floor servers (chat_bench.floor_servers) answer only the small GetMessage: they are
+    measured on that shape alone, in the same rounds, so their in-round ratios hold.
     """
-    targets = {name: server for name, server in servers.items() if name in CPU_SERVERS}
+    targets = {name: server for name, server in servers.items() if name in CPU_SERVERS or name in STACKS}
     clients = {
-        name: (transports.HttpJsonTransport if name == BASELINE else transports.Pb2Transport)(
-            "127.0.0.1", server.port
-        )
+        name: (
+            transports.HttpJsonTransport if name in (BASELINE, FLOOR_HTTP_JSON) else transports.Pb2Transport
+        )("127.0.0.1", server.port)
         for name, server in targets.items()
+    }
+    shapes_of = {
+        name: {s.name for s in results.shapes if name in CPU_SERVERS or s.name == FLOOR_SHAPE}
+        for name in clients
     }
     names = list(clients)
     try:
-        for client in clients.values():
+        for name, client in clients.items():
             for shape in results.shapes:
-                await shape.call(client, 0)
+                if shape.name in shapes_of[name]:
+                    await shape.call(client, 0)
         for round_number in range(results.settings.rounds):
             order = names[round_number % len(names) :] + names[: round_number % len(names)]
             for shape in results.shapes:
                 calls = shape.cpu_calls(results.settings)
-                for name in order:
+                for name in (name for name in order if shape.name in shapes_of[name]):
                     before = targets[name].cpu_seconds()
                     await latencies(partial(shape.call, clients[name]), calls, min(CPU_CONCURRENCY, calls))
                     spent = targets[name].cpu_seconds() - before
