@@ -122,6 +122,12 @@ def test_the_stacks_sentence_says_which_stack_alone_is_cheaper(json_stack: list[
     assert words in floor_report.stacks_sentence(results)
 
 
+def test_a_difference_a_hair_below_zero_reads_zero() -> None:
+    # (c) - (b) for the HTTP/JSON server: 400 - 400.0000001, 420 - 210, 384 - 160 µs
+    results = with_floor(floor_only(FLOOR[FLOOR_GRPCLIB]), {FLOOR_HTTP_JSON: [400.0000001, 210, 160]})
+    assert "µs: 210 µs (rounds 0 to 224) above its stack alone." in floor_report.table(results)
+
+
 def test_the_floor_row_follows_the_server_cpu_rows_and_the_section_follows_their_table() -> None:
     results = with_floor(load_results(), FLOOR)
     rows = report.criteria_table(results).splitlines()

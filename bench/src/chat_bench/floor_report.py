@@ -38,8 +38,10 @@ def _extra(results: Results, whole: str, stack: str) -> Spread:
 
 
 def _us(spread: Spread) -> str:
-    """``420 µs (rounds 400 to 450)``: a difference may be negative, so no dash between the bounds."""
-    return f"{spread.median:,.0f} µs (rounds {spread.low:,.0f} to {spread.high:,.0f})"
+    """``420 µs (rounds 400 to 450)``: a difference may be negative, so no dash between the bounds.
+
+    Whole µs by ``round``, so a difference a hair below zero reads 0, not "-0"."""
+    return f"{round(spread.median):,} µs (rounds {round(spread.low):,} to {round(spread.high):,})"
 
 
 def floor_sentence(results: Results) -> str:
