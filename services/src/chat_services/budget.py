@@ -9,10 +9,11 @@ running calls new bytes are refused with a ``RetryInfo`` (RESOURCE_EXHAUSTED: re
 soon). Resident memory is a small multiple of the bytes held (see services/README.md,
 "Memory"), so the limit bounds the server's peak however many calls arrive at once.
 
-When the last running call gives its bytes back after calls held at least
+Shortly after the last running call gives its bytes back, once calls held at least
 ``TRIM_AFTER_BYTES``, the C heap's free pages are handed back to the system
-(:func:`trim_heap`, on a worker thread): glibc otherwise keeps them, and a server that
-once took four large calls would stay tens of megabytes larger for good.
+(:func:`trim_heap`, on a worker thread, once the calls' objects are gone): glibc otherwise
+keeps them, and a server that once took four large calls would stay tens of megabytes
+larger for good.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ DEFAULT_CALL_BYTES = 8 * 1024 * 1024
 DEFAULT_INFLIGHT_BYTES = 32 * 1024 * 1024  # four calls at the per-call cap
 RETRY_AFTER = 1.0  # seconds: a running call frees its bytes when it ends, typically well within this
 TRIM_AFTER_BYTES = 1024 * 1024
+# The trim waits this long after the last call gives its bytes back: the call's request, drafts
+# and reply are still referenced then (its handler's frame, an exception's traceback while the
+# trailers are sent), and pages freed after a trim would stay with glibc until the next one.
+TRIM_DELAY = 0.25  # seconds
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -69,8 +74,9 @@ class MemoryBudget:
             held.held = 0
             if not self.in_flight and self.taken_since_trim >= TRIM_AFTER_BYTES:
                 self.taken_since_trim = 0
+                loop = asyncio.get_running_loop()
                 # On a worker thread: trimming a large heap takes milliseconds.
-                asyncio.get_running_loop().run_in_executor(None, trim_heap)
+                loop.call_later(TRIM_DELAY, loop.run_in_executor, None, trim_heap)
 
 
 @dataclass
