@@ -61,7 +61,7 @@ test("a long message comes back whole: the server compresses it for this client 
   assert.equal(got.message?.content, text);
 });
 
-test("a bidirectional ChatStream: join, send, and receive the message live", async () => {
+test("a bidirectional ChatStream: join, send, and receive the message live", { timeout: 20_000 }, async () => {
   const conversation = `ts-live-${randomUUID().slice(0, 8)}`;
   let finish: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (finish = resolve));
@@ -71,7 +71,12 @@ test("a bidirectional ChatStream: join, send, and receive the message live", asy
     await finished; // half-close only after the message came back
   }
   const seen: string[] = [];
-  for await (const event of chat.messages.chatStream(requests())) {
+  // Leaving the loop does not end the call (the server keeps a joined stream open): the
+  // signal cancels it. No deadline (timeoutMs 0; the test's own timeout bounds it): connect
+  // clears a deadline's timer only when the call ends by itself, and the timer would hold
+  // node's event loop for the whole deadline after the test.
+  const call = new AbortController();
+  for await (const event of chat.messages.chatStream(requests(), { signal: call.signal, timeoutMs: 0 })) {
     if (event.event.case === "presence") {
       assert.equal(event.event.value.state, PresenceState.JOINED);
     }
@@ -81,6 +86,7 @@ test("a bidirectional ChatStream: join, send, and receive the message live", asy
       break;
     }
   }
+  call.abort();
   assert.deepEqual(seen, ["live"]);
 });
 

@@ -5,7 +5,7 @@ health checks); every ``--sample-seconds`` the server's RSS, open file descripto
 threads (from /proc) and the calls and errors so far are recorded. The report is a
 Markdown table plus the RSS slope after warm-up (least squares over the samples after
 the first ``--warmup-minutes``), written to ``--report`` and printed.
-``python3 -m nox -s soak -- --minutes 30``; the suite runs a ~20 s slice (test_soak.py).
+``python3 -m nox -s soak -- --minutes 30``; the suite runs a ~10 s slice (test_soak.py).
 """
 
 from __future__ import annotations
