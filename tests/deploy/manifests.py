@@ -44,6 +44,9 @@ RESIDENT_PER_HELD_BYTE = 4
 # The peak of one --rag-workers process embedding a 16 MiB document (the documented
 # maximum): 306 MiB measured (VmHWM of the spawned worker, 43 MiB idle), rounded up.
 RAG_WORKER_BYTES = 320 * 2**20
+# The fork server the embedding workers are forked from (one per server process, numpy and
+# the worker module imported): 37 MiB resident measured, most of it shared with its workers.
+FORK_SERVER_BYTES = 40 * 2**20
 # One `chat-services health` process, the exec probe on TLS (components/mtls): 44 MB measured
 # (its peak RSS, plaintext), rounded up for TLS. Readiness and liveness may run at once.
 EXEC_PROBE_BYTES = 48 * 2**20
@@ -445,10 +448,10 @@ def _value(variable: Manifest) -> str:
 def memory_bound(setting: Settings, container: Manifest) -> int:
     """Bytes the services' pod may come to hold: per server process, the process itself, what
     every connection (the health reserve's too) may pin (its unread window plus messages
-    being read), the running calls' request bytes as resident memory, and each embedding
-    worker at its peak; then the supervising parent of several workers, and the exec probes
-    that may run beside them. The RAG index (1 KiB per stored passage) depends on the data,
-    not on settings, and is not counted."""
+    being read), the running calls' request bytes as resident memory, each embedding
+    worker at its peak and the fork server they start from; then the supervising parent of
+    several workers, and the exec probes that may run beside them. The RAG index (1 KiB per
+    stored passage) depends on the data, not on settings, and is not counted."""
     config = setting.config
     per_connection = config.connection_window_bytes + config.connection_buffer_bytes
     per_process = (
@@ -456,6 +459,7 @@ def memory_bound(setting: Settings, container: Manifest) -> int:
         + (config.max_connections + config.health_connections) * per_connection
         + RESIDENT_PER_HELD_BYTE * config.max_inflight_bytes
         + config.rag_workers * RAG_WORKER_BYTES
+        + FORK_SERVER_BYTES
     )
     probes = sum("exec" in container.get(probe, {}) for probe in ("readinessProbe", "livenessProbe"))
     supervisor = SUPERVISOR_BYTES if setting.workers > 1 else 0

@@ -167,7 +167,7 @@ def test_a_wrong_field_fails_the_schemas(tmp_path: Path, file: str, old: str, ne
             "over its memory limit",
         ),
         (SCALE_OUT, 'value: "2"  # one event loop', 'value: "3"  # one event loop', "over its memory limit"),
-        (SCALE_OUT, "memory: 1792Mi", "memory: 1600Mi", "over its memory limit of 1600Mi"),
+        (SCALE_OUT, "memory: 1920Mi", "memory: 1600Mi", "over its memory limit of 1600Mi"),
         # Workers and cores out of step.
         (SCALE_OUT, 'cpu: "2"', 'cpu: "4"', "2 worker(s) (one event loop each) under a CPU limit of 4"),
         (

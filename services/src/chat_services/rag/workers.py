@@ -76,9 +76,7 @@ class EmbeddingWorkers:
         await self._turns.acquire()
         try:
             if self._pool is None:
-                # spawn: a forked child would inherit the server's threads and locks mid-use.
-                context = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=_worker_context())
             pool = self._pool
             job = pool.submit(function, self.embedder, text)
         except BaseException:
@@ -107,6 +105,20 @@ class EmbeddingWorkers:
         pool, self._pool = self._pool, None
         if pool is not None:
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """How worker processes start: forked from a fork server, never from the server itself.
+
+    A child forked from the server would inherit its threads and locks mid-use. The fork
+    server is a fresh interpreter started once per server process, with this module (and
+    numpy) already imported: a pool started later (after a worker died, or by another
+    server in the same process) gets its workers in milliseconds, where ``spawn`` paid a
+    whole interpreter start and these imports for each.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
