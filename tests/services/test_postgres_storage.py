@@ -17,10 +17,11 @@ import psycopg.errors
 import pytest
 from grpclib.const import Status
 
+from chat_services.conversation import store as conversation_store
 from chat_services.conversation.store import MIGRATIONS as CONVERSATION_MIGRATIONS
 from chat_services.conversation.store import ConversationStore
 from chat_services.devpostgres import Cluster
-from chat_services.errors import AlreadyExists, Unavailable
+from chat_services.errors import AlreadyExists, ResourceExhausted, Unavailable
 from chat_services.message.model import Draft
 from chat_services.message.store import MIGRATIONS as MESSAGE_MIGRATIONS
 from chat_services.message.store import MessageStore
@@ -96,6 +97,35 @@ async def test_concurrent_writers_on_two_instances_keep_sequences_contiguous_and
     assert sum(len(s) for s in by_conversation.values()) == 8 * 15 * 2  # nothing lost
     members = await ConversationStore(instances[1]).members("c-1", 0, 10)
     assert [m.user_id for m in members] == ["u-1"]  # made once, by whichever writer came first
+
+
+async def test_adds_racing_on_both_instances_take_the_last_places_once(
+    instances: tuple[PostgresDatabase, PostgresDatabase], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight users added at once through two instances (eight connections) to a conversation
+    with room for three more: three are added and five refused (each add counts under the
+    conversation's lock), and two pages list every member once."""
+    monkeypatch.setattr(conversation_store, "MAX_MEMBERS", 4)
+    stores = [ConversationStore(database) for database in instances]
+
+    async def add(conversation: str, number: int) -> bool:
+        try:
+            await stores[number % 2].add(conversation, f"u-{number}")
+        except ResourceExhausted:
+            return False
+        return True
+
+    for round_number in range(5):  # the race is lost in about one round of three without the lock
+        conversation = f"c-full-{round_number}"
+        await stores[0].create(conversation, "owner", [])
+        added = await asyncio.gather(*(add(conversation, number) for number in range(8)))
+        assert sum(added) == 3, added
+        members = await stores[1].members(conversation, 0, 100)
+        assert len(members) == 4 and members[0].user_id == "owner"
+        # Pages follow positions: every member is on exactly one page of two.
+        first_page = await stores[0].members(conversation, 0, 2)
+        rest = await stores[1].members(conversation, first_page[-1].position, 100)
+        assert [m.user_id for m in first_page + rest] == [m.user_id for m in members]
 
 
 async def test_the_same_key_sent_to_both_instances_at_once_is_stored_once(

@@ -103,6 +103,11 @@ def open_storage(target: str | Path, *, probe_interval: float = PROBE_INTERVAL) 
     return Database(target, probe_interval=probe_interval)
 
 
+def conversation_key(conversation_id: str) -> str:
+    """The :func:`lock` key of a conversation: its next sequence and its list of members."""
+    return f"conversation {conversation_id}"
+
+
 def lock(connection: Connection, keys: Iterable[str]) -> None:
     """Serialize this transaction with every other one that locks any of ``keys``, until it ends.
 

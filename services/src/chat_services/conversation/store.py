@@ -27,7 +27,7 @@ from chat_services.errors import (
     ResourceExhausted,
     echo,
 )
-from chat_services.storage import Connection, Migration, Storage
+from chat_services.storage import Connection, Migration, Storage, conversation_key, lock
 
 MIGRATIONS = (
     Migration(
@@ -105,6 +105,7 @@ class ConversationStore:
         conversation_id = conversation_id or uuid.uuid4().hex
 
         def create(connection: Connection) -> ConversationRecord:
+            _lock_members(connection, conversation_id)
             now = time.time_ns()
             if not _insert_conversation(connection, conversation_id, owner_id, now):
                 raise AlreadyExists(
@@ -129,6 +130,7 @@ class ConversationStore:
         """Add ``user_id`` (a no-op for a member); NOT_FOUND when the conversation does not exist."""
 
         def add(connection: Connection) -> Membership:
+            _lock_members(connection, conversation_id)  # before counting: two adds might both see room
             if not _exists(connection, conversation_id):
                 raise not_found(conversation_id)
             found = _membership(connection, conversation_id, user_id)
@@ -191,6 +193,7 @@ def claim(connection: Connection, conversation_id: str, user_id: str, *, join_ex
     authentication record who takes part, so that turning authentication on later keeps
     every participant's access). Runs inside the caller's transaction.
     """
+    _lock_members(connection, conversation_id)
     now = time.time_ns()
     if not _exists(connection, conversation_id) and _insert_conversation(
         connection, conversation_id, user_id, now
@@ -202,6 +205,17 @@ def claim(connection: Connection, conversation_id: str, user_id: str, *, join_ex
         _insert_member(connection, conversation_id, user_id, Role.MEMBER, now)
         return True
     return False
+
+
+def _lock_members(connection: Connection, conversation_id: str) -> None:
+    """Serialize this transaction with every other one that adds to the conversation or writes in it.
+
+    Taken first, before any row is read or written (a write's transaction already holds it:
+    taking it again is free). On PostgreSQL members' positions then grow in the order their
+    joins commit, so a page read after position N never misses a member who joins later,
+    and two adds cannot both take the last place under ``MAX_MEMBERS``.
+    """
+    lock(connection, [conversation_key(conversation_id)])
 
 
 def _exists(connection: Connection, conversation_id: str) -> bool:
@@ -231,7 +245,11 @@ def _insert_member(
     role: Role,
     now: int,
 ) -> None:
-    """Add a member; nothing when they are one already (a concurrent join on another instance)."""
+    """Add a member; nothing when they are one already (a concurrent join on another instance).
+
+    The caller holds the conversation's lock (:func:`_lock_members`) from the start of its
+    transaction.
+    """
     connection.execute(
         "INSERT INTO conversation_members (conversation_id, user_id, role, joined_at_ns)"
         " VALUES (?, ?, ?, ?) ON CONFLICT (conversation_id, user_id) DO NOTHING",

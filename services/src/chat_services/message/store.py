@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from chat_services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from chat_services.message.model import Attachment, Draft, Profile, StoredMessage
-from chat_services.storage import Connection, Migration, Storage, lock
+from chat_services.storage import Connection, Migration, Storage, conversation_key, lock
 
 # (connection, conversation_id, author_id) → raises when the author may not write there.
 WriterRule = Callable[[Connection, str, str], None]
@@ -257,7 +257,7 @@ class MessageStore:
 
 def _lock_keys(drafts: Sequence[Draft]) -> list[str]:
     """What a batch locks: each conversation (its next sequence) and each author's idempotency key."""
-    keys = [f"conversation {d.conversation_id}" for d in drafts]
+    keys = [conversation_key(d.conversation_id) for d in drafts]
     return keys + [f"idempotency {d.author_id} {d.idempotency_key}" for d in drafts]
 
 
