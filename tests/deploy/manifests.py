@@ -23,12 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
+import kubernetes_validate.utils
 import yaml
 
 from chat_gateway.cli import config_from as gateway_config
 from chat_gateway.cli import parser as gateway_parser
 from chat_services import cli
 from chat_services.config import ENV_PREFIX, ServiceConfig, add_arguments, from_sources
+
+# kubernetes-validate reads and parses its schema files on every call (12 ms each, several
+# megabytes of JSON): they never change, so each is read once per test run.
+kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(
+    kubernetes_validate.utils.schema_contents
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
