@@ -14,6 +14,7 @@ from pathlib import Path
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from google.rpc import error_details_pb2
 from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
@@ -47,6 +48,7 @@ rate = 1
 burst = 3
 """
 STEP = 15.0
+GET = "/chat.v1.MessageService/GetMessage"
 
 
 @pytest.fixture
@@ -81,6 +83,17 @@ def metrics_port(app: App) -> int:
     endpoint = app.interceptors.metrics_endpoint if app.interceptors else None
     assert endpoint is not None
     return endpoint.port
+
+
+def error_info(error: GRPCError) -> error_details_pb2.ErrorInfo:
+    [info] = [d for d in error.details or [] if isinstance(d, error_details_pb2.ErrorInfo)]
+    return info
+
+
+def counted(page: str, method: str, reason: str) -> float:
+    """The refusals of ``method`` for ``reason`` on a metrics page (0 when none was counted)."""
+    series = f'chat_server_refused_total{{grpc_method="{method}",reason="{reason}"}} '
+    return sum(float(line.removeprefix(series)) for line in page.splitlines() if line.startswith(series))
 
 
 def scrape(app: App, token: str | None = "scrape-secret") -> str:
@@ -149,14 +162,37 @@ async def test_calls_without_valid_credentials_are_rate_limited_by_address(guard
     request = message_service_pb2.GetMessageRequest(message_id="m-none")
     async with channel(guarded.port) as opened:
         stub = MessageServiceStub(opened)
-        seen = []
+        seen: list[GRPCError] = []
         for _ in range(6):
             try:
                 await stub.GetMessage(request, metadata=bearer("not-a-token"), timeout=STEP)
             except GRPCError as error:
-                seen.append(error.status)
-        assert seen[0] is Status.UNAUTHENTICATED
-        assert seen[-1] is Status.RESOURCE_EXHAUSTED
+                seen.append(error)
+        first, last = seen[0], seen[-1]
+        assert first.status is Status.UNAUTHENTICATED and first.message
+        assert error_info(first).reason == "TOKEN_INVALID"
+        assert (last.status, last.message) == (Status.RESOURCE_EXHAUSTED, f"too many {GET} calls; retry in 1 s")
+    page = scrape(guarded)
+    assert counted(page, GET, "RATE_LIMITED") >= 1
+    assert counted(page, GET, "TOKEN_INVALID") == 6
+
+
+async def test_a_token_lacking_the_methods_scope_is_refused_and_counted(guarded: App, issuer: Issuer) -> None:
+    request = message_service_pb2.GetMessageRequest(message_id="m-none")
+    async with channel(guarded.port) as opened:
+        with pytest.raises(GRPCError) as refused:
+            token = issuer.token("alice", ["messages:write", "documents:read"])
+            await MessageServiceStub(opened).GetMessage(request, metadata=bearer(token), timeout=STEP)
+    assert refused.value.status is Status.PERMISSION_DENIED
+    assert counted(scrape(guarded), GET, "PERMISSION_DENIED") == 1
+
+
+async def test_without_a_limits_file_an_authenticated_caller_is_never_charged(secure_app: App, issuer: Issuer) -> None:
+    async with channel(secure_app.port) as opened:
+        reply = await MessageServiceStub(opened).SendMessages(
+            [new(f"k-{i}") for i in range(3)], metadata=bearer(issuer.token("alice")), timeout=STEP
+        )
+    assert reply.created_count == 3
 
 
 async def test_a_forged_algorithm_header_is_unauthenticated_and_counted(guarded: App) -> None:
@@ -207,7 +243,13 @@ async def test_health_watch_streams_are_capped_per_address(guarded: App) -> None
                 await stream.recv_message()  # the first status: the stream is open and counted
             with pytest.raises(GRPCError) as refused:
                 await watch_once(stub)
-            assert refused.value.status is Status.RESOURCE_EXHAUSTED
+            assert (refused.value.status, refused.value.message) == (
+                Status.RESOURCE_EXHAUSTED,
+                "at most 2 open streams per caller",
+            )
+            [retry] = [d for d in refused.value.details or [] if isinstance(d, error_details_pb2.RetryInfo)]
+            assert retry.retry_delay.ToTimedelta().total_seconds() == pytest.approx(1.0)
+            assert counted(scrape(guarded), "/grpc.health.v1.Health/Watch", "TOO_MANY_STREAMS") == 1
             # Unary health checks are never capped.
             assert (await stub.Check(HealthCheckRequest(), timeout=STEP)).status == 1
         finally:
