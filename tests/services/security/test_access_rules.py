@@ -30,7 +30,9 @@ def service(name: str, *scopes: str) -> Identity:
 
 
 # A user holding an admin scope is still a user: admin scopes lift the rules for services only.
-ADMIN_USER = Identity("mallory", IdentityKind.USER, frozenset({"messages:admin", "documents:admin", "plugins:admin"}))
+ADMIN_USER = Identity(
+    "mallory", IdentityKind.USER, frozenset({"messages:admin", "documents:admin", "plugins:admin"})
+)
 HIDDEN = NotFound("the message was not found", field="message_id")
 
 
@@ -72,7 +74,9 @@ async def test_only_members_read_a_conversation(rules: ConversationAccess) -> No
         await rules.require_member("no-such-conversation")
 
 
-async def test_a_service_acting_for_a_user_is_held_to_that_users_membership(rules: ConversationAccess) -> None:
+async def test_a_service_acting_for_a_user_is_held_to_that_users_membership(
+    rules: ConversationAccess,
+) -> None:
     bridge = service("bridge", "messages:write", "messages:impersonate")
     with calling_as(bridge):
         await rules.require_member("c-1", user="alice")
@@ -84,7 +88,9 @@ async def test_a_service_acting_for_a_user_is_held_to_that_users_membership(rule
         await rules.require_member("c-1", user="bob")
 
 
-async def test_the_open_server_and_a_messages_admin_service_read_every_conversation(rules: ConversationAccess) -> None:
+async def test_the_open_server_and_a_messages_admin_service_read_every_conversation(
+    rules: ConversationAccess,
+) -> None:
     for caller in (None, service("moderator", "messages:admin")):
         with calling_as(caller):
             await rules.require_member("c-1")
@@ -96,7 +102,9 @@ async def test_the_open_server_and_a_messages_admin_service_read_every_conversat
             await rules.require_member("c-1")
 
 
-async def test_the_reader_rule_admits_members_only_and_reads_membership_afresh(rules: ConversationAccess) -> None:
+async def test_the_reader_rule_admits_members_only_and_reads_membership_afresh(
+    rules: ConversationAccess,
+) -> None:
     with calling_as(BOB):
         rule = rules.reader_rule(hidden=HIDDEN)
     assert rule is not None

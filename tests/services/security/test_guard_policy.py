@@ -171,7 +171,10 @@ async def test_calls_without_valid_credentials_are_rate_limited_by_address(guard
         first, last = seen[0], seen[-1]
         assert first.status is Status.UNAUTHENTICATED and first.message
         assert error_info(first).reason == "TOKEN_INVALID"
-        assert (last.status, last.message) == (Status.RESOURCE_EXHAUSTED, f"too many {GET} calls; retry in 1 s")
+        assert (last.status, last.message) == (
+            Status.RESOURCE_EXHAUSTED,
+            f"too many {GET} calls; retry in 1 s",
+        )
     page = scrape(guarded)
     assert counted(page, GET, "RATE_LIMITED") >= 1
     assert counted(page, GET, "TOKEN_INVALID") == 6
@@ -180,14 +183,16 @@ async def test_calls_without_valid_credentials_are_rate_limited_by_address(guard
 async def test_a_token_lacking_the_methods_scope_is_refused_and_counted(guarded: App, issuer: Issuer) -> None:
     request = message_service_pb2.GetMessageRequest(message_id="m-none")
     async with channel(guarded.port) as opened:
+        token = issuer.token("alice", ["messages:write", "documents:read"])
         with pytest.raises(GRPCError) as refused:
-            token = issuer.token("alice", ["messages:write", "documents:read"])
             await MessageServiceStub(opened).GetMessage(request, metadata=bearer(token), timeout=STEP)
     assert refused.value.status is Status.PERMISSION_DENIED
     assert counted(scrape(guarded), GET, "PERMISSION_DENIED") == 1
 
 
-async def test_without_a_limits_file_an_authenticated_caller_is_never_charged(secure_app: App, issuer: Issuer) -> None:
+async def test_without_a_limits_file_an_authenticated_caller_is_never_charged(
+    secure_app: App, issuer: Issuer
+) -> None:
     async with channel(secure_app.port) as opened:
         reply = await MessageServiceStub(opened).SendMessages(
             [new(f"k-{i}") for i in range(3)], metadata=bearer(issuer.token("alice")), timeout=STEP

@@ -151,7 +151,9 @@ def test_unauthenticated_and_rate_limited_carry_their_details() -> None:
     assert (info.reason, info.domain, dict(info.metadata)) == ("RATE_LIMITED", "chat.v1", {"method": GET})
 
 
-async def test_charging_nothing_never_costs_another_caller_their_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_charging_nothing_never_costs_another_caller_their_bucket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Buckets past the cap drop the oldest; a charge of no units makes none, so it evicts nobody."""
     monkeypatch.setattr(ratelimit, "_MAX_BUCKETS", 2)
     limiter = RateLimiter(RateLimitConfig(default=Limit(rate=0.5, burst=1)))
