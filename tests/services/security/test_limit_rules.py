@@ -3,6 +3,7 @@ each checked on its own against the module docstring's specification (no server)
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from grpclib.exceptions import GRPCError
 from chat_services.security import ratelimit, refusals
 from chat_services.security.meter import Meter, bind_meter, charge, unbind_meter
 from chat_services.security.ratelimit import Limit, RateLimitConfig, RateLimiter, Work
+
+from ..clients import until
 
 SEND = "/chat.v1.MessageService/SendMessages"
 GET = "/chat.v1.MessageService/GetMessage"
@@ -48,18 +51,34 @@ def test_methods_inherit_what_they_leave_out_from_the_defaults() -> None:
 @pytest.mark.parametrize(
     ("data", "words"),
     [
-        ({"defaults": {"rate": 1, "brust": 2}}, "unknown keys ['brust']"),
-        ({"methods": {SEND: {"rate": 1, "per": 2}}}, "unknown keys ['per']"),
-        ({"work": {"bytes": {"rate": 1}}}, "unknown work"),
-        ({"limits": {}}, "unknown tables ['limits']"),
+        ({"defaults": {"rate": 1, "brust": 2}}, "rate limits [defaults]: unknown keys ['brust']"),
+        ({"methods": {SEND: {"rate": 1, "per": 2}}}, f"rate limits [{SEND}]: unknown keys ['per']"),
+        ({"work": {"messages": {"per": 2}}}, "rate limits [work.messages]: unknown keys ['per']"),
+        (
+            {"work": {"bytes": {"rate": 1}}},
+            "rate limits [work.bytes]: unknown work; known: ['document_bytes', 'joins', 'messages']",
+        ),
+        ({"limits": {}}, "rate limits: unknown tables ['limits']"),
         ({"defaults": {"max_streams": 0}}, "max_streams must be at least 1"),
-        ({"defaults": {"rate": 0}}, "rate > 0 and burst >= 1"),
-        ({"defaults": {"burst": 0}}, "rate > 0 and burst >= 1"),
+        ({"defaults": {"rate": 0}}, "a rate limit needs rate > 0 and burst >= 1"),
+        ({"defaults": {"burst": 0}}, "a rate limit needs rate > 0 and burst >= 1"),
     ],
 )
 def test_a_mistake_in_the_file_is_refused_by_name(data: dict[str, Any], words: str) -> None:
-    with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ValueError, match=f"^{re.escape(words)}$"):  # the whole message, nothing around it
         RateLimitConfig.from_mapping(data)
+
+
+async def test_a_spent_bucket_refills_at_its_rate() -> None:
+    """100 calls a second: the token taken is back within the poll's bound (at 1/100 s, not 100 s)."""
+    limiter = RateLimiter(RateLimitConfig(default=Limit(rate=100.0, burst=1)))
+    assert await limiter.try_acquire("user:a", GET) is None
+    assert await limiter.try_acquire("user:a", GET) == pytest.approx(0.01)
+
+    async def taken() -> bool:
+        return await limiter.try_acquire("user:a", GET) is None
+
+    await until(taken)
 
 
 def test_the_smallest_valid_limit_is_accepted() -> None:
