@@ -270,16 +270,6 @@ async def test_a_token_lacking_the_methods_scope_is_refused_and_counted(guarded:
     assert counted(scrape(guarded), GET, "PERMISSION_DENIED") == 1
 
 
-async def test_without_a_limits_file_an_authenticated_caller_is_never_charged(
-    secure_app: App, issuer: Issuer
-) -> None:
-    async with channel(secure_app.port) as opened:
-        reply = await MessageServiceStub(opened).SendMessages(
-            [new(f"k-{i}") for i in range(3)], metadata=bearer(issuer.token("alice")), timeout=STEP
-        )
-    assert reply.created_count == 3
-
-
 async def test_a_forged_algorithm_header_is_unauthenticated_and_counted(guarded: App) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     now = int(time.time())
