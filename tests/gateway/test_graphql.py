@@ -204,3 +204,76 @@ async def test_a_subscription_the_rules_refuse_is_an_error_before_any_event(gate
         status = error["extensions"]["status"]
         [detail] = status["details"]
         assert status["code"] == 3 and detail["fieldViolations"][0]["field"] == "conversationId", status
+
+
+async def test_a_plugins_map_arguments_and_data_cross_as_sorted_key_value_lists(
+    http: httpx.AsyncClient,
+) -> None:
+    invoked = await query(
+        http,
+        'mutation { invokePlugin(request: {pluginName: "word_count", '
+        'arguments: [{key: "text", value: "two words"}]}) { output data { key value } } }',
+    )
+    assert invoked["invokePlugin"] == {
+        "output": "2 words, 9 characters, 1 line",
+        "data": [
+            {"key": "characters", "value": "9"},
+            {"key": "lines", "value": "1"},
+            {"key": "words", "value": "2"},
+        ],
+    }
+
+
+async def test_a_repeated_input_reaches_the_service_and_enums_come_back_by_name(
+    http: httpx.AsyncClient,
+) -> None:
+    await query(
+        http,
+        'mutation { createConversation(request: {conversationId: "c-roles", memberIds: ["bob", "carol"]}) '
+        "{ conversation { conversationId } } }",
+    )
+    listed = await query(
+        http, '{ listMembers(request: {conversationId: "c-roles"}) { members { userId role } } }'
+    )
+    roles = {member["userId"]: member["role"] for member in listed["listMembers"]["members"]}
+    assert roles == {"bob": "MEMBER_ROLE_OWNER", "carol": "MEMBER_ROLE_MEMBER"}  # the first member owns it
+
+
+async def test_one_failing_read_of_a_batch_fails_only_its_own_field(http: httpx.AsyncClient) -> None:
+    [sent] = await send(http, "c-partial", "kept")
+    reply = await http.post(
+        "/graphql",
+        json={
+            "query": f'{{ a: getMessage(request: {{messageId: "{sent}"}}) {{ message {{ content }} }} '
+            'b: getMessage(request: {messageId: "nope"}) { message { content } } }'
+        },
+    )
+    # A failed field nulls the whole (non-null) answer, but the error is b's alone: a was answered.
+    [error] = reply.json()["errors"]
+    assert error["path"] == ["b"] and error["extensions"]["status"]["code"] == 5
+
+
+async def test_a_refused_request_of_a_list_names_its_index(http: httpx.AsyncClient) -> None:
+    reply = await http.post(
+        "/graphql",
+        json={
+            "query": "mutation { sendMessages(requests: ["
+            '{message: {idempotencyKey: "i-1", conversationId: "c-i", authorId: "ada", content: "fine"}}, '
+            '{message: {idempotencyKey: "i-2", conversationId: "c-i", authorId: "ada", content: "big", '
+            'files: [{fileId: "f-1", sizeBytes: "lots"}]}}]) { createdCount } }'
+        },
+    )
+    [error] = reply.json()["errors"]
+    assert error["message"].startswith("invalid request: [1].message.files.sizeBytes: expected a 64-bit"), (
+        error["message"]
+    )
+
+
+async def test_an_unexpected_error_is_logged(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    reply = await http.post("/graphql", json={"query": "{ noSuchField }"})
+    [error] = reply.json()["errors"]
+    assert "noSuchField" in error["message"]
+    [record] = [r for r in caplog.records if "noSuchField" in r.getMessage()]
+    assert record.levelname == "ERROR"
