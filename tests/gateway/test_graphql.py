@@ -10,9 +10,11 @@ import pytest
 from grpclib.events import RecvRequest, listen
 
 from chat.v1 import message_service_pb2
+from chat_gateway.config import UpstreamPool
 from chat_gateway.graphql import build_schema, read_only_rpcs, write_rpcs
 from chat_services.server import App
 from tests.gateway.clients import graphql_socket, receive_json
+from tests.gateway.harness import running_gateway
 from tests.services.clients import until
 from tests.services.conftest import hub_listeners
 
@@ -277,3 +279,25 @@ async def test_an_unexpected_error_is_logged(
     assert "noSuchField" in error["message"]
     [record] = [r for r in caplog.records if "noSuchField" in r.getMessage()]
     assert record.levelname == "ERROR"
+
+
+async def test_subscriptions_count_against_their_own_callers_share_of_streams(app: App) -> None:
+    def subscribe(number: int) -> str:
+        query = (
+            'subscription { streamMessages(request: {conversationId: "c-share", follow: true}) '
+            + "{ message { id } } }"
+        )
+        return json.dumps({"id": str(number), "type": "subscribe", "payload": {"query": query}})
+
+    async with (
+        running_gateway(app.port, pool=UpstreamPool(caller_streams=1)) as url,
+        graphql_socket(url, {"authorization": "Bearer one"}) as first,
+        graphql_socket(url, {"authorization": "Bearer two"}) as second,
+    ):
+        await first.send(subscribe(1))
+        await until(lambda: hub_listeners(app, "c-share") == 1)
+        await first.send(subscribe(2))
+        refused = await receive_json(first)
+        assert refused["id"] == "2" and refused["payload"]["errors"][0]["extensions"]["status"]["code"] == 8
+        await second.send(subscribe(1))  # another credential: a share of its own
+        await until(lambda: hub_listeners(app, "c-share") == 2)
