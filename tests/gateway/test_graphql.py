@@ -11,7 +11,7 @@ from grpclib.events import RecvRequest, listen
 
 from chat.v1 import message_service_pb2
 from chat_gateway.config import UpstreamPool
-from chat_gateway.graphql import build_schema, read_only_rpcs, write_rpcs
+from chat_gateway.graphql import build_schema, read_only_rpcs, stream_rpcs, write_rpcs
 from chat_services.server import App
 from tests.gateway.clients import graphql_socket, receive_json
 from tests.gateway.harness import running_gateway
@@ -301,3 +301,28 @@ async def test_subscriptions_count_against_their_own_callers_share_of_streams(ap
         assert refused["id"] == "2" and refused["payload"]["errors"][0]["extensions"]["status"]["code"] == 8
         await second.send(subscribe(1))  # another credential: a share of its own
         await until(lambda: hub_listeners(app, "c-share") == 2)
+
+
+def test_the_schema_carries_the_protos_comments_and_nested_names() -> None:
+    sdl = str(build_schema(read_only_rpcs(), None, write_rpcs(), stream_rpcs()))
+    assert '"""MemberRole is what a member may do in a conversation."""\nenum MemberRole {' in sdl
+    assert (
+        '"""\n  role is what the member may do beyond reading and posting. Output only.\n  """\n  role: '
+        in sdl
+    )
+    for name in ("getMessage(", "streamMessages("):
+        described = sdl.split(name, 1)[0].rsplit("\n", 2)[-2]
+        assert described.strip().endswith('"""'), (name, described)
+    assert "data: [InvokePluginResponseDataentry!]" in sdl  # a nested message's name, as clients see it
+
+
+async def test_graphiql_is_served_to_browsers_only_with_introspection(app: App) -> None:
+    browser = {"accept": "text/html"}
+    async with running_gateway(app.port) as url, httpx.AsyncClient(base_url=url) as http:
+        page = await http.get("/graphql", headers=browser)
+        assert page.status_code == 200 and "graphiql" in page.text.lower()
+    async with (
+        running_gateway(app.port, graphql_introspection=False) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        assert "graphiql" not in (await http.get("/graphql", headers=browser)).text.lower()
