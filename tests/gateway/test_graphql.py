@@ -310,7 +310,10 @@ def test_the_schema_carries_the_protos_comments_and_nested_names() -> None:
         '"""\n  role is what the member may do beyond reading and posting. Output only.\n  """\n  role: '
         in sdl
     )
-    for name in ("getMessage(", "streamMessages("):
+    assert '"""Reads of the chat.v1 API."""\ntype Query {' in sdl
+    assert '"""Writes of the chat.v1 API."""\ntype Mutation {' in sdl
+    assert '"""Streams of the chat.v1 API."""\ntype Subscription {' in sdl
+    for name in ("getMessage(", "sendMessages(", "streamMessages("):
         described = sdl.split(name, 1)[0].rsplit("\n", 2)[-2]
         assert described.strip().endswith('"""'), (name, described)
     assert "data: [InvokePluginResponseDataentry!]" in sdl  # a nested message's name, as clients see it
