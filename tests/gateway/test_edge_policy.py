@@ -56,6 +56,8 @@ CODE_PROTO_HTTP = {
     Status.DATA_LOSS: 500,
 }
 HANG = "hang"  # a message id (or content) the stand-in never answers
+SILENT = "silent"  # content of a SendMessages the stand-in ends with OK and no reply
+NAMED_FIELD = "named-field"  # a message id refused with a field violation in the schema's names
 
 GetRequest = message_service_pb2.GetMessageRequest
 GetResponse = message_service_pb2.GetMessageResponse
@@ -75,6 +77,15 @@ class Scripted:
         assert request is not None
         if request.message_id == HANG:
             await self.forever.wait()
+        if request.message_id == NAMED_FIELD:
+            violation = error_details_pb2.BadRequest.FieldViolation(
+                field="message_id", description="scripted"
+            )
+            raise GRPCError(
+                Status.INVALID_ARGUMENT,
+                "scripted",
+                [error_details_pb2.BadRequest(field_violations=[violation])],
+            )
         status = Status[request.message_id]
         raise GRPCError(status, f"scripted {status.name}")
 
@@ -82,6 +93,8 @@ class Scripted:
         received = [request async for request in stream]
         if any(request.message.content == HANG for request in received):
             await self.forever.wait()
+        if any(request.message.content == SILENT for request in received):
+            return  # status OK, and no reply
         await stream.send_message(SendResponse(created_count=len(received)))
 
     def __mapping__(self) -> dict[str, Handler]:
@@ -89,8 +102,10 @@ class Scripted:
             "/chat.v1.MessageService/GetMessage": Handler(
                 self.get_message, Cardinality.UNARY_UNARY, GetRequest, GetResponse
             ),
+            # Served as stream-stream: grpclib then lets it end OK with no reply, as a faulty
+            # service could; on the wire the call is the gateway's client stream all the same.
             "/chat.v1.MessageService/SendMessages": Handler(
-                self.send_messages, Cardinality.STREAM_UNARY, SendRequest, SendResponse
+                self.send_messages, Cardinality.STREAM_STREAM, SendRequest, SendResponse
             ),
         }
 
@@ -157,6 +172,23 @@ async def test_a_client_stream_the_services_answer_is_not_cut_by_the_deadline(
     reply = await scripted_gateway.post("/v1/messages:send", json=body)
     assert reply.status_code == 200, reply.text
     assert reply.json()["createdCount"] == 3
+
+
+async def test_a_client_stream_ended_without_a_reply_is_an_internal_error(
+    scripted_gateway: httpx.AsyncClient,
+) -> None:
+    reply = await scripted_gateway.post("/v1/messages:send", json=[{"message": {"content": SILENT}}])
+    status = assert_status(reply, 500, Status.INTERNAL.value)
+    assert status["message"] == "the service sent no reply"
+
+
+async def test_a_services_field_violation_reaches_the_caller_in_json_names(
+    scripted_gateway: httpx.AsyncClient,
+) -> None:
+    reply = await scripted_gateway.get(f"/v1/messages/{NAMED_FIELD}")
+    status = assert_status(reply, 400, Status.INVALID_ARGUMENT.value)
+    [detail] = status["details"]
+    assert detail["fieldViolations"] == [{"field": "messageId", "description": "scripted"}]
 
 
 @pytest.mark.parametrize(
