@@ -57,6 +57,7 @@ CODE_PROTO_HTTP = {
 }
 HANG = "hang"  # a message id (or content) the stand-in never answers
 SILENT = "silent"  # content of a SendMessages the stand-in ends with OK and no reply
+REFUSED_CREDENTIAL = "Bearer refused"  # SendMessages refuses this caller before reading a request
 NAMED_FIELD = "named-field"  # a message id refused with a field violation in the schema's names
 
 GetRequest = message_service_pb2.GetMessageRequest
@@ -90,6 +91,9 @@ class Scripted:
         raise GRPCError(status, f"scripted {status.name}")
 
     async def send_messages(self, stream: Stream[SendRequest, SendResponse]) -> None:
+        if stream.metadata and stream.metadata.get("authorization") == REFUSED_CREDENTIAL:
+            info = error_details_pb2.ErrorInfo(reason="SCRIPTED", domain="test")
+            raise GRPCError(Status.PERMISSION_DENIED, "scripted refusal", [info])  # before any request
         received = [request async for request in stream]
         if any(request.message.content == HANG for request in received):
             await self.forever.wait()
@@ -180,6 +184,18 @@ async def test_a_client_stream_ended_without_a_reply_is_an_internal_error(
     reply = await scripted_gateway.post("/v1/messages:send", json=[{"message": {"content": SILENT}}])
     status = assert_status(reply, 500, Status.INTERNAL.value)
     assert status["message"] == "the service sent no reply"
+
+
+async def test_an_upload_the_service_refuses_at_once_carries_its_status_message_and_details(
+    scripted_gateway: httpx.AsyncClient,
+) -> None:
+    body = [{"message": {"content": str(n)}} for n in range(50)]
+    reply = await scripted_gateway.post(
+        "/v1/messages:send", json=body, headers={"authorization": REFUSED_CREDENTIAL}
+    )
+    status = assert_status(reply, 403, Status.PERMISSION_DENIED.value)
+    assert status["message"] == "scripted refusal"
+    assert [detail["reason"] for detail in status["details"]] == ["SCRIPTED"]
 
 
 async def test_a_services_field_violation_reaches_the_caller_in_json_names(
