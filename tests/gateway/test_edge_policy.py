@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import AsyncIterator
 
 import httpx
@@ -23,7 +24,8 @@ from starlette.requests import HTTPConnection
 
 from chat.v1 import message_service_pb2
 from chat_gateway.errors import MAX_DESCRIPTION, BadRequest, GatewayError, bounded
-from chat_gateway.rest import caller_of
+from chat_gateway.rest import caller_of, forwarded_metadata
+from chat_gateway.upstream import upstream_errors
 from chat_services.server import App
 from tests.gateway.clients import graphql_socket, receive_json
 from tests.gateway.harness import running_gateway
@@ -370,3 +372,51 @@ async def test_a_body_of_exactly_the_declared_limit_is_read(app: App) -> None:
         )
     assert reply.request.headers["content-length"] == str(LIMIT)
     assert reply.status_code == 200, reply.text
+
+
+@pytest.mark.parametrize("value", ["Bearer caf\u00e9", "Bearer \x7f", "Bearer a\tb"])
+def test_a_credential_that_is_not_printable_ascii_is_a_bad_request(value: str) -> None:
+    with pytest.raises(GatewayError) as refused:
+        forwarded_metadata({"authorization": value})
+    assert (refused.value.status, refused.value.message) == (
+        Status.INVALID_ARGUMENT,
+        "the authorization header must be printable ASCII",
+    )
+    assert forwarded_metadata({"authorization": "Bearer abc", "cookie": "x"}) == {
+        "authorization": "Bearer abc"
+    }
+
+
+def upstream_failure(error: BaseException) -> GatewayError:
+    """What the gateway makes of ``error`` raised by a call to the services."""
+    with pytest.raises(GatewayError) as made, upstream_errors():
+        raise error
+    return made.value
+
+
+def test_an_upstream_status_passes_on_its_code_message_and_details_with_the_message_bounded() -> None:
+    info = error_details_pb2.ErrorInfo(reason="SCRIPTED")
+    passed = upstream_failure(GRPCError(Status.NOT_FOUND, "no such message", [info]))
+    assert (passed.status, passed.message, passed.details) == (Status.NOT_FOUND, "no such message", [info])
+    unnamed = upstream_failure(GRPCError(Status.ABORTED))
+    assert (unnamed.status, unnamed.message, unnamed.details) == (Status.ABORTED, "ABORTED", [])
+    assert upstream_failure(GRPCError(Status.INTERNAL, "x" * 500)).message == "x" * 200
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "message"),
+    [
+        (TimeoutError(), Status.DEADLINE_EXCEEDED, "the service did not answer in time"),
+        (
+            ssl.SSLError(1, "certificate verify failed"),
+            Status.UNAVAILABLE,
+            "the TLS handshake with the chat services failed",
+        ),
+        (ConnectionResetError(), Status.UNAVAILABLE, "the chat services are unavailable"),
+    ],
+)
+def test_a_failure_to_reach_the_services_is_said_in_the_gateways_words(
+    error: BaseException, status: Status, message: str
+) -> None:
+    made = upstream_failure(error)
+    assert (made.status, made.message) == (status, message)
