@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import AsyncIterator
 
 import httpx
@@ -23,7 +24,8 @@ from starlette.requests import HTTPConnection
 
 from chat.v1 import message_service_pb2
 from chat_gateway.errors import MAX_DESCRIPTION, BadRequest, GatewayError, bounded
-from chat_gateway.rest import caller_of
+from chat_gateway.rest import caller_of, forwarded_metadata
+from chat_gateway.upstream import upstream_errors
 from chat_services.server import App
 from tests.gateway.clients import graphql_socket, receive_json
 from tests.gateway.harness import running_gateway
@@ -56,6 +58,9 @@ CODE_PROTO_HTTP = {
     Status.DATA_LOSS: 500,
 }
 HANG = "hang"  # a message id (or content) the stand-in never answers
+SILENT = "silent"  # content of a SendMessages the stand-in ends with OK and no reply
+REFUSED_CREDENTIAL = "Bearer refused"  # SendMessages refuses this caller before reading a request
+NAMED_FIELD = "named-field"  # a message id refused with a field violation in the schema's names
 
 GetRequest = message_service_pb2.GetMessageRequest
 GetResponse = message_service_pb2.GetMessageResponse
@@ -75,13 +80,27 @@ class Scripted:
         assert request is not None
         if request.message_id == HANG:
             await self.forever.wait()
+        if request.message_id == NAMED_FIELD:
+            violation = error_details_pb2.BadRequest.FieldViolation(
+                field="message_id", description="scripted"
+            )
+            raise GRPCError(
+                Status.INVALID_ARGUMENT,
+                "scripted",
+                [error_details_pb2.BadRequest(field_violations=[violation])],
+            )
         status = Status[request.message_id]
         raise GRPCError(status, f"scripted {status.name}")
 
     async def send_messages(self, stream: Stream[SendRequest, SendResponse]) -> None:
+        if stream.metadata and stream.metadata.get("authorization") == REFUSED_CREDENTIAL:
+            info = error_details_pb2.ErrorInfo(reason="SCRIPTED", domain="test")
+            raise GRPCError(Status.PERMISSION_DENIED, "scripted refusal", [info])  # before any request
         received = [request async for request in stream]
         if any(request.message.content == HANG for request in received):
             await self.forever.wait()
+        if any(request.message.content == SILENT for request in received):
+            return  # status OK, and no reply
         await stream.send_message(SendResponse(created_count=len(received)))
 
     def __mapping__(self) -> dict[str, Handler]:
@@ -89,8 +108,10 @@ class Scripted:
             "/chat.v1.MessageService/GetMessage": Handler(
                 self.get_message, Cardinality.UNARY_UNARY, GetRequest, GetResponse
             ),
+            # Served as stream-stream: grpclib then lets it end OK with no reply, as a faulty
+            # service could; on the wire the call is the gateway's client stream all the same.
             "/chat.v1.MessageService/SendMessages": Handler(
-                self.send_messages, Cardinality.STREAM_UNARY, SendRequest, SendResponse
+                self.send_messages, Cardinality.STREAM_STREAM, SendRequest, SendResponse
             ),
         }
 
@@ -157,6 +178,35 @@ async def test_a_client_stream_the_services_answer_is_not_cut_by_the_deadline(
     reply = await scripted_gateway.post("/v1/messages:send", json=body)
     assert reply.status_code == 200, reply.text
     assert reply.json()["createdCount"] == 3
+
+
+async def test_a_client_stream_ended_without_a_reply_is_an_internal_error(
+    scripted_gateway: httpx.AsyncClient,
+) -> None:
+    reply = await scripted_gateway.post("/v1/messages:send", json=[{"message": {"content": SILENT}}])
+    status = assert_status(reply, 500, Status.INTERNAL.value)
+    assert status["message"] == "the service sent no reply"
+
+
+async def test_an_upload_the_service_refuses_at_once_carries_its_status_message_and_details(
+    scripted_gateway: httpx.AsyncClient,
+) -> None:
+    body = [{"message": {"content": str(n)}} for n in range(50)]
+    reply = await scripted_gateway.post(
+        "/v1/messages:send", json=body, headers={"authorization": REFUSED_CREDENTIAL}
+    )
+    status = assert_status(reply, 403, Status.PERMISSION_DENIED.value)
+    assert status["message"] == "scripted refusal"
+    assert [detail["reason"] for detail in status["details"]] == ["SCRIPTED"]
+
+
+async def test_a_services_field_violation_reaches_the_caller_in_json_names(
+    scripted_gateway: httpx.AsyncClient,
+) -> None:
+    reply = await scripted_gateway.get(f"/v1/messages/{NAMED_FIELD}")
+    status = assert_status(reply, 400, Status.INVALID_ARGUMENT.value)
+    [detail] = status["details"]
+    assert detail["fieldViolations"] == [{"field": "messageId", "description": "scripted"}]
 
 
 @pytest.mark.parametrize(
@@ -322,3 +372,51 @@ async def test_a_body_of_exactly_the_declared_limit_is_read(app: App) -> None:
         )
     assert reply.request.headers["content-length"] == str(LIMIT)
     assert reply.status_code == 200, reply.text
+
+
+@pytest.mark.parametrize("value", ["Bearer caf\u00e9", "Bearer \x7f", "Bearer a\tb"])
+def test_a_credential_that_is_not_printable_ascii_is_a_bad_request(value: str) -> None:
+    with pytest.raises(GatewayError) as refused:
+        forwarded_metadata({"authorization": value})
+    assert (refused.value.status, refused.value.message) == (
+        Status.INVALID_ARGUMENT,
+        "the authorization header must be printable ASCII",
+    )
+    assert forwarded_metadata({"authorization": "Bearer abc", "cookie": "x"}) == {
+        "authorization": "Bearer abc"
+    }
+
+
+def upstream_failure(error: BaseException) -> GatewayError:
+    """What the gateway makes of ``error`` raised by a call to the services."""
+    with pytest.raises(GatewayError) as made, upstream_errors():
+        raise error
+    return made.value
+
+
+def test_an_upstream_status_passes_on_its_code_message_and_details_with_the_message_bounded() -> None:
+    info = error_details_pb2.ErrorInfo(reason="SCRIPTED")
+    passed = upstream_failure(GRPCError(Status.NOT_FOUND, "no such message", [info]))
+    assert (passed.status, passed.message, passed.details) == (Status.NOT_FOUND, "no such message", [info])
+    unnamed = upstream_failure(GRPCError(Status.ABORTED))
+    assert (unnamed.status, unnamed.message, unnamed.details) == (Status.ABORTED, "ABORTED", [])
+    assert upstream_failure(GRPCError(Status.INTERNAL, "x" * 500)).message == "x" * 200
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "message"),
+    [
+        (TimeoutError(), Status.DEADLINE_EXCEEDED, "the service did not answer in time"),
+        (
+            ssl.SSLError(1, "certificate verify failed"),
+            Status.UNAVAILABLE,
+            "the TLS handshake with the chat services failed",
+        ),
+        (ConnectionResetError(), Status.UNAVAILABLE, "the chat services are unavailable"),
+    ],
+)
+def test_a_failure_to_reach_the_services_is_said_in_the_gateways_words(
+    error: BaseException, status: Status, message: str
+) -> None:
+    made = upstream_failure(error)
+    assert (made.status, made.message) == (status, message)

@@ -10,9 +10,11 @@ import pytest
 from grpclib.events import RecvRequest, listen
 
 from chat.v1 import message_service_pb2
-from chat_gateway.graphql import build_schema, read_only_rpcs, write_rpcs
+from chat_gateway.config import UpstreamPool
+from chat_gateway.graphql import build_schema, read_only_rpcs, stream_rpcs, write_rpcs
 from chat_services.server import App
 from tests.gateway.clients import graphql_socket, receive_json
+from tests.gateway.harness import running_gateway
 from tests.services.clients import until
 from tests.services.conftest import hub_listeners
 
@@ -204,3 +206,126 @@ async def test_a_subscription_the_rules_refuse_is_an_error_before_any_event(gate
         status = error["extensions"]["status"]
         [detail] = status["details"]
         assert status["code"] == 3 and detail["fieldViolations"][0]["field"] == "conversationId", status
+
+
+async def test_a_plugins_map_arguments_and_data_cross_as_sorted_key_value_lists(
+    http: httpx.AsyncClient,
+) -> None:
+    invoked = await query(
+        http,
+        'mutation { invokePlugin(request: {pluginName: "word_count", '
+        'arguments: [{key: "text", value: "two words"}]}) { output data { key value } } }',
+    )
+    assert invoked["invokePlugin"] == {
+        "output": "2 words, 9 characters, 1 line",
+        "data": [
+            {"key": "characters", "value": "9"},
+            {"key": "lines", "value": "1"},
+            {"key": "words", "value": "2"},
+        ],
+    }
+
+
+async def test_a_repeated_input_reaches_the_service_and_enums_come_back_by_name(
+    http: httpx.AsyncClient,
+) -> None:
+    await query(
+        http,
+        'mutation { createConversation(request: {conversationId: "c-roles", memberIds: ["bob", "carol"]}) '
+        "{ conversation { conversationId } } }",
+    )
+    listed = await query(
+        http, '{ listMembers(request: {conversationId: "c-roles"}) { members { userId role } } }'
+    )
+    roles = {member["userId"]: member["role"] for member in listed["listMembers"]["members"]}
+    assert roles == {"bob": "MEMBER_ROLE_OWNER", "carol": "MEMBER_ROLE_MEMBER"}  # the first member owns it
+
+
+async def test_one_failing_read_of_a_batch_fails_only_its_own_field(http: httpx.AsyncClient) -> None:
+    [sent] = await send(http, "c-partial", "kept")
+    reply = await http.post(
+        "/graphql",
+        json={
+            "query": f'{{ a: getMessage(request: {{messageId: "{sent}"}}) {{ message {{ content }} }} '
+            'b: getMessage(request: {messageId: "nope"}) { message { content } } }'
+        },
+    )
+    # A failed field nulls the whole (non-null) answer, but the error is b's alone: a was answered.
+    [error] = reply.json()["errors"]
+    assert error["path"] == ["b"] and error["extensions"]["status"]["code"] == 5
+
+
+async def test_a_refused_request_of_a_list_names_its_index(http: httpx.AsyncClient) -> None:
+    reply = await http.post(
+        "/graphql",
+        json={
+            "query": "mutation { sendMessages(requests: ["
+            '{message: {idempotencyKey: "i-1", conversationId: "c-i", authorId: "ada", content: "fine"}}, '
+            '{message: {idempotencyKey: "i-2", conversationId: "c-i", authorId: "ada", content: "big", '
+            'files: [{fileId: "f-1", sizeBytes: "lots"}]}}]) { createdCount } }'
+        },
+    )
+    [error] = reply.json()["errors"]
+    assert error["message"].startswith("invalid request: [1].message.files.sizeBytes: expected a 64-bit"), (
+        error["message"]
+    )
+
+
+async def test_an_unexpected_error_is_logged(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    reply = await http.post("/graphql", json={"query": "{ noSuchField }"})
+    [error] = reply.json()["errors"]
+    assert "noSuchField" in error["message"]
+    [record] = [r for r in caplog.records if "noSuchField" in r.getMessage()]
+    assert record.levelname == "ERROR"
+
+
+async def test_subscriptions_count_against_their_own_callers_share_of_streams(app: App) -> None:
+    def subscribe(number: int) -> str:
+        query = (
+            'subscription { streamMessages(request: {conversationId: "c-share", follow: true}) '
+            + "{ message { id } } }"
+        )
+        return json.dumps({"id": str(number), "type": "subscribe", "payload": {"query": query}})
+
+    async with (
+        running_gateway(app.port, pool=UpstreamPool(caller_streams=1)) as url,
+        graphql_socket(url, {"authorization": "Bearer one"}) as first,
+        graphql_socket(url, {"authorization": "Bearer two"}) as second,
+    ):
+        await first.send(subscribe(1))
+        await until(lambda: hub_listeners(app, "c-share") == 1)
+        await first.send(subscribe(2))
+        refused = await receive_json(first)
+        assert refused["id"] == "2" and refused["payload"]["errors"][0]["extensions"]["status"]["code"] == 8
+        await second.send(subscribe(1))  # another credential: a share of its own
+        await until(lambda: hub_listeners(app, "c-share") == 2)
+
+
+def test_the_schema_carries_the_protos_comments_and_nested_names() -> None:
+    sdl = str(build_schema(read_only_rpcs(), None, write_rpcs(), stream_rpcs()))
+    assert '"""MemberRole is what a member may do in a conversation."""\nenum MemberRole {' in sdl
+    assert (
+        '"""\n  role is what the member may do beyond reading and posting. Output only.\n  """\n  role: '
+        in sdl
+    )
+    assert '"""Reads of the chat.v1 API."""\ntype Query {' in sdl
+    assert '"""Writes of the chat.v1 API."""\ntype Mutation {' in sdl
+    assert '"""Streams of the chat.v1 API."""\ntype Subscription {' in sdl
+    for name in ("getMessage(", "sendMessages(", "streamMessages("):
+        described = sdl.split(name, 1)[0].rsplit("\n", 2)[-2]
+        assert described.strip().endswith('"""'), (name, described)
+    assert "data: [InvokePluginResponseDataentry!]" in sdl  # a nested message's name, as clients see it
+
+
+async def test_graphiql_is_served_to_browsers_only_with_introspection(app: App) -> None:
+    browser = {"accept": "text/html"}
+    async with running_gateway(app.port) as url, httpx.AsyncClient(base_url=url) as http:
+        page = await http.get("/graphql", headers=browser)
+        assert page.status_code == 200 and "graphiql" in page.text.lower()
+    async with (
+        running_gateway(app.port, graphql_introspection=False) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        assert "graphiql" not in (await http.get("/graphql", headers=browser)).text.lower()

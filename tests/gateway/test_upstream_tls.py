@@ -118,3 +118,29 @@ def test_tls_flags_become_the_sdks_settings(tmp_path: Path) -> None:
     ):
         with pytest.raises(ValueError, match=flag):
             config_from(parser().parse_args(["serve", *wrong]))
+
+
+async def test_an_upload_crosses_mutual_tls_too(
+    mtls_app: App, certificates: Certificates, tmp_path: Path
+) -> None:
+    """Client streams go over the gateway's streaming connections, which carry the same TLS settings."""
+    cert, key = client_files(certificates, tmp_path)
+    tls = UpstreamTls(certificates.directory / "ca.pem", cert, key)
+    body = [
+        {
+            "message": {
+                "idempotencyKey": "k",
+                "conversationId": "c-tls",
+                "authorId": "svc-reader",
+                "content": "x",
+            }
+        }
+    ]
+    async with (
+        running_gateway(mtls_app.port, upstream_tls=tls) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        reply = await http.post("/v1/messages:send", json=body)
+    # The service judged it: it knows the certificate's service (svc-reader), which may only read.
+    assert reply.status_code == 403, reply.text
+    assert reply.json()["message"] == "/chat.v1.MessageService/SendMessages needs the scope(s) messages:write"

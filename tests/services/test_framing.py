@@ -181,3 +181,30 @@ async def test_a_grpcio_client_with_gzip_compression_is_served(app: App) -> None
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await call(GET_REQUEST, timeout=10)
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND, raised.value.details()
+
+
+async def test_a_reply_past_the_off_loop_size_is_compressed_for_a_gzip_client_and_reads_back(
+    app: App,
+) -> None:
+    """Replies of 64 KiB and more are compressed on a worker thread: the client still reads them whole."""
+    content = "a" * 65536  # the schema's largest content: its GetMessage reply is past 64 KiB
+    new = message_service_pb2.NewMessage(
+        idempotency_key="k", conversation_id="c-big", author_id="ada", content=content
+    )
+    async with grpc.aio.insecure_channel(
+        f"127.0.0.1:{app.port}", compression=grpc.Compression.Gzip
+    ) as opened:
+        send = opened.stream_unary(
+            "/chat.v1.MessageService/SendMessages",
+            request_serializer=message_service_pb2.SendMessagesRequest.SerializeToString,
+            response_deserializer=message_service_pb2.SendMessagesResponse.FromString,
+        )
+        sent = await send(iter([message_service_pb2.SendMessagesRequest(message=new)]), timeout=10)
+        get = opened.unary_unary(
+            GET_MESSAGE,
+            request_serializer=message_service_pb2.GetMessageRequest.SerializeToString,
+            response_deserializer=message_service_pb2.GetMessageResponse.FromString,
+        )
+        reply = await get(message_service_pb2.GetMessageRequest(message_id=sent.messages[0].id), timeout=10)
+    assert reply.ByteSize() >= 64 * 1024
+    assert reply.message.content == content

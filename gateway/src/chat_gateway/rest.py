@@ -118,6 +118,10 @@ class RestRoutes:
                         with upstream_errors():
                             await stream.send_message(message)
                     except GatewayError:
+                        # A send fails when the upstream has ended the call: its answer (a refusal's
+                        # status, or the stream's end) is already received, so the headers' reader
+                        # finishes at once. Without this wait its status would lose to the send's.
+                        await asyncio.wait({refused})
                         if not _failed(refused):
                             raise
                         break  # the upstream's own status, below, says why

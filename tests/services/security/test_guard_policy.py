@@ -10,10 +10,12 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from google.rpc import error_details_pb2
 from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
@@ -27,7 +29,7 @@ from chat.v1.message_service_grpc import MessageServiceStub
 from chat_services.server import App
 
 from ..clients import channel, until
-from ..conftest import running
+from ..conftest import make_config, running
 from .conftest import AUDIENCE, IMPERSONATOR_TOKEN, ISSUER, Issuer, secured_config
 
 LIMITS = """
@@ -38,6 +40,10 @@ max_streams = 2
 rate = 1
 burst = 3
 
+[methods."/chat.v1.MessageService/ListMessages"]
+rate = 0.01
+burst = 2
+
 [work.messages]
 rate = 1
 burst = 5
@@ -47,6 +53,7 @@ rate = 1
 burst = 3
 """
 STEP = 15.0
+GET = "/chat.v1.MessageService/GetMessage"
 
 
 @pytest.fixture
@@ -61,6 +68,20 @@ async def guarded(tmp_path: Path, issuer: Issuer) -> AsyncIterator[App]:
     )
     async with running(config) as app:
         yield app
+
+
+class ChannelFrom(Channel):
+    """A channel whose connections leave from ``source`` (any 127.x address is loopback on Linux)."""
+
+    def __init__(self, source: str, port: int) -> None:
+        super().__init__("127.0.0.1", port)
+        self.source = source
+
+    async def _create_connection(self) -> Any:
+        _, protocol = await self._loop.create_connection(
+            self._protocol_factory, self._host, self._port, local_addr=(self.source, 0)
+        )
+        return protocol
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -81,6 +102,17 @@ def metrics_port(app: App) -> int:
     endpoint = app.interceptors.metrics_endpoint if app.interceptors else None
     assert endpoint is not None
     return endpoint.port
+
+
+def error_info(error: GRPCError) -> error_details_pb2.ErrorInfo:
+    [info] = [d for d in error.details or [] if isinstance(d, error_details_pb2.ErrorInfo)]
+    return info
+
+
+def counted(page: str, method: str, reason: str) -> float:
+    """The refusals of ``method`` for ``reason`` on a metrics page (0 when none was counted)."""
+    series = f'chat_server_refused_total{{grpc_method="{method}",reason="{reason}"}} '
+    return sum(float(line.removeprefix(series)) for line in page.splitlines() if line.startswith(series))
 
 
 def scrape(app: App, token: str | None = "scrape-secret") -> str:
@@ -149,14 +181,93 @@ async def test_calls_without_valid_credentials_are_rate_limited_by_address(guard
     request = message_service_pb2.GetMessageRequest(message_id="m-none")
     async with channel(guarded.port) as opened:
         stub = MessageServiceStub(opened)
-        seen = []
+        seen: list[GRPCError] = []
         for _ in range(6):
             try:
                 await stub.GetMessage(request, metadata=bearer("not-a-token"), timeout=STEP)
             except GRPCError as error:
-                seen.append(error.status)
-        assert seen[0] is Status.UNAUTHENTICATED
-        assert seen[-1] is Status.RESOURCE_EXHAUSTED
+                seen.append(error)
+        first, last = seen[0], seen[-1]
+        assert first.status is Status.UNAUTHENTICATED and first.message
+        assert error_info(first).reason == "TOKEN_INVALID"
+        assert (last.status, last.message) == (
+            Status.RESOURCE_EXHAUSTED,
+            f"too many {GET} calls; retry in 1 s",
+        )
+    page = scrape(guarded)
+    assert counted(page, GET, "RATE_LIMITED") >= 1
+    assert counted(page, GET, "TOKEN_INVALID") == 6
+
+
+async def test_an_address_has_one_bucket_whatever_its_connection_and_another_has_its_own(
+    guarded: App,
+) -> None:
+    request = message_service_pb2.ListMessagesRequest(conversation_id="c-1")
+
+    async def status(opened: Channel) -> Status:
+        try:
+            await MessageServiceStub(opened).ListMessages(
+                request, metadata=bearer("not-a-token"), timeout=STEP
+            )
+        except GRPCError as error:
+            return error.status
+        return Status.OK
+
+    first, second, other = (
+        ChannelFrom("127.0.0.2", guarded.port),
+        ChannelFrom("127.0.0.2", guarded.port),
+        None,
+    )
+    try:
+        assert [await status(first) for _ in range(3)] == [Status.UNAUTHENTICATED] * 2 + [
+            Status.RESOURCE_EXHAUSTED
+        ]
+        assert await status(second) is Status.RESOURCE_EXHAUSTED  # a new connection from the same address
+        other = ChannelFrom("127.0.0.3", guarded.port)
+        assert await status(other) is Status.UNAUTHENTICATED
+    finally:
+        for opened in (first, second, other):
+            if opened is not None:
+                opened.close()
+
+
+async def test_a_user_spending_their_message_budget_leaves_anothers_untouched(
+    guarded: App, issuer: Issuer
+) -> None:
+    async with channel(guarded.port) as opened:
+        stub = MessageServiceStub(opened)
+        with pytest.raises(GRPCError) as refused:
+            await stub.SendMessages([new(f"a-{i}") for i in range(6)], metadata=bearer(issuer.token("alice")))
+        assert refused.value.status is Status.RESOURCE_EXHAUSTED
+        reply = await stub.SendMessages(
+            [new("b-1", author="bob", conversation="c-bob")],
+            metadata=bearer(issuer.token("bob")),
+            timeout=STEP,
+        )
+    assert reply.created_count == 1
+
+
+async def test_an_open_server_with_limits_admits_calls_by_address(tmp_path: Path) -> None:
+    limits = tmp_path / "limits.toml"
+    limits.write_text(LIMITS)
+    request = message_service_pb2.GetMessageRequest(message_id="m-none")
+    async with running(make_config(tmp_path, rate_limits=limits)) as app, channel(app.port) as opened:
+        with pytest.raises(GRPCError) as answered:
+            await MessageServiceStub(opened).GetMessage(request, timeout=STEP)
+    assert answered.value.status is Status.NOT_FOUND  # admitted, and answered by the handler
+
+
+async def test_a_token_lacking_the_methods_scope_is_refused_and_counted(guarded: App, issuer: Issuer) -> None:
+    request = message_service_pb2.GetMessageRequest(message_id="m-none")
+    async with channel(guarded.port) as opened:
+        token = issuer.token("alice", ["messages:write", "documents:read"])
+        with pytest.raises(GRPCError) as refused:
+            await MessageServiceStub(opened).GetMessage(request, metadata=bearer(token), timeout=STEP)
+    assert (refused.value.status, refused.value.message) == (
+        Status.PERMISSION_DENIED,
+        f"{GET} needs the scope(s) messages:read",
+    )
+    assert counted(scrape(guarded), GET, "PERMISSION_DENIED") == 1
 
 
 async def test_a_forged_algorithm_header_is_unauthenticated_and_counted(guarded: App) -> None:
@@ -207,7 +318,21 @@ async def test_health_watch_streams_are_capped_per_address(guarded: App) -> None
                 await stream.recv_message()  # the first status: the stream is open and counted
             with pytest.raises(GRPCError) as refused:
                 await watch_once(stub)
-            assert refused.value.status is Status.RESOURCE_EXHAUSTED
+            assert (refused.value.status, refused.value.message) == (
+                Status.RESOURCE_EXHAUSTED,
+                "at most 2 open streams per caller",
+            )
+            [retry] = [d for d in refused.value.details or [] if isinstance(d, error_details_pb2.RetryInfo)]
+            assert retry.retry_delay.ToTimedelta().total_seconds() == pytest.approx(1.0)
+            assert counted(scrape(guarded), "/grpc.health.v1.Health/Watch", "TOO_MANY_STREAMS") == 1
+            other = ChannelFrom("127.0.0.2", guarded.port)  # another address: its own streams
+            try:
+                async with HealthStub(other).Watch.open(timeout=STEP) as stream:
+                    await stream.send_message(HealthCheckRequest(), end=True)
+                    assert (await stream.recv_message()) is not None
+                    await stream.cancel()
+            finally:
+                other.close()
             # Unary health checks are never capped.
             assert (await stub.Check(HealthCheckRequest(), timeout=STEP)).status == 1
         finally:

@@ -3,14 +3,19 @@ each checked on its own against the module docstring's specification (no server)
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from google.rpc import error_details_pb2
 from grpclib.const import Status
+from grpclib.exceptions import GRPCError
 
-from chat_services.security import refusals
+from chat_services.security import ratelimit, refusals
+from chat_services.security.meter import Meter, bind_meter, charge, unbind_meter
 from chat_services.security.ratelimit import Limit, RateLimitConfig, RateLimiter, Work
+
+from ..clients import until
 
 SEND = "/chat.v1.MessageService/SendMessages"
 GET = "/chat.v1.MessageService/GetMessage"
@@ -46,18 +51,34 @@ def test_methods_inherit_what_they_leave_out_from_the_defaults() -> None:
 @pytest.mark.parametrize(
     ("data", "words"),
     [
-        ({"defaults": {"rate": 1, "brust": 2}}, "unknown keys ['brust']"),
-        ({"methods": {SEND: {"rate": 1, "per": 2}}}, "unknown keys ['per']"),
-        ({"work": {"bytes": {"rate": 1}}}, "unknown work"),
-        ({"limits": {}}, "unknown tables ['limits']"),
+        ({"defaults": {"rate": 1, "brust": 2}}, "rate limits [defaults]: unknown keys ['brust']"),
+        ({"methods": {SEND: {"rate": 1, "per": 2}}}, f"rate limits [{SEND}]: unknown keys ['per']"),
+        ({"work": {"messages": {"per": 2}}}, "rate limits [work.messages]: unknown keys ['per']"),
+        (
+            {"work": {"bytes": {"rate": 1}}},
+            "rate limits [work.bytes]: unknown work; known: ['document_bytes', 'joins', 'messages']",
+        ),
+        ({"limits": {}}, "rate limits: unknown tables ['limits']"),
         ({"defaults": {"max_streams": 0}}, "max_streams must be at least 1"),
-        ({"defaults": {"rate": 0}}, "rate > 0 and burst >= 1"),
-        ({"defaults": {"burst": 0}}, "rate > 0 and burst >= 1"),
+        ({"defaults": {"rate": 0}}, "a rate limit needs rate > 0 and burst >= 1"),
+        ({"defaults": {"burst": 0}}, "a rate limit needs rate > 0 and burst >= 1"),
     ],
 )
 def test_a_mistake_in_the_file_is_refused_by_name(data: dict[str, Any], words: str) -> None:
-    with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ValueError, match=f"^{re.escape(words)}$"):  # the whole message, nothing around it
         RateLimitConfig.from_mapping(data)
+
+
+async def test_a_spent_bucket_refills_at_its_rate() -> None:
+    """100 calls a second: the token taken is back within the poll's bound (at 1/100 s, not 100 s)."""
+    limiter = RateLimiter(RateLimitConfig(default=Limit(rate=100.0, burst=1)))
+    assert await limiter.try_acquire("user:a", GET) is None
+    assert await limiter.try_acquire("user:a", GET) == pytest.approx(0.01)
+
+    async def taken() -> bool:
+        return await limiter.try_acquire("user:a", GET) is None
+
+    await until(taken)
 
 
 def test_the_smallest_valid_limit_is_accepted() -> None:
@@ -127,17 +148,61 @@ def test_missing_scopes_are_named_sorted() -> None:
     missing = frozenset({"plugins:read", "messages:write", "ai:complete", "messages:read", "documents:read"})
     named = "ai:complete documents:read messages:read messages:write plugins:read"
     error = refusals.permission_denied(SEND, missing)
-    assert error.message == f"{SEND} needs the scope(s) {named}"
+    assert (error.status, error.message) == (Status.PERMISSION_DENIED, f"{SEND} needs the scope(s) {named}")
     info = error_info(error)
-    assert (info.reason, dict(info.metadata)) == ("MISSING_SCOPE", {"method": SEND, "missing_scopes": named})
+    assert (info.reason, info.domain, dict(info.metadata)) == (
+        "MISSING_SCOPE",
+        "chat.v1",
+        {"method": SEND, "missing_scopes": named},
+    )
 
 
 def test_unauthenticated_and_rate_limited_carry_their_details() -> None:
     error = refusals.unauthenticated("TOKEN_EXPIRED", "the bearer token has expired", GET)
     assert (error.status, error.message) == (Status.UNAUTHENTICATED, "the bearer token has expired")
-    assert (error_info(error).reason, dict(error_info(error).metadata)) == ("TOKEN_EXPIRED", {"method": GET})
+    info = error_info(error)
+    assert (info.reason, info.domain, dict(info.metadata)) == ("TOKEN_EXPIRED", "chat.v1", {"method": GET})
     limited = refusals.rate_limited(GET, 2.5, "slow down")
     assert (limited.status, limited.message) == (Status.RESOURCE_EXHAUSTED, "slow down")
     [retry] = [d for d in limited.details if isinstance(d, error_details_pb2.RetryInfo)]
     assert retry.retry_delay.ToTimedelta().total_seconds() == pytest.approx(2.5)
-    assert error_info(limited).reason == "RATE_LIMITED"
+    info = error_info(limited)
+    assert (info.reason, info.domain, dict(info.metadata)) == ("RATE_LIMITED", "chat.v1", {"method": GET})
+
+
+async def test_charging_nothing_never_costs_another_caller_their_bucket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Buckets past the cap drop the oldest; a charge of no units makes none, so it evicts nobody."""
+    monkeypatch.setattr(ratelimit, "_MAX_BUCKETS", 2)
+    limiter = RateLimiter(RateLimitConfig(default=Limit(rate=0.5, burst=1)))
+    assert await limiter.try_acquire("user:a", GET) is None
+    assert await limiter.try_acquire("user:b", GET) is None
+    assert await limiter.try_charge("user:c", "messages", 0) is None
+    assert await limiter.try_acquire("user:a", GET) == pytest.approx(2.0)  # a's bucket is still spent
+    assert await limiter.try_acquire("user:c", GET) is None  # a third bucket: a's goes
+    assert await limiter.try_acquire("user:a", GET) is None
+
+
+async def test_work_is_charged_to_the_running_calls_caller_a_unit_at_a_time() -> None:
+    """What the guard binds (see meter.py): each caller its own budget; ``charge(work)`` is one unit."""
+    limiter = RateLimiter(RateLimitConfig(work={"joins": Limit(rate=0.5, burst=3)}))
+    token = bind_meter(Meter(limiter, "user:a", SEND))
+    try:
+        for _ in range(3):
+            await charge("joins")
+        with pytest.raises(GRPCError) as refused:
+            await charge("joins")
+    finally:
+        unbind_meter(token)
+    assert (refused.value.status, refused.value.message) == (
+        Status.RESOURCE_EXHAUSTED,
+        "this caller's joins budget is spent; retry in 2 s",
+    )
+    assert dict(error_info(refused.value).metadata) == {"method": SEND}
+    token = bind_meter(Meter(limiter, "user:b", SEND))
+    try:
+        await charge("joins", 3)
+    finally:
+        unbind_meter(token)
+    await charge("joins", 100)  # no meter bound: an open server charges nothing

@@ -110,6 +110,8 @@ async def test_a_caller_holds_at_most_the_configured_number_of_streams(
 
             # The follower holds the one stream alice may have open: a second is refused.
             await until(refused)
+            # A unary call is no stream: it is admitted while the follower holds the cap.
+            assert (await get_status(stub, issuer.token("alice"))).status is Status.NOT_FOUND
             await follower.cancel()
 
         # Once it is gone, alice may stream again.
