@@ -48,7 +48,10 @@ class Settings:
     calls: int = 150  # c=1 unary calls per shape, transport and round
     stream_calls: int = 3  # 1,000-message replays per transport and round
     c50_calls: int = 800  # GetMessage calls at 50 in flight per transport and round
-    cpu_calls: int = 1500  # GetMessage calls per server per round for the CPU figure (other shapes: fewer)
+    # GetMessage calls per server per round for the CPU figure (other shapes: fewer): at
+    # 200-700 µs a call, one to three seconds of server CPU, so the 10 ms clock tick is
+    # 1-2 µs of a figure (at 1,500 calls a fast machine read 6.7 µs steps).
+    cpu_calls: int = 4500
     mixed_seconds: float = 60.0
     mixed_concurrency: int = 50
     previous_ref: str = ""
@@ -88,7 +91,7 @@ class Shape:
     per_round: Callable[[Settings], int]
     streamed: int = 0  # messages a call receives, for throughput
     # Calls per round of the CPU figure: ``Settings.cpu_calls // cpu_share``, so that each
-    # measurement spends about a second of server CPU (the clock ticks at 10 ms).
+    # measurement spends a second or more of server CPU (the clock ticks at 10 ms).
     cpu_share: int = 1
 
     def cpu_calls(self, settings: Settings) -> int:
