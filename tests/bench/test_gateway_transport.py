@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from chat_bench.report import gateway_rows
+from chat_bench.report import criteria_rows, gateway_rows
 from chat_bench.runner import BASELINE, Results, Settings, Shape
 from chat_bench.servers import ServerProcess
 from chat_bench.transports import GATEWAY_COMMAND, GATEWAY_HOOK, GatewayTransport, Pb2Transport
@@ -84,3 +84,12 @@ def test_the_gateway_is_judged_by_its_own_targets() -> None:
     assert "worst b: 1.40x" in missed[0][2] and missed[1][2] == "0.65x (rounds 0.60-0.90)"
     met = gateway_rows(results_with({"a": 1.2, "b": 1.25}, [0.7, 0.8, 0.9]))
     assert [row[3] for row in met] == ["**pass**", "**pass**"]
+
+
+def test_the_adrs_grpc_latency_rows_leave_the_gateway_out() -> None:
+    """The ADR's "≥ 50% lower" is a promise of gRPC between services: no row judges the REST edge by it."""
+    results = results_with({"a": 1.2}, [0.9])
+    results.latencies[("a", "pb2")] = [[0.0004]]
+    criteria = [row[0] for row in criteria_rows(results)]
+    assert "latency, pb2 client (p50, c=1)" in criteria
+    assert not [name for name in criteria if "gateway" in name]
