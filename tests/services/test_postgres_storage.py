@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import psycopg
 import psycopg.errors
@@ -155,6 +156,33 @@ async def test_a_stored_message_is_notified_at_commit(
         async for notice in listener.notifies(timeout=STEP, stop_after=2):
             payloads.append(notice.payload)
         assert payloads == ["1 c-9", "2 c-9"]
+    finally:
+        await listener.close()
+
+
+async def test_a_stored_and_a_deleted_document_notify_their_id_at_commit(
+    instances: tuple[PostgresDatabase, PostgresDatabase],
+) -> None:
+    """The database itself tells the other instances (its trigger), whichever statement wrote."""
+    database, _ = instances
+    listener = await psycopg.AsyncConnection.connect(database.dsn, autocommit=True)
+    try:
+        await listener.execute("LISTEN chat_documents")
+
+        def store(connection: Any) -> None:
+            connection.execute(
+                "INSERT INTO documents (document_id, title, source_uri, media_type, metadata_json,"
+                " chunk_count, size_bytes, created_at_ns) VALUES ('d-1', '', '', '', '{}', 0, 0, 0)"
+            )
+
+        def delete(connection: Any) -> None:
+            connection.execute("DELETE FROM documents WHERE document_id = 'd-1'")
+
+        # Two transactions: PostgreSQL delivers a payload repeated within one transaction once.
+        await database.transaction(store)
+        await database.transaction(delete)
+        payloads = [notice.payload async for notice in listener.notifies(timeout=STEP, stop_after=2)]
+        assert payloads == ["d-1", "d-1"]
     finally:
         await listener.close()
 

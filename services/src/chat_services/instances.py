@@ -7,8 +7,10 @@ Four channels (see :mod:`chat_services.notifications`):
 - ``chat_presence``: typing and presence (not stored), JSON, from the instance whose
   ChatStream saw them.
 - ``chat_plugin_events``: plugin invocation events (not stored), JSON, bounded.
-- ``chat_documents``: a document ingested or deleted; each instance's in-memory vector
-  index re-reads that document from the tables.
+- ``chat_documents``: a document ID, sent by the database's trigger when the document is
+  stored or deleted; each instance's in-memory vector index re-reads that document from
+  the tables (the instance that made the change too: its index already agrees, the read
+  changes nothing).
 
 When the listening connection comes back after a loss, every listened-to conversation
 catches up from the table and the vector index is loaded again on the next search.
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from dataclasses import dataclass
 
@@ -76,19 +77,8 @@ async def shared_fanout(dsn: str, messages: MessageStore, documents: DocumentSto
     )
     changed: asyncio.Queue[str] = asyncio.Queue()
 
-    def document_changed_here(document_id: str) -> None:
-        try:
-            notifications.publish(DOCUMENTS, json.dumps({"i": instance_id, "d": document_id}))
-        except ValueError as error:
-            log.warning("document change not sent to other instances", extra={"error": str(error)[:100]})
-
-    def document_changed(payload: str) -> None:
-        try:
-            fields = json.loads(payload)
-            if fields["i"] != instance_id:
-                changed.put_nowait(str(fields["d"]))
-        except (ValueError, KeyError, TypeError) as error:
-            log.warning("malformed document notification", extra={"error": str(error)[:100]})
+    def document_changed(document_id: str) -> None:
+        changed.put_nowait(document_id)
 
     async def refresh() -> None:
         # One at a time, in the order heard: the last read of a document decides what is indexed.
@@ -107,7 +97,6 @@ async def shared_fanout(dsn: str, messages: MessageStore, documents: DocumentSto
         hub.catch_up_all()
         documents.reload()
 
-    documents.on_change = document_changed_here
     notifications.subscribe(MESSAGES, hub.notified)
     notifications.subscribe(PRESENCE, hub.heard)
     notifications.subscribe(PLUGIN_EVENTS, plugin_events.heard)

@@ -65,6 +65,27 @@ MIGRATIONS = (
         ALTER TABLE documents ADD COLUMN visibility INTEGER NOT NULL DEFAULT 2
         """,
     ),
+    # PostgreSQL only: a document stored or deleted notifies "chat_documents" (its ID, at
+    # most 128 characters) at commit, from the database itself: an instance that dies after
+    # its commit cannot leave the others' vector indexes without the change.
+    Migration(
+        "rag-003",
+        "",
+        postgres="""
+        CREATE FUNCTION notify_chat_document() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                PERFORM pg_notify('chat_documents', OLD.document_id);
+            ELSE
+                PERFORM pg_notify('chat_documents', NEW.document_id);
+            END IF;
+            RETURN NULL;
+        END;
+        $$;
+        CREATE TRIGGER documents_notify AFTER INSERT OR DELETE ON documents
+            FOR EACH ROW EXECUTE FUNCTION notify_chat_document()
+        """,
+    ),
 )
 
 
@@ -119,7 +140,6 @@ class DocumentStore:
         self._index: VectorIndex | None = None
         self._loading = asyncio.Lock()
         # Told a document's ID once it was ingested or deleted here (other instances then refresh it).
-        self.on_change: Callable[[str], None] | None = None
 
     @property
     def dimension(self) -> int:
@@ -189,8 +209,6 @@ class DocumentStore:
         await self._commit_and_index(
             write, lambda index: index.add(info.document_id, info.owner_id, shared, vectors)
         )
-        if self.on_change is not None:
-            self.on_change(info.document_id)
         return document
 
     async def delete(self, document_id: str, *, owner: str | None = None) -> int:
@@ -215,10 +233,7 @@ class DocumentStore:
             connection.execute("DELETE FROM documents WHERE document_id = ?", (document_id,))
             return int(row["chunk_count"])
 
-        removed = await self._commit_and_index(remove, lambda index: index.remove(document_id))
-        if self.on_change is not None:
-            self.on_change(document_id)
-        return removed
+        return await self._commit_and_index(remove, lambda index: index.remove(document_id))
 
     async def refresh(self, document_id: str) -> None:
         """Make the in-memory index agree with the store about one document (changed by another instance)."""
