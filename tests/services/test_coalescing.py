@@ -53,11 +53,29 @@ def test_consecutive_data_frames_of_a_stream_join_keeping_the_last_ones_flags() 
         pytest.param(
             DataFrame(1, b"a", pad_length=4, flags={"PADDED"}).serialize() + data(1, b"b"), id="padded"
         ),
+        pytest.param(data(1, b"a") + data(3 + 2**24, b"b"), id="stream-ids-differing-past-24-bits"),
         pytest.param(data(1, b"a") + data(1, b"b")[:5], id="cut-short"),
+        pytest.param(data(1, b"a") + data(1, b"b")[:2], id="cut-inside-a-header"),
     ],
 )
 def test_frames_that_may_not_join_are_left_as_written(written: bytes) -> None:
-    assert merge_data_frames(written) == written
+    assert merge_data_frames(written) is written  # returned as it is, not copied
+
+
+@pytest.mark.parametrize(
+    ("written", "joined"),
+    [
+        pytest.param(data(1, b"a") + data(1, b"", "END_STREAM"), b"a", id="an-empty-last-frame"),
+        pytest.param(
+            data(1, b"a" * (MERGED_FRAME_BYTES - 1)) + data(1, b"b", "END_STREAM"),
+            b"a" * (MERGED_FRAME_BYTES - 1) + b"b",
+            id="exactly-16-kib",
+        ),
+    ],
+)
+def test_frames_join_up_to_the_last_byte_they_may(written: bytes, joined: bytes) -> None:
+    [merged] = frames(merge_data_frames(written))
+    assert (merged.stream_id, getattr(merged, "data", None), set(merged.flags)) == (1, joined, {"END_STREAM"})
 
 
 def test_a_peer_reads_the_joined_frames_as_the_same_data_and_windows() -> None:

@@ -16,6 +16,7 @@ from chat_services.server import App
 from .fuzz.rawh2 import RawConnection, Reply, frame
 
 GET_MESSAGE = "/chat.v1.MessageService/GetMessage"
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 CHAT_STREAM = "/chat.v1.MessageService/ChatStream"
 GET_REQUEST = message_service_pb2.GetMessageRequest(message_id="no-such-message").SerializeToString()
 
@@ -153,6 +154,25 @@ async def test_an_unknown_encoding_is_unimplemented_naming_the_accepted_ones(raw
     reply = await raw.call(GET_MESSAGE, body, extra_headers=(("grpc-encoding", "snappy"),))
     assert_refused(reply, Status.UNIMPLEMENTED, "accepts identity, gzip, deflate")
     assert reply.headers.get("grpc-accept-encoding") == "identity,gzip,deflate"
+
+
+@pytest.mark.parametrize(
+    ("headers", "answered_in"),
+    [
+        ((("grpc-accept-encoding", "deflate"),), "deflate"),
+        ((("grpc-accept-encoding", "gzip,deflate"),), "gzip"),
+        ((("grpc-encoding", "deflate"), ("grpc-accept-encoding", "gzip,deflate")), "deflate"),
+        ((("grpc-encoding", "deflate"),), None),
+    ],
+    ids=["accepts-deflate", "accepts-both", "asks-in-deflate", "accepts-nothing"],
+)
+async def test_replies_are_compressed_only_in_an_encoding_the_client_accepts(
+    raw: RawConnection, headers: tuple[tuple[str, str], ...], answered_in: str | None
+) -> None:
+    """The server's first choice (gzip) among those the client lists, or the request's own if listed."""
+    reply = await raw.call(HEALTH_CHECK, frame(b""), extra_headers=headers)
+    assert reply.status == Status.OK.value, (reply.status, reply.message)
+    assert reply.headers.get("grpc-encoding") == answered_in
 
 
 async def test_a_frame_claiming_4_gib_is_refused_by_its_header_without_reading_the_body(
