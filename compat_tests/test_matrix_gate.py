@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from compat_tests.conftest import HERE
+from compat_tests.conftest import HERE, pytest_configure
 from compat_tests.matrix import COLUMNS, MatrixGate
 from compat_tests.releases import release_versions
 
@@ -295,3 +295,13 @@ def test_the_suites_conftest_installs_the_gate_for_this_directory_and_every_rele
     assert isinstance(gate, MatrixGate)
     assert gate.root == HERE
     assert list(gate.releases()) == release_versions()
+
+
+def test_the_suites_conftest_hook_itself_installs_that_gate(pytester: pytest.Pytester) -> None:
+    # The same as above, with the hook called inside the test: the session's own call happens
+    # at configure time, before any test, where a mutation run cannot attribute it to one.
+    config = pytester.parseconfig()
+    pytest_configure(config)
+    gate = config.pluginmanager.get_plugin("compat-matrix")
+    assert isinstance(gate, MatrixGate)
+    assert (gate.root, list(gate.releases())) == (HERE, release_versions())
