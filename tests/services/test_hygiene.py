@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -297,6 +298,8 @@ async def test_connections_beyond_the_per_address_cap_are_closed(
             kept.append(again)
             reply = await again.call(GET_MESSAGE, GET_REQUEST)
             assert reply.status == Status.NOT_FOUND.value
+            # Ending the refused connection and the closed one went without an error.
+            assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
         finally:
             for raw in [*kept, surplus]:
                 await raw.close()
