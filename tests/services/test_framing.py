@@ -7,13 +7,18 @@ import zlib
 from collections.abc import AsyncIterator
 
 import grpc
+import grpclib.server
 import pytest
-from grpclib.const import Cardinality, Status
+from grpclib.client import Channel
+from grpclib.const import Cardinality, Handler, Status
+from grpclib.exceptions import ProtocolError
 
-from chat.v1 import message_service_pb2
+from chat.v1 import message_service_grpc, message_service_pb2
+from chat_services.framing import FramedStream
 from chat_services.server import App
 
 from .fuzz.rawh2 import RawConnection, Reply, frame
+from .harness import serve
 
 GET_MESSAGE = "/chat.v1.MessageService/GetMessage"
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
@@ -228,3 +233,46 @@ async def test_a_reply_past_the_off_loop_size_is_compressed_for_a_gzip_client_an
         reply = await get(message_service_pb2.GetMessageRequest(message_id=sent.messages[0].id), timeout=10)
     assert reply.ByteSize() >= 64 * 1024
     assert reply.message.content == content
+
+
+class AnswersTwice:
+    """A GetMessage that answers, then sends its headers and its one reply again, as grpclib forbids."""
+
+    def __init__(self) -> None:
+        self.refusals: list[str] = []
+        self.framed = False
+
+    async def get_message(self, stream: grpclib.server.Stream[object, object]) -> None:
+        self.framed = isinstance(stream, FramedStream)
+        await stream.recv_message()
+        reply = message_service_pb2.GetMessageResponse()
+        await stream.send_message(reply)
+        for again in (stream.send_initial_metadata(), stream.send_message(reply)):
+            try:
+                await again
+            except ProtocolError as error:
+                self.refusals.append(str(error))
+
+    def __mapping__(self) -> dict[str, Handler]:
+        return {
+            GET_MESSAGE: Handler(
+                self.get_message,
+                Cardinality.UNARY_UNARY,
+                message_service_pb2.GetMessageRequest,
+                message_service_pb2.GetMessageResponse,
+            )
+        }
+
+
+async def test_a_handler_that_answers_twice_is_refused_in_grpclibs_words() -> None:
+    handler = AnswersTwice()
+    async with serve([handler]) as port:
+        channel = Channel("127.0.0.1", port)
+        try:
+            stub = message_service_grpc.MessageServiceStub(channel)
+            reply = await stub.GetMessage(message_service_pb2.GetMessageRequest(message_id="m-1"), timeout=10)
+        finally:
+            channel.close()
+    assert reply == message_service_pb2.GetMessageResponse()
+    assert handler.framed
+    assert handler.refusals == ["Initial metadata was already sent", "Message was already sent"]
