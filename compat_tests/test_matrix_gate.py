@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from compat_tests.conftest import HERE
+from compat_tests.conftest import HERE, pytest_configure
 from compat_tests.matrix import COLUMNS, MatrixGate
 from compat_tests.releases import release_versions
 
@@ -178,6 +178,14 @@ def test_a_planted_cell_prints_what_its_test_did_and_the_run_fails(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+def test_on_a_colour_terminal_the_gate_lines_are_red_and_the_matrix_is_not(pytester: pytest.Pytester) -> None:
+    _suite(pytester, "assert release != '1.1.0'")
+    result = _run(pytester, "--color=yes")
+    red = "\x1b[31m"
+    assert [line for line in result.outlines if "matrix gate: " in line] == [f"{red}{FAILED_GATE}\x1b[0m"]
+    assert not any(red in line for line in result.outlines if line.startswith(("release  ", "1.0.0 ")))
+
+
 def test_a_skip_marker_leaves_every_release_it_skips_unproven(pytester: pytest.Pytester) -> None:
     _suite(pytester, decorator="@pytest.mark.skipif('True', reason='not here')")
     result = _run(pytester)
@@ -287,3 +295,13 @@ def test_the_suites_conftest_installs_the_gate_for_this_directory_and_every_rele
     assert isinstance(gate, MatrixGate)
     assert gate.root == HERE
     assert list(gate.releases()) == release_versions()
+
+
+def test_the_suites_conftest_hook_itself_installs_that_gate(pytester: pytest.Pytester) -> None:
+    # The same as above, with the hook called inside the test: the session's own call happens
+    # at configure time, before any test, where a mutation run cannot attribute it to one.
+    config = pytester.parseconfig()
+    pytest_configure(config)
+    gate = config.pluginmanager.get_plugin("compat-matrix")
+    assert isinstance(gate, MatrixGate)
+    assert (gate.root, list(gate.releases())) == (HERE, release_versions())

@@ -224,9 +224,11 @@ def test_a_deadline_under_a_second_still_allows_the_call() -> None:
 
 
 @pytest.mark.parametrize(
-    "error", [GRPCError(Status.UNAVAILABLE, "down"), _rate_limited(0.0)], ids=["no-retry-info", "retry-now"]
+    "error",
+    [GRPCError(Status.UNAVAILABLE, "down"), _rate_limited(0.0), ConnectionRefusedError(111, "refused")],
+    ids=["no-retry-info", "retry-now", "refused"],
 )
-def test_without_a_delay_asked_for_the_pause_is_only_the_backoff(error: GRPCError) -> None:
+def test_without_a_delay_asked_for_the_pause_is_only_the_backoff(error: Exception) -> None:
     # Two retries within half a second: no pause beyond the policy's few milliseconds.
     calls = 0
 
@@ -238,6 +240,22 @@ def test_without_a_delay_asked_for_the_pause_is_only_the_backoff(error: GRPCErro
         return calls
 
     assert asyncio.run(call_with_retry(flaky, timeout=0.5, policy=FAST)) == 3
+
+
+def test_a_delay_asked_for_past_the_deadline_gives_up_at_once() -> None:
+    # The server asks for a minute; the caller has thirty seconds: waiting the backoff instead
+    # would retry sooner than asked.
+    calls = 0
+
+    async def rate_limited(_: float | None) -> None:
+        nonlocal calls
+        calls += 1
+        info = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=60))
+        raise GRPCError(Status.RESOURCE_EXHAUSTED, "slow down", [info])
+
+    with pytest.raises(GRPCError) as raised:
+        asyncio.run(call_with_retry(rate_limited, timeout=30, policy=FAST))
+    assert (raised.value.status, raised.value.message, calls) == (Status.RESOURCE_EXHAUSTED, "slow down", 1)
 
 
 # Transport failures: a server that is down, restarting, or drops the connection.
@@ -471,3 +489,45 @@ async def test_a_long_transport_error_is_cut_in_the_status_message() -> None:
     with pytest.raises(GRPCError) as raised:
         await call_with_retry(failing, policy=RetryPolicy(max_attempts=1))
     assert raised.value.message is not None and len(raised.value.message) < 300
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (
+            ConnectionRefusedError(111, "refused"),
+            "connection refused (ConnectionRefusedError: [Errno 111] refused)",
+        ),
+        (
+            ConnectionResetError(104, "reset by peer"),
+            "connection failed or lost (ConnectionResetError: [Errno 104] reset by peer)",
+        ),
+        (
+            StreamTerminatedError("Connection lost"),
+            "connection failed or lost (StreamTerminatedError: Connection lost)",
+        ),
+    ],
+    ids=["refused", "reset", "stream-terminated"],
+)
+async def test_the_unavailable_status_says_what_happened_to_the_connection_and_why(
+    error: Exception, message: str
+) -> None:
+    async def failing(_: float | None) -> None:
+        raise error
+
+    with pytest.raises(GRPCError) as raised:
+        await call_with_retry(failing, policy=RetryPolicy(max_attempts=1))
+    assert raised.value.message == message
+
+
+async def test_a_call_is_not_taken_for_idempotent_unless_the_caller_says_so() -> None:
+    attempts = 0
+
+    async def reset(_: float | None) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise ConnectionResetError(104, "reset by peer")
+
+    with pytest.raises(GRPCError) as raised:
+        await call_with_retry(reset, timeout=WAIT, policy=FAST)
+    assert raised.value.status is Status.UNAVAILABLE and attempts == 1

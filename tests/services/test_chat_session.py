@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -10,12 +11,25 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from chat.v1 import message_service_pb2 as pb
-from chat_services.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from chat_services.message.chat import ChatSession
+from chat_services.conversation.store import MIGRATIONS as CONVERSATION_MIGRATIONS
+from chat_services.conversation.store import ConversationStore
+from chat_services.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+)
+from chat_services.message.chat import MAX_JOINED, ChatSession
 from chat_services.message.hub import ConversationHub, Listener, Presence, PresenceChange, Typing
 from chat_services.message.model import StoredMessage
+from chat_services.message.store import MIGRATIONS as MESSAGE_MIGRATIONS
 from chat_services.message.store import MessageStore
+from chat_services.security.access import ConversationAccess
 from chat_services.security.identity import Identity, IdentityKind, bind_identity, unbind_identity
+from chat_services.security.meter import Meter, bind_meter, unbind_meter
+from chat_services.security.ratelimit import Limit, RateLimitConfig, RateLimiter
+from chat_services.storage import Database
 from chat_services.validation import RequestValidator
 
 from .test_message_store import open_store
@@ -201,6 +215,11 @@ async def test_an_authenticated_caller_joins_as_themselves_only(store: MessageSt
             await session.apply(join("bo"))
         assert raised.value.field == "join.user_id"
         assert session.members == {}
+        # join() itself holds the rule too, for a caller that skips admit_join.
+        with pytest.raises(PermissionDenied) as direct:
+            session.join("room", "bo")
+        assert direct.value.field == "join.user_id"
+        assert session.members == {}
         await session.apply(join("ann"))
     finally:
         unbind_identity(token)
@@ -209,15 +228,82 @@ async def test_an_authenticated_caller_joins_as_themselves_only(store: MessageSt
 
 async def test_a_stream_joins_at_most_a_bounded_number_of_conversations(store: MessageStore) -> None:
     """One stream cannot subscribe itself to unbounded conversations (each join holds a listener)."""
-    from chat_services.errors import ResourceExhausted
-    from chat_services.message.chat import MAX_JOINED
-
     hub = ConversationHub()
     session = ChatSession(store, hub)
     for index in range(MAX_JOINED):
         await session.apply(join("u-1", conversation=f"c-{index}"))
-    with pytest.raises(ResourceExhausted):
+    with pytest.raises(ResourceExhausted) as refused:
         await session.apply(join("u-1", conversation="one-too-many"))
+    assert refused.value.field == "join.conversation_id"
     assert len(session.members) == MAX_JOINED
     await session.apply(join("u-1", conversation="c-0"))  # rejoining a joined one is no new join
     session.close()
+
+
+@contextmanager
+def calling_as(identity: Identity) -> Iterator[None]:
+    token = bind_identity(identity)
+    try:
+        yield
+    finally:
+        unbind_identity(token)
+
+
+async def test_with_membership_rules_only_members_join_and_a_removed_member_can_no_longer_send(
+    tmp_path: Path,
+) -> None:
+    """The README's table: a join or a post needs membership of an existing conversation (NOT_FOUND
+    naming the request's field otherwise); a conversation nobody made yet is made by its first writer;
+    membership is checked again on every send, so a removal ends posting on a stream joined before."""
+    database = Database(tmp_path / "rules.db")
+    await database.open([*MESSAGE_MIGRATIONS, *CONVERSATION_MIGRATIONS])
+    try:
+        conversations = ConversationStore(database)
+        await conversations.create("c-1", "ann", ["bo"])
+        store, hub, access = MessageStore(database), ConversationHub(), ConversationAccess(conversations)
+        cy, bo = ChatSession(store, hub, access), ChatSession(store, hub, access)
+        with calling_as(Identity("cy", IdentityKind.USER)):
+            with pytest.raises(NotFound) as outsider:
+                await cy.apply(join("cy", "c-1"))
+            assert (outsider.value.field, outsider.value.message) == (
+                "join.conversation_id",
+                "conversation 'c-1' not found",
+            )
+            assert cy.members == {}
+            await cy.apply(join("cy", "c-new"))
+        assert await conversations.is_member("c-new", "cy")
+        with calling_as(Identity("bo", IdentityKind.USER)):
+            await bo.apply(join("bo", "c-1"))
+            await bo.apply(send("b-1", "bo", conversation="c-1"))
+            assert heard(bo.listener) == [("message", "b-1", "1")]
+            assert await conversations.remove("c-1", "bo", by="ann")
+            with pytest.raises(NotFound) as removed:
+                await bo.apply(send("b-2", "bo", conversation="c-1"))
+        assert (removed.value.field, removed.value.message) == (
+            "send.conversation_id",
+            "conversation 'c-1' not found",
+        )
+        assert heard(bo.listener) == []
+        assert [message.idempotency_key for message in await store.after("c-1", 0, 10)] == ["b-1"]
+    finally:
+        await database.close()
+
+
+async def test_joins_and_sends_are_charged_to_the_callers_budgets(store: MessageStore) -> None:
+    """Each join and each message stored costs one unit of the caller's work budget (ratelimit.Work)."""
+    spent = Limit(rate=0.001, burst=1)  # one unit, then nothing for a thousand seconds
+    limiter = RateLimiter(RateLimitConfig(work={"joins": spent, "messages": spent}))
+    session = ChatSession(store, ConversationHub())
+    token = bind_meter(Meter(limiter, "user:ann", "/chat.v1.MessageService/ChatStream"))
+    try:
+        await session.apply(join("ann"))
+        with pytest.raises(GRPCError, match="joins budget is spent") as joins:
+            await session.apply(join("ann", "hall"))
+        await session.apply(send("a-1", "ann"))
+        with pytest.raises(GRPCError, match="messages budget is spent") as messages:
+            await session.apply(send("a-2", "ann"))
+    finally:
+        unbind_meter(token)
+    assert joins.value.status is messages.value.status is Status.RESOURCE_EXHAUSTED
+    assert session.members == {"room": "ann"}
+    assert heard(session.listener) == [("message", "a-1", "1")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import h2.config
@@ -13,7 +15,7 @@ from hyperframe.frame import DataFrame, Frame, HeadersFrame
 from chat.v1 import message_service_grpc
 from chat.v1 import message_service_pb2 as pb
 from chat_sdk import connect
-from chat_services.coalescing import MERGED_FRAME_BYTES, merge_data_frames
+from chat_services.coalescing import MERGED_FRAME_BYTES, CoalescingTransport, merge_data_frames
 from chat_services.server import App
 
 from .wiretap import Wiretap
@@ -53,11 +55,47 @@ def test_consecutive_data_frames_of_a_stream_join_keeping_the_last_ones_flags() 
         pytest.param(
             DataFrame(1, b"a", pad_length=4, flags={"PADDED"}).serialize() + data(1, b"b"), id="padded"
         ),
+        pytest.param(data(1, b"a") + data(1 + 2**24, b"b"), id="stream-ids-differing-past-24-bits"),
         pytest.param(data(1, b"a") + data(1, b"b")[:5], id="cut-short"),
+        pytest.param(data(1, b"a") + data(1, b"b")[:2], id="cut-inside-a-header"),
     ],
 )
 def test_frames_that_may_not_join_are_left_as_written(written: bytes) -> None:
-    assert merge_data_frames(written) == written
+    assert merge_data_frames(written) is written  # returned as it is, not copied
+
+
+@pytest.mark.parametrize(
+    ("written", "joined"),
+    [
+        pytest.param(data(1, b"a") + data(1, b"", "END_STREAM"), b"a", id="an-empty-last-frame"),
+        pytest.param(
+            data(1, b"a" * (MERGED_FRAME_BYTES - 1)) + data(1, b"b", "END_STREAM"),
+            b"a" * (MERGED_FRAME_BYTES - 1) + b"b",
+            id="exactly-16-kib",
+        ),
+    ],
+)
+def test_frames_join_up_to_the_last_byte_they_may(written: bytes, joined: bytes) -> None:
+    [merged] = frames(merge_data_frames(written))
+    assert (merged.stream_id, getattr(merged, "data", None), set(merged.flags)) == (1, joined, {"END_STREAM"})
+
+
+async def test_a_lone_write_goes_out_as_it_was_written() -> None:
+    """Only writes gathered in one loop turn are joined; a write on its own is sent untouched."""
+    ours, theirs = socket.socketpair()
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_connection(asyncio.Protocol, sock=ours)
+    written = data(1, b"a") + data(1, b"b")
+    try:
+        coalescing = CoalescingTransport(transport)
+        coalescing.write(written)
+        coalescing.flush()
+        theirs.setblocking(False)
+        received = await loop.sock_recv(theirs, 1000)
+    finally:
+        transport.close()
+        theirs.close()
+    assert received == written
 
 
 def test_a_peer_reads_the_joined_frames_as_the_same_data_and_windows() -> None:

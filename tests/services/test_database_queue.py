@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import pytest
 
-from chat_services.storage import Connection, Database, Migration
+from chat_services.storage import Connection, Database, Migration, _Worker
 
 MIGRATIONS = [
     Migration("test-001", "CREATE TABLE items (n INTEGER)"),
@@ -235,3 +235,28 @@ async def test_a_result_for_a_loop_that_closed_is_dropped_and_the_thread_lives_o
     await asyncio.to_thread(ready.wait, BOUND)
     gate.set()
     assert await asyncio.wait_for(database.call(lambda _c: 7), BOUND) == 7
+
+
+async def test_a_batch_whose_run_raises_fails_each_of_its_callers_and_the_thread_lives_on() -> None:
+    """Whatever escapes running a batch (a failed ROLLBACK TO) is each waiting caller's error, raised."""
+    batches: list[int] = []
+
+    def execute(jobs: list[Any]) -> list[Any]:
+        batches.append(len(jobs))
+        if len(batches) == 1:
+            raise sqlite3.OperationalError("cannot rollback - no transaction is active")
+        return [(future, True, function(*args)) for future, function, args in jobs]
+
+    worker = _Worker(execute)
+    loop = asyncio.get_running_loop()
+    try:
+        failed: asyncio.Future[int] = loop.create_future()
+        worker.submit(failed, lambda: 1, ())
+        with pytest.raises(sqlite3.OperationalError, match="no transaction is active"):
+            await asyncio.wait_for(failed, BOUND)
+        later: asyncio.Future[int] = loop.create_future()
+        worker.submit(later, lambda: 2, ())
+        assert await asyncio.wait_for(later, BOUND) == 2
+    finally:
+        await asyncio.to_thread(worker.stop)
+    assert batches[:2] == [1, 1]  # (stopping runs one more, empty batch)

@@ -5,17 +5,31 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
+import grpclib.server
 import pytest
-from grpclib.const import Cardinality, Status
+from grpclib.client import Channel
+from grpclib.const import Cardinality, Handler, Status
+from grpclib.encoding.proto import ProtoStatusDetailsCodec
+from grpclib.exceptions import ProtocolError
 
-from chat.v1 import message_service_pb2
+from chat.v1 import message_service_grpc, message_service_pb2
+from chat_sdk import connect
+from chat_services.boundary import BoundedProtoCodec
+from chat_services.config import ServiceConfig
+from chat_services.connections import GuardedServer
+from chat_services.framing import FramedStream, ReplyCompression
+from chat_services.hygiene import TransportLimits
 from chat_services.server import App
 
 from .fuzz.rawh2 import RawConnection, Reply, frame
+from .harness import serve
+from .wiretap import Wiretap
 
 GET_MESSAGE = "/chat.v1.MessageService/GetMessage"
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 CHAT_STREAM = "/chat.v1.MessageService/ChatStream"
 GET_REQUEST = message_service_pb2.GetMessageRequest(message_id="no-such-message").SerializeToString()
 
@@ -155,6 +169,25 @@ async def test_an_unknown_encoding_is_unimplemented_naming_the_accepted_ones(raw
     assert reply.headers.get("grpc-accept-encoding") == "identity,gzip,deflate"
 
 
+@pytest.mark.parametrize(
+    ("headers", "answered_in"),
+    [
+        ((("grpc-accept-encoding", "deflate"),), "deflate"),
+        ((("grpc-accept-encoding", "gzip,deflate"),), "gzip"),
+        ((("grpc-encoding", "deflate"), ("grpc-accept-encoding", "gzip,deflate")), "deflate"),
+        ((("grpc-encoding", "deflate"),), None),
+    ],
+    ids=["accepts-deflate", "accepts-both", "asks-in-deflate", "accepts-nothing"],
+)
+async def test_replies_are_compressed_only_in_an_encoding_the_client_accepts(
+    raw: RawConnection, headers: tuple[tuple[str, str], ...], answered_in: str | None
+) -> None:
+    """The server's first choice (gzip) among those the client lists, or the request's own if listed."""
+    reply = await raw.call(HEALTH_CHECK, frame(b""), extra_headers=headers)
+    assert reply.status == Status.OK.value, (reply.status, reply.message)
+    assert reply.headers.get("grpc-encoding") == answered_in
+
+
 async def test_a_frame_claiming_4_gib_is_refused_by_its_header_without_reading_the_body(
     raw: RawConnection, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -208,3 +241,91 @@ async def test_a_reply_past_the_off_loop_size_is_compressed_for_a_gzip_client_an
         reply = await get(message_service_pb2.GetMessageRequest(message_id=sent.messages[0].id), timeout=10)
     assert reply.ByteSize() >= 64 * 1024
     assert reply.message.content == content
+
+
+def get_message_only(get_message: Any) -> dict[str, Handler]:
+    """A servable's mapping with GetMessage only, served by ``get_message``."""
+    request, response = message_service_pb2.GetMessageRequest, message_service_pb2.GetMessageResponse
+    return {GET_MESSAGE: Handler(get_message, Cardinality.UNARY_UNARY, request, response)}
+
+
+class AnswersTwice:
+    """A GetMessage that answers, then sends its headers and its one reply again, as grpclib forbids."""
+
+    def __init__(self) -> None:
+        self.refusals: list[str] = []
+        self.framed = False
+
+    async def get_message(self, stream: grpclib.server.Stream[object, object]) -> None:
+        self.framed = isinstance(stream, FramedStream)
+        await stream.recv_message()
+        reply = message_service_pb2.GetMessageResponse()
+        await stream.send_message(reply)
+        for again in (stream.send_initial_metadata(), stream.send_message(reply)):
+            try:
+                await again
+            except ProtocolError as error:
+                self.refusals.append(str(error))
+
+    def __mapping__(self) -> dict[str, Handler]:
+        return get_message_only(self.get_message)
+
+
+async def test_a_handler_that_answers_twice_is_refused_in_grpclibs_words() -> None:
+    handler = AnswersTwice()
+    async with serve([handler]) as port:
+        channel = Channel("127.0.0.1", port)
+        try:
+            stub = message_service_grpc.MessageServiceStub(channel)
+            reply = await stub.GetMessage(message_service_pb2.GetMessageRequest(message_id="m-1"), timeout=10)
+        finally:
+            channel.close()
+    assert reply == message_service_pb2.GetMessageResponse()
+    assert handler.framed
+    assert handler.refusals == ["Initial metadata was already sent", "Message was already sent"]
+
+
+class Answers:
+    """A GetMessage that answers ``reply`` to every request."""
+
+    def __init__(self, reply: message_service_pb2.GetMessageResponse) -> None:
+        self.reply = reply
+
+    async def get_message(self, stream: grpclib.server.Stream[object, object]) -> None:
+        await stream.recv_message()
+        await stream.send_message(self.reply)
+
+    def __mapping__(self) -> dict[str, Handler]:
+        return get_message_only(self.get_message)
+
+
+@pytest.mark.parametrize(
+    ("size", "min_bytes", "compressed"),
+    [(200, 64, True), (70_000, 1024 * 1024, False)],
+    ids=["below-the-default-512-above-64", "past-64-kib-below-1-mib"],
+)
+async def test_replies_are_compressed_from_the_configured_size_on(
+    size: int, min_bytes: int, compressed: bool
+) -> None:
+    reply = message_service_pb2.GetMessageResponse()
+    reply.message.content = "a" * size
+    server = GuardedServer(
+        [Answers(reply)],
+        codec=BoundedProtoCodec(4 * 1024 * 1024),
+        status_details_codec=ProtoStatusDetailsCodec(),
+        limits=TransportLimits.from_config(ServiceConfig()),
+        replies=ReplyCompression(("deflate",), min_bytes=min_bytes),
+    )
+    await server.start("127.0.0.1", 0)
+    tap = Wiretap(server.port)
+    request = message_service_pb2.GetMessageRequest(message_id="m-1")
+    try:
+        async with connect(f"127.0.0.1:{await tap.start()}") as channel:
+            answer = await message_service_grpc.MessageServiceStub(channel).GetMessage(request, timeout=10)
+    finally:
+        await tap.close()
+        server.close()
+        await server.wait_closed()
+    assert answer.message.content == "a" * size
+    [sent] = tap.call("GetMessage").reply.messages
+    assert sent.compressed is compressed

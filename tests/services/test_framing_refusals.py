@@ -69,6 +69,11 @@ async def test_a_body_cut_short_says_where_it_ended(raw: RawConnection) -> None:
         "the request stream ended inside a message: its length prefix says 500 bytes",
     )
     refused(
+        await raw.call(GET_MESSAGE, frame(b"", length=500)),  # the header, then the end of the stream
+        Status.INVALID_ARGUMENT,
+        "the request stream ended inside a message: its length prefix says 500 bytes",
+    )
+    refused(
         await raw.call(GET_MESSAGE, b"\x00\x00\x00"),
         Status.INVALID_ARGUMENT,
         "the request stream ended inside a 5-byte message header (trailing bytes after a message?)",

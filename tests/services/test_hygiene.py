@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -269,7 +270,9 @@ async def test_idle_connections_at_the_cap_leave_health_reachable_from_a_new_cli
                 await raw.close()
 
 
-async def test_connections_beyond_the_per_address_cap_are_closed(tmp_path: Path) -> None:
+async def test_connections_beyond_the_per_address_cap_are_closed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     async with started(make_config(tmp_path, max_connections_per_address=2)) as app:
         kept = [await RawConnection.open(app.port) for _ in range(2)]
         for raw in kept:
@@ -278,12 +281,25 @@ async def test_connections_beyond_the_per_address_cap_are_closed(tmp_path: Path)
         try:
             await surplus.wait_closed(CLOSED_WITHIN)
             assert surplus.closed
+            # The operator is told why, and how many connections were open.
+            refusals = [r for r in caplog.records if r.name == "chat_services.connections"]
+            assert [
+                (
+                    r.levelname,
+                    r.getMessage(),
+                    getattr(r, "reason", None),
+                    getattr(r, "open_connections", None),
+                )
+                for r in refusals
+            ] == [("WARNING", "connection refused", "2 connections from this address already", 2)]
             await kept[0].close()
             await until(lambda: app.server.admission.by_address["127.0.0.1"] == 1)
             again = await RawConnection.open(app.port)  # a seat was given back
             kept.append(again)
             reply = await again.call(GET_MESSAGE, GET_REQUEST)
             assert reply.status == Status.NOT_FOUND.value
+            # Ending the refused connection and the closed one went without an error.
+            assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
         finally:
             for raw in [*kept, surplus]:
                 await raw.close()
