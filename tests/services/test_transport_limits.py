@@ -18,8 +18,9 @@ from grpclib.const import Status
 
 from chat.v1 import common_pb2, message_service_pb2
 from chat.v1.message_service_grpc import MessageServiceStub
+from chat_services.config import ServiceConfig
 from chat_services.framing import ConnectionBudget
-from chat_services.hygiene import BudgetedHandler
+from chat_services.hygiene import BudgetedHandler, TransportLimits
 from chat_services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_size
 from chat_services.server import App
 
@@ -271,3 +272,17 @@ async def test_an_unknown_frame_type_is_ignored_and_logged(
         await raw.close()
     ignored = [r for r in caplog.records if r.getMessage() == "ignored HTTP/2 event"]
     assert [getattr(r, "event", None) for r in ignored] == ["UnknownFrameReceived"]
+
+
+def test_grpclib_pings_only_busy_connections_with_the_configured_timeout_and_windows() -> None:
+    """Keepalive pings go out only while calls run (an idle connection is the idle timeout's to
+    close, not kept up by pings), with the configured timeout; the windows are the flags'."""
+    config = ServiceConfig(
+        keepalive_time=7.0, keepalive_timeout=3.0, stream_window_bytes=70_000, connection_window_bytes=140_000
+    )
+    settings = TransportLimits.from_config(config).grpclib_config()
+    assert settings._keepalive_time == 7.0
+    assert settings._keepalive_timeout == 3.0
+    assert settings._keepalive_permit_without_calls is False
+    assert settings.http2_stream_window_size == 70_000
+    assert settings.http2_connection_window_size == 140_000

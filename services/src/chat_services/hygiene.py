@@ -147,7 +147,6 @@ class GuardedProtocol(CoalescingH2Protocol):
     """
 
     handshake_done = False
-    refused = False
     seat: Seat | None = None
 
     def __init__(
@@ -176,7 +175,6 @@ class GuardedProtocol(CoalescingH2Protocol):
         self.address = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
         seat = self.admission.admit(self.address)
         if not isinstance(seat, Seat):
-            self.refused = True
             log.warning(
                 "connection refused",
                 extra={"reason": seat, "open_connections": self.admission.open_connections},
