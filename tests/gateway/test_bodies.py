@@ -10,12 +10,12 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from grpclib.const import Cardinality, Handler
-from grpclib.server import Server, Stream
+from grpclib.server import Stream
 
 from chat.v1 import message_service_pb2
 from chat_services.server import App
-from tests.gateway.harness import running_gateway
-from tests.gateway.test_errors import assert_status, closed_port, violations
+from tests.gateway.harness import running_gateway, scripted_services
+from tests.gateway.test_errors import assert_status, violations
 from tests.gateway.test_graphql import count_calls
 from tests.services.security.conftest import Issuer, issuer, secure_app  # noqa: F401 - fixtures
 
@@ -182,15 +182,12 @@ class EarlyHeaders:
 
 
 async def test_a_stream_whose_headers_come_early_is_still_read_whole() -> None:
-    server = Server([EarlyHeaders()])
-    port = closed_port()
-    await server.start("127.0.0.1", port)
-    try:
-        async with running_gateway(port, unary_timeout=20.0) as url, httpx.AsyncClient(base_url=url) as http:
-            body = [{"message": {"content": str(n)}} for n in range(3)]
-            reply = await http.post("/v1/messages:send", json=body)
-        assert reply.status_code == 200, reply.text
-        assert reply.json()["createdCount"] == 3
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with (
+        scripted_services(EarlyHeaders()) as port,
+        running_gateway(port, unary_timeout=20.0) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        body = [{"message": {"content": str(n)}} for n in range(3)]
+        reply = await http.post("/v1/messages:send", json=body)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["createdCount"] == 3

@@ -19,7 +19,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpclib.const import Cardinality, Handler, Status
 from grpclib.exceptions import GRPCError
-from grpclib.server import Server, Stream
+from grpclib.server import Stream
 from starlette.requests import HTTPConnection
 
 from chat.v1 import message_service_pb2
@@ -28,7 +28,7 @@ from chat_gateway.rest import caller_of, forwarded_metadata
 from chat_gateway.upstream import upstream_errors
 from chat_services.server import App
 from tests.gateway.clients import graphql_socket, receive_json
-from tests.gateway.harness import running_gateway
+from tests.gateway.harness import running_gateway, scripted_services
 from tests.gateway.test_auth_and_cors import TOKEN, record_authorization
 from tests.gateway.test_errors import assert_status, closed_port
 from tests.gateway.test_graphql import count_calls
@@ -125,18 +125,12 @@ GATEWAY_WORDS = {
 @pytest.fixture
 async def scripted_gateway() -> AsyncIterator[httpx.AsyncClient]:
     """A gateway with a short call deadline in front of :class:`Scripted`."""
-    server = Server([Scripted()])
-    port = closed_port()
-    await server.start("127.0.0.1", port)
-    try:
-        async with (
-            running_gateway(port, unary_timeout=DEADLINE) as url,
-            httpx.AsyncClient(base_url=url, timeout=ANSWER_TIMEOUT) as http,
-        ):
-            yield http
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with (
+        scripted_services(Scripted()) as port,
+        running_gateway(port, unary_timeout=DEADLINE) as url,
+        httpx.AsyncClient(base_url=url, timeout=ANSWER_TIMEOUT) as http,
+    ):
+        yield http
 
 
 def test_each_code_has_the_http_status_code_proto_gives_it() -> None:
