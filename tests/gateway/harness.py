@@ -13,6 +13,7 @@ from grpclib.protocol import H2Protocol
 from grpclib.server import Server
 
 from chat_gateway import GatewayConfig, UpstreamAddress, app_factory
+from chat_services.connections import close_connections
 from tests.services.clients import until
 
 
@@ -68,7 +69,4 @@ async def scripted_services(*services: IServable) -> AsyncIterator[int]:
     finally:
         server.close()
         await server.wait_closed()
-        for protocol in server.protocols:
-            connection = getattr(protocol, "connection", None)
-            if connection is not None and not connection.is_closing():
-                connection.close()
+        close_connections(server.protocols)

@@ -78,6 +78,12 @@ async def rows(database: Database) -> list[int]:
     return await database.call(lambda c: sorted(r[0] for r in c.execute("SELECT n FROM items")))
 
 
+def rolled_back(connection: Connection) -> int:
+    """A transaction's work that SQLite rolls back itself, as on SQLITE_FULL, then fails."""
+    connection.execute("ROLLBACK")
+    raise ValueError("disk full")
+
+
 async def traced(database: Database) -> list[str]:
     """Every statement the connection runs from now on, upper-cased (SQL keywords have no case)."""
     statements: list[str] = []
@@ -153,10 +159,6 @@ async def test_a_transaction_sqlite_rolled_back_fails_its_whole_batch_and_the_th
 ) -> None:
     """When SQLite itself rolls the group back (a full disk), the writes before it are gone too."""
 
-    def rolled_back(connection: Connection) -> int:
-        connection.execute("ROLLBACK")  # what SQLite does on SQLITE_FULL
-        raise ValueError("disk full")
-
     held = await Held.start(database)
     group = [
         asyncio.ensure_future(database.transaction(work)) for work in (insert(1), rolled_back, insert(2))
@@ -172,10 +174,6 @@ async def test_a_group_sqlite_rolled_back_fails_only_itself_not_what_the_batch_c
     database: Database,
 ) -> None:
     """A committed write's caller is told it succeeded, even when a later group of its batch is lost."""
-
-    def rolled_back(connection: Connection) -> int:
-        connection.execute("ROLLBACK")  # what SQLite does on SQLITE_FULL
-        raise ValueError("disk full")
 
     held = await Held.start(database)
     committed = asyncio.ensure_future(database.transaction(insert(5)))

@@ -10,13 +10,15 @@ import asyncio
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
 import psycopg.errors
 import pytest
 from grpclib.const import Status
+from psycopg import sql
 
 from chat_services.conversation import store as conversation_store
 from chat_services.conversation.store import MIGRATIONS as CONVERSATION_MIGRATIONS
@@ -44,6 +46,21 @@ async def opened(dsn: str, **options: float) -> PostgresDatabase:
     assert isinstance(database, PostgresDatabase)
     await database.open(MIGRATIONS)
     return database
+
+
+@asynccontextmanager
+async def listening(dsn: str, channel: str) -> AsyncIterator[Callable[[int], Awaitable[list[str]]]]:
+    """LISTEN on ``channel``; yield a function awaiting the next ``count`` payloads (STEP s at most)."""
+    listener = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+    try:
+        await listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+        async def heard(count: int) -> list[str]:
+            return [notice.payload async for notice in listener.notifies(timeout=STEP, stop_after=count)]
+
+        yield heard
+    finally:
+        await listener.close()
 
 
 @pytest.fixture
@@ -148,16 +165,9 @@ async def test_a_stored_message_is_notified_at_commit(
     instances: tuple[PostgresDatabase, PostgresDatabase],
 ) -> None:
     database, _ = instances
-    listener = await psycopg.AsyncConnection.connect(database.dsn, autocommit=True)
-    try:
-        await listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+    async with listening(database.dsn, NOTIFY_CHANNEL) as heard:
         await MessageStore(database).store([draft("k-1", "c-9"), draft("k-2", "c-9")])
-        payloads = []
-        async for notice in listener.notifies(timeout=STEP, stop_after=2):
-            payloads.append(notice.payload)
-        assert payloads == ["1 c-9", "2 c-9"]
-    finally:
-        await listener.close()
+        assert await heard(2) == ["1 c-9", "2 c-9"]
 
 
 async def test_a_stored_and_a_deleted_document_notify_their_id_at_commit(
@@ -165,9 +175,7 @@ async def test_a_stored_and_a_deleted_document_notify_their_id_at_commit(
 ) -> None:
     """The database itself tells the other instances (its trigger), whichever statement wrote."""
     database, _ = instances
-    listener = await psycopg.AsyncConnection.connect(database.dsn, autocommit=True)
-    try:
-        await listener.execute("LISTEN chat_documents")
+    async with listening(database.dsn, "chat_documents") as heard:
 
         def store(connection: Any) -> None:
             connection.execute(
@@ -181,10 +189,7 @@ async def test_a_stored_and_a_deleted_document_notify_their_id_at_commit(
         # Two transactions: PostgreSQL delivers a payload repeated within one transaction once.
         await database.transaction(store)
         await database.transaction(delete)
-        payloads = [notice.payload async for notice in listener.notifies(timeout=STEP, stop_after=2)]
-        assert payloads == ["d-1", "d-1"]
-    finally:
-        await listener.close()
+        assert await heard(2) == ["d-1", "d-1"]
 
 
 async def test_a_killed_connection_is_unavailable_then_the_next_write_reconnects(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any, cast
 
 from grpclib._typing import IServable
@@ -113,7 +113,13 @@ class GuardedServer(Server):
     async def wait_closed(self) -> None:
         """grpclib's ``wait_closed``, then close every client connection still open."""
         await super().wait_closed()
-        for protocol in list(self._protocols):
-            connection = getattr(protocol, "connection", None)
-            if connection is not None and not connection.is_closing():
-                connection.close()
+        close_connections(self._protocols)
+
+
+def close_connections(protocols: Iterable[H2Protocol]) -> None:
+    """Close the client connections of ``protocols`` still open: grpclib's ``Server`` leaves them
+    open when it closes."""
+    for protocol in list(protocols):
+        connection = getattr(protocol, "connection", None)
+        if connection is not None and not connection.is_closing():
+            connection.close()

@@ -77,9 +77,6 @@ async def shared_fanout(dsn: str, messages: MessageStore, documents: DocumentSto
     )
     changed: asyncio.Queue[str] = asyncio.Queue()
 
-    def document_changed(document_id: str) -> None:
-        changed.put_nowait(document_id)
-
     async def refresh() -> None:
         # One at a time, in the order heard: the last read of a document decides what is indexed.
         while True:
@@ -100,7 +97,7 @@ async def shared_fanout(dsn: str, messages: MessageStore, documents: DocumentSto
     notifications.subscribe(MESSAGES, hub.notified)
     notifications.subscribe(PRESENCE, hub.heard)
     notifications.subscribe(PLUGIN_EVENTS, plugin_events.heard)
-    notifications.subscribe(DOCUMENTS, document_changed)
+    notifications.subscribe(DOCUMENTS, changed.put_nowait)  # the document's ID
     notifications.on_reconnect(reconnected)
     await notifications.start()
     return Fanout(hub, plugin_events, notifications, asyncio.create_task(refresh(), name="documents-refresh"))
