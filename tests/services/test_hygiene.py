@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -346,3 +347,65 @@ async def test_a_long_lived_connection_does_not_grow_with_its_calls(app_for_call
 async def app_for_calls(tmp_path: Path) -> AsyncIterator[App]:
     async with started(make_config(tmp_path)) as app:
         yield app
+
+
+async def test_a_connection_that_never_calls_is_closed_once_idle(strict_app: App) -> None:
+    # The handshake completes, then nothing: the idle time counts from the connection's start.
+    raw = await RawConnection.open(strict_app.port)
+    try:
+        await raw.wait_closed(CLOSED_WITHIN)
+        assert raw.goaway is not None, "the server said GOAWAY before closing"
+    finally:
+        await raw.close()
+
+
+async def test_an_idle_check_just_after_a_call_keeps_the_connection_and_looks_again(tmp_path: Path) -> None:
+    async with started(make_config(tmp_path, idle_timeout=60.0)) as app:
+        raw = await RawConnection.open(app.port)
+        try:
+            await raw.call(GET_MESSAGE, GET_REQUEST)
+            [protocol] = list(app.server._protocols)
+            protocol._idle_check()  # as if the idle timer fired now, just after the call
+            timer = protocol._timer
+            assert timer is not None
+            # The next check is due when the call has been over for the whole idle timeout.
+            assert 0 < timer.when() - asyncio.get_running_loop().time() <= 60.0
+            reply = await raw.call(GET_MESSAGE, GET_REQUEST)
+            assert reply.status == Status.NOT_FOUND.value, "the connection was kept"
+        finally:
+            await raw.close()
+
+
+async def test_peers_without_an_ip_address_share_one_per_address_cap(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Unix socket's peer name is a path, not (host, port): such peers (and one whose name
+    # could not be read) count as one address, whatever their paths. Relative paths, so the
+    # two differ from their first character on.
+    monkeypatch.chdir(tmp_path)
+    config = make_config(tmp_path, max_connections_per_address=1, handshake_timeout=60.0)
+    async with started(config) as app:
+        listening = str(tmp_path / "server.sock")
+        unix = await asyncio.get_running_loop().create_unix_server(app.server._protocol_factory, listening)
+        clients = []
+        try:
+            for name in ("first.sock", "second.sock"):
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.bind(name)
+                sock.connect(listening)
+                raw = RawConnection(*await asyncio.open_unix_connection(sock=sock))
+                raw.h2.initiate_connection()
+                await raw.flush()
+                clients.append(raw)
+            first, second = clients
+            await second.wait_closed(CLOSED_WITHIN)
+            assert [getattr(r, "reason", None) for r in caplog.records if r.msg == "connection refused"] == [
+                "1 connections from this address already"
+            ]
+            reply = await first.call(GET_MESSAGE, GET_REQUEST)
+            assert reply.status == Status.NOT_FOUND.value, "the first peer keeps its seat"
+        finally:
+            for raw in clients:
+                await raw.close()
+            unix.close()
+            await unix.wait_closed()
