@@ -12,8 +12,8 @@ from chat_bench import codec_bench, floor_report
 from chat_bench.runner import BASELINE, CPU_SERVERS, Results
 from chat_bench.spread import MIN_ROUNDS, Spread, difference, ratios, verdict
 from chat_bench.stats import percentile
+from chat_bench.targets import LATENCY_TARGET, latency_target, target_groups
 
-LATENCY_TARGET = 0.5  # gRPC p50 at most half the baseline's: >= 50% lower
 BYTES_TARGET = 0.7  # >= 30% fewer bytes
 SUCCESS_TARGET = 0.999
 STREAM_TARGET = 0.7  # dataclass client >= 70% of the _pb2 client's messages/s
@@ -22,14 +22,7 @@ PAGE_SHAPE = "ListMessages 50"
 CPU_TARGET = 0.75  # server CPU per GetMessage >= 25% below the previous release's
 CPU_BASELINE_TARGET = 1.0  # server CPU per GetMessage no more than the HTTP/JSON server's
 CPU_SHAPE = "GetMessage small"
-# Issue 26: the small calls at least as fast as HTTP/JSON, every other shape twice as fast.
-SMALL_CALLS = {"GetMessage small": 1.0, "StreamCompletion": 1.0}
 NOISE = "†"  # marks a figure whose rounds' range spans its target (or 1.0): inside the noise
-
-
-def latency_target(shape: str) -> float:
-    """The p50 ratio a shape must reach: 1.0 for the small calls, 0.5 for the rest."""
-    return SMALL_CALLS.get(shape, LATENCY_TARGET)
 
 
 def _noisy(spread: Spread, target: float) -> bool:
@@ -100,12 +93,7 @@ def _target_rows(results: Results) -> list[tuple[str, str, str, str]]:
     if "pb2" not in results.transports:
         return []
     rows = []
-    for label, names in (
-        ("small calls", [s.name for s in results.shapes if s.name in SMALL_CALLS]),
-        ("every other shape", [s.name for s in results.shapes if s.name not in SMALL_CALLS]),
-    ):
-        if not names:
-            continue
+    for label, names in target_groups([s.name for s in results.shapes]):
         spreads = {name: results.ratios(name, "pb2") for name in names}
         target = max(latency_target(name) for name in names)
         rows.append(
