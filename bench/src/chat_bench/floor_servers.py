@@ -77,7 +77,9 @@ class ConstantReplies:
         table = {}
         for path in self.replies:
             method = resolve(path)
-            table[path] = Handler(self._handler(path), method.cardinality, method.request_type, method.reply_type)
+            table[path] = Handler(
+                self._handler(path), method.cardinality, method.request_type, method.reply_type
+            )
         return table
 
 
@@ -116,7 +118,7 @@ async def serve(stack: str, replies: dict[str, list[Message]], port: int = 0) ->
 
 
 def floor_server(name: str, replies: Path, log: Path) -> ServerProcess:
-    """The floor server ``name`` (a key of ``STACKS``) answering the replies stored in the folder ``replies``."""
+    """The floor server ``name`` (a key of ``STACKS``) answering the replies stored in folder ``replies``."""
     argv = [
         sys.executable,
         "-m",
@@ -131,9 +133,13 @@ def floor_server(name: str, replies: Path, log: Path) -> ServerProcess:
 
 def main() -> None:
     """Parse the flags and serve."""
-    parser = argparse.ArgumentParser(description="Constant replies to every benchmark shape on one protocol stack.")
+    parser = argparse.ArgumentParser(
+        description="Constant replies to every benchmark shape on one protocol stack."
+    )
     parser.add_argument("--stack", choices=sorted(set(STACKS.values())), required=True)
-    parser.add_argument("--replies", type=Path, required=True, help="a folder of chat_bench.floor_replies files")
+    parser.add_argument(
+        "--replies", type=Path, required=True, help="a folder of chat_bench.floor_replies files"
+    )
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     asyncio.run(serve(args.stack, read(args.replies), args.port))

@@ -8,7 +8,7 @@ import statistics
 import time
 from pathlib import Path
 
-from chat_bench import codec_bench, floor_report
+from chat_bench import codec_bench, floor_report, latency_floor
 from chat_bench.runner import BASELINE, CPU_SERVERS, Results
 from chat_bench.spread import MIN_ROUNDS, Spread, difference, ratios, verdict
 from chat_bench.stats import percentile
@@ -70,6 +70,7 @@ def criteria_rows(results: Results) -> list[tuple[str, str, str, str]]:
             )
         )
     rows += _target_rows(results)
+    rows += latency_floor.criteria_rows(results)
     rows += _bytes_rows(results)
     if results.mixed is not None:
         mixed, settings = results.mixed, results.settings
@@ -368,8 +369,14 @@ def losses(results: Results) -> str:
                 if ratio < 1
                 else "level with"
             )
+            floor = (
+                f" {latency_floor.sentence(results, shape.name)}"
+                if latency_floor.measured(results, shape.name)
+                else ""
+            )
             lines.append(
-                f"- {shape.name}: the `_pb2` client's p50 is {ratio:.2f}x the baseline's ({verdict} it)."
+                f"- {shape.name}: the `_pb2` client's p50 is {ratio:.2f}x the baseline's"
+                f" ({verdict} it).{floor}"
             )
         size = results.bytes_per_call[(shape.name, "pb2")] / results.bytes_per_call[(shape.name, BASELINE)]
         if size > BYTES_TARGET:
@@ -425,6 +432,19 @@ it is widest.
 ## Per call shape (p50 latency at c=1 and bytes on the wire, ratios against HTTP/JSON)
 
 {shapes_table(results)}
+
+## Latency floor: the protocol stacks alone (p50, c=1)
+
+Measured in the same rounds as the table above: the `_pb2` client against (a) a bare
+`grpclib.server.Server`, and the HTTP/JSON client against (b) the HTTP/JSON baseline's own
+stack (aiohttp's HTTP/1.1, ProtoJSON), each answering every shape with the replies the real
+server gave it, recorded once: no storage, no guard, none of this repository's layers
+(`chat_bench.floor_servers`). Ratios are in-round ratios against the HTTP/JSON server's
+whole call, as in the table above ("this server" is its `pb2` column). (a) is the lowest
+ratio a server on this HTTP/2 stack can reach with this client: the floor when it is above
+the shape's target in every round.
+
+{latency_floor.section(results)}
 
 ## Compression: bytes per call and the server CPU per call it costs (medians over rounds)
 

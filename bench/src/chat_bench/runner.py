@@ -331,7 +331,7 @@ async def run(settings: Settings, work: Path, repository: Path) -> Results:
 
 
 def floor_clients(ports: dict[str, int]) -> dict[str, transports.Transport]:
-    """The latency floor's clients: the `_pb2` one on the bare grpclib server, the HTTP/JSON one on its stack."""
+    """The latency floor's clients: `_pb2` on the bare grpclib server, HTTP/JSON on the baseline's stack."""
     return {
         FLOOR_GRPCLIB: transports.Pb2Transport("127.0.0.1", ports[FLOOR_GRPCLIB]),
         FLOOR_HTTP_JSON: transports.HttpJsonTransport("127.0.0.1", ports[FLOOR_HTTP_JSON]),
