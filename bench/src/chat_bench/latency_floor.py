@@ -4,9 +4,9 @@ Measured in the same interleaved rounds as every client's p50 (runner._rounds): 
 client against (a) a bare grpclib server and the HTTP/JSON client against (b) the HTTP/JSON
 baseline's stack, each answering the real server's replies, recorded once, with no storage
 and no layers (chat_bench.floor_servers). (a) ÷ the HTTP/JSON server's whole call, in-round,
-is the lowest ratio any server on this HTTP/2 stack can reach with this client: if it is
-above a shape's target in every round, that target is out of reach on this stack, and that
-is the floor. Each shape's row says in one sentence what its figures show, and no more.
+is what the HTTP/2 stack alone takes with this client: if it is above a shape's target in
+every round, no server on this stack meets that target (none answers with less work), and
+that is the floor. Each shape's row says in one sentence what its figures show, and no more.
 """
 
 from __future__ import annotations
