@@ -1,4 +1,4 @@
-"""The server-CPU floor: the constant-reply servers on real sockets, and the report's rows from known figures.
+"""The floor servers on real sockets (every shape, recorded replies) and the server-CPU floor's rows.
 
 Every expected figure below was worked out by hand from the µs given (three rounds each),
 never copied from the code's output.
@@ -290,7 +290,7 @@ def test_a_reply_file_cut_inside_a_message_is_refused(tmp_path: Path) -> None:
 
 
 async def _never(_transport: object, _number: int) -> None:
-    raise AssertionError("the floor servers answer only the small GetMessage")
+    raise AssertionError("the server-CPU floor measures the floor servers on the small GetMessage alone")
 
 
 async def test_the_runner_measures_the_floor_servers_on_the_small_getmessage_alone(
