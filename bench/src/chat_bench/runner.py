@@ -18,10 +18,10 @@ from pathlib import Path
 
 from chat.v1 import common_pb2
 from chat.v1 import message_service_pb2 as pb
-from chat_bench import transports
+from chat_bench import floor_replies, transports
 from chat_bench.codec_bench import CodecResults, measure
 from chat_bench.engine import CallPlan, LoadPlan, run_load
-from chat_bench.floor_servers import FLOOR_HTTP_JSON, FLOOR_SHAPE, STACKS, floor_server
+from chat_bench.floor_servers import FLOOR_GRPCLIB, FLOOR_HTTP_JSON, FLOOR_SHAPE, STACKS, floor_server
 from chat_bench.methods import resolve
 from chat_bench.prose import prose
 from chat_bench.proxy import CountingProxy
@@ -265,7 +265,11 @@ async def run(settings: Settings, work: Path, repository: Path) -> Results:
     """The whole benchmark; servers' files and logs go into ``work``."""
     pin(0, CLIENT_CPUS)
     seed_server = grpclib_server("seed", work / "seed.db", work / "seed.log")
-    seeded = await seed(await seed_server.start(SERVER_CPUS))
+    seed_port = await seed_server.start(SERVER_CPUS)
+    seeded = await seed(seed_port)
+    # What the real server answers each shape, for the floor servers to repeat.
+    replies = await floor_replies.record(seed_port, [shape.call for shape in shapes(seeded)])
+    floor_replies.write(work / "floor-replies", replies)
     seed_server.stop()
     servers: dict[str, ServerProcess] = {
         "grpclib": grpclib_server("grpclib", work / "grpclib.db", work / "grpclib.log"),
@@ -282,11 +286,8 @@ async def run(settings: Settings, work: Path, repository: Path) -> Results:
         )
     for name in servers:
         shutil.copyfile(work / "seed.db", work / f"{'http' if name == BASELINE else name}.db")
-    reply = pb.GetMessageResponse()  # the small GetMessage's reply, for the floor servers to repeat
-    reply.message.ParseFromString(seeded.sample)
-    (work / "floor-reply.bin").write_bytes(reply.SerializeToString())
     for name in STACKS:
-        servers[name] = floor_server(name, work / "floor-reply.bin", work / f"{name}.log")
+        servers[name] = floor_server(name, work / "floor-replies", work / f"{name}.log")
     made = factories()
     results = Results(
         settings, list(made), shapes(seeded), can_pin(), previous_ref=settings.previous_ref or None
@@ -311,15 +312,16 @@ async def run(settings: Settings, work: Path, repository: Path) -> Results:
             ]
 
         clients = {name: factory("127.0.0.1", port_of(name)) for name, factory in made.items()}
+        floors = floor_clients(ports)
         try:
-            await _rounds(results, clients)
+            await _rounds(results, clients, floors)
             await _wire_bytes(results, made, port_of)
             await _wire_bytes(results, COMPRESSING, port_of)
             await _compression_cpu(results, servers, port_of)
             await _server_cpu(results, servers)
             results.mixed = await _mixed(settings, ports["grpclib"], seeded)
         finally:
-            for client in clients.values():
+            for client in [*clients.values(), *floors.values()]:
                 await client.close()
     finally:
         for server in servers.values():
@@ -328,19 +330,39 @@ async def run(settings: Settings, work: Path, repository: Path) -> Results:
     return results
 
 
-async def _rounds(results: Results, clients: dict[str, transports.Transport]) -> None:
-    names = list(clients)
-    for client in clients.values():  # connect and warm every path once
+def floor_clients(ports: dict[str, int]) -> dict[str, transports.Transport]:
+    """The latency floor's clients: `_pb2` on the bare grpclib server, HTTP/JSON on the baseline's stack."""
+    return {
+        FLOOR_GRPCLIB: transports.Pb2Transport("127.0.0.1", ports[FLOOR_GRPCLIB]),
+        FLOOR_HTTP_JSON: transports.HttpJsonTransport("127.0.0.1", ports[FLOOR_HTTP_JSON]),
+    }
+
+
+def _rotated(names: list[str], round_number: int) -> list[str]:
+    return names[round_number % len(names) :] + names[: round_number % len(names)]
+
+
+async def _rounds(
+    results: Results,
+    clients: dict[str, transports.Transport],
+    floors: dict[str, transports.Transport] | None = None,
+) -> None:
+    """Every shape at c=1 on every client, then GetMessage at c=50, in rotated order each round.
+
+    ``floors`` (the floor servers' clients, by server name) join the c=1 measurements in
+    the same rounds and order, so their in-round ratios to the HTTP/JSON server hold.
+    """
+    every = {**clients, **(floors or {})}
+    for client in every.values():  # connect and warm every path once
         for shape in results.shapes:
             await shape.call(client, 0)
     for round_number in range(results.settings.rounds):
-        order = names[round_number % len(names) :] + names[: round_number % len(names)]
         for shape in results.shapes:
-            for name in order:
-                client = clients[name]
+            for name in _rotated(list(every), round_number):
+                client = every[name]
                 measured = await latencies(partial(shape.call, client), shape.per_round(results.settings), 1)
                 results.latencies.setdefault((shape.name, name), []).append(measured)
-        for name in order:
+        for name in _rotated(list(clients), round_number):
             client = clients[name]
             started = time.perf_counter()
             measured = await latencies(
@@ -432,7 +454,7 @@ async def _server_cpu(results: Results, servers: dict[str, ServerProcess]) -> No
                 if shape.name in shapes_of[name]:
                     await shape.call(client, 0)
         for round_number in range(results.settings.rounds):
-            order = names[round_number % len(names) :] + names[: round_number % len(names)]
+            order = _rotated(names, round_number)
             for shape in results.shapes:
                 calls = shape.cpu_calls(results.settings)
                 for name in (name for name in order if shape.name in shapes_of[name]):

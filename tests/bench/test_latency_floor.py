@@ -1,0 +1,192 @@
+"""The latency floor in the report (chat_bench.latency_floor), from known p50s.
+
+Each round here is one call, so a round's p50 is the value given (ms). Every expected
+figure was worked out by hand from those values, never copied from the code's output.
+"""
+
+from __future__ import annotations
+
+import pytest
+from chat_bench import latency_floor, report
+from chat_bench.floor_servers import FLOOR_GRPCLIB, FLOOR_HTTP_JSON
+from chat_bench.runner import BASELINE, Results, Settings, Shape
+
+from tests.bench.test_report import load_results
+
+SHAPES = [
+    "GetMessage small",
+    "GetMessage large",
+    "ListMessages 50",
+    "SendMessages 10",
+    "StreamMessages 1000",
+    "StreamCompletion",
+]
+# p50 per round, ms: (shape, server) -> three rounds. StreamMessages 1000 has no floor figure.
+P50S: dict[tuple[str, str], list[float]] = {
+    ("GetMessage small", BASELINE): [1.0, 1.2, 0.8],
+    ("GetMessage small", FLOOR_GRPCLIB): [1.1, 1.44, 0.96],  # 1.10, 1.20, 1.20: above 1.0 every round
+    ("GetMessage small", FLOOR_HTTP_JSON): [0.5, 0.6, 0.4],  # 0.50 every round
+    ("GetMessage small", "pb2"): [1.2, 1.5, 1.0],  # 1.20, 1.25, 1.25
+    ("GetMessage large", BASELINE): [1.0, 1.0, 1.0],
+    ("GetMessage large", FLOOR_GRPCLIB): [0.45, 0.55, 0.6],  # 0.45, 0.55, 0.60: spans 0.5
+    ("ListMessages 50", BASELINE): [4.0, 4.0, 4.0],
+    ("ListMessages 50", FLOOR_GRPCLIB): [1.2, 1.6, 1.0],  # 0.30, 0.40, 0.25: below 0.5 every round
+    ("SendMessages 10", BASELINE): [5.0, 5.0, 5.0],
+    ("SendMessages 10", FLOOR_GRPCLIB): [3.0, 3.5, 4.0],  # 0.60, 0.70, 0.80: above 0.5 every round
+    ("StreamMessages 1000", BASELINE): [50.0, 50.0, 50.0],
+    ("StreamCompletion", BASELINE): [2.0, 2.0, 2.5],
+    ("StreamCompletion", FLOOR_GRPCLIB): [1.6, 1.8, 2.0],  # 0.80, 0.90, 0.80: below 1.0 every round
+}
+
+
+async def _never(*_args: object) -> None:
+    raise AssertionError("a report never makes calls")
+
+
+def known_run(p50s: dict[tuple[str, str], list[float]] = P50S) -> Results:
+    results = Results(
+        Settings(rounds=3),
+        ["pb2", BASELINE],
+        [Shape(name, "", _never, lambda _s: 1) for name in SHAPES],
+        False,
+    )
+    for key, rounds in p50s.items():
+        results.latencies[key] = [[ms / 1000] for ms in rounds]
+    return results
+
+
+def test_the_latency_floor_table_of_a_known_run() -> None:
+    lines = latency_floor.table(known_run()).splitlines()
+    assert lines[0] == (
+        "| shape (p50, c=1) | target | HTTP/JSON server ms | (a) bare grpclib ms | (a) ÷ HTTP/JSON server "
+        "| (b) HTTP/JSON stack ÷ HTTP/JSON server | this server ÷ HTTP/JSON server | what it shows |"
+    )
+    # the measured shapes in the run's order; no row for the replay, which has no floor figure
+    assert [line.split(" | ")[0] for line in lines[2:]] == [
+        "| GetMessage small",
+        "| GetMessage large",
+        "| ListMessages 50",
+        "| SendMessages 10",
+        "| StreamCompletion",
+    ]
+    assert lines[2] == (
+        "| GetMessage small | ≤ 1.0x | 1.00 (0.80-1.20) | 1.10 (0.96-1.44) | 1.20 (1.10-1.20) "
+        "| 0.50 (0.50-0.50) | 1.25 (1.20-1.25) | The floor: the HTTP/2 stack alone answers in "
+        "1.10 (0.96-1.44) ms, 1.20 (1.10-1.20)x the HTTP/JSON server's whole call (1.00 (0.80-1.20) ms), "
+        "above 1.0x in every round: on this stack no server meets ≤ 1.0x on this shape, before any "
+        "handler work. |"
+    )
+    assert lines[5] == (
+        "| SendMessages 10 | ≤ 0.5x | 5.00 (5.00-5.00) | 3.50 (3.00-4.00) | 0.70 (0.60-0.80) | - | - "
+        "| The floor: the HTTP/2 stack alone answers in 3.50 (3.00-4.00) ms, 0.70 (0.60-0.80)x the "
+        "HTTP/JSON server's whole call (5.00 (5.00-5.00) ms), above 0.5x in every round: on this stack "
+        "no server meets ≤ 0.5x on this shape, before any handler work. |"
+    )
+
+
+@pytest.mark.parametrize(
+    ("shape", "word", "start"),
+    [
+        ("GetMessage small", "floor", "The floor: "),
+        ("SendMessages 10", "floor", "The floor: "),
+        (
+            "StreamCompletion",
+            "not the floor",
+            "Not the floor: the HTTP/2 stack alone answers in 1.80 (1.60-2.00) ms, 0.80 (0.80-0.90)x the "
+            "HTTP/JSON server's whole call (2.00 (2.00-2.50) ms), below 1.0x in every round: the stack "
+            "alone does not rule out ≤ 1.0x; what a server adds above it decides.",
+        ),
+        ("ListMessages 50", "not the floor", "Not the floor: "),
+        (
+            "GetMessage large",
+            "unsettled",
+            "Unsettled: the HTTP/2 stack alone answers in 0.55 (0.45-0.60) ms, 0.55 (0.45-0.60)x the "
+            "HTTP/JSON server's whole call (1.00 (1.00-1.00) ms); the rounds disagree on which side of "
+            "0.5x it is (inside the noise), so this run does not show the stack alone to be the floor.",
+        ),
+    ],
+)
+def test_each_shape_is_judged_against_its_own_target(shape: str, word: str, start: str) -> None:
+    results = known_run()
+    assert latency_floor.word(results, shape) == word
+    assert latency_floor.sentence(results, shape).startswith(start)
+
+
+def test_a_round_exactly_on_the_target_is_not_above_it() -> None:
+    # 1.0 / 1.0, 1.44 / 1.2, 0.96 / 0.8 = 1.00, 1.20, 1.20: one round level with 1.0x
+    results = known_run({**P50S, ("GetMessage small", FLOOR_GRPCLIB): [1.0, 1.44, 0.96]})
+    assert latency_floor.word(results, "GetMessage small") == "unsettled"
+
+
+def test_one_criteria_row_per_target_naming_each_shapes_verdict() -> None:
+    rows = latency_floor.criteria_rows(known_run())
+    assert rows == [
+        (
+            "latency floor, small calls: bare grpclib server with constant replies / HTTP/JSON server's "
+            "whole call (p50, c=1)",
+            "the floor if > 1.0x in every round (≤ 1.0x then out of reach on this stack)",
+            "GetMessage small 1.20 (1.10-1.20); StreamCompletion 0.80 (0.80-0.90)",
+            "GetMessage small **floor**; StreamCompletion **not the floor**",
+        ),
+        (
+            "latency floor, every other shape: bare grpclib server with constant replies / HTTP/JSON "
+            "server's whole call (p50, c=1)",
+            "the floor if > 0.5x in every round (≤ 0.5x then out of reach on this stack)",
+            "GetMessage large 0.55 (0.45-0.60); ListMessages 50 0.30 (0.25-0.40); "
+            "SendMessages 10 0.70 (0.60-0.80)",
+            "GetMessage large **unsettled**; ListMessages 50 **not the floor**; SendMessages 10 **floor**",
+        ),
+    ]
+
+
+def test_a_target_whose_shapes_agree_gets_one_word() -> None:
+    only_send = {
+        key: value for key, value in P50S.items() if key[0] in ("SendMessages 10", "StreamMessages 1000")
+    }
+    ((_criterion, _target, figures, result),) = latency_floor.criteria_rows(known_run(only_send))
+    assert (figures, result) == ("SendMessages 10 0.70 (0.60-0.80)", "**floor**")
+
+
+def test_the_report_places_the_rows_and_section_and_names_the_floor_where_a_target_is_missed() -> None:
+    results = load_results()
+    # The fixture's HTTP/JSON p50 of GetMessage small is 4 ms in each round (the middle of three):
+    # 4.8 / 4, 5 / 4, 4.4 / 4 = 1.20, 1.25, 1.10
+    results.latencies[("GetMessage small", FLOOR_GRPCLIB)] = [[0.0048], [0.005], [0.0044]]
+    results.latencies[("GetMessage small", "pb2")] = [[0.006]] * 3  # 1.50x: the small calls' target missed
+    rows = [row[0] for row in report.criteria_rows(results)]
+    floor = rows.index(
+        "latency floor, small calls: bare grpclib server with constant replies / HTTP/JSON server's "
+        "whole call (p50, c=1)"
+    )
+    assert rows[floor - 1].startswith("latency, pb2 client (p50, c=1), ")
+    text = report.markdown(results, "run.png", "")
+    shapes, section = (
+        text.index("## Per call shape"),
+        text.index("## Latency floor: the protocol stacks alone"),
+    )
+    assert shapes < section < text.index(latency_floor.table(results)) < text.index("## Compression")
+    (loss,) = [line for line in text.splitlines() if line.startswith("- GetMessage small: the `_pb2`")]
+    assert loss.startswith(
+        "- GetMessage small: the `_pb2` client's p50 is 1.50x the baseline's (slower than it)."
+    )
+    assert loss.endswith(
+        " The floor: the HTTP/2 stack alone answers in 4.80 (4.40-5.00) ms, 1.20 (1.10-1.25)x the HTTP/JSON "
+        "server's whole call (4.00 (4.00-4.00) ms), above 1.0x in every round: on this stack no server "
+        "meets ≤ 1.0x on this shape, before any handler work."
+    )
+
+
+def test_a_run_without_the_floor_figures_renders_without_them() -> None:
+    results = load_results()  # an older run: no floor server measured at c=1
+    assert latency_floor.criteria_rows(results) == []
+    assert latency_floor.section(results) == "Not measured in this run."
+    text = report.markdown(results, "run.png", "")
+    assert "## Latency floor: the protocol stacks alone (p50, c=1)\n" in text
+    assert "the HTTP/2 stack alone answers" not in text
+
+
+def test_a_floor_with_fewer_rounds_than_the_http_json_server_is_not_measured() -> None:
+    results = known_run()
+    results.latencies[("SendMessages 10", FLOOR_GRPCLIB)].pop()
+    assert not latency_floor.measured(results, "SendMessages 10")
+    assert "SendMessages 10" not in latency_floor.criteria_rows(results)[1][2]
