@@ -29,6 +29,7 @@ from chat_gateway.upstream import upstream_errors
 from chat_services.server import App
 from tests.gateway.clients import graphql_socket, receive_json
 from tests.gateway.harness import running_gateway, scripted_services
+from tests.gateway.raw_upstream import Answer, headers_then_reset, raw_upstream, reset_at_once
 from tests.gateway.test_auth_and_cors import TOKEN, record_authorization
 from tests.gateway.test_errors import assert_status, closed_port
 from tests.gateway.test_graphql import count_calls
@@ -414,3 +415,16 @@ def test_a_failure_to_reach_the_services_is_said_in_the_gateways_words(
 ) -> None:
     made = upstream_failure(error)
     assert (made.status, made.message) == (status, message)
+
+
+@pytest.mark.parametrize("answer", [reset_at_once, headers_then_reset], ids=["reset", "headers-then-reset"])
+async def test_a_stream_the_services_reset_before_answering_is_a_503(answer: Answer) -> None:
+    """A reset instead of an answer (no grpc-status anywhere) is the services failing, not a status."""
+    async with (
+        raw_upstream(answer) as port,
+        running_gateway(port) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        reply = await http.get("/v1/conversations/c-1/messages:stream")
+    body = assert_status(reply, 503, Status.UNAVAILABLE.value)
+    assert body["message"] == "the chat services are unavailable"
