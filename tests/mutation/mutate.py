@@ -6,16 +6,21 @@ module's import name from its path below the working directory (``src/`` strippe
 so every target runs in a scratch workspace under ``.nox/mutate/<target>`` where the
 SDK, the services, the gateway and the benchmark sit at ``src/<package>``: their mutants
 then shadow the installed wheels. The verdicts are summed per module, every surviving
-mutant is printed with its diff, and the report is written to ``docs/mutation-report.md``.
-A survivor not listed with a reason in ``tests/mutation/equivalent.toml`` fails the run.
+mutant is printed with its diff. Each finished target's verdicts are kept in
+``tests/mutation/results/<target>.json`` (committed, with a fingerprint of the files it
+mutated and the tests it ran), and ``docs/mutation-report.md`` is written from all of them:
+a run of one target updates its part of the report, and a target whose modules or tests
+changed since its run is named as such. A survivor not listed with a reason in
+``tests/mutation/equivalent.toml`` fails the run, as does a target without a result.
 
 Usage: ``python tests/mutation/mutate.py [TARGET ...]`` (``nox -s mutate -- TARGET``);
-``--report`` writes the report from the workspaces of earlier runs without running anything.
+``--report`` writes the report from the kept results without running anything.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import importlib.util
 import json
 import os
@@ -25,13 +30,15 @@ import sys
 import time
 import tomllib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".nox" / "mutate"
 REPORT = ROOT / "docs" / "mutation-report.md"
 EQUIVALENT = ROOT / "tests" / "mutation" / "equivalent.toml"
+RESULTS = ROOT / "tests" / "mutation" / "results"
 # Where a package's source lives in the repository, and where mutmut must see it.
 RELOCATED = {
     "sdk/python/src/chat_sdk/": "src/chat_sdk/",
@@ -59,6 +66,10 @@ class Target:
         """Whether ``mutant`` is one this target runs."""
         return not self.functions or any(fnmatch.fnmatch(mutant, pattern) for pattern in self.functions)
 
+    def fingerprint(self) -> dict[str, str]:
+        """SHA-256 of each file the target mutates or tests with (repository-relative paths)."""
+        return {path: _sha256(ROOT / path) for path in sorted({*self.mutate, *self.tests})}
+
 
 @dataclass
 class ModuleScore:
@@ -76,6 +87,54 @@ class ModuleScore:
         total = sum(self.verdicts.values()) - excused - self.verdicts["not checked"]
         killed = self.verdicts["killed"]
         return (killed / total if total else 1.0), killed, total
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> ModuleScore:
+        """A score as :func:`save` wrote it."""
+        return cls(
+            module=row["module"],
+            verdicts=Counter(row["verdicts"]),
+            out_of_scope=row["out_of_scope"],
+            survivors=[(name, diff) for name, diff in row["survivors"]],
+            untested=list(row["untested"]),
+        )
+
+
+@dataclass
+class Result:
+    """One target's finished run, as kept in ``tests/mutation/results``."""
+
+    target: str
+    seconds: float
+    fingerprint: dict[str, str]  # of the files mutated and tested, when the run began
+    scores: list[ModuleScore]
+
+    def changed(self, target: Target) -> list[str]:
+        """The target's files that differ from the ones this run saw (or that it did not see)."""
+        now = target.fingerprint()
+        return [path for path, digest in now.items() if self.fingerprint.get(path) != digest]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+
+
+def save(result: Result) -> None:
+    """Keep ``result`` as ``tests/mutation/results/<target>.json``."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    scores = [{**asdict(score), "verdicts": dict(score.verdicts)} for score in result.scores]
+    row = {**asdict(result), "seconds": round(result.seconds), "scores": scores}
+    (RESULTS / f"{result.target}.json").write_text(json.dumps(row, indent=1, ensure_ascii=False) + "\n")
+
+
+def load(target: Target) -> Result | None:
+    """The kept result of ``target``'s last finished run, if there is one."""
+    path = RESULTS / f"{target.name}.json"
+    if not path.is_file():
+        return None
+    row = json.loads(path.read_text())
+    scores = [ModuleScore.from_json(score) for score in row["scores"]]
+    return Result(row["target"], float(row["seconds"]), dict(row["fingerprint"]), scores)
 
 
 def load_targets() -> list[Target]:
@@ -234,19 +293,17 @@ def render(scores: list[ModuleScore], equivalent: dict[str, str], seconds: dict[
 
 
 def main(selected: list[str]) -> int:
-    """Run the selected targets (all by default), write the report, and judge the result."""
+    """Run the selected targets (all by default), keep their results, write the report, and judge."""
     if selected == ["--report"]:
-        return report_only()
+        return report()
     targets = [t for t in load_targets() if not selected or t.name in selected]
     unknown = set(selected) - {t.name for t in targets}
     if unknown:
         print(f"unknown targets: {sorted(unknown)}", file=sys.stderr)
         return 2
-    equivalent = load_equivalent()
-    scores: list[ModuleScore] = []
-    seconds: dict[str, float] = {}
     for target in targets:
         began = time.monotonic()
+        fingerprint = target.fingerprint()
         workspace = prepare(target)
         print(f"== {target.name}: mutating {', '.join(target.mutate)}", flush=True)
         # The workspace lies inside the repository's .nox/: keep git from finding the outer
@@ -254,35 +311,47 @@ def main(selected: list[str]) -> int:
         env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(workspace)}
         command = [sys.executable, "-m", "mutmut", "run", *target.functions]
         subprocess.run(command, cwd=workspace, env=env, check=True)
-        scores += score(target, workspace)
-        seconds[target.name] = time.monotonic() - began
-        (workspace / "seconds").write_text(f"{seconds[target.name]:.0f}\n")
-    report = render(scores, equivalent, seconds)
-    (REPORT if not selected else WORK / "report.md").write_text(report)
-    print(report)
-    return judge(scores, equivalent)
+        save(Result(target.name, time.monotonic() - began, fingerprint, score(target, workspace)))
+    return report()
 
 
-def report_only() -> int:
-    """Score every target's workspace from earlier runs and write the committed report."""
+def report() -> int:
+    """Write the committed report from every target's kept result, then judge it.
+
+    A target without a result fails the run (it is never read as passing); a result whose
+    modules or tests changed since its run is reported as such, with the files."""
     equivalent = load_equivalent()
     scores: list[ModuleScore] = []
     seconds: dict[str, float] = {}
-    unfinished = []
+    unfinished: list[str] = []
+    stale: dict[str, list[str]] = {}
     for target in load_targets():
-        workspace = WORK / target.name
-        if not (workspace / "seconds").is_file():
-            print(f"{target.name}: no finished run in {workspace}", file=sys.stderr)
+        result = load(target)
+        if result is None:
+            print(f"{target.name}: no finished run in {RESULTS}", file=sys.stderr)
             unfinished.append(target.name)
             continue
-        scores += score(target, workspace)
-        seconds[target.name] = float((workspace / "seconds").read_text())
-    report = render(scores, equivalent, seconds)
+        scores += result.scores
+        seconds[target.name] = result.seconds
+        if changed := result.changed(target):
+            stale[target.name] = changed
+    text = render(scores, equivalent, seconds)
+    if stale:
+        text += (
+            "\n## Results older than their code\n\n"
+            "These targets' modules or tests changed after their last run; rerun them "
+            "(`nox -s mutate -- TARGET`) for a current figure.\n\n"
+        )
+        text += "".join(
+            f"- {name}: {', '.join(f'`{path}`' for path in paths)}\n" for name, paths in stale.items()
+        )
     if unfinished:
         # Said in the report, and the run fails: a missing target is never read as passing.
-        report += "\n## Targets without a finished run\n\n" + "".join(f"- {name}\n" for name in unfinished)
-    REPORT.write_text(report)
-    print(REPORT.read_text())
+        text += "\n## Targets without a finished run\n\n" + "".join(f"- {name}\n" for name in unfinished)
+    REPORT.write_text(text)
+    print(text)
+    for name in stale:
+        print(f"{name}: its modules or tests changed since its run", file=sys.stderr)
     return judge(scores, equivalent) or (2 if unfinished else 0)
 
 
