@@ -22,7 +22,7 @@ from chat.v1 import message_service_pb2
 from chat_services.boundary import BoundedProtoCodec
 from chat_services.config import ServiceConfig, parse_config
 from chat_services.connections import GuardedServer
-from chat_services.hygiene import CLOSED_STREAMS_KEPT, TransportLimits
+from chat_services.hygiene import CLOSED_STREAMS_KEPT, GuardedProtocol, TransportLimits
 from chat_services.server import App, build_app
 
 from .clients import until
@@ -365,6 +365,7 @@ async def test_an_idle_check_just_after_a_call_keeps_the_connection_and_looks_ag
         try:
             await raw.call(GET_MESSAGE, GET_REQUEST)
             [protocol] = list(app.server._protocols)
+            assert isinstance(protocol, GuardedProtocol)
             protocol._idle_check()  # as if the idle timer fired now, just after the call
             timer = protocol._timer
             assert timer is not None
