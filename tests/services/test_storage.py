@@ -142,7 +142,10 @@ async def test_a_short_read_on_an_sqlite_file_runs_on_the_event_loop(tmp_path: P
     await database.open(MIGRATIONS)
     try:
         await database.transaction(lambda c: c.execute("INSERT INTO items (n) VALUES (1)"))
+        observed: list[str] = []
+        database.observer = lambda operation, seconds: observed.append(operation)
         assert await database.read(_thread_and_rows) == (threading.current_thread().name, 1)
+        assert observed == ["call"]  # timed as a call, as the server's metrics count it
         assert await database.call(_thread_and_rows) == ("sqlite", 1)
         with pytest.raises(sqlite3.OperationalError, match="readonly"):  # the loop's connection only reads
             await database.read(lambda c: c.execute("DELETE FROM items"))
@@ -178,9 +181,12 @@ async def test_a_short_read_takes_the_trip_on_an_in_memory_database_or_when_sqli
             raise error
         return _thread_and_rows(connection)
 
+    observed: list[str] = []
+    database.observer = lambda operation, seconds: observed.append(operation)
     try:
         assert await database.read(busy_on_the_loop) == ("sqlite", 0)
         assert tried == [threading.current_thread().name, "sqlite"]
+        assert observed == ["call"]  # the trip only: the busy try is not counted
         assert not database.faulted
     finally:
         await database.close()
