@@ -1,4 +1,4 @@
-"""The embedded SQLite database: one connection on one worker thread, migrated on start.
+"""The embedded SQLite database: one connection on one worker thread (and one for reads), migrated on start.
 
 Every domain store shares one :class:`Database`. Calls run on a single dedicated
 thread, so SQLite sees one writer and the event loop never blocks on disk. Each
@@ -27,7 +27,7 @@ run beside the writer, and a reader sees every transaction committed before it b
 result is handed back only after its commit, so a read sees every write already
 acknowledged. The reader never waits for a lock (it would wait on the event loop): when
 SQLite says busy, the read takes the trip to the thread instead. At one call in flight the
-trip was a fifth of a GetMessage's latency (two thread switches, two loop wake-ups).
+trip (two thread switches, two loop wake-ups) cost a GetMessage 8% of its latency.
 
 :class:`Storage` is what the stores see: ``call`` and ``transaction`` run a closure
 ``work(connection)`` off the event loop, ``read`` a short one on it where the backend can,
