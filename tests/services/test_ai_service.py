@@ -21,6 +21,14 @@ from grpclib.exceptions import GRPCError
 from chat.v1 import ai_service_grpc, ai_service_pb2, rag_service_grpc, rag_service_pb2
 from chat_sdk import v1
 from chat_services.ai.local import MODEL, TOKENS_PER_CHUNK, LocalGroundedProvider, count_tokens
+from chat_services.ai.provider import (
+    CompletionRequest,
+    ConversationTurn,
+    Finished,
+    FinishReason,
+    Passage,
+    TextPiece,
+)
 from chat_services.ai.service import DEFAULT_MAX_TOKENS, AiService
 from chat_services.server import App, build_app
 
@@ -548,3 +556,32 @@ async def test_draining_ends_a_unary_completion_early_with_the_text_so_far(slow_
     assert 2 * TOKENS_PER_CHUNK <= reply.usage.completion_tokens == count_tokens(reply.text)
     assert reply.usage.completion_tokens < count_tokens(LONG_PROMPT)
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+
+
+class _NoSources:
+    """A provider's conversations and passages when the request reads neither."""
+
+    async def recent_messages(self, conversation_id: str, limit: int) -> list[ConversationTurn]:
+        raise AssertionError("a request without a conversation reads no turns")
+
+    async def search_text(
+        self, text: str, top_k: int, min_score: float, *, reader: str | None = None
+    ) -> list[Passage]:
+        raise AssertionError("a request without retrieval reads no passages")
+
+
+async def test_with_no_chunk_delay_a_drain_between_two_chunks_still_ends_the_answer() -> None:
+    provider = LocalGroundedProvider(conversations=_NoSources(), passages=_NoSources(), chunk_delay=0.0)
+    request = CompletionRequest("How do I reset a password?", "", 64, MODEL, use_retrieval=False)
+    stop = asyncio.Event()
+    items: list[TextPiece | Finished] = []
+    async for item in provider.stream(request, stop):
+        items.append(item)
+        if len(items) == 1:
+            asyncio.get_running_loop().call_soon(stop.set)  # as a drain would, from another task
+    assert isinstance(items[0], TextPiece)
+    assert len(items) == 2 and isinstance(items[1], Finished)
+    assert items[1].reason is FinishReason.CANCELLED
+    assert items[1].usage.completion_tokens == TOKENS_PER_CHUNK
+    whole = [item async for item in provider.stream(request, asyncio.Event())]
+    assert len(whole) > 2 and isinstance(whole[-1], Finished) and whole[-1].reason is FinishReason.STOP

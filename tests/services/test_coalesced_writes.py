@@ -1,4 +1,4 @@
-"""Writes gathered per loop turn are delivered: every byte, in order, in one send, and before a close."""
+"""Writes of one loop turn are delivered: the first at once, the rest in one send, in order, before close."""
 
 from __future__ import annotations
 
@@ -66,18 +66,20 @@ async def connected() -> AsyncIterator[tuple[CoalescingTransport, Counting, Peer
         await server.wait_closed()
 
 
-async def test_writes_of_one_turn_leave_as_one_send_in_order(
+async def test_the_first_write_of_a_turn_leaves_at_once_the_rest_as_one_send_in_order(
     connected: tuple[CoalescingTransport, Counting, Peer],
 ) -> None:
     coalescing, counting, peer = connected
     for part in (b"headers", b"", b"message", b"trailers"):
         coalescing.write(part)
-    assert counting.writes == []  # nothing before the turn ends
+    assert counting.writes == [b"headers"]  # the peer starts on it; the rest waits for the turn's end
     assert await peer.read(len(b"headersmessagetrailers")) == b"headersmessagetrailers"
-    assert counting.writes == [b"headersmessagetrailers"]
-    coalescing.write(b"next")  # a later turn: a send of its own
-    assert await peer.read(4) == b"next"
-    assert counting.writes == [b"headersmessagetrailers", b"next"]
+    assert counting.writes == [b"headers", b"messagetrailers"]
+    coalescing.write(b"next")  # a later turn: its first write leaves at once
+    coalescing.write(b" one")
+    assert counting.writes == [b"headers", b"messagetrailers", b"next"]
+    assert await peer.read(8) == b"next one"
+    assert counting.writes == [b"headers", b"messagetrailers", b"next", b" one"]
 
 
 async def test_empty_writes_schedule_nothing(connected: tuple[CoalescingTransport, Counting, Peer]) -> None:
@@ -92,22 +94,27 @@ async def test_closing_sends_what_was_gathered_first(
     connected: tuple[CoalescingTransport, Counting, Peer],
 ) -> None:
     coalescing, counting, peer = connected
-    coalescing.write(b"last words")
+    coalescing.write(b"last ")
+    coalescing.write(b"words")  # gathered for the turn's end
     coalescing.close()
     assert coalescing.is_closing()
     assert await peer.read(10) == b"last words"
     assert await asyncio.wait_for(peer.reader.read(), BOUND) == b""  # then the close
-    assert counting.writes == [b"last words"]
+    assert counting.writes == [b"last ", b"words"]
 
 
 async def test_nothing_is_written_to_a_closing_transport(
     connected: tuple[CoalescingTransport, Counting, Peer],
 ) -> None:
     coalescing, counting, _ = connected
-    coalescing.write(b"too late")
+    coalescing.write(b"in time")
+    coalescing.write(b"too late")  # gathered for the turn's end
     counting.transport.close()
+    coalescing.write(b"later still")
     await asyncio.sleep(0)
-    assert counting.writes == []
+    coalescing.write(b"next turn")  # a turn's first write, on a closing transport
+    await asyncio.sleep(0)
+    assert counting.writes == [b"in time"]
 
 
 async def test_other_attributes_are_the_real_transports(

@@ -2,14 +2,17 @@
 
 SQLite runs everything on one thread and commits transactions waiting together as one
 group; PostgreSQL runs them on several connections. Either way each call gets its own
-result and a failing transaction rolls back alone.
+result and a failing transaction rolls back alone. Short reads on an SQLite file run on
+the event loop over a read-only connection, and see every write acknowledged before them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +113,80 @@ async def test_transactions_waiting_together_commit_together_and_fail_alone(data
         )
     finally:
         await reopened.close()
+
+
+async def test_a_short_read_sees_every_acknowledged_write_on_each_backend(database_target: str) -> None:
+    database = open_storage(database_target)
+    await database.open(MIGRATIONS)
+    try:
+        for n in range(3):
+            await database.transaction(_insert(n))
+            seen = await database.read(
+                lambda c: [row[0] for row in c.execute("SELECT n FROM items ORDER BY n")]
+            )
+            assert seen == list(range(n + 1))
+    finally:
+        await database.close()
+
+
+def _insert(number: int) -> Callable[[Connection], object]:
+    return lambda connection: connection.execute("INSERT INTO items (n) VALUES (?)", (number,))
+
+
+def _thread_and_rows(connection: Connection) -> tuple[str, int]:
+    return threading.current_thread().name, connection.execute("SELECT count(*) FROM items").fetchone()[0]
+
+
+async def test_a_short_read_on_an_sqlite_file_runs_on_the_event_loop(tmp_path: Path) -> None:
+    database = open_storage(tmp_path / "reads.db")
+    await database.open(MIGRATIONS)
+    try:
+        await database.transaction(lambda c: c.execute("INSERT INTO items (n) VALUES (1)"))
+        observed: list[str] = []
+        database.observer = lambda operation, seconds: observed.append(operation)
+        assert await database.read(_thread_and_rows) == (threading.current_thread().name, 1)
+        assert observed == ["call"]  # timed as a call, as the server's metrics count it
+        assert await database.call(_thread_and_rows) == ("sqlite", 1)
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):  # the loop's connection only reads
+            await database.read(lambda c: c.execute("DELETE FROM items"))
+        assert await database.call(_thread_and_rows) == ("sqlite", 1)
+        assert not database.faulted  # a read that tried to write is a bug of the caller, not a fault
+    finally:
+        await database.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await database.read(_thread_and_rows)
+
+
+async def test_a_short_read_takes_the_trip_on_an_in_memory_database_or_when_sqlite_is_busy(
+    tmp_path: Path,
+) -> None:
+    in_memory = open_storage(":memory:")
+    await in_memory.open(MIGRATIONS)
+    try:
+        assert await in_memory.read(_thread_and_rows) == (
+            "sqlite",
+            0,
+        )  # a second connection: another database
+    finally:
+        await in_memory.close()
+    database = open_storage(tmp_path / "busy.db")
+    await database.open(MIGRATIONS)
+    tried: list[str] = []
+
+    def busy_on_the_loop(connection: Connection) -> tuple[str, int]:
+        tried.append(threading.current_thread().name)
+        if len(tried) == 1:
+            error = sqlite3.OperationalError("database is locked")
+            error.sqlite_errorcode = sqlite3.SQLITE_BUSY  # what SQLite says when the reader would wait
+            raise error
+        return _thread_and_rows(connection)
+
+    observed: list[str] = []
+    database.observer = lambda operation, seconds: observed.append(operation)
+    try:
+        assert await database.read(busy_on_the_loop) == ("sqlite", 0)
+        assert tried == [threading.current_thread().name, "sqlite"]
+        assert observed == ["call"]  # the trip only: the busy try is not counted
+        assert not database.faulted
+    finally:
+        await database.close()

@@ -89,9 +89,16 @@ class LocalGroundedProvider:
 
 
 async def _stopped(stop: asyncio.Event, delay: float) -> bool:
-    """Pause ``delay`` seconds between chunks; True as soon as ``stop`` is set."""
+    """Pause ``delay`` seconds between chunks; True as soon as ``stop`` is set.
+
+    No delay is one turn of the event loop: other calls (and a drain setting ``stop``) still
+    run between chunks, without the task and cancellation ``wait_for`` makes per chunk.
+    """
     if stop.is_set():
         return True
+    if delay <= 0:
+        await asyncio.sleep(0)
+        return stop.is_set()
     try:
         await asyncio.wait_for(stop.wait(), delay)
     except TimeoutError:

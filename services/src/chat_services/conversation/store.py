@@ -120,11 +120,11 @@ class ConversationStore:
 
     async def is_member(self, conversation_id: str, user_id: str) -> bool:
         """Whether ``user_id`` is a member of the conversation (False when it does not exist)."""
-        return await self.database.call(lambda c: is_member(c, conversation_id, user_id))
+        return await self.database.read(lambda c: is_member(c, conversation_id, user_id))
 
     async def exists(self, conversation_id: str) -> bool:
         """Whether the conversation exists."""
-        return await self.database.call(lambda c: _exists(c, conversation_id))
+        return await self.database.read(lambda c: _exists(c, conversation_id))
 
     async def add(self, conversation_id: str, user_id: str) -> Membership:
         """Add ``user_id`` (a no-op for a member); NOT_FOUND when the conversation does not exist."""

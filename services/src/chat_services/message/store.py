@@ -167,15 +167,16 @@ class MessageStore:
 
     async def get(self, message_id: str) -> StoredMessage:
         """The message with ``message_id``; NOT_FOUND when there is none."""
-        return await self.database.call(lambda connection: _by_id(connection, message_id))
+        return await self.database.read(lambda connection: _by_id(connection, message_id))
 
     async def view(
         self, message_id: str, *, include_user: bool, include_files: bool, admit: ReaderRule | None = None
     ) -> MessageView:
-        """The message with ``message_id`` with what the reader asked for, in one trip; NOT_FOUND if none.
+        """The message with ``message_id`` with what the reader asked for, in one read; NOT_FOUND if none.
 
-        ``admit`` runs in the same trip, on the message's conversation, before anything else
-        is read: a membership check costs no second hop to the database thread.
+        ``admit`` runs in the same read, on the message's conversation, before anything else
+        is read: a membership check costs no second read (no second hop to the database
+        thread on a backend that makes one, see :meth:`Storage.read`).
         """
 
         def read(connection: Connection) -> MessageView:
@@ -184,7 +185,7 @@ class MessageStore:
                 admit(connection, message.conversation_id)
             return _view(connection, [message], include_user, include_files)
 
-        return await self.database.call(read)
+        return await self.database.read(read)
 
     async def view_after(
         self,
@@ -213,7 +214,7 @@ class MessageStore:
 
     async def recent(self, conversation_id: str, limit: int) -> list[StoredMessage]:
         """The last ``limit`` messages of the conversation, oldest first."""
-        newest_first = await self.database.call(
+        newest_first = await self.database.read(
             lambda connection: _select(
                 connection,
                 f"SELECT {_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY sequence DESC LIMIT ?",
@@ -224,7 +225,7 @@ class MessageStore:
 
     async def conversation_exists(self, conversation_id: str) -> bool:
         """Whether the conversation has at least one message."""
-        row = await self.database.call(
+        row = await self.database.read(
             lambda connection: connection.execute(
                 "SELECT 1 FROM messages WHERE conversation_id = ? LIMIT 1", (conversation_id,)
             ).fetchone()

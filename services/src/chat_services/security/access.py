@@ -39,13 +39,14 @@ class ConversationAccess:
             raise hidden if hidden is not None else not_found(conversation_id, field)
 
     def reader_rule(self, *, hidden: NotFound) -> ReaderRule | None:
-        """:meth:`require_member` for the caller, run on the database thread inside a read's own trip.
+        """:meth:`require_member` for the caller, run inside a read's own (on the database thread or
+        the event loop, see :meth:`chat_services.storage.Storage.read`).
 
         None when no rule applies (an open server, an admin service). The membership is read
         afresh on every call, never cached: a member removed from a conversation cannot read
         it from the next call on.
         """
-        acting = self.acting_user()  # read here, on the event loop: the rule runs on the database thread
+        acting = self.acting_user()  # read here, in the call's context: the rule may run on another thread
         if acting is None:
             return None
 
