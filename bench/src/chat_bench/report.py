@@ -440,10 +440,13 @@ Measured in the same rounds as the table above: the `_pb2` client against (a) a 
 stack (aiohttp's HTTP/1.1, ProtoJSON), each answering every shape with the replies the real
 server gave it, recorded once: no storage, no guard, none of this repository's layers
 (`chat_bench.floor_servers`). Ratios are in-round ratios against the HTTP/JSON server's
-whole call, as in the table above ("this server" is its `pb2` column). (a) is what the
-HTTP/2 stack alone takes with this client, writing as grpclib does (this server's
-coalescing of writes is one of the layers left out): the floor when it is above the
-shape's target in every round, since no server on the stack answers with less work.
+whole call, as in the table above ("this server" is its `pb2` column). (a) and (b) leave
+out the same work: the HTTP/JSON server runs this server's very handlers and storage. With
+that shared work H, the two servers' calls take about a + H and b + H, whose ratio lies
+between (a) ÷ (b) and 1 whatever H is: when (a) ÷ (b) is above a shape's target in every
+round, no server on this stack meets the target doing the HTTP/JSON server's work, and
+that is the floor. (a) writes as grpclib does (this server's coalescing of writes is one
+of the layers left out).
 
 {latency_floor.section(results)}
 
