@@ -104,7 +104,11 @@ def test_the_floor_is_named_only_when_every_round_puts_the_stack_above_the_http_
     ("json_stack", "words"),
     [
         # 500 / 625, 462 / 525, 480 / 600 = 0.80, 0.88, 0.80; (b) - (a) = 125, 63, 120 µs
-        ([625, 525, 600], "0.80 (0.80-0.88)x that, 120 µs (rounds 63 to 125) less: the rest of this"),
+        (
+            [625, 525, 600],
+            "0.80 (0.80-0.88)x that, 120 µs (rounds 63 to 125) less: the rest of this server's call may "
+            "cost that much more than the rest of the HTTP/JSON server's and still meet ≤ 1.0x.",
+        ),
         # 500 / 400, 462 / 525, 480 / 480 = 1.25, 0.88, 1.00
         ([400, 525, 480], "1.00 (0.88-1.25)x that, 0 µs (rounds -63 to 100): inside the noise"),
     ],
@@ -142,4 +146,7 @@ def test_a_run_without_the_floor_says_so_and_adds_no_row() -> None:
     assert floor_report.criteria_rows(results) == []
     assert "## Server CPU floor" in report.markdown(results, "run.png", "")
     assert floor_report.section(results) == "Not measured in this run."
-    assert "The floor" not in report.losses(with_floor(results, {"grpclib": [700, 714, 672]}))
+    losses = report.losses(with_floor(results, {"grpclib": [700, 714, 672]}))
+    assert "The floor" not in losses
+    (cpu,) = [line for line in losses.splitlines() if line.startswith("- server CPU per")]
+    assert cpu.endswith("(higher); the per-shape table below has the rest.")

@@ -66,6 +66,7 @@ def test_the_latency_floor_table_of_a_known_run() -> None:
         "| shape (p50, c=1) | target | HTTP/JSON server ms | (a) bare grpclib ms | (b) HTTP/JSON stack ms "
         "| (a) ÷ (b) | (a) ÷ HTTP/JSON server | this server ÷ HTTP/JSON server | what it shows |"
     )
+    assert lines[1] == "|---|---|---|---|---|---|---|---|---|"
     # the measured shapes in the run's order; no row for the replay, which has no floor figure
     assert [line.split(" | ")[0] for line in lines[2:]] == [
         "| GetMessage small",
@@ -210,3 +211,24 @@ def test_a_floor_with_fewer_rounds_than_the_http_json_server_is_not_measured(sta
     results.latencies[("SendMessages 10", stack)].pop()
     assert not latency_floor.measured(results, "SendMessages 10")
     assert "SendMessages 10" not in latency_floor.criteria_rows(results)[1][2]
+
+
+def test_a_round_exactly_on_the_target_from_below_is_not_below_it() -> None:
+    # 1.2 / 3.0, 2.0 / 4.0, 1.0 / 2.5 = 0.40, 0.50, 0.40: one round level with 0.5x
+    results = known_run({**P50S, ("ListMessages 50", FLOOR_GRPCLIB): [1.2, 2.0, 1.0]})
+    assert latency_floor.word(results, "ListMessages 50") == "unsettled"
+
+
+def test_a_run_of_one_round_is_measured_and_shows_milliseconds_to_the_hundredth() -> None:
+    one_round = {
+        ("SendMessages 10", BASELINE): [9.99],
+        ("SendMessages 10", FLOOR_GRPCLIB): [4.0],
+        ("SendMessages 10", FLOOR_HTTP_JSON): [5.0],  # 0.80
+    }
+    results = known_run(one_round)
+    assert latency_floor.measured_shapes(results) == ["SendMessages 10"]
+    row = latency_floor.table(results).splitlines()[2]
+    assert row.startswith(
+        "| SendMessages 10 | ≤ 0.5x | 9.99 (9.99-9.99) | 4.00 (4.00-4.00) | 5.00 (5.00-5.00) "
+        "| 0.80 (0.80-0.80) "
+    )

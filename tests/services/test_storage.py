@@ -15,7 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from grpclib.const import Status
 
+from chat_services.errors import ServiceError
 from chat_services.storage import Connection, Migration, open_storage
 
 MIGRATIONS = [Migration("test-001", "CREATE TABLE items (n INTEGER)")]
@@ -188,5 +190,67 @@ async def test_a_short_read_takes_the_trip_on_an_in_memory_database_or_when_sqli
         assert tried == [threading.current_thread().name, "sqlite"]
         assert observed == ["call"]  # the trip only: the busy try is not counted
         assert not database.faulted
+    finally:
+        await database.close()
+
+
+async def test_the_event_loops_reader_never_waits_for_a_lock_and_reads_rows_by_name(tmp_path: Path) -> None:
+    database = open_storage(tmp_path / "reader.db")
+    await database.open(MIGRATIONS)
+    try:
+        # A busy timeout would hold the whole event loop while SQLite waits for the lock.
+        assert await database.read(lambda c: c.execute("PRAGMA busy_timeout").fetchone()[0]) == 0
+        assert await database.read(lambda c: c.execute("SELECT 7 AS seven").fetchone()["seven"]) == 7
+    finally:
+        await database.close()
+
+
+async def test_a_storage_fault_in_a_read_on_the_loop_begins_an_episode_and_is_not_retried(
+    tmp_path: Path,
+) -> None:
+    database = open_storage(tmp_path / "fault.db")
+    await database.open(MIGRATIONS)
+    tried: list[str] = []
+
+    def failing_disk(_connection: Connection) -> None:
+        tried.append(threading.current_thread().name)
+        error = sqlite3.OperationalError("disk I/O error")
+        error.sqlite_errorcode = sqlite3.SQLITE_IOERR
+        error.sqlite_errorname = "SQLITE_IOERR"
+        raise error
+
+    try:
+        with pytest.raises(ServiceError) as raised:
+            await database.read(failing_disk)
+        assert raised.value.status is Status.UNAVAILABLE
+        assert "storage failed (SQLITE_IOERR)" in raised.value.message
+        assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
+        assert database.faulted
+        assert tried == [threading.current_thread().name]  # not tried again on the thread
+    finally:
+        await database.close()
+
+
+async def test_an_error_of_the_work_itself_leaves_a_read_on_the_loop_as_it_is_and_timed(
+    tmp_path: Path,
+) -> None:
+    database = open_storage(tmp_path / "work.db")
+    await database.open(MIGRATIONS)
+    observed: list[tuple[str, float]] = []
+    database.observer = lambda operation, seconds: observed.append((operation, seconds))
+    loop = asyncio.get_running_loop()
+
+    def missing(_connection: Connection) -> None:
+        raise LookupError("no such item")
+
+    try:
+        began = loop.time()
+        with pytest.raises(LookupError, match="no such item"):
+            await database.read(missing)
+        took = loop.time() - began
+        assert not database.faulted
+        [(operation, seconds)] = observed
+        assert operation == "call"
+        assert 0 <= seconds <= took + 0.001  # the read's own duration, not a clock reading
     finally:
         await database.close()
