@@ -9,6 +9,7 @@ the database thread.
 from __future__ import annotations
 
 import asyncio
+import os
 
 import numpy as np
 from grpclib.health.v1.health_grpc import HealthStub
@@ -16,8 +17,10 @@ from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 
 from chat.v1 import message_service_grpc, message_service_pb2, rag_service_grpc, rag_service_pb2
 from chat_services.rag.chunking import split_passages
+from chat_services.rag.embedding import HashingEmbedder
 from chat_services.rag.service import DOCUMENT_MAX_BYTES, RagService
 from chat_services.rag.store import DocumentStore, Visibility
+from chat_services.rag.workers import EmbeddingWorkers
 from chat_services.server import App
 from chat_services.storage import Connection
 
@@ -126,3 +129,25 @@ async def test_another_clients_get_message_is_answered_while_searches_are_queued
         assert not all(search.done() for search in searches)
         results = await asyncio.gather(*searches)
     assert all(result.passages == first.passages for result in results)
+
+
+async def _embedded_by_workers(text: str) -> list[float]:
+    workers = EmbeddingWorkers(HashingEmbedder())
+    try:
+        return await workers.embed(text)
+    finally:
+        await workers.close()
+
+
+def test_a_process_forked_after_its_parent_started_workers_still_gets_its_own() -> None:
+    # The parent's fork server is not the forked child's child: the child once failed to
+    # start a worker with ChildProcessError (mutmut runs each mutant in such a child).
+    expected = asyncio.run(_embedded_by_workers("hello workers"))
+    child = os.fork()
+    if child == 0:  # the child reports through its exit status only
+        try:
+            os._exit(0 if asyncio.run(_embedded_by_workers("hello workers")) == expected else 2)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

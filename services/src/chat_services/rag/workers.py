@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -26,6 +27,7 @@ from chat_services.rag.embedding import Embedder
 
 JOBS_PER_WORKER = 2
 T = TypeVar("T")
+_fork_server_owner: int | None = None  # the process whose fork server starts the workers
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,17 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     numpy) already imported: a pool started later (after a worker died, or by another
     server in the same process) gets its workers in milliseconds, where ``spawn`` paid a
     whole interpreter start and these imports for each.
+
+    A process forked from one that uses the fork server (a test runner's forked child, a
+    pre-forking supervisor) inherits multiprocessing's record of that server but cannot
+    reach it (it is not its child: starting a worker raised ``ChildProcessError``): its
+    workers are spawned instead.
     """
+    global _fork_server_owner
+    if _fork_server_owner is None:
+        _fork_server_owner = os.getpid()
+    if _fork_server_owner != os.getpid():
+        return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
     return context
