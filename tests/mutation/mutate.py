@@ -336,6 +336,13 @@ def report() -> int:
         if changed := result.changed(target):
             stale[target.name] = changed
     text = render(scores, equivalent, seconds)
+    if unused := unused_reviews(scores, equivalent):
+        text += (
+            "\n## Reviewed as equivalent, yet not surviving their last run\n\n"
+            "A test now kills them (remove their entry from `tests/mutation/equivalent.toml`), or "
+            "the run killed them by a timeout on a loaded machine (rerun the target).\n\n"
+        )
+        text += "".join(f"- `{name}`\n" for name in unused)
     if stale:
         text += (
             "\n## Results older than their code\n\n"
@@ -353,6 +360,13 @@ def report() -> int:
     for name in stale:
         print(f"{name}: its modules or tests changed since its run", file=sys.stderr)
     return judge(scores, equivalent) or (2 if unfinished else 0)
+
+
+def unused_reviews(scores: list[ModuleScore], equivalent: dict[str, str]) -> list[str]:
+    """Reviewed equivalent mutants of the scored modules that did not survive their last run."""
+    surviving = {name for result in scores for name, _ in result.survivors}
+    modules = tuple(f"{module_name(relocated(result.module))}." for result in scores)
+    return [name for name in equivalent if name.startswith(modules) and name not in surviving]
 
 
 def judge(scores: list[ModuleScore], equivalent: dict[str, str]) -> int:
