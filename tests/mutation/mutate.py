@@ -167,6 +167,28 @@ def module_name(path: str) -> str:
     return path.removesuffix(".py").removeprefix("src/").replace("/", ".")
 
 
+def stale_installs() -> list[str]:
+    """The installed packages whose modules differ from the source tree's.
+
+    A target's workspace holds only its own packages; the others are imported from the
+    session's installs, which ``nox -R`` (``--no-install``) leaves as they were: every
+    mutant would then run against yesterday's services."""
+    stale = []
+    for prefix in RELOCATED:
+        package = prefix.rstrip("/").rsplit("/", 1)[-1]
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            stale.append(package)
+            continue
+        installed = Path(next(iter(spec.submodule_search_locations)))
+        for source in sorted((ROOT / prefix).rglob("*.py")):
+            copy = installed / source.relative_to(ROOT / prefix)
+            if not copy.is_file() or copy.read_bytes() != source.read_bytes():
+                stale.append(package)
+                break
+    return stale
+
+
 def copy_compiled_codec(package: Path) -> None:
     """The installed wheel's C codec beside the mutated SDK (git tracks only its source).
 
@@ -300,6 +322,13 @@ def main(selected: list[str]) -> int:
     unknown = set(selected) - {t.name for t in targets}
     if unknown:
         print(f"unknown targets: {sorted(unknown)}", file=sys.stderr)
+        return 2
+    if stale := stale_installs():
+        print(
+            f"installed {', '.join(stale)} differ from the source tree: run `nox -r -s mutate` "
+            "(-R skips installing)",
+            file=sys.stderr,
+        )
         return 2
     for target in targets:
         began = time.monotonic()
