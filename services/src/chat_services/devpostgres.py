@@ -4,6 +4,8 @@
 or ``pg_config --bindir``) on a fresh directory: the cluster listens on 127.0.0.1 on a free port
 and on a Unix socket in that directory, trusts local connections, and is stopped by its PID
 (``pg_ctl stop -m fast``, the postmaster killed as a last resort), the directory removed.
+An owner that dies without stopping it (SIGKILL) leaves no cluster behind either: a
+watchdog (:mod:`chat_services.pg_watchdog`) waits for the owner's exit and stops it then.
 ``initdb`` refuses to run as root: as root, the directory is handed to the ``postgres`` user
 (the Debian package creates it) and every binary runs as that user through ``runuser``.
 
@@ -20,6 +22,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -75,6 +78,7 @@ class Cluster:
     durable: bool = True
     owned_directory: bool = True  # remove ``directory`` on stop
     _running: bool = field(default=False, repr=False)
+    _watchdog: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def data(self) -> Path:
@@ -146,9 +150,11 @@ class Cluster:
         if result.returncode != 0:
             raise PostgresUnavailable(f"pg_ctl start failed: {self._tail(result)}")
         self._running = True
+        self._watch()
 
     def stop(self, *, remove: bool = True) -> None:
         """Stop the server by its PID (fast shutdown, killed if that fails); remove the directory."""
+        self._unwatch()
         pid = self.pid
         if pid is not None:
             result = self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
@@ -158,6 +164,31 @@ class Cluster:
         self._running = False
         if remove and self.owned_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _watch(self) -> None:
+        """Start the watchdog that stops this cluster if this process dies without stopping it."""
+        if self._watchdog is not None:
+            return
+        command = [sys.executable, "-m", "chat_services.pg_watchdog", str(os.getpid()), str(self.directory)]
+        command += [str(self.bindir), *(["--remove"] if self.owned_directory else [])]
+        self._watchdog = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a signal to this process group leaves it running
+        )
+
+    def _unwatch(self) -> None:
+        """End the watchdog: this process stops the cluster itself."""
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.terminate()
+            try:
+                watchdog.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                watchdog.kill()
+                watchdog.wait()
 
     def _run(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
         command = [str(self.bindir / tool), *args]
