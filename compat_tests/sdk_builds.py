@@ -32,6 +32,7 @@ RUNTIME = (
     "grpclib>=0.4.9,<0.5",
     "protobuf>=7.35.1,<8",
     "googleapis-common-protos>=1.70,<2",
+    "zstandard>=0.23,<1",
 )
 
 

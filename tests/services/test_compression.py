@@ -76,7 +76,7 @@ def flags(call: Call, side: str = "reply") -> list[bool]:
     return [message.compressed for message in getattr(call, side).messages]
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.mark.parametrize("encoding", ["zstd", "gzip", "deflate"])
 async def test_a_compressing_pb2_client_compresses_large_messages_both_ways_and_reads_them_back(
     tap: Wiretap, encoding: str
 ) -> None:
@@ -110,8 +110,10 @@ async def test_a_page_too_big_to_compress_on_the_event_loop_comes_back_whole(tap
         request.page.page_size = 30
         page = await stub.ListMessages(request)
     assert [message.content for message in page.messages] == [f"{n} {BIG}" for n in range(30)]
-    [reply] = tap.call("/ListMessages").reply.messages
+    call = tap.call("/ListMessages")
+    [reply] = call.reply.messages
     assert reply.compressed
+    assert call.reply.header("grpc-encoding") == "zstd"  # the server's first choice; the SDK lists it
     assert len(page.SerializeToString()) >= OFF_LOOP_COMPRESS_BYTES  # so it took the worker thread
 
 
@@ -179,6 +181,7 @@ async def test_grpcio_reads_replies_the_server_compressed_for_it(tap: Wiretap) -
     call = tap.call(GET)
     assert "gzip" in (call.request.header("grpc-accept-encoding") or "")  # grpcio lists what it reads
     assert flags(call) == [True]
+    assert call.reply.header("grpc-encoding") == "gzip"  # not zstd, which grpcio does not list
 
 
 async def test_a_reply_that_inflates_past_the_clients_limit_is_resource_exhausted(tap: Wiretap) -> None:
@@ -208,5 +211,5 @@ async def test_a_server_told_not_to_compress_replies_sends_them_plain(tmp_path: 
 
 
 def test_connect_refuses_an_encoding_it_cannot_write() -> None:
-    with pytest.raises(ValueError, match="not one of gzip, deflate"):
+    with pytest.raises(ValueError, match="not one of zstd, gzip, deflate"):
         connect("127.0.0.1:1", compression="br")

@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 import grpclib.server
 import pytest
+import zstandard
 from grpclib.client import Channel
 from grpclib.const import Cardinality, Handler, Status
 from grpclib.encoding.proto import ProtoStatusDetailsCodec
@@ -142,7 +143,11 @@ async def test_trailing_garbage_on_a_client_stream_is_invalid_argument(
 
 @pytest.mark.parametrize(
     ("encoding", "compress"),
-    [("gzip", gzip.compress), ("deflate", zlib.compress)],
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("zstd", zstandard.ZstdCompressor(level=19).compress),
+    ],
 )
 async def test_a_compressed_request_is_inflated_and_served(
     raw: RawConnection, encoding: str, compress: object
@@ -162,11 +167,24 @@ async def test_a_compression_bomb_is_refused_by_its_inflated_size(app: App, raw:
     assert_refused(reply, Status.RESOURCE_EXHAUSTED, "inflates from gzip past")
 
 
+@pytest.mark.parametrize("declared", [True, False], ids=["size-in-frame", "size-left-out"])
+async def test_a_zstd_bomb_is_refused_by_its_inflated_size(
+    app: App, raw: RawConnection, declared: bool
+) -> None:
+    inflated = b"\x0a" + b"\x00" * (app.config.max_message_bytes + 100)
+    bomb = zstandard.ZstdCompressor(level=19, write_content_size=declared).compress(inflated)
+    assert len(bomb) < app.config.max_message_bytes // 100
+    reply = await raw.call(
+        GET_MESSAGE, frame(bomb, compressed=True), extra_headers=(("grpc-encoding", "zstd"),)
+    )
+    assert_refused(reply, Status.RESOURCE_EXHAUSTED, "inflates from zstd past")
+
+
 async def test_an_unknown_encoding_is_unimplemented_naming_the_accepted_ones(raw: RawConnection) -> None:
     body = frame(GET_REQUEST, compressed=True)
     reply = await raw.call(GET_MESSAGE, body, extra_headers=(("grpc-encoding", "snappy"),))
-    assert_refused(reply, Status.UNIMPLEMENTED, "accepts identity, gzip, deflate")
-    assert reply.headers.get("grpc-accept-encoding") == "identity,gzip,deflate"
+    assert_refused(reply, Status.UNIMPLEMENTED, "accepts identity, zstd, gzip, deflate")
+    assert reply.headers.get("grpc-accept-encoding") == "identity,zstd,gzip,deflate"
 
 
 @pytest.mark.parametrize(
@@ -176,13 +194,22 @@ async def test_an_unknown_encoding_is_unimplemented_naming_the_accepted_ones(raw
         ((("grpc-accept-encoding", "gzip,deflate"),), "gzip"),
         ((("grpc-encoding", "deflate"), ("grpc-accept-encoding", "gzip,deflate")), "deflate"),
         ((("grpc-encoding", "deflate"),), None),
+        ((("grpc-accept-encoding", "identity,deflate,gzip,zstd"),), "zstd"),
+        ((("grpc-encoding", "gzip"), ("grpc-accept-encoding", "zstd,gzip")), "gzip"),
     ],
-    ids=["accepts-deflate", "accepts-both", "asks-in-deflate", "accepts-nothing"],
+    ids=[
+        "accepts-deflate",
+        "accepts-both",
+        "asks-in-deflate",
+        "accepts-nothing",
+        "accepts-zstd",
+        "asks-in-gzip",
+    ],
 )
 async def test_replies_are_compressed_only_in_an_encoding_the_client_accepts(
     raw: RawConnection, headers: tuple[tuple[str, str], ...], answered_in: str | None
 ) -> None:
-    """The server's first choice (gzip) among those the client lists, or the request's own if listed."""
+    """The server's first choice (zstd, gzip) among those the client lists, or the request's own if listed."""
     reply = await raw.call(HEALTH_CHECK, frame(b""), extra_headers=headers)
     assert reply.status == Status.OK.value, (reply.status, reply.message)
     assert reply.headers.get("grpc-encoding") == answered_in

@@ -76,7 +76,7 @@ class ServiceConfig:
     otlp_endpoint: str | None = None
     # Reply compression (services/README.md, "Compression"): encodings in order of preference
     # ("none": replies always plain), used only when the client lists one in grpc-accept-encoding.
-    reply_compression: str = "gzip,deflate"
+    reply_compression: str = "zstd,gzip,deflate"
     compress_min_bytes: int = DEFAULT_MIN_BYTES  # replies shorter than this go plain
 
     @property
@@ -231,7 +231,7 @@ _FIELDS: dict[str, tuple[Callable[[str], object], str]] = {
     "otlp_endpoint": (str, "OTLP/HTTP traces endpoint (default http://localhost:4318/v1/traces)"),
     "reply_compression": (
         str,
-        "encodings replies may be compressed in, preferred first (gzip,deflate), or none",
+        "encodings replies may be compressed in, preferred first (zstd,gzip,deflate), or none",
     ),
     "compress_min_bytes": (
         int,

@@ -41,7 +41,6 @@ from chat_sdk.compression import (
     DEFAULT_MIN_BYTES,
     ENCODINGS,
     IDENTITY,
-    WBITS,
     DecompressionError,
     InflatedTooLarge,
     frame,
@@ -205,7 +204,7 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
         (message,) = await self._dispatch.send_message(message)
         data = self._codec.encode(message, self._send_type)
         if self._reply_encoding != IDENTITY and len(data) >= OFF_LOOP_COMPRESS_BYTES:
-            # zlib releases the GIL: a big reply compresses on a worker thread, not on the loop.
+            # zlib and zstd release the GIL: a big reply compresses on a worker thread, not on the loop.
             framed = await asyncio.to_thread(frame, data, self._reply_encoding, self._reply_min_bytes)
         else:
             framed = frame(data, self._reply_encoding, self._reply_min_bytes)
@@ -240,7 +239,7 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
             self._budget.release(length)
         if compressed:
             encoding = await self._decompressor()
-            # Inflating megabytes takes tens of milliseconds; zlib releases the GIL, so a
+            # Inflating megabytes takes tens of milliseconds; zlib and zstd release the GIL, so a
             # worker thread keeps the event loop answering other calls meanwhile.
             body = await asyncio.to_thread(self._inflate, body, encoding)
         message = self._codec.decode(body, self._recv_type)
@@ -298,7 +297,7 @@ class FramedStream(Stream[_RecvType, _SendType], Generic[_RecvType, _SendType]):
             raise GRPCError(
                 Status.INVALID_ARGUMENT, "a message is marked compressed but the call has no grpc-encoding"
             )
-        if encoding not in WBITS:
+        if encoding not in ENCODINGS:
             if not self._send_initial_metadata_done:
                 await self.send_initial_metadata()  # it carries grpc-accept-encoding
             raise GRPCError(

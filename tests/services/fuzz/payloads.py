@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import zstandard
 from google.protobuf import message_factory
 from google.protobuf.message import Message
 
@@ -108,6 +109,12 @@ class PayloadMaker:
     def __init__(self, seed: int, kinds: frozenset[str] | None = None) -> None:
         self.rng = random.Random(seed)
         self.bomb = gzip.compress(b"\x00" * (MAX_MESSAGE_BYTES + 1), compresslevel=9)
+        self.zstd_bombs = [  # one declaring its inflated size, one leaving it out
+            zstandard.ZstdCompressor(level=19, write_content_size=declared).compress(
+                b"\x00" * (MAX_MESSAGE_BYTES + 1)
+            )
+            for declared in (True, False)
+        ]
         self.methods = request_types()
         self.paths = sorted(self.methods)
         self.kinds: list[tuple[str, Callable[[str], Payload], int]] = [
@@ -176,14 +183,28 @@ class PayloadMaker:
 
     def compressed(self, path: str) -> Payload:
         valid = self._valid_bytes(path)
-        choice = self.rng.randrange(4)
+        choice = self.rng.randrange(7)
         if choice == 0:  # flag set, no encoding
             return self._call("compressed", path, frame(valid, compressed=True))
         if choice == 1:  # an encoding the server does not have
             return self._call("compressed", path, frame(valid, compressed=True), ("grpc-encoding", "snappy"))
         if choice == 2:  # gzip that is not gzip
             return self._call("compressed", path, frame(valid, compressed=True), ("grpc-encoding", "gzip"))
-        return self._call("compressed", path, frame(self.bomb, compressed=True), ("grpc-encoding", "gzip"))
+        if choice == 3:
+            return self._call(
+                "compressed", path, frame(self.bomb, compressed=True), ("grpc-encoding", "gzip")
+            )
+        if choice == 4:  # zstd of a valid message, bit-flipped or cut short (or not zstd at all)
+            packed = bytearray(zstandard.ZstdCompressor(level=1).compress(valid))
+            if packed and self.rng.random() < 0.5:
+                packed[self.rng.randrange(len(packed))] ^= 1 << self.rng.randrange(8)
+            else:
+                del packed[self.rng.randint(0, len(packed)) :]
+            return self._call(
+                "compressed", path, frame(bytes(packed), compressed=True), ("grpc-encoding", "zstd")
+            )
+        bomb = self.zstd_bombs[choice - 5]
+        return self._call("compressed", path, frame(bomb, compressed=True), ("grpc-encoding", "zstd"))
 
     def extra_messages(self, path: str) -> Payload:
         body = b"".join(frame(self._valid_bytes(path)) for _ in range(self.rng.randint(0, 3)))

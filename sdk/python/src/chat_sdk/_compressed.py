@@ -26,8 +26,8 @@ from grpclib.stream import _RecvType, _SendType
 from chat_sdk.compression import (
     ACCEPT_ENCODING,
     DEFAULT_MIN_BYTES,
+    ENCODINGS,
     IDENTITY,
-    WBITS,
     DecompressionError,
     InflatedTooLarge,
     frame,
@@ -161,7 +161,7 @@ class CompressedStream(Stream[_SendType, _RecvType], Generic[_SendType, _RecvTyp
 
     def _inflate(self, body: bytes) -> bytes:
         encoding = self._reply_encoding
-        if encoding not in WBITS:
+        if encoding not in ENCODINGS:
             raise GRPCError(
                 Status.INTERNAL, f"a reply is marked compressed but its grpc-encoding is {encoding[:40]!r}"
             )

@@ -253,11 +253,12 @@ def connect(
     global one by default). ``codec`` replaces grpclib's protobuf codec (both targets
     already encode with upb).
 
-    Compression (gRPC's, per message): ``compression="gzip"`` (or ``"deflate"``) sends
-    requests of ``compress_min_bytes`` or more compressed, when that makes them shorter
-    (the server must accept the encoding: the chat services do, a plain grpclib server
-    does not, so it is off by default). ``accept_compression`` (on by default) sends
-    ``grpc-accept-encoding: identity,gzip,deflate``, so the server may compress replies;
+    Compression (gRPC's, per message): ``compression="zstd"`` (or ``"gzip"``, ``"deflate"``)
+    sends requests of ``compress_min_bytes`` or more compressed, when that makes them
+    shorter (the server must accept the encoding: the chat services do; a plain grpclib
+    server does not, and grpcio reads gzip and deflate only, so it is off by default).
+    ``accept_compression`` (on by default) sends
+    ``grpc-accept-encoding: identity,zstd,gzip,deflate``, so the server may compress replies;
     a compressed reply is inflated up to ``max_message_bytes``. With
     ``accept_compression=False`` and no ``compression`` the channel sends no compression
     header at all and never receives a compressed message.
