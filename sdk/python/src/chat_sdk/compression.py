@@ -15,13 +15,13 @@ with a window no larger than the message: the default 32 kB window made zlib all
 and fault in ~270 kB per message, which cost 80 µs on a 250-byte one, against 15 µs.
 
 zstd (the ``zstandard`` package, level 1) comes first: on the same chat text it takes
-about half of zlib's CPU to compress and two thirds to inflate, for as many bytes or up
-to 7% fewer (``python -m chat_bench.compression_costs``; services/README.md,
-"Compression"). grpcio and connect do not read it, so a peer only gets it when it lists
-``zstd`` (this SDK does).
-Its contexts are kept per thread (one costs ~10 µs to create). A zstd frame may declare
-its size: one declaring more than the limit is refused before anything is allocated;
-one that does not declare it is inflated into at most ``limit + 1`` bytes.
+about half of zlib's CPU to compress and two thirds to inflate, for sizes within 3% of
+gzip's under 1 kB and 3-7% smaller above (``python -m chat_bench.compression_costs``;
+services/README.md, "Compression"). grpcio and connect do not read it, so a peer only
+gets it when it lists ``zstd`` (this SDK does). Its contexts are kept per thread (one
+costs ~10 µs to create). A zstd frame may declare its size: one declaring more than the
+limit is refused before anything is allocated; one that does not declare it is inflated
+into at most ``limit + 1`` bytes.
 """
 
 from __future__ import annotations
