@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -275,6 +276,13 @@ async def terminate_sessions(cluster: Cluster, dsn: str) -> None:
             row = admin.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s", (name,)
             ).fetchone()
+            # pg_terminate_backend only signals: wait until the sessions are gone, or a call
+            # made meanwhile on a loaded machine is still served by its doomed session.
+            for _ in range(200):
+                left = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,))
+                if left.fetchone() == (0,):
+                    break
+                time.sleep(0.05)
         return int(row[0]) if row else 0
 
     assert await asyncio.to_thread(terminate) > 0

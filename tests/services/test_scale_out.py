@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 import pytest
 from grpclib.client import Channel
+from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 import chat_sdk
@@ -339,6 +340,34 @@ async def test_an_instance_killed_mid_load_loses_no_acknowledged_message_and_dup
     assert stored == acknowledged  # every acknowledged message stored once, with the sequence it was told
     assert sorted(stored.values()) == list(range(1, total + 1))  # no duplicate, no hole
     assert [s for s, _ in received] == list(range(1, total + 1))  # the survivor's follower: once, in order
+
+
+@pytest.mark.parametrize(("scope", "admitted"), [("shared", 4), ("process", 8)])
+async def test_two_real_servers_on_one_database_share_a_callers_limit(
+    postgres_dsn: str, tmp_path: Path, scope: str, admitted: int
+) -> None:
+    limits = tmp_path / "limits.toml"
+    limits.write_text("[defaults]\nrate = 0.001\nburst = 4\n")
+    flags = ("--rate-limits", str(limits), "--rate-limit-scope", scope)
+    instances = [launch(postgres_dsn, *flags) for _ in range(2)]
+    try:
+        ports = [await serving(instance) for instance in instances]
+        statuses = []
+        for _ in range(5):
+            for port in ports:
+                async with Channel("127.0.0.1", port) as channel:
+                    stub = message_service_grpc.MessageServiceStub(channel)
+                    try:
+                        await stub.GetMessage(message_service_pb2.GetMessageRequest(message_id="m-none"))
+                    except GRPCError as error:
+                        statuses.append(error.status)  # NOT_FOUND once admitted
+    finally:
+        for instance in instances:
+            stop(instance)
+    # Both servers see the caller as addr:127.0.0.1: shared, one burst of 4 between them;
+    # per process, a burst each.
+    assert statuses.count(Status.NOT_FOUND) == admitted
+    assert statuses.count(Status.RESOURCE_EXHAUSTED) == 10 - admitted
 
 
 def test_workers_share_one_port_and_drain_together_on_sigterm(postgres_dsn: str) -> None:

@@ -67,6 +67,9 @@ class ServiceConfig:
     service_accounts: Path | None = None
     open_methods: str = "/grpc.health.v1.,/grpc.reflection."
     rate_limits: Path | None = None
+    # "shared": on PostgreSQL, every instance takes from the same buckets (security/shared_limits.py);
+    # "process": each process keeps its own (N processes let a caller through N times the rate).
+    rate_limit_scope: str = "shared"
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"  # /metrics stays on loopback unless asked
     metrics_token_file: Path | None = None  # set: a scrape must send this bearer token
@@ -171,6 +174,8 @@ class ServiceConfig:
             raise ValueError("--jwt-max-lifetime must be positive")
         if self.reflection not in ("auto", "on", "off"):
             raise ValueError(f"reflection {self.reflection!r} is not auto, on or off")
+        if self.rate_limit_scope not in ("shared", "process"):
+            raise ValueError(f"rate_limit_scope {self.rate_limit_scope[:40]!r} is not shared or process")
         if self.trace_exporter not in ("none", "console", "otlp"):
             raise ValueError(f"trace exporter {self.trace_exporter!r} is not none, console or otlp")
 
@@ -223,6 +228,10 @@ _FIELDS: dict[str, tuple[Callable[[str], object], str]] = {
     "service_accounts": (Path, "TOML file of service accounts: scopes and SHA-256 digests of API tokens"),
     "open_methods": (str, "comma-separated method prefixes callable without credentials"),
     "rate_limits": (Path, "TOML file of rate limits (defaults apply whenever authentication is on)"),
+    "rate_limit_scope": (
+        str,
+        "shared (on PostgreSQL, every instance takes from the same buckets) or process",
+    ),
     "metrics_port": (int, "serve Prometheus /metrics over HTTP on this port (0 picks one)"),
     "metrics_host": (str, "address /metrics listens on (loopback by default)"),
     "metrics_token_file": (Path, "file holding a bearer token every /metrics scrape must send"),

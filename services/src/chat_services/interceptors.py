@@ -25,6 +25,7 @@ from chat_services.plugin.service import PluginService
 from chat_services.security.authn import Authenticator
 from chat_services.security.guard import Guard
 from chat_services.security.ratelimit import RateLimitConfig, RateLimiter
+from chat_services.security.shared_limits import SharedRateLimiter
 from chat_services.security.tls import is_loopback, server_context
 from chat_services.security.tokens import JwtVerifier, ServiceAccounts
 from chat_services.storage import Storage
@@ -102,9 +103,13 @@ def install(
     elif auth.enforced:
         limits = RateLimitConfig()
     metrics = ServerMetrics() if config.metrics_port is not None else None
+    limiter = None
+    if limits is not None:
+        shared = config.rate_limit_scope == "shared" and database is not None and database.dsn is not None
+        limiter = SharedRateLimiter(limits, database) if shared and database else RateLimiter(limits)
     guard = Guard(
         auth,
-        RateLimiter(limits) if limits else None,
+        limiter,
         streaming_methods=streaming(labels),
         open_prefixes=tuple(p for p in config.open_methods.split(",") if p),
         counter=metrics,

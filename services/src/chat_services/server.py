@@ -48,6 +48,7 @@ from chat_services.rag.service import RagService
 from chat_services.rag.store import MIGRATIONS as RAG_MIGRATIONS
 from chat_services.rag.store import DocumentStore
 from chat_services.security.access import ConversationAccess
+from chat_services.security.shared_limits import MIGRATIONS as RATE_MIGRATIONS
 from chat_services.storage import Storage, open_storage
 
 log = logging.getLogger("chat_services.server")
@@ -132,7 +133,8 @@ class App:
 async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None = None) -> App:
     """Open the database and wire every service with its dependencies (``span_exporter``: traces' sink)."""
     database = open_storage(config.database, probe_interval=config.storage_probe_interval)
-    await database.open([*MESSAGE_MIGRATIONS, *CONVERSATION_MIGRATIONS, *RAG_MIGRATIONS])
+    migrations = [*MESSAGE_MIGRATIONS, *CONVERSATION_MIGRATIONS, *RAG_MIGRATIONS, *RATE_MIGRATIONS]
+    await database.open(migrations)
     lifecycle = Lifecycle()
     messages = MessageStore(database)
     conversations = ConversationStore(database)
