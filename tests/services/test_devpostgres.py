@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from chat_services.devpostgres import Cluster, find_bindir, start_cluster
+
+from .clients import until
 
 GONE_WITHIN = 60.0  # seconds a stop may take on a loaded machine (a bound against hanging, not a target)
 
@@ -54,17 +56,19 @@ def stop_leftover(directory: Path) -> None:
     Cluster(directory, bindir, port=0).stop()
 
 
-def wait_until_gone(pids: list[int], directory: Path) -> None:
-    deadline = time.monotonic() + GONE_WITHIN
-    while (any(running(pid) for pid in pids) or directory.exists()) and time.monotonic() < deadline:
-        time.sleep(0.1)
+async def wait_until_gone(pids: list[int], directory: Path) -> None:
+    def gone() -> bool:
+        return not any(running(pid) for pid in pids) and not directory.exists()
+
+    with contextlib.suppress(TimeoutError):  # the assertions that follow say what is left
+        await until(gone, timeout=GONE_WITHIN)
 
 
-def test_a_killed_owner_leaves_no_cluster_running(postgres_cluster: Cluster) -> None:
+async def test_a_killed_owner_leaves_no_cluster_running(postgres_cluster: Cluster) -> None:
     # postgres_cluster: PostgreSQL is installed here (or the test is skipped on request).
     directory, postmaster, watchdog = killed_owner("durable=False")
     try:
-        wait_until_gone([postmaster, watchdog], directory)
+        await wait_until_gone([postmaster, watchdog], directory)
         assert not running(postmaster), "the killed owner's postmaster still runs"
         assert not directory.exists(), "the killed owner's cluster directory is still there"
         assert not running(watchdog)
@@ -91,14 +95,14 @@ def test_a_stop_ends_the_watchdog_and_a_restart_watches_again(postgres_cluster: 
     assert not running(postmaster) and not cluster.directory.exists()
 
 
-def test_a_kept_directory_outlives_its_killed_owner(postgres_cluster: Cluster) -> None:
+async def test_a_kept_directory_outlives_its_killed_owner(postgres_cluster: Cluster) -> None:
     # A cluster in a directory the caller gave (dev-postgres --dir) is stopped, not removed.
     # (Not under tmp_path: as root the cluster runs as postgres, which cannot enter pytest's.)
     keep = Path(tempfile.mkdtemp(prefix="chat-pg-kept-"))
     try:
         directory, postmaster, watchdog = killed_owner(f"Path({str(keep)!r}), durable=False")
         assert directory == keep
-        wait_until_gone([postmaster, watchdog], keep / "never-there")
+        await wait_until_gone([postmaster, watchdog], keep / "never-there")
         assert not running(postmaster) and not running(watchdog)
         assert (keep / "data" / "PG_VERSION").exists()
         assert not (keep / "data" / "postmaster.pid").exists()  # a clean stop, not a kill

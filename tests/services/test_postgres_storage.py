@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -33,6 +32,8 @@ from chat_services.postgres import NOTIFY_CHANNEL, PostgresDatabase, postgres_fa
 from chat_services.rag.store import MIGRATIONS as RAG_MIGRATIONS
 from chat_services.security.access import ConversationAccess
 from chat_services.storage import StorageOpenError, open_storage
+
+from .clients import until
 
 MIGRATIONS = [*MESSAGE_MIGRATIONS, *CONVERSATION_MIGRATIONS, *RAG_MIGRATIONS]
 STEP = 30.0  # seconds any one wait may take before the test fails
@@ -276,16 +277,19 @@ async def terminate_sessions(cluster: Cluster, dsn: str) -> None:
             row = admin.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s", (name,)
             ).fetchone()
-            # pg_terminate_backend only signals: wait until the sessions are gone, or a call
-            # made meanwhile on a loaded machine is still served by its doomed session.
-            for _ in range(200):
-                left = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,))
-                if left.fetchone() == (0,):
-                    break
-                time.sleep(0.05)
         return int(row[0]) if row else 0
 
+    def sessions_gone() -> bool:
+        with psycopg.connect(cluster.dsn, autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
+            ).fetchone()
+        return row == (0,)
+
     assert await asyncio.to_thread(terminate) > 0
+    # pg_terminate_backend only signals: wait until the sessions are gone, or a call made
+    # meanwhile on a loaded machine is still served by its doomed session.
+    await until(lambda: asyncio.to_thread(sessions_gone))
 
 
 @pytest.mark.parametrize(
