@@ -7,15 +7,28 @@ servers sharing a caller's limit).
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
+from chat_services.devpostgres import Cluster
+from chat_services.security import shared_limits
 from chat_services.security.ratelimit import Limit, RateLimitConfig, RateLimiter
-from chat_services.security.shared_limits import MIGRATIONS, SharedRateLimiter, bucket_key
+from chat_services.security.shared_limits import (
+    CLEANUP_INTERVAL,
+    LEASE_TTL,
+    MIGRATIONS,
+    SharedRateLimiter,
+    bucket_key,
+)
 from chat_services.storage import Storage, open_storage
 
 from ..clients import until
+from ..test_postgres_storage import terminate_sessions
 
 SLOW = Limit(rate=0.001, burst=10)  # nothing comes back within a test: only the burst counts
 
@@ -120,7 +133,8 @@ async def test_without_the_database_each_process_limits_on_its_own(postgres_dsn:
     assert await granted(limiter, 3) == 3
     await database.close()  # from here on every lease fails
     assert await granted(limiter, 20) == SLOW.burst  # a burst of its own: neither none nor all
-    assert not limiter.shared
+    assert await granted(limiter, 20, "user:bob") == SLOW.burst  # and a bucket per caller still
+    assert limiter.shared is False
 
 
 async def test_full_buckets_are_deleted_and_spent_ones_kept(databases: tuple[Storage, Storage]) -> None:
@@ -141,3 +155,171 @@ async def test_full_buckets_are_deleted_and_spent_ones_kept(databases: tuple[Sto
         return [row[0] for row in connection.execute("SELECT key FROM rate_buckets").fetchall()]  # type: ignore[attr-defined]
 
     assert await databases[0].call(keys) == [bucket_key("user:slow", "/m")]
+
+
+class Clock:
+    """A monotonic clock the test moves (the database keeps its own)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def shared(database: Storage, limit: Limit, clock: Clock) -> SharedRateLimiter:
+    return SharedRateLimiter(RateLimitConfig(default=limit), database, clock=clock)
+
+
+async def tokens_left(database: Storage, caller: str, method: str = "/m") -> float:
+    key = bucket_key(caller, method)
+
+    def read(connection: Any) -> float:
+        return float(
+            connection.execute("SELECT tokens FROM rate_buckets WHERE key = ?", (key,)).fetchone()[0]
+        )
+
+    return await database.call(read)
+
+
+async def test_a_lease_is_a_tenth_of_a_second_of_the_rate_spent_to_the_last_token(
+    databases: tuple[Storage, Storage],
+) -> None:
+    limiter = shared(databases[0], Limit(rate=1000.0, burst=1000), Clock())
+    assert await granted(limiter, 100) == 100
+    assert limiter.lease_reads == 1  # 100 calls (1000/s x 0.1 s) from one lease, the last token too
+    assert await tokens_left(databases[0], "user:alice") == 900
+    assert await granted(limiter, 1) == 1
+    assert limiter.lease_reads == 2
+
+
+async def test_a_lease_ends_at_its_ttl_exactly(databases: tuple[Storage, Storage]) -> None:
+    clock = Clock()
+    limiter = shared(databases[0], Limit(rate=1000.0, burst=1000), clock)
+    assert await granted(limiter, 1) == 1
+    clock.now += LEASE_TTL - 1e-6
+    assert await granted(limiter, 1) == 1
+    assert limiter.lease_reads == 1
+    clock.now += 1e-6  # LEASE_TTL after the lease: what is left of it is dropped
+    assert await granted(limiter, 1) == 1
+    assert limiter.lease_reads == 2
+
+
+async def test_concurrent_calls_wait_for_one_lease_and_spend_it(databases: tuple[Storage, Storage]) -> None:
+    limiter = shared(databases[0], Limit(rate=50.0, burst=100), Clock())  # leases of 5
+    results = await asyncio.gather(*(limiter.try_acquire("user:alice", "/m") for _ in range(5)))
+    assert results == [None] * 5
+    assert limiter.lease_reads == 1  # the four that waited spent the first one's lease
+    assert await granted(limiter, 1) == 1
+    assert limiter.lease_reads == 2  # and left nothing of it
+
+
+async def test_a_local_refusal_tells_the_wait_that_is_left(databases: tuple[Storage, Storage]) -> None:
+    clock = Clock()
+    limiter = shared(databases[0], SLOW, clock)
+    assert await granted(limiter, SLOW.burst) == SLOW.burst
+    first = await limiter.try_acquire("user:alice", "/m")
+    assert first is not None
+    clock.now += 100.0
+    later = await limiter.try_acquire("user:alice", "/m")
+    assert later == pytest.approx(first - 100.0)
+
+
+async def test_a_caller_that_moves_on_gets_a_fresh_lease_elsewhere_and_old_ones_are_evicted(
+    databases: tuple[Storage, Storage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shared_limits, "_MAX_BUCKETS", 2)
+    limiter = shared(databases[0], SLOW, Clock())
+    for caller in ("user:a", "user:b", "user:c"):
+        assert await granted(limiter, 1, caller) == 1
+    assert sorted(caller for caller, _ in limiter._leases) == ["user:b", "user:c"]
+
+
+def test_a_bucket_key_is_the_first_32_hex_digits_of_the_callers_and_names_digest() -> None:
+    # Every instance must compute the same key, whatever version: the format is pinned.
+    digest = hashlib.sha256(b"user:alice\x00/chat.v1.MessageService/GetMessage").hexdigest()
+    assert bucket_key("user:alice", "/chat.v1.MessageService/GetMessage") == digest[:32]
+
+
+async def test_an_outage_is_logged_once_and_its_end_once(
+    postgres_cluster: Cluster, postgres_dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = await opened(postgres_dsn)
+    limiter = shared(database, SLOW, Clock())  # every call leases one token from the database
+    caplog.set_level(logging.INFO, "chat_services.security")
+    try:
+        assert await granted(limiter, 2) == 2
+        assert limiter.shared is True
+        assert not caplog.records  # nothing to say while the database answers
+        await terminate_sessions(postgres_cluster, postgres_dsn)
+
+        async def fell_back() -> bool:  # whichever connection was killed fails one lease
+            await limiter.try_acquire("user:alice", "/m")
+            return not limiter.shared
+
+        await until(fell_back)
+        assert limiter.shared is False
+        assert await granted(limiter, 1) == 1  # the next call reconnects
+        assert limiter.shared is True
+    finally:
+        await database.close()
+    ours = [record for record in caplog.records if record.name == "chat_services.security"]
+    [down] = [record for record in ours if record.levelno == logging.WARNING]
+    assert (
+        down.getMessage() == "shared rate limits unavailable; limiting per process until the database is back"
+    )
+    error = getattr(down, "error", "")
+    assert error and error != "None" and len(error) <= 200
+    [back] = [record for record in ours if record.levelno == logging.INFO]
+    assert back.getMessage() == "shared rate limits back"
+
+
+async def test_full_buckets_are_deleted_every_cleanup_interval(databases: tuple[Storage, Storage]) -> None:
+    clock = Clock()
+    limiter = shared(databases[0], Limit(rate=1000.0, burst=5), clock)  # full 5 ms after a call
+
+    async def quick_bucket_full(caller: str) -> None:
+        assert await limiter.try_acquire(caller, "/m") is None
+
+        def full(connection: Any) -> bool:
+            row = connection.execute(
+                "SELECT full_at <= extract(epoch FROM clock_timestamp()) FROM rate_buckets WHERE key = ?",
+                (bucket_key(caller, "/m"),),
+            ).fetchone()
+            return bool(row[0])
+
+        await until(lambda: databases[0].call(full))
+
+    async def rows() -> int:
+        return await databases[0].call(
+            lambda c: int(c.execute("SELECT count(*) FROM rate_buckets").fetchone()[0])
+        )
+
+    await quick_bucket_full("user:q1")
+    clock.now += CLEANUP_INTERVAL - 0.1
+    assert await limiter._take(("user:s1", "/m"), SLOW, 1) is None  # a lease: not yet time
+    assert limiter._cleanup is None
+    clock.now += 0.1  # CLEANUP_INTERVAL since the limiter started
+    assert await limiter._take(("user:s2", "/m"), SLOW, 1) is None
+    assert limiter._cleanup is not None
+    assert await limiter._cleanup == 1  # the quick bucket, full again; the slow ones kept
+    assert await rows() == 2
+    await quick_bucket_full("user:q2")
+    clock.now += CLEANUP_INTERVAL
+    assert await limiter._take(("user:s3", "/m"), SLOW, 1) is None
+    assert await limiter._cleanup == 1  # and again an interval later
+    assert await rows() == 3
+
+
+async def test_a_failed_cleanup_is_logged_and_counts_nothing(
+    postgres_dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = await opened(postgres_dsn)
+    limiter = shared(database, SLOW, Clock())
+    await database.close()
+    assert await limiter.delete_full_buckets() == 0
+    [failed] = [
+        r for r in caplog.records if r.name == "chat_services.security" and r.levelno == logging.WARNING
+    ]
+    assert failed.getMessage() == "deleting full rate buckets failed"
+    assert getattr(failed, "error", "") not in ("", "None")
