@@ -348,10 +348,11 @@ async def test_two_real_servers_on_one_database_share_a_callers_limit(
 ) -> None:
     limits = tmp_path / "limits.toml"
     limits.write_text("[defaults]\nrate = 0.001\nburst = 4\n")
-    flags = ("--rate-limits", str(limits), "--rate-limit-scope", scope)
+    flags = ("--rate-limits", str(limits), "--rate-limit-scope", scope, "--metrics-port", "0")
     instances = [launch(postgres_dsn, *flags) for _ in range(2)]
     try:
         ports = [await serving(instance) for instance in instances]
+        [address] = instances[0].wait_for(r"metrics address=(http://127\.0\.0\.1:\d+/metrics)")
         statuses = []
         for _ in range(5):
             for port in ports:
@@ -361,6 +362,7 @@ async def test_two_real_servers_on_one_database_share_a_callers_limit(
                         await stub.GetMessage(message_service_pb2.GetMessageRequest(message_id="m-none"))
                     except GRPCError as error:
                         statuses.append(error.status)  # NOT_FOUND once admitted
+        page = urllib.request.urlopen(address.group(1), timeout=10).read().decode()
     finally:
         for instance in instances:
             stop(instance)
@@ -368,6 +370,9 @@ async def test_two_real_servers_on_one_database_share_a_callers_limit(
     # per process, a burst each.
     assert statuses.count(Status.NOT_FOUND) == admitted
     assert statuses.count(Status.RESOURCE_EXHAUSTED) == 10 - admitted
+    # Shared limits show in the metrics: leases granted and refused, and the state.
+    assert ("chat_rate_limits_shared 1.0" in page) is (scope == "shared")
+    assert ('chat_rate_limit_leases_total{outcome="granted"}' in page) is (scope == "shared")
 
 
 def test_workers_share_one_port_and_drain_together_on_sigterm(postgres_dsn: str) -> None:

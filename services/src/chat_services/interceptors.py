@@ -107,6 +107,8 @@ def install(
     if limits is not None:
         shared = config.rate_limit_scope == "shared" and database is not None and database.dsn is not None
         limiter = SharedRateLimiter(limits, database) if shared and database else RateLimiter(limits)
+    if metrics is not None and isinstance(limiter, SharedRateLimiter):
+        metrics.watch_shared_limits(limiter)
     guard = Guard(
         auth,
         limiter,

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from chat_services.devpostgres import Cluster
+from chat_services.observability.metrics import ServerMetrics
 from chat_services.security import shared_limits
 from chat_services.security.ratelimit import Limit, RateLimitConfig, RateLimiter
 from chat_services.security.shared_limits import (
@@ -323,3 +324,22 @@ async def test_a_failed_cleanup_is_logged_and_counts_nothing(
     ]
     assert failed.getMessage() == "deleting full rate buckets failed"
     assert getattr(failed, "error", "") not in ("", "None")
+
+
+async def test_metrics_count_leases_by_outcome_and_show_whether_limits_are_shared(postgres_dsn: str) -> None:
+    database = await opened(postgres_dsn)
+    limiter = shared(database, Limit(rate=0.001, burst=2), Clock())
+    metrics = ServerMetrics()
+    metrics.watch_shared_limits(limiter)
+
+    def sample(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    assert sample("chat_rate_limits_shared") == 1.0
+    assert await granted(limiter, 3) == 2  # two leases granted, one refused
+    assert sample("chat_rate_limit_leases_total", outcome="granted") == 2.0
+    assert sample("chat_rate_limit_leases_total", outcome="refused") == 1.0
+    await database.close()
+    assert await granted(limiter, 1, "user:bob") == 1  # its own process bucket meanwhile
+    assert sample("chat_rate_limit_leases_total", outcome="unavailable") == 1.0
+    assert sample("chat_rate_limits_shared") == 0.0

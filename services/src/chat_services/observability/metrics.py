@@ -7,10 +7,15 @@ serves it on its own HTTP port.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from chat_services.observability.endpoint import MetricsEndpoint, serve_metrics
+from chat_services.security.shared_limits import LEASE_OUTCOMES
+
+if TYPE_CHECKING:
+    from chat_services.security.shared_limits import SharedRateLimiter
 
 _CALL_LABELS = ("grpc_type", "grpc_service", "grpc_method")
 # Seconds; from sub-millisecond unary calls to minute-long streams.
@@ -88,6 +93,19 @@ class ServerMetrics:
             registry=r,
         )
 
+        self.rate_leases = Counter(
+            "chat_rate_limit_leases",
+            "Token leases asked of the shared rate-limit buckets (PostgreSQL), by outcome:"
+            " granted, refused, or unavailable (the database could not be reached).",
+            ("outcome",),
+            registry=r,
+        )
+        self.rate_limits_shared = Gauge(
+            "chat_rate_limits_shared",
+            "1 while rate limits are shared through the database; 0 while each process limits on its own.",
+            registry=r,
+        )
+
         self._db_children: dict[str, Histogram] = {}
 
     def refused(self, method: str, reason: str) -> None:
@@ -104,6 +122,12 @@ class ServerMetrics:
         if child is None:
             child = self._db_children[operation] = self.db_seconds.labels(operation)
         child.observe(seconds)
+
+    def watch_shared_limits(self, limiter: SharedRateLimiter) -> None:
+        """Count ``limiter``'s leases and show whether its limits are shared right now."""
+        children = {outcome: self.rate_leases.labels(outcome) for outcome in LEASE_OUTCOMES}
+        limiter.on_lease = lambda outcome: children[outcome].inc()
+        self.rate_limits_shared.set_function(lambda: 1.0 if limiter.shared else 0.0)
 
     def observe_plugin(self, plugin: str, outcome: str, seconds: float) -> None:
         """Record one plugin invocation."""

@@ -37,6 +37,7 @@ log = logging.getLogger("chat_services.security")
 LEASE_SECONDS = 0.1  # a lease holds this long's worth of the bucket's rate (at least the call's units)
 LEASE_TTL = 1.0  # seconds a lease may be spent in; what is left after is dropped
 CLEANUP_INTERVAL = 60.0  # seconds between deletions of full buckets
+LEASE_OUTCOMES = ("granted", "refused", "unavailable")  # what on_lease is told after each lease
 
 MIGRATIONS = (
     # PostgreSQL only (SQLite serves one process): one row per (caller, bucket) with tokens,
@@ -108,6 +109,7 @@ class SharedRateLimiter(RateLimiter):
         self.database = database
         self.clock = clock
         self.lease_reads = 0  # leases asked of the database (tests and diagnosis)
+        self.on_lease: Callable[[str], None] = _ignore  # told each lease's outcome (metrics)
         self.shared = True  # False while the database cannot be reached (process buckets meanwhile)
         self._leases: dict[tuple[str, str], _Lease] = {}
         self._cleaned_at = clock()
@@ -129,6 +131,7 @@ class SharedRateLimiter(RateLimiter):
             try:
                 leased = await self._lease(key, limit, units)
             except Exception as error:  # the database is unreachable: this process's buckets
+                self.on_lease("unavailable")
                 if self.shared:
                     log.warning(
                         "shared rate limits unavailable; limiting per process until the database is back",
@@ -141,6 +144,7 @@ class SharedRateLimiter(RateLimiter):
                 self.shared = True
             self._clean_now_and_then()
             now = self.clock()
+            self.on_lease("granted" if leased > 0 else "refused")
             if leased > 0:
                 lease.tokens, lease.expires = leased - units, now + LEASE_TTL
                 lease.refused_until = 0.0
@@ -191,6 +195,10 @@ class SharedRateLimiter(RateLimiter):
         except Exception as error:  # next time, then
             log.warning("deleting full rate buckets failed", extra={"error": str(error)[:200]})
             return 0
+
+
+def _ignore(outcome: str) -> None:
+    """No one listens for lease outcomes (no metrics)."""
 
 
 def bucket_key(caller: str, name: str) -> str:
