@@ -23,6 +23,7 @@ from chat_services.security.shared_limits import (
     CLEANUP_INTERVAL,
     LEASE_TTL,
     MIGRATIONS,
+    RETRY_SECONDS,
     SharedRateLimiter,
     bucket_key,
 )
@@ -246,7 +247,8 @@ async def test_an_outage_is_logged_once_and_its_end_once(
     postgres_cluster: Cluster, postgres_dsn: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     database = await opened(postgres_dsn)
-    limiter = shared(database, SLOW, Clock())  # every call leases one token from the database
+    clock = Clock()
+    limiter = shared(database, SLOW, clock)  # every call leases one token from the database
     caplog.set_level(logging.INFO, "chat_services.security")
     try:
         assert await granted(limiter, 2) == 2
@@ -260,7 +262,8 @@ async def test_an_outage_is_logged_once_and_its_end_once(
 
         await until(fell_back)
         assert limiter.shared is False
-        assert await granted(limiter, 1) == 1  # the next call reconnects
+        clock.now += RETRY_SECONDS  # the database is tried again a second later: it answers
+        assert await granted(limiter, 1) == 1
         assert limiter.shared is True
     finally:
         await database.close()
@@ -343,3 +346,21 @@ async def test_metrics_count_leases_by_outcome_and_show_whether_limits_are_share
     assert await granted(limiter, 1, "user:bob") == 1  # its own process bucket meanwhile
     assert sample("chat_rate_limit_leases_total", outcome="unavailable") == 1.0
     assert sample("chat_rate_limits_shared") == 0.0
+
+
+async def test_without_the_database_a_lease_is_tried_again_once_a_second_not_per_call(
+    postgres_dsn: str,
+) -> None:
+    database = await opened(postgres_dsn)
+    clock = Clock()
+    limiter = shared(database, Limit(rate=0.001, burst=50), clock)
+    await database.close()
+    assert await granted(limiter, 20) == 20  # the process's own bucket
+    assert limiter.lease_reads == 1  # the first call found the database gone; the others did not wait on it
+    clock.now += RETRY_SECONDS - 1e-6
+    assert await granted(limiter, 1) == 1
+    assert limiter.lease_reads == 1
+    clock.now += 1e-6
+    assert await granted(limiter, 1) == 1
+    assert limiter.lease_reads == 2  # tried again, a second after the failure
+    assert limiter.shared is False

@@ -14,8 +14,9 @@ at the rate costs one round trip per lease, not per call.
 - A refused caller is told when its tokens will be back and is refused locally until then:
   a client hammering a spent bucket costs no database work.
 - If the database cannot be reached, each process falls back to its own buckets (the
-  per-process limits) until a lease succeeds again: calls are neither all refused nor
-  unlimited while PostgreSQL is down.
+  per-process limits) and tries a lease again at most once every :data:`RETRY_SECONDS`
+  (calls meanwhile never wait on the database) until one succeeds: calls are neither all
+  refused, nor unlimited, nor slowed while PostgreSQL is down.
 - Full buckets are deleted now and then (a full bucket is the same as no row): the table
   holds only the callers that spent tokens within a bucket's refill time.
 """
@@ -36,6 +37,7 @@ log = logging.getLogger("chat_services.security")
 
 LEASE_SECONDS = 0.1  # a lease holds this long's worth of the bucket's rate (at least the call's units)
 LEASE_TTL = 1.0  # seconds a lease may be spent in; what is left after is dropped
+RETRY_SECONDS = 1.0  # while the database is unreachable, a lease is tried again at most this often
 CLEANUP_INTERVAL = 60.0  # seconds between deletions of full buckets
 LEASE_OUTCOMES = ("granted", "refused", "unavailable")  # what on_lease is told after each lease
 
@@ -112,6 +114,7 @@ class SharedRateLimiter(RateLimiter):
         self.on_lease: Callable[[str], None] = _ignore  # told each lease's outcome (metrics)
         self.shared = True  # False while the database cannot be reached (process buckets meanwhile)
         self._leases: dict[tuple[str, str], _Lease] = {}
+        self._retry_at = 0.0  # while not shared: when the database is tried again
         self._cleaned_at = clock()
         self._cleanup: asyncio.Future[int] | None = None
 
@@ -123,6 +126,8 @@ class SharedRateLimiter(RateLimiter):
             return None
         if now < lease.refused_until and units >= lease.refused_units:
             return lease.refused_until - now
+        if not self.shared and now < self._retry_at:
+            return await super()._take(key, limit, units)
         async with lease.lock:  # one lease at a time per bucket; those waiting spend it
             now = self.clock()
             if lease.tokens >= units and now < lease.expires:
@@ -138,6 +143,7 @@ class SharedRateLimiter(RateLimiter):
                         extra={"error": str(error)[:200]},
                     )
                 self.shared = False
+                self._retry_at = self.clock() + RETRY_SECONDS
                 return await super()._take(key, limit, units)
             if not self.shared:
                 log.info("shared rate limits back")
