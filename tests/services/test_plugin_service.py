@@ -464,14 +464,16 @@ async def test_a_hanging_plugin_times_out_and_its_worker_process_is_gone(tmp_pat
         stub = plugin_service_grpc.PluginServiceStub(channel)
         error = await expect_status(
             stub.InvokePlugin(
+                # 3 s: time for the worker to start and write its PID on a loaded 2-core machine
+                # (with 1 s, CI once timed the plugin out before its worker had started).
                 Invoke(
-                    plugin_name="sleeper", arguments={"pid_file": str(pid_file)}, timeout=Duration(seconds=1)
+                    plugin_name="sleeper", arguments={"pid_file": str(pid_file)}, timeout=Duration(seconds=3)
                 ),
                 timeout=30,
             ),
             Status.DEADLINE_EXCEEDED,
         )
-        assert "'sleeper'" in (error.message or "") and "1 s" in (error.message or "")
+        assert "'sleeper'" in (error.message or "") and "3 s" in (error.message or "")
         pid = _worker_pid(pid_file)
         assert pid is not None and pid != os.getpid(), "the plugin ran in a worker process"
         assert not _exists(pid), "the worker was killed and reaped before the reply"
