@@ -126,8 +126,11 @@ async def plugin_server(
         default_timeout=default_timeout,
         max_timeout=max_timeout,
     )
-    async with serve([service], lifecycle=lifecycle) as port:
-        yield PluginServer(port, service, lifecycle)
+    try:
+        async with serve([service], lifecycle=lifecycle) as port:
+            yield PluginServer(port, service, lifecycle)
+    finally:
+        await service.runner.close()  # as the App does: no worker left exiting when the loop ends
 
 
 @asynccontextmanager
@@ -895,3 +898,23 @@ async def test_calculator_refuses_a_nested_power_with_a_huge_result(app: App) ->
             Status.INVALID_ARGUMENT,
             "arguments[expression]",
         )
+
+
+async def test_a_worker_left_exiting_by_a_stopping_server_is_reaped_before_the_runner_closes(
+    tmp_path: Path,
+) -> None:
+    # The client gives up (the handler is cancelled and kills the worker), then the server
+    # stops at once (a second cancellation, while the worker may still be exiting): the
+    # runner's close(), which the App and plugin_server run after the server, waits for it.
+    pid_file = tmp_path / "sleeper.pid"
+    async with plugin_server() as server, connect(server.port) as channel:
+        runner = server.service.runner
+        stub = plugin_service_grpc.PluginServiceStub(channel)
+        async with stub.InvokePlugin.open(timeout=30) as call:
+            await call.send_message(
+                Invoke(plugin_name="sleeper", arguments={"pid_file": str(pid_file)}), end=True
+            )
+            pid = await _started_worker(pid_file)
+            await call.cancel()
+    assert not runner._exiting  # every killed worker's exit was learnt before plugin_server returned
+    assert not _exists(pid)

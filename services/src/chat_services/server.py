@@ -147,6 +147,7 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
     )
     # On PostgreSQL, instances sharing the database hear of each other's messages and events.
     fanout = await shared_fanout(database.dsn, messages, documents) if database.dsn else local_fanout()
+    plugin_runner = PluginRunner()
     services: list[IServable] = [
         MessageService(
             messages,
@@ -161,7 +162,7 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
         RagService(documents),
         PluginService(
             PluginRegistry.discover(),
-            PluginRunner(),
+            plugin_runner,
             fanout.plugin_events,
             lifecycle,
             default_timeout=config.plugin_timeout,
@@ -184,7 +185,14 @@ async def build_app(config: ServiceConfig, *, span_exporter: SpanExporter | None
     listen(server, RecvRequest, lifecycle.on_request)
     interceptors = install(server, handlers, config, database=database, span_exporter=span_exporter)
     app = App(
-        config, server, lifecycle, database, services, health, interceptors, [fanout.close, documents.close]
+        config,
+        server,
+        lifecycle,
+        database,
+        services,
+        health,
+        interceptors,
+        [fanout.close, documents.close, plugin_runner.close],
     )
     database.on_fault = lambda _faulted: app.update_health()
     return app

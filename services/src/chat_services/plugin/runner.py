@@ -17,6 +17,7 @@ from chat_services.plugin.api import PluginOutput
 MAX_CONCURRENT = 4
 MAX_RESULT_BYTES = 1024 * 1024
 STDERR_TAIL_BYTES = 64 * 1024  # what is kept of a worker's stderr, for the error message
+CLOSE_TIMEOUT = 10.0  # seconds close() waits for killed workers to be reaped (SIGKILL: milliseconds)
 
 
 class PluginRunner:
@@ -29,6 +30,7 @@ class PluginRunner:
     def __init__(self, *, max_concurrent: int = MAX_CONCURRENT, python: str = sys.executable) -> None:
         self.python = python
         self._slots = asyncio.Semaphore(max_concurrent)
+        self._exiting: set[asyncio.Future[int]] = set()  # killed workers not yet reaped
         # Told (plugin, "ok"/"error", seconds) after each run; the server's metrics set it.
         self.observer: Callable[[str, str, float], None] | None = None
 
@@ -80,10 +82,19 @@ class PluginRunner:
                 _kill_group(process)
                 reading.cancel()
                 # Shielded: a second cancellation (the client gone, then the server stopping)
-                # must not drop a killed process before it is reaped, or it lingers unwaited.
+                # must not drop a killed process before it is reaped, or it lingers unwaited;
+                # close() waits for those a second cancellation left exiting.
+                self._exiting.add(exited)
+                exited.add_done_callback(self._exiting.discard)
                 await asyncio.shield(exited)
                 stderr = await errors
         return _result(name, process.returncode, stdout, stderr)
+
+    async def close(self) -> None:
+        """Wait until every killed worker is reaped (one whose call was cancelled twice may still
+        be exiting): the event loop must not close before it learns of their exits."""
+        if self._exiting:
+            await asyncio.wait(set(self._exiting), timeout=CLOSE_TIMEOUT)
 
 
 async def _read_at_most(stream: asyncio.StreamReader, limit: int) -> bytes | None:
