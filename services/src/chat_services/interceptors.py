@@ -103,10 +103,12 @@ def install(
     elif auth.enforced:
         limits = RateLimitConfig()
     metrics = ServerMetrics() if config.metrics_port is not None else None
-    limiter = None
+    limiter: RateLimiter | None = None
     if limits is not None:
-        shared = config.rate_limit_scope == "shared" and database is not None and database.dsn is not None
-        limiter = SharedRateLimiter(limits, database) if shared and database else RateLimiter(limits)
+        if config.rate_limit_scope == "shared" and database is not None and database.dsn is not None:
+            limiter = SharedRateLimiter(limits, database)  # on PostgreSQL: every instance's buckets
+        else:
+            limiter = RateLimiter(limits)
     if metrics is not None and isinstance(limiter, SharedRateLimiter):
         metrics.watch_shared_limits(limiter)
     guard = Guard(

@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # the owner stops it itself
     wait_for_exit(arguments.owner)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # from here on, finish the stop
-    cluster = Cluster(arguments.directory, arguments.bindir, port=0, owned_directory=arguments.remove)
-    cluster.stop(remove=arguments.remove)
+    # stop() removes the directory only when the cluster owns it, as the owner's would have.
+    Cluster(arguments.directory, arguments.bindir, port=0, owned_directory=arguments.remove).stop()
     return 0
 
 

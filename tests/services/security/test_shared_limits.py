@@ -62,6 +62,20 @@ async def granted(limiter: RateLimiter, calls: int, caller: str = "user:alice", 
     return sum(result is None for result in results)
 
 
+class Clock:
+    """A monotonic clock the test moves (the database keeps its own)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def shared(database: Storage, limit: Limit, clock: Clock) -> SharedRateLimiter:
+    return SharedRateLimiter(RateLimitConfig(default=limit), database, clock=clock)
+
+
 async def test_two_instances_together_grant_one_burst_not_two(databases: tuple[Storage, Storage]) -> None:
     first, second = limiters(databases)
     total = 0
@@ -105,12 +119,11 @@ async def test_a_refused_caller_is_refused_locally_until_its_tokens_are_back(
 async def test_a_lease_spends_locally_and_what_it_leaves_unspent_expires(
     databases: tuple[Storage, Storage],
 ) -> None:
-    now = [0.0]
-    fast = RateLimitConfig(default=Limit(rate=1000.0, burst=1000))  # leases of 50 calls
-    first = SharedRateLimiter(fast, databases[0], clock=lambda: now[0])
+    clock = Clock()
+    first = shared(databases[0], Limit(rate=1000.0, burst=1000), clock)  # leases of 100 calls
     assert await granted(first, 50) == 50
     assert first.lease_reads == 1  # one round trip for the whole lease
-    now[0] += 2.0  # past LEASE_TTL: the rest of the lease is dropped, never carried over
+    clock.now += 2.0  # past LEASE_TTL: the rest of the lease is dropped, never carried over
     assert await granted(first, 1) == 1
     assert first.lease_reads == 2
 
@@ -157,20 +170,6 @@ async def test_full_buckets_are_deleted_and_spent_ones_kept(databases: tuple[Sto
         return [row[0] for row in connection.execute("SELECT key FROM rate_buckets").fetchall()]  # type: ignore[attr-defined]
 
     assert await databases[0].call(keys) == [bucket_key("user:slow", "/m")]
-
-
-class Clock:
-    """A monotonic clock the test moves (the database keeps its own)."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def shared(database: Storage, limit: Limit, clock: Clock) -> SharedRateLimiter:
-    return SharedRateLimiter(RateLimitConfig(default=limit), database, clock=clock)
 
 
 async def tokens_left(database: Storage, caller: str, method: str = "/m") -> float:
