@@ -224,6 +224,10 @@ async def test_a_local_refusal_tells_the_wait_that_is_left(databases: tuple[Stor
     clock.now += 100.0
     later = await limiter.try_acquire("user:alice", "/m")
     assert later == pytest.approx(first - 100.0)
+    reads = limiter.lease_reads
+    clock.now = limiter._leases[("user:alice", "/m")].refused_until  # the told wait is over
+    assert await limiter.try_acquire("user:alice", "/m") is not None  # still empty in the database
+    assert limiter.lease_reads == reads + 1  # but asked of it, not refused locally
 
 
 async def test_a_caller_that_moves_on_gets_a_fresh_lease_elsewhere_and_old_ones_are_evicted(
